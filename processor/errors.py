@@ -1,0 +1,71 @@
+"""The one error vocabulary for everything that reaches a person.
+
+A :class:`Problem` is one finding about the input (sheet, row, column, value, what is wrong,
+how to fix it); the 資料檢查 sheet is a list of them. :class:`UnusableInput` is raised when a
+file cannot be used at all (not a workbook, encrypted, empty) and carries one readable line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+#: severity labels as they appear in 資料檢查
+ERROR = "錯誤"
+WARNING = "提醒"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about the input, addressed the way a rep finds it in Excel.
+
+    >>> Problem("名單", 12, "生日", "85/13/40", "日期無法辨識", "請寫成 85/03/12 或 1996-03-12").row
+    12
+    """
+
+    sheet: str
+    row: int | None
+    column: str | None
+    value: str | None
+    problem: str
+    fix: str
+    severity: str = ERROR
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+PROBLEM_COLUMNS = {
+    "severity": "嚴重度",
+    "sheet": "工作表",
+    "row": "列",
+    "column": "欄位",
+    "value": "內容",
+    "problem": "問題",
+    "fix": "如何修正",
+}
+
+
+def problems_frame(problems: list[Problem]) -> pd.DataFrame:
+    """Problems as the 資料檢查 table (zh-TW headers), errors first, then by sheet and row."""
+    frame = pd.DataFrame([p.as_row() for p in problems], columns=list(PROBLEM_COLUMNS))
+    if len(frame):
+        frame["_order"] = (frame["severity"] != ERROR).astype(int)
+        frame = frame.sort_values(["_order", "sheet", "row"], kind="stable", na_position="first")
+        frame = frame.drop(columns="_order")
+    frame["row"] = frame["row"].astype("Int64")
+    return frame.rename(columns=PROBLEM_COLUMNS).reset_index(drop=True)
+
+
+class UnusableInput(Exception):
+    """The file as a whole cannot be used; the message is one line a rep can act on.
+
+    The CLI exits 2 with it; the drop-folder service moves the file to failed/ with it.
+    """
+
+    def __init__(self, what: str, fix: str = "", *, en: str = ""):
+        self.what = what
+        self.fix = fix
+        self.en = en
+        super().__init__(f"{what}{'；' + fix if fix else ''}")

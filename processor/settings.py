@@ -1,0 +1,117 @@
+"""One typed settings object: the workbook's 設定 sheet, then the config file, then defaults.
+
+Every field carries its zh-TW label (the 設定 sheet's first column) and a one-line hint; the
+template's 設定 sheet and the documentation are generated from :data:`FIELDS`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from .errors import WARNING, Problem
+
+
+def _f(default, label: str, hint: str, *, minimum: float | None = None, maximum: float | None = None):
+    return field(default=default, metadata={"label": label, "hint": hint, "min": minimum, "max": maximum})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Economics, cadence and thresholds. Defaults are the seeds' own numbers."""
+
+    # seed 000 worked example: price 2,500, cost 750, contact cost 175 per customer
+    price: float = _f(2500.0, "售價", "每成交一位客戶的收入（元）", minimum=0)
+    cost: float = _f(750.0, "成本", "每成交一位客戶的商品成本（元）", minimum=0)
+    contact_cost: float = _f(175.0, "聯絡成本", "聯絡一位客戶的成本（元）", minimum=0)
+    # seed 001 follow-up memory curve and seed 004 cadence by intent level
+    first_touch_days: tuple[int, ...] = _f((1, 3, 7), "初次接觸後跟進天數", "第一次接觸後第幾天跟進，以逗號分隔")
+    cadence_h: int = _f(1, "H級跟進天數", "意向 H：每幾天跟進一次", minimum=1)
+    cadence_a: int = _f(3, "A級跟進天數", "意向 A：每幾天跟進一次", minimum=1)
+    cadence_b: int = _f(7, "B級跟進天數", "意向 B：每幾天跟進一次", minimum=1)
+    cadence_c: int = _f(15, "C級跟進天數", "意向 C：每幾天跟進一次（種子建議 15–30）", minimum=1)
+    cadence_default: int = _f(14, "未分級跟進天數", "沒有意向等級時每幾天跟進一次", minimum=1)
+    # seed 001/002 ABC classification 10% / 20% / 70%
+    abc_a: float = _f(0.10, "A類比例", "客戶數前幾成為 A 類（0–1）", minimum=0, maximum=1)
+    abc_b: float = _f(0.20, "B類比例", "接著幾成為 B 類（0–1）", minimum=0, maximum=1)
+    # seed 004 silence scoring
+    min_visits: int = _f(2, "最少來店次數", "少於此次數的客戶標為低頻/新客，以全體典型間隔評分", minimum=1)
+    loyal_days: int = _f(30, "忠誠客戶間隔天數", "平均回購間隔不超過此天數為忠誠", minimum=1)
+    regular_days: int = _f(60, "常規客戶間隔天數", "平均回購間隔不超過此天數為常規", minimum=1)
+    marginal_days: int = _f(90, "邊緣客戶間隔天數", "平均回購間隔不超過此天數為邊緣", minimum=1)
+    dormant_days: int = _f(180, "休眠客戶天數", "距上次來店不超過此天數為休眠，超過為流失", minimum=1)
+    # seed 001/002 composite value score weights (recency, frequency, monetary)
+    weight_r: float = _f(0.3, "價值分數權重R", "綜合價值分數中最近購買的權重", minimum=0)
+    weight_f: float = _f(0.3, "價值分數權重F", "綜合價值分數中購買頻率的權重", minimum=0)
+    weight_m: float = _f(0.4, "價值分數權重M", "綜合價值分數中購買金額的權重", minimum=0)
+    random_state: int = _f(0, "隨機種子", "分群與模型的隨機種子，固定則結果可重現")
+
+    def with_values(self, values: dict) -> "Settings":
+        return replace(self, **values)
+
+
+FIELDS = {f.name: f for f in fields(Settings)}
+LABEL_TO_NAME = {f.metadata["label"]: f.name for f in fields(Settings)}
+
+
+def _coerce(name: str, raw) -> object:
+    """Coerce a raw value (from a cell or the TOML file) to the field's type; ValueError if not."""
+    from .values import parse_number_scalar  # values imports nothing from here
+
+    default = FIELDS[name].default
+    if isinstance(default, tuple):
+        if isinstance(raw, (list, tuple)):
+            parts = list(raw)
+        else:
+            parts = [p for p in str(raw).replace("，", ",").replace("、", ",").split(",") if p.strip()]
+        return tuple(int(parse_number_scalar(p)) for p in parts)
+    number = parse_number_scalar(raw)
+    if number is None:
+        raise ValueError(raw)
+    value = int(number) if isinstance(default, int) else float(number)
+    meta = FIELDS[name].metadata
+    if (meta["min"] is not None and value < meta["min"]) or (meta["max"] is not None and value > meta["max"]):
+        raise ValueError(raw)
+    return value
+
+
+def settings_from_pairs(pairs: list[tuple[int, object, object]], sheet: str, base: Settings) -> tuple[Settings, list[Problem]]:
+    """Read (row, label, value) pairs of a 設定 sheet over ``base``; unknown or bad lines become problems."""
+    from .schema import normalise_header
+
+    by_label = {normalise_header(label): name for label, name in LABEL_TO_NAME.items()}
+    by_label.update({normalise_header(name): name for name in FIELDS})
+    values, problems = {}, []
+    for row, label, raw in pairs:
+        if label is None or str(label).strip() == "" or raw is None or str(raw).strip() == "":
+            continue
+        name = by_label.get(normalise_header(str(label)))
+        if name is None:
+            problems.append(Problem(sheet, row, "項目", str(label), "不認得的設定項目，已略過",
+                                    "項目名稱請用範本 設定 工作表上的名稱", WARNING))
+            continue
+        try:
+            values[name] = _coerce(name, raw)
+        except (ValueError, TypeError):
+            meta = FIELDS[name].metadata
+            problems.append(Problem(sheet, row, meta["label"], str(raw), "設定值無法使用，改用預設值",
+                                    f"{meta['hint']}；預設 {FIELDS[name].default}"))
+    return base.with_values(values), problems
+
+
+def load_config(path: Path | None) -> Settings:
+    """Settings from a service config file (TOML, ``[settings]`` table) over the defaults.
+
+    >>> load_config(None).price
+    2500.0
+    """
+    if path is None:
+        return Settings()
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    table = data.get("settings", {})
+    unknown = set(table) - set(FIELDS)
+    if unknown:
+        raise ValueError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(FIELDS)}")
+    return Settings().with_values({k: _coerce(k, v) for k, v in table.items()})

@@ -1,0 +1,223 @@
+"""Parsers for values as Taiwanese reps type them, vectorised over pandas Series.
+
+Every parser returns ``(parsed, bad)``: the parsed Series (missing where the cell was blank or
+not understood) and a boolean Series that is True exactly where a non-blank cell could not be
+understood, so the caller can report it (sheet, row, column, value) instead of guessing.
+DESIGN §3: ROC dates, Excel serial dates, 3萬 / 80萬 / 1,200, full-width digits, 是/否/有/無/Y/N/V,
+phones 0912-345-678 and (02)2345-6789.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+ROC_OFFSET = 1911
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+
+
+def normalise_text(series: pd.Series) -> pd.Series:
+    """NFKC-fold (full-width digits and letters to ASCII) and strip; non-strings become their str.
+
+    >>> normalise_text(pd.Series(["１２３", " ａｂ "])).tolist()
+    ['123', 'ab']
+    """
+    text = series.astype("string")
+    return text.map(lambda s: unicodedata.normalize("NFKC", s).strip() if isinstance(s, str) else s,
+                    na_action="ignore").astype("string")
+
+
+def is_blank(series: pd.Series) -> pd.Series:
+    """True where a cell is empty: missing, or only white space."""
+    text = series.astype("string")
+    return text.isna() | (text.str.strip() == "")
+
+
+_DATE_PARTS = re.compile(
+    r"^(?:民國|民国|ROC)?\s*(?P<y>\d{2,4})\s*(?:年|/|\.|-)\s*(?P<m>\d{1,2})\s*(?:月|/|\.|-)\s*(?P<d>\d{1,2})\s*日?"
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+)
+_COMPACT = re.compile(r"^(?P<digits>\d{7,8})$")
+
+
+def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Dates from what reps type: ROC (85/03/12, 民國85年3月12日, 0850312), 2024/3/5, Excel serials.
+
+    A year below 1000 is a ROC year (+1911). A bare number between 1 and 80,000 is an Excel
+    serial day (1900 date system). Returns (datetime64 Series normalised to days, bad mask).
+
+    >>> parse_dates(pd.Series(["85/03/12", "民國113年1月5日", 45000, "2024-03-05"]))[0].dt.strftime("%Y-%m-%d").tolist()
+    ['1996-03-12', '2024-01-05', '2023-03-15', '2024-03-05']
+    """
+    series = pd.Series(series)
+    out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
+    blank = is_blank(series)
+    if blank.all():
+        return out, pd.Series(False, index=series.index)
+
+    obj = series.astype(object)
+    is_dt = obj.map(lambda v: isinstance(v, (dt.date, dt.datetime, pd.Timestamp, np.datetime64)))
+    if is_dt.any():
+        out[is_dt] = pd.to_datetime(obj[is_dt].astype(object).map(pd.Timestamp), errors="coerce")
+    is_num = obj.map(lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)) & ~blank
+    if is_num.any():
+        num = pd.to_numeric(obj[is_num], errors="coerce")
+        serial_ok = (num >= 1) & (num < 80000)
+        out[num[serial_ok].index] = EXCEL_EPOCH + pd.to_timedelta(np.floor(num[serial_ok]), unit="D")
+        compact_nums = num[(num >= 100000) & (num == np.floor(num))]
+        obj = obj.copy()
+        obj[compact_nums.index] = compact_nums.astype("int64").astype(str)
+        is_num = is_num & ~obj.index.isin(compact_nums.index)
+
+    todo = ~blank & ~is_dt & ~is_num
+    if todo.any():
+        text = normalise_text(obj[todo].astype("string"))
+        parts = text.str.extract(_DATE_PARTS)
+        compact = text.str.extract(_COMPACT)["digits"]
+        seven = compact.str.len() == 7
+        eight = compact.str.len() == 8
+        parts.loc[seven.fillna(False), "y"] = compact[seven.fillna(False)].str[:3]
+        parts.loc[eight.fillna(False), "y"] = compact[eight.fillna(False)].str[:4]
+        has = (seven | eight).fillna(False)
+        parts.loc[has, "m"] = compact[has].str[-4:-2]
+        parts.loc[has, "d"] = compact[has].str[-2:]
+        year = pd.to_numeric(parts["y"], errors="coerce")
+        year = year.where(year >= 1000, year + ROC_OFFSET)
+        built = pd.to_datetime(
+            pd.DataFrame({"year": year, "month": pd.to_numeric(parts["m"], errors="coerce"),
+                          "day": pd.to_numeric(parts["d"], errors="coerce")}),
+            errors="coerce")
+        out[todo] = built.to_numpy()
+    out = out.dt.normalize()
+    bad = out.isna() & ~blank
+    return out, bad
+
+
+_UNITS = {"萬": 1e4, "万": 1e4, "w": 1e4, "千": 1e3, "k": 1e3, "億": 1e8, "亿": 1e8, "百": 1e2}
+_AMOUNT = re.compile(
+    r"^(?P<sign>-)?(?P<num>\d+(?:\.\d+)?)(?P<unit>萬|万|w|千|k|億|亿|百)?(?:(?P<rest>\d+(?:\.\d+)?)(?P<unit2>千|百)?)?$"
+)
+_AMOUNT_NOISE = re.compile(r"[,\s元圆円塊块]|NT\$|NTD|TWD|\$|約|约|左右")
+
+
+def parse_amounts(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Amounts from what reps type: 3萬 → 30000, 80萬, 3.5萬, 3萬5千 → 35000, 1,200, NT$1,200, (1,200) → −1200.
+
+    >>> parse_amounts(pd.Series(["3萬", "80萬", "1,200", "３.５萬", 42, "(500)"]))[0].tolist()
+    [30000.0, 800000.0, 1200.0, 35000.0, 42.0, -500.0]
+    """
+    series = pd.Series(series)
+    blank = is_blank(series)
+    obj = series.astype(object)
+    numeric = pd.to_numeric(obj.where(obj.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
+                                              and not isinstance(v, bool))), errors="coerce")
+    todo = numeric.isna() & ~blank
+    if todo.any():
+        text = normalise_text(obj[todo].astype("string")).str.lower()
+        negative = text.str.match(r"^\(.*\)$") | text.str.startswith("-")
+        text = text.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.lstrip("-")
+        text = text.str.replace(_AMOUNT_NOISE, "", regex=True)
+        parts = text.str.extract(_AMOUNT)
+        base = pd.to_numeric(parts["num"], errors="coerce")
+        unit = parts["unit"].map(_UNITS).astype(float).fillna(1.0)
+        rest = pd.to_numeric(parts["rest"], errors="coerce")
+        # "3萬5" means 35,000: a bare trailing number after a unit counts in the next unit down
+        rest_unit = parts["unit2"].map(_UNITS).astype(float)
+        rest_unit = rest_unit.fillna(unit / 10)
+        value = base * unit + (rest * rest_unit).fillna(0)
+        value = value.where(~negative.fillna(False), -value)
+        numeric[todo] = value.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    bad = numeric.isna() & ~blank
+    return numeric.astype(float), bad
+
+
+def parse_number_scalar(value) -> float | None:
+    """One amount or number, or None if it cannot be read (used for settings cells).
+
+    >>> parse_number_scalar("2,500"), parse_number_scalar("3萬"), parse_number_scalar("abc")
+    (2500.0, 30000.0, None)
+    """
+    parsed, bad = parse_amounts(pd.Series([value], dtype=object))
+    return None if bad.iloc[0] or pd.isna(parsed.iloc[0]) else float(parsed.iloc[0])
+
+
+_TRUE = {"是", "有", "y", "yes", "v", "✓", "✔", "o", "○", "1", "true", "t", "對", "对", "要", "會", "会", "已"}
+_FALSE = {"否", "無", "无", "沒有", "没有", "n", "no", "x", "✗", "✘", "0", "false", "f", "不", "不是", "沒", "没", "未"}
+
+
+def parse_bools(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Yes/no from 是/否/有/無/Y/N/V/1/0 (and True/False cells).
+
+    >>> parse_bools(pd.Series(["是", "無", "V", "N", 1, None]))[0].tolist()
+    [True, False, True, False, True, <NA>]
+    """
+    series = pd.Series(series)
+    blank = is_blank(series)
+    text = normalise_text(series.astype(object).map(lambda v: str(int(v)) if isinstance(v, (bool, np.bool_)) or (
+        isinstance(v, (int, float)) and not pd.isna(v) and float(v).is_integer()) else v)).str.lower()
+    out = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    out[text.isin(_TRUE).fillna(False)] = True
+    out[text.isin(_FALSE).fillna(False)] = False
+    bad = out.isna() & ~blank
+    return out, bad
+
+
+def parse_phones(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Taiwanese phone numbers, normalised: mobiles as 0912-345-678, land lines as (02)2345-6789.
+
+    Accepts +886 / 886 prefixes, spaces, dashes, brackets and full-width digits; an extension
+    after #, 分機 or ext is kept. Anything with too few or too many digits is bad.
+
+    >>> parse_phones(pd.Series(["0912345678", "+886 912-345-678", "(02)2345-6789", "12345"]))[0].tolist()
+    ['0912-345-678', '0912-345-678', '(02)2345-6789', <NA>]
+    """
+    series = pd.Series(series)
+    blank = is_blank(series)
+    text = normalise_text(series.astype(object).map(
+        lambda v: f"0{int(v)}" if isinstance(v, (int, float)) and not pd.isna(v) and 8 <= len(str(int(v))) <= 9 else v))
+    ext = text.str.extract(r"(?:#|分機|分机|ext\.?|轉|转)\s*(\d+)\s*$", flags=re.IGNORECASE)[0]
+    main = text.str.replace(r"(?:#|分機|分机|ext\.?|轉|转)\s*\d+\s*$", "", regex=True, flags=re.IGNORECASE)
+    digits = main.str.replace(r"[^\d+]", "", regex=True)
+    digits = digits.str.replace(r"^\+?886", "0", regex=True).str.replace("+", "", regex=False)
+    mobile = digits.str.fullmatch(r"09\d{8}").fillna(False)
+    out = pd.Series(pd.NA, index=series.index, dtype="string")
+    out[mobile] = digits[mobile].str[:4] + "-" + digits[mobile].str[4:7] + "-" + digits[mobile].str[7:]
+    land = ~mobile & digits.str.fullmatch(r"0[2-8]\d{7,8}").fillna(False)
+    # area codes of 2 digits (02, 03 …) except the 3-digit 037, 049, 082, 089 and 4-digit 0836
+    area_len = pd.Series(2, index=series.index)
+    area_len[digits.str.match(r"^(037|049|082|089)").fillna(False)] = 3
+    area_len[digits.str.match(r"^0836").fillna(False)] = 4
+    for n in (2, 3, 4):
+        sel = land & (area_len == n)
+        if sel.any():
+            local = digits[sel].str[n:]
+            out[sel] = "(" + digits[sel].str[:n] + ")" + local.str[:-4] + "-" + local.str[-4:]
+    has_ext = ext.notna() & out.notna()
+    out[has_ext] = out[has_ext] + "#" + ext[has_ext]
+    bad = out.isna() & ~blank
+    return out, bad
+
+
+_ZODIAC_STARTS = [(1, 20, "水瓶座"), (2, 19, "雙魚座"), (3, 21, "牡羊座"), (4, 20, "金牛座"), (5, 21, "雙子座"),
+                  (6, 22, "巨蟹座"), (7, 23, "獅子座"), (8, 23, "處女座"), (9, 23, "天秤座"), (10, 24, "天蠍座"),
+                  (11, 23, "射手座"), (12, 22, "摩羯座")]
+
+
+def zodiac_signs(birthdays: pd.Series) -> pd.Series:
+    """星座 (western zodiac sign) of each birthday, by month and day (seed 000 資料表: 星座).
+
+    >>> zodiac_signs(pd.Series(pd.to_datetime(["1996-03-12", "2000-12-25", None]))).tolist()
+    ['雙魚座', '摩羯座', <NA>]
+    """
+    birthdays = pd.to_datetime(pd.Series(birthdays), errors="coerce")
+    key = (birthdays.dt.month * 100 + birthdays.dt.day).to_numpy(dtype=float)
+    starts = np.array([m * 100 + d for m, d, _ in _ZODIAC_STARTS])
+    names = np.array(["摩羯座"] + [n for _, _, n in _ZODIAC_STARTS], dtype=object)
+    idx = np.searchsorted(starts, np.nan_to_num(key, nan=0), side="right")
+    out = pd.Series(names[idx], index=birthdays.index, dtype="string")
+    out[birthdays.isna()] = pd.NA
+    return out

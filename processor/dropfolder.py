@@ -1,0 +1,999 @@
+"""The drop-folder service (DESIGN §5 "Drop folder"; /work/shared/DROPFOLDER.md).
+
+``ROOT/inbox`` is where reps drop workbooks; each one ends in exactly one of ``archive/`` (with
+its result ``outbox/<stem>.scored.xlsx``) or ``failed/`` (with ``<name>.error.txt``), never
+lost, never half-written, never scored twice — also across ``kill -9`` and across several
+service instances on one share.
+
+How, in the order a file sees it (the way Camel / NiFi / Spring consume folders):
+
+* **Events are hints, the scan is the truth.** The main process lists inbox/ on a timer (fast
+  while something is settling, ``scan_interval`` when idle); watchdog events only wake it up.
+  The observer is supervised and re-armed when it dies or inbox/ is replaced.
+* **Ready** = the name passes :func:`classify`, size + mtime + inode unchanged for ``settle``
+  seconds of the service's own monotonic clock, and .xlsx/.xlsm open as a zip. A young file
+  that does not open (or is empty) is deferred for ``grace`` seconds, not failed.
+* **Claim** = rename into ``.state/claims/<run_id>~<instance>/<name>`` (one winner). The
+  instance heartbeats ``.state/instances/<instance>``; claims of an instance whose process is
+  gone (same host) or whose heartbeat stopped for ``lease`` seconds are taken over by renaming
+  the claim folder.
+* **Score** in a worker process: result to ``outbox/.partial/<run_id>/``, fsync, then linked
+  into ``outbox/`` under a name reserved in the ledger (never replacing a file); the original
+  goes to archive/ last. :class:`processor.ledger.Ledger` makes every step resumable.
+* **Environmental errors** (outbox unwritable, disk full, the file locked by Excel) keep the
+  claim and are retried with back-off; only the input's own problems go to failed/.
+
+>>> classify("~$book.xlsx"), classify("book.XLSX"), classify("notes.txt"), classify("A1B2C3D4")
+('ignore', 'supported', 'unsupported', 'ignore')
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import importlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+import tomllib
+import zipfile
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import UnusableInput
+from .ledger import ARCHIVED, DUPLICATE, FAILED, WRITTEN, Ledger, utc_now
+
+SUPPORTED = (".xlsx", ".xlsm", ".csv")
+ZIP_KINDS = (".xlsx", ".xlsm")
+#: partial downloads and editor temp files: the writer has not finished, never touch them
+TEMP_SUFFIXES = (".tmp", ".temp", ".crdownload", ".part", ".partial", ".download", ".swp", "~", "#")
+SYSTEM_FILES = ("thumbs.db", "desktop.ini", ".ds_store", "ehthumbs.db")
+IGNORE, OK, UNSUPPORTED = "ignore", "supported", "unsupported"
+
+
+def classify(name: str) -> str:
+    """'ignore' (noise: never touched), 'supported' (.xlsx/.xlsm/.csv) or 'unsupported' (→ failed/).
+
+    Ignored: Excel owner files ``~$*``, LibreOffice ``.~lock.*#``, dotfiles, partial downloads
+    and temp suffixes, Windows/macOS system files, and names without an extension (Excel saves
+    through an 8-character temp name without one, KB 814068).
+
+    >>> classify(".~lock.book.xlsx#"), classify("list.csv.crdownload"), classify("Thumbs.db")
+    ('ignore', 'ignore', 'ignore')
+    """
+    lower = name.lower()
+    if name.startswith(("~$", ".", "~")) or lower in SYSTEM_FILES or lower.endswith(TEMP_SUFFIXES):
+        return IGNORE
+    ext = os.path.splitext(name)[1].lower()
+    if not ext:
+        return IGNORE
+    return OK if ext in SUPPORTED else UNSUPPORTED
+
+
+_WINDOWS_BAD = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+_WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def windows_safe_stem(stem: str, max_bytes: int = 180) -> str:
+    """``stem`` made valid as a Windows file name part, short enough for a suffix to fit.
+
+    >>> windows_safe_stem('a:b?. '), windows_safe_stem("CON")
+    ('a_b_', '_CON')
+    """
+    stem = _WINDOWS_BAD.sub("_", stem).rstrip(". ") or "_"
+    if stem.split(".")[0].lower() in _WINDOWS_DEVICES:
+        stem = "_" + stem
+    while len(stem.encode("utf-8")) > max_bytes:  # ext4 allows 255 bytes; leave room for " (12).scored.xlsx"
+        stem = stem[:-1]
+    return stem.rstrip(". ") or "_"
+
+
+def result_names(name: str) -> Iterator[str]:
+    """Candidate result names for an input, first choice first.
+
+    >>> list(zip(range(2), result_names("週報.xlsx")))
+    [(0, '週報.scored.xlsx'), (1, '週報 (2).scored.xlsx')]
+    """
+    stem = windows_safe_stem(os.path.splitext(name)[0])
+    yield f"{stem}.scored.xlsx"
+    n = 2
+    while True:
+        yield f"{stem} ({n}).scored.xlsx"
+        n += 1
+
+
+def kept_names(name: str) -> Iterator[str]:
+    """Candidate names for an original in archive/ or failed/: as dropped, then timestamped."""
+    yield name
+    stem, ext = os.path.splitext(name)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    yield f"{stem}.{stamp}{ext}"
+    n = 2
+    while True:
+        yield f"{stem}.{stamp}-{n}{ext}"
+        n += 1
+
+
+# -- options ------------------------------------------------------------------------------
+@dataclass
+class Options:
+    """Service options: CLI flags over the config file's ``[service]`` table over these defaults."""
+
+    settle: float = 2.0  # seconds size+mtime must stay unchanged (service clock)
+    poll: float | None = None  # seconds between PollingObserver polls; None = OS notifications
+    workers: int = 1  # scoring processes
+    scan_interval: float = 5.0  # full inbox scan when idle (the scan, not events, is the truth)
+    grace: float = 30.0  # an unreadable/empty stable file waits this long before it is failed
+    lease: float = 30.0  # a claim whose instance stopped heartbeating this long is taken over
+    retry_initial: float = 1.0  # back-off for environmental errors doubles from here …
+    retry_max: float = 60.0  # … up to here
+    timeout: float = 900.0  # a worker scoring one file longer than this is killed (counts as a crash)
+    max_crashes: int = 2  # a file that killed this many workers is failed as an internal error
+    once_max_retries: int = 4  # --once gives up on environmental retries after this many
+    log_file: str | None = None  # JSON lines also appended here (stderr always)
+    scorer: str = "processor.pipeline:score_file"  # "module:function" with score_file's signature
+    config: str | None = None  # the TOML file ([settings] is read by processor.settings.load_config)
+
+
+def load_options(config: str | os.PathLike | None = None, **overrides) -> Options:
+    """Options from ``config``'s ``[service]`` table, then non-None ``overrides`` (CLI flags).
+
+    >>> load_options(None, settle=0.5, workers=None).settle
+    0.5
+    """
+    values: dict = {}
+    if config is not None:
+        with open(config, "rb") as fh:
+            table = tomllib.load(fh).get("service", {})
+        known = {f.name for f in fields(Options)} - {"config"}
+        unknown = set(table) - known
+        if unknown:
+            raise ValueError(f"{config}: unknown [service] options {sorted(unknown)}; known: {sorted(known)}")
+        values.update(table)
+        values["config"] = str(config)
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    options = Options(**values)
+    if options.poll is not None and options.poll <= 0:
+        options.poll = None
+    if options.workers < 1 or options.settle < 0:
+        raise ValueError("workers must be ≥ 1 and settle ≥ 0")
+    return options
+
+
+def resolve_scorer(spec: str | Callable) -> Callable:
+    """The scoring function from ``"module:function"`` (or a callable passed through)."""
+    if callable(spec):
+        return spec
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# -- the folder layout --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Folders:
+    root: Path
+
+    @property
+    def inbox(self) -> Path: return self.root / "inbox"
+    @property
+    def outbox(self) -> Path: return self.root / "outbox"
+    @property
+    def failed(self) -> Path: return self.root / "failed"
+    @property
+    def archive(self) -> Path: return self.root / "archive"
+    @property
+    def state(self) -> Path: return self.root / ".state"
+    @property
+    def claims(self) -> Path: return self.state / "claims"
+    @property
+    def instances(self) -> Path: return self.state / "instances"
+    @property
+    def partial(self) -> Path: return self.outbox / ".partial"  # temp results live on outbox's disk
+    @property
+    def ledger(self) -> Path: return self.state / "ledger.sqlite"
+
+    def make(self) -> None:
+        for folder in (self.inbox, self.outbox, self.failed, self.archive, self.claims, self.instances):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+def claim_dir_name(run_id: str, instance: str) -> str:
+    return f"{run_id}~{instance}"
+
+
+def parse_claim_dir(name: str) -> tuple[str, str]:
+    run_id, _, instance = name.partition("~")
+    return run_id, instance
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+# -- events ---------------------------------------------------------------------------------
+class EventLog:
+    """One JSON line per event on stderr (and ``log_file``): names, sizes, times — never cells."""
+
+    def __init__(self, log_file: str | None = None, **constant):
+        self.log_file = log_file
+        self.constant = constant
+
+    def __call__(self, event: str, **fields) -> None:
+        record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "event": event,
+                  **self.constant, **{k: v for k, v in fields.items() if v is not None}}
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            os.write(2, line)  # one write per line: lines from workers do not interleave
+        except OSError:
+            pass
+        if self.log_file:
+            try:
+                with open(self.log_file, "ab") as fh:
+                    fh.write(line)
+            except OSError:
+                pass
+
+
+# -- file primitives ------------------------------------------------------------------------
+_LINK_UNSUPPORTED = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV, errno.EMLINK}
+
+
+def place(src: Path, dst: Path) -> None:
+    """Move ``src`` to ``dst`` without ever replacing an existing ``dst`` (FileExistsError).
+
+    Hard link + unlink is atomic and no-clobber on POSIX; where links are unsupported (some
+    shares) fall back to rename after a check (Windows' rename itself refuses to replace). A
+    crash between link and unlink leaves both names on one inode, which a retry recognises.
+    """
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        if os.path.samefile(src, dst):
+            os.unlink(src)
+            return
+        raise
+    except OSError as exc:
+        if exc.errno not in _LINK_UNSUPPORTED:
+            raise
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "exists", str(dst)) from exc
+        os.rename(src, dst)
+        return
+    os.unlink(src)
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "r+b") as fh:
+        os.fsync(fh.fileno())
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def opens_as_zip(path: Path) -> bool:
+    """True when the zip's central directory is readable (a truncated .xlsx fails at every cut)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return bool(zf.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+
+
+def error_report(name: str, run_id: str, exc: UnusableInput, kept_as: str) -> str:
+    """The ``<name>.error.txt`` text: what, where, how to fix, run id — zh-TW then English."""
+    where_parts = [f"{label} {getattr(exc, attr)}" for attr, label in
+                   (("sheet", "工作表"), ("row", "第幾列"), ("column", "欄位")) if getattr(exc, attr, None)]
+    where_en = [f"{attr} {getattr(exc, attr)}" for attr in ("sheet", "row", "column") if getattr(exc, attr, None)]
+    fix_en = getattr(exc, "fix_en", "") or "Fix the file as described above, then drop it into inbox/ again."
+    return "\n".join([
+        "精準名單無法處理這個檔案 / Precision List could not process this file",
+        "",
+        f"檔案 File:      {name}",
+        f"執行編號 Run id: {run_id}",
+        f"時間 Time (UTC): {utc_now()}",
+        "",
+        f"問題：{exc.what}",
+        f"位置：{name}" + (f"，{'，'.join(where_parts)}" if where_parts else "（整個檔案）"),
+        f"如何修正：{exc.fix or '請修正後重新放入 inbox 資料夾'}",
+        f"原始檔案已移到 failed/{kept_as}；修正後請重新放入 inbox/。",
+        "",
+        f"What went wrong: {exc.en or exc.what}",
+        f"Where: {name}" + (f", {', '.join(where_en)}" if where_en else " (the whole file)"),
+        f"How to fix: {fix_en}",
+        f"The original was moved to failed/{kept_as}; drop the corrected file into inbox/ again.",
+        "",
+    ])
+
+
+def internal_error(exc: BaseException, run_id: str) -> UnusableInput:
+    """A scorer bug is not the rep's fault; the file is set aside so the queue keeps moving."""
+    return UnusableInput(
+        "處理時發生程式內部錯誤（不是你的檔案格式問題）",
+        f"請把執行編號 {run_id} 告訴系統管理員；也可以直接重新放入 inbox 再試一次",
+        en=f"internal error while scoring ({type(exc).__name__}: {str(exc)[:200]}); "
+           f"please report run id {run_id}")
+
+
+# -- the worker: claim, score, write, archive -------------------------------------------------
+class Handler:
+    """Does one job at a time in a worker process; every step is resumable from the ledger."""
+
+    def __init__(self, folders: Folders, options: Options, instance: str, log: EventLog,
+                 scorer: Callable | None = None):
+        from .settings import load_config  # settings imports values, which imports pandas
+
+        self.f = folders
+        self.o = options
+        self.instance = instance
+        self.log = log
+        self.scorer = scorer or resolve_scorer(options.scorer)
+        self.settings = load_config(Path(options.config) if options.config else None)
+        self.ledger = Ledger(folders.ledger)
+
+    def handle(self, job: dict) -> dict:
+        """Run one job; returns ``{"outcome": archived|duplicate|failed|gone|locked|retry|busy}``."""
+        started = time.monotonic()
+        try:
+            if job["kind"] == "inbox":
+                outcome = self._take_inbox(job["name"], job["run_id"], started)
+            else:
+                outcome = self._take_claim(job["claim"], job["run_id"], job.get("force_fail", False), started)
+        except Exception as exc:  # a bug or an odd share must not kill the worker: retry later
+            self.log("error", file=job.get("name"), run=job["run_id"], reason=f"{type(exc).__name__}: {exc}"[:300])
+            outcome = "retry"
+        return {**job, "outcome": outcome}
+
+    def _take_inbox(self, name: str, run_id: str, started: float) -> str:
+        claim = self.f.claims / claim_dir_name(run_id, self.instance)
+        try:
+            claim.mkdir()
+        except OSError as exc:
+            self.log("locked", file=name, run=run_id, reason=f".state/claims: {exc.strerror}")
+            return "locked"
+        try:
+            os.rename(self.f.inbox / name, claim / name)
+        except FileNotFoundError:  # another instance won, or the rep took it back
+            claim.rmdir()
+            return "gone"
+        except OSError as exc:  # Excel holds it open (WinError 32) or inbox/ is read-only
+            claim.rmdir()
+            self.log("locked", file=name, run=run_id, reason=exc.strerror or type(exc).__name__)
+            return "locked"
+        size = (claim / name).stat().st_size
+        self.log("claimed", file=name, size=size, run=run_id)
+        self.ledger.insert(run_id, name, claim=claim.name, instance=self.instance, size=size)
+        return self._process(run_id, claim, name, started)
+
+    def _take_claim(self, claim_name: str, run_id: str, force_fail: bool, started: float) -> str:
+        """Resume a claim: ours after a worker death or a retry, or a dead instance's."""
+        src = self.f.claims / claim_name
+        claim = self.f.claims / claim_dir_name(run_id, self.instance)
+        if src != claim:
+            try:
+                os.rename(src, claim)  # one winner among the instances recovering it
+            except FileNotFoundError:
+                return "gone"
+        files = [entry.name for entry in os.scandir(claim) if entry.is_file()]
+        if not files:  # died between mkdir and rename, or after the original moved on
+            shutil.rmtree(claim, ignore_errors=True)
+            return "gone"
+        name = files[0]
+        row = self.ledger.get(run_id)
+        if row is None:
+            self.ledger.insert(run_id, name, claim=claim.name, instance=self.instance,
+                               size=(claim / name).stat().st_size)
+        else:
+            self.ledger.update(run_id, claim=claim.name, instance=self.instance)
+        if src != claim:
+            self.log("recovered", file=name, run=run_id, reason=f"claim of {parse_claim_dir(claim_name)[1]}")
+        if row and row["status"] == FAILED:
+            return self._fail(run_id, claim, name, UnusableInput(row["error"] or "", ""), started, report=False)
+        if force_fail:
+            exc = UnusableInput("處理這個檔案時程式當掉或逾時，已重試仍失敗",
+                                f"請把執行編號 {run_id} 告訴系統管理員",
+                                en=f"scoring crashed or timed out {self.o.max_crashes} times; report run id {run_id}")
+            return self._fail(run_id, claim, name, exc, started)
+        return self._process(run_id, claim, name, started)
+
+    def _process(self, run_id: str, claim: Path, name: str, started: float) -> str:
+        path = claim / name
+        size = path.stat().st_size
+        ext = os.path.splitext(name)[1].lower()
+        if classify(name) == UNSUPPORTED:
+            return self._fail(run_id, claim, name, UnusableInput(
+                f"{name} 不是支援的檔案類型（{ext}）", "請送出 .xlsx、.xlsm 或 .csv 檔",
+                en=f"{name}: unsupported file type {ext}; drop .xlsx, .xlsm or .csv files"), started)
+        if size == 0:
+            return self._fail(run_id, claim, name, UnusableInput(
+                f"{name} 是空檔案（0 位元組）", "請重新存檔或重新複製一次",
+                en=f"{name} is empty (0 bytes); save or copy it again"), started)
+        digest = sha256(path)
+        decision, output = self.ledger.begin_scoring(
+            run_id, digest, result_names(name),
+            output_exists=lambda n: os.path.lexists(self.f.outbox / n),
+            claim_alive=lambda c: (self.f.claims / c).is_dir())
+        if decision == "busy":
+            return "busy"
+        if decision == DUPLICATE:
+            self.log("duplicate", file=name, size=size, run=run_id, output=output, outcome="already scored")
+            return self._archive(run_id, claim, name, started, DUPLICATE)
+        if decision == WRITTEN:
+            return self._archive(run_id, claim, name, started, ARCHIVED)
+        partial = self.f.partial / run_id
+        shutil.rmtree(partial, ignore_errors=True)
+        t0 = time.monotonic()
+        try:
+            partial.mkdir(parents=True, exist_ok=True)
+            temp = partial / output
+            import pandas as pd  # the scorer needs pandas anyway; keep the module import light
+
+            self.scorer(path, temp, as_of=pd.Timestamp(date.today()), settings=self.settings)
+            if not temp.is_file():
+                raise RuntimeError("the scorer wrote no file")
+            fsync_file(temp)
+            place(temp, self.f.outbox / output)
+        except UnusableInput as exc:
+            return self._fail(run_id, claim, name, exc, started)
+        except FileExistsError:  # a foreign file took the reserved name: reserve another next time
+            self.ledger.update(run_id, output_name=None, output_key=None)
+            return "retry"
+        except OSError as exc:  # outbox unwritable, disk full, share gone: not the input's fault
+            self.log("retry", file=name, size=size, run=run_id, outcome="environment",
+                     reason=f"{type(exc).__name__}: {exc.strerror or exc}"[:300])
+            return "retry"
+        except Exception as exc:  # noqa: BLE001 — a scorer bug on one file must not stop the queue
+            return self._fail(run_id, claim, name, internal_error(exc, run_id), started)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+        self.ledger.update(run_id, status=WRITTEN)
+        self.log("scored", file=name, size=size, run=run_id, output=output,
+                 duration_s=round(time.monotonic() - t0, 3), outcome="ok")
+        return self._archive(run_id, claim, name, started, ARCHIVED)
+
+    def _archive(self, run_id: str, claim: Path, name: str, started: float, outcome: str) -> str:
+        try:
+            kept = self.ledger.reserve_name(run_id, "archive_name", kept_names(name),
+                                            lambda n: os.path.lexists(self.f.archive / n))
+            place(claim / name, self.f.archive / kept)
+        except OSError as exc:
+            self.log("retry", file=name, run=run_id, outcome="environment", reason=f"archive/: {exc.strerror or exc}")
+            return "retry"
+        self.ledger.update(run_id, status=outcome, finished_at=utc_now(),
+                           duration_s=round(time.monotonic() - started, 3))
+        shutil.rmtree(claim, ignore_errors=True)
+        self.log("archived", file=name, run=run_id, archived_as=kept, outcome=outcome,
+                 duration_s=round(time.monotonic() - started, 3))
+        return outcome
+
+    def _fail(self, run_id: str, claim: Path, name: str, exc: UnusableInput, started: float,
+              report: bool = True) -> str:
+        try:
+            kept = self.ledger.reserve_name(
+                run_id, "failed_name", kept_names(name),
+                lambda n: os.path.lexists(self.f.failed / n) or os.path.lexists(self.f.failed / f"{n}.error.txt"))
+            if report:
+                text = error_report(name, run_id, exc, kept)
+                temp = self.f.failed / f".{run_id}.error.txt.tmp"
+                temp.write_text(text, encoding="utf-8-sig", newline="\r\n")  # BOM + CRLF: Notepad-friendly
+                os.replace(temp, self.f.failed / f"{kept}.error.txt")
+            place(claim / name, self.f.failed / kept)
+        except OSError as exc2:
+            self.log("retry", file=name, run=run_id, outcome="environment", reason=f"failed/: {exc2.strerror or exc2}")
+            return "retry"
+        summary = f"{exc.what} | {exc.en}" if exc.en else exc.what
+        self.ledger.update(run_id, status=FAILED, error=summary[:1000], finished_at=utc_now(),
+                           duration_s=round(time.monotonic() - started, 3))
+        shutil.rmtree(claim, ignore_errors=True)
+        self.log("failed", file=name, run=run_id, failed_as=kept, outcome="failed", reason=(exc.en or exc.what)[:300],
+                 duration_s=round(time.monotonic() - started, 3))
+        return FAILED
+
+
+def _exit_with_parent() -> None:
+    """Workers die with the service (kill -9 included), so no orphan finishes a file behind its back."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _worker_main(conn, root: str, options: dict, instance: str) -> None:
+    """Entry point of a scoring process: jobs in over ``conn``, outcomes back."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop;
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the file in hand is always finished
+    _exit_with_parent()
+    opts = Options(**options)
+    handler = Handler(Folders(Path(root)), opts, instance, EventLog(opts.log_file, instance=instance))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        conn.send(handler.handle(job))
+
+
+# -- the main process: scan, settle, dispatch, recover, supervise ------------------------------
+@dataclass
+class Seen:
+    """What the service knows about one inbox file, timed by its own monotonic clock."""
+
+    identity: tuple  # (size, mtime_ns, inode)
+    changed_at: float
+    tries: int = 0
+    next_try: float = 0.0
+    deferred_logged: bool = False
+
+
+@dataclass
+class WorkerSlot:
+    process: object
+    conn: object
+    job: dict | None = None
+    started: float = 0.0
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:40] or "host"
+
+
+class Service:
+    """The long-running (or ``--once``) drop-folder service over one ROOT."""
+
+    def __init__(self, root: str | os.PathLike, options: Options):
+        self.f = Folders(Path(root).resolve())
+        self.o = options
+        self.host = _host()
+        self.instance = f"{os.getpid()}-{secrets.token_hex(2)}@{self.host}"
+        self.log = EventLog(options.log_file, instance=self.instance)
+        self.seen: dict[str, Seen] = {}
+        self.workers: list[WorkerSlot] = []
+        self.busy_names: set[str] = set()
+        self.busy_runs: set[str] = set()
+        self.retry: dict[str, tuple[str, float]] = {}  # run_id → (claim dir, when) waiting to be resumed
+        self.attempts: dict[str, int] = {}  # run_id → environmental retries so far
+        self.force_fail: set[str] = set()  # run_ids that crashed workers max_crashes times
+        self.gave_up: set[str] = set()
+        self.leases: dict[str, tuple[int | None, float]] = {}
+        self.stopping = False
+        self.wake = threading.Event()
+        self.observer = None
+        self.armed: tuple | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def run(self, once: bool = False) -> int:
+        self.f.make()
+        self.ledger = Ledger(self.f.ledger)
+        self.heartbeat_path = self.f.instances / self.instance
+        self._heartbeat()
+        self._install_signals()
+        self.log("started", root=str(self.f.root), workers=self.o.workers, settle=self.o.settle,
+                 poll=self.o.poll, once=once or None)
+        import multiprocessing
+
+        self.mp = multiprocessing.get_context("spawn")  # no fork after threads; same on Windows
+        for _ in range(self.o.workers):
+            self.workers.append(self._spawn())
+        if not once:
+            self._arm("start")
+        started = time.monotonic()
+        next_scan = next_beat = next_watch = 0.0
+        try:
+            while True:
+                now = time.monotonic()
+                self._collect()
+                self._supervise_workers(now)
+                if now >= next_beat:
+                    self._heartbeat()
+                    next_beat = now + max(0.5, self.o.lease / 4)
+                if not once and now >= next_watch:
+                    self._supervise_observer()
+                    next_watch = now + 1.0
+                if self.wake.is_set() or now >= next_scan:
+                    self.wake.clear()
+                    self._scan_inbox(now)
+                    self._scan_claims(now)
+                    settling = any(n not in self.busy_names for n in self.seen) or self.retry
+                    idle = self.o.poll if self.o.poll else self.o.scan_interval
+                    next_scan = now + (max(0.05, min(self.o.settle / 3, 1.0)) if settling else idle)
+                if not self.stopping:
+                    self._dispatch(time.monotonic())
+                if self.stopping and not any(w.job for w in self.workers):
+                    break
+                if once and now - started > self.o.settle and self._drained():
+                    break
+                self._wait(0.1)
+        finally:
+            self._shutdown()
+        left = len(self.retry) + len([n for n in self.seen if n not in self.busy_names])
+        self.log("stopped", outcome="clean" if not left else "left-waiting", waiting=left)
+        return 3 if once and left else 0
+
+    def _install_signals(self) -> None:
+        def stop(signum, frame):
+            if not self.stopping:
+                self.log("stopping", reason=signal.Signals(signum).name)
+            self.stopping = True
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                signal.signal(sig, stop)
+            except ValueError:  # not the main thread (library use): the caller handles signals
+                pass
+
+    def _shutdown(self) -> None:
+        for slot in self.workers:
+            try:
+                slot.conn.send(None)
+            except OSError:
+                pass
+        for slot in self.workers:
+            slot.process.join(timeout=30)
+            if slot.process.is_alive():
+                slot.process.kill()
+        if self.observer is not None:
+            try:
+                self.observer.stop()
+                self.observer.join(timeout=5)
+            except Exception:  # noqa: BLE001 — shutting down anyway
+                pass
+        if not self.retry:
+            try:
+                self.heartbeat_path.unlink()
+            except OSError:
+                pass
+        self.ledger.close()
+
+    def _drained(self) -> bool:
+        """--once: nothing in flight, nothing settling, only given-up environmental retries left."""
+        if any(w.job for w in self.workers):
+            return False
+        if any(run not in self.gave_up for run in self.retry):
+            return False
+        return all(n in self.gave_up for n in self.seen)
+
+    def _wait(self, timeout: float) -> None:
+        from multiprocessing.connection import wait
+
+        handles = [w.conn for w in self.workers] + [w.process.sentinel for w in self.workers]
+        try:
+            wait(handles, timeout=timeout)
+        except OSError:
+            time.sleep(timeout)
+
+    # -- workers -----------------------------------------------------------------------------
+    def _spawn(self) -> WorkerSlot:
+        parent, child = self.mp.Pipe()
+        process = self.mp.Process(target=_worker_main, name="precision-list-worker", daemon=True,
+                                  args=(child, str(self.f.root), asdict(self.o), self.instance))
+        process.start()
+        child.close()
+        return WorkerSlot(process, parent)
+
+    def _send(self, slot: WorkerSlot, job: dict) -> None:
+        slot.job, slot.started = job, time.monotonic()
+        self.busy_runs.add(job["run_id"])
+        if job["kind"] == "inbox":
+            self.busy_names.add(job["name"])
+        slot.conn.send(job)
+
+    def _collect(self) -> None:
+        now = time.monotonic()
+        for slot in self.workers:
+            try:
+                while slot.job and slot.conn.poll():
+                    result = slot.conn.recv()
+                    slot.job = None
+                    self._settle_job(result, now)
+            except (EOFError, OSError):
+                pass  # the worker died; _supervise_workers handles it
+
+    def _release(self, job: dict) -> None:
+        self.busy_runs.discard(job["run_id"])
+        if job["kind"] == "inbox":
+            self.busy_names.discard(job["name"])
+
+    def _settle_job(self, result: dict, now: float) -> None:
+        self._release(result)
+        outcome, run_id = result["outcome"], result["run_id"]
+        claim = claim_dir_name(run_id, self.instance)
+        if outcome in ("archived", "duplicate", "failed", "gone"):
+            self.retry.pop(run_id, None)
+            self.attempts.pop(run_id, None)
+            if result["kind"] == "inbox":
+                self.seen.pop(result["name"], None)
+            return
+        if outcome == "locked":  # not claimed: back off on the inbox file itself
+            seen = self.seen.get(result["name"])
+            if seen:
+                seen.tries += 1
+                seen.next_try = now + self._backoff(seen.tries)
+                if seen.tries > self.o.once_max_retries:
+                    self.gave_up.add(result["name"])
+            return
+        if result["kind"] == "inbox":
+            self.seen.pop(result["name"], None)
+        if not (self.f.claims / claim).is_dir():
+            self.retry.pop(run_id, None)
+            return
+        attempts = self.attempts[run_id] = self.attempts.get(run_id, 0) + 1
+        delay = self.o.settle if outcome == "busy" else self._backoff(attempts)
+        self.retry[run_id] = (claim, now + delay)
+        if attempts > self.o.once_max_retries:
+            self.gave_up.add(run_id)
+        if outcome == "retry":
+            self.log("waiting", run=run_id, outcome="retry", retry_in_s=round(delay, 2), attempts=attempts)
+
+    def _backoff(self, attempts: int) -> float:
+        return min(self.o.retry_max, self.o.retry_initial * 2 ** max(0, attempts - 1))
+
+    def _supervise_workers(self, now: float) -> None:
+        for i, slot in enumerate(self.workers):
+            if slot.job and now - slot.started > self.o.timeout:
+                self.log("timeout", file=slot.job.get("name"), run=slot.job["run_id"],
+                         duration_s=round(now - slot.started, 1))
+                slot.process.kill()
+                slot.process.join(timeout=10)
+            if slot.process.is_alive():
+                continue
+            job = slot.job
+            if job:
+                self._release(job)
+                crashes = self.ledger.note_crash(job["run_id"])
+                self.log("worker_died", file=job.get("name"), run=job["run_id"], exitcode=slot.process.exitcode,
+                         crashes=crashes)
+                if job["kind"] == "inbox":
+                    self.seen.pop(job["name"], None)
+            elif not self.stopping:
+                self.log("worker_died", exitcode=slot.process.exitcode)
+            if not self.stopping:
+                self.workers[i] = self._spawn()
+            else:
+                slot.job = None
+
+    # -- scanning ------------------------------------------------------------------------------
+    def _scan_inbox(self, now: float) -> None:
+        present = set()
+        try:
+            entries = list(os.scandir(self.f.inbox))
+        except FileNotFoundError:
+            entries = []
+        except OSError as exc:
+            self.log("scan_error", reason=f"inbox/: {exc.strerror or exc}")
+            return
+        for entry in entries:
+            try:
+                if not entry.is_file(follow_symlinks=False) or classify(entry.name) == IGNORE:
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            present.add(entry.name)
+            identity = (st.st_size, st.st_mtime_ns, st.st_ino)
+            seen = self.seen.get(entry.name)
+            if seen is None:
+                self.seen[entry.name] = Seen(identity, now)
+                self.log("received", file=entry.name, size=st.st_size)
+            elif seen.identity != identity and entry.name not in self.busy_names:
+                seen.identity, seen.changed_at = identity, now  # re-saved or still growing: restart the timer
+        for name in list(self.seen):
+            if name not in present and name not in self.busy_names:
+                del self.seen[name]
+                self.gave_up.discard(name)
+
+    def _scan_claims(self, now: float) -> None:
+        try:
+            entries = [e.name for e in os.scandir(self.f.claims) if e.is_dir()]
+        except OSError:
+            return
+        for name in entries:
+            run_id, owner = parse_claim_dir(name)
+            if not owner or run_id in self.busy_runs or run_id in self.retry:
+                continue
+            if owner == self.instance or self._instance_dead(owner, now):
+                row = self.ledger.get(run_id)
+                if row and row["crashes"] >= self.o.max_crashes:
+                    self.force_fail.add(run_id)
+                self.retry[run_id] = (name, now)
+
+    def _instance_dead(self, owner: str, now: float) -> bool:
+        pid_part, _, host = owner.partition("@")
+        if host == self.host:
+            try:
+                if not pid_alive(int(pid_part.split("-")[0])):
+                    return True
+            except ValueError:
+                pass
+        try:
+            mtime = os.stat(self.f.instances / owner).st_mtime_ns
+        except OSError:
+            mtime = None
+        last = self.leases.get(owner)
+        if last is None or last[0] != mtime:
+            self.leases[owner] = (mtime, now)  # heartbeat moved: alive, judged by our own clock
+            return False
+        return now - last[1] >= self.o.lease
+
+    def _dispatch(self, now: float) -> None:
+        idle = [w for w in self.workers if w.job is None and w.process.is_alive()]
+        for run_id, (claim, when) in sorted(self.retry.items(), key=lambda kv: kv[1][1]):
+            if not idle:
+                return
+            if when > now or run_id in self.busy_runs:
+                continue
+            del self.retry[run_id]
+            self._send(idle.pop(), {"kind": "claim", "claim": claim, "run_id": run_id,
+                                    "force_fail": run_id in self.force_fail})
+            self.force_fail.discard(run_id)
+        for name, seen in list(self.seen.items()):
+            if not idle:
+                return
+            if name in self.busy_names or seen.next_try > now or now - seen.changed_at < self.o.settle:
+                continue
+            path = self.f.inbox / name
+            young = now - seen.changed_at < self.o.grace
+            readable = seen.identity[0] > 0 and (
+                not name.lower().endswith(ZIP_KINDS) or opens_as_zip(path))
+            if not readable and young:
+                seen.next_try = now + max(self.o.settle, 0.2)
+                if not seen.deferred_logged:
+                    seen.deferred_logged = True
+                    self.log("deferred", file=name, size=seen.identity[0], reason="empty or not yet a complete workbook")
+                continue
+            run_id = new_run_id()
+            self.log("settled", file=name, size=seen.identity[0], run=run_id,
+                     duration_s=round(now - seen.changed_at, 3))
+            self._send(idle.pop(), {"kind": "inbox", "name": name, "run_id": run_id})
+
+    # -- observer ------------------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        try:
+            self.heartbeat_path.touch()
+            os.utime(self.heartbeat_path)
+        except OSError:
+            try:
+                self.f.make()
+            except OSError:
+                pass
+
+    def _arm(self, reason: str) -> None:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+        from watchdog.observers.polling import PollingObserver
+
+        wake = self.wake
+
+        class Hint(FileSystemEventHandler):
+            """Any event (created, modified, moved — Excel saves arrive as moves) just wakes the scan."""
+
+            def on_any_event(self, event):
+                try:
+                    wake.set()
+                except BaseException:  # noqa: BLE001 — an exception here would end dispatching
+                    pass
+
+        if self.observer is not None:
+            try:
+                self.observer.stop()
+                self.observer.join(timeout=5)
+            except Exception:  # noqa: BLE001 — the old observer is being replaced anyway
+                pass
+        self.f.inbox.mkdir(parents=True, exist_ok=True)
+        observer = PollingObserver(timeout=self.o.poll) if self.o.poll else Observer()
+        try:
+            observer.schedule(Hint(), str(self.f.inbox), recursive=False)
+            observer.start()
+        except Exception as exc:  # noqa: BLE001 — inotify limits etc.: the scan still works
+            self.log("watch_error", reason=f"{type(exc).__name__}: {exc}"[:300])
+            self.observer, self.armed = None, None
+            return
+        st = os.stat(self.f.inbox)
+        self.observer, self.armed = observer, (st.st_dev, st.st_ino)
+        self.log("watch_armed", reason=reason, outcome="polling" if self.o.poll else "notifications")
+
+    def _supervise_observer(self) -> None:
+        try:
+            st = os.stat(self.f.inbox)
+            identity = (st.st_dev, st.st_ino)
+        except FileNotFoundError:
+            self.f.inbox.mkdir(parents=True, exist_ok=True)
+            self.log("inbox_recreated", reason="inbox/ was missing")
+            self._arm("inbox re-created")
+            self.wake.set()
+            return
+        except OSError:
+            return
+        if identity != self.armed:
+            self._arm("inbox replaced")
+            self.wake.set()
+        elif self.observer is None or not self.observer.is_alive():
+            self._arm("observer stopped")
+            self.wake.set()
+
+
+# -- entry points -----------------------------------------------------------------------------
+def watch(root: str | os.PathLike, *, once: bool = False, poll: float | None = None, workers: int | None = None,
+          settle: float | None = None, config: str | os.PathLike | None = None) -> int:
+    """Run the service on ROOT (``precision-list watch``); returns the exit code."""
+    options = load_options(config, poll=poll, workers=workers, settle=settle)
+    return Service(root, options).run(once=once)
+
+
+def status(root: str | os.PathLike) -> str:
+    """``precision-list status ROOT``: queue / done / failed counts and the last errors, as text."""
+    f = Folders(Path(root))
+    if not f.state.is_dir():
+        return f"{root}: 還沒有執行過 drop-folder 服務 / no service has run here (.state/ missing)"
+    try:
+        waiting = sum(1 for e in os.scandir(f.inbox) if e.is_file() and classify(e.name) != IGNORE)
+    except OSError:
+        waiting = 0
+    try:
+        claimed = sum(1 for e in os.scandir(f.claims) if e.is_dir())
+    except OSError:
+        claimed = 0
+    led = Ledger(f.ledger)
+    try:
+        counts, errors = led.counts(), led.last_errors(5)
+    finally:
+        led.close()
+    try:
+        alive = sorted(e.name for e in os.scandir(f.instances))
+    except OSError:
+        alive = []
+    lines = [
+        f"精準名單 drop folder: {f.root}",
+        f"等待中 queued:    {waiting} in inbox/, {claimed} being processed (.state/claims)",
+        f"完成 done:        {counts.get(ARCHIVED, 0)} scored, {counts.get(DUPLICATE, 0)} duplicates (already scored)",
+        f"失敗 failed:      {counts.get(FAILED, 0)}",
+        f"服務 instances:   {', '.join(alive) if alive else '(none running)'}",
+    ]
+    if errors:
+        lines.append("最近的錯誤 last errors:")
+        lines += [f"  {e['finished_at']}  {e['name']}  [{e['run_id']}]  {e['error']}" for e in errors]
+    return "\n".join(lines)

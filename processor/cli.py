@@ -97,6 +97,20 @@ def cmd_quickstart(args) -> int:
     return 0
 
 
+def cmd_watch(args) -> int:
+    from .dropfolder import watch
+
+    return watch(args.root, once=args.once, poll=args.poll, workers=args.workers, settle=args.settle,
+                 config=args.config)
+
+
+def cmd_status(args) -> int:
+    from .dropfolder import status
+
+    print(status(args.root))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="precision-list", description="精準名單 Precision List: whom to call first.")
     parser.add_argument("--version", action="version", version=f"precision-list {__version__}")
@@ -125,6 +139,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", default="precision-list-demo")
     p.add_argument("--as-of", type=_as_of, default=None, help="the day counted as today")
     p.set_defaults(func=cmd_quickstart)
+
+    p = sub.add_parser("watch", help="run the drop-folder service on ROOT (inbox/ → outbox/, archive/, failed/)")
+    p.add_argument("root", help="the shared folder; inbox/ outbox/ failed/ archive/ .state/ are created in it")
+    p.add_argument("--once", action="store_true", help="process what is waiting, then exit (for schedulers)")
+    p.add_argument("--poll", type=float, metavar="SECONDS",
+                   help="poll every SECONDS instead of OS notifications (required on SMB/NFS shares)")
+    p.add_argument("--workers", type=int, metavar="N", help="files scored in parallel (default 1)")
+    p.add_argument("--settle", type=float, metavar="SECONDS",
+                   help="a file must stay unchanged this long before it is picked up (default 2)")
+    p.add_argument("--config", help="TOML file: [service] options and [settings] (see docs/drop-folder.md)")
+    p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("status", help="queue / done / failed counts and the last errors of a drop folder")
+    p.add_argument("root")
+    p.set_defaults(func=cmd_status)
     return parser
 
 

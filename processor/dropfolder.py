@@ -341,7 +341,8 @@ class Handler:
         self.instance = instance
         self.log = log
         self.scorer = scorer or resolve_scorer(options.scorer)
-        self.settings = load_config(Path(options.config) if options.config else None)
+        # None without a config file: exactly what `precision-list score` does
+        self.settings = load_config(Path(options.config)) if options.config else None
         self.ledger = Ledger(folders.ledger)
 
     def handle(self, job: dict) -> dict:
@@ -448,9 +449,10 @@ class Handler:
             place(temp, self.f.outbox / output)
         except UnusableInput as exc:
             return self._fail(run_id, claim, name, exc, started)
-        except FileExistsError:  # a foreign file took the reserved name: reserve another next time
-            self.ledger.update(run_id, output_name=None, output_key=None)
-            return "retry"
+        except FileExistsError:  # the reserved name is this run's: a previous holder of the claim wrote it
+            self.ledger.update(run_id, status=WRITTEN)
+            self.log("scored", file=name, size=size, run=run_id, output=output, outcome="written before")
+            return self._archive(run_id, claim, name, started, ARCHIVED)
         except OSError as exc:  # outbox unwritable, disk full, share gone: not the input's fault
             self.log("retry", file=name, size=size, run=run_id, outcome="environment",
                      reason=f"{type(exc).__name__}: {exc.strerror or exc}"[:300])

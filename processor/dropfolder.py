@@ -604,6 +604,7 @@ class Service:
         self.leases: dict[str, tuple[int | None, float]] = {}
         self.stopping = False
         self.wake = threading.Event()
+        self.rearm = threading.Event()
         self.observer = None
         self.armed: tuple | None = None
 
@@ -908,13 +909,15 @@ class Service:
         from watchdog.observers import Observer
         from watchdog.observers.polling import PollingObserver
 
-        wake = self.wake
+        wake, rearm, inbox = self.wake, self.rearm, os.path.normpath(str(self.f.inbox))
 
         class Hint(FileSystemEventHandler):
             """Any event (created, modified, moved — Excel saves arrive as moves) just wakes the scan."""
 
             def on_any_event(self, event):
                 try:
+                    if event.event_type == "deleted" and os.path.normpath(str(event.src_path)) == inbox:
+                        rearm.set()  # inotify stops watching a deleted folder, even if it comes back
                     wake.set()
                 except BaseException:  # noqa: BLE001 — an exception here would end dispatching
                     pass
@@ -950,10 +953,14 @@ class Service:
             return
         except OSError:
             return
-        if identity != self.armed:
+        # the inode number is often reused by `rm -rf inbox; mkdir inbox` (seen), so a dead
+        # emitter or the watch root's own delete event count as "replaced" too
+        if identity != self.armed or self.rearm.is_set():
+            self.rearm.clear()
             self._arm("inbox replaced")
             self.wake.set()
-        elif self.observer is None or not self.observer.is_alive():
+        elif (self.observer is None or not self.observer.is_alive()
+              or not all(e.is_alive() for e in getattr(self.observer, "emitters", ()))):
             self._arm("observer stopped")
             self.wake.set()
 

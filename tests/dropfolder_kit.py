@@ -73,6 +73,7 @@ def drop(root: Path, name: str, data: bytes, *, staging: Path | None = None) -> 
     temp = staging / f"{os.getpid()}-{time.monotonic_ns()}"
     temp.write_bytes(data)
     target = root / "inbox" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
     os.rename(temp, target)
     return target
 
@@ -205,8 +206,10 @@ def ledger_rows(root: Path) -> list[dict]:
 
 
 def settled_everything(root: Path, expected_inputs: int) -> bool:
-    """inbox/ and .state/claims/ empty and archive/ + failed/ hold ``expected_inputs`` originals."""
-    inbox = files(root / "inbox")
+    """No input left in inbox/ (noise aside) or .state/claims/; archive/ + failed/ hold ``expected_inputs``."""
+    from processor.dropfolder import IGNORE, classify
+
+    inbox = [n for n in files(root / "inbox") if classify(n) != IGNORE]
     claims = list((root / ".state" / "claims").iterdir()) if (root / ".state" / "claims").is_dir() else []
     kept = len(files(root / "archive")) + len([n for n in files(root / "failed") if not n.endswith(".error.txt")])
     return not inbox and not claims and kept == expected_inputs

@@ -556,6 +556,9 @@ class WorkerSlot:
     conn: object
     job: dict | None = None
     started: float = 0.0
+    spawned: float = field(default_factory=time.monotonic)
+    failures: int = 0  # consecutive deaths soon after start
+    reported: bool = False
 
 
 def pid_alive(pid: int) -> bool:
@@ -792,12 +795,20 @@ class Service:
                          crashes=crashes)
                 if job["kind"] == "inbox":
                     self.seen.pop(job["name"], None)
-            elif not self.stopping:
-                self.log("worker_died", exitcode=slot.process.exitcode)
-            if not self.stopping:
-                self.workers[i] = self._spawn()
-            else:
-                slot.job = None
+            elif not self.stopping and not slot.reported:
+                self.log("worker_died", exitcode=slot.process.exitcode,
+                         reason="a scoring process could not start; see the lines above" if now - slot.spawned < 10 else None)
+            slot.job, slot.reported = None, True
+            if self.stopping:
+                continue
+            # a worker that cannot even start (bad install, no permission) must not spin: back off
+            if now - slot.spawned < 10:
+                slot.failures += 1
+                if now < slot.spawned + min(60.0, 2.0 ** slot.failures):
+                    continue
+            replacement = self._spawn()
+            replacement.failures = slot.failures if now - slot.spawned < 10 else 0
+            self.workers[i] = replacement
 
     # -- scanning ------------------------------------------------------------------------------
     def _scan_inbox(self, now: float) -> None:

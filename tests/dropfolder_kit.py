@@ -93,10 +93,11 @@ class ServiceProcess:
     """``python -m processor.cli watch ROOT …`` with its JSON-lines log captured to a file."""
 
     def __init__(self, root: Path, *args: str, config: Path | None = None, log: Path | None = None,
-                 user: str | None = None, wrap: list[str] | None = None, env: dict | None = None):
+                 user: str | None = None, wrap: list[str] | None = None, env: dict | None = None,
+                 python: str = PYTHON):
         self.root = root
         self.log_path = log or root.parent / f"service-{time.monotonic_ns()}.log"
-        command = [PYTHON, "-m", "processor.cli", "watch", str(root), "--settle", str(SETTLE), *args]
+        command = [python, "-m", "processor.cli", "watch", str(root), "--settle", str(SETTLE), *args]
         if config:
             command += ["--config", str(config)]
         if user:
@@ -105,7 +106,12 @@ class ServiceProcess:
             command = [*wrap, *command]
         self.log_file = open(self.log_path, "ab")
         environment = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
-        self.proc = subprocess.Popen(command, cwd=REPO, stdout=self.log_file, stderr=self.log_file, env=environment)
+        if python != PYTHON:  # another interpreter (the service user cannot run ours): lend it our packages
+            import sysconfig
+
+            environment["PYTHONPATH"] = os.pathsep.join([str(REPO), sysconfig.get_paths()["purelib"]])
+        self.proc = subprocess.Popen(command, cwd=REPO, stdout=self.log_file, stderr=self.log_file, env=environment,
+                                     start_new_session=True)
 
     @property
     def pid(self) -> int:
@@ -130,12 +136,36 @@ class ServiceProcess:
             self.proc.kill()
         self.wait(30)
 
+    def children(self) -> list[int]:
+        """PIDs of the service's worker processes (from /proc)."""
+        out = []
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    stat = Path(entry.path, "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.proc.pid:
+                    out.append(int(entry.name))
+        return out
+
+    def kill_group(self) -> None:
+        """SIGKILL to the service and its workers at once (a power cut, not just the main process)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.wait(30)
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         if self.proc.poll() is None:
-            self.proc.kill()
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.proc.wait(30)
         self.log_file.close()
 

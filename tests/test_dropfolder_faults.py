@@ -80,7 +80,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_yields_exactly_one_result_pe
                     pass
                 time.sleep(rng.uniform(0, 0.4))
             else:
-                time.sleep(rng.uniform(0.2, 2.5))
+                time.sleep(rng.uniform(0.2, 1.8))
             workers = service.children()
             if cycle % 2:
                 service.kill_group()

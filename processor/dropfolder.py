@@ -376,8 +376,7 @@ class Handler:
             return "locked"
         size = (claim / name).stat().st_size
         self.log("claimed", file=name, size=size, run=run_id)
-        self.ledger.insert(run_id, name, claim=claim.name, instance=self.instance, size=size)
-        return self._process(run_id, claim, name, started)
+        return self._process(run_id, claim, name, started, fresh=True)
 
     def _take_claim(self, claim_name: str, run_id: str, force_fail: bool, started: float) -> str:
         """Resume a claim: ours after a worker death or a retry, or a dead instance's."""
@@ -410,10 +409,14 @@ class Handler:
             return self._fail(run_id, claim, name, exc, started)
         return self._process(run_id, claim, name, started)
 
-    def _process(self, run_id: str, claim: Path, name: str, started: float) -> str:
+    def _process(self, run_id: str, claim: Path, name: str, started: float, fresh: bool = False) -> str:
+        """Score a claimed file, or finish what a previous holder of the claim started."""
         path = claim / name
         size = path.stat().st_size
         ext = os.path.splitext(name)[1].lower()
+        new_row = dict(name=name, claim=claim.name, instance=self.instance, size=size) if fresh else None
+        if new_row and (classify(name) == UNSUPPORTED or size == 0):
+            self.ledger.insert(run_id, **new_row)
         if classify(name) == UNSUPPORTED:
             return self._fail(run_id, claim, name, UnusableInput(
                 f"{name} 不是支援的檔案類型（{ext}）", "請送出 .xlsx、.xlsm 或 .csv 檔",
@@ -426,7 +429,7 @@ class Handler:
         decision, output = self.ledger.begin_scoring(
             run_id, digest, result_names(name),
             output_exists=lambda n: os.path.lexists(self.f.outbox / n),
-            claim_alive=lambda c: (self.f.claims / c).is_dir())
+            claim_alive=lambda c: (self.f.claims / c).is_dir(), new_row=new_row)
         if decision == "busy":
             return "busy"
         if decision == DUPLICATE:
@@ -450,9 +453,8 @@ class Handler:
         except UnusableInput as exc:
             return self._fail(run_id, claim, name, exc, started)
         except FileExistsError:  # the reserved name is this run's: a previous holder of the claim wrote it
-            self.ledger.update(run_id, status=WRITTEN)
             self.log("scored", file=name, size=size, run=run_id, output=output, outcome="written before")
-            return self._archive(run_id, claim, name, started, ARCHIVED)
+            return self._archive(run_id, claim, name, started, ARCHIVED, status=WRITTEN)
         except OSError as exc:  # outbox unwritable, disk full, share gone: not the input's fault
             self.log("retry", file=name, size=size, run=run_id, outcome="environment",
                      reason=f"{type(exc).__name__}: {exc.strerror or exc}"[:300])
@@ -461,15 +463,14 @@ class Handler:
             return self._fail(run_id, claim, name, internal_error(exc, run_id), started)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
-        self.ledger.update(run_id, status=WRITTEN)
         self.log("scored", file=name, size=size, run=run_id, output=output,
                  duration_s=round(time.monotonic() - t0, 3), outcome="ok")
-        return self._archive(run_id, claim, name, started, ARCHIVED)
+        return self._archive(run_id, claim, name, started, ARCHIVED, status=WRITTEN)
 
-    def _archive(self, run_id: str, claim: Path, name: str, started: float, outcome: str) -> str:
+    def _archive(self, run_id: str, claim: Path, name: str, started: float, outcome: str, **also) -> str:
         try:
             kept = self.ledger.reserve_name(run_id, "archive_name", kept_names(name),
-                                            lambda n: os.path.lexists(self.f.archive / n))
+                                            lambda n: os.path.lexists(self.f.archive / n), **also)
             place(claim / name, self.f.archive / kept)
         except OSError as exc:
             self.log("retry", file=name, run=run_id, outcome="environment", reason=f"archive/: {exc.strerror or exc}")

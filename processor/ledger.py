@@ -94,9 +94,12 @@ class Ledger:
     def insert(self, run_id: str, name: str, *, claim: str, instance: str, size: int | None) -> None:
         """A freshly claimed file (or a recovered claim the ledger never heard of)."""
         with self.transaction():
-            self.db.execute(
-                "INSERT OR IGNORE INTO drops (run_id, name, size, status, claim, instance, claimed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)", (run_id, name, size, CLAIMED, claim, instance, utc_now()))
+            self._insert(run_id, name, claim, instance, size)
+
+    def _insert(self, run_id, name, claim, instance, size) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO drops (run_id, name, size, status, claim, instance, claimed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", (run_id, name, size, CLAIMED, claim, instance, utc_now()))
 
     def update(self, run_id: str, **values) -> None:
         if not values:
@@ -113,15 +116,20 @@ class Ledger:
         return int(row["crashes"]) if row else 0
 
     def begin_scoring(self, run_id: str, content_hash: str, candidates: Iterable[str],
-                      output_exists: Callable[[str], bool], claim_alive: Callable[[str], bool]) -> tuple[str, str | None]:
+                      output_exists: Callable[[str], bool], claim_alive: Callable[[str], bool],
+                      new_row: dict | None = None) -> tuple[str, str | None]:
         """Decide, atomically, what to do with a claimed file whose bytes hash to ``content_hash``.
 
         Returns ``("written", name)`` when its result is already in outbox/ (a crash came
         between writing it and archiving), ``("duplicate", name)`` when the same content was
         scored before, ``("busy", None)`` when the same content is being scored right now by a
         live claim, else ``("score", name)`` with the result name reserved in this row.
+        ``new_row`` (name, claim, instance, size) creates the row in the same transaction: each
+        commit is an fsync, and a claim without a row is recovered anyway.
         """
         with self.transaction():
+            if new_row:
+                self._insert(run_id, **new_row)
             row = dict(self.db.execute("SELECT * FROM drops WHERE run_id = ?", (run_id,)).fetchone())
             if row["status"] in (WRITTEN, ARCHIVED):
                 return WRITTEN, row["output_name"]
@@ -153,10 +161,18 @@ class Ledger:
                             (SCORING, content_hash, name, name.casefold(), run_id))
             return "score", name
 
-    def reserve_name(self, run_id: str, column: str, candidates: Iterable[str], exists: Callable[[str], bool]) -> str:
-        """Keep (or pick and store) a free file name for ``archive_name`` / ``failed_name``."""
+    def reserve_name(self, run_id: str, column: str, candidates: Iterable[str], exists: Callable[[str], bool],
+                     **also) -> str:
+        """Keep (or pick and store) a free file name for ``archive_name`` / ``failed_name``.
+
+        ``also`` sets further columns in the same transaction (``status="written"`` right after
+        the result is placed: one commit instead of two).
+        """
         assert column in ("archive_name", "failed_name")
         with self.transaction():
+            if also:
+                self.db.execute(f"UPDATE drops SET {', '.join(f'{k} = ?' for k in also)} WHERE run_id = ?",
+                                (*also.values(), run_id))
             current = self.db.execute(f"SELECT {column} FROM drops WHERE run_id = ?", (run_id,)).fetchone()
             if current and current[0]:
                 return current[0]

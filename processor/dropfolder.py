@@ -617,6 +617,7 @@ class Service:
         self.f.make()
         self.ledger = Ledger(self.f.ledger)
         self.heartbeat_path = self.f.instances / self.instance
+        self._forget_dead_instances()
         self._heartbeat()
         self._install_signals()
         self.log("started", root=str(self.f.root), workers=self.o.workers, settle=self.o.settle,
@@ -633,23 +634,28 @@ class Service:
         try:
             while True:
                 now = time.monotonic()
-                self._collect()
-                self._supervise_workers(now)
-                if now >= next_beat:
-                    self._heartbeat()
-                    next_beat = now + max(0.5, self.o.lease / 4)
-                if not once and now >= next_watch:
-                    self._supervise_observer()
-                    next_watch = now + 1.0
-                if self.wake.is_set() or now >= next_scan:
-                    self.wake.clear()
-                    self._scan_inbox(now)
-                    self._scan_claims(now)
-                    settling = any(n not in self.busy_names for n in self.seen) or self.retry
-                    idle = self.o.poll if self.o.poll else self.o.scan_interval
-                    next_scan = now + (max(0.05, min(self.o.settle / 3, 1.0)) if settling else idle)
-                if not self.stopping:
-                    self._dispatch(time.monotonic())
+                try:
+                    self._collect()
+                    self._supervise_workers(now)
+                    if now >= next_beat:
+                        self._heartbeat()
+                        next_beat = now + max(0.5, self.o.lease / 4)
+                    if not once and now >= next_watch:
+                        self._supervise_observer()
+                        next_watch = now + 1.0
+                    if self.wake.is_set() or now >= next_scan:
+                        self.wake.clear()
+                        self._scan_inbox(now)
+                        self._scan_claims(now)
+                        settling = any(n not in self.busy_names for n in self.seen) or self.retry
+                        idle = self.o.poll if self.o.poll else self.o.scan_interval
+                        next_scan = now + (max(0.05, min(self.o.settle / 3, 1.0)) if settling else idle)
+                    if not self.stopping:
+                        self._dispatch(time.monotonic())
+                except Exception as exc:  # noqa: BLE001 — a locked ledger or a vanished share: log, retry
+                    self.log("error", reason=f"{type(exc).__name__}: {exc}"[:300])
+                    next_scan = now + self.o.retry_max / 4
+                    time.sleep(min(1.0, self.o.retry_initial))
                 if self.stopping and not any(w.job for w in self.workers):
                     break
                 if once and now - started > self.o.settle and self._drained():
@@ -856,6 +862,21 @@ class Service:
                     self.force_fail.add(run_id)
                 self.retry[run_id] = (name, now)
 
+    def _forget_dead_instances(self) -> None:
+        """Remove heartbeat files of services on this host whose process is gone (once, at start)."""
+        try:
+            names = [e.name for e in os.scandir(self.f.instances)]
+        except OSError:
+            return
+        for name in names:
+            pid_part, _, host = name.partition("@")
+            pid = pid_part.split("-")[0]
+            if host == self.host and name != self.instance and pid.isdigit() and not pid_alive(int(pid)):
+                try:
+                    (self.f.instances / name).unlink()
+                except OSError:
+                    pass
+
     def _instance_dead(self, owner: str, now: float) -> bool:
         pid_part, _, host = owner.partition("@")
         if host == self.host:
@@ -1004,7 +1025,8 @@ def status(root: str | os.PathLike) -> str:
     finally:
         led.close()
     try:
-        alive = sorted(e.name for e in os.scandir(f.instances))
+        now = time.time()
+        alive = sorted(f"{e.name} (heartbeat {now - e.stat().st_mtime:.0f}s ago)" for e in os.scandir(f.instances))
     except OSError:
         alive = []
     lines = [

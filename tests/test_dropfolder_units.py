@@ -94,3 +94,14 @@ def test_config_file_options_are_overridden_by_flags_and_unknown_options_rejecte
     config.write_text("[service]\nsettel = 5\n", encoding="utf-8")
     with pytest.raises(ValueError, match="settel"):
         load_options(config)
+
+
+def test_the_sample_config_in_the_docs_loads_as_service_options_and_settings():
+    from pathlib import Path
+
+    from processor.settings import load_config
+
+    sample = Path(__file__).resolve().parents[1] / "docs" / "dropfolder.sample.toml"
+    options = load_options(sample)
+    assert (options.poll, options.workers, options.settle, options.log_file) == (5.0, 2, 3.0, "")
+    assert load_config(sample).contact_cost == 175

@@ -449,12 +449,13 @@ class Handler:
             if not temp.is_file():
                 raise RuntimeError("the scorer wrote no file")
             fsync_file(temp)
-            place(temp, self.f.outbox / output)
+            try:
+                place(temp, self.f.outbox / output)
+            except FileExistsError:  # the reserved name is this run's: a previous holder of the claim wrote it
+                self.log("scored", file=name, size=size, run=run_id, output=output, outcome="written before")
+                return self._archive(run_id, claim, name, started, ARCHIVED, status=WRITTEN)
         except UnusableInput as exc:
             return self._fail(run_id, claim, name, exc, started)
-        except FileExistsError:  # the reserved name is this run's: a previous holder of the claim wrote it
-            self.log("scored", file=name, size=size, run=run_id, output=output, outcome="written before")
-            return self._archive(run_id, claim, name, started, ARCHIVED, status=WRITTEN)
         except OSError as exc:  # outbox unwritable, disk full, share gone: not the input's fault
             self.log("retry", file=name, size=size, run=run_id, outcome="environment",
                      reason=f"{type(exc).__name__}: {exc.strerror or exc}"[:300])

@@ -140,7 +140,9 @@ class Ledger:
                 "SELECT run_id, status, output_name, claim, duplicate_of FROM drops"
                 " WHERE content_hash = ? AND run_id != ? AND status IN (?, ?, ?, ?)",
                 (content_hash, run_id, WRITTEN, ARCHIVED, DUPLICATE, SCORING)).fetchall()
-            done = [o for o in others if o["status"] in (WRITTEN, ARCHIVED) and o["output_name"]]
+            # a duplicate only while the earlier result is still there for the rep to open
+            done = [o for o in others if o["status"] in (WRITTEN, ARCHIVED) and o["output_name"]
+                    and output_exists(o["output_name"])]
             if done:
                 self.db.execute("UPDATE drops SET status = ?, duplicate_of = ?, output_name = ?,"
                                 " content_hash = ? WHERE run_id = ?",

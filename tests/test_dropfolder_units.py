@@ -76,8 +76,19 @@ def test_ledger_calls_the_same_content_a_duplicate_once_it_has_a_result(tmp_path
     busy, _ = led.begin_scoring("r2", "same", result_names("b.csv"), lambda n: False, lambda c: True)
     assert busy == "busy"  # the first copy is being scored right now by a live claim
     led.update("r1", status=ARCHIVED)
-    decision, name = led.begin_scoring("r2", "same", result_names("b.csv"), lambda n: False, lambda c: True)
+    decision, name = led.begin_scoring("r2", "same", result_names("b.csv"), lambda n: n == "a.scored.xlsx",
+                                       lambda c: True)
     assert (decision, name) == (DUPLICATE, "a.scored.xlsx")
+
+
+def test_ledger_scores_known_content_again_when_its_earlier_result_was_removed_from_outbox(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite")
+    led.insert("r1", "a.csv", claim="r1~me", instance="me", size=3)
+    led.begin_scoring("r1", "same", result_names("a.csv"), lambda n: False, lambda c: False)
+    led.update("r1", status=ARCHIVED)
+    led.insert("r2", "a.csv", claim="r2~me", instance="me", size=3)
+    decision, name = led.begin_scoring("r2", "same", result_names("a.csv"), lambda n: False, lambda c: False)
+    assert (decision, name) == ("score", "a (2).scored.xlsx")  # the old name stays reserved in the ledger
 
 
 def test_archive_names_are_timestamped_when_the_name_is_taken():

@@ -204,6 +204,21 @@ class Folders:
     def make(self) -> None:
         for folder in (self.inbox, self.outbox, self.failed, self.archive, self.claims, self.instances):
             folder.mkdir(parents=True, exist_ok=True)
+        for folder in (self.state, self.partial):
+            hide_on_windows(folder)
+
+
+def hide_on_windows(path: Path) -> None:
+    """Set the Hidden attribute (a leading dot hides nothing in Explorer); no-op elsewhere."""
+    if os.name != "nt":
+        return
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        import ctypes
+
+        ctypes.windll.kernel32.SetFileAttributesW(str(path), 0x2)  # FILE_ATTRIBUTE_HIDDEN
+    except OSError:
+        pass
 
 
 def claim_dir_name(run_id: str, instance: str) -> str:
@@ -612,6 +627,7 @@ class Service:
         self.rearm = threading.Event()
         self.observer = None
         self.armed: tuple | None = None
+        self._next_sweep = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self, once: bool = False) -> int:
@@ -862,6 +878,26 @@ class Service:
                 if row and row["crashes"] >= self.o.max_crashes:
                     self.force_fail.add(run_id)
                 self.retry[run_id] = (name, now)
+        if now >= self._next_sweep:
+            self._next_sweep = now + 60.0
+            self._sweep_partials({parse_claim_dir(n)[0] for n in entries})
+
+    def _sweep_partials(self, claimed_runs: set[str]) -> None:
+        """Remove ``outbox/.partial/<run>`` left by a run whose claim no longer exists (at most once a minute).
+
+        A live run recreates its folder before scoring, so only leftovers older than a minute go.
+        """
+        try:
+            entries = list(os.scandir(self.f.partial))
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                stale = time.time() - entry.stat().st_mtime > 60
+            except OSError:
+                continue
+            if entry.name not in claimed_runs and entry.name not in self.busy_runs and stale:
+                shutil.rmtree(entry.path, ignore_errors=True)
 
     def _forget_dead_instances(self) -> None:
         """Remove heartbeat files of services on this host whose process is gone (once, at start)."""

@@ -116,3 +116,20 @@ def test_the_sample_config_in_the_docs_loads_as_service_options_and_settings():
     options = load_options(sample)
     assert (options.poll, options.workers, options.settle, options.log_file) == (5.0, 2, 3.0, "")
     assert load_config(sample).contact_cost == 175
+
+
+def test_leftover_partial_results_of_runs_without_a_claim_are_swept_and_live_ones_kept(tmp_path):
+    import time as _time
+
+    from processor.dropfolder import Service
+
+    service = Service(tmp_path, load_options(None))
+    service.f.make()
+    old = _time.time() - 3600
+    for run in ("dead-run", "live-run", "fresh-run"):
+        (service.f.partial / run).mkdir(parents=True)
+        (service.f.partial / run / "x.scored.xlsx").write_bytes(b"partial")
+    for run in ("dead-run", "live-run"):
+        os.utime(service.f.partial / run, (old, old))
+    service._sweep_partials({"live-run"})
+    assert sorted(p.name for p in service.f.partial.iterdir()) == ["fresh-run", "live-run"]

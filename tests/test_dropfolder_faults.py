@@ -113,25 +113,27 @@ def test_kill_9_at_random_moments_loses_nothing_and_yields_exactly_one_result_pe
     assert recovered, "some kill landed while a file was claimed (otherwise the test proved little)"
 
 
-def test_a_burst_of_500_small_workbooks_ends_with_500_results_and_500_archived_originals(tmp_path):
-    """Issue test 3, matrix 4: 250 waiting at start, 250 dropped within a second while running."""
+@pytest.mark.parametrize("count, args", [(500, ["--workers", "2"]), (150, ["--poll", "0.5"])],
+                         ids=["500-notifications-2-workers", "150-polling-1-worker"])
+def test_a_burst_of_small_workbooks_ends_with_one_result_and_one_archived_original_each(tmp_path, count, args):
+    """Issue test 3, matrix 4: half waiting at start, half dropped within a second while running."""
     root = tmp_path / "root"
     config = write_config(tmp_path / "c.toml")
-    names = [f"b{i:03d}.{'xlsx' if i % 10 == 0 else 'csv'}" for i in range(500)]
+    names = [f"b{i:03d}.{'xlsx' if i % 10 == 0 else 'csv'}" for i in range(count)]
     payload = {n: xlsx_bytes(12, i) if n.endswith("xlsx") else csv_bytes(12, i) for i, n in enumerate(names)}
-    for name in names[:250]:
+    for name in names[:count // 2]:
         drop(root, name, payload[name])
-    with ServiceProcess(root, "--workers", "2", config=config) as service:
+    with ServiceProcess(root, *args, config=config) as service:
         wait_until(lambda: service.events("claimed"), 60, message="service running")
         started = time.monotonic()
-        for name in names[250:]:
+        for name in names[count // 2:]:
             drop(root, name, payload[name])
         assert time.monotonic() - started < 1.5
-        wait_until(lambda: settled_everything(root, 500), 240, 0.5, "500 files settled")
+        wait_until(lambda: settled_everything(root, count), 240, 0.5, f"{count} files settled")
         assert service.stop() == 0
     assert sorted(results(root)) == sorted(n.rsplit(".", 1)[0] + ".scored.xlsx" for n in names)
-    assert len(files(root / "archive")) == 500 and files(root / "failed") == []
-    assert Counter(r["status"] for r in ledger_rows(root)) == Counter({"archived": 500})
+    assert len(files(root / "archive")) == count and files(root / "failed") == []
+    assert Counter(r["status"] for r in ledger_rows(root)) == Counter({"archived": count})
     assert stray_temps(root) == []
 
 

@@ -852,7 +852,9 @@ class Service:
             except OSError:
                 continue
             present.add(entry.name)
-            identity = (st.st_size, st.st_mtime_ns, st.st_ino)
+            # the inode catches a same-size, same-mtime replacement; network clients may invent
+            # inode numbers (cifs noserverino), so with --poll only size and mtime count
+            identity = (st.st_size, st.st_mtime_ns, 0 if self.o.poll else st.st_ino)
             seen = self.seen.get(entry.name)
             if seen is None:
                 self.seen[entry.name] = Seen(identity, now)

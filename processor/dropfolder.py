@@ -391,6 +391,7 @@ class Handler:
             return "locked"
         size = (claim / name).stat().st_size
         self.log("claimed", file=name, size=size, run=run_id)
+        crash_point("claimed")
         return self._process(run_id, claim, name, started, fresh=True)
 
     def _take_claim(self, claim_name: str, run_id: str, force_fail: bool, started: float) -> str:
@@ -404,6 +405,7 @@ class Handler:
                 return "gone"
         files = [entry.name for entry in os.scandir(claim) if entry.is_file()]
         if not files:  # died between mkdir and rename, or after the original moved on
+            self._close_moved(run_id)
             shutil.rmtree(claim, ignore_errors=True)
             return "gone"
         name = files[0]
@@ -423,6 +425,19 @@ class Handler:
                                 en=f"scoring crashed or timed out {self.o.max_crashes} times; report run id {run_id}")
             return self._fail(run_id, claim, name, exc, started)
         return self._process(run_id, claim, name, started)
+
+    def _close_moved(self, run_id: str) -> None:
+        """A crash right after the original reached archive/ or failed/: record the outcome it had."""
+        row = self.ledger.get(run_id)
+        if row is None or row["status"] in (ARCHIVED, DUPLICATE, FAILED):
+            return
+        if row["archive_name"] and (self.f.archive / row["archive_name"]).exists():
+            status = DUPLICATE if row["duplicate_of"] else ARCHIVED
+            self.ledger.update(run_id, status=status, finished_at=utc_now())
+            self.log("archived", file=row["name"], run=run_id, archived_as=row["archive_name"], outcome=status)
+        elif row["failed_name"] and (self.f.failed / row["failed_name"]).exists():
+            self.ledger.update(run_id, status=FAILED, finished_at=utc_now())
+            self.log("failed", file=row["name"], run=run_id, failed_as=row["failed_name"], outcome="failed")
 
     def _process(self, run_id: str, claim: Path, name: str, started: float, fresh: bool = False) -> str:
         """Score a claimed file, or finish what a previous holder of the claim started."""
@@ -460,12 +475,15 @@ class Handler:
             temp = partial / output
             import pandas as pd  # the scorer needs pandas anyway; keep the module import light
 
+            crash_point("scoring")
             self.scorer(path, temp, as_of=pd.Timestamp(date.today()), settings=self.settings)
             if not temp.is_file():
                 raise RuntimeError("the scorer wrote no file")
             fsync_file(temp)
+            crash_point("temp_written")
             try:
                 place(temp, self.f.outbox / output)
+                crash_point("placed")
             except FileExistsError:  # the reserved name is this run's: a previous holder of the claim wrote it
                 self.log("scored", file=name, size=size, run=run_id, output=output, outcome="written before")
                 return self._archive(run_id, claim, name, started, ARCHIVED, status=WRITTEN)
@@ -488,6 +506,7 @@ class Handler:
             kept = self.ledger.reserve_name(run_id, "archive_name", kept_names(name),
                                             lambda n: os.path.lexists(self.f.archive / n), **also)
             place(claim / name, self.f.archive / kept)
+            crash_point("archive_moved")
         except OSError as exc:
             self.log("retry", file=name, run=run_id, outcome="environment", reason=f"archive/: {exc.strerror or exc}")
             return "retry"
@@ -520,6 +539,19 @@ class Handler:
         self.log("failed", file=name, run=run_id, failed_as=kept, outcome="failed", reason=(exc.en or exc.what)[:300],
                  duration_s=round(time.monotonic() - started, 3))
         return FAILED
+
+
+CRASH_POINTS = ("claimed", "scoring", "temp_written", "placed", "archive_moved")
+
+
+def crash_point(point: str) -> None:
+    """Fault injection for the crash tests: SIGKILL the whole service at a named step.
+
+    Only when ``PRECISION_LIST_CRASH_AT`` names the step (the tests start the service in its own
+    process group); a power cut at exactly that moment, with nothing cleaned up.
+    """
+    if os.environ.get("PRECISION_LIST_CRASH_AT") == point and hasattr(os, "killpg"):
+        os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
 def _exit_with_parent() -> None:

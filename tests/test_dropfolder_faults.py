@@ -113,6 +113,30 @@ def test_kill_9_at_random_moments_loses_nothing_and_yields_exactly_one_result_pe
     assert recovered, "some kill landed while a file was claimed (otherwise the test proved little)"
 
 
+@pytest.mark.parametrize("point", ["claimed", "scoring", "temp_written", "placed", "archive_moved"])
+def test_a_power_cut_at_each_step_is_recovered_to_exactly_one_result_on_restart(tmp_path, point):
+    """Matrix 5, deterministic: SIGKILL of the whole service right after each step of one file."""
+    root = tmp_path / "root"
+    config = write_config(tmp_path / "c.toml")
+    data = csv_bytes(30, 90)
+    drop(root, "cut.csv", data)
+    crashed = ServiceProcess(root, config=config, env={"PRECISION_LIST_CRASH_AT": point},
+                             log=tmp_path / "crashed.log")
+    assert crashed.wait(60) == -9, "the service was cut at the named step"
+    assert _held_inputs(root)[_sha(data)] >= 1, "the input survived the cut"
+    assert _results_are_whole(root / "outbox")
+    again = ServiceProcess(root, "--once", config=config, log=tmp_path / "again.log")
+    assert again.wait(60) == 0
+    assert results(root) == ["cut.scored.xlsx"] and is_valid_xlsx(root / "outbox" / "cut.scored.xlsx")
+    assert files(root / "archive") == ["cut.csv"] and (root / "archive" / "cut.csv").read_bytes() == data
+    assert settled_everything(root, 1) and stray_temps(root) == []
+    rows = ledger_rows(root)
+    assert [(r["name"], r["status"]) for r in rows] == [("cut.csv", "archived")]
+    scored_again = [e for e in again.events("scored") if e.get("outcome") == "ok"]
+    if point in ("placed", "archive_moved"):  # the result existed before the cut: not scored twice
+        assert scored_again == []
+
+
 @pytest.mark.parametrize("count, args", [(500, ["--workers", "2"]), (150, ["--poll", "0.5"])],
                          ids=["500-notifications-2-workers", "150-polling-1-worker"])
 def test_a_burst_of_small_workbooks_ends_with_one_result_and_one_archived_original_each(tmp_path, count, args):

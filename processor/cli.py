@@ -98,10 +98,14 @@ def cmd_quickstart(args) -> int:
 
 
 def cmd_watch(args) -> int:
-    from .dropfolder import watch
+    from .dropfolder import Service, load_options
 
-    return watch(args.root, once=args.once, poll=args.poll, workers=args.workers, settle=args.settle,
-                 config=args.config)
+    try:
+        options = load_options(args.config, poll=args.poll, workers=args.workers, settle=args.settle)
+    except (OSError, ValueError) as exc:  # a missing or wrong config file: say which, exit 2
+        print(f"precision-list watch: {exc}", file=sys.stderr)
+        return 2
+    return Service(args.root, options).run(once=args.once)
 
 
 def cmd_status(args) -> int:

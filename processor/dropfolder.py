@@ -161,6 +161,10 @@ def load_options(config: str | os.PathLike | None = None, **overrides) -> Option
         values.update(table)
         values["config"] = str(config)
     values.update({key: value for key, value in overrides.items() if value is not None})
+    if config is not None:  # fail now, in the shell, not later in every worker
+        from .settings import load_config
+
+        load_config(Path(config))
     options = Options(**values)
     if options.poll is not None and options.poll <= 0:
         options.poll = None

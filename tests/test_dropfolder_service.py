@@ -209,3 +209,13 @@ def test_sigterm_mid_file_finishes_the_file_in_hand_then_exits_cleanly(tmp_path)
     assert kinds.index("stopping") < kinds.index("archived") < kinds.index("stopped")
     assert results(root) == ["long.scored.xlsx"] and files(root / "archive") == ["long.csv"]
     assert stray_temps(root) == []
+
+
+def test_a_misspelt_config_option_stops_watch_at_start_with_exit_2_naming_it(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[service]\nsettel = 3\n", encoding="utf-8")
+    done = subprocess.run([PYTHON, "-m", "processor.cli", "watch", str(tmp_path / "root"), "--config", str(config)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 2 and "settel" in done.stderr
+    assert not (tmp_path / "root").exists()

@@ -29,8 +29,3 @@ def slow(input_path, output_path, **kwargs):
     time.sleep(float(os.environ.get("DROPFOLDER_TEST_SLOW", "0.3")))
     return result
 
-
-def copy_bytes(input_path, output_path, **kwargs):
-    """Writes the input's bytes (a stand-in used only where the pipeline is not under test)."""
-    Path(output_path).write_bytes(Path(input_path).read_bytes())
-    return {}

@@ -57,7 +57,7 @@ CREATE INDEX IF NOT EXISTS drops_status ON drops (status);
 
 def utc_now() -> str:
     """ISO-8601 UTC timestamp for the ledger (the service is a shell: it may read the clock)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 class Ledger:

@@ -119,7 +119,9 @@ def test_unusable_inputs_go_to_failed_with_a_report_while_noise_is_left_alone_an
     assert "unsupported file type .txt" in (root / "failed" / "notes.txt.error.txt").read_text(encoding="utf-8-sig")
     never_opened = {e.get("file") for e in service.events()} & set(noise)
     assert never_opened == set(), f"noise files must not even be logged: {never_opened}"
-    assert "失敗 failed:      9" in status.stdout and "5 scored" in status.stdout and "encrypted.xlsx" in status.stdout
+    assert "失敗 failed:      9" in status.stdout and "5 scored" in status.stdout
+    listed = status.stdout.split("last errors:")[1].strip().splitlines()
+    assert len(listed) == 5 and all(any(rows[n]["run_id"] in line for n in rows) for line in listed)
 
 
 def test_the_same_name_dropped_again_gets_a_new_result_and_the_same_content_is_not_scored_twice(tmp_path):

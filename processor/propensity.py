@@ -972,11 +972,12 @@ def analyse_campaign(ctx) -> "Contribution | None":
     if ctx.model:
         from .models import ModelError, load_model_cached
 
-        try:
+        from .errors import UnusableInput
+
+        try:  # the user asked for this model: without it there is nothing sensible to score with
             model = load_model_cached(ctx.model, ctx.models_dir)
         except ModelError as error:
-            out.problems.append(Problem("模型", None, None, ctx.model, str(error), error.fix))
-            return out
+            raise UnusableInput(error.what, error.fix, en=f"model {ctx.model!r} cannot be used") from None
     summaries = []
     for i, parsed in enumerate(sheets):
         suffix = "" if i == 0 else f"{i + 1}"

@@ -400,7 +400,7 @@ def realised_profit(y: np.ndarray, call: np.ndarray, settings: Settings) -> floa
     """Seed 000: buyers called × (price − cost) − called × contact cost.
 
     >>> realised_profit(np.array([1, 0, 1]), np.array([True, True, False]), Settings())
-    1575.0
+    1400.0
     """
     return float(y[call].sum() * (settings.price - settings.cost) - call.sum() * settings.contact_cost)
 

@@ -79,9 +79,20 @@ def typed_values(series: pd.Series, kind: str, as_of: pd.Timestamp) -> pd.Series
     """A raw column as the kind says: float for numbers/dates (days before ``as_of``)/yes-no, text
     for categories (blank → :data:`BLANK`).
 
+    Each distinct cell value is parsed once and the result spread back (a million-row list has a
+    few hundred distinct values per column; parsing them one by one is what costs).
+
     >>> typed_values(pd.Series(["是", "否", None]), BOOLEAN, pd.Timestamp("2024-01-01")).tolist()
     [1.0, 0.0, nan]
     """
+    series = pd.Series(series)
+    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+    parsed = _typed_values(pd.Series(np.append(uniques.to_numpy(dtype=object), None), dtype=object), kind, as_of)
+    values = parsed.to_numpy()[np.where(codes < 0, len(uniques), codes)]
+    return pd.Series(values, index=series.index, dtype=parsed.dtype)
+
+
+def _typed_values(series: pd.Series, kind: str, as_of: pd.Timestamp) -> pd.Series:
     if kind == NUMBER:
         return _numbers(series)
     if kind == BOOLEAN:

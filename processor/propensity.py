@@ -838,6 +838,7 @@ def _score_with_model(frame, sheet, settings, as_of, model, y, result, exclude) 
         result.problems.append(Problem(sheet, None, column, f"{count} 列",
                                        "有模型訓練時沒看過的類別值，當作「其他」計算", "若是錯字請修正；新類別多時建議重新訓練", WARNING))
     p = pd.Series(fitted.predict(X), index=frame.index)
+    result.odds = odds_ratios(fitted.estimators["logit"], fitted.features)
     cutoff = break_even(settings)
     labelled = y.notna()
     result.groups = pd.Series(TARGET, index=frame.index)
@@ -938,13 +939,14 @@ def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, 
         blocks.append(Block(result.curve, f"利潤曲線（打前幾 % 的人；高峰在 {result.curve['聯絡前'].iloc[peak]}）",
                             formats={"利潤": MONEY, "聯絡人數": MONEY, "最低機率": PCT},
                             charts=(Chart("line", "利潤曲線", "聯絡前", ("利潤",), y_title="元", mark_row=peak),)))
+    blocks.append(Block(f.cv, "模型比較（只用訓練組交叉驗證挑選）" + ("，訓練時的結果" if result.mode == "model" else ""),
+                        formats={"交叉驗證 AUC": "0.000", "交叉驗證 Log loss": "0.0000", "交叉驗證利潤": MONEY}))
     if result.mode != "model":
-        blocks.append(Block(f.cv, "模型比較（只用訓練組交叉驗證挑選）",
-                            formats={"交叉驗證 AUC": "0.000", "交叉驗證 Log loss": "0.0000", "交叉驗證利潤": MONEY}))
         if result.comparability is not None:
             blocks.append(Block(result.comparability, "訓練／測試／全部 資料是否一致（種子 001 §5.4：平均、標準差、眾數）"))
         blocks.append(Block(result.rules, "決策樹規則 IF … THEN（種子 001 §5.5.2，Gini 樹、已修剪、出錯加權）",
                             formats={"信心度(購買率)": PCT, "支持度(客戶占比)": PCT}, widths={"IF（條件）": 60}))
+    if result.odds is not None:
         odds = result.odds
         title = "邏輯迴歸勝算比（>1 提高購買機率）" + ("；資料可完全分開，改用正則化估計，無 p 值" if
                                               f.estimators["logit"].regularised else "")

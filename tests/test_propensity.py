@@ -13,6 +13,8 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import processor.models as models
 import processor.propensity as propensity
@@ -101,6 +103,26 @@ def test_a_category_never_seen_in_training_is_counted_as_other_and_reported():
 def test_break_even_and_expected_profit_follow_seed_000_economics():
     assert break_even(Settings()) == pytest.approx(175 / 1750)
     assert expected_profit(np.array([0.1, 0.6]), Settings()).tolist() == pytest.approx([0.0, 875.0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=10, max_size=300))
+def test_deciles_split_any_list_into_ten_near_equal_groups_ordered_by_probability(probs):
+    p = pd.Series(probs)
+    d = propensity.deciles(p)
+    sizes = d.value_counts()
+    assert set(d) == set(range(1, 11)) and sizes.max() - sizes.min() <= 1
+    assert (p.groupby(d).min().shift(1).dropna() >= p.groupby(d).max().iloc[1:]).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0, 1), st.floats(0, 1))
+def test_expected_profit_rises_with_probability_and_is_positive_exactly_above_break_even(a, b):
+    s = Settings()
+    lo, hi = sorted((a, b))
+    assume(abs(hi - break_even(s)) > 1e-9)  # exactly at break-even the sign is rounding noise
+    assert expected_profit(np.array([lo]), s)[0] <= expected_profit(np.array([hi]), s)[0]
+    assert (expected_profit(np.array([hi]), s)[0] > 0) == (hi > break_even(s))
 
 
 def test_docstring_examples_hold():
@@ -330,7 +352,7 @@ def test_train_then_score_with_the_saved_model_and_a_missing_column(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "share" / "A商品.skops").exists()
 
-    new = make_campaign(300, seed=3).drop(columns=["買A商品", "是否會員"])
+    new = make_campaign(300, seed=3).drop(columns=["買A商品", "是否會員", "上次聯絡"])
     new_src = tmp_path / "new.csv"
     new.to_csv(new_src, index=False)
     out = tmp_path / "new.out.xlsx"
@@ -339,8 +361,10 @@ def test_train_then_score_with_the_saved_model_and_a_missing_column(tmp_path):
     assert done.returncode == 0, done.stderr
     head = header_row(sheet_rows(out, "精準名單"), "排名")
     assert "會員編號" in head
-    checks = [c for r in sheet_rows(out, "資料檢查") for c in r if isinstance(c, str)]
-    assert any("缺少模型需要的欄位" in c for c in checks)
+    checks = [r for r in sheet_rows(out, "資料檢查") if any(isinstance(c, str) and "缺少模型需要的欄位" in c for c in r)]
+    assert {c for r in checks for c in r} >= {"是否會員", "上次聯絡"}
+    evaluation = [c for r in sheet_rows(out, "模型評估") for c in r if isinstance(c, str)]
+    assert any("勝算比" in c for c in evaluation) and any("已存模型 A商品" in c for c in evaluation)
 
     missing = cli("score", str(new_src), "-o", str(tmp_path / "x.xlsx"), "--model", "沒有這個",
                   "--models", str(tmp_path / "share"))

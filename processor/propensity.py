@@ -23,16 +23,20 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .errors import ERROR, WARNING, Problem
+from .errors import WARNING, Problem
 from .report import Block, Chart, ResultSheet
 from .settings import Settings
 from .values import is_blank, normalise_text, parse_bools, parse_dates
+
+if TYPE_CHECKING:
+    from .pipeline import Context, Contribution
 
 NUMBER, CATEGORY, BOOLEAN, DATE = "number", "category", "bool", "date"
 KIND_LABELS = {NUMBER: "數字", CATEGORY: "類別", BOOLEAN: "是/否", DATE: "日期（距今天數）"}
@@ -646,10 +650,6 @@ def data_fingerprint(frame: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
-def as_dict(feature: Feature) -> dict:
-    return asdict(feature)
-
-
 def expected_profit(p: np.ndarray | pd.Series, settings: Settings):
     """Seed 000: expected profit of calling one customer = p × (price − cost) − contact cost.
 
@@ -674,11 +674,6 @@ def ranked_list(ids: pd.Series, p: pd.Series, settings: Settings, cutoff: float)
 
 def nan_to_none(value):
     return None if isinstance(value, float) and math.isnan(value) else value
-
-
-__all__ = ["Feature", "Fitted", "infer_features", "design_matrix", "parse_label", "fit_models", "evaluate",
-           "lift_table", "profit_curve", "comparability", "tree_rules", "odds_ratios", "ranked_list",
-           "expected_profit", "break_even", "class_weights", "deciles", "ERROR"]
 
 
 # --------------------------------------------------------------------------- one campaign list
@@ -970,7 +965,7 @@ def summary_of(result: CampaignResult) -> dict:
                                                                    "profit_list", "profit_everyone", "profit_oracle")}}
 
 
-def analyse_campaign(ctx) -> "Contribution | None":
+def analyse_campaign(ctx: "Context") -> "Contribution | None":
     """The pipeline analyser: 精準名單 + 模型評估 for each campaign sheet, summary for 摘要.
 
     ``ctx.model`` (score --model NAME) scores with a saved model from ``ctx.models_dir``.
@@ -1010,3 +1005,9 @@ def analyse_campaign(ctx) -> "Contribution | None":
     if summaries:
         out.summary["precision_list"] = summaries
     return out
+
+
+__all__ = ["Feature", "Fitted", "infer_features", "design_matrix", "parse_label", "fit_models", "evaluate",
+           "lift_table", "profit_curve", "comparability", "tree_rules", "odds_ratios", "ranked_list",
+           "expected_profit", "break_even", "class_weights", "deciles", "score_campaign", "campaign_sheets",
+           "analyse_campaign"]

@@ -172,9 +172,7 @@ CAMPAIGN = SheetKind(
     "campaign", "行銷名單", "一位客戶",
     (
         F("customer_id", "客戶編號", TEXT, *_customer_id.aliases, required=True, width=12),
-        # TEXT on purpose: processor.propensity.parse_label reads 1/0 and 是/否 itself, so a label with
-        # other values becomes one clear problem ("only two classes") instead of one error per cell
-        F("label", "是否購買", TEXT, "買A商品", "購買", "是否成交", "成交", "回應", "label", "target", "y",
+        F("label", "是否購買", BOOL, "買A商品", "購買", "是否成交", "成交", "回應", "label", "target", "y",
           "purchased", "bought", hint="已知結果填 是/否 或 1/0；要預測的客戶留白", width=10),
     ),
     signature=(frozenset({"customer_id"}),),

@@ -176,13 +176,22 @@ def test_rules_read_as_if_then_with_confidence_and_support(tmp_path):
 # --------------------------------------------------------------------------- bad input
 
 
-def test_label_with_more_than_two_classes_is_one_clear_problem(tmp_path):
+def test_label_values_other_than_yes_no_are_reported_per_cell_and_those_rows_are_scored_not_trained(tmp_path):
     frame = make_campaign(300)
     frame.loc[:19, "買A商品"] = "也許"
-    result = run(frame, tmp_path)
-    label_problems = [p for p in result.problems if p.column == "買A商品"]
-    assert len(label_problems) == 1 and "兩類" in label_problems[0].problem and "也許" in label_problems[0].value
-    assert result.mode == "partial" and result.ranked is not None  # the rest still trains; those 20 are scored
+    parsed, path = parsed_from(frame, tmp_path)
+    _, problems = detect_and_parse(read_input(path), AS_OF)
+    bad = [p for p in problems if p.column == "是否購買" or p.value == "也許"]
+    assert len(bad) == 20 and all(p.value == "也許" and "是/否" in p.fix for p in bad)
+    result = score_campaign(parsed.frame, parsed.sheet, Settings(), AS_OF, label_header="買A商品")
+    assert result.mode == "partial" and (result.groups == "目標").sum() == 20 and len(result.ranked) == 300
+
+
+def test_a_target_column_with_more_than_two_classes_is_one_clear_problem():
+    y, problems = propensity.parse_label(pd.Series(["1", "0", "2", "3", "2", ""]), "名單", "等級")
+    assert y.tolist()[:2] == [1.0, 0.0] and y.isna().sum() == 4
+    [problem] = problems
+    assert "兩類" in problem.problem and "2（2 列）" in problem.value and problem.row == 2
 
 
 def test_a_list_with_only_one_class_gets_a_problem_and_no_list(tmp_path):

@@ -85,12 +85,13 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
         has = (seven | eight).fillna(False)
         parts.loc[has, "m"] = compact[has].str[-4:-2]
         parts.loc[has, "d"] = compact[has].str[-2:]
-        year = pd.to_numeric(parts["y"], errors="coerce")
-        year = year.where(year >= 1000, year + ROC_OFFSET)
-        built = pd.to_datetime(
-            pd.DataFrame({"year": year, "month": pd.to_numeric(parts["m"], errors="coerce"),
-                          "day": pd.to_numeric(parts["d"], errors="coerce")}),
-            errors="coerce")
+        # float with NaN: nullable Int64 with <NA> (what to_numeric gives for string dtype) makes
+        # to_datetime raise "cannot convert NA to integer" as soon as one cell is not a date
+        year, month, day = (pd.to_numeric(parts[c], errors="coerce").astype("Float64")
+                            .to_numpy(dtype=float, na_value=np.nan) for c in ("y", "m", "d"))
+        year = np.where(year >= 1000, year, year + ROC_OFFSET)
+        built = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day}, index=parts.index),
+                               errors="coerce")
         out[todo] = built.to_numpy()
     out = out.dt.normalize()
     bad = out.isna() & ~blank
@@ -101,7 +102,7 @@ _UNITS = {"萬": 1e4, "万": 1e4, "w": 1e4, "千": 1e3, "k": 1e3, "億": 1e8, "�
 _AMOUNT = re.compile(
     r"^(?P<sign>-)?(?P<num>\d+(?:\.\d+)?)(?P<unit>萬|万|w|千|k|億|亿|百)?(?:(?P<rest>\d+(?:\.\d+)?)(?P<unit2>千|百)?)?$"
 )
-_AMOUNT_NOISE = re.compile(r"[,\s元圆円塊块]|NT\$|NTD|TWD|\$|約|约|左右")
+_AMOUNT_NOISE = re.compile(r"[,\s元圆円塊块]|NT\$|NTD|TWD|\$|約|约|左右", re.IGNORECASE)  # text is lower-cased first
 
 
 def parse_amounts(series: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -232,16 +232,17 @@ def PL_ID_CHECK(id):  # noqa: A002 - the name the function wizard shows
 @_readable
 def PL_NEXT_FOLLOWUP(last_contact, intent_level, touches, as_of=None):
     """下次跟進日與逾期天數（兩欄）：初次接觸後 +1/+3/+7 天，之後依意向 H 每天、A 3天、B 7天、C 15天。"""
-    next_followups = _core("processor.followup", "next_followups")
-    last, bad = _each_distinct(parse.parse_dates, _column(last_contact, "last_contact"))
-    contacts = pd.DataFrame({"last_contact": last,
-                             "intent": parse.normalise_text(_column(intent_level, "intent_level")).str.upper(),
-                             "touches": parse.parse_amounts(_column(touches, "touches"))[0]})
-    result = next_followups(contacts, _as_of(as_of), Settings())
-    due = pd.DataFrame({"next": result["next_followup"], "overdue": result["days_overdue"]})
-    block = np.column_stack([_excel_values(due["next"]), _excel_values(due["overdue"])]).astype(object)
-    block[bad.to_numpy(), 0] = "無法辨識日期：" + DATE_FIX
-    return block.tolist()
+    next_followup = _core("processor.followup", "next_followup")
+    raw_last = _column(last_contact, "last_contact")
+    last, bad = _each_distinct(parse.parse_dates, raw_last)
+    intent = parse.normalise_text(_column(intent_level, "intent_level")).str.upper()
+    count, _ = _each_distinct(parse.parse_amounts, _column(touches, "touches"))
+    if not len(last) == len(intent) == len(count):
+        raise FormulaProblem(f"最後聯絡日、意向等級、聯絡次數的列數不同（{len(last)}、{len(intent)}、{len(count)}）")
+    due = next_followup(last, intent.set_axis(last.index), count.set_axis(last.index), Settings())
+    overdue = (_as_of(as_of) - due).dt.days.clip(lower=0)  # as 跟進排程 counts it: days past the due date
+    dates = _with_messages(due, bad, raw_last, "日期", DATE_FIX)
+    return [[d, o] for d, o in zip(dates, _excel_values(overdue.astype("Int64")))]
 
 
 @xw.func(category=CATEGORY)

@@ -78,7 +78,7 @@ def test_a_block_where_one_column_is_expected_is_a_readable_message():
     ("PL_SILENCE", "processor.silence", "silence_table", (["a", "a", "b"], ["2024/1/1", "2024/2/1", "2024/1/5"], "2024/6/1")),
     ("PL_RFM", "processor.segments", "rfm_table", (["a", "a", "b"], ["2024/1/1", "2024/2/1", "2024/1/5"], [100, 200, 50], "2024/6/1")),
     ("PL_ABC", "processor.segments", "abc_classes", ([[100], [50], [1]],)),
-    ("PL_NEXT_FOLLOWUP", "processor.followup", "next_followups", ([["2024/1/1"]], [["H"]], [[1]], "2024/1/10")),
+    ("PL_NEXT_FOLLOWUP", "processor.followup", "next_followup", ([["2024/1/1"]], [["H"]], [[1]], "2024/1/10")),
 ])
 def test_formulas_over_analytics_give_a_table_or_say_plainly_that_the_analysis_is_not_available_yet(name, module, core, args):
     out = getattr(udfs, name)(*args)

@@ -203,3 +203,8 @@ def test_libreoffice_opens_the_workbook_renders_every_sheet_and_imports_every_vb
     expected = {m.name for m in vba.project_modules([ws.sheet_properties.codeName for ws in wb.worksheets])}
     assert expected <= basic
     assert "Sub OnRibbonAction(control As IRibbonControl)" in ribbon_module
+
+
+def test_no_vba_line_exceeds_the_editors_1023_character_limit(macros):
+    for name, code in macros.items():
+        assert max(map(len, code.split("\r\n"))) <= 1023, name

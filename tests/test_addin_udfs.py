@@ -135,3 +135,11 @@ def test_cell_formulas_never_raise_and_always_return_the_shape_they_were_given(r
     for func in (udfs.PL_TWDATE, udfs.PL_AMOUNT, udfs.PL_ZODIAC, udfs.PL_ID_CHECK, udfs.PL_EXPECTED_PROFIT):
         out = func(rows)
         assert len(out) == len(rows) and all(len(r) == 3 for r in out), func.__name__
+
+
+@pytest.mark.skipif(not _available("processor.followup", "next_followup"), reason="processor.followup not on this branch")
+def test_next_followup_follows_the_first_touch_curve_then_the_intent_cadence_and_counts_days_overdue():
+    out = udfs.PL_NEXT_FOLLOWUP([["2024/3/1"], ["2024/3/1"], ["昨天"]], [["A"], ["C"], ["H"]], [[5], [1], [1]], "2024/3/10")
+    assert out[0] == [dt.datetime(2024, 3, 4), 6]  # A: every 3 days after the early curve
+    assert out[1] == [dt.datetime(2024, 3, 2), 8]  # first contact + 1 day
+    assert out[2][0].startswith("無法辨識日期「昨天」")

@@ -1,1 +1,1 @@
-"""The Excel shell: cell formulas (udfs), ribbon handlers, and the workbook.xlsm build."""
+"""The Excel shell: UDFs, ribbon handlers, the xlwings adapter and the workbook.xlsm build."""

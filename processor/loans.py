@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .idnumber import mask_ids
+from .idnumber import check_ids, mask_ids
 from .schema import LOANS
 from .values import normalise_text, parse_dates
 
@@ -51,7 +51,7 @@ def loan_review(loans: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
                       ["無法比對（缺年所得或月收入）", "年所得低於月收入×12，請確認", "年所得遠高於月收入×12，請確認獎金或兼差"],
                       "一致")
     return pd.DataFrame({
-        "name": loans["name"], "id_masked": mask_ids(loans["id_number"]),
+        "name": loans["name"], "id_masked": mask_ids(loans["id_number"]), "id_status": check_ids(loans["id_number"])[1],
         "completeness": filled.mean(axis=1), "age": age, "tenure_years": years.round(1),
         "annual_income": annual, "monthly_income": monthly, "income_ratio": ratio.round(2),
         "income_check": check, "missing": missing,
@@ -70,7 +70,7 @@ def analyse_loans(ctx):
     loans = pd.concat(frames, ignore_index=True)
     review = loan_review(loans, ctx.as_of)
     table = pd.DataFrame({
-        "工作表": loans["_sheet"], "列": loans["_row"], "姓名": review["name"], "身分證字號": review["id_masked"],
+        "工作表": loans["_sheet"], "列": loans["_row"], "姓名": review["name"], "身分證字號": review["id_masked"], "證號檢查": review["id_status"],
         "資料完整度": review["completeness"], "年齡": review["age"], "年資(年)": review["tenure_years"],
         "年所得": review["annual_income"], "平均月收入": review["monthly_income"], "年所得÷(月收入×12)": review["income_ratio"],
         "收入一致性": review["income_check"], "尚缺項目": review["missing"],

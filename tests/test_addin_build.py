@@ -43,7 +43,12 @@ def macros(built) -> dict[str, str]:
 
 def test_a_fresh_build_is_byte_identical_to_the_committed_workbook(built):
     assert COMMITTED.exists(), "run: python -m addin.build"
-    assert built.read_bytes() == COMMITTED.read_bytes(), "workbook.xlsm is stale: run python -m addin.build"
+    import zlib
+
+    import xlwings
+    tools = f"xlwings {xlwings.__version__}, openpyxl {openpyxl.__version__}, zlib {zlib.ZLIB_RUNTIME_VERSION}"
+    assert built.read_bytes() == COMMITTED.read_bytes(), f"workbook.xlsm differs from a fresh build ({tools}): " \
+        "run python -m addin.build and commit it"
 
 
 def test_olevba_recovers_every_module_source_exactly(built, macros):

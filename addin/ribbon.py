@@ -50,13 +50,18 @@ def _config_path(book: OpenWorkbook, key: str) -> Path | None:
     return Path(os.path.expandvars(str(value).strip())) if value not in (None, "") and str(value).strip() else None
 
 
-def models_dir(book: OpenWorkbook) -> Path:
-    """MODELS_DIR from xlwings.conf, else DROP_FOLDER/models, else ~/精準名單/models."""
-    configured = _config_path(book, "MODELS_DIR")
-    if configured:
-        return configured
-    drop = _config_path(book, "DROP_FOLDER")
-    return drop / "models" if drop else Path.home() / "精準名單" / "models"
+def models_dir(book: OpenWorkbook | None) -> Path:
+    """Where trained models live: xlwings.conf MODELS_DIR, else DROP_FOLDER/models, else
+    $PRECISION_LIST_MODELS, else ~/精準名單/models (the ribbon and PL_PROB use this one rule)."""
+    if book is not None:
+        configured = _config_path(book, "MODELS_DIR")
+        if configured:
+            return configured
+        drop = _config_path(book, "DROP_FOLDER")
+        if drop:
+            return drop / "models"
+    env = os.environ.get("PRECISION_LIST_MODELS")
+    return Path(env) if env else Path.home() / "精準名單" / "models"
 
 
 def _previous_results(book: OpenWorkbook) -> list[str]:
@@ -127,27 +132,57 @@ def insert_template(book: OpenWorkbook, kind_key: str) -> str:
     return f"已插入範本工作表 {'、'.join(added)}：一列是{kind.one_row_is}"
 
 
+def _core(module: str, name: str, what: str):
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise UnusableInput(f"{what} {NOT_AVAILABLE}（{module}）", "這個版本還沒有這項功能") from None
+
+
 def train(book: OpenWorkbook) -> str:
-    """訓練模型: train the purchase-probability model on the labelled rows of the 行銷名單 sheet."""
+    """訓練模型: train the purchase-probability model on the labelled rows of the 行銷名單 sheet
+    and save it in the models folder under the name of its label column (e.g. 買A商品)."""
     from processor.pipeline import analyse
 
-    try:
-        propensity = importlib.import_module("processor.propensity")
-        train_from = getattr(propensity, "train_from_analysis")
-    except (ImportError, AttributeError):
-        raise UnusableInput(f"訓練模型 {NOT_AVAILABLE}（processor.propensity）", "這個版本還不能訓練模型") from None
-    analysis = analyse(_input_sheets(book), _today(), progress=book.status, source_name=book.name)
-    return str(train_from(analysis, models_dir(book)))
+    train_model = _core("processor.models", "train_model", "訓練模型")
+    today = _today()
+    analysis = analyse(_input_sheets(book), today, progress=book.status, source_name=book.name)
+    campaigns = [s for s in analysis.parsed if s.kind.key == "campaign" and "label" in s.headers]
+    if not campaigns:
+        kind = schema.KINDS["campaign"]
+        raise UnusableInput(f"找不到有結果欄的「{kind.label}」工作表",
+                            f"訓練需要已知結果的客戶：在「{kind.field('label').label}」欄填 是/否（要預測的客戶留白）")
+    sheet = campaigns[0]
+    target = sheet.headers["label"]
+    name = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in str(target)).strip()[:80] or "model"
+    path, _ = train_model(sheet, target, name, settings=analysis.settings, as_of=today,
+                          trained_at=pd.Timestamp.now().isoformat(timespec="seconds"),
+                          models_dir=models_dir(book), progress=book.status)
+    return f"已用「{sheet.sheet}」訓練模型「{name}」，存於 {path}；公式可用 =PL_PROB(表格, \"{name}\")"
 
 
 def model_info(book: OpenWorkbook) -> str:
-    """模型說明: the saved models in the models folder, newest first."""
+    """模型說明: the saved models in the models folder, newest first, with what each was trained on."""
     folder = models_dir(book)
-    models = sorted((p for p in folder.glob("*") if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True) \
-        if folder.is_dir() else []
+    models = sorted((p for p in folder.glob("*.skops") if p.is_file()), key=lambda p: p.stat().st_mtime,
+                    reverse=True) if folder.is_dir() else []
     if not models:
         return f"{folder} 還沒有模型：請用 訓練模型 建立，或在 xlwings.conf 的 MODELS_DIR 填共用模型資料夾"
-    lines = [f"{p.name}　{pd.Timestamp(p.stat().st_mtime, unit='s'):%Y/%m/%d %H:%M}" for p in models[:15]]
+    try:
+        load_model = importlib.import_module("processor.models").load_model
+    except (ImportError, AttributeError):
+        load_model = None
+    lines = []
+    for path in models[:15]:
+        line = f"{path.stem}　{pd.Timestamp(path.stat().st_mtime, unit='s'):%Y/%m/%d %H:%M}"
+        if load_model is not None:
+            try:
+                meta = load_model(path)["meta"]
+                line += (f"　目標「{meta.get('target', '')}」、{meta.get('rows_trained', '?')} 列訓練、"
+                         f"模型 {meta.get('chosen', '?')}")
+            except Exception as error:  # noqa: BLE001 - one unreadable file must not hide the others
+                line += f"　無法讀取：{error}"
+        lines.append(line)
     return f"模型資料夾 {folder}：\n" + "\n".join(lines)
 
 

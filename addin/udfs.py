@@ -15,18 +15,18 @@ The VBA wrappers embedded in workbook.xlsm are generated from these signatures
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import importlib
-import os
+
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xlwings as xw
 
-from processor import economics, idnumber
+from processor import idnumber
 from processor import values as parse
+from processor.errors import UnusableInput
 from processor.settings import Settings
 
 #: the names Excel sees, in the order the function wizard lists them
@@ -151,7 +151,11 @@ def _readable(func):
             return func(*args)
         except FormulaProblem as problem:
             return [[f"⚠ {problem}"]]
-        except Exception as error:  # noqa: BLE001 - a formula must never crash Excel's calc chain
+        except UnusableInput as problem:  # the core's own message for people (sheet, value, fix)
+            return [[f"⚠ {problem}"]]
+        except Exception as error:
+            if type(error).__name__ == "ModelError":  # processor.models: missing/tampered model file
+                return [[f"⚠ {error}" + (f"；{error.fix}" if getattr(error, "fix", "") else "")]]
             return [[f"⚠ {func.__name__} 無法計算：{type(error).__name__}: {error}"]]
     return wrapper
 
@@ -160,8 +164,8 @@ def _transactions(customer_ids, dates, amounts=None) -> pd.DataFrame:
     """Transactions frame (customer_id, date, amount) from parallel columns; misaligned → problem."""
     ids = _column(customer_ids, "customer_ids")
     when, bad_dates = _each_distinct(parse.parse_dates, _column(dates, "dates"))
-    if amounts is None:
-        amount, bad_amounts = pd.Series(np.nan, index=ids.index), pd.Series(False, index=ids.index)
+    if amounts is None:  # dates only (PL_SILENCE): every listed date is a purchase, worth one unit
+        amount, bad_amounts = pd.Series(1.0, index=ids.index), pd.Series(False, index=ids.index)
     else:
         amount, bad_amounts = _each_distinct(parse.parse_amounts, _column(amounts, "amounts"))
     if not len(ids) == len(when) == len(amount):
@@ -245,12 +249,22 @@ def PL_NEXT_FOLLOWUP(last_contact, intent_level, touches, as_of=None):
     return [[d, o] for d, o in zip(dates, _excel_values(overdue.astype("Int64")))]
 
 
+def _labelled(frame: pd.DataFrame, columns: tuple[str, ...], labels: dict) -> list[list]:
+    """The chosen columns of a core table, headed by the core's own zh-TW labels."""
+    return _table(frame.loc[:, list(columns)].rename(columns=labels))
+
+
+SILENCE_COLUMNS = ("customer_id", "recency", "rank_ratio", "silence_score", "silence_group")
+RFM_COLUMNS = ("customer_id", "recency", "frequency", "monetary", "r_score", "f_score", "m_score", "rfm_segment")
+
+
 @xw.func(category=CATEGORY)
 @_readable
 def PL_SILENCE(customer_ids, dates, as_of=None):
     """沉默排名（每位客戶一列，含標題）：客戶、Tr 距上次天數、TrF 排名比、S 沉默指數、分組 a–e（種子 004）。"""
     silence_table = _core("processor.silence", "silence_table")
-    return _table(silence_table(_transactions(customer_ids, dates), _as_of(as_of), Settings()))
+    table = silence_table(_transactions(customer_ids, dates), _as_of(as_of), Settings())
+    return _labelled(table, SILENCE_COLUMNS, getattr(importlib.import_module("processor.silence"), "LABELS", {}))
 
 
 @xw.func(category=CATEGORY)
@@ -258,7 +272,8 @@ def PL_SILENCE(customer_ids, dates, as_of=None):
 def PL_RFM(customer_ids, dates, amounts, as_of=None):
     """RFM（每位客戶一列，含標題）：R、F、M 1–5 分與八大客戶分群（種子 002）。"""
     rfm_table = _core("processor.segments", "rfm_table")
-    return _table(rfm_table(_transactions(customer_ids, dates, amounts), _as_of(as_of), Settings()))
+    table = rfm_table(_transactions(customer_ids, dates, amounts), _as_of(as_of), Settings())
+    return _labelled(table, RFM_COLUMNS, getattr(importlib.import_module("processor.segments"), "LABELS", {}))
 
 
 @xw.func(category=CATEGORY)
@@ -273,30 +288,33 @@ def PL_ABC(values):
     return _shaped(_with_messages(classes.where(amount.notna()), bad, raw, "金額", AMOUNT_FIX), shape)
 
 
-def models_dir() -> Path:
-    """Where saved models live: $PRECISION_LIST_MODELS, else ~/精準名單/models."""
-    return Path(os.environ.get("PRECISION_LIST_MODELS", Path.home() / "精準名單" / "models"))
+def _models_dir(caller) -> Path:
+    """The models folder of the calling workbook's xlwings.conf (xlwings passes the calling cell
+    as ``caller``; None off Excel), by the same rule as the ribbon's 訓練模型."""
+    from . import ribbon
+
+    book = None
+    if caller is not None:
+        from .excel import ExcelWorkbook
+
+        book = ExcelWorkbook(caller.sheet.book)
+    return ribbon.models_dir(book)
 
 
 @xw.func(category=CATEGORY)
 @xw.arg("table_with_header", ndim=2)
 @_readable
-def PL_PROB(table_with_header, model_name):
+def PL_PROB(table_with_header, model_name, as_of=None, caller=None):
     """購買機率：選含標題列的客戶表與模型名稱，回傳每位客戶的購買機率（第一格為標題）。模型檔變更時自動重新載入。"""
-    load_model_cached = _core("processor.propensity", "load_model_cached")
-    predict_proba = _core("processor.propensity", "predict_proba")
+    load_model_cached = _core("processor.models", "load_model_cached")
+    predict_proba = _core("processor.models", "predict_proba")
     rows = _block(table_with_header)
     if len(rows) < 2:
         raise FormulaProblem("請選含標題列的客戶表（至少一列標題、一列資料）")
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
     frame = pd.DataFrame(rows[1:], columns=header)
-    path = Path(str(model_name))
-    if not path.is_file():
-        path = models_dir() / str(model_name)
-    if not path.is_file():
-        raise FormulaProblem(f"找不到模型「{model_name}」：請先按 精準名單 › 訓練模型，或寫模型檔的完整路徑（{models_dir()}）")
-    model = load_model_cached(path)
-    p = pd.Series(np.asarray(predict_proba(model, frame), dtype=float).reshape(-1))
+    model = load_model_cached(str(model_name), _models_dir(caller))  # a model name, or a path to a .skops file
+    p = pd.Series(np.asarray(predict_proba(model, frame, _as_of(as_of)), dtype=float).reshape(-1))
     return [["購買機率"]] + [[v] for v in _excel_values(p)]
 
 
@@ -305,13 +323,15 @@ def PL_PROB(table_with_header, model_name):
 @_readable
 def PL_EXPECTED_PROFIT(p, price=None, cost=None, contact_cost=None):
     """預期利潤 = 購買機率 × (售價 − 成本) − 聯絡成本（種子 000）。售價/成本/聯絡成本留白則用預設 2500/750/175。"""
+    expected_profit = _core("processor.propensity", "expected_profit")
     defaults = Settings()
+    economics = defaults.with_values({"price": _number(price, "price", defaults.price),
+                                      "cost": _number(cost, "cost", defaults.cost),
+                                      "contact_cost": _number(contact_cost, "contact_cost", defaults.contact_cost)})
     raw, shape = _cells(p)
     prob = pd.to_numeric(raw, errors="coerce")
     unread = prob.isna().to_numpy(copy=True)
     unread[unread] = ~parse.is_blank(raw[unread]).to_numpy()  # only unreadable cells need the text check
     bad = pd.Series(unread, index=raw.index) | (prob < 0) | (prob > 1)
-    profit = economics.expected_profit(prob.where(~bad), _number(price, "price", defaults.price),
-                                       _number(cost, "cost", defaults.cost),
-                                       _number(contact_cost, "contact_cost", defaults.contact_cost))
+    profit = pd.Series(expected_profit(prob.where(~bad), economics), index=raw.index, dtype=float)
     return _shaped(_with_messages(profit, bad, raw, "機率", "請填 0 到 1 之間的數字（例：0.35 或 35%）"), shape)

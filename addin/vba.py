@@ -40,9 +40,20 @@ def ribbon_module() -> Module:
     return from_bas((HERE / "vba" / "Ribbon.bas").read_text(encoding="ascii"))
 
 
+CALLER = "caller"  # xlwings' reserved argument: the calling cell, passed by Python, not by Excel
+
+
 def udf_signature(func) -> list[tuple[str, bool]]:
-    """(argument name, optional?) of a UDF, read the way xlwings reads it (``inspect.signature``)."""
-    return [(p.name, p.default is not inspect.Parameter.empty) for p in inspect.signature(func).parameters.values()]
+    """(argument name, optional?) of a UDF as Excel sees it, read the way xlwings reads it
+    (``inspect.signature``); xlwings' reserved ``caller`` argument is not one Excel passes."""
+    return [(p.name, p.default is not inspect.Parameter.empty) for p in inspect.signature(func).parameters.values()
+            if p.name != CALLER]
+
+
+def _call_args(func) -> str:
+    """The Array(...) xlwings' wrapper passes: every argument, ``Nothing`` in place of ``caller``."""
+    names = [p.name for p in inspect.signature(func).parameters.values()]
+    return "Array(" + ", ".join("Nothing" if n == CALLER else n for n in names) + ")"
 
 
 def _hex16(text: str) -> str:
@@ -64,7 +75,7 @@ def udf_wrappers(workbook_name: str = "workbook.xlsm") -> Module:
     for name in udfs.UDF_NAMES:
         args = udf_signature(getattr(udfs, name))
         params = ", ".join(("Optional " if optional else "") + arg for arg, optional in args)
-        call = "Array(" + ", ".join(arg for arg, _ in args) + ")"
+        call = _call_args(getattr(udfs, name))
         with vba.block(f"Function {name}({params})"):
             with vba.block('#If App = "Microsoft Excel" Then'):
                 vba.writeln("If TypeOf Application.Caller Is Range Then On Error GoTo failed")

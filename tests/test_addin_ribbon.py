@@ -172,12 +172,12 @@ def test_model_info_lists_saved_models_newest_first(demo_dir, tmp_path):
     book = _book(demo_dir, tmp_path)
     models = tmp_path / "models"
     models.mkdir()
-    (models / "a.skops").write_bytes(b"a")
-    (models / "b.skops").write_bytes(b"b")
-    os.utime(models / "a.skops", (1_700_000_000, 1_700_000_000))
+    (models / "舊模型.skops").write_bytes(b"a")
+    (models / "新模型.skops").write_bytes(b"b")
+    os.utime(models / "舊模型.skops", (1_700_000_000, 1_700_000_000))
     book.set_config("MODELS_DIR", str(models))
     text = ribbon.dispatch("model_info", book)
-    assert text.index("b.skops") < text.index("a.skops")
+    assert str(models) in text and text.index("新模型") < text.index("舊模型")
 
 
 def test_a_workbook_with_no_data_sheets_gets_a_dialog_not_a_traceback(tmp_path):
@@ -199,3 +199,35 @@ def test_a_corrupt_workbook_and_an_unknown_button_end_in_an_error_dialog(tmp_pat
     assert book.messages[-1][2]
     ribbon.dispatch("no_such_button", book)
     assert book.messages[-1][2] and "no_such_button" in book.messages[-1][1]
+
+
+def _campaign_book(demo_dir: Path, tmp_path: Path) -> FileWorkbook:
+    """The demo campaign list (a CSV) as a sheet of an .xlsx workbook."""
+    from processor.workbook import read_input
+
+    grid = read_input(demo_dir / "行銷名單.csv")[0].grid
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "行銷名單"
+    for row in grid.itertuples(index=False):
+        ws.append(list(row))
+    path = tmp_path / "行銷.xlsx"
+    wb.save(path)
+    return FileWorkbook(path)
+
+
+def test_train_saves_a_model_the_probability_formula_can_use_or_says_it_is_not_available(demo_dir, tmp_path):
+    book = _campaign_book(demo_dir, tmp_path)
+    models = tmp_path / "models"
+    book.set_config("MODELS_DIR", str(models))
+    text = ribbon.dispatch("train", book)
+    if importlib.util.find_spec("processor.models") is None:
+        assert book.messages[-1][2] and ribbon.NOT_AVAILABLE in text
+        return
+    assert not book.messages[-1][2], text
+    saved = list(models.glob("*.skops"))
+    assert len(saved) == 1 and saved[0].stem in text
+    from addin import udfs
+    rows = [list(r) for r in openpyxl.load_workbook(book.path())["行銷名單"].iter_rows(max_row=4, values_only=True)]
+    out = udfs.PL_PROB(rows, str(saved[0]))
+    assert out[0] == ["購買機率"] and all(0 <= r[0] <= 1 for r in out[1:]), out

@@ -50,17 +50,32 @@ def test_id_check_tells_valid_from_bad_checksum_from_bad_format():
     assert udfs.PL_ID_CHECK([["A123456789", "A123456788", "12345", None]]) == [["有效", "檢查碼錯誤", "格式錯誤", ""]]
 
 
+needs_propensity = pytest.mark.skipif(not _available("processor.propensity", "expected_profit"),
+                                      reason="processor.propensity not merged into this branch yet")
+
+
+def test_expected_profit_says_not_available_until_the_propensity_core_is_present():
+    out = udfs.PL_EXPECTED_PROFIT([[0.5]])
+    if _available("processor.propensity", "expected_profit"):
+        assert out == [[700.0]]
+    else:
+        assert out == [[f"⚠ {udfs.NOT_AVAILABLE}: processor.propensity.expected_profit"]]
+
+
+@needs_propensity
 def test_expected_profit_uses_the_seed_economics_when_price_and_costs_are_left_blank():
     assert udfs.PL_EXPECTED_PROFIT([[0.5], [0.1], [0.0]]) == [[700.0], [0.0], [-175.0]]
     assert udfs.PL_EXPECTED_PROFIT([[0.5]], 3000, "1,000", 100) == [[900.0]]
 
 
+@needs_propensity
 def test_expected_profit_rejects_a_probability_outside_zero_to_one_cell_by_cell():
     out = udfs.PL_EXPECTED_PROFIT([[0.5], [1.5], ["abc"]])
     assert out[0] == [700.0]
     assert "1.5" in out[1][0] and "abc" in out[2][0]
 
 
+@needs_propensity
 def test_a_bad_price_is_one_readable_cell_not_a_crash():
     out = udfs.PL_EXPECTED_PROFIT([[0.5]], "貴")
     assert out == [["⚠ 「price」「貴」不是數字"]]
@@ -92,10 +107,10 @@ def test_formulas_over_analytics_give_a_table_or_say_plainly_that_the_analysis_i
 def test_probability_formula_names_the_missing_model_and_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setenv("PRECISION_LIST_MODELS", str(tmp_path))
     out = udfs.PL_PROB([["客戶編號", "年齡"], ["c1", 30]], "沒有這個模型")
-    if _available("processor.propensity", "load_model_cached"):
-        assert "找不到模型「沒有這個模型」" in out[0][0] and str(tmp_path) in out[0][0]
+    if _available("processor.models", "load_model_cached"):
+        assert out[0][0].startswith("⚠ 找不到模型「沒有這個模型」") and str(tmp_path) in out[0][0]
     else:
-        assert udfs.NOT_AVAILABLE in out[0][0]
+        assert out == [[f"⚠ {udfs.NOT_AVAILABLE}: processor.models.load_model_cached"]]
 
 
 def test_misaligned_transaction_columns_are_reported_with_their_lengths():
@@ -112,6 +127,7 @@ def test_transactions_are_read_with_parsed_dates_and_amounts_and_blank_ids_dropp
     assert frame["customer_id"].tolist() == ["a", "a"]
     assert frame["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-05", "2023-03-15"]
     assert frame["amount"].tolist() == [30000.0, 100.0]
+    assert udfs._transactions(["a"], ["2024/1/1"])["amount"].tolist() == [1.0]  # dates only: each is a purchase
 
 
 def test_a_bad_date_in_transactions_names_its_row_and_value():
@@ -132,7 +148,10 @@ def test_every_formula_is_exported_with_a_docstring_for_the_function_wizard():
                                    st.floats(allow_nan=False, allow_infinity=False)),
                          min_size=3, max_size=3), min_size=1, max_size=6))
 def test_cell_formulas_never_raise_and_always_return_the_shape_they_were_given(rows):
-    for func in (udfs.PL_TWDATE, udfs.PL_AMOUNT, udfs.PL_ZODIAC, udfs.PL_ID_CHECK, udfs.PL_EXPECTED_PROFIT):
+    funcs = [udfs.PL_TWDATE, udfs.PL_AMOUNT, udfs.PL_ZODIAC, udfs.PL_ID_CHECK]
+    if _available("processor.propensity", "expected_profit"):
+        funcs.append(udfs.PL_EXPECTED_PROFIT)
+    for func in funcs:
         out = func(rows)
         assert len(out) == len(rows) and all(len(r) == 3 for r in out), func.__name__
 

@@ -63,9 +63,15 @@ def main() -> None:
         ("PL_AMOUNT", udfs.PL_AMOUNT, "amounts", values.parse_amounts),
         ("PL_ZODIAC", udfs.PL_ZODIAC, "dates", lambda s: values.zodiac_signs(values.parse_dates(s)[0])),
         ("PL_ID_CHECK", udfs.PL_ID_CHECK, "ids", idnumber.check_ids),
-        ("PL_EXPECTED_PROFIT", udfs.PL_EXPECTED_PROFIT, "probs",
-         lambda s: s.astype(float) * (2500 - 750) - 175),
     ]
+    try:
+        from processor.propensity import expected_profit
+        from processor.settings import Settings
+
+        cases.append(("PL_EXPECTED_PROFIT", udfs.PL_EXPECTED_PROFIT, "probs",
+                      lambda s: expected_profit(s.astype(float), Settings())))
+    except ImportError:
+        print("PL_EXPECTED_PROFIT: processor.propensity not on this branch yet, not measured")
     print(f"{ROWS:,} rows, Python side only (best of 3); per-cell baseline scaled from {SAMPLE:,} cells")
     print(f"{'formula':<20}{'realistic s':>13}{'all distinct s':>16}{'per-cell baseline s':>22}{'speed-up':>10}")
     data = {kind: _columns(rng, kind == "distinct") for kind in ("realistic", "distinct")}

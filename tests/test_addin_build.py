@@ -205,6 +205,12 @@ def test_libreoffice_opens_the_workbook_renders_every_sheet_and_imports_every_vb
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
     wb = openpyxl.load_workbook(built, keep_vba=True)
     assert pages >= len(wb.worksheets)
+    if shutil.which("pdftotext"):  # every sheet's first text (title or first header) is on a page
+        text = re.sub(r"\s+", "", subprocess.run(["pdftotext", str(tmp_path / "workbook.pdf"), "-"],
+                                                 capture_output=True, text=True, check=True).stdout)
+        for ws in wb.worksheets:
+            first = next(c.value for row in ws.iter_rows(max_row=3) for c in row if isinstance(c.value, str))
+            assert re.sub(r"\s+", "", first) in text, ws.title
     with zipfile.ZipFile(tmp_path / "workbook.ods") as ods:
         basic = {Path(n).stem for n in ods.namelist() if n.startswith("Basic/VBAProject/") and n.endswith(".xml")}
         ribbon_module = ods.read("Basic/VBAProject/PrecisionListRibbon.xml").decode("utf-8")

@@ -7,7 +7,8 @@ This module implements the parts of the spec a source-only project needs:
 * §2.4.1 compression (the RLE/LZ77 "CompressedContainer" every VBA stream uses);
 * §2.3.4.2 the ``dir`` stream (project information, references, module records);
 * §2.3.4.1 the ``_VBA_PROJECT`` stream with version 0xFFFF and no performance cache, which
-  tells Office to compile the project from source on open;
+  tells Office to compile the project from source on open (byte for byte the header of the
+  project in xlwings' own xlwings.xlam, which Excel opens);
 * §2.3.4.3 module streams holding only compressed source (MODULEOFFSET 0, no p-code);
 * §2.3.1 the ``PROJECT`` stream (with CMG/DPB/GC "unprotected, no password, visible"
   encrypted by §2.4.3) and §2.3.3 ``PROJECTwm``;
@@ -289,7 +290,7 @@ def vba_project(modules: list[Module], project_name: str = "VBAProject") -> byte
     streams: dict[tuple[str, ...], bytes] = {
         ("PROJECT",): _project_stream(project_name, modules, pid),
         ("PROJECTwm",): _project_wm(modules),
-        ("VBA", "_VBA_PROJECT"): struct.pack("<HHBH", 0x61CC, 0xFFFF, 0x00, 0x0003),
+        ("VBA", "_VBA_PROJECT"): struct.pack("<HHBH", 0x61CC, 0xFFFF, 0x00, 0x0001),
         ("VBA", "dir"): compress(_dir_stream(project_name, modules)),
     }
     for m in modules:

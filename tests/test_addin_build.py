@@ -7,6 +7,7 @@ import inspect
 import io
 import re
 import shutil
+import struct
 import subprocess
 import zipfile
 from pathlib import Path
@@ -152,7 +153,11 @@ def test_the_project_stream_says_unprotected_no_password_and_visible(built):
     assert ovba.decrypt(values["CMG"]) == (key, b"\0\0\0\0")
     assert ovba.decrypt(values["DPB"]) == (key, b"\0")
     assert ovba.decrypt(values["GC"]) == (key, b"\xff")
-    assert ole.openstream("VBA/_VBA_PROJECT").read() == bytes.fromhex("cc61ffff000300")
+    # version 0xFFFF, no performance cache: the header xlwings' own add-in ships with
+    with zipfile.ZipFile(vba.XLWINGS_DIR / "addin" / "xlwings.xlam") as package:
+        office = olefile.OleFileIO(io.BytesIO(package.read("xl/vbaProject.bin")))
+    assert ole.openstream("VBA/_VBA_PROJECT").read() == office.openstream("VBA/_VBA_PROJECT").read()[:7] \
+        == bytes.fromhex("cc61ffff000100")
 
 
 def test_our_decryption_reads_the_protection_values_office_wrote_in_the_xlwings_quickstart():
@@ -222,3 +227,29 @@ def test_libreoffice_opens_the_workbook_renders_every_sheet_and_imports_every_vb
 def test_no_vba_line_exceeds_the_editors_1023_character_limit(macros):
     for name, code in macros.items():
         assert max(map(len, code.split("\r\n"))) <= 1023, name
+
+
+def _dir_record_ids(vba_project_bin: bytes) -> list[int]:
+    ole = olefile.OleFileIO(io.BytesIO(vba_project_bin))
+    data = bytes(decompress_stream(bytearray(ole.openstream("VBA/dir").read())))
+    ids, i = [], 0
+    while i < len(data):
+        record, size = struct.unpack_from("<HI", data, i)
+        ids.append(record)
+        i += 6 + (6 if record == 0x0009 else size)  # PROJECTVERSION's size field is a constant 4
+    return ids
+
+
+def test_our_dir_stream_has_the_record_layout_office_wrote_in_xlwings_own_add_in(built):
+    with zipfile.ZipFile(vba.XLWINGS_DIR / "addin" / "xlwings.xlam") as package:
+        office = _dir_record_ids(package.read("xl/vbaProject.bin"))
+    with zipfile.ZipFile(built) as package:
+        ours = _dir_record_ids(package.read("xl/vbaProject.bin"))
+    head = office.index(0x000F)
+    assert ours[:ours.index(0x000F)] == office[:head]  # project information and the two references
+    module = office[head + 2:office.index(0x002B) + 1]
+    assert module[0] == 0x0019 and module[-1] == 0x002B
+    body = ours[ours.index(0x000F) + 2:-1]
+    per_module = [body[i:i + len(module)] for i in range(0, len(body), len(module))]
+    assert all(m[:9] == module[:9] and m[9] in (0x0021, 0x0022) and m[10:] == module[10:] for m in per_module)
+    assert ours[-1] == office[-1] == 0x0010

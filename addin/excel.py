@@ -35,7 +35,11 @@ class ExcelWorkbook:
         for sheet in self.book.sheets:
             last = sheet.used_range.last_cell
             rows = sheet.range((1, 1), (last.row, last.column)).options(ndim=2).value
-            out.append(RawSheet(sheet.name, pd.DataFrame(rows, dtype=object), "xlsx"))
+            grid = pd.DataFrame(rows, dtype=object)
+            # COM hands every number over as a float; openpyxl (the service's reader) gives whole
+            # numbers as int, so 客戶編號 12345 must not become "12345.0" here
+            grid = grid.map(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)
+            out.append(RawSheet(sheet.name, grid, "xlsx"))
         return out
 
     def config(self) -> dict[str, object]:

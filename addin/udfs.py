@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-
 from pathlib import Path
 
 import numpy as np
@@ -103,9 +102,8 @@ def _excel_values(series: pd.Series) -> list:
 
 def _table(frame: pd.DataFrame) -> list[list]:
     """A result frame as a block with its header row on top."""
-    body = [_excel_values(frame[c]) for c in frame.columns]
-    return [list(map(str, frame.columns))] + [list(row) for row in zip(*body)] if len(frame) else \
-        [list(map(str, frame.columns))]
+    columns = [_excel_values(frame[c]) for c in frame.columns]
+    return [[str(c) for c in frame.columns]] + [list(row) for row in zip(*columns)]
 
 
 def _with_messages(parsed: pd.Series, bad: pd.Series, raw: pd.Series, what: str, fix: str) -> pd.Series:

@@ -32,6 +32,26 @@ from processor.settings import Settings
 UDF_NAMES = ("PL_TWDATE", "PL_AMOUNT", "PL_ZODIAC", "PL_ID_CHECK", "PL_NEXT_FOLLOWUP", "PL_SILENCE",
              "PL_RFM", "PL_ABC", "PL_PROB", "PL_EXPECTED_PROFIT")
 CATEGORY = "精準名單"
+#: what the function wizard says under each argument box
+ARGUMENT_HELP = {
+    "value": "要轉換的儲存格或範圍（整欄更快）",
+    "birthday": "生日的儲存格或範圍（民國或西元皆可）",
+    "id": "身分證字號或居留證號的儲存格或範圍",
+    "last_contact": "最後聯絡日（一欄）",
+    "intent_level": "意向等級 H/A/B/C（一欄，與最後聯絡日同列數）",
+    "touches": "聯絡次數（一欄，與最後聯絡日同列數）",
+    "as_of": "基準日（選填，例如 TODAY()；留白為今天）",
+    "customer_ids": "客戶編號（一欄，每筆交易一列）",
+    "dates": "交易日期（一欄，與客戶編號同列數）",
+    "amounts": "交易金額（一欄，與客戶編號同列數；可寫 3萬）",
+    "values": "要分類的金額（一欄）",
+    "table_with_header": "客戶表，第一列為標題（欄名要和訓練時相同）",
+    "model_name": "模型名稱（訓練模型時的名稱）或 .skops 檔的完整路徑",
+    "p": "購買機率（0 到 1）",
+    "price": "售價（選填，預設 2500）",
+    "cost": "成本（選填，預設 750）",
+    "contact_cost": "聯絡成本（選填，預設 175）",
+}
 NOT_AVAILABLE = "尚未提供 / not available yet"
 
 

@@ -112,7 +112,7 @@ def _registration(vba: VBAWriter) -> None:
         for name in udfs.UDF_NAMES:
             doc = inspect.getdoc(getattr(udfs, name)).splitlines()[0][:255]
             args = [arg for arg, _ in udf_signature(getattr(udfs, name))]
-            arg_docs = "Array(" + ", ".join(f'"{a}"' for a in args) + ")"
+            arg_docs = "Array(" + ", ".join(f'FromUtf16Hex("{_hex16(udfs.ARGUMENT_HELP[a][:255])}")' for a in args) + ")"
             vba.writeln(f'Application.MacroOptions Macro:="{name}", Description:=FromUtf16Hex("{_hex16(doc)}"), '
                         f'Category:=FromUtf16Hex("{category}"), ArgumentDescriptions:={arg_docs}')
         vba.writeln("ThisWorkbook.Saved = wasSaved")

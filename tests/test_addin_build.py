@@ -253,3 +253,18 @@ def test_our_dir_stream_has_the_record_layout_office_wrote_in_xlwings_own_add_in
     per_module = [body[i:i + len(module)] for i in range(0, len(body), len(module))]
     assert all(m[:9] == module[:9] and m[9] in (0x0021, 0x0022) and m[10:] == module[10:] for m in per_module)
     assert ours[-1] == office[-1] == 0x0010
+
+
+def test_every_ribbon_control_id_is_unique(built):
+    ids = [el.get("id") for el in _ribbon(built).iter() if el.get("id")]
+    assert len(ids) == len(set(ids))
+
+
+def test_the_function_wizard_gets_each_docstring_and_argument_help_in_utf16(macros):
+    code = macros[vba.UDF_VBA_MODULE]
+    for name in udfs.UDF_NAMES:
+        line = next(ln for ln in code.split("\r\n") if f'Macro:="{name}"' in ln)
+        texts = [bytes.fromhex(h).decode("utf-16-be") for h in re.findall(r'FromUtf16Hex\("([0-9A-F]*)"\)', line)]
+        args = [a for a, _ in vba.udf_signature(getattr(udfs, name))]
+        assert texts == [inspect.getdoc(getattr(udfs, name)).splitlines()[0], udfs.CATEGORY] + \
+            [udfs.ARGUMENT_HELP[a] for a in args]

@@ -49,9 +49,10 @@ class ExcelWorkbook:
         return config_from_rows(rows)
 
     def set_config(self, key: str, value: str) -> None:
+        if CONFIG_SHEET not in [s.name for s in self.book.sheets]:
+            self.book.sheets.add(CONFIG_SHEET, after=self.book.sheets[-1])
         sheet = self.book.sheets[CONFIG_SHEET]
-        keys = [k for k, _ in self.book.sheets[CONFIG_SHEET].range("A1").expand("down").resize(column_size=2)
-                .options(ndim=2).value]
+        keys = list(self.config())
         row = keys.index(key) + 1 if key in keys else len(keys) + 1
         sheet.range((row, 1)).value = [key, value]
 

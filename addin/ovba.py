@@ -1,8 +1,10 @@
 """A writer of VBA projects ([MS-OVBA]) as source-only ``vbaProject.bin`` files.
 
-Why not the ``ms-ovba`` package (0.0.1): it writes its intermediate files into the current
-directory, depends on four more 0.0.x packages, and has no release that says it is complete.
-This module implements the parts of the spec a source-only project needs:
+Why not the ``ms-ovba`` package (0.0.1, checked 2026-11): given xlwings' 46,514-character
+VBA module it writes a project from which olevba recovers 40,578 characters of garbled text
+(the first difference at character 590), names modules after their file rather than their
+``VB_Name``, and leaves dir.bin/project.bin/fatChain.bin in the current directory. This module
+implements the parts of the spec a source-only project needs:
 
 * §2.4.1 compression (the RLE/LZ77 "CompressedContainer" every VBA stream uses);
 * §2.3.4.2 the ``dir`` stream (project information, references, module records);

@@ -107,6 +107,13 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_build_workbook(args) -> int:
+    from addin.build import build
+
+    print(build(Path(args.output)))
+    return 0
+
+
 def cmd_quickstart(args) -> int:
     """The README's first command: demo workbooks, each scored, and where the results are."""
     from .demo import write_demo
@@ -159,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("build-workbook", help="write workbook.xlsm (templates, ribbon, VBA, xlwings.conf) from sources")
+    p.add_argument("-o", "--output", default="workbook.xlsm", help="where to write it (default: ./workbook.xlsm)")
+    p.set_defaults(func=cmd_build_workbook)
 
     p = sub.add_parser("quickstart", help="write the demo workbooks into DIR/inbox and score each into DIR/outbox")
     p.add_argument("dir", nargs="?", default="precision-list-demo")

@@ -102,7 +102,8 @@ def cmd_templates(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import write_demo
 
-    for path in write_demo(Path(args.dir), seed=args.seed):
+    as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
+    for path in write_demo(Path(args.dir), seed=args.seed, as_of=as_of):
         print(path)
     return 0
 
@@ -115,21 +116,29 @@ def cmd_build_workbook(args) -> int:
 
 
 def cmd_quickstart(args) -> int:
-    """The README's first command: demo workbooks, each scored, and where the results are."""
+    """The README's first command: demo workbooks dropped into a local drop folder, the service
+    run once over it, and where the results are."""
     from .demo import write_demo
-    from .pipeline import score_file
+    from .dropfolder import Service, load_options
 
     root = Path(args.dir)
-    inputs = write_demo(root / "inbox", seed=0)
-    outbox = root / "outbox"
-    outbox.mkdir(parents=True, exist_ok=True)
-    print(f"範例檔 demo workbooks: {root / 'inbox'}")
+    as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
+    staging = root / ".demo-staging"  # written whole, then moved in: the service never sees half a file
+    inputs = write_demo(staging, seed=0, as_of=as_of)
+    (root / "inbox").mkdir(parents=True, exist_ok=True)
     for path in inputs:
-        summary = score_file(path, outbox / f"{path.stem}.scored.xlsx", as_of=args.as_of)
-        sheets = "、".join(summary["result_sheets"])
-        print(f"  {path.name} → {Path(summary['output']).name}（{sheets}）")
-    print(f"結果 results: {outbox}")
-    return 0
+        path.replace(root / "inbox" / path.name)
+    staging.rmdir()
+    print(f"範例檔已放進 demo workbooks dropped into: {root / 'inbox'}", flush=True)
+    code = Service(root, load_options(None, settle=0.0, workers=1)).run(once=True)
+    results = sorted((root / "outbox").glob("*.xlsx"))
+    for path in results:
+        print(f"  結果 result: {path}")
+    failed = sorted(p for p in (root / "failed").glob("*") if not p.name.endswith(".error.txt"))
+    for path in failed:
+        print(f"  失敗 failed: {path}（原因見 see {path.name}.error.txt）")
+    print(f"結果資料夾 results folder: {root / 'outbox'}；下一步 next: precision-list watch {root}")
+    return code
 
 
 def cmd_watch(args) -> int:
@@ -183,13 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="write realistic synthetic workbooks to try score on")
     p.add_argument("dir")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
+    p.add_argument("--as-of", type=_as_of, default=None, help="date the demo data up to this day (default: today)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("build-workbook", help="write workbook.xlsm (templates, ribbon, VBA, xlwings.conf) from sources")
     p.add_argument("-o", "--output", default="workbook.xlsm", help="where to write it (default: ./workbook.xlsm)")
     p.set_defaults(func=cmd_build_workbook)
 
-    p = sub.add_parser("quickstart", help="write the demo workbooks into DIR/inbox and score each into DIR/outbox")
+    p = sub.add_parser("quickstart", help="drop the demo workbooks into DIR/inbox and run the drop-folder service once (results in DIR/outbox)")
     p.add_argument("dir", nargs="?", default="precision-list-demo")
     p.add_argument("--as-of", type=_as_of, default=None, help="the day counted as today")
     p.set_defaults(func=cmd_quickstart)

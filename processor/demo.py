@@ -63,13 +63,13 @@ def valid_id(rng) -> str:
     return f"{letter}{''.join(map(str, body))}{check}"
 
 
-def demo_contacts(rng, n=300) -> tuple[pd.DataFrame, pd.DataFrame]:
+def demo_contacts(rng, n=300, as_of=DEMO_AS_OF) -> tuple[pd.DataFrame, pd.DataFrame]:
     L = {f.key: f.label for f in CONTACTS.fields}
     names = _names(rng, n)
     birthdays = pd.Series(pd.to_datetime("1960-01-01") + pd.to_timedelta(rng.integers(0, 365 * 40, n), unit="D"))
-    first = pd.Series(DEMO_AS_OF - pd.to_timedelta(rng.integers(3, 150, n), unit="D"))
+    first = pd.Series(as_of - pd.to_timedelta(rng.integers(3, 150, n), unit="D"))
     touches = rng.integers(1, 9, n)
-    last = pd.Series(DEMO_AS_OF - pd.to_timedelta(rng.geometric(1 / 8, n) - 1, unit="D"))
+    last = pd.Series(as_of - pd.to_timedelta(rng.geometric(1 / 8, n) - 1, unit="D"))
     last = last.where(last >= first, first).where(touches > 1, first)
     fill = lambda options, p=0.6: [rng.choice(options) if rng.random() < p else None for _ in range(n)]
     contacts = pd.DataFrame({
@@ -94,7 +94,7 @@ def demo_contacts(rng, n=300) -> tuple[pd.DataFrame, pd.DataFrame]:
     })
     # deliberate mistakes, each of a kind a rep really makes
     contacts.loc[3, L["birthday"]] = "85/13/40"
-    contacts.loc[7, L["birthday"]] = f"{DEMO_AS_OF.year + 2}/1/1"
+    contacts.loc[7, L["birthday"]] = f"{as_of.year + 2}/1/1"
     contacts.loc[11, L["phone"]] = "0912-345"
     contacts.loc[15, L["intent"]] = "D"
     contacts.loc[19, L["touches"]] = "三次"
@@ -116,9 +116,9 @@ def demo_contacts(rng, n=300) -> tuple[pd.DataFrame, pd.DataFrame]:
     return contacts, followups
 
 
-def demo_activities(rng) -> pd.DataFrame:
+def demo_activities(rng, as_of=DEMO_AS_OF) -> pd.DataFrame:
     A = {f.key: f.label for f in ACTIVITIES.fields}
-    dates = [DEMO_AS_OF - pd.Timedelta(days=d) for d in (60, 45, 30, 14, 7)] + [DEMO_AS_OF + pd.Timedelta(days=10)]
+    dates = [as_of - pd.Timedelta(days=d) for d in (60, 45, 30, 14, 7)] + [as_of + pd.Timedelta(days=10)]
     return pd.DataFrame({
         A["title"]: ["手作烘焙下午茶", "象山夜景健行", "理財讀書會", "咖啡拉花體驗", "桌遊之夜", "夏日野餐"],
         A["date"]: _roc(pd.Series(dates), rng), A["purpose"]: ["認識新朋友、觀察融入度"] * 6,
@@ -162,16 +162,16 @@ def demo_loans(rng) -> tuple[dict, pd.DataFrame]:
     return form, table
 
 
-def demo_transactions(rng, customers=400) -> pd.DataFrame:
+def demo_transactions(rng, customers=400, as_of=DEMO_AS_OF) -> pd.DataFrame:
     T = {f.key: f.label for f in TRANSACTIONS.fields}
     ids = [f"C{i:04d}" for i in range(1, customers + 1)]
     rows = []
-    start = DEMO_AS_OF - pd.Timedelta(days=540)
+    start = as_of - pd.Timedelta(days=540)
     for i, cid in enumerate(ids):  # a few hundred synthetic customers
         gap = rng.choice([12, 25, 45, 90])
         day = start + pd.Timedelta(days=int(rng.integers(0, 120)))
         churn_at = start + pd.Timedelta(days=int(rng.integers(90, 600)))
-        while day <= min(DEMO_AS_OF, churn_at):
+        while day <= min(as_of, churn_at):
             rows.append((cid, day, float(rng.gamma(2.0, 800)), rng.choice(["保養品", "健康食品", "課程", "保險"])))
             day += pd.Timedelta(days=int(rng.geometric(1 / gap)))
     frame = pd.DataFrame(rows, columns=[T["customer_id"], T["date"], T["amount"], T["product"]])
@@ -194,8 +194,8 @@ def demo_campaign(rng, n=2500, unlabelled=500) -> pd.DataFrame:
                          "本次聯絡次數": contacts, "前次活動結果": prior, C["label"]: label})
 
 
-def write_demo(directory: Path, seed: int = 0) -> list[Path]:
-    """Write the demo files into ``directory``; returns their paths."""
+def write_demo(directory: Path, seed: int = 0, as_of: pd.Timestamp = DEMO_AS_OF) -> list[Path]:
+    """Write the demo files into ``directory``, dated up to ``as_of``; returns their paths."""
     import openpyxl
     from openpyxl.styles import Font
 
@@ -203,7 +203,7 @@ def write_demo(directory: Path, seed: int = 0) -> list[Path]:
 
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
-    contacts, followups = demo_contacts(rng)
+    contacts, followups = demo_contacts(rng, as_of=as_of)
     paths = []
 
     wb = openpyxl.Workbook()
@@ -214,7 +214,7 @@ def write_demo(directory: Path, seed: int = 0) -> list[Path]:
     ws["A1"].font = Font(bold=True, size=14)
     _write_frame(ws, contacts)
     _write_frame(wb.create_sheet("跟進紀錄"), followups)
-    _write_frame(wb.create_sheet("暖線活動"), demo_activities(rng))
+    _write_frame(wb.create_sheet("暖線活動"), demo_activities(rng, as_of))
     add_settings_sheet(wb)
     paths.append(directory / "名單與跟進.xlsx")
     wb.save(paths[-1])
@@ -235,7 +235,7 @@ def write_demo(directory: Path, seed: int = 0) -> list[Path]:
     wb.save(paths[-1])
 
     paths.append(directory / "交易紀錄.csv")
-    demo_transactions(rng).to_csv(paths[-1], index=False, encoding="utf-8-sig")
+    demo_transactions(rng, as_of=as_of).to_csv(paths[-1], index=False, encoding="utf-8-sig")
     paths.append(directory / "行銷名單.csv")
     demo_campaign(rng).to_csv(paths[-1], index=False, encoding="utf-8-sig")
     return paths

@@ -241,3 +241,14 @@ def test_result_workbook_opens_and_renders_in_libreoffice(run_cli, demo_dir, tmp
         if shutil.which("pdftotext") else ""
     if text:
         assert "貸款檢核" in text and "資料檢查" in text
+
+
+def test_quickstart_drops_the_demo_into_a_drop_folder_and_runs_the_service_once(run_cli, tmp_path):
+    result = run_cli("quickstart", tmp_path / "pl", "--as-of", AS_OF)
+    outbox = tmp_path / "pl" / "outbox"
+    results = sorted(p.name for p in outbox.glob("*.scored.xlsx"))
+    assert results == ["交易紀錄.scored.xlsx", "名單與跟進.scored.xlsx", "行銷名單.scored.xlsx", "貸款懶人包.scored.xlsx"]
+    assert sorted(p.name for p in (tmp_path / "pl" / "archive").iterdir()) == \
+        ["交易紀錄.csv", "名單與跟進.xlsx", "行銷名單.csv", "貸款懶人包.xlsx"]
+    assert not list((tmp_path / "pl" / "inbox").iterdir())
+    assert str(outbox) in result.stdout

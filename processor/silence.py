@@ -1,0 +1,215 @@
+"""沉默排名: who is going silent, how deeply, and whom to call first (seed 004).
+
+Seed 004 「沉默用户激活方案」 §三: per customer the intervals Ti between distinct purchase days,
+Tr = today − last purchase, TrF = rank of Tr in {T1 … Tn−1, Tr} ÷ n (ascending, ties take the
+highest rank, so TrF = 1 exactly when Tr ≥ max Ti), S = Tr ÷ max Ti. §五.1 groups TrF into
+a [0,0.4) b [0.4,0.6) c [0.6,0.8) d [0.8,0.95) e [0.95,1]. §四.1 leaves low-frequency customers
+for later; here they are kept, flagged 低頻/新客 and scored against the population's intervals.
+休眠客户的定义 gives the dormancy buckets (1/2/3/3+ months) and the five visit-rate classes;
+§四.3/§五.2 put high-value customers near silence first; the playbooks give the actions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .history import visit_history
+from .segments import abc_classes
+from .settings import Settings
+
+GROUP_EDGES = (0.4, 0.6, 0.8, 0.95)  # seed 004 §五.1
+GROUPS = ("a", "b", "c", "d", "e")
+DORMANCY = ("未滿1個月", "1個月", "2個月", "3個月", "3個月以上")  # seed 004 休眠客户分类 A–D
+VISIT_RATE = ("忠誠", "常規", "邊緣", "休眠", "流失")  # seed 004 五類
+LOW_HISTORY = "低頻/新客"
+DEEP_SILENCE = 2.0  # S above this: silent for more than one whole longest gap again
+
+#: canonical key → zh-TW header of the 沉默排名 sheet
+LABELS = {
+    "priority_rank": "優先順序",
+    "customer_id": "客戶編號",
+    "priority": "優先分數",
+    "first_purchase": "首次購買",
+    "last_purchase": "最近購買",
+    "visits": "來店天數",
+    "mean_interval": "平均間隔(天)",
+    "max_interval": "最長間隔(天)",
+    "recency": "距今天數 Tr",
+    "rank_ratio": "秩次比 TrF",
+    "silence_score": "沉默得分 S",
+    "silence_group": "沉默分組",
+    "history": "資料量",
+    "dormancy": "未到店期間",
+    "visit_rate_class": "到店率分類",
+    "value": "消費金額",
+    "margin": "毛利",
+    "value_class": "價值",
+    "action": "建議行動",
+}
+
+
+def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settings()) -> pd.DataFrame:
+    """One row per customer with a visit, sorted by call priority (seed 004 §三–§五).
+
+    ``transactions`` has columns customer_id, date, amount (optional margin/cost); rows after
+    ``as_of`` are ignored (clean with :func:`processor.transactions.clean_transactions` first to
+    have them reported and ids normalised). Columns: see :data:`LABELS`.
+
+    >>> t = pd.DataFrame({"customer_id": ["A"] * 3, "amount": [100.0] * 3,
+    ...                   "date": pd.to_datetime(["2025-01-01", "2025-01-11", "2025-01-31"])})
+    >>> silence_table(t, "2025-03-10").loc[0, ["recency", "rank_ratio", "silence_score", "silence_group"]].astype(str).tolist()
+    ['38.0', '1.0', '1.9', 'e']
+    """
+    history = visit_history(transactions, as_of)
+    c = history.customers
+    visits = c["visits"].to_numpy()
+    recency = c["recency"].to_numpy()
+    low = visits < settings.min_visits
+
+    rank_ratio = (c["intervals_le_recency"].to_numpy() + 1) / visits
+    silence_score = recency / c["max_interval"].to_numpy()
+    if low.any():
+        pool_trf, pool_s = _population_scores(recency, c["max_interval"].to_numpy(), ~low,
+                                              history.intervals, history.interval_owner)
+        rank_ratio = np.where(low, pool_trf, rank_ratio)
+        silence_score = np.where(low, pool_s, silence_score)
+
+    value = c["revenue"].to_numpy()
+    value_class = np.where(abc_classes(pd.Series(value), settings).isin(["A", "B"]).to_numpy(), "高", "一般")
+    group = np.asarray(GROUPS)[np.searchsorted(GROUP_EDGES, rank_ratio, side="right")]
+    priority = call_priority(pd.Series(value), pd.Series(rank_ratio), pd.Series(silence_score)).to_numpy()
+
+    table = pd.DataFrame(
+        {
+            "customer_id": c.index.astype(object),
+            "priority": priority,
+            "first_purchase": c["first_purchase"].to_numpy(),
+            "last_purchase": c["last_purchase"].to_numpy(),
+            "visits": visits.astype(np.int64),
+            "mean_interval": c["mean_interval"].to_numpy(),
+            "max_interval": c["max_interval"].to_numpy(),
+            "recency": recency,
+            "rank_ratio": rank_ratio,
+            "silence_score": silence_score,
+            "silence_group": group,
+            "history": np.where(low, LOW_HISTORY, "一般"),
+            "dormancy": dormancy_buckets(c["last_purchase"], history.as_of).to_numpy(),
+            "visit_rate_class": visit_rate_classes(c["mean_interval"], c["recency"], low, settings).to_numpy(),
+            "value": value,
+            "margin": c["margin"].to_numpy(),
+            "value_class": value_class,
+        }
+    )
+    table["action"] = suggested_actions(table, settings).to_numpy()
+    table = table.sort_values(["priority", "value", "customer_id"], ascending=[False, False, True], kind="stable")
+    table.insert(0, "priority_rank", np.arange(1, len(table) + 1))
+    return table.reset_index(drop=True)
+
+
+def _population_scores(recency, max_interval, regular, intervals, owner):
+    """TrF and S for customers with too little history, against the population (seed 004 §四.1).
+
+    TrF is the seed's rank ratio with the pooled intervals of all regular customers in place of
+    the customer's own: (#{pooled Ti ≤ Tr} + 1) ÷ (#pool + 1). S divides Tr by the typical
+    longest gap, the median of regular customers' max Ti. Without any regular customer the
+    pool is everyone's Tr and the reference the median Tr (at least one day).
+    """
+    pool = np.sort(intervals[regular[owner]]) if len(intervals) else np.empty(0)
+    if len(pool):
+        trf = (np.searchsorted(pool, recency, side="right") + 1) / (len(pool) + 1)
+        reference = float(np.median(max_interval[regular]))
+    else:
+        pool = np.sort(recency)
+        trf = np.searchsorted(pool, recency, side="right") / len(pool)
+        reference = max(float(np.median(recency)), 1.0)
+    return trf, recency / reference
+
+
+def call_priority(value: pd.Series, rank_ratio: pd.Series, silence_score: pd.Series) -> pd.Series:
+    """0–100: high-value customers close to silence first (seed 004 §四.3, §五.2, §五.4).
+
+    priority = 100 × value percentile × urgency, urgency = TrF while S ≤ 1 (rising towards
+    silence) and TrF ÷ S once silent (the deeper the silence, the harder the win-back). The peak
+    is a valuable customer whose absence just reached their longest gap (S = 1, TrF = 1).
+
+    >>> call_priority(pd.Series([10.0, 10.0]), pd.Series([1.0, 1.0]), pd.Series([1.0, 4.0])).tolist()
+    [100.0, 25.0]
+    """
+    value_pct = value.rank(method="max", pct=True).to_numpy()
+    s = silence_score.to_numpy(dtype=float)
+    urgency = rank_ratio.to_numpy(dtype=float) / np.maximum(s, 1.0)
+    return pd.Series(100 * value_pct * urgency, index=value.index)
+
+
+def dormancy_buckets(last_purchase: pd.Series, as_of) -> pd.Series:
+    """Whole calendar months since the last visit → 未滿1個月/1個月/2個月/3個月/3個月以上 (seed 004 二.1).
+
+    >>> dormancy_buckets(pd.Series(pd.to_datetime(["2025-03-01", "2025-01-10", "2024-11-09"])), "2025-03-10").tolist()
+    ['未滿1個月', '2個月', '3個月以上']
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    last = last_purchase.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    last_month = last.astype("datetime64[M]")
+    months = (np.datetime64(as_of.date(), "M") - last_month).astype(np.int64)
+    day_of_month = (last - last_month.astype("datetime64[D]")).astype(np.int64) + 1
+    months = months - (as_of.day < day_of_month)
+    return pd.Series(np.asarray(DORMANCY)[np.clip(months, 0, 4)], index=last_purchase.index)
+
+
+def visit_rate_classes(mean_interval: pd.Series, recency: pd.Series, low_history, settings: Settings) -> pd.Series:
+    """忠誠/常規/邊緣/休眠/流失 from the customer's current pace (seed 004 二.2, thresholds in settings).
+
+    Pace = the longer of the mean interval and the current absence Tr, so a once-loyal customer
+    who stopped coming drops class. ≤ loyal_days 忠誠, ≤ regular_days 常規, ≤ marginal_days 邊緣,
+    absence ≤ dormant_days 休眠, else 流失. One visit is no evidence of a pace: such customers are
+    at best 邊緣.
+
+    >>> visit_rate_classes(pd.Series([20.0, 20.0]), pd.Series([5.0, 200.0]), np.array([False, False]), Settings()).tolist()
+    ['忠誠', '流失']
+    """
+    s = settings
+    pace = np.fmax(mean_interval.to_numpy(dtype=float), recency.to_numpy(dtype=float))
+    pace = np.where(np.asarray(low_history), np.maximum(pace, s.regular_days + 0.5), pace)
+    r = recency.to_numpy(dtype=float)
+    classes = np.select(
+        [pace <= s.loyal_days, pace <= s.regular_days, pace <= s.marginal_days, r <= s.dormant_days],
+        VISIT_RATE[:4], VISIT_RATE[4])
+    return pd.Series(classes, index=mean_interval.index)
+
+
+#: seed 004 playbooks by state × value (高 = ABC class A/B); rows: state, columns: 高, 一般
+ACTIONS = {
+    "新客": ("新客：依 1/3/7 天節奏跟進，介紹適合品項，邀請第二次消費",
+             "新客：針對性推廣（新客優惠、入會積分），邀請第二次消費"),
+    "活躍": ("維持關係：告知新品與會員專屬權益，不必推銷",
+             "定期推送活動資訊與積分優惠，保持互動"),
+    "接近沉默": ("優先致電關懷：提醒未用完的產品/項目，邀請優先體驗本季主打",
+                 "個性化推薦＋限時優惠券，喚起再次購買"),
+    "剛沉默": ("立即由專屬客戶經理致電：了解未到店原因，企業原因要積極彌補，贈送體驗或歉意禮",
+               "發送關懷訊息與限時優惠，詢問未回購原因"),
+    "深度沉默": ("寄「致休眠客戶的一封信」與關懷禮，邀請回店體驗；若搬家或不便，提供到府服務或交通補貼",
+                 "低成本觸達（簡訊/Email 優惠券）；若是客戶自身原因可考慮放棄"),
+}
+
+
+def suggested_actions(table: pd.DataFrame, settings: Settings = Settings()) -> pd.Series:
+    """The seed 004 playbook line for each customer's state and value.
+
+    States: 新客 (低頻/新客 not yet past the typical gap), 活躍 (groups a–b), 接近沉默 (c–d),
+    剛沉默 (e, S ≤ 2), 深度沉默 (e, S > 2; or a low-history customer past twice the typical gap).
+    """
+    group, s = table["silence_group"].to_numpy(), table["silence_score"].to_numpy(dtype=float)
+    low = (table["history"] == LOW_HISTORY).to_numpy()
+    state = np.select(
+        [low & (s <= 1), s > DEEP_SILENCE, group == "e", np.isin(group, ["c", "d"])], [0, 4, 3, 2], 1)
+    high = (table["value_class"] == "高").to_numpy()
+    texts = np.array([pair for pair in ACTIONS.values()], dtype=object)  # [state, (高, 一般)]
+    return pd.Series(texts[state, np.where(high, 0, 1)], index=table.index)
+
+
+def to_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with zh-TW headers, as on the 沉默排名 sheet (margin dropped when unknown)."""
+    if "margin" in table.columns and table["margin"].isna().all():
+        table = table.drop(columns="margin")
+    return table.rename(columns=LABELS)

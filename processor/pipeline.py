@@ -44,3 +44,151 @@ class Contribution:
     summary_blocks: list[Block] = field(default_factory=list)  # shown on 摘要
     problems: list[Problem] = field(default_factory=list)  # shown on 資料檢查
     summary: dict = field(default_factory=dict)  # merged into the --json summary
+
+
+@dataclass
+class Analysis:
+    """Everything one scoring run produced, ready for :func:`processor.report.render`."""
+
+    raw: list  # RawSheet
+    parsed: list  # ParsedSheet
+    problems: list[Problem]
+    sheets: list[ResultSheet]  # 摘要 first, 資料檢查 last
+    summary: dict
+    settings: Settings
+
+
+def _analysers():
+    from .activities import analyse_activities
+    from .contacts import analyse_contacts
+    from .loans import analyse_loans
+
+    return [analyse_contacts, analyse_loans, analyse_activities]
+
+
+#: the analysers, in the order their sheets appear after 摘要
+ANALYSERS: list[Callable[[Context], Contribution | None]] = _analysers()
+
+SETTINGS_SHEET_NAMES = {"設定", "设定", "settings", "config"}
+
+
+def _settings_sheet(raw_sheets, base: Settings) -> tuple[Settings, list[Problem], set[str]]:
+    """The workbook's 設定 sheet (label column + value column) over ``base``."""
+    from .settings import LABEL_TO_NAME, settings_from_pairs
+    from .schema import normalise_header
+
+    labels = {normalise_header(k) for k in LABEL_TO_NAME}
+    for raw in raw_sheets:
+        grid = raw.grid
+        if grid.shape[1] < 2 or grid.empty:
+            continue
+        first = grid.iloc[:, 0].map(lambda v: normalise_header(v) if v is not None else "")
+        if normalise_header(raw.name) in {normalise_header(n) for n in SETTINGS_SHEET_NAMES} or first.isin(labels).sum() >= 2:
+            pairs = [(int(i) + 1, grid.iat[i, 0], grid.iat[i, 1]) for i in range(len(grid))
+                     if first.iat[i] in labels or (first.iat[i] and grid.iat[i, 1] is not None and i > 0)]
+            settings, problems = settings_from_pairs(pairs, raw.name, base)
+            return settings, problems, {raw.name}
+    return base, [], set()
+
+
+def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: str | None = None,
+            models_dir: Path | None = None, progress: Callable[[str], None] | None = None,
+            source_name: str = "") -> Analysis:
+    """Detect, parse, validate and analyse raw sheets; the pure heart of ``score``.
+
+    ``as_of`` defaults to today (the shells pass it; nothing below reads the clock).
+    """
+    from .errors import WARNING, problems_frame
+    from .parse import detect_and_parse
+
+    progress = progress or (lambda message: None)
+    as_of = pd.Timestamp(as_of).normalize() if as_of is not None else pd.Timestamp.today().normalize()
+    settings, problems, settings_names = _settings_sheet(raw_sheets, settings or Settings())
+    data_sheets = [r for r in raw_sheets if r.name not in settings_names]
+    progress(f"辨識 {len(data_sheets)} 個工作表")
+    parsed, found = detect_and_parse(data_sheets, as_of)
+    problems += found
+    by_kind: dict[str, list] = {}
+    for sheet in parsed:
+        by_kind.setdefault(sheet.kind.key, []).append(sheet)
+    ctx = Context(by_kind, as_of, settings, model, models_dir, progress)
+    sheets: list[ResultSheet] = []
+    blocks: list[Block] = []
+    summary: dict = {}
+    for analyser in ANALYSERS:
+        contribution = analyser(ctx)
+        if contribution is None:
+            continue
+        sheets += contribution.sheets
+        blocks += contribution.summary_blocks
+        problems += contribution.problems
+        summary.update(contribution.summary)
+    n_errors = sum(p.severity != WARNING for p in problems)
+    found_table = pd.DataFrame({
+        "工作表": [s.sheet for s in parsed], "類型": [s.kind.label for s in parsed],
+        "資料列數": [len(s.frame) for s in parsed], "標題列": [s.header_row for s in parsed],
+    })
+    head = Block(found_table, title="辨識到的工作表", as_table=False)
+    overview = ResultSheet("摘要", (head, *blocks), (
+        f"精準名單 結果摘要　{source_name}",
+        f"基準日 {as_of:%Y/%m/%d}；資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
+    ))
+    check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
+        "資料檢查：每一列是一個問題，照「如何修正」改好再送一次即可；原始資料沒有被修改。",
+        "無法辨識的值不會被猜測或刪除：該格在分析中視為空白。",
+    ))
+    summary = {
+        "file": source_name, "as_of": f"{as_of:%Y-%m-%d}",
+        "sheets": [{"sheet": s.sheet, "kind": s.kind.key, "rows": int(len(s.frame)), "header_row": s.header_row}
+                   for s in parsed],
+        "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
+        "result_sheets": [overview.name] + [s.name for s in sheets] + [check.name],
+        **summary,
+    }
+    return Analysis(raw_sheets, parsed, problems, [overview, *sheets, check], summary, settings)
+
+
+def default_output(input_path: Path) -> Path:
+    """``<stem>.scored.xlsx`` beside the input."""
+    return input_path.with_name(f"{input_path.stem}.scored.xlsx")
+
+
+def score_file(input_path, output_path=None, *, as_of=None, settings: Settings | None = None,
+               model: str | None = None, models_dir: Path | None = None,
+               progress: Callable[[str], None] | None = None) -> dict:
+    """Score one workbook or CSV and write the result workbook atomically; returns the summary.
+
+    Raises :class:`~processor.errors.UnusableInput` when the file cannot be used at all (not a
+    workbook, encrypted, empty, or no sheet of a known kind). INPUT is never modified.
+    """
+    from .errors import UnusableInput
+    from .parse import closest_kind
+    from .report import render
+    from .workbook import read_input
+
+    input_path = Path(input_path)
+    output_path = Path(output_path) if output_path else default_output(input_path)
+    if output_path.resolve() == input_path.resolve():
+        raise UnusableInput("輸出檔不能和輸入檔同名", "請用 -o 指定另一個檔名", en="output would overwrite the input")
+    raw = read_input(input_path)
+    analysis = analyse(raw, as_of, settings, model=model, models_dir=models_dir, progress=progress,
+                       source_name=input_path.name)
+    if not analysis.parsed:
+        described = []
+        for sheet in raw[:5]:
+            headers = [str(v).strip() for v in (sheet.grid.iloc[0] if len(sheet.grid) else []) if v is not None and str(v).strip()]
+            guess, _ = closest_kind(headers) if headers else ("", 0)
+            described.append(f"「{sheet.name}」標題 {'、'.join(headers[:8]) or '（空白）'}" + (f"，最接近「{guess}」" if guess else ""))
+        raise UnusableInput("找不到可分析的工作表：" + "；".join(described),
+                            "請使用 precision-list templates 產生的範本欄名（標題列放在前 15 列內）",
+                            en="no sheet with recognisable headers (contacts, follow-ups, activities, transactions, "
+                               "campaign list or loan intake)")
+    if all(len(s.frame) == 0 for s in analysis.parsed):
+        names = "、".join(s.sheet for s in analysis.parsed)
+        raise UnusableInput(f"工作表 {names} 只有標題列，沒有資料", "請在標題列下方填入資料再送出",
+                            en=f"sheet(s) {names} have headers but no data rows")
+    if progress:
+        progress(f"寫出 {output_path.name}")
+    render(analysis, input_path, output_path)
+    analysis.summary["output"] = str(output_path)
+    return analysis.summary

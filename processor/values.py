@@ -76,25 +76,37 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     todo = ~blank & ~is_dt & ~is_num
     if todo.any():
         text = normalise_text(obj[todo].astype("string"))
-        parts = text.str.extract(_DATE_PARTS)
-        compact = text.str.extract(_COMPACT)["digits"]
-        seven = compact.str.len() == 7
-        eight = compact.str.len() == 8
-        parts.loc[seven.fillna(False), "y"] = compact[seven.fillna(False)].str[:3]
-        parts.loc[eight.fillna(False), "y"] = compact[eight.fillna(False)].str[:4]
-        has = (seven | eight).fillna(False)
-        parts.loc[has, "m"] = compact[has].str[-4:-2]
-        parts.loc[has, "d"] = compact[has].str[-2:]
-        year = pd.to_numeric(parts["y"], errors="coerce")
-        year = year.where(year >= 1000, year + ROC_OFFSET)
-        built = pd.to_datetime(
-            pd.DataFrame({"year": year, "month": pd.to_numeric(parts["m"], errors="coerce"),
-                          "day": pd.to_numeric(parts["d"], errors="coerce")}),
-            errors="coerce")
-        out[todo] = built.to_numpy()
+        # fast path: ISO-like text (exports, CSVs) parses in C; only the rest goes through the regex
+        iso = pd.to_datetime(text.where(text.str.match(r"^\d{4}-\d{1,2}-\d{1,2}").fillna(False)),
+                             format="ISO8601", errors="coerce")
+        out[todo] = iso.to_numpy()
+        rest = iso.isna()
+        if rest.any():
+            out.loc[rest[rest].index] = _parse_date_text(text[rest]).to_numpy()
     out = out.dt.normalize()
     bad = out.isna() & ~blank
     return out, bad
+
+
+def _parse_date_text(text: pd.Series) -> pd.Series:
+    """Regex path of :func:`parse_dates` for ROC, slashed, dotted, 年月日 and compact spellings."""
+    parts = text.str.extract(_DATE_PARTS)
+    compact = text.str.extract(_COMPACT)["digits"]
+    seven = (compact.str.len() == 7).fillna(False)
+    eight = (compact.str.len() == 8).fillna(False)
+    parts.loc[seven, "y"] = compact[seven].str[:3]
+    parts.loc[eight, "y"] = compact[eight].str[:4]
+    has = seven | eight
+    parts.loc[has, "m"] = compact[has].str[-4:-2]
+    parts.loc[has, "d"] = compact[has].str[-2:]
+
+    def number(col):
+        return pd.Series(pd.to_numeric(parts[col], errors="coerce"), index=parts.index).to_numpy(dtype=float, na_value=np.nan)
+
+    year = number("y")
+    year = np.where(year >= 1000, year, year + ROC_OFFSET)
+    return pd.to_datetime(pd.DataFrame({"year": year, "month": number("m"), "day": number("d")}, index=text.index),
+                          errors="coerce")
 
 
 _UNITS = {"萬": 1e4, "万": 1e4, "w": 1e4, "千": 1e3, "k": 1e3, "億": 1e8, "亿": 1e8, "百": 1e2}

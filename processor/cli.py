@@ -1,0 +1,154 @@
+"""``precision-list``: the command-line shell. Each command parses options and calls the library.
+
+Exit codes (DESIGN §5): 0 success, 2 unusable input (the message says what and how to fix),
+1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+from .errors import UnusableInput
+
+log = logging.getLogger("precision_list")
+
+
+def _as_of(text: str | None) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    from .values import parse_dates
+
+    parsed, bad = parse_dates(pd.Series([text], dtype=object))
+    if bad.iloc[0] or pd.isna(parsed.iloc[0]):
+        raise argparse.ArgumentTypeError(f"--as-of {text!r}: 日期無法辨識 (use 2024-03-05 or 113/03/05)")
+    return parsed.iloc[0]
+
+
+def _settings(args):
+    from .settings import load_config
+
+    return load_config(Path(args.config)) if getattr(args, "config", None) else None
+
+
+def cmd_score(args) -> int:
+    from .pipeline import score_file
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"… {message}", file=sys.stderr)
+
+    summary = score_file(args.input, args.output, as_of=args.as_of, settings=_settings(args),
+                         model=getattr(args, "model", None), models_dir=getattr(args, "models", None),
+                         progress=progress)
+    if args.json:
+        json.dump(summary, sys.stdout, ensure_ascii=False, indent=2, default=str)
+        print()
+    else:
+        problems = summary["problems"]
+        kinds = "、".join(f"{s['sheet']}（{s['kind']}，{s['rows']} 列）" for s in summary["sheets"])
+        if args.lang == "en":
+            print(f"scored {Path(args.input).name}: {kinds}\n{problems['errors']} errors, {problems['warnings']} "
+                  f"warnings (sheet 資料檢查)\nresult: {summary['output']}")
+        else:
+            print(f"已評分 {Path(args.input).name}：{kinds}\n資料問題 {problems['errors']} 個錯誤、{problems['warnings']} "
+                  f"個提醒（見 資料檢查 工作表）\n結果：{summary['output']}")
+    return 0
+
+
+def cmd_templates(args) -> int:
+    from .templates import write_templates
+
+    paths = write_templates(Path(args.dir))
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import write_demo
+
+    for path in write_demo(Path(args.dir), seed=args.seed):
+        print(path)
+    return 0
+
+
+def cmd_quickstart(args) -> int:
+    """The README's first command: demo workbooks, each scored, and where the results are."""
+    from .demo import write_demo
+    from .pipeline import score_file
+
+    root = Path(args.dir)
+    inputs = write_demo(root / "inbox", seed=0)
+    outbox = root / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    print(f"範例檔 demo workbooks: {root / 'inbox'}")
+    for path in inputs:
+        summary = score_file(path, outbox / f"{path.stem}.scored.xlsx", as_of=args.as_of)
+        sheets = "、".join(summary["result_sheets"])
+        print(f"  {path.name} → {Path(summary['output']).name}（{sheets}）")
+    print(f"結果 results: {outbox}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="precision-list", description="精準名單 Precision List: whom to call first.")
+    parser.add_argument("--version", action="version", version=f"precision-list {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("score", help="score a workbook or CSV and write the result workbook")
+    p.add_argument("input", help="the .xlsx, .xlsm or .csv to score (never modified)")
+    p.add_argument("-o", "--output", help="result workbook (default: INPUT.scored.xlsx beside the input)")
+    p.add_argument("--as-of", type=_as_of, help="the day counted as today (default: today), e.g. 2024-03-05 or 113/03/05")
+    p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the messages printed here")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    p.add_argument("--config", help="TOML file with a [settings] table (used where the workbook has no 設定 sheet)")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("templates", help="write the blank templates (one .xlsx per sheet kind, plus all-in-one)")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_templates)
+
+    p = sub.add_parser("demo", help="write realistic synthetic workbooks to try score on")
+    p.add_argument("dir")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("quickstart", help="write the demo workbooks into DIR/inbox and score each into DIR/outbox")
+    p.add_argument("dir", nargs="?", default="precision-list-demo")
+    p.add_argument("--as-of", type=_as_of, default=None, help="the day counted as today")
+    p.set_defaults(func=cmd_quickstart)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return args.func(args)
+    except UnusableInput as exc:
+        message = exc.en if getattr(args, "lang", "zh-TW") == "en" and exc.en else str(exc)
+        print(f"precision-list: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # an internal error: one line for the rep, the trace with --verbose
+        log.debug("internal error", exc_info=True)
+        print(f"precision-list: 內部錯誤 internal error: {type(exc).__name__}: {exc}"
+              + ("" if args.verbose else "（加 -v 看詳細 / add -v for details）"), file=sys.stderr)
+        if args.verbose:
+            raise
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Contact-list analytics: 星座, FORMHTCD profile completeness, needs confirmed, MAN type.
+
+Seed 000 一、3 (資料表 and its FORMHTCD fields; aim to have collected 60–70% after the first
+meeting), 三 (確認需求: how much / by when / what they will give — a real need, not envy) and
+seed 001 (MAN: Money, Authority, Need; capitals = has it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .values import zodiac_signs
+
+#: FORMHTCD: the profile letters of seed 000's 資料表; D counts when any of 初期/中期/長期 is filled
+FORMHTCD = {"F": ("family",), "O": ("occupation",), "R": ("recreation",), "M": ("money",), "H": ("health",),
+            "T": ("time",), "C": ("china",), "D": ("dream_early", "dream_mid", "dream_long")}
+
+#: seed 001 潛在客戶 MAN 法則: what to do with each combination
+MAN_ADVICE = {
+    "M+A+N": "理想的銷售對象，優先接觸",
+    "M+A+n": "可以接觸，配合熟練的銷售技巧，有成功的希望",
+    "M+a+N": "可以接觸，並設法找到有決定權的人",
+    "m+A+N": "可以接觸，需了解其財務狀況、可否分期",
+    "m+a+N": "可以接觸，長期觀察、培養",
+    "m+A+n": "可以接觸，長期觀察、培養，使之具備另一條件",
+    "M+a+n": "不必優先接觸，保持關係即可",
+    "m+a+n": "停止接觸，把時間留給更好的名單",
+}
+NEEDS_CONFIRMED, NEEDS_PARTIAL, NEEDS_NONE = "已確認需求", "部分確認", "未確認"
+
+
+def _filled(frame: pd.DataFrame, key: str) -> pd.Series:
+    if key not in frame:
+        return pd.Series(False, index=frame.index)
+    col = frame[key]
+    return col.notna() & (col.astype("string").str.strip() != "")
+
+
+def profile_completeness(contacts: pd.DataFrame) -> pd.Series:
+    """Share (0–1) of the eight FORMHTCD letters filled per contact (seed 000: aim for 0.6–0.7).
+
+    >>> profile_completeness(pd.DataFrame({"family": ["已婚", None], "dream_mid": [None, "買房"]})).tolist()
+    [0.125, 0.125]
+    """
+    filled = pd.concat({letter: pd.concat([_filled(contacts, k) for k in keys], axis=1).any(axis=1)
+                        for letter, keys in FORMHTCD.items()}, axis=1)
+    return filled.mean(axis=1)
+
+
+def missing_profile_letters(contacts: pd.DataFrame) -> pd.Series:
+    """The FORMHTCD letters still empty, e.g. "O R H" — what to ask at the next meeting."""
+    filled = pd.concat({letter: pd.concat([_filled(contacts, k) for k in keys], axis=1).any(axis=1)
+                        for letter, keys in FORMHTCD.items()}, axis=1)
+    missing = pd.Series("", index=contacts.index, dtype="string")
+    for letter, done in filled.astype(bool).items():  # eight letters, vectorised over contacts
+        missing = missing + np.where(done, "", letter + " ")
+    return missing.str.strip()
+
+
+def needs_status(contacts: pd.DataFrame) -> pd.Series:
+    """已確認需求 when how much, by when and what they will give are all known (seed 000 三)."""
+    known = sum(_filled(contacts, k).astype(int) for k in ("need_what", "need_when", "need_give"))
+    return pd.Series(np.select([known == 3, known > 0], [NEEDS_CONFIRMED, NEEDS_PARTIAL], NEEDS_NONE),
+                     index=contacts.index, dtype="string")
+
+
+def man_type(contacts: pd.DataFrame) -> pd.Series:
+    """MAN type such as "M+a+N" (capital = yes), <NA> where any of the three is unknown (seed 001).
+
+    >>> man_type(pd.DataFrame({"man_money": [True, None], "man_authority": [False, True], "man_need": [True, True]})).tolist()
+    ['M+a+N', <NA>]
+    """
+    parts = []
+    for key, letter in (("man_money", "M"), ("man_authority", "A"), ("man_need", "N")):
+        col = contacts[key].astype("boolean") if key in contacts else pd.Series(pd.NA, index=contacts.index, dtype="boolean")
+        parts.append(col.map({True: letter, False: letter.lower()}, na_action="ignore").astype("string"))
+    return (parts[0] + "+" + parts[1] + "+" + parts[2]).astype("string")
+
+
+def contact_profile(contacts: pd.DataFrame) -> pd.DataFrame:
+    """Per contact: 星座, completeness, what is missing, needs status, MAN type and its advice."""
+    kind = man_type(contacts)
+    return pd.DataFrame({
+        "zodiac": zodiac_signs(contacts["birthday"]) if "birthday" in contacts else pd.NA,
+        "completeness": profile_completeness(contacts),
+        "missing": missing_profile_letters(contacts),
+        "needs": needs_status(contacts),
+        "man": kind,
+        "man_advice": kind.map(MAN_ADVICE, na_action="ignore").astype("string"),
+    }, index=contacts.index)
+
+
+# ---------------------------------------------------------------------------------------------
+# The analyser: 跟進排程 and the contact blocks of 摘要.
+
+from .followup import person_key, schedule  # noqa: E402
+from .report import Block, Chart, ResultSheet  # noqa: E402
+from .schema import CONTACTS, FOLLOWUPS, FUNNEL_STAGES, INTENT_LEVELS, TRUST_LEVELS  # noqa: E402
+
+_L = {f.key: f.label for f in CONTACTS.fields}
+
+
+def _stack(sheets) -> pd.DataFrame | None:
+    frames = [s.frame.assign(_sheet=s.sheet) for s in sheets]
+    return pd.concat(frames) if frames else None
+
+
+def _counts(series: pd.Series, order: tuple[str, ...], label: str) -> pd.DataFrame:
+    counts = series.astype("string").fillna("未填").value_counts()
+    index = list(order) + ["未填"]
+    return pd.DataFrame({label: index, "人數": [int(counts.get(k, 0)) for k in index]})
+
+
+def analyse_contacts(ctx) -> "Contribution | None":
+    """跟進排程 from the contact list and/or the follow-up log, and the contact summary blocks."""
+    from .pipeline import Contribution
+
+    contacts = _stack(ctx.sheets.get("contacts", []))
+    followups = _stack(ctx.sheets.get("followups", []))
+    if contacts is None and followups is None:
+        return None
+    plan = schedule(contacts, followups, ctx.as_of, ctx.settings)
+    if contacts is not None:
+        # one profile per person (first row wins for duplicates, which parse already reported)
+        flat = contacts.reset_index(drop=True)
+        flat = pd.concat([flat, contact_profile(flat)], axis=1).assign(_k=person_key(flat)).drop_duplicates("_k")
+        by_person = flat.set_index("_k").reindex(person_key(plan).to_numpy())
+        for key in ("trust", "stage", "phone", "next_step", "zodiac", "completeness", "missing", "needs", "man",
+                    "man_advice"):
+            plan[key] = by_person[key].to_numpy()
+    table = pd.DataFrame({
+        "狀態": plan["status"], "姓名": plan["name"], "客戶編號": plan["customer_id"],
+        "意向等級": plan["intent"], "信任等級": plan.get("trust"), "階段": plan.get("stage"),
+        "手機": plan.get("phone"), "下次跟進日": plan["next_followup"], "逾期天數": plan["days_overdue"],
+        "最後聯絡日": plan["last_contact"], "聯絡次數": plan["touches"], "跟進節奏": plan["cadence"],
+        "上次方式": plan["last_channel"], "上次結果": plan["last_result"],
+        "星座": plan.get("zodiac"), "資料完整度": plan.get("completeness"), "待補FORMHTCD": plan.get("missing"),
+        "需求確認": plan.get("needs"), "MAN類型": plan.get("man"), "MAN建議": plan.get("man_advice"),
+        "預計下一步": plan.get("next_step"),
+    })
+    table = table.loc[:, table.notna().any() | table.columns.isin(["狀態", "姓名", "下次跟進日", "逾期天數"])]
+    notes = (
+        f"跟進排程　基準日 {ctx.as_of:%Y/%m/%d}",
+        "節奏：第一次接觸後第 1、3、7 天跟進（種子 001 記憶曲線），之後依意向等級 H 每天、A 每 3 天、B 每週、C 每 15 天"
+        "（種子 004；天數可在 設定 工作表調整）。",
+        "逾期最久的排最前面；資料完整度＝FORMHTCD 八項已填比例（種子 000 建議第一次見面後達 60–70%）。",
+    )
+    sheet = ResultSheet("跟進排程", (Block(table, formats={"資料完整度": "0%", "下次跟進日": "yyyy/mm/dd",
+                                                          "最後聯絡日": "yyyy/mm/dd"},
+                                          color_scale=("逾期天數",), data_bars=("資料完整度",)),), notes)
+    status_counts = plan["status"].value_counts()
+    blocks = [Block(pd.DataFrame({"跟進狀態": status_counts.index, "人數": status_counts.to_numpy()}),
+                    title="今天要跟進", as_table=False)]
+    summary = {"people": int(len(plan)), "due_today_or_overdue": int(plan["status"].isin(["逾期", "今天", "尚未接觸"]).sum())}
+    if contacts is not None:
+        trust = _counts(contacts["trust"], TRUST_LEVELS, "信任等級")
+        intent = _counts(contacts["intent"], INTENT_LEVELS, "意向等級")
+        stage = _counts(contacts["stage"], FUNNEL_STAGES, "階段")
+        profile_all = contact_profile(contacts)
+        bins = pd.cut(profile_all["completeness"], [-0.01, 0.3, 0.6, 0.7, 1.0],
+                      labels=["0–30%", "31–60%", "61–70%", "71–100%"])
+        completeness = bins.value_counts().reindex(bins.cat.categories, fill_value=0)
+        needs = profile_all["needs"].value_counts()
+        man = profile_all["man"].fillna("未填").value_counts()
+        blocks += [
+            Block(trust, title="信任等級", as_table=False, charts=(Chart("col", "信任等級人數", "信任等級", ("人數",)),)),
+            Block(intent, title="意向等級", as_table=False, charts=(Chart("col", "意向等級人數", "意向等級", ("人數",)),)),
+            Block(stage, title="漏斗階段", as_table=False, charts=(Chart("bar", "各階段人數", "階段", ("人數",)),)),
+            Block(pd.DataFrame({"資料完整度": completeness.index.astype(str), "人數": completeness.to_numpy()}),
+                  title="FORMHTCD 資料完整度分布", as_table=False),
+            Block(pd.DataFrame({"需求確認": needs.index, "人數": needs.to_numpy()}), title="需求確認（是真的需要還是羨慕）",
+                  as_table=False),
+            Block(pd.DataFrame({"MAN類型": man.index, "人數": man.to_numpy(),
+                                "建議": [MAN_ADVICE.get(k, "請填 M有購買力 / A有決定權 / N有需求") for k in man.index]}),
+                  title="MAN 類型", as_table=False),
+        ]
+        summary.update({"contacts": int(len(contacts)), "needs_confirmed": int((profile_all["needs"] == NEEDS_CONFIRMED).sum()),
+                        "by_trust": dict(zip(trust["信任等級"], trust["人數"])),
+                        "by_intent": dict(zip(intent["意向等級"], intent["人數"]))})
+    if followups is not None:
+        summary["followups"] = int(len(followups))
+    return Contribution(sheets=[sheet], summary_blocks=blocks, summary={"contacts": summary})

@@ -1,0 +1,86 @@
+"""Loan intake (貸款懶人包, seed 000 其他 二): completeness, age, job tenure, income consistency.
+
+The ID number is masked in every output (DESIGN §6).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .idnumber import mask_ids
+from .schema import LOANS
+from .values import normalise_text, parse_dates
+
+#: annual income ÷ (monthly × 12): 12 months plus up to ~4 months of bonus is plausible
+INCOME_RATIO_LOW, INCOME_RATIO_HIGH = 0.9, 1.4
+
+
+def tenure_years(hire: pd.Series, as_of: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
+    """Job tenure in years from 到職日或年資: a date (ROC or western) or text like 3年2個月 / 18個月.
+
+    Returns (years, bad mask).
+
+    >>> tenure_years(pd.Series(["3年6個月", "108/03/01", "18個月", "abc"]), pd.Timestamp("2024-03-01"))[0].round(2).tolist()
+    [3.5, 5.0, 1.5, nan]
+    """
+    text = normalise_text(pd.Series(hire, dtype=object).astype("string"))
+    parts = text.str.extract(r"^(?:(?P<y>\d+(?:\.\d+)?)\s*年)?\s*(?:(?P<m>\d+)\s*個?月)?$")
+    as_text = (pd.to_numeric(parts["y"], errors="coerce").fillna(0) + pd.to_numeric(parts["m"], errors="coerce").fillna(0) / 12)
+    as_text = as_text.where(parts["y"].notna() | parts["m"].notna())
+    dates, bad_date = parse_dates(pd.Series(hire, dtype=object))
+    from_date = (as_of - dates).dt.days / 365.25
+    years = as_text.fillna(from_date.where(from_date >= 0))
+    bad = years.isna() & text.notna() & (text != "")
+    return years.astype(float), bad
+
+
+def loan_review(loans: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """One row per applicant: masked ID, completeness %, age, tenure, income check and what is missing."""
+    fields = [f for f in LOANS.fields]
+    filled = pd.concat({f.key: loans[f.key].notna() & (loans[f.key].astype("string").str.strip() != "")
+                        if f.key in loans else pd.Series(False, index=loans.index) for f in fields}, axis=1)
+    missing = filled.apply(lambda row: "、".join(f.label for f in fields if not row[f.key]), axis=1) \
+        if len(loans) else pd.Series(dtype="string")  # per applicant, fields are few (35)
+    age = ((as_of - pd.to_datetime(loans["birthday"])).dt.days // 365.25).astype("Int64")
+    years, _ = tenure_years(loans["hire_date"], as_of)
+    annual = pd.to_numeric(loans["annual_income"], errors="coerce")
+    monthly = pd.to_numeric(loans["monthly_income"], errors="coerce")
+    ratio = annual / (monthly * 12)
+    check = np.select([ratio.isna(), ratio < INCOME_RATIO_LOW, ratio > INCOME_RATIO_HIGH],
+                      ["無法比對（缺年所得或月收入）", "年所得低於月收入×12，請確認", "年所得遠高於月收入×12，請確認獎金或兼差"],
+                      "一致")
+    return pd.DataFrame({
+        "name": loans["name"], "id_masked": mask_ids(loans["id_number"]),
+        "completeness": filled.mean(axis=1), "age": age, "tenure_years": years.round(1),
+        "annual_income": annual, "monthly_income": monthly, "income_ratio": ratio.round(2),
+        "income_check": check, "missing": missing,
+    }, index=loans.index)
+
+
+def analyse_loans(ctx):
+    """貸款檢核: one row per applicant (forms and tables alike), ID masked."""
+    from .pipeline import Contribution
+    from .report import Block, ResultSheet
+
+    sheets = ctx.sheets.get("loans", [])
+    if not sheets:
+        return None
+    frames = [s.frame.assign(_sheet=s.sheet, _row=s.frame.index) for s in sheets]
+    loans = pd.concat(frames, ignore_index=True)
+    review = loan_review(loans, ctx.as_of)
+    table = pd.DataFrame({
+        "工作表": loans["_sheet"], "列": loans["_row"], "姓名": review["name"], "身分證字號": review["id_masked"],
+        "資料完整度": review["completeness"], "年齡": review["age"], "年資(年)": review["tenure_years"],
+        "年所得": review["annual_income"], "平均月收入": review["monthly_income"], "年所得÷(月收入×12)": review["income_ratio"],
+        "收入一致性": review["income_check"], "尚缺項目": review["missing"],
+    })
+    notes = ("貸款檢核（種子 000 貸款懶人包 1–5 項）",
+             f"年齡與年資以基準日 {ctx.as_of:%Y/%m/%d} 計算；年所得應約為月收入×12 至×16.8（含年終、獎金），超出範圍請與申請人確認。",
+             "身分證字號在所有輸出中都已遮蔽。")
+    sheet = ResultSheet("貸款檢核", (Block(table, formats={"資料完整度": "0%", "年所得": "#,##0", "平均月收入": "#,##0",
+                                                          "年所得÷(月收入×12)": "0.00"},
+                                          data_bars=("資料完整度",)),), notes)
+    consistent = int((review["income_check"] == "一致").sum())
+    return Contribution(sheets=[sheet], summary={"loans": {"applicants": int(len(review)), "income_consistent": consistent,
+                                                           "mean_completeness": round(float(review["completeness"].mean()), 3)}})

@@ -1,0 +1,177 @@
+"""Reading input files as grids of raw cell values, and writing files atomically.
+
+Accepts .xlsx / .xlsm (macros are never executed: the VBA part is not even loaded) and CSV in
+UTF-8 (with or without BOM) or Big5/CP950. The file type is decided by its bytes, not its name;
+anything else is :class:`UnusableInput` with one readable line.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import UnusableInput
+
+MAX_UNZIPPED_BYTES = 2_000_000_000  # zip-bomb guard: a real workbook this large is not a rep's list
+MAX_RATIO = 200  # compressed → uncompressed ratio beyond which the file is treated as a bomb
+HEADER_SCAN_ROWS = 15  # header rows are looked for in the first rows only
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+@dataclass
+class RawSheet:
+    """One input sheet as raw values: ``grid`` is a DataFrame without headers (row 0 = Excel row 1)."""
+
+    name: str
+    grid: pd.DataFrame
+    source: str  # "xlsx" or "csv"
+
+
+def sniff(path: Path) -> str:
+    """'zip', 'ole' (encrypted OOXML or legacy .xls), 'empty' or 'text'."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        return "empty"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head == OLE_MAGIC:
+        return "ole"
+    return "text"
+
+
+def read_input(path: str | os.PathLike) -> list[RawSheet]:
+    """All sheets of a workbook or CSV as :class:`RawSheet` grids.
+
+    >>> read_input("missing.xlsx")
+    Traceback (most recent call last):
+    processor.errors.UnusableInput: 找不到檔案 missing.xlsx；請確認路徑與檔名
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UnusableInput(f"找不到檔案 {path.name}", "請確認路徑與檔名", en=f"file not found: {path.name}")
+    kind = sniff(path)
+    if kind == "empty":
+        raise UnusableInput(f"{path.name} 是空檔案（0 位元組）", "請重新存檔或重新複製一次",
+                            en=f"{path.name} is empty (0 bytes)")
+    if kind == "ole":
+        with open(path, "rb") as fh:
+            blob = fh.read(1 << 20)
+        if "EncryptionInfo".encode("utf-16-le") in blob:
+            raise UnusableInput(f"{path.name} 有密碼保護（加密）", "請在 Excel 移除密碼後另存新檔再送出",
+                                en=f"{path.name} is password-protected")
+        raise UnusableInput(f"{path.name} 是舊版 Excel 97-2003 (.xls) 格式", "請在 Excel 另存為 .xlsx 再送出",
+                            en=f"{path.name} is a legacy .xls file; save it as .xlsx")
+    if kind == "zip":
+        return _read_xlsx(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        raise UnusableInput(f"{path.name} 不是真正的 Excel 檔（內容是文字或已損毀）",
+                            "請用 Excel 開啟後另存為 .xlsx；若是 CSV 請把副檔名改成 .csv",
+                            en=f"{path.name} is not a valid Excel file")
+    return [_read_csv(path)]
+
+
+def _check_zip(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            names = {i.filename for i in infos}
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnusableInput(f"{path.name} 已損毀，無法開啟（{type(exc).__name__}）", "請重新存檔或重新複製一次",
+                            en=f"{path.name} is corrupt") from exc
+    if "xl/workbook.xml" not in names:
+        raise UnusableInput(f"{path.name} 不是 Excel 活頁簿（可能是 Word/PowerPoint 或其他壓縮檔）",
+                            "請送出 .xlsx、.xlsm 或 .csv 檔", en=f"{path.name} is not an Excel workbook")
+    total = sum(i.file_size for i in infos)
+    packed = max(1, sum(i.compress_size for i in infos))
+    if total > MAX_UNZIPPED_BYTES or (total > 50_000_000 and total / packed > MAX_RATIO):
+        raise UnusableInput(f"{path.name} 解壓後過大（{total / 1e9:.1f} GB），疑似壓縮炸彈，未處理",
+                            "請確認檔案來源；正常名單請另存為 CSV 再送出", en=f"{path.name} expands too much")
+
+
+def _read_xlsx(path: Path) -> list[RawSheet]:
+    import openpyxl
+
+    _check_zip(path)
+    read_only = path.stat().st_size > 20_000_000  # big exports: stream, skip merged-cell filling
+    try:
+        wb = openpyxl.load_workbook(path, read_only=read_only, data_only=True, keep_vba=False)
+    except Exception as exc:  # openpyxl raises many types for broken parts
+        raise UnusableInput(f"{path.name} 無法讀取（{type(exc).__name__}: {str(exc)[:120]}）",
+                            "請用 Excel 開啟後另存新檔再送出", en=f"{path.name} cannot be read") from exc
+    sheets = []
+    try:
+        for ws in wb.worksheets:
+            rows = list(ws.iter_rows(values_only=True))
+            grid = pd.DataFrame(rows, dtype=object) if rows else pd.DataFrame(dtype=object)
+            if not read_only:
+                for merged in ws.merged_cells.ranges:
+                    if merged.min_row > HEADER_SCAN_ROWS:
+                        continue  # only title and header rows are filled; data stays as typed
+                    # a merged title/header cell: every cell of the range gets its value
+                    top = grid.iat[merged.min_row - 1, merged.min_col - 1] if (
+                        merged.min_row - 1 < len(grid) and merged.min_col - 1 < grid.shape[1]) else None
+                    grid.iloc[merged.min_row - 1:merged.max_row, merged.min_col - 1:merged.max_col] = top
+            sheets.append(RawSheet(ws.title, grid, "xlsx"))
+    finally:
+        wb.close()
+    return sheets
+
+
+def _decode(data: bytes, name: str) -> str:
+    for encoding in ("utf-8-sig", "cp950", "big5hkscs", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise UnusableInput(f"{name} 的文字編碼無法辨識", "請在 Excel 另存為「CSV UTF-8」", en=f"{name}: unknown text encoding")
+
+
+def _read_csv(path: Path) -> RawSheet:
+    data = path.read_bytes()
+    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnusableInput(f"{path.name} 是二進位檔，不是 CSV 或 Excel", "請送出 .xlsx、.xlsm 或 .csv 檔",
+                            en=f"{path.name} is a binary file")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16")
+    else:
+        text = _decode(data, path.name)
+    try:
+        grid = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False,
+                           sep=None if text[:2000].count("\t") > text[:2000].count(",") else ",",
+                           engine="python" if text[:2000].count("\t") > text[:2000].count(",") else "c",
+                           skip_blank_lines=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise UnusableInput(f"{path.name} 不是可讀的 CSV（{str(exc)[:120]}）", "請在 Excel 另存為「CSV UTF-8」",
+                            en=f"{path.name} is not a readable CSV") from exc
+    grid = grid.astype(object).where(grid != "", None)
+    return RawSheet(path.stem[:31], grid, "csv")
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str = ".xlsx"):
+    """Yield a temp path beside ``path``; on success it replaces ``path`` in one rename.
+
+    A crash mid-write leaves only a ``.~pl-*`` temp file, never a half-written result.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".~pl-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

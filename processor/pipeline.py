@@ -62,8 +62,9 @@ def _analysers():
     from .activities import analyse_activities
     from .contacts import analyse_contacts
     from .loans import analyse_loans
+    from .transactions import analyse_transactions
 
-    return [analyse_contacts, analyse_loans, analyse_activities]
+    return [analyse_contacts, analyse_loans, analyse_activities, analyse_transactions]
 
 
 #: the analysers, in the order their sheets appear after 摘要

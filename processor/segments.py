@@ -181,6 +181,13 @@ def cluster_customers(rfm: pd.DataFrame, random_state: int = 0) -> tuple[pd.Seri
     """
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # three features: OpenMP threads only contend (20x slower on a busy 2-core box)
+        return _cluster(rfm, random_state, KMeans, silhouette_score)
+
+
+def _cluster(rfm, random_state, KMeans, silhouette_score):
 
     x = np.column_stack([np.log1p(rfm["recency"].to_numpy(dtype=float)),
                          np.log1p(rfm["frequency"].to_numpy(dtype=float)),

@@ -71,7 +71,7 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
     silence_score = recency / c["max_interval"].to_numpy()
     if low.any():
         pool_trf, pool_s = _population_scores(recency, c["max_interval"].to_numpy(), ~low,
-                                              history.intervals, history.interval_owner)
+                                              history.intervals, history.interval_owner, settings.marginal_days)
         rank_ratio = np.where(low, pool_trf, rank_ratio)
         silence_score = np.where(low, pool_s, silence_score)
 
@@ -107,13 +107,14 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
     return table.reset_index(drop=True)
 
 
-def _population_scores(recency, max_interval, regular, intervals, owner):
+def _population_scores(recency, max_interval, regular, intervals, owner, fallback_gap):
     """TrF and S for customers with too little history, against the population (seed 004 §四.1).
 
     TrF is the seed's rank ratio with the pooled intervals of all regular customers in place of
     the customer's own: (#{pooled Ti ≤ Tr} + 1) ÷ (#pool + 1). S divides Tr by the typical
-    longest gap, the median of regular customers' max Ti. Without any regular customer the
-    pool is everyone's Tr and the reference the median Tr (at least one day).
+    longest gap, the median of regular customers' max Ti. Without any regular customer there is
+    no interval to learn from: TrF ranks the customers' Tr among each other and S divides by
+    ``fallback_gap`` (settings.marginal_days), so S still only grows as as_of moves on.
     """
     pool = np.sort(intervals[regular[owner]]) if len(intervals) else np.empty(0)
     if len(pool):
@@ -122,7 +123,7 @@ def _population_scores(recency, max_interval, regular, intervals, owner):
     else:
         pool = np.sort(recency)
         trf = np.searchsorted(pool, recency, side="right") / len(pool)
-        reference = max(float(np.median(recency)), 1.0)
+        reference = float(fallback_gap)
     return trf, recency / reference
 
 

@@ -103,7 +103,7 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
     clean["customer_id"] = ids[used].to_numpy()
     clean["date"] = dates[used].to_numpy()
     clean["amount"] = amount[used].to_numpy(dtype=float)
-    problems += _no_purchase(clean)
+    problems += _no_purchase(clean, str(sheets[0]) if len(sheets) else sheet)
     return clean, problems
 
 
@@ -150,14 +150,14 @@ def _id_variants(raw: pd.Series, ids: pd.Series, sheets, rows) -> list[Problem]:
     return found
 
 
-def _no_purchase(clean: pd.DataFrame) -> list[Problem]:
+def _no_purchase(clean: pd.DataFrame, sheet: str) -> list[Problem]:
     """Customers with rows but no purchase (only returns or zeros) cannot be ranked: say who."""
     has_purchase = (clean["amount"] > 0).groupby(clean["customer_id"].to_numpy()).any()
     lost = has_purchase.index[~has_purchase.to_numpy()]
     if not len(lost):
         return []
     shown = "、".join(map(str, lost[:10])) + ("…" if len(lost) > 10 else "")
-    return [Problem(DEFAULT_SHEET, None, _LABEL["customer_id"], shown,
+    return [Problem(sheet, None, _LABEL["customer_id"], shown,
                     f"{len(lost):,} 位客戶只有退貨或 0 元紀錄，沒有購買日，不列入沉默排名與分群",
                     "若漏了購買紀錄請補上", WARNING)]
 
@@ -229,7 +229,8 @@ def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings) -> ResultShe
         "秩次比 TrF＝Tr 在 {T1…Tn−1, Tr} 由小到大的秩次（同值取最高秩次）÷ 來店天數 n；TrF＝1 表示 Tr 已達歷史最長間隔。",
         "沉默得分 S＝Tr ÷ 最長間隔：S<1 尚未沉默，S=1 進入沉默，S>1 已沉默 S−1。分組（依 TrF）：a [0,0.4) b [0.4,0.6) "
         "c [0.6,0.8) d [0.8,0.95) e [0.95,1]。",
-        f"來店少於 {s.min_visits} 天者標為「低頻/新客」：TrF 改以全體一般客戶的所有間隔計秩次比，S 以一般客戶最長間隔的中位數為分母。",
+        f"來店少於 {s.min_visits} 天者標為「低頻/新客」：TrF 改以全體一般客戶的所有間隔計秩次比，S 以一般客戶最長間隔的中位數為分母"
+        f"（全部客戶都只來過一次時，TrF 依 Tr 互相比較，S 以 {s.marginal_days} 天為分母）。",
         f"未到店期間以整月計；到店率分類：節奏（平均間隔與 Tr 取大者）≤{s.loyal_days} 天忠誠、≤{s.regular_days} 常規、"
         f"≤{s.marginal_days} 邊緣；距今 ≤{s.dormant_days} 天休眠，否則流失；只來過一次者最多算邊緣。",
         "優先分數＝100 × 消費金額百分位 × 迫切度（S≤1 時為 TrF，已沉默時為 TrF÷S）：高價值、剛好接近或剛進入沉默者最先打；"

@@ -33,10 +33,14 @@ def normalise_ids(ids: pd.Series) -> pd.Series:
     >>> normalise_ids(pd.Series(["A001", "a001 ", "Ａ００１", 1001.0, None])).tolist()
     ['A001', 'A001', 'A001', '1001', None]
     """
+    return _normalise(ids)[0]
+
+
+def _normalise(ids: pd.Series):
+    """(normalised ids, codes into the distinct spellings, the spellings, their folded forms)."""
     codes, uniques = pd.factorize(ids, use_na_sentinel=True)
-    folded = [_fold(u) for u in uniques]  # one call per distinct spelling, not per row
-    values = np.asarray(folded + [None], dtype=object)[codes]  # -1 (missing) picks the trailing None
-    return pd.Series(values, index=ids.index, dtype=object)
+    folded = np.asarray([_fold(u) for u in uniques] + [None], dtype=object)  # per distinct spelling, not per row
+    return pd.Series(folded[codes], index=ids.index, dtype=object), codes, np.asarray(uniques, dtype=object), folded[:-1]
 
 
 def _fold(value) -> str | None:
@@ -73,14 +77,13 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
     rows = t.index.to_numpy() if pd.api.types.is_integer_dtype(t.index) else np.full(len(t), None, dtype=object)
     problems: list[Problem] = []
 
-    raw_ids = t["customer_id"]
-    ids = normalise_ids(raw_ids)
+    ids, id_codes, spellings, folded = _normalise(t["customer_id"])
     dates = pd.to_datetime(t["date"], errors="coerce")
     amount = pd.to_numeric(t["amount"], errors="coerce")
     incomplete = (ids.isna() | dates.isna() | amount.isna()).to_numpy()
     future = (dates.dt.normalize() > as_of).to_numpy() & ~incomplete
 
-    problems += _row_problems(future, sheets, rows, _LABEL["date"], dates.dt.strftime("%Y/%m/%d"),
+    problems += _row_problems(future, sheets, rows, _LABEL["date"], dates,
                               f"交易日期晚於基準日 {as_of:%Y/%m/%d}，這筆沒有納入計算",
                               "確認日期（民國/西元年）是否打錯；若基準日不對，請用 --as-of 指定", ERROR)
     if incomplete.any():
@@ -88,7 +91,7 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
                                          "缺少客戶編號、日期或金額（或無法辨識），沒有納入計算",
                                          "補上這幾列的客戶編號、日期與金額（無法辨識的格子另有一列說明）"))
     used = ~incomplete & ~future
-    problems += _id_variants(raw_ids[used], ids[used], sheets[used], rows[used])
+    problems += _id_variants(id_codes, used, spellings, folded, sheets, rows)
 
     a = amount.to_numpy()
     for mask, text, fix in (
@@ -107,11 +110,13 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
     return clean, problems
 
 
-def _row_problems(mask, sheets, rows, column, values, problem, fix, severity) -> list[Problem]:
-    """One problem per flagged row up to MAX_ROW_PROBLEMS, then one line counting the rest."""
+def _row_problems(mask, sheets, rows, column, dates, problem, fix, severity) -> list[Problem]:
+    """One problem per flagged row (dates shown as typed by reps) up to MAX_ROW_PROBLEMS, then one
+    line counting the rest."""
     where = np.flatnonzero(mask)
-    found = [Problem(str(sheets[i]), _int(rows[i]), column, None if pd.isna(values.iat[i]) else str(values.iat[i]),
-                     problem, fix, severity) for i in where[:MAX_ROW_PROBLEMS]]
+    shown = dates.iloc[where[:MAX_ROW_PROBLEMS]].dt.strftime("%Y/%m/%d").to_numpy()
+    found = [Problem(str(sheets[i]), _int(rows[i]), column, str(value), problem, fix, severity)
+             for i, value in zip(where[:MAX_ROW_PROBLEMS], shown)]
     if len(where) > MAX_ROW_PROBLEMS:
         found.append(Problem(str(sheets[where[0]]), None, column, None,
                              f"另有 {len(where) - MAX_ROW_PROBLEMS:,} 列同樣問題（{problem}）", fix, severity))
@@ -131,14 +136,19 @@ def _int(value):
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else int(value)
 
 
-def _id_variants(raw: pd.Series, ids: pd.Series, sheets, rows) -> list[Problem]:
-    """A warning per customer id typed more than one way (spellings listed, first row given)."""
-    spelled = pd.DataFrame({"raw": raw.astype(str).to_numpy(), "id": ids.to_numpy(), "pos": np.arange(len(ids))})
-    spelled = spelled.drop_duplicates(["id", "raw"])
-    counts = spelled["id"].value_counts()
-    multi = spelled[spelled["id"].isin(counts.index[counts > 1])]
+def _id_variants(codes, used, spellings, folded, sheets, rows) -> list[Problem]:
+    """A warning per customer id typed more than one way among the used rows (spellings listed,
+    first row given). Works on the distinct spellings, so it costs nothing when there are none."""
+    in_use = np.zeros(len(spellings), dtype=bool)
+    in_use[codes[used & (codes >= 0)]] = True
+    forms = pd.DataFrame({"raw": spellings, "id": folded})[in_use]
+    counts = forms["id"].value_counts()
+    multi = forms[forms["id"].isin(counts.index[counts > 1])]
     if multi.empty:
         return []
+    first_row = pd.Series(np.arange(len(codes)))[used & np.isin(codes, multi.index.to_numpy())]
+    first_row = first_row.groupby(codes[first_row.to_numpy()]).min()  # row position of each spelling's first use
+    multi = multi.assign(pos=first_row.reindex(multi.index).to_numpy())
     listed = multi.groupby("id", sort=True).agg(spellings=("raw", lambda s: "、".join(f"「{v}」" for v in s)),
                                                   pos=("pos", "min"))
     found = [Problem(str(sheets[r.pos]), _int(rows[r.pos]), _LABEL["customer_id"], r.spellings,

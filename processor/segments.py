@@ -33,8 +33,8 @@ QUADRANT = {(True, True): "蜜蜂", (True, False): "蜻蜓", (False, True): "蝴
 TIERS = ((80, "VIP客戶"), (60, "重要客戶"), (40, "普通客戶"))  # seed 001 客戶價值發現方法 (3)
 SMALL_TIER = "小客戶"
 K_RANGE = range(2, 9)
-CLUSTER_SAMPLE = 20_000  # customers used to choose k and fit centroids (see cluster_customers)
-SILHOUETTE_SAMPLE = 5_000
+CLUSTER_SAMPLE = 10_000  # customers used to choose k and fit centroids (see cluster_customers)
+SILHOUETTE_SAMPLE = 3_000
 
 LABELS = {
     "customer_id": "客戶編號",
@@ -174,7 +174,7 @@ def cluster_customers(rfm: pd.DataFrame, random_state: int = 0) -> tuple[pd.Seri
     Big inputs: k is chosen and the centroids fitted on a uniform sample of
     :data:`CLUSTER_SAMPLE` customers (silhouette scored on :data:`SILHOUETTE_SAMPLE` of them):
     silhouette is quadratic in the number of points, so it cannot run on a million customers,
-    while centroids of three standardised features settle well within a 20k sample. Every
+    while centroids of three standardised features settle well within a 10k sample. Every
     customer is then assigned to its nearest centroid (linear). Sampling rather than
     mini-batches because the bottleneck is silhouette, which mini-batch k-means does not help.
     Clusters are numbered 1… by falling mean composite value. Returns (labels, info).

@@ -76,9 +76,10 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
         silence_score = np.where(low, pool_s, silence_score)
 
     value = c["revenue"].to_numpy()
-    value_class = np.where(abc_classes(pd.Series(value), settings).isin(["A", "B"]).to_numpy(), "高", "一般")
-    group = np.asarray(GROUPS)[np.searchsorted(GROUP_EDGES, rank_ratio, side="right")]
+    high_value = abc_classes(pd.Series(value), settings).isin(["A", "B"]).to_numpy()
+    group = np.searchsorted(GROUP_EDGES, rank_ratio, side="right")
     priority = call_priority(pd.Series(value), pd.Series(rank_ratio), pd.Series(silence_score)).to_numpy()
+    action = _action_codes(group, silence_score, low, high_value)
 
     table = pd.DataFrame(
         {
@@ -92,19 +93,22 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
             "recency": recency,
             "rank_ratio": rank_ratio,
             "silence_score": silence_score,
-            "silence_group": group,
-            "history": np.where(low, LOW_HISTORY, "一般"),
-            "dormancy": dormancy_buckets(c["last_purchase"], history.as_of).to_numpy(),
-            "visit_rate_class": visit_rate_classes(c["mean_interval"], c["recency"], low, settings).to_numpy(),
+            # label columns are categoricals: a million customers share a handful of strings
+            "silence_group": pd.Categorical.from_codes(group, GROUPS),
+            "history": pd.Categorical.from_codes(low.astype(np.int8), ["一般", LOW_HISTORY]),
+            "dormancy": pd.Categorical.from_codes(_dormancy_codes(c["last_purchase"], history.as_of), DORMANCY),
+            "visit_rate_class": pd.Categorical.from_codes(
+                _visit_rate_codes(c["mean_interval"].to_numpy(), recency, low, settings), VISIT_RATE),
             "value": value,
             "margin": c["margin"].to_numpy(),
-            "value_class": value_class,
+            "value_class": pd.Categorical.from_codes(high_value.astype(np.int8), ["一般", "高"]),
+            "action": pd.Categorical.from_codes(action, ACTION_TEXTS),
         }
     )
-    table["action"] = suggested_actions(table, settings).to_numpy()
-    table = table.sort_values(["priority", "value", "customer_id"], ascending=[False, False, True], kind="stable")
+    order = np.lexsort((-value, -priority))  # stable: ties keep first-appearance order
+    table = table.iloc[order].reset_index(drop=True)
     table.insert(0, "priority_rank", np.arange(1, len(table) + 1))
-    return table.reset_index(drop=True)
+    return table
 
 
 def _population_scores(recency, max_interval, regular, intervals, owner, fallback_gap):
@@ -149,13 +153,17 @@ def dormancy_buckets(last_purchase: pd.Series, as_of) -> pd.Series:
     >>> dormancy_buckets(pd.Series(pd.to_datetime(["2025-03-01", "2025-01-10", "2024-11-09"])), "2025-03-10").tolist()
     ['未滿1個月', '2個月', '3個月以上']
     """
+    return pd.Series(np.asarray(DORMANCY)[_dormancy_codes(last_purchase, as_of)], index=last_purchase.index)
+
+
+def _dormancy_codes(last_purchase: pd.Series, as_of) -> np.ndarray:
     as_of = pd.Timestamp(as_of).normalize()
     last = last_purchase.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
     last_month = last.astype("datetime64[M]")
     months = (np.datetime64(as_of.date(), "M") - last_month).astype(np.int64)
     day_of_month = (last - last_month.astype("datetime64[D]")).astype(np.int64) + 1
     months = months - (as_of.day < day_of_month)
-    return pd.Series(np.asarray(DORMANCY)[np.clip(months, 0, 4)], index=last_purchase.index)
+    return np.clip(months, 0, 4).astype(np.int8)
 
 
 def visit_rate_classes(mean_interval: pd.Series, recency: pd.Series, low_history, settings: Settings) -> pd.Series:
@@ -169,14 +177,16 @@ def visit_rate_classes(mean_interval: pd.Series, recency: pd.Series, low_history
     >>> visit_rate_classes(pd.Series([20.0, 20.0]), pd.Series([5.0, 200.0]), np.array([False, False]), Settings()).tolist()
     ['忠誠', '流失']
     """
-    s = settings
-    pace = np.fmax(mean_interval.to_numpy(dtype=float), recency.to_numpy(dtype=float))
-    pace = np.where(np.asarray(low_history), np.maximum(pace, s.regular_days + 0.5), pace)
-    r = recency.to_numpy(dtype=float)
-    classes = np.select(
-        [pace <= s.loyal_days, pace <= s.regular_days, pace <= s.marginal_days, r <= s.dormant_days],
-        VISIT_RATE[:4], VISIT_RATE[4])
-    return pd.Series(classes, index=mean_interval.index)
+    codes = _visit_rate_codes(mean_interval.to_numpy(dtype=float), recency.to_numpy(dtype=float),
+                              np.asarray(low_history), settings)
+    return pd.Series(np.asarray(VISIT_RATE)[codes], index=mean_interval.index)
+
+
+def _visit_rate_codes(mean_interval: np.ndarray, recency: np.ndarray, low: np.ndarray, s: Settings) -> np.ndarray:
+    pace = np.fmax(mean_interval, recency)
+    pace = np.where(low, np.maximum(pace, s.regular_days + 0.5), pace)
+    return np.select([pace <= s.loyal_days, pace <= s.regular_days, pace <= s.marginal_days, recency <= s.dormant_days],
+                     [0, 1, 2, 3], 4).astype(np.int8)
 
 
 #: seed 004 playbooks by state × value (高 = ABC class A/B); rows: state, columns: 高, 一般
@@ -194,23 +204,30 @@ ACTIONS = {
 }
 
 
+ACTION_TEXTS = tuple(text for pair in ACTIONS.values() for text in pair)  # state-major: (高, 一般) per state
+
+
 def suggested_actions(table: pd.DataFrame, settings: Settings = Settings()) -> pd.Series:
-    """The seed 004 playbook line for each customer's state and value.
+    """The seed 004 playbook line for each customer's state and value (columns of :func:`silence_table`).
 
     States: 新客 (低頻/新客 not yet past the typical gap), 活躍 (groups a–b), 接近沉默 (c–d),
-    剛沉默 (e, S ≤ 2), 深度沉默 (e, S > 2; or a low-history customer past twice the typical gap).
+    剛沉默 (e, S ≤ 2), 深度沉默 (S > 2).
     """
-    group, s = table["silence_group"].to_numpy(), table["silence_score"].to_numpy(dtype=float)
-    low = (table["history"] == LOW_HISTORY).to_numpy()
-    state = np.select(
-        [low & (s <= 1), s > DEEP_SILENCE, group == "e", np.isin(group, ["c", "d"])], [0, 4, 3, 2], 1)
-    high = (table["value_class"] == "高").to_numpy()
-    texts = np.array([pair for pair in ACTIONS.values()], dtype=object)  # [state, (高, 一般)]
-    return pd.Series(texts[state, np.where(high, 0, 1)], index=table.index)
+    group = np.searchsorted(GROUPS, table["silence_group"].astype(str).to_numpy())
+    codes = _action_codes(group, table["silence_score"].to_numpy(dtype=float),
+                          (table["history"] == LOW_HISTORY).to_numpy(), (table["value_class"] == "高").to_numpy())
+    return pd.Series(np.asarray(ACTION_TEXTS, dtype=object)[codes], index=table.index)
+
+
+def _action_codes(group: np.ndarray, s: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    state = np.select([low & (s <= 1), s > DEEP_SILENCE, group == 4, (group == 2) | (group == 3)], [0, 4, 3, 2], 1)
+    return (state * 2 + np.where(high, 0, 1)).astype(np.int16)
 
 
 def to_display(table: pd.DataFrame) -> pd.DataFrame:
     """The table with zh-TW headers, as on the 沉默排名 sheet (margin dropped when unknown)."""
     if "margin" in table.columns and table["margin"].isna().all():
         table = table.drop(columns="margin")
+    categorical = [c for c in table.columns if isinstance(table[c].dtype, pd.CategoricalDtype)]
+    table = table.astype({c: object for c in categorical})
     return table.rename(columns=LABELS)

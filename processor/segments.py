@@ -79,9 +79,10 @@ def rfm_table(transactions: pd.DataFrame, as_of, settings: Settings = Settings()
     """
     from .history import visit_history
 
-    c = visit_history(transactions, as_of).customers
-    base = pd.DataFrame({"customer_id": c.index.astype(object), "recency": c["recency"].to_numpy(),
-                         "frequency": c["visits"].to_numpy(), "monetary": c["revenue"].to_numpy()})
+    history = visit_history(transactions, as_of)
+    c = history.columns
+    base = pd.DataFrame({"customer_id": history.ids, "recency": c["recency"], "frequency": c["visits"],
+                         "monetary": c["revenue"]})
     return rfm_scores(base)
 
 
@@ -111,6 +112,21 @@ def high_low(rfm: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return r < r.mean(), f > f.mean(), m > m.mean()
 
 
+def rank_max(values: np.ndarray) -> np.ndarray:
+    """Ascending rank with ties taking the highest rank (pandas ``rank(method="max")``), by one sort.
+
+    >>> rank_max(np.array([5.0, 1.0, 5.0])).tolist()
+    [3, 1, 3]
+    """
+    order = np.argsort(values)  # ties get one rank whatever their order, so no stable sort needed
+    ordered = values[order]
+    new_value = np.r_[True, ordered[1:] != ordered[:-1]] if len(ordered) else np.empty(0, dtype=bool)
+    ends = np.r_[np.flatnonzero(new_value)[1:], len(ordered)]  # one past each tie group's end
+    ranks = np.empty(len(values), dtype=np.int64)
+    ranks[order] = ends[np.cumsum(new_value) - 1]
+    return ranks
+
+
 def abc_classes(values: pd.Series, settings: Settings = Settings()) -> pd.Series:
     """A/B/C by rank of value: the top ``abc_a`` of customers A, the next ``abc_b`` B, rest C (seed 001 二).
 
@@ -120,12 +136,24 @@ def abc_classes(values: pd.Series, settings: Settings = Settings()) -> pd.Series
     ['A', 'B', 'B', 'C', 'C', 'C', 'C', 'C', 'C', 'C']
     """
     values = pd.to_numeric(pd.Series(values), errors="coerce")
-    n = values.notna().sum()
-    rank = values.rank(method="min", ascending=False).to_numpy()
+    codes = abc_codes(values.to_numpy(dtype=float), settings)
+    return pd.Series(np.array(["A", "B", "C", None], dtype=object)[codes], index=values.index, dtype=object)
+
+
+def abc_codes(values: np.ndarray, settings: Settings = Settings(), ranks: np.ndarray | None = None) -> np.ndarray:
+    """:func:`abc_classes` as codes 0 = A, 1 = B, 2 = C, −1 = missing. ``ranks`` (from
+    :func:`rank_max` over values without gaps) saves the sort when the caller has them."""
+    missing = np.isnan(values)
+    n = int((~missing).sum())
+    if ranks is None:
+        ranks = np.zeros(len(values), dtype=np.int64)
+        ranks[~missing] = rank_max(values[~missing])
+    greater = n - ranks  # how many values are strictly greater; rank from the top = greater + 1
     a_cut = max(1, round(settings.abc_a * n)) if settings.abc_a > 0 else 0
     b_cut = a_cut + round(settings.abc_b * n)
-    classes = np.select([rank <= a_cut, rank <= b_cut, ~np.isnan(rank)], ["A", "B", "C"], "")
-    return pd.Series(classes, index=values.index, dtype=object).replace("", None)
+    codes = np.select([greater < a_cut, greater < b_cut], [0, 1], 2).astype(np.int8)
+    codes[missing] = -1
+    return codes
 
 
 def value_matrix(frequency: pd.Series, average_ticket: pd.Series) -> pd.Series:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .history import visit_history
-from .segments import abc_classes
+from .segments import abc_codes, rank_max
 from .settings import Settings
 
 GROUP_EDGES = (0.4, 0.6, 0.8, 0.95)  # seed 004 §五.1
@@ -62,53 +62,55 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
     ['38.0', '1.0', '1.9', 'e']
     """
     history = visit_history(transactions, as_of)
-    c = history.customers
-    visits = c["visits"].to_numpy()
-    recency = c["recency"].to_numpy()
+    c = history.columns
+    visits, recency, max_interval = c["visits"], c["recency"], c["max_interval"]
     low = visits < settings.min_visits
 
-    rank_ratio = (c["intervals_le_recency"].to_numpy() + 1) / visits
-    silence_score = recency / c["max_interval"].to_numpy()
+    rank_ratio = (c["intervals_le_recency"] + 1) / visits
+    with np.errstate(invalid="ignore", divide="ignore"):
+        silence_score = recency / max_interval
     if low.any():
-        pool_trf, pool_s = _population_scores(recency, c["max_interval"].to_numpy(), ~low,
-                                              history.intervals, history.interval_owner, settings.marginal_days)
+        pool_trf, pool_s = _population_scores(recency, max_interval, ~low, history.intervals,
+                                              history.interval_owner, settings.marginal_days)
         rank_ratio = np.where(low, pool_trf, rank_ratio)
         silence_score = np.where(low, pool_s, silence_score)
 
-    value = c["revenue"].to_numpy()
-    high_value = abc_classes(pd.Series(value), settings).isin(["A", "B"]).to_numpy()
+    value = c["revenue"]
+    value_rank = rank_max(value)
+    abc = abc_codes(value, settings, value_rank)
+    high_value = (abc == 0) | (abc == 1)
     group = np.searchsorted(GROUP_EDGES, rank_ratio, side="right")
-    priority = call_priority(pd.Series(value), pd.Series(rank_ratio), pd.Series(silence_score)).to_numpy()
+    priority = _priority(value_rank / max(len(value), 1), rank_ratio, silence_score)
     action = _action_codes(group, silence_score, low, high_value)
 
-    table = pd.DataFrame(
-        {
-            "customer_id": c.index.astype(object),
-            "priority": priority,
-            "first_purchase": c["first_purchase"].to_numpy(),
-            "last_purchase": c["last_purchase"].to_numpy(),
-            "visits": visits.astype(np.int64),
-            "mean_interval": c["mean_interval"].to_numpy(),
-            "max_interval": c["max_interval"].to_numpy(),
-            "recency": recency,
-            "rank_ratio": rank_ratio,
-            "silence_score": silence_score,
-            # label columns are categoricals: a million customers share a handful of strings
-            "silence_group": pd.Categorical.from_codes(group, GROUPS),
-            "history": pd.Categorical.from_codes(low.astype(np.int8), ["一般", LOW_HISTORY]),
-            "dormancy": pd.Categorical.from_codes(_dormancy_codes(c["last_purchase"], history.as_of), DORMANCY),
-            "visit_rate_class": pd.Categorical.from_codes(
-                _visit_rate_codes(c["mean_interval"].to_numpy(), recency, low, settings), VISIT_RATE),
-            "value": value,
-            "margin": c["margin"].to_numpy(),
-            "value_class": pd.Categorical.from_codes(high_value.astype(np.int8), ["一般", "高"]),
-            "action": pd.Categorical.from_codes(action, ACTION_TEXTS),
-        }
-    )
     order = np.lexsort((-value, -priority))  # stable: ties keep first-appearance order
-    table = table.iloc[order].reset_index(drop=True)
-    table.insert(0, "priority_rank", np.arange(1, len(table) + 1))
-    return table
+    columns = {
+        "priority_rank": np.arange(1, len(order) + 1),
+        "customer_id": history.ids,
+        "priority": priority,
+        "first_purchase": c["first_purchase"],
+        "last_purchase": c["last_purchase"],
+        "visits": visits.astype(np.int64),
+        "mean_interval": c["mean_interval"],
+        "max_interval": max_interval,
+        "recency": recency,
+        "rank_ratio": rank_ratio,
+        "silence_score": silence_score,
+        # label columns are categoricals: a million customers share a handful of strings
+        "silence_group": (group, GROUPS),
+        "history": (low.astype(np.int8), ["一般", LOW_HISTORY]),
+        "dormancy": (_dormancy_codes(pd.Series(c["last_purchase"]), history.as_of), DORMANCY),
+        "visit_rate_class": (_visit_rate_codes(c["mean_interval"], recency, low, settings), VISIT_RATE),
+        "value": value,
+        "margin": c["margin"],
+        "value_class": (high_value.astype(np.int8), ["一般", "高"]),
+        "action": (action, ACTION_TEXTS),
+    }
+    return pd.DataFrame({
+        key: pd.Categorical.from_codes(v[0][order], v[1]) if isinstance(v, tuple) else
+        (v if key == "priority_rank" else v[order])
+        for key, v in columns.items()
+    })
 
 
 def _population_scores(recency, max_interval, regular, intervals, owner, fallback_gap):
@@ -120,9 +122,12 @@ def _population_scores(recency, max_interval, regular, intervals, owner, fallbac
     no interval to learn from: TrF ranks the customers' Tr among each other and S divides by
     ``fallback_gap`` (settings.marginal_days), so S still only grows as as_of moves on.
     """
-    pool = np.sort(intervals[regular[owner]]) if len(intervals) else np.empty(0)
+    pool = intervals[regular[owner]].astype(np.int64) if len(intervals) else np.empty(0, dtype=np.int64)
     if len(pool):
-        trf = (np.searchsorted(pool, recency, side="right") + 1) / (len(pool) + 1)
+        # intervals are whole days: a cumulative histogram answers #{pool ≤ Tr} without sorting
+        at_most = np.cumsum(np.bincount(pool))
+        within = at_most[np.clip(recency.astype(np.int64), 0, len(at_most) - 1)]
+        trf = (within + 1) / (len(pool) + 1)
         reference = float(np.median(max_interval[regular]))
     else:
         pool = np.sort(recency)
@@ -141,10 +146,14 @@ def call_priority(value: pd.Series, rank_ratio: pd.Series, silence_score: pd.Ser
     >>> call_priority(pd.Series([10.0, 10.0]), pd.Series([1.0, 1.0]), pd.Series([1.0, 4.0])).tolist()
     [100.0, 25.0]
     """
-    value_pct = value.rank(method="max", pct=True).to_numpy()
-    s = silence_score.to_numpy(dtype=float)
-    urgency = rank_ratio.to_numpy(dtype=float) / np.maximum(s, 1.0)
-    return pd.Series(100 * value_pct * urgency, index=value.index)
+    v = value.to_numpy(dtype=float)
+    value_pct = rank_max(v) / max(len(v), 1)
+    return pd.Series(_priority(value_pct, rank_ratio.to_numpy(dtype=float), silence_score.to_numpy(dtype=float)),
+                     index=value.index)
+
+
+def _priority(value_pct: np.ndarray, rank_ratio: np.ndarray, silence_score: np.ndarray) -> np.ndarray:
+    return 100 * value_pct * rank_ratio / np.maximum(silence_score, 1.0)
 
 
 def dormancy_buckets(last_purchase: pd.Series, as_of) -> pd.Series:

@@ -46,8 +46,16 @@ class VisitHistory:
 
 def day_numbers(dates: pd.Series) -> np.ndarray:
     """Days since 1970-01-01 as int64 (NaT → int64 min); works for any datetime64 unit."""
-    ns = np.asarray(dates.to_numpy(dtype="datetime64[ns]")).view(np.int64)
-    return np.where(ns == np.iinfo(np.int64).min, ns, ns // 86_400_000_000_000)
+    values = np.asarray(dates.to_numpy())
+    if values.dtype.kind != "M":
+        values = values.astype("datetime64[ns]")
+    unit, count = np.datetime_data(values.dtype)
+    per_day = {"D": 1, "h": 24, "m": 1440, "s": 86_400, "ms": 86_400_000, "us": 86_400_000_000,
+               "ns": 86_400_000_000_000}.get(unit)
+    if per_day is None:  # weeks, months…: let numpy convert
+        return np.asarray(values.astype("datetime64[D]").view(np.int64))
+    raw = values.view(np.int64)  # the unit as stored (pandas 3 often keeps seconds or µs): no conversion pass
+    return np.where(raw == np.iinfo(np.int64).min, raw, raw * count // per_day)
 
 
 def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:

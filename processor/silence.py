@@ -168,11 +168,16 @@ def dormancy_buckets(last_purchase: pd.Series, as_of) -> pd.Series:
 def _dormancy_codes(last_purchase: pd.Series, as_of) -> np.ndarray:
     as_of = pd.Timestamp(as_of).normalize()
     last = last_purchase.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
-    last_month = last.astype("datetime64[M]")
-    months = (np.datetime64(as_of.date(), "M") - last_month).astype(np.int64)
-    day_of_month = (last - last_month.astype("datetime64[D]")).astype(np.int64) + 1
-    months = months - (as_of.day < day_of_month)
-    return np.clip(months, 0, 4).astype(np.int8)
+    if not len(last):
+        return np.empty(0, dtype=np.int8)
+    # calendar arithmetic once per distinct day (a few thousand), then a lookup per customer
+    first_day = last.min()
+    span = np.arange(first_day, last.max() + np.timedelta64(1, "D"))
+    span_month = span.astype("datetime64[M]")
+    months = (np.datetime64(as_of.date(), "M") - span_month).astype(np.int64)
+    day_of_month = (span - span_month.astype("datetime64[D]")).astype(np.int64) + 1
+    table = np.clip(months - (as_of.day < day_of_month), 0, 4).astype(np.int8)
+    return table[(last - first_day).astype(np.int64)]
 
 
 def visit_rate_classes(mean_interval: pd.Series, recency: pd.Series, low_history, settings: Settings) -> pd.Series:

@@ -23,6 +23,7 @@ from .schema import TRANSACTIONS
 from .settings import Settings
 
 MAX_ROW_PROBLEMS = 200  # per kind of problem; the rest are counted in one more line
+MAX_LISTED = 50_000  # customers listed per result sheet: a call list, not an export (counts cover everyone)
 DEFAULT_SHEET = TRANSACTIONS.label
 _LABEL = {f.key: f.label for f in TRANSACTIONS.fields}
 
@@ -218,7 +219,7 @@ def _counts(values: pd.Series, order, label: str, money: pd.Series | None = None
 def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings) -> ResultSheet:
     from . import silence as sil
 
-    display = sil.to_display(silence)
+    display = sil.to_display(silence.head(MAX_LISTED))
     formats = {"優先分數": "0.0", "首次購買": "yyyy/mm/dd", "最近購買": "yyyy/mm/dd", "平均間隔(天)": "0.0",
                "最長間隔(天)": "0", "距今天數 Tr": "0", "秩次比 TrF": "0.00", "沉默得分 S": "0.00",
                "消費金額": "#,##0", "毛利": "#,##0"}
@@ -247,8 +248,14 @@ def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings) -> ResultShe
         "價值「高」＝ABC 的 A、B 類。",
         "退貨（負數金額）已從消費金額扣除、不算來店；0 元不算來店。",
         PRIORITY_CAVEAT,
-    )
+    ) + _listed_note(len(silence), "優先順序")
     return ResultSheet("沉默排名", (main, groups, dormancy, rate), notes)
+
+
+def _listed_note(n: int, order: str) -> tuple[str, ...]:
+    if n <= MAX_LISTED:
+        return ()
+    return (f"共 {n:,} 位客戶；本表只列出{order}前 {MAX_LISTED:,} 位，下方各表與圖（及 摘要）涵蓋全部客戶。",)
 
 
 #: what the CDNOW benchmark measured (benchmarks/bench_cdnow.py; see docs/silence-and-segments.md)
@@ -261,7 +268,7 @@ PRIORITY_CAVEAT = ("注意：優先分數排的是「值得先打給誰」，不
 def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings) -> ResultSheet:
     from . import segments as seg
 
-    display = segments.rename(columns=seg.LABELS)
+    display = segments.head(MAX_LISTED).rename(columns=seg.LABELS)
     formats = {"M 消費金額": "#,##0", "平均客單價": "#,##0", "綜合價值分數": "0.0", "R 距今天數": "0"}
     main = Block(display, formats=formats, color_scale=("綜合價值分數",), color_scale_reverse=True,
                  data_bars=("M 消費金額",))
@@ -305,7 +312,7 @@ def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings) -> Res
         "VIP >80、重要 >60、普通 >40、其餘小客戶。",
         f"k-means：標準化後的 log(1+R)、log(1+F)、log(1+M)，k 由 2–8 中輪廓係數最高者（{silhouette}），"
         f"隨機種子 {s.random_state}；集群 1 平均價值最高。{sampled}",
-    )
+    ) + _listed_note(len(segments), "綜合價值分數")
     return ResultSheet("客戶分群", (main, mix, cluster, abc, matrix, quadrant, tiers), notes)
 
 

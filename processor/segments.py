@@ -36,6 +36,9 @@ K_RANGE = range(2, 9)
 CLUSTER_SAMPLE = 10_000  # customers used to choose k and fit centroids (see cluster_customers)
 SILHOUETTE_SAMPLE = 3_000
 
+SEGMENT_COLUMNS = ("customer_id", "recency", "frequency", "monetary", "average_ticket", "r_score", "f_score", "m_score",
+                   "rfm_score", "rfm_segment", "abc_class", "value_matrix", "quadrant", "value_score", "value_tier",
+                   "cluster")
 LABELS = {
     "customer_id": "客戶編號",
     "recency": "R 距今天數",
@@ -260,6 +263,8 @@ def segment_table(silence: pd.DataFrame, settings: Settings = Settings()) -> tup
                          "recency": silence["recency"].to_numpy(dtype=float),
                          "frequency": silence["visits"].to_numpy(dtype=float),
                          "monetary": silence["value"].to_numpy(dtype=float)})
+    if base.empty:
+        return base.reindex(columns=SEGMENT_COLUMNS), {"k": 0, "silhouette": {}, "sampled": False, "n": 0}
     out = rfm_scores(base)
     out["average_ticket"] = out["monetary"] / out["frequency"]
     out["abc_class"] = abc_classes(out["monetary"], settings).to_numpy()
@@ -269,9 +274,7 @@ def segment_table(silence: pd.DataFrame, settings: Settings = Settings()) -> tup
     out["value_score"] = value_scores(out, settings)
     out["value_tier"] = value_tiers(out["value_score"]).to_numpy()
     out["cluster"], info = cluster_customers(out, settings.random_state)
-    columns = ["customer_id", "recency", "frequency", "monetary", "average_ticket", "r_score", "f_score", "m_score",
-               "rfm_score", "rfm_segment", "abc_class", "value_matrix", "quadrant", "value_score", "value_tier", "cluster"]
-    return out[columns].sort_values("value_score", ascending=False, kind="stable").reset_index(drop=True), info
+    return out[list(SEGMENT_COLUMNS)].sort_values("value_score", ascending=False, kind="stable").reset_index(drop=True), info
 
 
 def cluster_profiles(segments: pd.DataFrame) -> pd.DataFrame:

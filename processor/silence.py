@@ -64,7 +64,7 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
     history = visit_history(transactions, as_of)
     c = history.columns
     visits, recency, max_interval = c["visits"], c["recency"], c["max_interval"]
-    low = visits < settings.min_visits
+    low = visits < max(settings.min_visits, 2)  # one visit has no interval whatever the setting
 
     rank_ratio = (c["intervals_le_recency"] + 1) / visits
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -13,6 +13,7 @@ Rules, as stated to the user in 資料檢查 and the sheets' notes:
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,14 +35,44 @@ def normalise_ids(ids: pd.Series) -> pd.Series:
     >>> normalise_ids(pd.Series(["A001", "a001 ", "Ａ００１", 1001.0, None])).tolist()
     ['A001', 'A001', 'A001', '1001', None]
     """
-    return _normalise(ids)[0]
+    ids_ = IdCodes.of(ids)
+    return pd.Series(np.asarray(list(ids_.customers) + [None], dtype=object)[ids_.row_customer],
+                     index=ids.index, dtype=object)
 
 
-def _normalise(ids: pd.Series):
-    """(normalised ids, codes into the distinct spellings, the spellings, their folded forms)."""
-    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
-    folded = np.asarray([_fold(u) for u in uniques] + [None], dtype=object)  # per distinct spelling, not per row
-    return pd.Series(folded[codes], index=ids.index, dtype=object), codes, np.asarray(uniques, dtype=object), folded[:-1]
+@dataclass(frozen=True)
+class IdCodes:
+    """Customer ids as integer codes: row → spelling as typed → customer (normalised id)."""
+
+    row_spelling: np.ndarray  # per row, index into spellings (−1 blank)
+    spellings: np.ndarray  # distinct spellings as typed
+    spelling_customer: np.ndarray  # per spelling, index into customers (−1 blank after folding)
+    customers: np.ndarray  # distinct normalised ids
+
+    @property
+    def row_customer(self) -> np.ndarray:
+        return np.where(self.row_spelling >= 0, self.spelling_customer[self.row_spelling], -1)
+
+    @classmethod
+    def of(cls, ids: pd.Series) -> "IdCodes":
+        values = ids.to_numpy(dtype=object) if not isinstance(ids.dtype, pd.CategoricalDtype) else ids
+        row_spelling, spellings = pd.factorize(values, use_na_sentinel=True)
+        spellings = np.asarray(spellings, dtype=object)
+        folded = _fold_all(spellings)
+        spelling_customer, customers = pd.factorize(folded, use_na_sentinel=True)
+        return cls(row_spelling, spellings, spelling_customer, np.asarray(customers, dtype=object))
+
+
+_PLAIN_ID = r"[0-9A-Z_\-]+"  # already folded: ASCII upper case, digits, _ and -
+
+
+def _fold_all(spellings: np.ndarray) -> np.ndarray:
+    """:func:`_fold` on the spellings that need it; plain ASCII ids pass through (a million ids
+    are mostly plain: checking them in C beats folding each in Python)."""
+    plain = pd.Series(spellings, dtype=object).str.fullmatch(_PLAIN_ID).fillna(False).to_numpy(dtype=bool)
+    folded = spellings.copy()
+    folded[~plain] = [_fold(v) for v in spellings[~plain]]
+    return folded
 
 
 def _fold(value) -> str | None:
@@ -74,14 +105,15 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
                             "請加上 客戶編號、日期、金額 三欄", en=f"transactions need columns {missing}")
     as_of = pd.Timestamp(as_of).normalize()
     t = transactions
-    sheets = t["_sheet"].astype(object).to_numpy() if "_sheet" in t.columns else np.full(len(t), sheet, dtype=object)
-    rows = t.index.to_numpy() if pd.api.types.is_integer_dtype(t.index) else np.full(len(t), None, dtype=object)
+    sheets = t["_sheet"].astype(object).to_numpy() if "_sheet" in t.columns else _Same(sheet, len(t))
+    rows = t.index.to_numpy() if pd.api.types.is_integer_dtype(t.index) else _Same(None, len(t))
     problems: list[Problem] = []
 
-    ids, id_codes, spellings, folded = _normalise(t["customer_id"])
+    codes = IdCodes.of(t["customer_id"])
+    customer = codes.row_customer
     dates = pd.to_datetime(t["date"], errors="coerce")
     amount = pd.to_numeric(t["amount"], errors="coerce")
-    incomplete = (ids.isna() | dates.isna() | amount.isna()).to_numpy()
+    incomplete = (customer < 0) | (dates.isna() | amount.isna()).to_numpy()
     future = (dates.dt.normalize() > as_of).to_numpy() & ~incomplete
 
     problems += _row_problems(future, sheets, rows, _LABEL["date"], dates,
@@ -92,7 +124,7 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
                                          "缺少客戶編號、日期或金額（或無法辨識），沒有納入計算",
                                          "補上這幾列的客戶編號、日期與金額（無法辨識的格子另有一列說明）"))
     used = ~incomplete & ~future
-    problems += _id_variants(id_codes, used, spellings, folded, sheets, rows)
+    problems += _id_variants(codes, used, sheets, rows)
 
     a = amount.to_numpy()
     for mask, text, fix in (
@@ -104,11 +136,25 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
 
     keep = [k for k in ("customer_id", "date", "amount", "margin", "cost", "product") if k in t.columns]
     clean = t.loc[used, keep].copy()
-    clean["customer_id"] = ids[used].to_numpy()
+    # categorical ids: the normalised id once per customer, and the tables need not hash them again
+    clean["customer_id"] = pd.Categorical.from_codes(customer[used], codes.customers.astype(str))
     clean["date"] = dates[used].to_numpy()
     clean["amount"] = amount[used].to_numpy(dtype=float)
-    problems += _no_purchase(clean, str(sheets[0]) if len(sheets) else sheet)
+    problems += _no_purchase(customer[used], a[used], codes.customers, str(sheets[0]) if len(sheets) else sheet)
     return clean, problems
+
+
+class _Same:
+    """Every row's sheet (or row number) when it is one value: no per-row array of 5M copies."""
+
+    def __init__(self, value, n: int):
+        self.value, self.n = value, n
+
+    def __getitem__(self, i):
+        return self.value
+
+    def __len__(self) -> int:
+        return self.n
 
 
 def _row_problems(mask, sheets, rows, column, dates, problem, fix, severity) -> list[Problem]:
@@ -137,21 +183,23 @@ def _int(value):
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else int(value)
 
 
-def _id_variants(codes, used, spellings, folded, sheets, rows) -> list[Problem]:
+def _id_variants(codes: IdCodes, used, sheets, rows) -> list[Problem]:
     """A warning per customer id typed more than one way among the used rows (spellings listed,
-    first row given). Works on the distinct spellings, so it costs nothing when there are none."""
-    in_use = np.zeros(len(spellings), dtype=bool)
-    in_use[codes[used & (codes >= 0)]] = True
-    forms = pd.DataFrame({"raw": spellings, "id": folded})[in_use]
-    counts = forms["id"].value_counts()
-    multi = forms[forms["id"].isin(counts.index[counts > 1])]
-    if multi.empty:
+    first row given). Counts spellings per customer with integer codes: free when there are none."""
+    in_use = np.zeros(len(codes.spellings), dtype=bool)
+    in_use[codes.row_spelling[used & (codes.row_spelling >= 0)]] = True
+    per_customer = np.bincount(codes.spelling_customer[in_use & (codes.spelling_customer >= 0)],
+                               minlength=len(codes.customers))
+    multi = np.flatnonzero(in_use & (codes.spelling_customer >= 0)
+                           & (per_customer[np.maximum(codes.spelling_customer, 0)] > 1))
+    if not len(multi):
         return []
-    first_row = pd.Series(np.arange(len(codes)))[used & np.isin(codes, multi.index.to_numpy())]
-    first_row = first_row.groupby(codes[first_row.to_numpy()]).min()  # row position of each spelling's first use
-    multi = multi.assign(pos=first_row.reindex(multi.index).to_numpy())
-    listed = multi.groupby("id", sort=True).agg(spellings=("raw", lambda s: "、".join(f"「{v}」" for v in s)),
-                                                  pos=("pos", "min"))
+    rows_of = np.flatnonzero(used & np.isin(codes.row_spelling, multi))
+    first = pd.Series(rows_of).groupby(codes.row_spelling[rows_of]).min()  # first row of each spelling
+    forms = pd.DataFrame({"raw": codes.spellings[multi], "id": codes.customers[codes.spelling_customer[multi]],
+                          "pos": first.reindex(multi).to_numpy()})
+    listed = forms.groupby("id", sort=True).agg(spellings=("raw", lambda s: "、".join(f"「{v}」" for v in s)),
+                                                 pos=("pos", "min"))
     found = [Problem(str(sheets[r.pos]), _int(rows[r.pos]), _LABEL["customer_id"], r.spellings,
                      f"客戶編號有不同寫法，視為同一位客戶 {cid}", "統一寫法（大小寫、空白、全形半形）可避免誤判",
                      WARNING) for cid, r in listed.head(MAX_ROW_PROBLEMS).iterrows()]
@@ -161,10 +209,11 @@ def _id_variants(codes, used, spellings, folded, sheets, rows) -> list[Problem]:
     return found
 
 
-def _no_purchase(clean: pd.DataFrame, sheet: str) -> list[Problem]:
+def _no_purchase(customer: np.ndarray, amount: np.ndarray, names: np.ndarray, sheet: str) -> list[Problem]:
     """Customers with rows but no purchase (only returns or zeros) cannot be ranked: say who."""
-    has_purchase = (clean["amount"] > 0).groupby(clean["customer_id"].to_numpy()).any()
-    lost = has_purchase.index[~has_purchase.to_numpy()]
+    rows = np.bincount(customer, minlength=len(names))
+    purchases = np.bincount(customer[amount > 0], minlength=len(names))
+    lost = names[(rows > 0) & (purchases == 0)]
     if not len(lost):
         return []
     shown = "、".join(map(str, lost[:10])) + ("…" if len(lost) > 10 else "")

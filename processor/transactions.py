@@ -393,7 +393,8 @@ def summary_blocks(silence: pd.DataFrame, segments: pd.DataFrame) -> list[Block]
     h = headline(silence, segments, {"k": 0})
     numbers = pd.DataFrame({
         "項目": ["客戶數", "已沉默比例（S ≥ 1）", "優先聯絡人數（高價值、d/e 組、S ≤ 2）", "總消費金額"],
-        "數值": [h["customers"], h["share_silent"], h["call_first"], float(segments["monetary"].sum())],
+        "數值": [f"{h['customers']:,}", f"{h['share_silent']:.1%}", f"{h['call_first']:,}",
+                 f"{float(segments['monetary'].sum()):,.0f}"],
     })
     revenue = _counts(segments["rfm_segment"], seg.SEGMENT_ORDER, "RFM分群", segments["monetary"])
     return [

@@ -330,3 +330,26 @@ def test_cli_score_json_matches_the_library_call(log_files, tmp_path):
                           capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["transactions"] == expected
+
+
+def test_cleaned_log_gives_the_same_table_as_the_raw_log_with_clean_ids():
+    frame = _load("generate_transactions").generate(3000, seed=5).rename(
+        columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"})
+    clean, _ = clean_transactions(frame, "2025-12-31")
+    a = silence_table(clean, "2025-12-31").set_index("customer_id").sort_index()
+    b = silence_table(frame, "2025-12-31").set_index("customer_id").sort_index()
+    a.index = a.index.astype(str)
+    pd.testing.assert_frame_equal(a.drop(columns="priority_rank"), b.drop(columns="priority_rank"), check_index_type=False)
+
+
+def test_silence_sheet_lists_the_first_50000_customers_and_says_so():
+    from processor.transactions import MAX_LISTED, silence_sheet
+
+    n = MAX_LISTED + 10
+    frame = pd.DataFrame({"customer_id": [f"C{i}" for i in range(n)], "amount": 1.0,
+                          "date": pd.Timestamp("2025-01-01") + pd.to_timedelta(np.arange(n) % 300, unit="D")})
+    table = silence_table(frame, "2025-12-31")
+    sheet = silence_sheet(table, "2025-12-31", Settings())
+    assert len(sheet.blocks[0].frame) == MAX_LISTED
+    assert sheet.blocks[1].frame["人數"].sum() == n  # the group counts still cover everyone
+    assert any(f"{n:,}" in note for note in sheet.notes)

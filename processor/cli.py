@@ -41,7 +41,7 @@ def cmd_score(args) -> int:
     from .pipeline import score_file
 
     def progress(message: str) -> None:
-        if not args.json:
+        if not args.json and sys.stderr.isatty():  # progress for people, not for pipes and logs
             print(f"… {message}", file=sys.stderr)
 
     summary = score_file(args.input, args.output, as_of=args.as_of, settings=_settings(args),

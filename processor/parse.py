@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import schema
 from .errors import ERROR, WARNING, Problem
-from .idnumber import BAD_CHECKSUM, BAD_FORMAT, VALID, check_ids, mask_ids
+from .idnumber import BAD_CHECKSUM, BAD_FORMAT, check_ids, mask_ids
 from .schema import KINDS, PRIORITY, Field, SheetKind, normalise_header
 from .values import is_blank, normalise_text, parse_amounts, parse_bools, parse_dates, parse_phones
 from .workbook import HEADER_SCAN_ROWS, RawSheet
@@ -167,7 +167,7 @@ def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp) -> 
         report(status == BAD_FORMAT, "身分證/居留證號格式錯誤",
                "格式為 1 個英文字母 + 9 碼數字（舊式居留證為 2 個英文字母 + 8 碼數字）", shown=masked)
         report(status == BAD_CHECKSUM, "身分證/居留證號檢查碼錯誤", "請核對證件上的號碼，可能有一碼打錯", shown=masked)
-        parsed = parsed.where(status == VALID)
+        parsed = parsed.where(status.notna())  # kept even when wrong: reported above, masked in every output
     elif f.type == schema.CHOICE:
         text = normalise_text(raw)
         lookup = {normalise_header(c): c for c in f.choices}

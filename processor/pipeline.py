@@ -111,7 +111,8 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     problems += found
     by_kind: dict[str, list] = {}
     for sheet in parsed:
-        by_kind.setdefault(sheet.kind.key, []).append(sheet)
+        if len(sheet.frame):  # a header-only sheet is listed on 摘要 but gives analysers nothing
+            by_kind.setdefault(sheet.kind.key, []).append(sheet)
     ctx = Context(by_kind, as_of, settings, model, models_dir, progress)
     sheets: list[ResultSheet] = []
     blocks: list[Block] = []

@@ -191,7 +191,7 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str]):
             for j, name in enumerate(columns, start=1):
                 lengths = sample.iloc[:, j - 1].map(lambda v: _display_width(v) if isinstance(v, str) else 10)
                 if len(lengths):
-                    widths[j] = max(widths[j], min(50, int(lengths.max()) + 2))
+                    widths[j] = max(widths[j], min(40, int(lengths.max()) + 2))
         last_row = header_row + n
         last_col = get_column_letter(max(1, len(columns)))
         if block.as_table and n and len(set(columns)) == len(columns):

@@ -38,7 +38,7 @@ def is_blank(series: pd.Series) -> pd.Series:
 
 
 _DATE_PARTS = re.compile(
-    r"^(?:民國|民国|ROC)?\s*(?P<y>\d{2,4})\s*(?:年|/|\.|-)\s*(?P<m>\d{1,2})\s*(?:月|/|\.|-)\s*(?P<d>\d{1,2})\s*日?"
+    r"^(?:民國|民国|ROC)?\s*(?P<y>\d{1,4})\s*(?:年|/|\.|-)\s*(?P<m>\d{1,2})\s*(?:月|/|\.|-)\s*(?P<d>\d{1,2})\s*日?"
     r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
 )
 _COMPACT = re.compile(r"^(?P<digits>\d{7,8})$")
@@ -113,7 +113,7 @@ _UNITS = {"萬": 1e4, "万": 1e4, "w": 1e4, "千": 1e3, "k": 1e3, "億": 1e8, "�
 _AMOUNT = re.compile(
     r"^(?P<sign>-)?(?P<num>\d+(?:\.\d+)?)(?P<unit>萬|万|w|千|k|億|亿|百)?(?:(?P<rest>\d+(?:\.\d+)?)(?P<unit2>千|百)?)?$"
 )
-_AMOUNT_NOISE = re.compile(r"[,\s元圆円塊块]|NT\$|NTD|TWD|\$|約|约|左右")
+_AMOUNT_NOISE = re.compile(r"(?i)[,\s元圆円塊块]|NT\$|NTD|TWD|\$|約|约|左右")
 
 
 def parse_amounts(series: pd.Series) -> tuple[pd.Series, pd.Series]:

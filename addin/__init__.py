@@ -1,0 +1,1 @@
+"""The Excel shell: UDFs, ribbon handlers, the xlwings adapter and the workbook.xlsm build."""

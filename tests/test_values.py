@@ -1,0 +1,93 @@
+import datetime as dt
+
+import pandas as pd
+import pytest
+from hypothesis import given, strategies as st
+
+from processor.values import parse_amounts, parse_bools, parse_dates, parse_phones, zodiac_signs
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("85/03/12", "1996-03-12"), ("85/3/12", "1996-03-12"), ("085/03/12", "1996-03-12"), ("85.03.12", "1996-03-12"),
+    ("85-3-12", "1996-03-12"), ("民國85年3月12日", "1996-03-12"), ("85年3月12日", "1996-03-12"), ("0850312", "1996-03-12"),
+    ("民國113年1月5日", "2024-01-05"), ("113/01/05", "2024-01-05"), ("2024/3/5", "2024-03-05"), ("2024-03-05", "2024-03-05"),
+    ("2024年3月5日", "2024-03-05"), ("20240305", "2024-03-05"), ("２０２４／３／５", "2024-03-05"),
+    ("2024-03-05 14:30:00", "2024-03-05"), (45356, "2024-03-05"), (45356.75, "2024-03-05"),
+    (dt.datetime(2024, 3, 5, 9, 0), "2024-03-05"), (dt.date(2024, 3, 5), "2024-03-05"),
+])
+def test_each_date_spelling_reps_type_is_understood(typed, expected):
+    parsed, bad = parse_dates(pd.Series([typed], dtype=object))
+    assert not bad.iloc[0]
+    assert parsed.iloc[0] == pd.Timestamp(expected)
+
+
+@pytest.mark.parametrize("typed", ["85/13/40", "113/02/30", "abc", "3月5日", "2024/3"])
+def test_impossible_or_partial_dates_are_reported_not_guessed(typed):
+    parsed, bad = parse_dates(pd.Series([typed], dtype=object))
+    assert bad.iloc[0] and pd.isna(parsed.iloc[0])
+
+
+def test_blank_dates_are_missing_but_not_errors():
+    parsed, bad = parse_dates(pd.Series([None, "", "  "], dtype=object))
+    assert parsed.isna().all() and not bad.any()
+
+
+@given(st.dates(min_value=dt.date(1912, 1, 1), max_value=dt.date(2099, 12, 31)), st.sampled_from(range(5)))
+def test_any_roc_spelling_round_trips_to_the_same_day(day, style):
+    roc = day.year - 1911
+    typed = [f"{roc}/{day.month:02d}/{day.day:02d}", f"民國{roc}年{day.month}月{day.day}日", f"{roc}.{day.month}.{day.day}",
+             f"{roc:03d}{day.month:02d}{day.day:02d}", f"{day.year}/{day.month}/{day.day}"][style]
+    parsed, bad = parse_dates(pd.Series([typed], dtype=object))
+    assert not bad.iloc[0] and parsed.iloc[0] == pd.Timestamp(day)
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("3萬", 30000), ("80萬", 800000), ("3.5萬", 35000), ("3萬5千", 35000), ("3萬5", 35000), ("1,200", 1200),
+    ("NT$1,200", 1200), ("1200元", 1200), ("１２００", 1200), ("(500)", -500), ("-500", -500), ("2億", 2e8),
+    ("5k", 5000), (42, 42), (3.5, 3.5), ("8萬5千", 85000),
+])
+def test_amounts_as_reps_type_them(typed, expected):
+    parsed, bad = parse_amounts(pd.Series([typed], dtype=object))
+    assert not bad.iloc[0] and parsed.iloc[0] == expected
+
+
+@pytest.mark.parametrize("typed", ["三萬", "abc", "3萬萬", "1.2.3"])
+def test_unreadable_amounts_are_reported(typed):
+    parsed, bad = parse_amounts(pd.Series([typed], dtype=object))
+    assert bad.iloc[0] and pd.isna(parsed.iloc[0])
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("是", True), ("否", False), ("有", True), ("無", False), ("Y", True), ("n", False), ("V", True), ("Ｙ", True),
+    (1, True), (0, False), (True, True), ("沒有", False),
+])
+def test_yes_no_spellings(typed, expected):
+    parsed, bad = parse_bools(pd.Series([typed], dtype=object))
+    assert not bad.iloc[0] and parsed.iloc[0] is expected or parsed.iloc[0] == expected
+
+
+def test_yes_no_nonsense_is_reported():
+    assert parse_bools(pd.Series(["也許"], dtype=object))[1].iloc[0]
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("0912345678", "0912-345-678"), ("0912-345-678", "0912-345-678"), ("+886 912 345 678", "0912-345-678"),
+    ("886912345678", "0912-345-678"), ("(02)2345-6789", "(02)2345-6789"), ("02-2345-6789", "(02)2345-6789"),
+    ("04-2345-678", "(04)234-5678"), ("037-123456", "(037)12-3456"), ("(02)2345-6789#123", "(02)2345-6789#123"),
+    ("０９１２３４５６７８", "0912-345-678"), (912345678, "0912-345-678"),
+])
+def test_phone_formats_are_normalised(typed, expected):
+    parsed, bad = parse_phones(pd.Series([typed], dtype=object))
+    assert not bad.iloc[0] and parsed.iloc[0] == expected
+
+
+@pytest.mark.parametrize("typed", ["0912-345", "12345", "0912-345-6789-1", "abc"])
+def test_bad_phones_are_reported(typed):
+    assert parse_phones(pd.Series([typed], dtype=object))[1].iloc[0]
+
+
+@pytest.mark.parametrize("day, sign", [("2000-01-19", "摩羯座"), ("2000-01-20", "水瓶座"), ("1996-03-12", "雙魚座"),
+                                       ("1990-03-21", "牡羊座"), ("1990-08-23", "處女座"), ("1990-12-22", "摩羯座"),
+                                       ("1990-12-21", "射手座"), ("1990-07-23", "獅子座")])
+def test_zodiac_sign_boundaries(day, sign):
+    assert zodiac_signs(pd.Series([pd.Timestamp(day)])).iloc[0] == sign

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -321,16 +319,12 @@ def test_result_workbook_reports_future_purchase_and_merged_id_in_data_check(log
     assert len(charts) >= 2
 
 
-def test_cli_score_json_matches_the_library_call(log_files, tmp_path):
+def test_cli_score_json_matches_the_library_call(log_files, tmp_path, run_cli):
     from processor.pipeline import score_file
 
     expected = score_file(log_files / "交易.csv", tmp_path / "lib.xlsx", as_of="2025-12-31")["transactions"]
-    done = subprocess.run([sys.executable, "-m", "processor.cli", "score", str(log_files / "交易.csv"),
-                           "-o", str(tmp_path / "cli.xlsx"), "--as-of", "2025-12-31", "--json"],
-                          capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert done.returncode == 0, done.stderr
+    done = run_cli("score", log_files / "交易.csv", "-o", tmp_path / "cli.xlsx", "--as-of", "2025-12-31", "--json")
     assert json.loads(done.stdout)["transactions"] == expected
-
 
 def test_cleaned_log_gives_the_same_table_as_the_raw_log_with_clean_ids():
     frame = _load("generate_transactions").generate(3000, seed=5).rename(

@@ -347,3 +347,11 @@ def test_silence_sheet_lists_the_first_50000_customers_and_says_so():
     assert len(sheet.blocks[0].frame) == MAX_LISTED
     assert sheet.blocks[1].frame["人數"].sum() == n  # the group counts still cover everyone
     assert any(f"{n:,}" in note for note in sheet.notes)
+
+
+def test_margin_comes_from_the_margin_column_or_amount_minus_cost():
+    with_margin = tx(("A", "2025-01-01", 100), ("A", "2025-01-11", 50)).assign(margin=[30.0, 10.0])
+    with_cost = tx(("A", "2025-01-01", 100), ("A", "2025-01-11", 50)).assign(cost=[60.0, 45.0])
+    assert one(silence_table(with_margin, "2025-02-01"), "A").margin == 40
+    assert one(silence_table(with_cost, "2025-02-01"), "A").margin == 45
+    assert np.isnan(one(silence_table(tx(("A", "2025-01-01", 100)), "2025-02-01"), "A").margin)

@@ -355,3 +355,22 @@ def test_margin_comes_from_the_margin_column_or_amount_minus_cost():
     assert one(silence_table(with_margin, "2025-02-01"), "A").margin == 40
     assert one(silence_table(with_cost, "2025-02-01"), "A").margin == 45
     assert np.isnan(one(silence_table(tx(("A", "2025-01-01", 100)), "2025-02-01"), "A").margin)
+
+
+def test_two_transaction_sheets_are_one_log_and_problems_name_their_sheet(tmp_path):
+    import openpyxl
+
+    from processor.pipeline import score_file
+    from tests.conftest import write_rows
+
+    path = write_rows(tmp_path / "two.xlsx", {
+        "門市": [["客戶編號", "日期", "金額"], ["A001", "113/1/5", "3萬"], ["B002", "113/2/1", "1,200"]],
+        "網路": [["會員編號", "交易日期", "消費金額"], ["a001 ", "113/3/5", "500"], ["B002", "114/1/1", "800"]],
+    })
+    summary = score_file(path, tmp_path / "out.xlsx", as_of="2024-06-28")
+    assert summary["transactions"]["customers"] == 2
+    table = _sheet_frame(tmp_path / "out.xlsx", "沉默排名").set_index("客戶編號")
+    assert table.loc["A001", "來店天數"] == 2 and table.loc["A001", "消費金額"] == 30500
+    check = list(openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True)["資料檢查"].iter_rows(values_only=True))
+    assert any(r[1] == "網路" and r[2] == 3 and r[3] == "日期" for r in check)  # the 2025 purchase, where it is
+    assert any("不同寫法" in str(r[5]) and "a001" in str(r[4]) for r in check)

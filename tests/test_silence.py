@@ -361,7 +361,7 @@ def test_two_transaction_sheets_are_one_log_and_problems_name_their_sheet(tmp_pa
     import openpyxl
 
     from processor.pipeline import score_file
-    from tests.conftest import write_rows
+    from conftest import write_rows
 
     path = write_rows(tmp_path / "two.xlsx", {
         "門市": [["客戶編號", "日期", "金額"], ["A001", "113/1/5", "3萬"], ["B002", "113/2/1", "1,200"]],

@@ -97,7 +97,8 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
         span = int(day[purchase].max()) - dmin + 1
         keys = np.sort(codes[purchase].astype(np.int64) * span + (day[purchase] - dmin))
         keys = keys[np.r_[True, keys[1:] != keys[:-1]]]  # sort + mask: np.unique's hashing is 10x slower here
-        cust, vday = keys // span, keys % span + dmin
+        cust, vday = np.divmod(keys, span)
+        vday += dmin
     else:
         cust = vday = np.empty(0, dtype=np.int64)
     start = np.flatnonzero(np.r_[True, cust[1:] != cust[:-1]]) if len(cust) else np.empty(0, dtype=np.int64)
@@ -110,9 +111,12 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
     is_first[start] = True
     gaps[is_first] = 0  # a first visit has no interval before it
     recency = as_of_day - last
-    position = np.repeat(np.arange(len(start)), visits)
-    max_interval = np.maximum.reduceat(gaps, start).astype(float) if len(start) else np.empty(0)
-    within = np.add.reduceat(((gaps <= recency[position]) & ~is_first).astype(np.int64), start) if len(start) else np.empty(0, dtype=np.int64)
+    if len(start):
+        max_interval = np.maximum.reduceat(gaps, start).astype(float)
+        # first visits carry gap 0 ≤ Tr, so count every visit and take the first one back off
+        within = np.add.reduceat(gaps <= np.repeat(recency, visits), start, dtype=np.int64) - 1
+    else:
+        max_interval, within = np.empty(0), np.empty(0, dtype=np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_interval = np.where(visits > 1, (last - first) / np.maximum(visits - 1, 1), np.nan)
     max_interval[visits < 2] = np.nan
@@ -129,7 +133,7 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
         "margin": margin[owner_code],
     }
     ids = np.asarray(uniques, dtype=object)[owner_code]
-    return VisitHistory(ids, columns, gaps[~is_first], position[~is_first], as_of)
+    return VisitHistory(ids, columns, gaps[~is_first], np.repeat(np.arange(len(start)), visits - 1), as_of)
 
 
 def _margin(transactions: pd.DataFrame, used: np.ndarray, amount: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:

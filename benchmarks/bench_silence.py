@@ -4,8 +4,9 @@
 (b) baseline: the same seed 004 formulas as a per-customer Python loop (reference_loop.py)
 (c) peer baseline: ``lifetimes.utils.summary_data_from_transaction_data`` (frequency, recency,
     T, monetary per customer — less than the silence table computes)
-Then, in a fresh process per size, CSV → cleaned frame → silence table + segment table, with
-wall time and peak resident memory (``ru_maxrss``).
+First, in a fresh process per size, CSV → cleaned frame → silence table + segment table, with
+wall time and peak resident memory (VmHWM). Then (a) and (c) alternate on the same in-memory
+rows (best of 5, 3 at 5M) and (b) runs once up to ``--loop-max-rows``.
 
     python benchmarks/bench_silence.py --rows 100000 1000000 5000000
 """

@@ -311,7 +311,7 @@ def _listed_note(n: int, order: str) -> tuple[str, ...]:
 PRIORITY_CAVEAT = ("注意：優先分數排的是「值得先打給誰」，不是「誰會回來」。以公開的 CDNOW 資料驗證（1997/9/30 為基準日，"
                    "看 1998/6/30 前是否再購買）：預測回購的 AUC，單看距今天數 Tr 為 0.76、優先分數只有 0.71，比單看 Tr 差；"
                    "前 20% 名單涵蓋的下期消費，Tr 為 64%、優先分數 56%。想找最可能回購的人，請依「距今天數 Tr」由小到大排序。"
-                   "改進方向：把迫切度換成模型估的「仍活躍機率」（BG/NBD、Pareto/NBD）再乘上價值。")
+                   "改進方向：改用模型（BG/NBD）估的下期預期購買次數 × 平均客單價排序，同一資料前 20% 可涵蓋 69% 的下期消費。")
 
 
 def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings) -> ResultSheet:

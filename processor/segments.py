@@ -246,7 +246,7 @@ def _cluster(rfm, random_state, KMeans, silhouette_score):
         return pd.Series(np.ones(n, dtype=np.int64), index=rfm.index), info
     _, info["k"], model = best
     labels = model.predict(x)
-    value = value_scores(rfm).to_numpy()
+    value = (rfm["value_score"] if "value_score" in rfm else value_scores(rfm)).to_numpy()  # settings weights when given
     means = np.bincount(labels, weights=value, minlength=info["k"]) / np.maximum(np.bincount(labels, minlength=info["k"]), 1)
     renumber = np.empty(info["k"], dtype=np.int64)
     renumber[np.argsort(-means, kind="stable")] = np.arange(1, info["k"] + 1)

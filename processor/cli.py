@@ -62,6 +62,34 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    """Train a purchase-probability model on a labelled campaign list and save it as NAME."""
+    from .models import ModelError, default_models_dir, train_model
+    from .parse import detect_and_parse
+    from .settings import Settings
+    from .workbook import read_input
+
+    as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
+    parsed, _ = detect_and_parse(read_input(Path(args.input)), as_of)
+    campaigns = [s for s in parsed if s.kind.key == "campaign"]
+    if not campaigns:
+        raise UnusableInput("找不到行銷名單工作表（要有客戶編號欄）", "標題列請包含「客戶編號」（或 UID、會員編號）與目標欄",
+                            en="no campaign list (a sheet with a customer id column) found")
+    try:
+        path, result = train_model(campaigns[0], args.target, args.name, settings=_settings(args) or Settings(),
+                                   as_of=as_of, trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+                                   models_dir=default_models_dir(args.models),
+                                   progress=lambda m: print(f"… {m}", file=sys.stderr))
+    except ModelError as exc:
+        raise UnusableInput(exc.what, exc.fix, en=str(exc)) from None
+    e = result.evaluation or {}
+    print(f"已儲存模型 {path}（{result.fitted.chosen}，{len(result.fitted.features)} 個欄位）")
+    if e:
+        print(f"{result.eval_source}：AUC {e['auc']:.3f}，精確率 {e['precision']:.1%}，"
+              f"照名單打 {e['profit_list']:,.0f} 元 vs 全部都打 {e['profit_everyone']:,.0f} 元")
+    return 0
+
+
 def cmd_templates(args) -> int:
     from .templates import write_templates
 
@@ -76,6 +104,13 @@ def cmd_demo(args) -> int:
 
     for path in write_demo(Path(args.dir), seed=args.seed):
         print(path)
+    return 0
+
+
+def cmd_build_workbook(args) -> int:
+    from addin.build import build
+
+    print(build(Path(args.output)))
     return 0
 
 
@@ -110,7 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the messages printed here")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     p.add_argument("--config", help="TOML file with a [settings] table (used where the workbook has no 設定 sheet)")
+    p.add_argument("--model", help="score campaign lists with the saved model NAME (see train) instead of training")
+    p.add_argument("--models", help="models folder (default: $PRECISION_LIST_MODELS, else ./models)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("train", help="train a purchase-probability model on a labelled campaign list and save it")
+    p.add_argument("input", help="the .xlsx, .xlsm or .csv with the campaign list")
+    p.add_argument("--target", required=True, help="the 0/1 (是/否) column to predict, as its header reads, e.g. 買A商品")
+    p.add_argument("--name", required=True, help="save as NAME (NAME.skops in the models folder)")
+    p.add_argument("--models", help="models folder (default: $PRECISION_LIST_MODELS, else ./models)")
+    p.add_argument("--as-of", type=_as_of, help="the day counted as today (for date columns)")
+    p.add_argument("--config", help="TOML file with a [settings] table (price, cost, contact_cost)")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("templates", help="write the blank templates (one .xlsx per sheet kind, plus all-in-one)")
     p.add_argument("dir")
@@ -120,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("build-workbook", help="write workbook.xlsm (templates, ribbon, VBA, xlwings.conf) from sources")
+    p.add_argument("-o", "--output", default="workbook.xlsm", help="where to write it (default: ./workbook.xlsm)")
+    p.set_defaults(func=cmd_build_workbook)
 
     p = sub.add_parser("quickstart", help="write the demo workbooks into DIR/inbox and score each into DIR/outbox")
     p.add_argument("dir", nargs="?", default="precision-list-demo")

@@ -62,9 +62,10 @@ def _analysers():
     from .activities import analyse_activities
     from .contacts import analyse_contacts
     from .loans import analyse_loans
+    from .propensity import analyse_campaign
     from .transactions import analyse_transactions
 
-    return [analyse_contacts, analyse_loans, analyse_activities, analyse_transactions]
+    return [analyse_contacts, analyse_loans, analyse_activities, analyse_transactions, analyse_campaign]
 
 
 #: the analysers, in the order their sheets appear after 摘要

@@ -1,0 +1,261 @@
+"""The 精準名單 ribbon tab's handlers: ``dispatch(control_id)`` runs the button's handler.
+
+VBA's one callback (``OnRibbonAction``) calls ``addin.ribbon.dispatch('<button id>')``. Each
+analysis button runs the same pipeline as ``precision-list score`` (:func:`processor.pipeline.analyse`)
+on the open workbook's sheets, renders the result sheets with the one renderer
+(:func:`processor.report.render`) into a temporary .xlsx, and has the adapter copy those
+sheets into the workbook — so names, formats and charts are the service's own. Handlers see
+only :class:`addin.adapter.OpenWorkbook`; nothing here imports xlwings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import openpyxl
+import pandas as pd
+
+from processor import schema
+from processor.errors import UnusableInput
+
+from .adapter import CONFIG_SHEET, OpenWorkbook
+
+TITLE = "精準名單"
+NOT_AVAILABLE = "尚未提供 / not available yet"
+INFO_SHEET = "說明"
+RESULT_SHEETS_KEY = "RESULT_SHEETS"
+
+#: button id → (result sheets it puts into the workbook (None: all), the core module it needs,
+#: the sheet kind it reads); 資料檢查 always comes along so every problem is visible
+ANALYSES: dict[str, tuple[tuple[str, ...] | None, str | None, str | None]] = {
+    "segments": (("客戶分群",), "processor.segments", "transactions"),
+    "silence": (("沉默排名",), "processor.silence", "transactions"),
+    "propensity": (("精準名單", "模型評估"), "processor.propensity", "campaign"),
+    "run_all": (None, None, None),
+    "check": ((), None, None),
+}
+
+
+def _today() -> pd.Timestamp:
+    return pd.Timestamp.today().normalize()  # the shell's clock; the core only gets as_of
+
+
+def _config_path(book: OpenWorkbook, key: str) -> Path | None:
+    value = book.config().get(key)
+    return Path(os.path.expandvars(str(value).strip())) if value not in (None, "") and str(value).strip() else None
+
+
+def models_dir(book: OpenWorkbook | None) -> Path:
+    """Where trained models live: xlwings.conf MODELS_DIR, else DROP_FOLDER/models, else
+    $PRECISION_LIST_MODELS, else ~/精準名單/models (the ribbon and PL_PROB use this one rule)."""
+    if book is not None:
+        configured = _config_path(book, "MODELS_DIR")
+        if configured:
+            return configured
+        drop = _config_path(book, "DROP_FOLDER")
+        if drop:
+            return drop / "models"
+    env = os.environ.get("PRECISION_LIST_MODELS")
+    return Path(env) if env else Path.home() / "精準名單" / "models"
+
+
+def _previous_results(book: OpenWorkbook) -> list[str]:
+    text = book.config().get(RESULT_SHEETS_KEY) or ""
+    return [n for n in str(text).split("|") if n]
+
+
+def _input_sheets(book: OpenWorkbook) -> list:
+    """The rep's own sheets: not the config, not the start page, not results we put in before."""
+    skip = {CONFIG_SHEET, INFO_SHEET, *_previous_results(book)}
+    return [raw for raw in book.read_sheets() if raw.name not in skip]
+
+
+def _put_results(book: OpenWorkbook, analysis, wanted: tuple[str, ...] | None) -> list[str]:
+    """Render the chosen result sheets with processor.report.render and copy them in, replacing
+    the ones an earlier button put there."""
+    from processor.report import render
+
+    sheets = [s for s in analysis.sheets if wanted is None or s.name in wanted or s.name == "資料檢查"]
+    previous = _previous_results(book)
+    replace = [name for name in previous if wanted is None or name in {s.name for s in sheets}]
+    with tempfile.TemporaryDirectory(prefix="precision-list-") as tmp:
+        rendered = Path(tmp) / "results.xlsx"
+        # raw=[]: render only the result sheets; the rep's own sheets stay as they are in the book
+        render(dataclasses.replace(analysis, raw=[], sheets=sheets), rendered, rendered)
+        added = book.put_sheets(rendered, replace)
+    kept = [n for n in previous if n not in replace]
+    book.set_config(RESULT_SHEETS_KEY, "|".join(kept + added))
+    return added
+
+
+def run_analysis(book: OpenWorkbook, control_id: str) -> str:
+    """客戶分群 / 沉默排名 / 購買機率 / 全部執行 / 檢查資料: the pipeline on the open workbook."""
+    from processor.pipeline import analyse
+
+    wanted, module, kind = ANALYSES[control_id]
+    raw = _input_sheets(book)
+    if not raw:
+        raise UnusableInput("這個活頁簿沒有資料工作表", "請先用 精準名單 › 插入範本工作表，貼上資料再按一次")
+    analysis = analyse(raw, _today(), models_dir=models_dir(book), progress=book.status, source_name=book.name)
+    if not analysis.parsed:
+        raise UnusableInput("找不到可分析的工作表", "請使用範本工作表的欄名（標題列放在前 15 列內）")
+    produced = {s.name for s in analysis.sheets}
+    if wanted and not produced & set(wanted):
+        label = "、".join(wanted)
+        if module and importlib.util.find_spec(module) is None:
+            raise UnusableInput(f"「{label}」{NOT_AVAILABLE}（{module}）", "這個版本還沒有這項分析；請先用 全部執行 或 檢查資料")
+        needed = schema.KINDS[kind]
+        raise UnusableInput(f"沒有產生「{label}」：找不到「{needed.label}」工作表",
+                            f"請插入「{needed.label}」範本（{'、'.join(f.label for f in needed.fields if f.required)}）並貼上資料")
+    added = _put_results(book, analysis, wanted)
+    errors = analysis.summary["problems"]["errors"]
+    return f"完成：加入 {'、'.join(added)}" + (f"；資料有 {errors} 個錯誤，見「資料檢查」" if errors else "")
+
+
+def insert_template(book: OpenWorkbook, kind_key: str) -> str:
+    """插入範本工作表: the schema's blank template for one sheet kind, copied into the workbook."""
+    from processor import templates
+
+    kind = schema.KINDS[kind_key]
+    with tempfile.TemporaryDirectory(prefix="precision-list-") as tmp:
+        path = Path(tmp) / "template.xlsx"
+        wb = openpyxl.Workbook()
+        wb.remove(wb.active)
+        templates.add_template_sheets(wb, [kind.key], settings=False)
+        wb.save(path)
+        added = book.put_sheets(path, [])
+    return f"已插入範本工作表 {'、'.join(added)}：一列是{kind.one_row_is}"
+
+
+def _core(module: str, name: str, what: str):
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise UnusableInput(f"{what} {NOT_AVAILABLE}（{module}）", "這個版本還沒有這項功能") from None
+
+
+def train(book: OpenWorkbook) -> str:
+    """訓練模型: train the purchase-probability model on the labelled rows of the 行銷名單 sheet
+    and save it in the models folder under the name of its label column (e.g. 買A商品)."""
+    from processor.pipeline import analyse
+
+    train_model = _core("processor.models", "train_model", "訓練模型")
+    today = _today()
+    analysis = analyse(_input_sheets(book), today, progress=book.status, source_name=book.name)
+    campaigns = [s for s in analysis.parsed if s.kind.key == "campaign" and "label" in s.headers]
+    if not campaigns:
+        kind = schema.KINDS["campaign"]
+        raise UnusableInput(f"找不到有結果欄的「{kind.label}」工作表",
+                            f"訓練需要已知結果的客戶：在「{kind.field('label').label}」欄填 是/否（要預測的客戶留白）")
+    sheet = campaigns[0]
+    target = sheet.headers["label"]
+    name = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in str(target)).strip()[:80] or "model"
+    path, _ = train_model(sheet, target, name, settings=analysis.settings, as_of=today,
+                          trained_at=pd.Timestamp.now().isoformat(timespec="seconds"),
+                          models_dir=models_dir(book), progress=book.status)
+    return f"已用「{sheet.sheet}」訓練模型「{name}」，存於 {path}；公式可用 =PL_PROB(表格, \"{name}\")"
+
+
+def model_info(book: OpenWorkbook) -> str:
+    """模型說明: the saved models in the models folder, newest first, with what each was trained on."""
+    folder = models_dir(book)
+    models = sorted((p for p in folder.glob("*.skops") if p.is_file()), key=lambda p: p.stat().st_mtime,
+                    reverse=True) if folder.is_dir() else []
+    if not models:
+        return f"{folder} 還沒有模型：請用 訓練模型 建立，或在 xlwings.conf 的 MODELS_DIR 填共用模型資料夾"
+    try:
+        load_model = importlib.import_module("processor.models").load_model
+    except (ImportError, AttributeError):
+        load_model = None
+    lines = []
+    for path in models[:15]:
+        line = f"{path.stem}　{pd.Timestamp(path.stat().st_mtime, unit='s'):%Y/%m/%d %H:%M}"
+        if load_model is not None:
+            try:
+                meta = load_model(path)["meta"]
+                line += (f"　目標「{meta.get('target', '')}」、{meta.get('rows_trained', '?')} 列訓練、"
+                         f"模型 {meta.get('chosen', '?')}")
+            except Exception as error:  # noqa: BLE001 - one unreadable file must not hide the others
+                line += f"　無法讀取：{error}"
+        lines.append(line)
+    return f"模型資料夾 {folder}：\n" + "\n".join(lines)
+
+
+def _drop_folder(book: OpenWorkbook) -> Path:
+    folder = _config_path(book, "DROP_FOLDER")
+    if folder is None:
+        raise UnusableInput("還沒設定共用資料夾", f"請在「{CONFIG_SHEET}」工作表的 DROP_FOLDER 填共用資料夾路徑（內含 inbox、outbox）")
+    if not (folder / "inbox").is_dir():
+        raise UnusableInput(f"找不到共用資料夾 {folder / 'inbox'}", "請確認 DROP_FOLDER 路徑與網路磁碟已連線")
+    return folder
+
+
+def submit(book: OpenWorkbook) -> str:
+    """送出評分: a copy of the workbook into DROP_FOLDER/inbox, written under a temp name first
+    so the service never sees half a file (DROPFOLDER.md: *.tmp is ignored, then renamed)."""
+    inbox = _drop_folder(book) / "inbox"
+    name = book.name if Path(book.name).suffix.lower() in (".xlsx", ".xlsm") else f"{book.name}.xlsx"
+    final = inbox / name
+    tmp = inbox / f"{name}.tmp"
+    book.save_copy(tmp)
+    os.replace(tmp, final)
+    return f"已送出 {final}；服務評分後按 取回結果"
+
+
+def fetch(book: OpenWorkbook) -> str:
+    """取回結果: open the newest outbox/<this workbook's name>*.scored.xlsx."""
+    outbox = _drop_folder(book) / "outbox"
+    stem = Path(book.name).stem
+    found = sorted(outbox.glob(f"{stem}*.scored.xlsx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    if not found:
+        raise UnusableInput(f"outbox 還沒有 {stem} 的結果", "請稍候再按一次；若很久沒有結果，請看 failed 資料夾的錯誤說明")
+    book.open_file(found[0])
+    return f"已開啟 {found[0].name}"
+
+
+HANDLERS: dict[str, Callable[[OpenWorkbook], str]] = {
+    **{key: (lambda book, key=key: run_analysis(book, key)) for key in ANALYSES},
+    "train": train,
+    "model_info": model_info,
+    "submit": submit,
+    "fetch": fetch,
+    **{f"template_{key}": (lambda book, key=key: insert_template(book, key)) for key in schema.KINDS},
+}
+
+
+def handler_for(control_id: str) -> Callable[[OpenWorkbook], str] | None:
+    return HANDLERS.get(control_id)
+
+
+def dispatch(control_id: str, book: OpenWorkbook | None = None) -> str:
+    """Run one button: status-bar progress, then a message box with the outcome or the problem.
+
+    ``book`` defaults to the Excel workbook that called (xlwings); tests pass a FileWorkbook.
+    """
+    if book is None:
+        from .excel import ExcelWorkbook
+
+        book = ExcelWorkbook.caller()
+    handler = handler_for(control_id)
+    if handler is None:
+        book.message(f"不認得的按鈕：{control_id}", error=True)
+        return ""
+    book.status(f"{TITLE}：處理中…")
+    try:
+        outcome = handler(book)
+        book.message(outcome)
+        return outcome
+    except UnusableInput as problem:
+        book.message(str(problem), error=True)
+        return str(problem)
+    except Exception as error:  # noqa: BLE001 - a button must end in a dialog, not a traceback
+        text = f"{TITLE} 發生錯誤：{type(error).__name__}: {error}"
+        book.message(text, error=True)
+        return text
+    finally:
+        book.status(None)

@@ -63,8 +63,9 @@ def _analysers():
     from .contacts import analyse_contacts
     from .loans import analyse_loans
     from .propensity import analyse_campaign
+    from .transactions import analyse_transactions
 
-    return [analyse_contacts, analyse_loans, analyse_activities, analyse_campaign]
+    return [analyse_contacts, analyse_loans, analyse_activities, analyse_transactions, analyse_campaign]
 
 
 #: the analysers, in the order their sheets appear after 摘要

@@ -1,0 +1,406 @@
+"""Transaction logs: cleaning (with problems reported, nothing silently dropped) and the analyser
+that turns every transactions sheet into 沉默排名 and 客戶分群 (DESIGN §4, issue 3).
+
+Rules, as stated to the user in 資料檢查 and the sheets' notes:
+* a negative amount is a return: it is deducted from the customer's amount and is not a visit;
+* a zero amount is neither a visit nor money;
+* a purchase dated after the as-of date is an error: reported, not used;
+* customer ids are compared after NFKC folding, removing spaces and upper-casing
+  (``A001`` = ``a001 `` = ``Ａ００１``; ``1001.0`` = ``1001``); merged spellings are reported;
+* rows missing an id, a date or an amount are not used (the cell problem is reported).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import ERROR, WARNING, Problem
+from .report import Block, Chart, ResultSheet
+from .schema import TRANSACTIONS
+from .settings import Settings
+
+MAX_ROW_PROBLEMS = 200  # per kind of problem; the rest are counted in one more line
+MAX_LISTED = 50_000  # customers listed per result sheet: a call list, not an export (counts cover everyone)
+DEFAULT_SHEET = TRANSACTIONS.label
+_LABEL = {f.key: f.label for f in TRANSACTIONS.fields}
+
+
+def normalise_ids(ids: pd.Series) -> pd.Series:
+    """Customer ids as compared: NFKC, no white space, upper case, Excel's ``1001.0`` → ``1001``.
+
+    >>> normalise_ids(pd.Series(["A001", "a001 ", "Ａ００１", 1001.0, None])).tolist()
+    ['A001', 'A001', 'A001', '1001', None]
+    """
+    ids_ = IdCodes.of(ids)
+    return pd.Series(np.asarray(list(ids_.customers) + [None], dtype=object)[ids_.row_customer],
+                     index=ids.index, dtype=object)
+
+
+@dataclass(frozen=True)
+class IdCodes:
+    """Customer ids as integer codes: row → spelling as typed → customer (normalised id)."""
+
+    row_spelling: np.ndarray  # per row, index into spellings (−1 blank)
+    spellings: np.ndarray  # distinct spellings as typed
+    spelling_customer: np.ndarray  # per spelling, index into customers (−1 blank after folding)
+    customers: np.ndarray  # distinct normalised ids
+
+    @property
+    def row_customer(self) -> np.ndarray:
+        return np.where(self.row_spelling >= 0, self.spelling_customer[self.row_spelling], -1)
+
+    @classmethod
+    def of(cls, ids: pd.Series) -> "IdCodes":
+        values = ids.to_numpy(dtype=object) if not isinstance(ids.dtype, pd.CategoricalDtype) else ids
+        row_spelling, spellings = pd.factorize(values, use_na_sentinel=True)
+        spellings = np.asarray(spellings, dtype=object)
+        folded = _fold_all(spellings)
+        spelling_customer, customers = pd.factorize(folded, use_na_sentinel=True)
+        return cls(row_spelling, spellings, spelling_customer, np.asarray(customers, dtype=object))
+
+
+_PLAIN_ID = r"[0-9A-Z_\-]+"  # already folded: ASCII upper case, digits, _ and -
+
+
+def _fold_all(spellings: np.ndarray) -> np.ndarray:
+    """:func:`_fold` on the spellings that need it; plain ASCII ids pass through (a million ids
+    are mostly plain: checking them in C beats folding each in Python)."""
+    plain = pd.Series(spellings, dtype=object).str.fullmatch(_PLAIN_ID).fillna(False).to_numpy(dtype=bool)
+    folded = spellings.copy()
+    folded[~plain] = [_fold(v) for v in spellings[~plain]]
+    return folded
+
+
+def _fold(value) -> str | None:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = "".join(unicodedata.normalize("NFKC", str(value)).split()).upper()
+    if text.endswith(".0") and text[:-2].isdigit():
+        text = text[:-2]
+    return text or None
+
+
+def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAULT_SHEET) -> tuple[pd.DataFrame, list[Problem]]:
+    """(usable rows with normalised ids, problems) — see the module docstring for the rules.
+
+    ``transactions`` has canonical columns (customer_id, date, amount; optional margin, cost,
+    product). Where rows come from several sheets a ``_sheet`` column names each row's sheet;
+    the index is taken as the Excel row number when it is an integer index.
+
+    >>> t = pd.DataFrame({"customer_id": ["A001", "a001 ", "B7"], "amount": [10.0, 5.0, 1.0],
+    ...                   "date": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-04-01"])})
+    >>> clean, problems = clean_transactions(t, "2025-03-10")
+    >>> clean["customer_id"].tolist(), [p.problem[:9] for p in problems]
+    (['A001', 'A001'], ['交易日期晚於基準日', '客戶編號有不同寫法'])
+    """
+    missing = [k for k in ("customer_id", "date", "amount") if k not in transactions.columns]
+    if missing:
+        from .errors import UnusableInput
+
+        raise UnusableInput("交易資料缺少欄位：" + "、".join(_LABEL[k] for k in missing),
+                            "請加上 客戶編號、日期、金額 三欄", en=f"transactions need columns {missing}")
+    as_of = pd.Timestamp(as_of).normalize()
+    t = transactions
+    sheets = t["_sheet"].astype(object).to_numpy() if "_sheet" in t.columns else _Same(sheet, len(t))
+    rows = t.index.to_numpy() if pd.api.types.is_integer_dtype(t.index) else _Same(None, len(t))
+    problems: list[Problem] = []
+
+    codes = IdCodes.of(t["customer_id"])
+    customer = codes.row_customer
+    dates = pd.to_datetime(t["date"], errors="coerce")
+    amount = pd.to_numeric(t["amount"], errors="coerce")
+    incomplete = (customer < 0) | (dates.isna() | amount.isna()).to_numpy()
+    future = (dates.dt.normalize() > as_of).to_numpy() & ~incomplete
+
+    problems += _row_problems(future, sheets, rows, _LABEL["date"], dates,
+                              f"交易日期晚於基準日 {as_of:%Y/%m/%d}，這筆沒有納入計算",
+                              "確認日期（民國/西元年）是否打錯；若基準日不對，請用 --as-of 指定", ERROR)
+    if incomplete.any():
+        problems.append(_summary_problem(incomplete, sheets, rows, None,
+                                         "缺少客戶編號、日期或金額（或無法辨識），沒有納入計算",
+                                         "補上這幾列的客戶編號、日期與金額（無法辨識的格子另有一列說明）"))
+    used = ~incomplete & ~future
+    problems += _id_variants(codes, used, sheets, rows)
+
+    a = amount.to_numpy()
+    for mask, text, fix in (
+        (used & (a < 0), "負數金額視為退貨", "退貨金額已從該客戶的消費金額扣除，不算一次來店；若不是退貨請更正"),
+        (used & (a == 0), "金額為 0", "不算一次來店，也不計入金額；若是漏填請補上"),
+    ):
+        if mask.any():
+            problems.append(_summary_problem(mask, sheets, rows, _LABEL["amount"], text, fix))
+
+    keep = [k for k in ("customer_id", "date", "amount", "margin", "cost", "product") if k in t.columns]
+    clean = t.loc[used, keep].copy()
+    # categorical ids: the normalised id once per customer, and the tables need not hash them again
+    clean["customer_id"] = pd.Categorical.from_codes(customer[used], codes.customers.astype(str))
+    clean["date"] = dates[used].to_numpy()
+    clean["amount"] = amount[used].to_numpy(dtype=float)
+    problems += _no_purchase(customer[used], a[used], codes.customers, str(sheets[0]) if len(sheets) else sheet)
+    return clean, problems
+
+
+class _Same:
+    """Every row's sheet (or row number) when it is one value: no per-row array of 5M copies."""
+
+    def __init__(self, value, n: int):
+        self.value, self.n = value, n
+
+    def __getitem__(self, i):
+        return self.value
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _row_problems(mask, sheets, rows, column, dates, problem, fix, severity) -> list[Problem]:
+    """One problem per flagged row (dates shown as typed by reps) up to MAX_ROW_PROBLEMS, then one
+    line counting the rest."""
+    where = np.flatnonzero(mask)
+    shown = dates.iloc[where[:MAX_ROW_PROBLEMS]].dt.strftime("%Y/%m/%d").to_numpy()
+    found = [Problem(str(sheets[i]), _int(rows[i]), column, str(value), problem, fix, severity)
+             for i, value in zip(where[:MAX_ROW_PROBLEMS], shown)]
+    if len(where) > MAX_ROW_PROBLEMS:
+        found.append(Problem(str(sheets[where[0]]), None, column, None,
+                             f"另有 {len(where) - MAX_ROW_PROBLEMS:,} 列同樣問題（{problem}）", fix, severity))
+    return found
+
+
+def _summary_problem(mask, sheets, rows, column, text, fix) -> Problem:
+    """One warning for a rule applied to many rows: count and the first few row numbers."""
+    where = np.flatnonzero(mask)
+    shown = "、".join(str(_int(rows[i])) for i in where[:10] if _int(rows[i]) is not None)
+    more = "…" if len(where) > 10 else ""
+    return Problem(str(sheets[where[0]]), _int(rows[where[0]]), column, None,
+                   f"{text}：共 {len(where):,} 列" + (f"（第 {shown}{more} 列）" if shown else ""), fix, WARNING)
+
+
+def _int(value):
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else int(value)
+
+
+def _id_variants(codes: IdCodes, used, sheets, rows) -> list[Problem]:
+    """A warning per customer id typed more than one way among the used rows (spellings listed,
+    first row given). Counts spellings per customer with integer codes: free when there are none."""
+    in_use = np.zeros(len(codes.spellings), dtype=bool)
+    in_use[codes.row_spelling[used & (codes.row_spelling >= 0)]] = True
+    per_customer = np.bincount(codes.spelling_customer[in_use & (codes.spelling_customer >= 0)],
+                               minlength=len(codes.customers))
+    multi = np.flatnonzero(in_use & (codes.spelling_customer >= 0)
+                           & (per_customer[np.maximum(codes.spelling_customer, 0)] > 1))
+    if not len(multi):
+        return []
+    rows_of = np.flatnonzero(used & np.isin(codes.row_spelling, multi))
+    first = pd.Series(rows_of).groupby(codes.row_spelling[rows_of]).min()  # first row of each spelling
+    forms = pd.DataFrame({"raw": codes.spellings[multi], "id": codes.customers[codes.spelling_customer[multi]],
+                          "pos": first.reindex(multi).to_numpy()})
+    listed = forms.groupby("id", sort=True).agg(spellings=("raw", lambda s: "、".join(f"「{v}」" for v in s)),
+                                                 pos=("pos", "min"))
+    found = [Problem(str(sheets[r.pos]), _int(rows[r.pos]), _LABEL["customer_id"], r.spellings,
+                     f"客戶編號有不同寫法，視為同一位客戶 {cid}", "統一寫法（大小寫、空白、全形半形）可避免誤判",
+                     WARNING) for cid, r in listed.head(MAX_ROW_PROBLEMS).iterrows()]
+    if len(listed) > MAX_ROW_PROBLEMS:
+        found.append(Problem(str(sheets[0]), None, _LABEL["customer_id"], None,
+                             f"另有 {len(listed) - MAX_ROW_PROBLEMS:,} 個客戶編號有不同寫法", "統一寫法", WARNING))
+    return found
+
+
+def _no_purchase(customer: np.ndarray, amount: np.ndarray, names: np.ndarray, sheet: str) -> list[Problem]:
+    """Customers with rows but no purchase (only returns or zeros) cannot be ranked: say who."""
+    rows = np.bincount(customer, minlength=len(names))
+    purchases = np.bincount(customer[amount > 0], minlength=len(names))
+    lost = names[(rows > 0) & (purchases == 0)]
+    if not len(lost):
+        return []
+    shown = "、".join(map(str, lost[:10])) + ("…" if len(lost) > 10 else "")
+    return [Problem(sheet, None, _LABEL["customer_id"], shown,
+                    f"{len(lost):,} 位客戶只有退貨或 0 元紀錄，沒有購買日，不列入沉默排名與分群",
+                    "若漏了購買紀錄請補上", WARNING)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The analyser: sheets and summary for the result workbook
+
+
+def analyse_transactions(ctx) -> "Contribution | None":
+    """沉默排名 and 客戶分群 from every transactions sheet, plus the 摘要 headline blocks."""
+    from .pipeline import Contribution
+
+    parsed = ctx.sheets.get("transactions", [])
+    if not parsed:
+        return None
+    frames = [s.frame.assign(_sheet=s.sheet) for s in parsed]
+    stacked = pd.concat(frames) if len(frames) > 1 else frames[0]
+    ctx.progress(f"整理 {len(stacked):,} 筆交易")
+    clean, problems = clean_transactions(stacked, ctx.as_of)
+    if clean.empty or not (clean["amount"] > 0).any():
+        return Contribution(problems=problems, summary={"transactions": {"customers": 0}})
+    return Contribution(**build_results(clean, ctx.as_of, ctx.settings, ctx.progress), problems=problems)
+
+
+def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambda m: None) -> dict:
+    """Both tables and their sheets from clean transactions (used by the analyser and benchmarks)."""
+    from . import segments as seg
+    from . import silence as sil
+
+    progress("計算沉默排名")
+    silence = sil.silence_table(clean, as_of, settings)
+    progress("計算客戶分群")
+    segments, info = seg.segment_table(silence, settings)
+    return {"sheets": [silence_sheet(silence, as_of, settings), segment_sheet(segments, info, settings)],
+            "summary_blocks": summary_blocks(silence, segments),
+            "summary": {"transactions": headline(silence, segments, info)}}
+
+
+def _counts(values: pd.Series, order, label: str, money: pd.Series | None = None) -> pd.DataFrame:
+    counts = values.value_counts().reindex(list(order), fill_value=0)
+    frame = pd.DataFrame({label: list(order), "人數": counts.to_numpy(dtype=np.int64)})
+    frame["占比"] = frame["人數"] / max(int(frame["人數"].sum()), 1)
+    if money is not None:
+        frame["消費金額"] = money.groupby(values.to_numpy()).sum().reindex(list(order), fill_value=0.0).to_numpy()
+    return frame
+
+
+def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings) -> ResultSheet:
+    from . import silence as sil
+
+    display = sil.to_display(silence.head(MAX_LISTED))
+    formats = {"優先分數": "0.0", "首次購買": "yyyy/mm/dd", "最近購買": "yyyy/mm/dd", "平均間隔(天)": "0.0",
+               "最長間隔(天)": "0", "距今天數 Tr": "0", "秩次比 TrF": "0.00", "沉默得分 S": "0.00",
+               "消費金額": "#,##0", "毛利": "#,##0"}
+    main = Block(display, formats=formats, color_scale=("沉默得分 S",), data_bars=("消費金額",),
+                 widths={"建議行動": 40})
+    groups = Block(_counts(silence["silence_group"], sil.GROUPS, "沉默分組", silence["value"]), title="各沉默分組人數",
+                   formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False,
+                   charts=(Chart("col", "各沉默分組人數（a 活躍 → e 沉默）", "沉默分組", ("人數",)),))
+    dormancy = Block(_counts(silence["dormancy"], sil.DORMANCY, "未到店期間"), title="未到店期間",
+                     formats={"占比": "0.0%"}, as_table=False,
+                     charts=(Chart("col", "未到店期間人數", "未到店期間", ("人數",)),))
+    rate = Block(_counts(silence["visit_rate_class"], sil.VISIT_RATE, "到店率分類"), title="到店率分類",
+                 formats={"占比": "0.0%"}, as_table=False)
+    s = settings
+    notes = (
+        f"沉默排名　基準日 {pd.Timestamp(as_of):%Y/%m/%d}（種子 004 沉默用戶激活方案）",
+        "來店＝有正數金額的不同購買日；Ti＝相鄰兩次來店的間隔天數；Tr＝基準日−最近購買日。",
+        "秩次比 TrF＝Tr 在 {T1…Tn−1, Tr} 由小到大的秩次（同值取最高秩次）÷ 來店天數 n；TrF＝1 表示 Tr 已達歷史最長間隔。",
+        "沉默得分 S＝Tr ÷ 最長間隔：S<1 尚未沉默，S=1 進入沉默，S>1 已沉默 S−1。分組（依 TrF）：a [0,0.4) b [0.4,0.6) "
+        "c [0.6,0.8) d [0.8,0.95) e [0.95,1]。",
+        f"來店少於 {s.min_visits} 天者標為「低頻/新客」：TrF 改以全體一般客戶的所有間隔計秩次比，S 以一般客戶最長間隔的中位數為分母"
+        f"（全部客戶都只來過一次時，TrF 依 Tr 互相比較，S 以 {s.marginal_days} 天為分母）。",
+        f"未到店期間以整月計；到店率分類：節奏（平均間隔與 Tr 取大者）≤{s.loyal_days} 天忠誠、≤{s.regular_days} 常規、"
+        f"≤{s.marginal_days} 邊緣；距今 ≤{s.dormant_days} 天休眠，否則流失；只來過一次者最多算邊緣。",
+        "優先分數＝100 × 消費金額百分位 × 迫切度（S≤1 時為 TrF，已沉默時為 TrF÷S）：高價值、剛好接近或剛進入沉默者最先打；"
+        "價值「高」＝ABC 的 A、B 類。",
+        "退貨（負數金額）已從消費金額扣除、不算來店；0 元不算來店。",
+        PRIORITY_CAVEAT,
+    ) + _listed_note(len(silence), "優先順序")
+    return ResultSheet("沉默排名", (main, groups, dormancy, rate), notes)
+
+
+def _listed_note(n: int, order: str) -> tuple[str, ...]:
+    if n <= MAX_LISTED:
+        return ()
+    return (f"共 {n:,} 位客戶；本表只列出{order}前 {MAX_LISTED:,} 位，下方各表與圖（及 摘要）涵蓋全部客戶。",)
+
+
+#: what the CDNOW benchmark measured (benchmarks/bench_cdnow.py; see docs/silence-and-segments.md)
+PRIORITY_CAVEAT = ("注意：優先分數排的是「值得先打給誰」，不是「誰會回來」。以公開的 CDNOW 資料驗證（1997/9/30 為基準日，"
+                   "看 1998/6/30 前是否再購買）：預測回購的 AUC，單看距今天數 Tr 為 0.76、優先分數只有 0.71，比單看 Tr 差；"
+                   "前 20% 名單涵蓋的下期消費，Tr 為 64%、優先分數 56%。想找最可能回購的人，請依「距今天數 Tr」由小到大排序。"
+                   "改進方向：改用模型（BG/NBD）估的下期預期購買次數 × 平均客單價排序，同一資料前 20% 可涵蓋 69% 的下期消費。")
+
+
+def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings) -> ResultSheet:
+    from . import segments as seg
+
+    display = segments.head(MAX_LISTED).rename(columns=seg.LABELS)
+    formats = {"M 消費金額": "#,##0", "平均客單價": "#,##0", "綜合價值分數": "0.0", "R 距今天數": "0"}
+    main = Block(display, formats=formats, color_scale=("綜合價值分數",), color_scale_reverse=True,
+                 data_bars=("M 消費金額",))
+    strategy = seg.segment_strategies(segments).rename(columns={
+        "segment": "RFM分群", "rule": "規則", "meaning": "說明", "strategy": "建議策略", "customers": "人數",
+        "revenue": "消費金額", "share": "占比"})
+    mix = Block(strategy, title="RFM 八類客戶與建議策略（種子 002）", formats={"消費金額": "#,##0", "占比": "0.0%"},
+                as_table=False, widths={"建議策略": 30, "說明": 24},
+                charts=(Chart("bar", "RFM 分群人數", "RFM分群", ("人數",)),))
+    profiles = seg.cluster_profiles(segments).rename(columns={
+        "cluster": "集群", "customers": "人數", "share": "占比", "median_recency": "R 中位數(天)",
+        "median_frequency": "F 中位數", "median_monetary": "M 中位數", "revenue": "消費金額",
+        "mean_value_score": "平均價值分數", "main_segment": "最多的RFM分群"})
+    cluster = Block(profiles, title=f"k-means 集群輪廓（k={info['k']}，依輪廓係數選出）",
+                    formats={"占比": "0.0%", "M 中位數": "#,##0", "消費金額": "#,##0", "平均價值分數": "0.0"},
+                    as_table=False)
+    abc = Block(_counts(segments["abc_class"], ("A", "B", "C"), "ABC分類", segments["monetary"]), title="ABC 分類",
+                formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False)
+    matrix = Block(_counts(segments["value_matrix"], ("優質型", "消費型", "經常型", "不確定型"), "價值矩陣",
+                           segments["monetary"]), title="客戶價值矩陣（頻率 × 平均客單價）",
+                   formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False)
+    quadrant = Block(_counts(segments["quadrant"], ("蜜蜂", "蜻蜓", "蝴蝶", "螳螂"), "貢獻×忠誠", segments["monetary"]),
+                     title="貢獻度 × 忠誠度（種子 004）", formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False)
+    tiers = Block(_counts(segments["value_tier"], ("VIP客戶", "重要客戶", "普通客戶", "小客戶"), "價值等級",
+                          segments["monetary"]), title="綜合價值等級", formats={"占比": "0.0%", "消費金額": "#,##0"},
+                  as_table=False, charts=(Chart("pie", "綜合價值等級", "價值等級", ("人數",)),))
+    s = settings
+    silhouette = "、".join(f"k={k}: {v:.3f}" for k, v in info["silhouette"].items()) or "資料不足，未分群"
+    sampled = (f"客戶 {info['n']:,} 位，超過 {seg.CLUSTER_SAMPLE:,} 位時以隨機抽樣的 {seg.CLUSTER_SAMPLE:,} 位選 k 並求中心，"
+               "再把每位客戶分到最近的中心（輪廓係數的計算量隨人數平方成長）。" if info.get("sampled") else "")
+    notes = (
+        "客戶分群（種子 001、002、004）",
+        "R＝距今天數、F＝來店天數、M＝淨消費金額；R/F/M 分數 1–5 依五分位（R 越近分數越高）。",
+        seg.RULE_NOTE,
+        "RFM 八類：R高F高M高 重要價值、R高F低M高 重要發展、R低F高M高 重要保持、R低F低M高 重要挽留、"
+        "R高F高M低 一般價值、R高F低M低 一般發展、R低F高M低 一般保持、R低F低M低 一般挽留。",
+        f"ABC：依消費金額排名，前 {s.abc_a:.0%} 為 A、接著 {s.abc_b:.0%} 為 B、其餘 C（同額取較好的類別）。",
+        "價值矩陣：F 與平均客單價各以平均值分高低 → 優質型（皆高）、消費型（客單價高）、經常型（頻率高）、不確定型。",
+        "貢獻×忠誠：貢獻高＝ABC 的 A、B；忠誠高＝到店率 忠誠或常規 → 蜜蜂（皆高）、蜻蜓（貢獻高）、蝴蝶（忠誠高）、螳螂。",
+        f"綜合價值分數 0–100＝R、F、M 百分位 × 權重（R {s.weight_r:g}、F {s.weight_f:g}、M {s.weight_m:g}，正規化為 1）；"
+        "VIP >80、重要 >60、普通 >40、其餘小客戶。",
+        f"k-means：標準化後的 log(1+R)、log(1+F)、log(1+M)，k 由 2–8 中輪廓係數最高者（{silhouette}），"
+        f"隨機種子 {s.random_state}；集群 1 平均價值最高。{sampled}",
+    ) + _listed_note(len(segments), "綜合價值分數")
+    return ResultSheet("客戶分群", (main, mix, cluster, abc, matrix, quadrant, tiers), notes)
+
+
+def call_first_mask(silence: pd.DataFrame) -> pd.Series:
+    """優先聯絡: high value (ABC A/B), group d or e, and not yet deeply silent (S ≤ 2)."""
+    from .silence import DEEP_SILENCE
+
+    return ((silence["value_class"] == "高") & silence["silence_group"].isin(["d", "e"])
+            & (silence["silence_score"] <= DEEP_SILENCE))
+
+
+def headline(silence: pd.DataFrame, segments: pd.DataFrame, info: dict) -> dict:
+    revenue = segments.groupby("rfm_segment")["monetary"].sum()
+    groups = silence["silence_group"].value_counts()
+    return {
+        "customers": int(len(silence)),
+        "share_silent": round(float((silence["silence_score"] >= 1).mean()), 4),
+        "call_first": int(call_first_mask(silence).sum()),
+        "groups": {g: int(groups.get(g, 0)) for g in ("a", "b", "c", "d", "e")},
+        "revenue_by_segment": {k: round(float(v), 2) for k, v in revenue.items()},
+        "clusters": int(info["k"]),
+    }
+
+
+def summary_blocks(silence: pd.DataFrame, segments: pd.DataFrame) -> list[Block]:
+    from . import segments as seg
+    from . import silence as sil
+
+    h = headline(silence, segments, {"k": 0})
+    numbers = pd.DataFrame({
+        "項目": ["客戶數", "已沉默比例（S ≥ 1）", "優先聯絡人數（高價值、d/e 組、S ≤ 2）", "總消費金額"],
+        "數值": [f"{h['customers']:,}", f"{h['share_silent']:.1%}", f"{h['call_first']:,}",
+                 f"{float(segments['monetary'].sum()):,.0f}"],
+    })
+    revenue = _counts(segments["rfm_segment"], seg.SEGMENT_ORDER, "RFM分群", segments["monetary"])
+    return [
+        Block(numbers, title="交易客戶（沉默排名、客戶分群）", as_table=False),
+        Block(_counts(silence["silence_group"], sil.GROUPS, "沉默分組"), title="沉默分組", formats={"占比": "0.0%"},
+              as_table=False, charts=(Chart("col", "各沉默分組人數", "沉默分組", ("人數",)),)),
+        Block(revenue, title="各 RFM 分群消費金額", formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False,
+              charts=(Chart("bar", "各 RFM 分群消費金額", "RFM分群", ("消費金額",)),)),
+    ]

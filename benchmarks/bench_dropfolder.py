@@ -22,22 +22,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from dropfolder_kit import ServiceProcess, csv_bytes, drop, files, write_config, xlsx_bytes  # noqa: E402
+from dropfolder_kit import ServiceProcess, child_pids, csv_bytes, drop, files, write_config, xlsx_bytes  # noqa: E402
 
 SETTLE = 0.3
 
 
 def rss_mib(pid: int) -> float:
     """Resident memory of ``pid`` and its children (Linux /proc), MiB."""
-    pids = [pid]
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                pids.append(int(entry.name))
+    pids = [pid, *child_pids(pid)]
     total = 0
     for p in pids:
         try:

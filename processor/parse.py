@@ -128,14 +128,51 @@ _FIX = {
 }
 
 
+MAX_PROBLEMS_PER_CHECK = 200  # per sheet, column and kind of problem; the rest are counted in one line
+
+
 def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp) -> tuple[pd.Series, list[Problem]]:
+    """Parse one column; long text columns are parsed once per distinct value (exports repeat a lot)."""
+    if len(raw) > 5000 and pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
+        codes, uniques = pd.factorize(raw)
+        if len(uniques) < len(raw) // 2:
+            parsed_u, problems_u = _parse_values(pd.Series(uniques, dtype=object), f, sheet, as_of, limit=None)
+            parsed = pd.Series(parsed_u.reindex(codes).to_numpy(), index=raw.index, dtype=parsed_u.dtype)
+            wanted = np.array(sorted({p.row for p in problems_u}), dtype=np.int64)
+            hit = np.isin(codes, wanted)
+            rows_by_code = pd.Series(raw.index[hit]).groupby(codes[hit]).agg(list)
+            expanded: dict[tuple, list[Problem]] = {}
+            for p in problems_u:  # bad distinct values, each spread back over the rows that hold it
+                for row in rows_by_code.get(p.row, []):
+                    expanded.setdefault((p.problem, p.fix), []).append(
+                        Problem(sheet, int(row), p.column, p.value, p.problem, p.fix, p.severity))
+            problems = []
+            for found in expanded.values():
+                found.sort(key=lambda p: p.row)
+                problems += _capped(found)
+            return parsed, problems
+    return _parse_values(raw, f, sheet, as_of)
+
+
+def _capped(found: list[Problem]) -> list[Problem]:
+    if len(found) <= MAX_PROBLEMS_PER_CHECK:
+        return found
+    first = found[0]
+    rest = len(found) - MAX_PROBLEMS_PER_CHECK
+    return found[:MAX_PROBLEMS_PER_CHECK] + [Problem(first.sheet, None, first.column, f"另有 {rest} 列",
+                                                     f"{first.problem}（同樣的問題還有 {rest} 列，未逐列列出）",
+                                                     first.fix, first.severity)]
+
+
+def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
+                  limit: int | None = MAX_PROBLEMS_PER_CHECK) -> tuple[pd.Series, list[Problem]]:
     problems: list[Problem] = []
 
     def report(mask: pd.Series, problem: str, fix: str, severity: str = ERROR, shown: pd.Series | None = None):
         shown = raw if shown is None else shown
-        for row in mask[mask].index:  # one Problem per bad cell: bounded by the cells that are wrong
-            value = shown.get(row)
-            problems.append(Problem(sheet, int(row), f.label, None if value is None else str(value), problem, fix, severity))
+        found = [Problem(sheet, int(row), f.label, None if shown.get(row) is None else str(shown.get(row)), problem, fix,
+                         severity) for row in mask[mask].index]  # one Problem per bad cell …
+        problems.extend(found if limit is None else _capped(found))  # … up to a readable number
 
     if f.type == schema.DATE:
         parsed, bad = parse_dates(raw)

@@ -76,6 +76,7 @@ import numpy as _np
 HEADER_FILL = "1F4E78"
 TITLE_SIZE = 13
 MAX_EXCEL_ROWS = 1_048_576
+MAX_COPIED_CSV_ROWS = 100_000  # larger CSVs are not copied into the result: it would take minutes
 _INVALID_SHEET = _re.compile(r"[\[\]:*?/\\]")
 
 
@@ -217,7 +218,8 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str]):
                                               DataBarRule(start_type="min", end_type="max", color="638EC6"))
         for chart in block.charts:
             if n:
-                top = max(header_row, next_chart_row)
+                # beside a short block; a block far down a long sheet gets its chart at the top
+                top = max(header_row, next_chart_row) if header_row <= 60 else next_chart_row
                 ws.add_chart(_chart(ws, chart, columns, header_row, last_row), f"{chart_col}{top}")
                 next_chart_row = top + int(chart.height_cm / 0.5) + 2
         row = last_row + 1
@@ -321,7 +323,7 @@ def render(analysis, input_path, output_path) -> None:
         wb = openpyxl.Workbook()
         wb.remove(wb.active)
         for raw in analysis.raw:
-            if len(raw.grid) < MAX_EXCEL_ROWS:
+            if len(raw.grid) <= MAX_COPIED_CSV_ROWS:  # a big export stays in its CSV (archived, untouched)
                 copy_grid_sheet(wb, raw.name, raw.grid)
     mask_input_ids(wb, analysis)
     tables: set[str] = {t for ws in wb.worksheets for t in ws.tables}

@@ -138,16 +138,7 @@ class ServiceProcess:
 
     def children(self) -> list[int]:
         """PIDs of the service's worker processes (from /proc)."""
-        out = []
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    stat = Path(entry.path, "stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.proc.pid:
-                    out.append(int(entry.name))
-        return out
+        return child_pids(self.proc.pid)
 
     def kill_group(self) -> None:
         """SIGKILL to the service and its workers at once (a power cut, not just the main process)."""
@@ -243,3 +234,17 @@ def settled_everything(root: Path, expected_inputs: int) -> bool:
     claims = list((root / ".state" / "claims").iterdir()) if (root / ".state" / "claims").is_dir() else []
     kept = len(files(root / "archive")) + len([n for n in files(root / "failed") if not n.endswith(".error.txt")])
     return not inbox and not claims and kept == expected_inputs
+
+
+def child_pids(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out

@@ -61,11 +61,22 @@ def problems_frame(problems: list[Problem]) -> pd.DataFrame:
 class UnusableInput(Exception):
     """The file as a whole cannot be used; the message is one line a rep can act on.
 
-    The CLI exits 2 with it; the drop-folder service moves the file to failed/ with it.
+    The CLI exits 2 with it; the drop-folder service moves the file to failed/ with it. The
+    message never carries cell contents that could be personal data (names, IDs, phones).
     """
 
-    def __init__(self, what: str, fix: str = "", *, en: str = ""):
+    def __init__(self, what: str, fix: str = "", *, en: str = "", fix_en: str = "",
+                 sheet: str | None = None, row: int | None = None, column: str | None = None):
         self.what = what
         self.fix = fix
-        self.en = en
+        self.en = en  # what, in English
+        self.fix_en = fix_en  # how to fix, in English
+        self.sheet = sheet  # where, when the problem has a place
+        self.row = row
+        self.column = column
         super().__init__(f"{what}{'；' + fix if fix else ''}")
+
+    def english(self) -> str:
+        """One English line: what went wrong and how to fix it."""
+        what = self.en or self.what
+        return f"{what}; {self.fix_en}" if self.fix_en else what

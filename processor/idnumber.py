@@ -25,6 +25,7 @@ WEIGHTS = np.array([1, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1])
 VALID, BAD_FORMAT, BAD_CHECKSUM, MASKED = "有效", "格式錯誤", "檢查碼錯誤", "已遮蔽"
 #: where an ID number may sit inside longer text (notes, a whole row pasted into one cell)
 _CANDIDATE = r"(?<![A-Za-z0-9])[A-Za-z][1289A-Da-d]\d{8}(?!\d)"
+_WIDE_CANDIDATE = r"[A-Za-zＡ-Ｚａ-ｚ][1289A-Da-d１２８９Ａ-Ｄａ-ｄ][0-9０-９]{8}"
 
 
 def check_ids(series: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -74,9 +75,16 @@ def mask_ids_in_text(series: pd.Series) -> pd.Series:
     >>> mask_ids_in_text(pd.Series(["王小明 A123456789 0912", "A123456788", "F131104093", 42, None])).tolist()
     ['王小明 A12*****89 0912', 'A123456788', 'F13*****93', 42, None]
     """
-    series = pd.Series(series)
-    text = series.astype("string").str.normalize("NFKC")
-    has = text.str.contains(_CANDIDATE, regex=True, na=False) & series.map(type).eq(str)
+    series = series if isinstance(series, pd.Series) else pd.Series(series)
+    if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "mixed", "mixed-integer"):
+        return series  # numbers and dates only
+    # a cheap pass over every cell (half- or full-width letter + 9 digits); NFKC only where it may hit
+    maybe = series.astype("string").str.contains(_WIDE_CANDIDATE, regex=True, na=False)
+    if not maybe.any():
+        return series
+    maybe[maybe] = series[maybe].map(type).eq(str)  # text cells only: a number cell stays a number
+    text = series[maybe].astype("string").str.normalize("NFKC")
+    has = text.str.contains(_CANDIDATE, regex=True, na=False)
     if not has.any():
         return series
     found = text[has].str.extractall(f"({_CANDIDATE})")[0]

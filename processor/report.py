@@ -293,21 +293,35 @@ def copy_grid_sheet(wb, name: str, grid: pd.DataFrame):
 
 def masked_grid(raw, parsed) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(grid, changed) of one input sheet with ID numbers masked (DESIGN §6): every filled cell
-    of a field typed as 身分證字號, and any valid ID number in any other cell, wherever it sits
-    (a 身分證字號 column on a contact list, an ID typed into 備註, a sheet no kind matched)."""
+    of a column headed as an ID number (the loan field, or a 身分證字號 column on any other sheet
+    kind), and any valid ID number in any other cell, wherever it sits (typed into 備註, on a
+    sheet no kind matched)."""
     from .idnumber import mask_ids, mask_ids_in_text
+    from .schema import ID_HEADERS, normalise_header
 
     grid = raw.grid
-    out = grid.apply(mask_ids_in_text) if grid.size else grid.copy()  # column by column
+    out = grid.copy()
+    changed = pd.DataFrame(False, index=grid.index, columns=grid.columns)
+    for j in range(grid.shape[1]):  # column by column, each vectorised
+        column = grid.iloc[:, j]
+        masked = mask_ids_in_text(column)
+        if masked is not column:
+            out.iloc[:, j] = masked
+            changed.iloc[:, j] = ((masked != column) & column.notna()).to_numpy()
     for sheet in (s for s in parsed if s.sheet == raw.name):
-        for key, (row, col) in sheet.locations.items():
-            if sheet.kind.field(key).type != "id" or col - 1 >= grid.shape[1]:
+        id_cells = [(row, col) for key, (row, col) in sheet.locations.items() if sheet.kind.field(key).type == "id"]
+        if sheet.layout == "table" and sheet.header_row <= len(grid):  # e.g. 身分證字號 on a contact list
+            for header in range(max(0, sheet.header_row - 2), sheet.header_row):  # the header may span two rows
+                id_cells += [(None, col + 1) for col, text in enumerate(grid.iloc[header])
+                             if isinstance(text, str) and normalise_header(text) in ID_HEADERS]
+        for row, col in id_cells:
+            if col - 1 >= grid.shape[1]:
                 continue
             rows = [row] if row is not None else list(sheet.frame.index)
             cells = grid.iloc[[r - 1 for r in rows if r - 1 < len(grid)], col - 1]
             cells = cells[cells.map(type).eq(str) & (cells.astype("string").str.strip() != "")]
-            out.iloc[[r for r in cells.index], col - 1] = mask_ids(cells).astype(object).to_numpy()
-    changed = out.ne(grid) & ~(out.isna() & grid.isna()) if grid.size else out.astype(bool)
+            out.iloc[list(cells.index), col - 1] = mask_ids(cells).astype(object).to_numpy()
+            changed.iloc[list(cells.index), col - 1] = True
     return out, changed
 
 

@@ -333,3 +333,6 @@ def alias_index(kind: SheetKind) -> dict[str, str]:
 
 
 ALIASES: dict[str, dict[str, str]] = {key: alias_index(kind) for key, kind in KINDS.items()}
+#: normalised headers that name an ID number in any kind: such a column is masked whole, wherever it is
+ID_HEADERS = frozenset(normalise_header(a) for k in KINDS.values() for f in k.fields if f.type == ID
+                       for a in (f.label, *f.aliases))

@@ -339,14 +339,17 @@ def test_id_numbers_are_masked_in_every_copied_sheet_and_in_every_problem(run_cl
     path = write_rows(tmp_path / "ids.xlsx", {
         "名單": [["姓名", "生日", "信任等級", "身分證字號", "備註"],
                  ["王小明", "85/03/12", "A", "A123456789", "證號 F131104093 已核對"],
-                 ["陳美玲", "85/13/40", "B", "F131104093", None]],
+                 ["陳美玲", "85/13/40", "B", "F131104093", None], ["林志明", "85/03/12", "C", "A123456788", "訂單 A123456788"]],
         "雜項": [["王小明", "A123456789", "0912345678"], ["x", "y", "z"]],
     })
     out = tmp_path / "out.xlsx"
     run_cli("score", path, "-o", out, "--as-of", AS_OF)
     strings = _all_strings(out)
-    assert not [s for s in strings if "A123456789" in s or "F131104093" in s], "an ID number survived"
+    assert not [s for s in strings if "A123456789" in s or "F131104093" in s], "a valid ID number survived"
     assert "A12*****89" in strings and "證號 F13*****93 已核對" in strings
+    copied = [r[3] for r in openpyxl.load_workbook(out)["名單"].iter_rows(min_row=2, values_only=True)]
+    assert copied == ["A12*****89", "F13*****93", "A12*****88"], "an ID column is masked whole, typos included"
+    assert "訂單 A123456788" in strings, "a look-alike that fails the checksum elsewhere stays readable"
     checks = sheet_rows(out, "資料檢查", "嚴重度")
     unrecognised = checks[checks["工作表"] == "雜項"].iloc[0]
     assert "王小明" not in str(unrecognised["內容"]) and "0912345678" not in str(unrecognised["內容"])

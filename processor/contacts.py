@@ -183,38 +183,41 @@ def analyse_contacts(ctx) -> "Contribution | None":
         *([f"有 {unplaced} 列沒有姓名也沒有客戶編號，未排入（見 資料檢查）。"] if unplaced else []),
     )
     formats = {c.label: c.format for c in SCHEDULE_COLUMNS if c.format}
-    sheet = ResultSheet("跟進排程", (Block(table, formats=formats, color_scale=("逾期天數",), data_bars=("資料完整度",)),),
-                        notes)
+    label = {c.key: c.label for c in SCHEDULE_COLUMNS}
+    sheet = ResultSheet("跟進排程", (Block(table, formats=formats, color_scale=(label["days_overdue"],),
+                                          data_bars=(label["completeness"],)),), notes)
     status_counts = plan["status"].value_counts()
     blocks = [Block(pd.DataFrame({"跟進狀態": status_counts.index, "人數": status_counts.to_numpy()}),
                     title="今天要跟進", as_table=False)]
     summary = {"people": int(len(plan)), "due_today_or_overdue": int(plan["status"].isin(["逾期", "今天", "尚未接觸"]).sum()),
                "by_status": {str(k): int(v) for k, v in status_counts.items()}}
     if contacts is not None:
-        trust = _counts(contacts["trust"], TRUST_LEVELS, "信任等級")
-        intent = _counts(contacts["intent"], INTENT_LEVELS, "意向等級")
-        stage = _counts(contacts["stage"], FUNNEL_STAGES, "階段")
+        trust = _counts(contacts["trust"], TRUST_LEVELS, label["trust"])
+        intent = _counts(contacts["intent"], INTENT_LEVELS, label["intent"])
+        stage = _counts(contacts["stage"], FUNNEL_STAGES, label["stage"])
         profile_all = contact_profile(contacts)
         bins = pd.cut(profile_all["completeness"], COMPLETENESS_BINS[0], labels=COMPLETENESS_BINS[1])
         completeness = bins.value_counts().reindex(bins.cat.categories, fill_value=0)
         needs = profile_all["needs"].value_counts()
         man = profile_all["man"].fillna("未填").value_counts()
         blocks += [
-            Block(trust, title="信任等級", as_table=False, charts=(Chart("col", "信任等級人數", "信任等級", ("人數",)),)),
-            Block(intent, title="意向等級", as_table=False, charts=(Chart("col", "意向等級人數", "意向等級", ("人數",)),)),
-            Block(stage, title="漏斗階段", as_table=False, charts=(Chart("bar", "各階段人數", "階段", ("人數",)),)),
-            Block(pd.DataFrame({"資料完整度": completeness.index.astype(str), "人數": completeness.to_numpy()}),
+            Block(trust, title=label["trust"], as_table=False,
+                  charts=(Chart("col", f"{label['trust']}人數", label["trust"], ("人數",)),)),
+            Block(intent, title=label["intent"], as_table=False,
+                  charts=(Chart("col", f"{label['intent']}人數", label["intent"], ("人數",)),)),
+            Block(stage, title="漏斗階段", as_table=False, charts=(Chart("bar", "各階段人數", label["stage"], ("人數",)),)),
+            Block(pd.DataFrame({label["completeness"]: completeness.index.astype(str), "人數": completeness.to_numpy()}),
                   title="FORMHTCD 資料完整度分布", as_table=False),
-            Block(pd.DataFrame({"需求確認": needs.index, "人數": needs.to_numpy()}), title="需求確認（是真的需要還是羨慕）",
+            Block(pd.DataFrame({label["needs"]: needs.index, "人數": needs.to_numpy()}), title="需求確認（是真的需要還是羨慕）",
                   as_table=False),
-            Block(pd.DataFrame({"MAN類型": man.index, "人數": man.to_numpy(),
+            Block(pd.DataFrame({label["man"]: man.index, "人數": man.to_numpy(),
                                 "建議": [MAN_ADVICE.get(k, "請填 M有購買力 / A有決定權 / N有需求") for k in man.index]}),
                   title="MAN 類型", as_table=False),
         ]
         summary.update({"contacts": int(len(contacts)), "needs_confirmed": int((profile_all["needs"] == NEEDS_CONFIRMED).sum()),
-                        "by_trust": dict(zip(trust["信任等級"], trust["人數"].astype(int).tolist())),
-                        "by_intent": dict(zip(intent["意向等級"], intent["人數"].astype(int).tolist())),
-                        "by_stage": dict(zip(stage["階段"], stage["人數"].astype(int).tolist())),
+                        "by_trust": dict(zip(trust[label["trust"]], trust["人數"].astype(int).tolist())),
+                        "by_intent": dict(zip(intent[label["intent"]], intent["人數"].astype(int).tolist())),
+                        "by_stage": dict(zip(stage[label["stage"]], stage["人數"].astype(int).tolist())),
                         "by_man": {str(k): int(v) for k, v in man.items()},
                         "by_needs": {str(k): int(v) for k, v in needs.items()},
                         "completeness": {str(k): int(v) for k, v in completeness.items()},

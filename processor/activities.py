@@ -21,7 +21,7 @@ def analyse_activities(ctx):
     table = pd.DataFrame({
         label["title"]: events["title"], label["date"]: events["date"], label["venue"]: events["venue"],
         label["signups"]: events["signups"], label["price"]: events["price"],
-        "檢討已寫": debrief.map(lambda n: f"{n}/3"),
+        "檢討已寫": debrief.astype(str) + "/3",
         "狀態": (events["date"] > ctx.as_of).map({True: "即將舉辦", False: "已舉辦"}),
     })
     missing = int(((events["date"] <= ctx.as_of) & (debrief < 3)).sum())

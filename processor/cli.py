@@ -32,6 +32,7 @@ def _as_of(text: str | None) -> pd.Timestamp | None:
 
 
 def _settings(args):
+    """The --config file's [settings], or None; a bad file is UnusableInput (exit 2)."""
     from .settings import load_config
 
     return load_config(Path(args.config)) if getattr(args, "config", None) else None
@@ -74,14 +75,16 @@ def cmd_train(args) -> int:
     campaigns = [s for s in parsed if s.kind.key == "campaign"]
     if not campaigns:
         raise UnusableInput("找不到行銷名單工作表（要有客戶編號欄）", "標題列請包含「客戶編號」（或 UID、會員編號）與目標欄",
-                            en="no campaign list (a sheet with a customer id column) found")
+                            en="no campaign list (a sheet with a customer id column) found",
+                            fix_en="give the header row a 客戶編號 (or UID, customer id) column and the target column")
     try:
         path, result = train_model(campaigns[0], args.target, args.name, settings=_settings(args) or Settings(),
                                    as_of=as_of, trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
                                    models_dir=default_models_dir(args.models),
                                    progress=lambda m: print(f"… {m}", file=sys.stderr))
     except ModelError as exc:
-        raise UnusableInput(exc.what, exc.fix, en=str(exc)) from None
+        raise UnusableInput(exc.what, exc.fix, en=f"model {args.name!r} cannot be trained or saved ({exc.what})",
+                            fix_en=exc.fix or "fix the list, or choose another --name") from None
     e = result.evaluation or {}
     print(f"已儲存模型 {path}（{result.fitted.chosen}，{len(result.fitted.features)} 個欄位）")
     if e:
@@ -229,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UnusableInput as exc:
-        message = exc.en if getattr(args, "lang", "zh-TW") == "en" and exc.en else str(exc)
+        message = exc.english() if getattr(args, "lang", "zh-TW") == "en" else str(exc)
         print(f"precision-list: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -94,11 +94,14 @@ def contact_profile(contacts: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # The analyser: 跟進排程 and the contact blocks of 摘要.
 
-from .followup import person_key, schedule  # noqa: E402
+from .errors import WARNING, Problem  # noqa: E402
+from .followup import link_followups, person_key, schedule  # noqa: E402
 from .report import Block, Chart, ResultSheet  # noqa: E402
-from .schema import CONTACTS, FOLLOWUPS, FUNNEL_STAGES, INTENT_LEVELS, TRUST_LEVELS  # noqa: E402
+from .schema import (CONTACTS, FOLLOWUPS, FUNNEL_STAGES, INTENT_LEVELS, SCHEDULE_COLUMNS, TRUST_LEVELS,  # noqa: E402
+                     normalise_header)
 
-_L = {f.key: f.label for f in CONTACTS.fields}
+DERIVED = [f.key for f in CONTACTS.fields if f.derived]
+COMPLETENESS_BINS = ([-0.01, 0.3, 0.6, 0.7, 1.0], ["0–30%", "31–60%", "61–70%", "71–100%"])
 
 
 def _stack(sheets) -> pd.DataFrame | None:
@@ -112,72 +115,113 @@ def _counts(series: pd.Series, order: tuple[str, ...], label: str) -> pd.DataFra
     return pd.DataFrame({label: index, "人數": [int(counts.get(k, 0)) for k in index]})
 
 
+def zodiac_mismatches(contacts: pd.DataFrame) -> list[Problem]:
+    """A 提醒 where a typed 星座 disagrees with the one 生日 gives (the derived one is used).
+
+    星座 is derived (seed 000 資料表); a typed one is compared in any script, 座 optional.
+    """
+    if "zodiac" not in contacts or "birthday" not in contacts:
+        return []
+    typed = contacts["zodiac"].astype("string")
+    derived = zodiac_signs(contacts["birthday"])
+    fold = lambda s: s.map(normalise_header, na_action="ignore").str.removesuffix("座")  # noqa: E731  few hundred
+    differ = typed.notna() & derived.notna() & (fold(typed) != fold(derived)).fillna(True)
+    label = CONTACTS.field("zodiac").label
+    return [Problem(sheet, int(row), label, value, f"與生日推算的星座（{sign}）不同，結果採用依生日推算的",
+                    "星座由生日自動推算，可以留白；若星座對，請檢查生日", WARNING)
+            for sheet, row, value, sign in zip(contacts["_sheet"][differ], contacts.index[differ], typed[differ],
+                                               derived[differ])]
+
+
+def ambiguous_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) -> list[Problem]:
+    """A 提醒 for each follow-up row whose 姓名 several contacts share (it is not guessed)."""
+    link = link_followups(contacts, followups)
+    hit = link["same_name"] > 0
+    label = FOLLOWUPS.field("name").label
+    return [Problem(sheet, int(row), label, name, f"名單中有 {n} 位同名，對應不到是哪一位，這一列另列一人",
+                    "請在跟進紀錄加上「客戶編號」欄（名單也要有），就能對應", WARNING)
+            for sheet, row, name, n in zip(followups["_sheet"][hit], followups.index[hit], followups["name"][hit],
+                                           link["same_name"][hit])]
+
+
 def analyse_contacts(ctx) -> "Contribution | None":
     """跟進排程 from the contact list and/or the follow-up log, and the contact summary blocks."""
+    from .parse import _capped
     from .pipeline import Contribution
 
     contacts = _stack(ctx.sheets.get("contacts", []))
     followups = _stack(ctx.sheets.get("followups", []))
     if contacts is None and followups is None:
         return None
+    problems: list[Problem] = []
+    if contacts is not None:
+        problems += _capped(zodiac_mismatches(contacts))
+        contacts = contacts.drop(columns=DERIVED, errors="ignore")  # derived fields are recomputed, never doubled
+    if followups is not None:
+        problems += _capped(ambiguous_followups(contacts, followups))
     plan = schedule(contacts, followups, ctx.as_of, ctx.settings)
+    unplaced = 0
     if contacts is not None:
         # one profile per person (first row wins for duplicates, which parse already reported)
         flat = contacts.reset_index(drop=True)
-        flat = pd.concat([flat, contact_profile(flat)], axis=1).assign(_k=person_key(flat)).drop_duplicates("_k")
-        by_person = flat.set_index("_k").reindex(person_key(plan).to_numpy())
+        flat = pd.concat([flat, contact_profile(flat)], axis=1).assign(_k=person_key(flat))
+        unplaced = int(flat["_k"].isna().sum())
+        by_person = flat.dropna(subset=["_k"]).drop_duplicates("_k").set_index("_k").reindex(plan["key"].to_numpy())
         for key in ("trust", "stage", "phone", "next_step", "zodiac", "completeness", "missing", "needs", "man",
                     "man_advice"):
             plan[key] = by_person[key].to_numpy()
-    table = pd.DataFrame({
-        "狀態": plan["status"], "姓名": plan["name"], "客戶編號": plan["customer_id"],
-        "意向等級": plan["intent"], "信任等級": plan.get("trust"), "階段": plan.get("stage"),
-        "手機": plan.get("phone"), "下次跟進日": plan["next_followup"], "逾期天數": plan["days_overdue"],
-        "最後聯絡日": plan["last_contact"], "聯絡次數": plan["touches"], "跟進節奏": plan["cadence"],
-        "上次方式": plan["last_channel"], "上次結果": plan["last_result"],
-        "星座": plan.get("zodiac"), "資料完整度": plan.get("completeness"), "待補FORMHTCD": plan.get("missing"),
-        "需求確認": plan.get("needs"), "MAN類型": plan.get("man"), "MAN建議": plan.get("man_advice"),
-        "預計下一步": plan.get("next_step"),
-    })
-    table = table.loc[:, table.notna().any() | table.columns.isin(["狀態", "姓名", "下次跟進日", "逾期天數"])]
+    always = {"status", "name", "next_followup", "days_overdue"}
+    table = pd.DataFrame({c.label: plan[c.key] for c in SCHEDULE_COLUMNS if c.key in plan}, index=plan.index)
+    table = table.loc[:, table.notna().any() | table.columns.isin([c.label for c in SCHEDULE_COLUMNS if c.key in always])]
+    days = ctx.settings.first_touch_days
     notes = (
         f"跟進排程　基準日 {ctx.as_of:%Y/%m/%d}",
-        "節奏：第一次接觸後第 1、3、7 天跟進（種子 001 記憶曲線），之後依意向等級 H 每天、A 每 3 天、B 每週、C 每 15 天"
-        "（種子 004；天數可在 設定 工作表調整）。",
+        f"節奏：第一次接觸後第 {'、'.join(map(str, days))} 天跟進（種子 001 記憶曲線），之後依意向等級 H 每 "
+        f"{ctx.settings.cadence_h} 天、A 每 {ctx.settings.cadence_a} 天、B 每 {ctx.settings.cadence_b} 天、C 每 "
+        f"{ctx.settings.cadence_c} 天（種子 004；天數可在 設定 工作表調整）；「跟進節奏」欄寫出每人用的是哪一種。",
         "逾期最久的排最前面；資料完整度＝FORMHTCD 八項已填比例（種子 000 建議第一次見面後達 60–70%）。",
+        *([f"有 {unplaced} 列沒有姓名也沒有客戶編號，未排入（見 資料檢查）。"] if unplaced else []),
     )
-    sheet = ResultSheet("跟進排程", (Block(table, formats={"資料完整度": "0%", "下次跟進日": "yyyy/mm/dd",
-                                                          "最後聯絡日": "yyyy/mm/dd"},
-                                          color_scale=("逾期天數",), data_bars=("資料完整度",)),), notes)
+    formats = {c.label: c.format for c in SCHEDULE_COLUMNS if c.format}
+    label = {c.key: c.label for c in SCHEDULE_COLUMNS}
+    sheet = ResultSheet("跟進排程", (Block(table, formats=formats, color_scale=(label["days_overdue"],),
+                                          data_bars=(label["completeness"],)),), notes)
     status_counts = plan["status"].value_counts()
     blocks = [Block(pd.DataFrame({"跟進狀態": status_counts.index, "人數": status_counts.to_numpy()}),
                     title="今天要跟進", as_table=False)]
-    summary = {"people": int(len(plan)), "due_today_or_overdue": int(plan["status"].isin(["逾期", "今天", "尚未接觸"]).sum())}
+    summary = {"people": int(len(plan)), "due_today_or_overdue": int(plan["status"].isin(["逾期", "今天", "尚未接觸"]).sum()),
+               "by_status": {str(k): int(v) for k, v in status_counts.items()}}
     if contacts is not None:
-        trust = _counts(contacts["trust"], TRUST_LEVELS, "信任等級")
-        intent = _counts(contacts["intent"], INTENT_LEVELS, "意向等級")
-        stage = _counts(contacts["stage"], FUNNEL_STAGES, "階段")
+        trust = _counts(contacts["trust"], TRUST_LEVELS, label["trust"])
+        intent = _counts(contacts["intent"], INTENT_LEVELS, label["intent"])
+        stage = _counts(contacts["stage"], FUNNEL_STAGES, label["stage"])
         profile_all = contact_profile(contacts)
-        bins = pd.cut(profile_all["completeness"], [-0.01, 0.3, 0.6, 0.7, 1.0],
-                      labels=["0–30%", "31–60%", "61–70%", "71–100%"])
+        bins = pd.cut(profile_all["completeness"], COMPLETENESS_BINS[0], labels=COMPLETENESS_BINS[1])
         completeness = bins.value_counts().reindex(bins.cat.categories, fill_value=0)
         needs = profile_all["needs"].value_counts()
         man = profile_all["man"].fillna("未填").value_counts()
         blocks += [
-            Block(trust, title="信任等級", as_table=False, charts=(Chart("col", "信任等級人數", "信任等級", ("人數",)),)),
-            Block(intent, title="意向等級", as_table=False, charts=(Chart("col", "意向等級人數", "意向等級", ("人數",)),)),
-            Block(stage, title="漏斗階段", as_table=False, charts=(Chart("bar", "各階段人數", "階段", ("人數",)),)),
-            Block(pd.DataFrame({"資料完整度": completeness.index.astype(str), "人數": completeness.to_numpy()}),
+            Block(trust, title=label["trust"], as_table=False,
+                  charts=(Chart("col", f"{label['trust']}人數", label["trust"], ("人數",)),)),
+            Block(intent, title=label["intent"], as_table=False,
+                  charts=(Chart("col", f"{label['intent']}人數", label["intent"], ("人數",)),)),
+            Block(stage, title="漏斗階段", as_table=False, charts=(Chart("bar", "各階段人數", label["stage"], ("人數",)),)),
+            Block(pd.DataFrame({label["completeness"]: completeness.index.astype(str), "人數": completeness.to_numpy()}),
                   title="FORMHTCD 資料完整度分布", as_table=False),
-            Block(pd.DataFrame({"需求確認": needs.index, "人數": needs.to_numpy()}), title="需求確認（是真的需要還是羨慕）",
+            Block(pd.DataFrame({label["needs"]: needs.index, "人數": needs.to_numpy()}), title="需求確認（是真的需要還是羨慕）",
                   as_table=False),
-            Block(pd.DataFrame({"MAN類型": man.index, "人數": man.to_numpy(),
+            Block(pd.DataFrame({label["man"]: man.index, "人數": man.to_numpy(),
                                 "建議": [MAN_ADVICE.get(k, "請填 M有購買力 / A有決定權 / N有需求") for k in man.index]}),
                   title="MAN 類型", as_table=False),
         ]
         summary.update({"contacts": int(len(contacts)), "needs_confirmed": int((profile_all["needs"] == NEEDS_CONFIRMED).sum()),
-                        "by_trust": dict(zip(trust["信任等級"], trust["人數"])),
-                        "by_intent": dict(zip(intent["意向等級"], intent["人數"]))})
+                        "by_trust": dict(zip(trust[label["trust"]], trust["人數"].astype(int).tolist())),
+                        "by_intent": dict(zip(intent[label["intent"]], intent["人數"].astype(int).tolist())),
+                        "by_stage": dict(zip(stage[label["stage"]], stage["人數"].astype(int).tolist())),
+                        "by_man": {str(k): int(v) for k, v in man.items()},
+                        "by_needs": {str(k): int(v) for k, v in needs.items()},
+                        "completeness": {str(k): int(v) for k, v in completeness.items()},
+                        "mean_completeness": round(float(profile_all["completeness"].mean()), 3) if len(contacts) else None})
     if followups is not None:
         summary["followups"] = int(len(followups))
-    return Contribution(sheets=[sheet], summary_blocks=blocks, summary={"contacts": summary})
+    return Contribution(sheets=[sheet], summary_blocks=blocks, problems=problems, summary={"contacts": summary})

@@ -343,8 +343,8 @@ def internal_error(exc: BaseException, run_id: str) -> UnusableInput:
     return UnusableInput(
         "處理時發生程式內部錯誤（不是你的檔案格式問題）",
         f"請把執行編號 {run_id} 告訴系統管理員；也可以直接重新放入 inbox 再試一次",
-        en=f"internal error while scoring ({type(exc).__name__}: {str(exc)[:200]}); "
-           f"please report run id {run_id}")
+        en=f"internal error while scoring ({type(exc).__name__}: {str(exc)[:200]})",
+        fix_en=f"please report run id {run_id}")
 
 
 # -- the worker: claim, score, write, archive -------------------------------------------------
@@ -426,7 +426,8 @@ class Handler:
         if force_fail:
             exc = UnusableInput("處理這個檔案時程式當掉或逾時，已重試仍失敗",
                                 f"請把執行編號 {run_id} 告訴系統管理員",
-                                en=f"scoring crashed or timed out {self.o.max_crashes} times; report run id {run_id}")
+                                en=f"scoring crashed or timed out {self.o.max_crashes} times",
+                                fix_en=f"report run id {run_id}")
             return self._fail(run_id, claim, name, exc, started)
         return self._process(run_id, claim, name, started)
 
@@ -454,11 +455,11 @@ class Handler:
         if classify(name) == UNSUPPORTED:
             return self._fail(run_id, claim, name, UnusableInput(
                 f"{name} 不是支援的檔案類型（{ext}）", "請送出 .xlsx、.xlsm 或 .csv 檔",
-                en=f"{name}: unsupported file type {ext}; drop .xlsx, .xlsm or .csv files"), started)
+                en=f"{name}: unsupported file type {ext}", fix_en="drop .xlsx, .xlsm or .csv files"), started)
         if size == 0:
             return self._fail(run_id, claim, name, UnusableInput(
                 f"{name} 是空檔案（0 位元組）", "請重新存檔或重新複製一次",
-                en=f"{name} is empty (0 bytes); save or copy it again"), started)
+                en=f"{name} is empty (0 bytes)", fix_en="save or copy it again"), started)
         digest = sha256(path)
         decision, output = self.ledger.begin_scoring(
             run_id, digest, result_names(name),

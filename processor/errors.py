@@ -7,7 +7,7 @@ file cannot be used at all (not a workbook, encrypted, empty) and carries one re
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
@@ -34,6 +34,23 @@ class Problem:
 
     def as_row(self) -> dict:
         return asdict(self)
+
+
+def mask_problem_ids(problems: list[Problem]) -> list[Problem]:
+    """The problems with every valid ID number in their value and column text masked: a
+    problem about any column may quote a cell that holds one (DESIGN §6: IDs masked in outputs).
+
+    >>> mask_problem_ids([Problem("s", 2, "備註", "A123456789 王", "x", "y")])[0].value
+    'A12*****89 王'
+    """
+    from .idnumber import mask_ids_in_text
+
+    if not problems:
+        return problems
+    values = mask_ids_in_text(pd.Series([p.value for p in problems], dtype=object)).tolist()
+    columns = mask_ids_in_text(pd.Series([p.column for p in problems], dtype=object)).tolist()
+    return [p if (value is p.value and column is p.column) else replace(p, value=value, column=column)
+            for p, value, column in zip(problems, values, columns)]
 
 
 PROBLEM_COLUMNS = {

@@ -36,6 +36,12 @@ def next_followup(last_contact: pd.Series, intent: pd.Series, touches: pd.Series
     ...               pd.Series([5, 1]), s).dt.strftime("%m-%d").tolist()
     ['03-04', '03-02']
     """
+    return _next_followup(last_contact, intent, touches, settings, first_contact)[0]
+
+
+def _next_followup(last_contact, intent, touches, settings: Settings, first_contact=None) -> tuple[pd.Series, pd.Series]:
+    """:func:`next_followup` and, per contact, whether the memory curve (True) or the intent
+    cadence (False) set the date."""
     last = pd.to_datetime(pd.Series(last_contact), errors="coerce")
     first = last if first_contact is None else pd.to_datetime(pd.Series(first_contact), errors="coerce").fillna(last)
     n = pd.to_numeric(pd.Series(touches, index=last.index), errors="coerce").fillna(1).clip(lower=1).astype(int)
@@ -45,55 +51,111 @@ def next_followup(last_contact: pd.Series, intent: pd.Series, touches: pd.Series
     by_curve = first + pd.to_timedelta(early_days, unit="D")
     by_cadence = last + pd.to_timedelta(cadence_days(pd.Series(intent, index=last.index), settings), unit="D")
     # the early curve never schedules a touch before the last one actually happened
-    by_curve = by_curve.where(by_curve > last, by_cadence)
-    return by_curve.where(in_early, by_cadence)
+    curve = in_early & (by_curve > last)
+    return by_curve.where(curve, by_cadence), curve
+
+
+def _name_key(names: pd.Series) -> pd.Series:
+    return normalise_text(names).str.replace(r"\s+", "", regex=True).str.lower().replace("", pd.NA)
 
 
 def person_key(frame: pd.DataFrame) -> pd.Series:
-    """The key that ties log rows to contacts: customer id if typed, else the name (NFKC, no spaces, lower)."""
-    cid = normalise_text(frame["customer_id"]).str.lower() if "customer_id" in frame else None
-    name = normalise_text(frame["name"]).str.replace(r"\s+", "", regex=True).str.lower() if "name" in frame else None
-    if cid is None:
-        return "n:" + name
-    key = "c:" + cid
-    return key.where(cid.notna() & (cid != ""), "n:" + name) if name is not None else key
+    """The key that identifies a person: "c:" + customer id if typed, else "n:" + the name (NFKC,
+    no spaces, lower case) and, where the frame has one, "|" + the phone, so two contacts who
+    only share a name stay two people. <NA> where there is neither id nor name.
+
+    >>> person_key(pd.DataFrame({"customer_id": ["C1", None, None], "name": ["王 小明", "王小明", None],
+    ...                          "phone": [None, "0912-345-678", None]})).tolist()
+    ['c:c1', 'n:王小明|0912-345-678', <NA>]
+    """
+    index = frame.index
+    cid = normalise_text(frame["customer_id"]).str.lower().replace("", pd.NA) if "customer_id" in frame \
+        else pd.Series(pd.NA, index=index, dtype="string")
+    name = _name_key(frame["name"]) if "name" in frame else pd.Series(pd.NA, index=index, dtype="string")
+    by_name = "n:" + name
+    if "phone" in frame:
+        phone = frame["phone"].astype("string")
+        by_name = by_name.where(phone.isna(), by_name + "|" + phone)
+    return ("c:" + cid).fillna(by_name).astype("string")
+
+
+def link_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) -> pd.DataFrame:
+    """Which contact each follow-up row belongs to: ``key`` (as :func:`person_key`) and
+    ``same_name`` (how many contacts share its name when that made it ambiguous, else 0).
+
+    By customer id when both sides have it; else by name when exactly one contact has that name
+    (and the two ids do not disagree); a name that several contacts share is not guessed: the
+    row stays its own person and ``same_name`` says how many it could have been.
+    """
+    own = person_key(followups.drop(columns=["phone"], errors="ignore"))
+    out = pd.DataFrame({"key": own, "same_name": 0}, index=followups.index)
+    if contacts is None or not len(contacts):
+        return out
+    c_key = person_key(contacts)
+    c_id = normalise_text(contacts["customer_id"]).str.lower() if "customer_id" in contacts \
+        else pd.Series(pd.NA, index=contacts.index, dtype="string")
+    c_name = _name_key(contacts["name"]) if "name" in contacts else pd.Series(pd.NA, index=contacts.index, dtype="string")
+    f_id = normalise_text(followups["customer_id"]).str.lower() if "customer_id" in followups \
+        else pd.Series(pd.NA, index=followups.index, dtype="string")
+    f_name = _name_key(followups["name"]) if "name" in followups \
+        else pd.Series(pd.NA, index=followups.index, dtype="string")
+    by_id = f_id.isin(set(c_id.dropna())).fillna(False)
+    counts = c_name.value_counts()
+    unique = pd.Series(c_key.to_numpy(), index=c_name.to_numpy())[c_name.map(counts).eq(1).fillna(False).to_numpy()]
+    unique_id = pd.Series(c_id.to_numpy(), index=c_name.to_numpy())[unique.index]
+    target = f_name.map(unique)
+    ids_agree = f_id.isna() | f_name.map(unique_id).isna()
+    by_name = ~by_id & target.notna() & ids_agree
+    out.loc[by_name, "key"] = target[by_name]
+    shared = f_name.map(counts).fillna(0).astype(int)
+    out.loc[~by_id & ~by_name & (shared > 1), "same_name"] = shared[~by_id & ~by_name & (shared > 1)]
+    return out
 
 
 def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_of: pd.Timestamp,
              settings: Settings) -> pd.DataFrame:
     """One row per person: last contact, touches, intent, next follow-up date, days overdue, status.
 
-    Contacts come from the contact list (its 最後聯絡日, 聯絡次數, 意向等級) and the follow-up log
-    (its dates count as touches, its latest intent wins); either may be missing.
+    Contacts come from the contact list (its 首次接觸日, 最後聯絡日, 聯絡次數, 意向等級) and the
+    follow-up log (its dates count as touches, its latest intent wins; rows joined to contacts by
+    :func:`link_followups`); either may be missing. A contact listed twice is one person (its
+    dates and counts combined); rows with neither name nor customer id are left out (parse
+    reports them). A contact whose only date is 首次接觸日 was last contacted then.
     """
     parts = []
     if contacts is not None and len(contacts):
         c = pd.DataFrame({
             "key": person_key(contacts), "name": contacts["name"], "customer_id": contacts.get("customer_id"),
-            "first_contact": contacts.get("first_contact"), "last_contact": contacts.get("last_contact"),
+            "first_contact": pd.to_datetime(contacts.get("first_contact")),
+            "last_contact": pd.to_datetime(contacts.get("last_contact")),
             "touches": pd.to_numeric(contacts.get("touches"), errors="coerce"), "intent": contacts.get("intent"),
-            "from_list": True, "_row": contacts.index})
+            "from_list": True, "_row": contacts.index}).dropna(subset=["key"])
+        c = c.groupby("key", sort=False).agg(
+            name=("name", "first"), customer_id=("customer_id", "first"), first_contact=("first_contact", "min"),
+            last_contact=("last_contact", "max"), touches=("touches", "max"), intent=("intent", "first"),
+            from_list=("from_list", "first"), _row=("_row", "first")).reset_index()
         parts.append(c)
     log = None
     if followups is not None and len(followups):
-        f = followups.assign(key=person_key(followups)).dropna(subset=["date"])
-        f = f[f["key"].notna()]
+        link = link_followups(contacts, followups)
+        f = followups.assign(key=link["key"]).dropna(subset=["date", "key"])
         f = f.sort_values("date", kind="stable")
         log = f.groupby("key", sort=False).agg(
             name=("name", "last") if "name" in f else ("key", "last"),
             customer_id=("customer_id", "last") if "customer_id" in f else ("key", "last"),
             log_first=("date", "min"), log_last=("date", "max"), log_touches=("date", "size"),
-            log_intent=("intent", lambda s: s.dropna().iloc[-1] if s.notna().any() else pd.NA),
+            log_intent=("intent", lambda s: s.dropna().iloc[-1] if s.notna().any() else pd.NA),  # per person
             last_channel=("channel", "last"), last_result=("result", "last"))
+        if "customer_id" not in f:
+            log["customer_id"] = pd.NA
     if not parts and log is None:
         return pd.DataFrame()
     if parts:
         people = pd.concat(parts, ignore_index=True)
         if log is not None:
             people = people.merge(log.drop(columns=["name", "customer_id"]), left_on="key", right_index=True, how="outer")
-            missing_name = people["name"].isna()
-            people.loc[missing_name, "name"] = people.loc[missing_name, "key"].map(log["name"])
-            people.loc[missing_name, "customer_id"] = people.loc[missing_name, "key"].map(log["customer_id"])
+            for col in ("name", "customer_id"):  # a log-only person, or a contact the log names more fully
+                people[col] = people[col].astype(object).fillna(people["key"].map(log[col]).astype(object))
             people["from_list"] = people["from_list"].astype("boolean").fillna(False)
     else:
         people = log.reset_index().assign(first_contact=pd.NaT, last_contact=pd.NaT, touches=np.nan, intent=pd.NA,
@@ -103,21 +165,24 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
             people[col] = pd.NA
     first = pd.concat([pd.to_datetime(people["first_contact"]), pd.to_datetime(people["log_first"])], axis=1).min(axis=1)
     last = pd.concat([pd.to_datetime(people["last_contact"]), pd.to_datetime(people["log_last"])], axis=1).max(axis=1)
+    last = last.fillna(first)  # met once (首次接觸日) and not since: that meeting is the last contact
     touches = pd.concat([pd.to_numeric(people["touches"], errors="coerce"),
                          pd.to_numeric(people["log_touches"], errors="coerce")], axis=1).max(axis=1)
     touches = touches.where(touches.notna(), last.notna().astype(int))
     intent = people["log_intent"].astype("string").fillna(people["intent"].astype("string"))
-    nxt = next_followup(last, intent, touches, settings, first)
+    nxt, by_curve = _next_followup(last, intent, touches, settings, first)
     never = last.isna()
     nxt = nxt.where(~never, as_of)
     overdue = (as_of - nxt).dt.days
     status = np.select([never, overdue > 0, overdue == 0, overdue >= -3],
                        [STATUS_NEW, STATUS_OVERDUE, STATUS_TODAY, STATUS_SOON], STATUS_LATER)
+    curve = "初次接觸曲線 " + "/".join(map(str, settings.first_touch_days)) + " 天"
     out = pd.DataFrame({
-        "name": people["name"], "customer_id": people["customer_id"], "intent": intent,
+        "key": people["key"], "name": people["name"], "customer_id": people["customer_id"], "intent": intent,
         "first_contact": first, "last_contact": last, "touches": touches.astype("Int64"),
-        "cadence": np.where(touches <= len(settings.first_touch_days), "初次接觸曲線 1/3/7 天",
-                            cadence_days(intent, settings).astype(str) + " 天"),
+        "cadence": np.where(never, "尚未接觸", np.where(by_curve, curve,
+                                                    "意向 " + intent.fillna("未分級") + " 每 "
+                                                    + cadence_days(intent, settings).astype(str) + " 天")),
         "next_followup": nxt, "days_overdue": overdue.clip(lower=0).astype("Int64"), "status": status,
         "last_channel": people["last_channel"], "last_result": people["last_result"],
         "from_list": people["from_list"], "_row": people["_row"],

@@ -22,14 +22,18 @@ for _letter, _code in LETTER_CODES.items():
     _LETTER_LOOKUP[ord(_letter)] = _code
 WEIGHTS = np.array([1, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1])
 
-VALID, BAD_FORMAT, BAD_CHECKSUM = "有效", "格式錯誤", "檢查碼錯誤"
+VALID, BAD_FORMAT, BAD_CHECKSUM, MASKED = "有效", "格式錯誤", "檢查碼錯誤", "已遮蔽"
+#: where an ID number may sit inside longer text (notes, a whole row pasted into one cell)
+_CANDIDATE = r"(?<![A-Za-z0-9])[A-Za-z][1289A-Da-d]\d{8}(?!\d)"
+_WIDE_CANDIDATE = r"[A-Za-zＡ-Ｚａ-ｚ][1289A-Da-d１２８９Ａ-Ｄａ-ｄ][0-9０-９]{8}"
 
 
 def check_ids(series: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Normalised IDs (upper-case, NFKC) and a status per cell: 有效 / 格式錯誤 / 檢查碼錯誤 (blank: <NA>).
+    """Normalised IDs (upper-case, NFKC) and a status per cell: 有效 / 格式錯誤 / 檢查碼錯誤, or
+    已遮蔽 for a number this program masked before (a result workbook scored again); blank: <NA>.
 
-    >>> check_ids(pd.Series(["A123456789", "a123456788", "A323456789", "A800000014", "123"]))[1].tolist()
-    ['有效', '檢查碼錯誤', '格式錯誤', '有效', '格式錯誤']
+    >>> check_ids(pd.Series(["A123456789", "a123456788", "A323456789", "A800000014", "123", "A12*****89"]))[1].tolist()
+    ['有效', '檢查碼錯誤', '格式錯誤', '有效', '格式錯誤', '已遮蔽']
     """
     text = normalise_text(pd.Series(series)).str.upper().str.replace(r"[\s-]", "", regex=True)
     national = text.str.fullmatch(r"[A-Z][1289]\d{8}").fillna(False)
@@ -37,6 +41,7 @@ def check_ids(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     ok_format = national | old_arc
     status = pd.Series(pd.NA, index=text.index, dtype="string")
     status[text.notna() & (text != "")] = BAD_FORMAT
+    status[text.str.fullmatch(r"[A-Z]{1,2}\d{0,2}\*+\d{0,2}").fillna(False)] = MASKED
     if ok_format.any():
         ids = text[ok_format].to_numpy(dtype=str)
         codes = np.frombuffer("".join(ids).encode("ascii"), dtype=np.uint8).reshape(len(ids), 10)
@@ -59,3 +64,38 @@ def mask_ids(series: pd.Series) -> pd.Series:
     long = text.str.len() >= 6
     masked = text.str[:3] + text.str[3:-2].str.replace(r".", "*", regex=True) + text.str[-2:]
     return masked.where(long, text.str.replace(r".", "*", regex=True))
+
+
+def mask_ids_in_text(series: pd.Series) -> pd.Series:
+    """Every valid 身分證字號 / 居留證號 inside each text masked, wherever it sits; other text as is.
+
+    Only numbers that pass the checksum are touched, so product codes that merely look alike
+    stay readable. A cell that holds one is returned NFKC-folded (full-width digits to ASCII).
+
+    >>> mask_ids_in_text(pd.Series(["王小明 A123456789 0912", "A123456788", "F131104093", 42, None])).tolist()
+    ['王小明 A12*****89 0912', 'A123456788', 'F13*****93', 42, None]
+    """
+    series = series if isinstance(series, pd.Series) else pd.Series(series)
+    if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "mixed", "mixed-integer"):
+        return series  # numbers and dates only
+    # a cheap pass over every cell (half- or full-width letter + 9 digits); NFKC only where it may hit
+    maybe = series.astype("string").str.contains(_WIDE_CANDIDATE, regex=True, na=False)
+    if not maybe.any():
+        return series
+    maybe[maybe] = series[maybe].map(type).eq(str)  # text cells only: a number cell stays a number
+    text = series[maybe].astype("string").str.normalize("NFKC")
+    has = text.str.contains(_CANDIDATE, regex=True, na=False)
+    if not has.any():
+        return series
+    found = text[has].str.extractall(f"({_CANDIDATE})")[0]
+    upper = found.str.upper()
+    valid = set(upper[check_ids(upper)[1] == VALID])
+    if not valid:
+        return series
+    masked = text[has].str.replace(_CANDIDATE, lambda m: mask_ids(pd.Series([m.group(0)])).iloc[0]
+                                   if m.group(0).upper() in valid else m.group(0), regex=True)
+    out = series.copy()
+    changed = masked != text[has]
+    out[changed[changed].index] = masked[changed].astype(object)
+    return out
+

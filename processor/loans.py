@@ -9,30 +9,35 @@ import numpy as np
 import pandas as pd
 
 from .idnumber import check_ids, mask_ids
-from .schema import LOANS
-from .values import normalise_text, parse_dates
+from .schema import LOAN_REVIEW_COLUMNS, LOANS
+from .values import parse_tenure
 
 #: annual income ÷ (monthly × 12): 12 months plus up to ~4 months of bonus is plausible
 INCOME_RATIO_LOW, INCOME_RATIO_HIGH = 0.9, 1.4
 
 
 def tenure_years(hire: pd.Series, as_of: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
-    """Job tenure in years from 到職日或年資: a date (ROC or western) or text like 3年2個月 / 18個月.
+    """Job tenure in years from 到職日或年資 (see :func:`processor.values.parse_tenure`) and a mask
+    of cells that give none (unreadable, or a hire date after ``as_of``; parse reports both).
 
-    Returns (years, bad mask).
-
-    >>> tenure_years(pd.Series(["3年6個月", "108/03/01", "18個月", "abc"]), pd.Timestamp("2024-03-01"))[0].round(2).tolist()
+    >>> tenure_years(pd.Series(["3年6個月", "108/03/01", "18个月", "abc"]), pd.Timestamp("2024-03-01"))[0].round(2).tolist()
     [3.5, 5.0, 1.5, nan]
     """
-    text = normalise_text(pd.Series(hire, dtype=object).astype("string"))
-    parts = text.str.extract(r"^(?:(?P<y>\d+(?:\.\d+)?)\s*年)?\s*(?:(?P<m>\d+)\s*個?月)?$")
-    as_text = (pd.to_numeric(parts["y"], errors="coerce").fillna(0) + pd.to_numeric(parts["m"], errors="coerce").fillna(0) / 12)
-    as_text = as_text.where(parts["y"].notna() | parts["m"].notna())
-    dates, bad_date = parse_dates(pd.Series(hire, dtype=object))
-    from_date = (as_of - dates).dt.days / 365.25
-    years = as_text.fillna(from_date.where(from_date >= 0))
-    bad = years.isna() & text.notna() & (text != "")
-    return years.astype(float), bad
+    years, bad, future = parse_tenure(hire, as_of)
+    return years, bad | future
+
+
+def age_years(birthday: pd.Series, as_of: pd.Timestamp) -> pd.Series:
+    """Completed years of age on ``as_of``: one more only once the birthday's month and day are
+    reached (a 29 Feb birthday is reached on 1 Mar in other years, as the Civil Code §121 counts).
+
+    >>> age_years(pd.Series(pd.to_datetime(["1990-06-28", "1990-06-29", "2000-02-29"])), pd.Timestamp("2024-06-28")).tolist()
+    [34, 33, 24]
+    """
+    born = pd.to_datetime(pd.Series(birthday), errors="coerce")
+    before_birthday = (born.dt.month > as_of.month) | ((born.dt.month == as_of.month) & (born.dt.day > as_of.day))
+    age = as_of.year - born.dt.year - before_birthday.astype(int)
+    return age.where(born.notna()).astype("Int64")
 
 
 def loan_review(loans: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -46,7 +51,7 @@ def loan_review(loans: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         return f"{len(labels)} 項：{shown}" if labels else "齊全"
 
     missing = filled.apply(listed, axis=1) if len(loans) else pd.Series(dtype="string")
-    age = ((as_of - pd.to_datetime(loans["birthday"])).dt.days // 365.25).astype("Int64")
+    age = age_years(loans["birthday"], as_of)
     years, _ = tenure_years(loans["hire_date"], as_of)
     annual = pd.to_numeric(loans["annual_income"], errors="coerce")
     monthly = pd.to_numeric(loans["monthly_income"], errors="coerce")
@@ -70,21 +75,17 @@ def analyse_loans(ctx):
     sheets = ctx.sheets.get("loans", [])
     if not sheets:
         return None
-    frames = [s.frame.assign(_sheet=s.sheet, _row=s.frame.index) for s in sheets]
+    frames = [s.frame.assign(_sheet=s.sheet, _row=s.frame.index) for s in sheets if len(s.frame)]
+    if not frames:
+        return None
     loans = pd.concat(frames, ignore_index=True)
-    review = loan_review(loans, ctx.as_of)
-    table = pd.DataFrame({
-        "工作表": loans["_sheet"], "列": loans["_row"], "姓名": review["name"], "身分證字號": review["id_masked"], "證號檢查": review["id_status"],
-        "資料完整度": review["completeness"], "年齡": review["age"], "年資(年)": review["tenure_years"],
-        "年所得": review["annual_income"], "平均月收入": review["monthly_income"], "年所得÷(月收入×12)": review["income_ratio"],
-        "收入一致性": review["income_check"], "尚缺項目": review["missing"],
-    })
+    review = loan_review(loans, ctx.as_of).assign(sheet=loans["_sheet"], row=loans["_row"])
+    table = pd.DataFrame({c.label: review[c.key] for c in LOAN_REVIEW_COLUMNS})
     notes = ("貸款檢核（種子 000 貸款懶人包 1–5 項）",
              f"年齡與年資以基準日 {ctx.as_of:%Y/%m/%d} 計算；年所得應約為月收入×12 至×16.8（含年終、獎金），超出範圍請與申請人確認。",
              "身分證字號在所有輸出中都已遮蔽。")
-    sheet = ResultSheet("貸款檢核", (Block(table, formats={"資料完整度": "0%", "年所得": "#,##0", "平均月收入": "#,##0",
-                                                          "年所得÷(月收入×12)": "0.00"},
-                                          data_bars=("資料完整度",)),), notes)
+    formats = {c.label: c.format for c in LOAN_REVIEW_COLUMNS if c.format}
+    sheet = ResultSheet("貸款檢核", (Block(table, formats=formats, data_bars=("資料完整度",)),), notes)
     consistent = int((review["income_check"] == "一致").sum())
     return Contribution(sheets=[sheet], summary={"loans": {"applicants": int(len(review)), "income_consistent": consistent,
                                                            "mean_completeness": round(float(review["completeness"].mean()), 3)}})

@@ -200,7 +200,8 @@ def _target_column(parsed, target: str) -> str:
         return "label"
     raise UnusableInput(f"在工作表「{parsed.sheet}」找不到目標欄「{target}」",
                         f"目標欄要寫標題列上的欄名，例如 {parsed.headers.get('label') or '買A商品'}",
-                        en=f"target column {target!r} not found")
+                        en=f"target column {target!r} not found on sheet {parsed.sheet!r}",
+                        fix_en="give --target the column name exactly as the header row spells it")
 
 
 def train_model(parsed, target: str, name: str, *, settings: Settings, as_of: pd.Timestamp, trained_at: str,
@@ -217,7 +218,8 @@ def train_model(parsed, target: str, name: str, *, settings: Settings, as_of: pd
         errors = [p for p in result.problems if p.severity == "錯誤"] or result.problems
         first = errors[0] if errors else None
         raise UnusableInput(first.problem if first else "無法訓練模型", first.fix if first else "",
-                            en="cannot train a model on this list")
+                            en="cannot train a model on this list",
+                            fix_en="see 資料檢查 for the reason (e.g. too few labelled rows or only one class)")
     e = result.evaluation or {}
     fitted = result.fitted
     meta = {

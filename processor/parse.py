@@ -15,9 +15,10 @@ import pandas as pd
 
 from . import schema
 from .errors import ERROR, WARNING, Problem
-from .idnumber import BAD_CHECKSUM, BAD_FORMAT, check_ids, mask_ids
-from .schema import KINDS, PRIORITY, Field, SheetKind, normalise_header
-from .values import is_blank, normalise_text, parse_amounts, parse_bools, parse_dates, parse_phones
+from .idnumber import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids, mask_ids, mask_ids_in_text
+from .schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
+from .values import (cell_types, is_blank, normalise_text, numbers_as_text, parse_amounts, parse_bools, parse_dates,
+                     parse_phones, parse_tenure)
 from .workbook import HEADER_SCAN_ROWS, RawSheet
 
 
@@ -42,23 +43,38 @@ class HeaderMatch:
     row: int  # 0-based grid row of the (last) header row
     columns: dict[int, str]  # grid column → field key
     unknown: dict[int, str]  # grid column → header text, not a field of the kind
+    texts: dict[int, str] = field(default_factory=dict)  # grid column → header text as typed
 
     @property
     def score(self) -> tuple:
         return (len(set(self.columns.values())), -PRIORITY.index(self.kind.key))
 
 
+def _cell_text(cell) -> str:
+    return "" if cell is None or (isinstance(cell, float) and np.isnan(cell)) else str(cell).strip()
+
+
 def _header_texts(grid: pd.DataFrame, row: int) -> list[tuple[int, str, str]]:
-    """(column, header text, combined-with-parent text) for a candidate header row."""
+    """(column, header text, combined-with-parent text) for a candidate header row.
+
+    A two-row header has a merged parent in the row above (「D夢想」 over 初期/中期/長期: the
+    reader fills it into every cell of its range, so it shows as a run of equal cells). When
+    this row has cells under such a parent, the headers that stand alone in the row above
+    (姓名, 信任等級 … not merged down) belong to the header too and are taken from there.
+    """
+    width = grid.shape[1]
+    cells = [_cell_text(grid.iat[row, col]) for col in range(width)]
+    above = [_cell_text(grid.iat[row - 1, col]) for col in range(width)] if row > 0 else [""] * width
+    in_run = [bool(above[c]) and ((c > 0 and above[c - 1] == above[c]) or (c + 1 < width and above[c + 1] == above[c]))
+              for c in range(width)]
+    under_parent = any(in_run[c] and cells[c] for c in range(width))
     out = []
-    for col in range(grid.shape[1]):
-        cell = grid.iat[row, col]
-        if cell is None or (isinstance(cell, float) and np.isnan(cell)) or str(cell).strip() == "":
-            continue
-        text = str(cell).strip()
-        parent = grid.iat[row - 1, col] if row > 0 else None
-        parent_text = "" if parent is None or (isinstance(parent, float) and np.isnan(parent)) else str(parent).strip()
-        out.append((col, text, f"{parent_text}{text}" if parent_text and parent_text != text else text))
+    for col in range(width):  # one header row: tens of columns
+        text, parent = cells[col], above[col]
+        if not text and under_parent and parent and not in_run[col] and isinstance(grid.iat[row - 1, col], str):
+            out.append((col, parent, parent))
+        elif text:
+            out.append((col, text, f"{parent}{text}" if parent and parent != text else text))
     return out
 
 
@@ -81,10 +97,13 @@ def match_headers(grid: pd.DataFrame) -> HeaderMatch | None:
             present = set(columns.values())
             if not any(sig <= present for sig in kind.signature):
                 continue
-            candidate = HeaderMatch(kind, row, columns, unknown)
+            candidate = HeaderMatch(kind, row, columns, unknown, {col: text for col, text, _ in texts})
             if best is None or candidate.score > best.score:
                 best = candidate
     return best
+
+
+FORM_SCAN_ROWS = 200  # the seed's form has 45 lines; a label further down is not a form
 
 
 def match_form(grid: pd.DataFrame) -> dict[str, tuple[int, int, int]] | None:
@@ -95,14 +114,53 @@ def match_form(grid: pd.DataFrame) -> dict[str, tuple[int, int, int]] | None:
     index = schema.ALIASES["loans"]
     found: dict[str, tuple[int, int, int]] = {}
     for col in range(min(4, grid.shape[1])):
-        labels = grid.iloc[:, col]
-        for row, cell in labels.items():
-            if cell is None or isinstance(cell, (int, float)):
-                continue
-            key = index.get(normalise_header(str(cell)))
+        labels = grid.iloc[:FORM_SCAN_ROWS, col]
+        labels = labels[labels.map(type).eq(str)]
+        codes, uniques = pd.factorize(labels)
+        keys = np.array([index.get(normalise_header(u)) for u in uniques], dtype=object)  # per distinct label
+        for row, key in zip(labels.index, keys[codes] if len(uniques) else []):
             if key is not None and key not in found:
                 found[key] = (int(row), col, col + 1)
     return found if len(found) >= 6 else None
+
+
+def _data_like(cells: list) -> bool:
+    """True when a row holds values rather than column names: an ID or phone number, or mostly
+    numbers and dates (such a row is not echoed into messages: it may be personal data)."""
+    series = pd.Series(cells, dtype=object)
+    is_date, is_number, _ = cell_types(series)
+    if (is_date | is_number).sum() * 2 > len(series):
+        return True
+    text = series[~(is_date | is_number)].astype(str)
+    status = check_ids(text)[1]
+    phones_ok = ~parse_phones(text)[1] & ~is_blank(text) & text.str.fullmatch(r"[\d\s\-+()#]{8,}")
+    return bool(status.isin([VALID, BAD_CHECKSUM]).any() or phones_ok.any())
+
+
+def sheet_headline(grid: pd.DataFrame) -> tuple[int, list[str], bool]:
+    """(Excel row, header texts, looks like data) of an unrecognised sheet's first real row, for
+    messages: header texts with ID numbers masked; a row that looks like data gives no texts."""
+    first = next((r for r in range(min(HEADER_SCAN_ROWS, len(grid))) if (~is_blank(grid.iloc[r])).sum() >= 2), 0)
+    cells = [v for v in (grid.iloc[first] if len(grid) else []) if v is not None and str(v).strip()]
+    if _data_like(cells):
+        return first + 1, [], True
+    shown = mask_ids_in_text(pd.Series([str(v).strip() for v in cells], dtype=object)).astype(str)
+    shown = shown.str.replace(r"\+?\d[\d\-() ]{6,}\d", "＊＊＊", regex=True)  # a phone number inside a header
+    return first + 1, shown.tolist(), False
+
+
+def describe_unrecognised(grid: pd.DataFrame, limit: int = 12) -> tuple[int, str, str]:
+    """(Excel row, what its first row says, closest kind) for the report of an unrecognised sheet.
+
+    >>> describe_unrecognised(pd.DataFrame([["品名", "庫存"], ["A", 1]], dtype=object))[:2]
+    (1, '品名、庫存')
+    """
+    row, headers, data_like = sheet_headline(grid)
+    if data_like:
+        width = int((~is_blank(grid.iloc[row - 1])).sum()) if len(grid) else 0
+        return row, f"第 {row} 列像是資料而不是欄名（{width} 欄，內容不列出）", ""
+    guess, _ = closest_kind(headers) if headers else ("", 0.0)
+    return row, "、".join(headers[:limit]) or "（空白）", guess
 
 
 def closest_kind(headers: list[str]) -> tuple[str, float]:
@@ -204,19 +262,31 @@ def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
         report(status == BAD_FORMAT, "身分證/居留證號格式錯誤",
                "格式為 1 個英文字母 + 9 碼數字（舊式居留證為 2 個英文字母 + 8 碼數字）", shown=masked)
         report(status == BAD_CHECKSUM, "身分證/居留證號檢查碼錯誤", "請核對證件上的號碼，可能有一碼打錯", shown=masked)
+        report(status == MASKED, "身分證/居留證號已遮蔽，無法檢查（這是之前的結果檔嗎？）",
+               "要檢查證號請送原始檔；只看其他結果可忽略這個提醒", WARNING, shown=masked)
         parsed = parsed.where(status.notna())  # kept even when wrong: reported above, masked in every output
     elif f.type == schema.CHOICE:
         text = normalise_text(raw)
         lookup = {normalise_header(c): c for c in f.choices}
-        parsed = text.map(lambda s: lookup.get(normalise_header(s), pd.NA), na_action="ignore").astype("string")
-        parsed[text.str.len() == 0] = pd.NA
+        codes, uniques = pd.factorize(text)
+        chosen = np.array([lookup.get(normalise_header(u), pd.NA) for u in uniques] + [pd.NA], dtype=object)
+        parsed = pd.Series(chosen[codes], index=raw.index, dtype="string")  # looked up once per distinct value
         bad = parsed.isna() & ~is_blank(raw)
         report(bad, "不是可選的值", f"請從下拉選單選：{' / '.join(f.choices)}")
+    elif f.type == schema.TENURE:
+        _, bad, future = parse_tenure(raw, as_of)
+        report(bad, "到職日或年資無法辨識", "請寫到職日（例：108/03/01）或年資（例：3年2個月、18個月）")
+        report(future, f"到職日在今天（{as_of:%Y/%m/%d}）之後", "請確認年份（民國年如 108/3/1，西元年如 2019/3/1）")
+        parsed = _as_text(raw)  # kept as typed; processor.loans reads the years from it
     else:
-        parsed = raw.map(lambda v: v.strip() if isinstance(v, str) else v, na_action="ignore")
-        parsed = parsed.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore").astype("string")
-        parsed[parsed.str.len() == 0] = pd.NA
+        parsed = _as_text(raw)
     return parsed, problems
+
+
+def _as_text(raw: pd.Series) -> pd.Series:
+    """Cells as stripped text (numbers as Excel shows them: 3, not 3.0); blank → <NA>."""
+    parsed = numbers_as_text(raw.astype(object)).astype("string").str.strip()
+    return parsed.mask(parsed.str.len() == 0)
 
 
 def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple[ParsedSheet, list[Problem]]:
@@ -225,7 +295,7 @@ def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple
     body = grid.iloc[match.row + 1:]
     body = body.loc[~body.apply(lambda col: is_blank(col)).all(axis=1)] if len(body) else body
     body.index = body.index + 1  # Excel row numbers
-    headers = {key: str(grid.iat[match.row, col]).strip() for col, key in match.columns.items()}
+    headers = {key: match.texts.get(col) or _cell_text(grid.iat[match.row, col]) for col, key in match.columns.items()}
     problems: list[Problem] = []
     columns: dict[str, pd.Series] = {}
     for col, key in match.columns.items():
@@ -247,49 +317,91 @@ def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple
     for f in kind.fields:
         if f.key not in frame and not f.derived:
             frame[f.key] = pd.Series(pd.NA, index=frame.index, dtype="object")
-    if kind.key in ("followups",) and "name" not in match.columns.values() and "customer_id" not in match.columns.values():
-        problems.append(Problem(raw.name, match.row + 1, "姓名/客戶編號", None, "跟進紀錄沒有姓名或客戶編號欄",
-                                "請加上「姓名」或「客戶編號」欄，才能對應到名單"))
+    present = set(match.columns.values())
     for f in (f for f in kind.fields if f.required):
         cols = [c for c, k in match.columns.items() if k == f.key]
         if cols:
             missing = is_blank(body.iloc[:, cols[0]])
-            problems += [Problem(raw.name, int(row), f.label, None, "必填欄位是空的", f"請填入{f.label}")
-                         for row in missing[missing].index]
+            problems += _capped([Problem(raw.name, int(row), f.label, None, "必填欄位是空的", f"請填入{f.label}")
+                                 for row in missing[missing].index])
         else:
             problems.append(Problem(raw.name, match.row + 1, f.label, None, f"缺少必填欄位「{f.label}」",
                                     f"請在標題列加上「{f.label}」欄"))
+    for group in kind.required_any:  # e.g. 姓名 or 客戶編號: without either a row belongs to nobody
+        labels = [kind.field(k).label for k in group]
+        either = "或".join(f"「{label}」" for label in labels)
+        if not present & set(group):
+            problems.append(Problem(raw.name, match.row + 1, "/".join(labels), None, f"缺少{either}欄",
+                                    f"請加上{either}欄，才能對應到名單"))
+            continue
+        nobody = pd.concat([frame[k].isna() for k in group], axis=1).all(axis=1)
+        problems += _capped([Problem(raw.name, int(row), "/".join(labels), None,
+                                     f"{'和'.join(labels)}都是空的：這一列對應不到人，未納入分析", f"請填入{either}")
+                             for row in nobody[nobody].index])
     problems += _duplicates(raw.name, kind, frame)
     locations = {key: (None, col + 1) for col, key in match.columns.items()}
     return ParsedSheet(raw.name, kind, frame, headers, match.row + 1, extra, "table", locations), problems
 
 
+def _shown(kind: SheetKind, frame: pd.DataFrame, key: str, rows) -> list[str]:
+    values = frame.loc[rows, key]
+    return (mask_ids(values) if kind.field(key).type == schema.ID else values.astype("string")).tolist()
+
+
 def _duplicates(sheet: str, kind: SheetKind, frame: pd.DataFrame) -> list[Problem]:
-    keys = [k for k in kind.unique if k in frame and frame[k].notna().any()]
-    if not keys:
-        return []
-    subset = frame[keys].astype("string").apply(lambda s: s.str.lower())
-    complete = subset.notna().all(axis=1)
-    dup = subset.duplicated(keep="first") & complete
-    first_rows = subset[complete].reset_index().groupby(keys, dropna=True)[subset.index.name or "index"].first() \
-        if dup.any() else None
-    problems = []
-    for row in dup[dup].index:
-        key = tuple(subset.loc[row, k] for k in keys)
-        first = first_rows.loc[key if len(keys) > 1 else key[0]] if first_rows is not None else None
+    """Repeats of each of the kind's unique key sets (first row kept, later rows reported), and
+    the kind's conflicts: one 手機 under two different 姓名 is a 提醒 (a typo, or one person twice)."""
+    problems: list[Problem] = []
+    reported: set[int] = set()
+    for wanted in kind.unique:
+        keys = [k for k in wanted if k in frame and frame[k].notna().any()]
+        if not keys:
+            continue
+        subset = frame[keys].astype("string").apply(lambda s: s.str.strip().str.lower())  # per column
+        complete = subset.notna().all(axis=1)
+        dup = subset.duplicated(keep="first") & complete & ~subset.index.isin(list(reported))
+        if not dup.any():
+            continue
+        first = subset[complete].assign(_row=subset.index[complete]).groupby(keys)["_row"].transform("first")
+        rows = dup[dup].index
         shown = "、".join(kind.field(k).label for k in keys)
-        value = mask_ids(pd.Series([frame.at[row, keys[0]]])).iloc[0] if kind.field(keys[0]).type == schema.ID \
-            else str(frame.at[row, keys[0]])
-        problems.append(Problem(sheet, int(row), shown, value, f"重複：與第 {first} 列相同",
-                                "請確認是否同一人；若是請合併成一列", WARNING))
+        problems += _capped([Problem(sheet, int(row), shown, value, f"重複：與第 {int(first.loc[row])} 列相同",
+                                     "請確認是否同一人；若是請合併成一列", WARNING)
+                             for row, value in zip(rows, _shown(kind, frame, keys[0], rows))])
+        reported.update(int(r) for r in rows)
+    for shared, differing in kind.conflicts:
+        if shared not in frame or differing not in frame:
+            continue
+        pair = pd.DataFrame({"s": frame[shared].astype("string").str.lower(),
+                             "d": normalise_text(frame[differing]).str.replace(r"\s+", "", regex=True)}).dropna()
+        if pair.empty:
+            continue
+        pair["_row"] = pair.index
+        by_shared = pair.groupby("s")
+        clash = (by_shared["d"].transform("nunique") > 1) & (pair["d"] != by_shared["d"].transform("first"))
+        first = by_shared["_row"].transform("first")
+        rows = clash[clash].index
+        if len(rows):
+            label_s, label_d = kind.field(shared).label, kind.field(differing).label
+            problems += _capped([Problem(sheet, int(row), label_s, value,
+                                         f"與第 {int(first.loc[row])} 列{label_s}相同，但{label_d}不同",
+                                         f"請確認是否打錯{label_s}，或同一人寫了兩個{label_d}", WARNING)
+                                 for row, value in zip(rows, _shown(kind, frame, shared, rows))])
     return problems
 
 
 def parse_form(raw: RawSheet, found: dict[str, tuple[int, int, int]], as_of: pd.Timestamp) -> tuple[ParsedSheet, list[Problem]]:
-    """A one-applicant loan form (label column + value column) as a one-row canonical frame."""
+    """A one-applicant loan form (label column + value column) as a one-row canonical frame; a
+    blank form (no value filled in, like the template) as a frame without rows: not an applicant."""
     kind = KINDS["loans"]
     grid = raw.grid
     first_row = min(r for r, _, _ in found.values()) + 1
+    headers = {key: str(grid.iat[row, col]).strip() for key, (row, col, _) in found.items()}
+    locations = {key: (row + 1, value_col + 1) for key, (row, _, value_col) in found.items()}
+    cells = pd.Series([grid.iat[row, col] if col < grid.shape[1] else None for row, _, col in found.values()], dtype=object)
+    if is_blank(cells).all():
+        frame = pd.DataFrame({f.key: pd.Series(dtype="object") for f in kind.fields})
+        return ParsedSheet(raw.name, kind, frame, headers, first_row, [], "form", locations), []
     problems: list[Problem] = []
     values: dict[str, pd.Series] = {}
     for key, (row, _, value_col) in found.items():
@@ -305,15 +417,15 @@ def parse_form(raw: RawSheet, found: dict[str, tuple[int, int, int]], as_of: pd.
         if f.required and pd.isna(frame.at[first_row, f.key]) and f.key in found:
             if not any(p.column == f.label for p in problems):
                 problems.append(Problem(raw.name, found[f.key][0] + 1, f.label, None, "必填欄位是空的", f"請填入{f.label}"))
-    headers = {key: str(grid.iat[row, col]).strip() for key, (row, col, _) in found.items()}
-    locations = {key: (row + 1, value_col + 1) for key, (row, _, value_col) in found.items()}
     return ParsedSheet(raw.name, kind, frame, headers, first_row, [], "form", locations), problems
 
 
 def detect_and_parse(raw_sheets: list[RawSheet], as_of: pd.Timestamp) -> tuple[list[ParsedSheet], list[Problem]]:
     """Every sheet whose headers match a kind, parsed; unmatched non-empty sheets are reported
-    with the headers they had and the closest known kind."""
+    with the headers they had and the closest known kind (known non-data sheets such as 說明 and
+    xlwings.conf are skipped quietly)."""
     parsed, problems = [], []
+    quiet = {normalise_header(n) for n in NON_DATA_SHEETS}
     for raw in raw_sheets:
         grid = raw.grid
         if grid.empty or grid.apply(lambda col: is_blank(col)).all().all():
@@ -324,13 +436,15 @@ def detect_and_parse(raw_sheets: list[RawSheet], as_of: pd.Timestamp) -> tuple[l
             sheet, found = parse_form(raw, form, as_of)
         elif match is not None:
             sheet, found = parse_table(raw, match, as_of)
+        elif normalise_header(raw.name) in quiet:
+            continue
         else:
-            first = next((r for r in range(min(HEADER_SCAN_ROWS, len(grid))) if (~is_blank(grid.iloc[r])).sum() >= 2), 0)
-            headers = [str(v).strip() for v in grid.iloc[first] if v is not None and str(v).strip()]
-            guess, _ = closest_kind(headers)
-            problems.append(Problem(raw.name, first + 1, None, "、".join(headers[:12]),
-                                    f"看不出是哪一種工作表（最接近：{guess}），未分析",
-                                    f"請把標題列改成範本「{guess}」的欄名，或從 precision-list templates 複製標題列", WARNING))
+            row, shown, guess = describe_unrecognised(grid)
+            template = f"範本「{guess}」" if guess else "範本"
+            problems.append(Problem(raw.name, row, None, shown,
+                                    f"看不出是哪一種工作表（最接近：{guess}），未分析" if guess else
+                                    "看不出是哪一種工作表：找不到標題列，未分析",
+                                    f"請把標題列改成{template}的欄名，或從 precision-list templates 複製標題列", WARNING))
             continue
         parsed.append(sheet)
         problems += found

@@ -100,13 +100,15 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
 
     ``as_of`` defaults to today (the shells pass it; nothing below reads the clock).
     """
-    from .errors import WARNING, problems_frame
+    from .errors import WARNING, mask_problem_ids, problems_frame
     from .parse import detect_and_parse
 
     progress = progress or (lambda message: None)
     as_of = pd.Timestamp(as_of).normalize() if as_of is not None else pd.Timestamp.today().normalize()
-    settings, problems, settings_names = _settings_sheet(raw_sheets, settings or Settings())
-    data_sheets = [r for r in raw_sheets if r.name not in settings_names]
+    previous = [r.name for r in raw_sheets if getattr(r, "result", False)]  # a result workbook scored again
+    inputs = [r for r in raw_sheets if not getattr(r, "result", False)]
+    settings, problems, settings_names = _settings_sheet(inputs, settings or Settings())
+    data_sheets = [r for r in inputs if r.name not in settings_names]
     progress(f"辨識 {len(data_sheets)} 個工作表")
     parsed, found = detect_and_parse(data_sheets, as_of)
     problems += found
@@ -126,6 +128,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         blocks += contribution.summary_blocks
         problems += contribution.problems
         summary.update(contribution.summary)
+    problems = mask_problem_ids(problems)
     n_errors = sum(p.severity != WARNING for p in problems)
     found_table = pd.DataFrame({
         "工作表": [s.sheet for s in parsed], "類型": [s.kind.label for s in parsed],
@@ -135,11 +138,14 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     from .report import MAX_COPIED_CSV_ROWS
 
     big = [r for r in raw_sheets if r.source == "csv" and len(r.grid) > MAX_COPIED_CSV_ROWS]
+    blank_forms = [s.sheet for s in parsed if s.layout == "form" and not len(s.frame)]
     overview = ResultSheet("摘要", (head, *blocks), (
         f"精準名單 結果摘要　{source_name}",
         f"基準日 {as_of:%Y/%m/%d}；資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
         *[f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
           for r in big],
+        *[f"「{name}」是空白的貸款懶人包表單，未計入申請人。" for name in blank_forms],
+        *([f"這是之前的結果檔：上次的結果工作表（{'、'.join(previous)}）未當成資料，已換成本次的結果。"] if previous else []),
     ))
     check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
         "資料檢查：每一列是一個問題，照「如何修正」改好再送一次即可；原始資料沒有被修改。",
@@ -147,8 +153,8 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     ))
     summary = {
         "file": source_name, "as_of": f"{as_of:%Y-%m-%d}",
-        "sheets": [{"sheet": s.sheet, "kind": s.kind.key, "rows": int(len(s.frame)), "header_row": s.header_row}
-                   for s in parsed],
+        "sheets": [{"sheet": s.sheet, "kind": s.kind.key, "rows": int(len(s.frame)), "header_row": s.header_row,
+                    "layout": s.layout} for s in parsed],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
         "result_sheets": [overview.name] + [s.name for s in sheets] + [check.name],
         **summary,
@@ -170,33 +176,46 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
     workbook, encrypted, empty, or no sheet of a known kind). INPUT is never modified.
     """
     from .errors import UnusableInput
-    from .parse import closest_kind
+    from .parse import describe_unrecognised
     from .report import render
     from .workbook import read_input
 
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)
     if output_path.resolve() == input_path.resolve():
-        raise UnusableInput("輸出檔不能和輸入檔同名", "請用 -o 指定另一個檔名", en="output would overwrite the input")
+        raise UnusableInput("輸出檔不能和輸入檔同名", "請用 -o 指定另一個檔名", en="the output would overwrite the input",
+                            fix_en="choose another file name with -o")
+    if not output_path.parent.is_dir():
+        raise UnusableInput(f"輸出資料夾 {output_path.parent} 不存在", "請先建立資料夾，或用 -o 指定已存在的資料夾",
+                            en=f"output folder {output_path.parent} does not exist",
+                            fix_en="create the folder first, or point -o to an existing folder")
     raw = read_input(input_path)
     analysis = analyse(raw, as_of, settings, model=model, models_dir=models_dir, progress=progress,
                        source_name=input_path.name)
     if not analysis.parsed:
         described = []
-        for sheet in raw[:5]:
-            headers = [str(v).strip() for v in (sheet.grid.iloc[0] if len(sheet.grid) else []) if v is not None and str(v).strip()]
-            guess, _ = closest_kind(headers) if headers else ("", 0)
-            described.append(f"「{sheet.name}」標題 {'、'.join(headers[:8]) or '（空白）'}" + (f"，最接近「{guess}」" if guess else ""))
+        for sheet in [r for r in raw if not getattr(r, "result", False)][:5]:
+            _, shown, guess = describe_unrecognised(sheet.grid, limit=8)
+            described.append(f"「{sheet.name}」標題 {shown}" + (f"，最接近「{guess}」" if guess else ""))
         raise UnusableInput("找不到可分析的工作表：" + "；".join(described),
                             "請使用 precision-list templates 產生的範本欄名（標題列放在前 15 列內）",
                             en="no sheet with recognisable headers (contacts, follow-ups, activities, transactions, "
-                               "campaign list or loan intake)")
+                               "campaign list or loan intake)",
+                            fix_en="use the column names of the templates written by `precision-list templates` "
+                                   "(header row within the first 15 rows)")
     if all(len(s.frame) == 0 for s in analysis.parsed):
         names = "、".join(s.sheet for s in analysis.parsed)
-        raise UnusableInput(f"工作表 {names} 只有標題列，沒有資料", "請在標題列下方填入資料再送出",
-                            en=f"sheet(s) {names} have headers but no data rows")
+        raise UnusableInput(f"工作表 {names} 只有標題列（或是空白表單），沒有資料", "請在標題列下方（或表單的值欄）填入資料再送出",
+                            en=f"sheet(s) {names} have headers (or a blank form) but no data",
+                            fix_en="fill in rows below the header row (or the form's value column) and submit again")
     if progress:
         progress(f"寫出 {output_path.name}")
-    render(analysis, input_path, output_path)
+    try:
+        render(analysis, input_path, output_path)
+    except PermissionError as exc:
+        raise UnusableInput(f"無法寫入 {output_path.name}（沒有權限，或檔案正在 Excel 開著）",
+                            "請關掉 Excel 中開著的結果檔，或用 -o 指定可寫入的位置",
+                            en=f"cannot write {output_path.name} (no permission, or it is open in Excel)",
+                            fix_en="close the result file in Excel, or choose a writable place with -o") from exc
     analysis.summary["output"] = str(output_path)
     return analysis.summary

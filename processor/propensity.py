@@ -985,7 +985,8 @@ def analyse_campaign(ctx: "Context") -> "Contribution | None":
         try:  # the user asked for this model: without it there is nothing sensible to score with
             model = load_model_cached(ctx.model, ctx.models_dir)
         except ModelError as error:
-            raise UnusableInput(error.what, error.fix, en=f"model {ctx.model!r} cannot be used") from None
+            raise UnusableInput(error.what, error.fix, en=f"model {ctx.model!r} cannot be used",
+                                fix_en="train it again with `precision-list train`, or name another with --model") from None
     summaries = []
     for i, parsed in enumerate(sheets):
         suffix = "" if i == 0 else f"{i + 1}"

@@ -291,20 +291,53 @@ def copy_grid_sheet(wb, name: str, grid: pd.DataFrame):
     return ws
 
 
+def masked_grid(raw, parsed) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(grid, changed) of one input sheet with ID numbers masked (DESIGN §6): every filled cell
+    of a column headed as an ID number (the loan field, or a 身分證字號 column on any other sheet
+    kind), and any valid ID number in any other cell, wherever it sits (typed into 備註, on a
+    sheet no kind matched)."""
+    from .idnumber import mask_ids, mask_ids_in_text
+    from .schema import ID_HEADERS, normalise_header
+
+    grid = raw.grid
+    out = grid.copy()
+    changed = pd.DataFrame(False, index=grid.index, columns=grid.columns)
+    for j in range(grid.shape[1]):  # column by column, each vectorised
+        column = grid.iloc[:, j]
+        masked = mask_ids_in_text(column)
+        if masked is not column:
+            out.iloc[:, j] = masked
+            changed.iloc[:, j] = ((masked != column) & column.notna()).to_numpy()
+    for sheet in (s for s in parsed if s.sheet == raw.name):
+        id_cells = [(row, col) for key, (row, col) in sheet.locations.items() if sheet.kind.field(key).type == "id"]
+        if sheet.layout == "table" and sheet.header_row <= len(grid):  # e.g. 身分證字號 on a contact list
+            for header in range(max(0, sheet.header_row - 2), sheet.header_row):  # the header may span two rows
+                id_cells += [(None, col + 1) for col, text in enumerate(grid.iloc[header])
+                             if isinstance(text, str) and normalise_header(text) in ID_HEADERS]
+        for row, col in id_cells:
+            if col - 1 >= grid.shape[1]:
+                continue
+            rows = [row] if row is not None else list(sheet.frame.index)
+            cells = grid.iloc[[r - 1 for r in rows if r - 1 < len(grid)], col - 1]
+            cells = cells[cells.map(type).eq(str) & (cells.astype("string").str.strip() != "")]
+            out.iloc[list(cells.index), col - 1] = mask_ids(cells).astype(object).to_numpy()
+            changed.iloc[list(cells.index), col - 1] = True
+    return out, changed
+
+
 def mask_input_ids(wb, analysis) -> None:
     """ID numbers are masked in every output, the copied input sheets included (DESIGN §6)."""
-    from .idnumber import mask_ids
+    from openpyxl.cell.cell import MergedCell
 
-    for sheet in analysis.parsed:
-        for key, (row, col) in sheet.locations.items():
-            if sheet.kind.field(key).type != "id" or sheet.sheet not in wb.sheetnames:
-                continue
-            ws = wb[sheet.sheet]
-            rows = [row] if row is not None else list(sheet.frame.index)
-            for r in rows:
-                cell = ws.cell(row=int(r), column=col)
-                if isinstance(cell.value, str) and cell.value.strip():
-                    cell.value = mask_ids(pd.Series([cell.value])).iloc[0]
+    for raw in analysis.raw:
+        if raw.source != "xlsx" or raw.name not in wb.sheetnames:
+            continue  # CSVs are copied already masked (see render)
+        grid, changed = masked_grid(raw, analysis.parsed)
+        ws = wb[raw.name]
+        for r, c in zip(*_np.nonzero(changed.to_numpy())):  # only the cells that held an ID
+            cell = ws.cell(row=int(r) + 1, column=int(c) + 1)
+            if not isinstance(cell, MergedCell):
+                cell.value = grid.iat[r, c]
 
 
 def render(analysis, input_path, output_path) -> None:
@@ -316,21 +349,35 @@ def render(analysis, input_path, output_path) -> None:
 
     from .workbook import atomic_output
 
+    from openpyxl.packaging.custom import StringProperty
+
+    from .workbook import RESULT_SHEETS_PROPERTY
+
     input_path, output_path = Path(input_path), Path(output_path)
     if analysis.raw and analysis.raw[0].source == "xlsx":
         wb = openpyxl.load_workbook(input_path, keep_vba=False, keep_links=False)
+        for raw in analysis.raw:  # scoring a result workbook again: its old results give way to the new
+            if raw.result and raw.name in wb.sheetnames:
+                del wb[raw.name]
     else:
         wb = openpyxl.Workbook()
         wb.remove(wb.active)
         for raw in analysis.raw:
             if len(raw.grid) <= MAX_COPIED_CSV_ROWS:  # a big export stays in its CSV (archived, untouched)
-                copy_grid_sheet(wb, raw.name, raw.grid)
+                copy_grid_sheet(wb, raw.name, masked_grid(raw, analysis.parsed)[0])
     mask_input_ids(wb, analysis)
     tables: set[str] = {t for ws in wb.worksheets for t in ws.tables}
     first_result = None
+    written = []
     for sheet in analysis.sheets:
         ws = write_result_sheet(wb, sheet, tables)
+        written.append(ws.title)
         first_result = first_result or ws
+    # which sheets are ours, so scoring this file again skips them (processor.workbook reads it)
+    props = wb.custom_doc_props
+    for prop in [p for p in props if p.name == RESULT_SHEETS_PROPERTY]:
+        props.props.remove(prop)
+    props.append(StringProperty(name=RESULT_SHEETS_PROPERTY, value="|".join(written)))
     if first_result is not None:
         wb.active = wb.sheetnames.index(first_result.title)
         for ws in wb.worksheets:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 # Field types understood by processor.parse
 TEXT, DATE, AMOUNT, INT, BOOL, PHONE, ID, CHOICE = "text", "date", "amount", "int", "bool", "phone", "id", "choice"
+TENURE = "tenure"  # 到職日或年資: a hire date or a length of service such as 3年2個月
 
 TRUST_LEVELS = ("A", "B", "C")  # seed 000 一、2: A 家人/麻吉, B 一般朋友, C 很久沒見
 INTENT_LEVELS = ("H", "A", "B", "C")  # seed 004: H daily, A 3 days, B weekly, C 15–30 days
@@ -37,8 +39,11 @@ class Field:
     section: str = ""  # loan form section title
 
     @property
-    def number_format(self) -> str | None:
-        return {DATE: "yyyy/mm/dd", AMOUNT: "#,##0", INT: "0"}.get(self.type)
+    def number_format(self) -> str:
+        """The template cell format. Dates are text ("@") on purpose: Excel turns a typed ROC date
+        such as 85/03/12 into 1985-03-12 in any date or General cell, silently 11 years off;
+        as text it reaches score as typed, and score reads every spelling (DESIGN §3)."""
+        return {AMOUNT: "#,##0", INT: "0"}.get(self.type, "@")
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,11 @@ class SheetKind:
     one_row_is: str
     fields: tuple[Field, ...]
     signature: tuple[frozenset[str], ...]  # the kind is a candidate if any one of these key sets is present
-    unique: tuple[str, ...] = ()  # key fields whose repeats are reported as duplicates
+    unique: tuple[tuple[str, ...], ...] = ()  # key sets whose repeats are reported as duplicates
+    #: (shared, differing): the same value of ``shared`` under different ``differing`` values is a 提醒
+    conflicts: tuple[tuple[str, str], ...] = ()
+    #: groups of which each row needs at least one filled (e.g. 姓名 or 客戶編號)
+    required_any: tuple[tuple[str, ...], ...] = ()
     open_columns: bool = False  # unknown columns are features (campaign lists), not noise
 
     def field(self, key: str) -> Field:
@@ -65,19 +74,21 @@ def F(key, label, type=TEXT, *aliases, **kw) -> Field:
 
 _name = F("name", "姓名", TEXT, "名字", "客戶姓名", "客戶名稱", "name", "customer name", "full name",
           hint="客戶姓名（必填）", width=10)
+_DATE_HINT = "民國 85/03/12、民國85年3月12日 或 1996/3/12 都可以（本欄是文字格式，民國年不會被 Excel 改掉）"
 _customer_id = F("customer_id", "客戶編號", TEXT, "客戶代號", "客戶ID", "會員編號", "會員ID", "顧客編號", "UID",
                  "customer id", "customer", "cust id", "member id", "id", hint="每位客戶唯一的編號", width=12)
 
 CONTACTS = SheetKind(
     "contacts", "名單", "一位聯絡人",
     (
-        _name,
+        replace(_name, required=True),
         _customer_id,
         F("birthday", "生日", DATE, "出生日期", "出生年月日", "birthday", "date of birth", "dob", past=True,
-          hint="可寫民國 85/03/12 或 1996/3/12", width=12),
-        F("zodiac", "星座", TEXT, "zodiac", derived=True, hint="由生日自動推算", width=8),
+          hint="生日：" + _DATE_HINT, width=12),
+        F("zodiac", "星座", TEXT, "zodiac", "zodiac sign", derived=True,
+          hint="由生日自動推算，不必填；填了而與生日不符會提醒", width=8),
         F("relation", "關係", TEXT, "relationship", "relation", hint="例：同學、前同事、鄰居", width=10),
-        F("phone", "手機", PHONE, "電話", "行動電話", "聯絡電話", "mobile", "phone", "cell",
+        F("phone", "手機", PHONE, "電話", "行動電話", "聯絡電話", "聯繫電話", "聯繫方式", "聯絡方式", "mobile", "phone", "cell",
           hint="例：0912-345-678 或 (02)2345-6789", width=14),
         F("trust", "信任等級", CHOICE, "信任度", "熟悉度", "信任熟悉度", "trust", "trust level", choices=TRUST_LEVELS,
           hint="A 家人/麻吉；B 一般朋友、每月會碰面；C 半年以上沒見", width=9),
@@ -85,7 +96,7 @@ CONTACTS = SheetKind(
           hint="H 每天跟進；A 每3天；B 每週；C 每15–30天", width=9),
         F("stage", "階段", CHOICE, "銷售階段", "漏斗階段", "stage", "funnel stage", choices=FUNNEL_STAGES,
           hint="客戶漏斗：目標市場→潛在客戶→目標客戶→關鍵客戶→已成交", width=10),
-        F("personality", "個性", TEXT, "性格", "personality", width=12),
+        F("personality", "個性", TEXT, "性格", "personality", hint="例：外向、謹慎、理性（約見時怎麼聊）", width=12),
         F("family", "F家庭", TEXT, "家庭", "family", hint="FORMHTCD 的 F：家庭狀況", width=14),
         F("occupation", "O工作現況", TEXT, "工作現況", "工作", "職業", "occupation", "work",
           hint="FORMHTCD 的 O：工作現況、有無不滿", width=14),
@@ -93,9 +104,11 @@ CONTACTS = SheetKind(
         F("money", "M經濟狀況", TEXT, "經濟狀況", "money", "finance", hint="FORMHTCD 的 M：經濟狀況", width=12),
         F("health", "H健康狀況", TEXT, "健康狀況", "健康", "health", hint="FORMHTCD 的 H：健康狀況", width=12),
         F("time", "T時間", TEXT, "時間", "空閒時間", "time", hint="FORMHTCD 的 T：方便的時間", width=12),
-        F("china", "C對內地的印象", TEXT, "對內地的印象", "對內地的印象有沒有去過", "有沒有去過", "china",
+        F("china", "C對內地的印象", TEXT, "C對內地的印象/有沒有去過", "對內地的印象", "對內地的印象有沒有去過", "有沒有去過", "china",
           hint="FORMHTCD 的 C：對內地的印象、有沒有去過", width=14),
-        F("dream_early", "D夢想-初期", TEXT, "夢想初期", "初期", "dream short term", hint="FORMHTCD 的 D：初期夢想", width=14),
+        # a lone 「D夢想」 column (no 初期/中期/長期 under it) is read as the first: the D letter counts either way
+        F("dream_early", "D夢想-初期", TEXT, "夢想初期", "初期", "D夢想", "夢想", "dream", "dream short term",
+          hint="FORMHTCD 的 D：初期夢想", width=14),
         F("dream_mid", "D夢想-中期", TEXT, "夢想中期", "中期", "dream mid term", hint="FORMHTCD 的 D：中期夢想", width=14),
         F("dream_long", "D夢想-長期", TEXT, "夢想長期", "長期", "dream long term", hint="FORMHTCD 的 D：長期夢想", width=14),
         F("need_what", "他要多少", TEXT, "他要多少要什麼", "要多少", "需求", "how much", hint="確認需求 a：他要多少、要什麼", width=14),
@@ -104,18 +117,21 @@ CONTACTS = SheetKind(
         F("man_money", "M有購買力", BOOL, "有購買力", "購買力", hint="MAN 法則 M：是/否", width=9),
         F("man_authority", "A有決定權", BOOL, "有決定權", "決定權", "authority", hint="MAN 法則 A：是/否", width=9),
         F("man_need", "N有需求", BOOL, "有需求", "need", hint="MAN 法則 N：是/否", width=9),
-        F("warm_log", "暖線活動跟進紀錄", TEXT, "暖線紀錄", "暖線跟進紀錄", "warm up log", width=20),
-        F("next_step", "夥伴需求點/預計下一步", TEXT, "夥伴需求點", "預計下一步", "下一步", "next step", width=20),
+        F("warm_log", "暖線活動跟進紀錄", TEXT, "暖線紀錄", "暖線跟進紀錄", "warm up log",
+          hint="帶來哪場暖線活動、對方的反應（種子 000 資料表）", width=20),
+        F("next_step", "夥伴需求點/預計下一步", TEXT, "夥伴需求點", "預計下一步", "下一步", "next step",
+          hint="夥伴看到的需求點，以及下一步要做什麼", width=20),
         F("first_contact", "首次接觸日", DATE, "第一次接觸", "首次聯絡日", "first contact", past=True,
-          hint="第一次面對面或通話的日期", width=12),
+          hint="第一次面對面或通話的日期；" + _DATE_HINT, width=12),
         F("last_contact", "最後聯絡日", DATE, "上次聯絡日", "最近聯絡日", "最後聯絡", "last contact", past=True,
-          hint="最近一次聯絡的日期", width=12),
-        F("touches", "聯絡次數", INT, "接觸次數", "跟進次數", "touches", hint="到目前為止聯絡過幾次", width=8),
-        F("notes", "備註", TEXT, "說明", "notes", "remark", "remarks", width=20),
+          hint="最近一次聯絡的日期（空白時以首次接觸日計）；" + _DATE_HINT, width=12),
+        F("touches", "聯絡次數", INT, "接觸次數", "跟進次數", "touches", hint="到目前為止聯絡過幾次（整數）", width=8),
+        F("notes", "備註", TEXT, "說明", "notes", "remark", "remarks", hint="其他想記下的事", width=20),
     ),
     signature=(frozenset({"name", "trust"}), frozenset({"name", "intent"}), frozenset({"name", "birthday"}),
                frozenset({"name", "family"}), frozenset({"name", "stage"}), frozenset({"name", "last_contact"})),
-    unique=("name", "phone"),
+    unique=(("customer_id",), ("name", "phone")),
+    conflicts=(("phone", "name"),),
 )
 
 FOLLOWUPS = SheetKind(
@@ -124,28 +140,29 @@ FOLLOWUPS = SheetKind(
         _name,
         _customer_id,
         F("date", "日期", DATE, "跟進日期", "聯絡日期", "日期時間", "date", "contact date", required=True, past=True,
-          hint="這次跟進的日期", width=12),
-        F("channel", "方式", CHOICE, "聯絡方式", "跟進方式", "channel", "method", choices=CHANNELS,
+          hint="這次跟進的日期（必填）；" + _DATE_HINT, width=12),
+        F("channel", "方式", CHOICE, "聯絡方式", "聯繫方式", "跟進方式", "channel", "method", choices=CHANNELS,
           hint="電話 / Line / 見面 / Email / 簡訊 / 其他", width=8),
         F("result", "結果", TEXT, "跟進結果", "result", "outcome", hint="這次談到什麼、對方反應", width=24),
         F("intent", "意向等級", CHOICE, "意向", "intent", choices=INTENT_LEVELS, hint="這次跟進後的意向 H/A/B/C", width=9),
-        F("notes", "備註", TEXT, "說明", "notes", width=20),
+        F("notes", "備註", TEXT, "說明", "notes", "remark", "remarks", hint="其他想記下的事", width=20),
     ),
     signature=(frozenset({"date", "channel"}), frozenset({"date", "result"})),
+    required_any=(("name", "customer_id"),),
 )
 
 ACTIVITIES = SheetKind(
     "activities", "暖線活動", "一場暖線活動",
     (
-        F("title", "活動名稱", TEXT, "活動", "名稱", "event", "title", required=True, width=16),
-        F("date", "日期", DATE, "活動日期", "date", required=True, width=12),
-        F("purpose", "目的", TEXT, "活動目的", "purpose", width=16),
-        F("venue", "地點", TEXT, "venue", "place", width=12),
-        F("address", "地址", TEXT, "address", width=20),
-        F("mrt", "捷運", TEXT, "捷運站", "mrt", "metro", width=10),
+        F("title", "活動名稱", TEXT, "活動", "名稱", "event", "title", required=True, hint="活動名稱（必填）", width=16),
+        F("date", "日期", DATE, "活動日期", "date", required=True, hint="活動日期（必填）；" + _DATE_HINT, width=12),
+        F("purpose", "目的", TEXT, "活動目的", "purpose", hint="這場暖線活動想達成什麼", width=16),
+        F("venue", "地點", TEXT, "venue", "place", hint="例：○○咖啡", width=12),
+        F("address", "地址", TEXT, "address", hint="活動地址", width=20),
+        F("mrt", "捷運", TEXT, "捷運站", "mrt", "metro", hint="最近的捷運站", width=10),
         F("time", "時間", TEXT, "活動時間", "time", hint="例：19:00–21:00", width=12),
-        F("price", "價格", AMOUNT, "費用", "price", "fee", width=9),
-        F("signups", "報名人數", INT, "流水報名", "報名", "signups", width=8),
+        F("price", "價格", AMOUNT, "費用", "price", "fee", hint="每人費用，可寫 500 或 1,200", width=9),
+        F("signups", "報名人數", INT, "流水報名", "報名", "signups", hint="報名人數（整數）", width=8),
         F("went_well", "做得很棒的點", TEXT, "很棒的點", "做得好的地方", "went well", hint="暖線結束後與推薦人討論 a", width=20),
         F("watch_out", "要注意的點", TEXT, "注意的點", "watch out", hint="暖線結束後與推薦人討論 b", width=20),
         F("next_time", "下次可以怎麼做", TEXT, "下次怎麼做", "next time", hint="暖線結束後與推薦人討論 c", width=20),
@@ -156,14 +173,14 @@ ACTIVITIES = SheetKind(
 TRANSACTIONS = SheetKind(
     "transactions", "交易", "一筆購買",
     (
-        F("customer_id", "客戶編號", TEXT, *_customer_id.aliases, required=True, hint="每位客戶唯一的編號", width=12),
+        F("customer_id", "客戶編號", TEXT, *_customer_id.aliases, required=True, hint="每位客戶唯一的編號（必填）", width=12),
         F("date", "日期", DATE, "交易日期", "購買日期", "消費日期", "訂單日期", "date", "order date", "purchase date",
-          required=True, past=True, width=12),
+          required=True, past=True, hint="購買日期（必填）；" + _DATE_HINT, width=12),
         F("amount", "金額", AMOUNT, "消費金額", "交易金額", "銷售額", "訂單金額", "amount", "sales", "revenue", "value",
-          required=True, hint="退貨請寫負數", width=10),
-        F("margin", "毛利", AMOUNT, "利潤", "margin", "profit", width=10),
-        F("cost", "成本", AMOUNT, "cost", width=10),
-        F("product", "品項", TEXT, "商品", "產品", "品名", "product", "item", width=14),
+          required=True, hint="金額（必填），可寫 1,200 或 3萬；退貨請寫負數", width=10),
+        F("margin", "毛利", AMOUNT, "利潤", "margin", "profit", hint="選填：這筆的毛利", width=10),
+        F("cost", "成本", AMOUNT, "cost", hint="選填：這筆的成本", width=10),
+        F("product", "品項", TEXT, "商品", "產品", "品名", "product", "item", hint="選填：買了什麼", width=14),
     ),
     signature=(frozenset({"customer_id", "date", "amount"}),),
 )
@@ -171,12 +188,13 @@ TRANSACTIONS = SheetKind(
 CAMPAIGN = SheetKind(
     "campaign", "行銷名單", "一位客戶",
     (
-        F("customer_id", "客戶編號", TEXT, *_customer_id.aliases, required=True, width=12),
+        F("customer_id", "客戶編號", TEXT, *_customer_id.aliases, required=True,
+          hint="每位客戶唯一的編號（必填）；其餘欄位（年齡、職業…）照原樣加在右邊", width=12),
         F("label", "是否購買", BOOL, "買A商品", "購買", "是否成交", "成交", "回應", "label", "target", "y",
           "purchased", "bought", hint="已知結果填 是/否 或 1/0；要預測的客戶留白", width=10),
     ),
     signature=(frozenset({"customer_id"}),),
-    unique=("customer_id",),
+    unique=(("customer_id",),),
     open_columns=True,
 )
 
@@ -184,80 +202,125 @@ _S1, _S2, _S3, _S4, _S5 = "1.個人資料", "2.公司.戶籍", "3.個人收入",
 LOANS = SheetKind(
     "loans", "貸款", "一位申請人",
     (
-        F("name", "姓名", TEXT, *_name.aliases, required=True, section=_S1, width=10),
+        F("name", "姓名", TEXT, *_name.aliases, required=True, section=_S1, hint="申請人姓名（必填）", width=10),
         F("id_number", "身分證字號", ID, "身分證", "身分證號", "統一證號", "居留證號", "id number", "national id",
           required=True, section=_S1, hint="例：A123456789；輸出時會遮蔽", width=12),
-        F("birthday", "出生年月日", DATE, "生日", "出生日期", "birthday", past=True, section=_S1, width=12),
-        F("education", "學歷", TEXT, "education", section=_S1, width=8),
-        F("mobile", "手機", PHONE, "行動電話", "mobile", section=_S1, width=13),
-        F("home_phone", "家用電話", PHONE, "住家電話", "市話", "home phone", section=_S1, width=13),
-        F("registered_address", "戶籍地居所", TEXT, "戶籍地", "戶籍地址", "registered address", section=_S2, width=20),
-        F("current_address", "現居地", TEXT, "現居地址", "居住地址", "current address", section=_S2, width=20),
-        F("company_address", "公司地址", TEXT, "company address", section=_S2, width=20),
-        F("company_name", "公司全名", TEXT, "公司名稱", "公司", "company", section=_S2, width=16),
-        F("job_title", "公司職稱", TEXT, "職稱", "job title", section=_S2, width=10),
-        F("hire_date", "到職日或年資", TEXT, "到職日", "年資", "hire date", "tenure", section=_S2,
+        F("birthday", "出生年月日", DATE, "生日", "出生日期", "birthday", past=True, section=_S1, hint="出生年月日；" + _DATE_HINT, width=12),
+        F("education", "學歷", TEXT, "education", section=_S1, hint="例：大學、高中", width=8),
+        F("mobile", "手機", PHONE, "行動電話", "mobile", section=_S1, hint="例：0912-345-678", width=13),
+        F("home_phone", "家用電話", PHONE, "住家電話", "市話", "home phone", section=_S1, hint="例：(02)2345-6789", width=13),
+        F("registered_address", "戶籍地居所", TEXT, "戶籍地", "戶籍地址", "registered address", section=_S2, hint="戶籍地址", width=20),
+        F("current_address", "現居地", TEXT, "現居地址", "居住地址", "current address", section=_S2, hint="現在住的地址", width=20),
+        F("company_address", "公司地址", TEXT, "company address", section=_S2, hint="公司地址", width=20),
+        F("company_name", "公司全名", TEXT, "公司名稱", "公司", "company", section=_S2, hint="公司全名（登記名稱）", width=16),
+        F("job_title", "公司職稱", TEXT, "職稱", "job title", section=_S2, hint="例：業務專員", width=10),
+        F("hire_date", "到職日或年資", TENURE, "到職日", "年資", "hire date", "tenure", section=_S2,
           hint="到職日（例：108/03/01）或年資（例：3年2個月）", width=12),
-        F("previous_job", "前份工作", TEXT, "前一份工作", "previous job", section=_S2, width=14),
-        F("labor_insurance", "勞保是否有掛在公司", BOOL, "勞保", "勞保掛公司", "labor insurance", section=_S2, width=9),
-        F("payroll_bank", "公司薪轉銀行", TEXT, "薪轉銀行", "payroll bank", section=_S2, width=12),
-        F("payday", "公司每月幾號發薪水", INT, "發薪日", "幾號發薪水", "payday", section=_S2, width=8),
-        F("base_payday", "幾號發底薪", INT, "底薪發放日", section=_S2, width=8),
-        F("bonus_payday", "幾號發獎金", INT, "獎金發放日", section=_S2, width=8),
+        F("previous_job", "前份工作", TEXT, "前一份工作", "previous job", section=_S2, hint="前一份工作的公司與職稱", width=14),
+        F("labor_insurance", "勞保是否有掛在公司", BOOL, "勞保", "勞保掛公司", "labor insurance", section=_S2, hint="勞保是否掛在現職公司：是/否", width=9),
+        F("payroll_bank", "公司薪轉銀行", TEXT, "薪轉銀行", "payroll bank", section=_S2, hint="薪水轉帳的銀行", width=12),
+        F("payday", "公司每月幾號發薪水", INT, "發薪日", "幾號發薪水", "payday", section=_S2, hint="每月幾號發薪水（1–31）", width=8),
+        F("base_payday", "幾號發底薪", INT, "底薪發放日", section=_S2, hint="每月幾號發底薪（1–31）", width=8),
+        F("bonus_payday", "幾號發獎金", INT, "獎金發放日", section=_S2, hint="每月幾號發獎金（1–31）", width=8),
         F("annual_income", "年所得", AMOUNT, "年所得包含所有收入獎金", "年收入", "annual income", section=_S3,
           hint="包含所有收入、獎金；可寫 80萬", width=11),
         F("monthly_income", "平均月收入", AMOUNT, "月收入", "月薪", "monthly income", section=_S3, hint="可寫 5萬 或 50,000", width=11),
-        F("has_bonus", "有無年終.分紅.績效.季獎金", BOOL, "有無年終分紅績效季獎金", "有無年終", "年終", "bonus", section=_S3, width=9),
-        F("side_job", "有無兼差", BOOL, "兼差", "side job", section=_S3, width=8),
-        F("files_tax", "有無報稅", BOOL, "報稅", "files tax", section=_S3, width=8),
-        F("paid_cash", "領現金?", BOOL, "領現金", "paid in cash", section=_S3, width=8),
-        F("uses_credit_card", "有無使用信用卡", BOOL, "信用卡", "credit card", section=_S4, width=9),
-        F("card_status", "信用卡狀況是否每次繳清、額度", TEXT, "信用卡狀況", "card status", section=_S4, width=16),
-        F("property_debt", "名下不動產.動產負債額度.利率", TEXT, "名下不動產動產負債額度利率", "名下不動產", "負債", section=_S4, width=16),
-        F("deposits", "帳戶存款那家?金額", TEXT, "帳戶存款", "存款", "deposits", section=_S4, width=14),
-        F("prior_loans", "有無辦過貸(哪幾家?)", TEXT, "有無辦過貸", "辦過貸", "prior loans", section=_S4, width=14),
-        F("guarantor", "有無當過擔保人", BOOL, "擔保人", "guarantor", section=_S4, width=9),
-        F("insurance", "保險", TEXT, "insurance", section=_S5, width=12),
-        F("funds", "基金", TEXT, "funds", section=_S5, width=12),
-        F("other_investments", "其他投資", TEXT, "其它投資", "investments", section=_S5, width=12),
+        F("has_bonus", "有無年終.分紅.績效.季獎金", BOOL, "有無年終分紅績效季獎金", "有無年終", "年終", "bonus", section=_S3, hint="有無年終、分紅、績效、季獎金：是/否", width=9),
+        F("side_job", "有無兼差", BOOL, "兼差", "side job", section=_S3, hint="有無兼差：是/否", width=8),
+        F("files_tax", "有無報稅", BOOL, "報稅", "files tax", section=_S3, hint="有無報稅：是/否", width=8),
+        F("paid_cash", "領現金?", BOOL, "領現金", "paid in cash", section=_S3, hint="薪水是否領現金：是/否", width=8),
+        F("uses_credit_card", "有無使用信用卡", BOOL, "信用卡", "credit card", section=_S4, hint="有無使用信用卡：是/否", width=9),
+        F("card_status", "信用卡狀況是否每次繳清、額度", TEXT, "信用卡狀況", "card status", section=_S4, hint="是否每次繳清、額度多少", width=16),
+        F("property_debt", "名下不動產.動產負債額度.利率", TEXT, "名下不動產動產負債額度利率", "名下不動產", "負債", section=_S4, hint="名下不動產、動產，負債額度與利率", width=16),
+        F("deposits", "帳戶存款那家?金額", TEXT, "帳戶存款", "存款", "deposits", section=_S4, hint="存款在哪家銀行、大約金額", width=14),
+        F("prior_loans", "有無辦過貸(哪幾家?)", TEXT, "有無辦過貸", "辦過貸", "prior loans", section=_S4, hint="有無辦過貸款，哪幾家", width=14),
+        F("guarantor", "有無當過擔保人", BOOL, "擔保人", "guarantor", section=_S4, hint="有無當過擔保人：是/否", width=9),
+        F("insurance", "保險", TEXT, "insurance", section=_S5, hint="有哪些保險", width=12),
+        F("funds", "基金", TEXT, "funds", section=_S5, hint="有哪些基金", width=12),
+        F("other_investments", "其他投資", TEXT, "其它投資", "investments", section=_S5, hint="股票、房地產等其他投資", width=12),
     ),
     signature=(frozenset({"name", "id_number"}), frozenset({"id_number", "annual_income"}),
                frozenset({"name", "monthly_income"})),
-    unique=("id_number",),
+    unique=(("id_number",),),
 )
 
 KINDS: dict[str, SheetKind] = {k.key: k for k in (CONTACTS, FOLLOWUPS, ACTIVITIES, TRANSACTIONS, CAMPAIGN, LOANS)}
 #: where two kinds both fit a header row, the more specific kind wins
 PRIORITY = ("loans", "transactions", "activities", "followups", "contacts", "campaign")
 
-# Simplified → Traditional for the characters our labels use, so 简体 headers match without a
-# second alias list (the table is small on purpose: only what headers need).
-_S2T = str.maketrans(dict(zip(
-    "户编号联络电话机额关系级阶个现况兴经济状时对内梦长达愿么线动跟进纪伙伴点预计数备结果称运价报怎项产购买证学历录归"
-    "职资劳挂转银发奖终红绩报领缴负债帐账办几当担财险资设单销会员标签应后触类码态务订笔实选择输开币让给该没问题种别"
-    "费钱总业龄岁余储贷还额顾复电纳统",
-    "戶編號聯絡電話機額關係級階個現況興經濟狀時對內夢長達願麼線動跟進紀夥伴點預計數備結果稱運價報怎項產購買證學歷錄歸"
-    "職資勞掛轉銀發獎終紅績報領繳負債帳帳辦幾當擔財險資設單銷會員標籤應後觸類碼態務訂筆實選擇輸開幣讓給該沒問題種別"
-    "費錢總業齡歲餘儲貸還額顧復電納統",
-)) | {ord("份"): "分"})
+#: sheets that are never data: the add-in's start page and xlwings' own settings sheet (skipped
+#: quietly when their headers match no kind, instead of being reported as unrecognised)
+NON_DATA_SHEETS = ("說明", "使用說明", "xlwings.conf", "README")
 
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a result table: a key of the analyser's frame, its zh-TW label, its format."""
+
+    key: str
+    label: str
+    format: str | None = None
+
+
+def _input(kind: SheetKind, key: str, format: str | None = None) -> Column:
+    return Column(key, kind.field(key).label, format)
+
+
+#: 跟進排程, in order; fields typed by reps keep their schema label
+SCHEDULE_COLUMNS = (
+    Column("status", "狀態"), _input(CONTACTS, "name"), _input(CONTACTS, "customer_id"), _input(CONTACTS, "intent"),
+    _input(CONTACTS, "trust"), _input(CONTACTS, "stage"), _input(CONTACTS, "phone"),
+    Column("next_followup", "下次跟進日", "yyyy/mm/dd"), Column("days_overdue", "逾期天數"),
+    _input(CONTACTS, "last_contact", "yyyy/mm/dd"), _input(CONTACTS, "touches"), Column("cadence", "跟進節奏"),
+    Column("last_channel", "上次方式"), Column("last_result", "上次結果"), _input(CONTACTS, "zodiac"),
+    Column("completeness", "資料完整度", "0%"), Column("missing", "待補FORMHTCD"), Column("needs", "需求確認"),
+    Column("man", "MAN類型"), Column("man_advice", "MAN建議"), _input(CONTACTS, "next_step"),
+)
+#: 貸款檢核, in order
+LOAN_REVIEW_COLUMNS = (
+    Column("sheet", "工作表"), Column("row", "列"), _input(LOANS, "name"), Column("id_masked", LOANS.field("id_number").label),
+    Column("id_status", "證號檢查"), Column("completeness", "資料完整度", "0%"), Column("age", "年齡"),
+    Column("tenure_years", "年資(年)"), _input(LOANS, "annual_income", "#,##0"), _input(LOANS, "monthly_income", "#,##0"),
+    Column("income_ratio", "年所得÷(月收入×12)", "0.00"), Column("income_check", "收入一致性"), Column("missing", "尚缺項目"),
+)
+
+# Headers are compared in Simplified script: OpenCC's t2s folds every Traditional (and Taiwan /
+# Hong Kong variant) character onto one Simplified one (後/后 → 后, 裡/裏 → 里, 臺 → 台), which is
+# many-to-one and safe, where Simplified → Traditional has to guess (干 → 幹/乾/干). Then a few
+# variant spellings reps use interchangeably are folded too (身分/身份, 帳/賬, 紀錄/記錄).
+_VARIANTS = str.maketrans({"份": "分", "账": "帐", "纪": "记"})
 _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
-_ENUMERATOR = re.compile(r"^(?:■|□|●|◆|▪|Ø|\(?[a-zA-Z]\)|\(?\d+\)|\d+[.、)])\s*")
+# list markers in front of a label: ■ □ ● ◆ ▪ Ø, (a) a) (1) 1) 1. 1、 and the seed's a. b. c.
+_ENUMERATOR = re.compile(r"^(?:(?:■|□|●|◆|▪|Ø|\(?[a-zA-Z]\)|\(?\d+\)|\d+[.、)]|[a-zA-Z][.、](?![a-zA-Z]))\s*)+")
+
+
+@lru_cache(maxsize=1)
+def _to_simplified():
+    import opencc  # the OpenCC project's own binding: dictionaries shipped in the wheel
+
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=100_000)
+def _normalise(text: str) -> str:
+    s = unicodedata.normalize("NFKC", text).strip()
+    s = _ENUMERATOR.sub("", s)
+    s = _to_simplified().convert(s).translate(_VARIANTS).lower()
+    return _NOISE.sub("", s)
 
 
 def normalise_header(text: object) -> str:
-    """A header as matched: NFKC, simplified→traditional, lower case, no spaces or punctuation,
-    no leading list markers such as ■, (a), 1.
+    """A header as matched: NFKC, folded to Simplified script, lower case, no spaces or
+    punctuation, no leading list markers such as ■, (a), 1., a.
 
     >>> normalise_header("(b) 身份证字号：") == normalise_header("身分證字號")
+    True
+    >>> normalise_header("a.他要多少,要什麼?") == normalise_header("他要多少要什么")
     True
     """
     if text is None:
         return ""
-    s = unicodedata.normalize("NFKC", str(text)).strip()
-    s = _ENUMERATOR.sub("", s)
-    s = s.translate(_S2T).lower()
-    return _NOISE.sub("", s)
+    return _normalise(str(text))
 
 
 def alias_index(kind: SheetKind) -> dict[str, str]:
@@ -270,3 +333,6 @@ def alias_index(kind: SheetKind) -> dict[str, str]:
 
 
 ALIASES: dict[str, dict[str, str]] = {key: alias_index(kind) for key, kind in KINDS.items()}
+#: normalised headers that name an ID number in any kind: such a column is masked whole, wherever it is
+ID_HEADERS = frozenset(normalise_header(a) for k in KINDS.values() for f in k.fields if f.type == ID
+                       for a in (f.label, *f.aliases))

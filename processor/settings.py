@@ -103,15 +103,45 @@ def settings_from_pairs(pairs: list[tuple[int, object, object]], sheet: str, bas
 def load_config(path: Path | None) -> Settings:
     """Settings from a service config file (TOML, ``[settings]`` table) over the defaults.
 
+    A missing or unreadable file, bad TOML, an unknown key or a value out of range is
+    :class:`~processor.errors.UnusableInput` naming the file, the key and what is allowed.
+
     >>> load_config(None).price
     2500.0
     """
+    from .errors import UnusableInput
+
     if path is None:
         return Settings()
-    with open(path, "rb") as fh:
-        data = tomllib.load(fh)
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise UnusableInput(f"讀不到設定檔 {path}（{type(exc).__name__}）", "請確認 --config 的路徑與檔名",
+                            en=f"cannot read the config file {path} ({type(exc).__name__})",
+                            fix_en="check the path given to --config") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UnusableInput(f"設定檔 {path.name} 不是正確的 TOML：{exc}", "請對照 docs/dropfolder.sample.toml 修正",
+                            en=f"the config file {path.name} is not valid TOML: {exc}",
+                            fix_en="compare it with docs/dropfolder.sample.toml") from None
     table = data.get("settings", {})
-    unknown = set(table) - set(FIELDS)
+    if not isinstance(table, dict):
+        table = {"settings": table}
+    unknown = sorted(set(table) - set(FIELDS))
     if unknown:
-        raise ValueError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(FIELDS)}")
-    return Settings().with_values({k: _coerce(k, v) for k, v in table.items()})
+        raise UnusableInput(f"設定檔 {path.name} 的 [settings] 有不認得的項目 {unknown}", f"可用的項目：{sorted(FIELDS)}",
+                            en=f"{path.name}: unknown settings {unknown}", fix_en=f"known settings: {sorted(FIELDS)}")
+    values = {}
+    for key, raw in table.items():
+        try:
+            values[key] = _coerce(key, raw)
+        except (ValueError, TypeError):
+            meta, default = FIELDS[key].metadata, FIELDS[key].default
+            bounds = [(word, meta[end]) for word, end in (("≥", "min"), ("≤", "max")) if meta[end] is not None]
+            allowed = "".join(f"，{word} {value}" for word, value in bounds)
+            raise UnusableInput(f"設定檔 {path.name} 的 {key} = {raw!r} 無法使用",
+                                f"{meta['hint']}（數字{allowed}；預設 {default}）",
+                                en=f"{path.name}: {key} = {raw!r} is not usable",
+                                fix_en=f"give a number{''.join(f', {w} {v}' for w, v in bounds)} (default {default})") from None
+    return Settings().with_values(values)

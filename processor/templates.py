@@ -20,6 +20,7 @@ ALL_IN_ONE = "精準名單範本.xlsx"
 
 
 def _validation(f: schema.Field, ref: str):
+    """The field's dropdown (choices, 是/否) and, for every field, its hint as the input message."""
     from openpyxl.worksheet.datavalidation import DataValidation
 
     if f.type == schema.CHOICE:
@@ -29,11 +30,8 @@ def _validation(f: schema.Field, ref: str):
         dv = DataValidation(type="list", formula1='"是,否"', allow_blank=True)
         dv.showErrorMessage = False  # reps may type Y/N/V/有/無; score understands them
     else:
-        dv = DataValidation(allow_blank=True)
-    hint = f.hint or {schema.DATE: "可寫 2024/3/5 或民國 113/3/5", schema.AMOUNT: "可寫 3萬、1,200",
-                      schema.PHONE: "0912-345-678 或 (02)2345-6789", schema.INT: "整數"}.get(f.type, "")
-    if hint:
-        dv.promptTitle, dv.prompt, dv.showInputMessage = f.label[:32], hint[:255], True
+        dv = DataValidation(allow_blank=True)  # no restriction: only the input message
+    dv.promptTitle, dv.prompt, dv.showInputMessage = f.label[:32], f.hint[:255], True
     dv.add(ref)
     return dv
 
@@ -53,14 +51,9 @@ def add_table_sheet(wb, kind: schema.SheetKind, title: str | None = None):
         letter = get_column_letter(col)
         ws.column_dimensions[letter].width = f.width + 2
         ref = f"{letter}2:{letter}{TEMPLATE_ROWS + 1}"
-        if not f.derived:
-            ws.add_data_validation(_validation(f, ref))
-        if f.number_format:
-            for row in range(2, TEMPLATE_ROWS + 2):
-                ws.cell(row=row, column=col).number_format = f.number_format
-        elif f.type in (schema.TEXT, schema.PHONE, schema.ID):
-            for row in range(2, TEMPLATE_ROWS + 2):
-                ws.cell(row=row, column=col).number_format = "@"  # keep leading zeros of phones
+        ws.add_data_validation(_validation(f, ref))
+        for row in range(2, TEMPLATE_ROWS + 2):  # text keeps phones' leading 0 and ROC dates as typed
+            ws.cell(row=row, column=col).number_format = f.number_format
     ws.row_dimensions[1].height = 32
     ws.freeze_panes = "B2" if kind.key in ("contacts", "loans") else "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(fields))}1"
@@ -90,7 +83,7 @@ def add_loan_form_sheet(wb, title: str = FORM_SHEET):
         ws.cell(row=row, column=1, value=f"({chr(ord('a') + letter)}){f.label}:").alignment = Alignment(indent=1)
         value = ws.cell(row=row, column=2)
         value.border = Border(bottom=thin)
-        value.number_format = f.number_format or "@"
+        value.number_format = f.number_format
         ws.add_data_validation(_validation(f, f"B{row}"))
         letter += 1
         row += 1

@@ -102,7 +102,8 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
         from .errors import UnusableInput
 
         raise UnusableInput("交易資料缺少欄位：" + "、".join(_LABEL[k] for k in missing),
-                            "請加上 客戶編號、日期、金額 三欄", en=f"transactions need columns {missing}")
+                            "請加上 客戶編號、日期、金額 三欄", en=f"transactions need columns {missing}",
+                            fix_en="add the columns 客戶編號 (customer id), 日期 (date) and 金額 (amount)")
     as_of = pd.Timestamp(as_of).normalize()
     t = transactions
     sheets = t["_sheet"].astype(object).to_numpy() if "_sheet" in t.columns else _Same(sheet, len(t))

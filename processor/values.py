@@ -26,9 +26,29 @@ def normalise_text(series: pd.Series) -> pd.Series:
     >>> normalise_text(pd.Series(["１２３", " ａｂ "])).tolist()
     ['123', 'ab']
     """
-    text = series.astype("string")
-    return text.map(lambda s: unicodedata.normalize("NFKC", s).strip() if isinstance(s, str) else s,
-                    na_action="ignore").astype("string")
+    return series.astype("string").str.normalize("NFKC").str.strip()
+
+
+def cell_types(obj: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(date cell, number cell, yes/no cell) masks of raw cell values, decided once per distinct
+    Python type rather than per cell (an all-text column, as every CSV is, returns at once).
+
+    >>> [m.tolist() for m in cell_types(pd.Series(["a", 1, 2.5, True, dt.date(2024, 1, 1)], dtype=object))]
+    [[False, False, False, False, True], [False, True, True, False, False], [False, False, False, True, False]]
+    """
+    false = pd.Series(False, index=obj.index)
+    if pd.api.types.infer_dtype(obj, skipna=True) in ("string", "empty"):
+        return false, false.copy(), false.copy()
+    types = obj.map(type)
+    date_types, number_types, bool_types = set(), set(), set()
+    for t in types.unique():  # a handful of types, not one per cell
+        if issubclass(t, (bool, np.bool_)):
+            bool_types.add(t)
+        elif issubclass(t, (dt.date, np.datetime64)):
+            date_types.add(t)
+        elif issubclass(t, (int, float, np.integer, np.floating)):
+            number_types.add(t)
+    return types.isin(date_types), types.isin(number_types), types.isin(bool_types)
 
 
 def is_blank(series: pd.Series) -> pd.Series:
@@ -48,7 +68,10 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Dates from what reps type: ROC (85/03/12, 民國85年3月12日, 0850312), 2024/3/5, Excel serials.
 
     A year below 1000 is a ROC year (+1911). A bare number between 1 and 80,000 is an Excel
-    serial day (1900 date system). Returns (datetime64 Series normalised to days, bad mask).
+    serial day (1900 date system); so is text of exactly five digits such as "45000" (what a
+    date cell becomes in a CSV saved from a General-formatted column: 10000–99999 is 1927–2173,
+    and no other date spelling has five digits). Returns (datetime64 Series normalised to days,
+    bad mask).
 
     >>> parse_dates(pd.Series(["85/03/12", "民國113年1月5日", 45000, "2024-03-05"]))[0].dt.strftime("%Y-%m-%d").tolist()
     ['1996-03-12', '2024-01-05', '2023-03-15', '2024-03-05']
@@ -60,10 +83,10 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
         return out, pd.Series(False, index=series.index)
 
     obj = series.astype(object)
-    is_dt = obj.map(lambda v: isinstance(v, (dt.date, dt.datetime, pd.Timestamp, np.datetime64)))
+    is_dt, is_num, _ = cell_types(obj)
     if is_dt.any():
         out[is_dt] = pd.to_datetime(obj[is_dt].astype(object).map(pd.Timestamp), errors="coerce")
-    is_num = obj.map(lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)) & ~blank
+    is_num = is_num & ~blank
     if is_num.any():
         num = pd.to_numeric(obj[is_num], errors="coerce")
         serial_ok = (num >= 1) & (num < 80000)
@@ -80,7 +103,11 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
         iso = pd.to_datetime(text.where(text.str.match(r"^\d{4}-\d{1,2}-\d{1,2}").fillna(False)),
                              format="ISO8601", errors="coerce")
         out[todo] = iso.to_numpy()
-        rest = iso.isna()
+        serial = iso.isna() & text.str.fullmatch(r"\d{5}(?:\.\d+)?").fillna(False)
+        if serial.any():
+            days = np.floor(pd.to_numeric(text[serial]))
+            out.loc[serial[serial].index] = (EXCEL_EPOCH + pd.to_timedelta(days, unit="D")).to_numpy()
+        rest = iso.isna() & ~serial
         if rest.any():
             out.loc[rest[rest].index] = _parse_date_text(text[rest]).to_numpy()
     out = out.dt.normalize()
@@ -125,8 +152,7 @@ def parse_amounts(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     series = pd.Series(series)
     blank = is_blank(series)
     obj = series.astype(object)
-    numeric = pd.to_numeric(obj.where(obj.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
-                                              and not isinstance(v, bool))), errors="coerce")
+    numeric = pd.to_numeric(obj.where(cell_types(obj)[1]), errors="coerce")
     todo = numeric.isna() & ~blank
     if todo.any():
         text = normalise_text(obj[todo].astype("string")).str.lower()
@@ -157,6 +183,19 @@ def parse_number_scalar(value) -> float | None:
     return None if bad.iloc[0] or pd.isna(parsed.iloc[0]) else float(parsed.iloc[0])
 
 
+def numbers_as_text(obj: pd.Series) -> pd.Series:
+    """Number and yes/no cells as the text a rep sees: 1.0 → "1", True → "1", 3.5 stays 3.5."""
+    _, is_num, is_bool = cell_types(obj)
+    if not (is_num.any() or is_bool.any()):
+        return obj
+    out = obj.copy()
+    num = pd.to_numeric(obj[is_num], errors="coerce")
+    integral = num[num.notna() & (num == np.floor(num))]
+    out[integral.index] = integral.astype("int64").astype(str)
+    out[is_bool] = obj[is_bool].astype(int).astype(str)
+    return out
+
+
 _TRUE = {"是", "有", "y", "yes", "v", "✓", "✔", "o", "○", "1", "true", "t", "對", "对", "要", "會", "会", "已"}
 _FALSE = {"否", "無", "无", "沒有", "没有", "n", "no", "x", "✗", "✘", "0", "false", "f", "不", "不是", "沒", "没", "未"}
 
@@ -169,8 +208,7 @@ def parse_bools(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """
     series = pd.Series(series)
     blank = is_blank(series)
-    text = normalise_text(series.astype(object).map(lambda v: str(int(v)) if isinstance(v, (bool, np.bool_)) or (
-        isinstance(v, (int, float)) and not pd.isna(v) and float(v).is_integer()) else v)).str.lower()
+    text = normalise_text(numbers_as_text(series.astype(object))).str.lower()
     out = pd.Series(pd.NA, index=series.index, dtype="boolean")
     out[text.isin(_TRUE).fillna(False)] = True
     out[text.isin(_FALSE).fillna(False)] = False
@@ -189,16 +227,22 @@ def parse_phones(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """
     series = pd.Series(series)
     blank = is_blank(series)
-    text = normalise_text(series.astype(object).map(
-        lambda v: f"0{int(v)}" if isinstance(v, (int, float)) and not pd.isna(v) and 8 <= len(str(int(v))) <= 9 else v))
+    obj = series.astype(object)
+    text = normalise_text(numbers_as_text(obj))
+    # a phone typed into a General cell lost its leading 0: 912345678 → 0912345678
+    lost_zero = cell_types(obj)[1] & text.str.fullmatch(r"[1-9]\d{7,8}").fillna(False)
+    text = text.where(~lost_zero, "0" + text)
     ext = text.str.extract(r"(?:#|分機|分机|ext\.?|轉|转)\s*(\d+)\s*$", flags=re.IGNORECASE)[0]
     main = text.str.replace(r"(?:#|分機|分机|ext\.?|轉|转)\s*\d+\s*$", "", regex=True, flags=re.IGNORECASE)
     digits = main.str.replace(r"[^\d+]", "", regex=True)
     digits = digits.str.replace(r"^\+?886", "0", regex=True).str.replace("+", "", regex=False)
     mobile = digits.str.fullmatch(r"09\d{8}").fillna(False)
+    # toll-free 0800 / 0809 numbers are written like mobiles: 0800-000-123
+    toll_free = digits.str.fullmatch(r"080[09]\d{6}").fillna(False)
+    dashed = mobile | toll_free
     out = pd.Series(pd.NA, index=series.index, dtype="string")
-    out[mobile] = digits[mobile].str[:4] + "-" + digits[mobile].str[4:7] + "-" + digits[mobile].str[7:]
-    land = ~mobile & digits.str.fullmatch(r"0[2-8]\d{7,8}").fillna(False)
+    out[dashed] = digits[dashed].str[:4] + "-" + digits[dashed].str[4:7] + "-" + digits[dashed].str[7:]
+    land = ~dashed & digits.str.fullmatch(r"0[2-8]\d{7,8}").fillna(False)
     # area codes of 2 digits (02, 03 …) except the 3-digit 037, 049, 082, 089 and 4-digit 0836
     area_len = pd.Series(2, index=series.index)
     area_len[digits.str.match(r"^(037|049|082|089)").fillna(False)] = 3
@@ -233,3 +277,37 @@ def zodiac_signs(birthdays: pd.Series) -> pd.Series:
     out = pd.Series(names[idx], index=birthdays.index, dtype="string")
     out[birthdays.isna()] = pd.NA
     return out
+
+
+_TENURE_TEXT = re.compile(r"^(?:(?P<y>\d+(?:\.\d+)?)\s*年)?\s*(?:(?P<m>\d+(?:\.\d+)?)\s*[個个]?月)?$")
+
+
+def parse_tenure(series: pd.Series, as_of: pd.Timestamp) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Years of service from 到職日或年資 (seed 000 貸款懶人包 2(f)): a hire date (ROC or western,
+    any spelling :func:`parse_dates` reads) or a length such as 3年2個月 / 3年2个月 / 18個月 / 3.5年;
+    a bare number up to 60 is years (the column says 年資). Returns (years, bad, future): bad
+    where a non-blank cell is neither, future where the hire date lies after ``as_of``.
+
+    >>> parse_tenure(pd.Series(["3年6個月", "108/03/01", "18个月", "abc", "2030/1/1"]), pd.Timestamp("2024-03-01"))[0].round(2).tolist()
+    [3.5, 5.0, 1.5, nan, nan]
+    """
+    series = pd.Series(series, dtype=object)
+    blank = is_blank(series)
+    text = normalise_text(numbers_as_text(series))
+    parts = text.str.extract(_TENURE_TEXT)
+    typed = parts["y"].notna() | parts["m"].notna()
+    typed = typed.fillna(False).astype(bool)
+    as_text = (pd.to_numeric(parts["y"], errors="coerce").astype(float).fillna(0)
+               + pd.to_numeric(parts["m"], errors="coerce").astype(float).fillna(0) / 12)
+    bare = pd.to_numeric(text.where(text.str.fullmatch(r"\d+(?:\.\d+)?").fillna(False)), errors="coerce").astype(float)
+    bare_years = bare.where(bare <= 60)
+    # 61–9999 is neither a plausible length of service nor a date; 108年3月 is a month, not a length
+    typed_years = as_text.where(typed & (as_text <= 60))
+    dates, _ = parse_dates(series.where(~typed & ~(bare < 10000)))
+    future = dates > as_of
+    as_of_day = pd.Timestamp(as_of).normalize()
+    from_date = (as_of_day - dates.where(~future)).dt.days / 365.25
+    years = typed_years.fillna(bare_years).fillna(from_date)
+    bad = years.isna() & ~blank & ~future
+    return years.astype(float), bad, future
+

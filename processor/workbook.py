@@ -32,6 +32,11 @@ class RawSheet:
     name: str
     grid: pd.DataFrame
     source: str  # "xlsx" or "csv"
+    result: bool = False  # a result sheet of an earlier run (the workbook is a *.scored.xlsx)
+
+
+#: custom document property of a result workbook: its result sheets' names, "|"-separated
+RESULT_SHEETS_PROPERTY = "PrecisionListResultSheets"
 
 
 def sniff(path: Path) -> str:
@@ -56,25 +61,28 @@ def read_input(path: str | os.PathLike) -> list[RawSheet]:
     """
     path = Path(path)
     if not path.is_file():
-        raise UnusableInput(f"找不到檔案 {path.name}", "請確認路徑與檔名", en=f"file not found: {path.name}")
+        raise UnusableInput(f"找不到檔案 {path.name}", "請確認路徑與檔名", en=f"file not found: {path.name}",
+                            fix_en="check the path and the file name")
     kind = sniff(path)
     if kind == "empty":
         raise UnusableInput(f"{path.name} 是空檔案（0 位元組）", "請重新存檔或重新複製一次",
-                            en=f"{path.name} is empty (0 bytes)")
+                            en=f"{path.name} is empty (0 bytes)", fix_en="save or copy the file again")
     if kind == "ole":
         with open(path, "rb") as fh:
             blob = fh.read(1 << 20)
         if "EncryptionInfo".encode("utf-16-le") in blob:
             raise UnusableInput(f"{path.name} 有密碼保護（加密）", "請在 Excel 移除密碼後另存新檔再送出",
-                                en=f"{path.name} is password-protected")
+                                en=f"{path.name} is password-protected",
+                                fix_en="remove the password in Excel (File › Info › Protect Workbook) and save a copy")
         raise UnusableInput(f"{path.name} 是舊版 Excel 97-2003 (.xls) 格式", "請在 Excel 另存為 .xlsx 再送出",
-                            en=f"{path.name} is a legacy .xls file; save it as .xlsx")
+                            en=f"{path.name} is a legacy Excel 97-2003 .xls file", fix_en="save it as .xlsx in Excel")
     if kind == "zip":
         return _read_xlsx(path)
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         raise UnusableInput(f"{path.name} 不是真正的 Excel 檔（內容是文字或已損毀）",
                             "請用 Excel 開啟後另存為 .xlsx；若是 CSV 請把副檔名改成 .csv",
-                            en=f"{path.name} is not a valid Excel file")
+                            en=f"{path.name} is not a valid Excel file (text or damaged)",
+                            fix_en="open it in Excel and save as .xlsx; if it is a CSV, rename it to .csv")
     return [_read_csv(path)]
 
 
@@ -85,15 +93,19 @@ def _check_zip(path: Path) -> None:
             names = {i.filename for i in infos}
     except (zipfile.BadZipFile, OSError) as exc:
         raise UnusableInput(f"{path.name} 已損毀，無法開啟（{type(exc).__name__}）", "請重新存檔或重新複製一次",
-                            en=f"{path.name} is corrupt") from exc
+                            en=f"{path.name} is corrupt and cannot be opened",
+                            fix_en="save or copy the file again") from exc
     if "xl/workbook.xml" not in names:
         raise UnusableInput(f"{path.name} 不是 Excel 活頁簿（可能是 Word/PowerPoint 或其他壓縮檔）",
-                            "請送出 .xlsx、.xlsm 或 .csv 檔", en=f"{path.name} is not an Excel workbook")
+                            "請送出 .xlsx、.xlsm 或 .csv 檔", en=f"{path.name} is not an Excel workbook",
+                            fix_en="submit an .xlsx, .xlsm or .csv file")
     total = sum(i.file_size for i in infos)
     packed = max(1, sum(i.compress_size for i in infos))
     if total > MAX_UNZIPPED_BYTES or (total > 50_000_000 and total / packed > MAX_RATIO):
         raise UnusableInput(f"{path.name} 解壓後過大（{total / 1e9:.1f} GB），疑似壓縮炸彈，未處理",
-                            "請確認檔案來源；正常名單請另存為 CSV 再送出", en=f"{path.name} expands too much")
+                            "請確認檔案來源；正常名單請另存為 CSV 再送出",
+                            en=f"{path.name} expands to {total / 1e9:.1f} GB: a likely zip bomb, not processed",
+                            fix_en="check where the file came from; save a real list as CSV and submit that")
 
 
 def _read_xlsx(path: Path) -> list[RawSheet]:
@@ -105,9 +117,14 @@ def _read_xlsx(path: Path) -> list[RawSheet]:
         wb = openpyxl.load_workbook(path, read_only=read_only, data_only=True, keep_vba=False)
     except Exception as exc:  # openpyxl raises many types for broken parts
         raise UnusableInput(f"{path.name} 無法讀取（{type(exc).__name__}: {str(exc)[:120]}）",
-                            "請用 Excel 開啟後另存新檔再送出", en=f"{path.name} cannot be read") from exc
+                            "請用 Excel 開啟後另存新檔再送出", en=f"{path.name} cannot be read ({type(exc).__name__})",
+                            fix_en="open it in Excel and save it again as .xlsx") from exc
     sheets = []
     try:
+        results = set()
+        for prop in getattr(wb, "custom_doc_props", None) or []:
+            if prop.name == RESULT_SHEETS_PROPERTY and isinstance(prop.value, str):
+                results = set(prop.value.split("|"))
         for ws in wb.worksheets:
             rows = list(ws.iter_rows(values_only=True))
             grid = pd.DataFrame(rows, dtype=object) if rows else pd.DataFrame(dtype=object)
@@ -119,7 +136,7 @@ def _read_xlsx(path: Path) -> list[RawSheet]:
                     top = grid.iat[merged.min_row - 1, merged.min_col - 1] if (
                         merged.min_row - 1 < len(grid) and merged.min_col - 1 < grid.shape[1]) else None
                     grid.iloc[merged.min_row - 1:merged.max_row, merged.min_col - 1:merged.max_col] = top
-            sheets.append(RawSheet(ws.title, grid, "xlsx"))
+            sheets.append(RawSheet(ws.title, grid, "xlsx", result=ws.title in results))
     finally:
         wb.close()
     return sheets
@@ -131,14 +148,16 @@ def _decode(data: bytes, name: str) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise UnusableInput(f"{name} 的文字編碼無法辨識", "請在 Excel 另存為「CSV UTF-8」", en=f"{name}: unknown text encoding")
+    raise UnusableInput(f"{name} 的文字編碼無法辨識", "請在 Excel 另存為「CSV UTF-8」", en=f"{name}: unknown text encoding",
+                        fix_en="save it from Excel as \"CSV UTF-8\"")
 
 
 def _read_csv(path: Path) -> RawSheet:
     data = path.read_bytes()
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise UnusableInput(f"{path.name} 是二進位檔，不是 CSV 或 Excel", "請送出 .xlsx、.xlsm 或 .csv 檔",
-                            en=f"{path.name} is a binary file")
+                            en=f"{path.name} is a binary file, not a CSV or Excel file",
+                            fix_en="submit an .xlsx, .xlsm or .csv file")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = data.decode("utf-16")
     else:
@@ -150,7 +169,7 @@ def _read_csv(path: Path) -> RawSheet:
                            skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise UnusableInput(f"{path.name} 不是可讀的 CSV（{str(exc)[:120]}）", "請在 Excel 另存為「CSV UTF-8」",
-                            en=f"{path.name} is not a readable CSV") from exc
+                            en=f"{path.name} is not a readable CSV", fix_en="save it from Excel as \"CSV UTF-8\"") from exc
     grid = grid.astype(object).where(grid != "", None)
     return RawSheet(path.stem[:31], grid, "csv")
 
@@ -168,6 +187,8 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".xlsx"):
         yield Path(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        # mkstemp makes 0600; a result on a share must open for the other reps, as any new file would
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -175,3 +196,18 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".xlsx"):
         except FileNotFoundError:
             pass
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS tells (Linux), else set and reset."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+

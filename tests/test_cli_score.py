@@ -210,18 +210,93 @@ def test_templates_command_writes_what_is_committed(run_cli, tmp_path):
                 sorted((dv.sqref.__str__(), dv.formula1, dv.prompt) for dv in b.data_validations.dataValidation)
 
 
-def test_templates_are_recognised_by_score_as_their_own_kind(tmp_path):
-    from processor.parse import detect_and_parse
-    from processor.templates import write_templates
-    from processor.workbook import read_input
+def test_every_template_column_and_form_line_has_an_input_message_and_dates_are_text(tmp_path):
+    from openpyxl.utils import get_column_letter
+
+    from processor import schema
+    from processor.templates import FORM_SHEET, write_templates
 
     for path in write_templates(tmp_path):
-        raw = read_input(path)
-        for sheet in raw:  # add one row so empty templates count
-            pass
-        parsed, _ = detect_and_parse(raw, pd.Timestamp(AS_OF))
-        kinds = {p.kind.key for p in parsed}
-        assert kinds, path.name
+        wb = openpyxl.load_workbook(path)
+        for ws in wb.worksheets:
+            kind = schema.LOANS if ws.title == FORM_SHEET else next((k for k in schema.KINDS.values() if k.label == ws.title), None)
+            if kind is None:
+                continue
+            prompts = {str(cell): dv.prompt for dv in ws.data_validations.dataValidation for cell in dv.sqref.ranges}
+            if ws.title == FORM_SHEET:  # label "(a)姓名:" in column A, the value cell beside it
+                index = schema.ALIASES["loans"]
+                cells = [(kind.field(index[schema.normalise_header(c.value)]), f"B{c.row}") for (c,) in ws.iter_rows(max_col=1)
+                         if c.value and schema.normalise_header(c.value) in index]
+                assert len(cells) == len(kind.fields), path.name
+            else:
+                by_label = {f.label: f for f in kind.fields}
+                cells = [(by_label[c.value], f"{get_column_letter(c.column)}2:{get_column_letter(c.column)}501") for c in ws[1]]
+            for f, ref in cells:
+                assert prompts.get(ref) == f.hint and f.hint, (path.name, ws.title, f.label)
+                if f.type == schema.DATE:
+                    assert ws[ref.split(":")[0]].number_format == "@", "Excel must not turn 85/03/12 into 1985"
+
+
+#: one realistic synthetic row, by field key (no real person: the textbook ID number, a made-up name)
+SYNTHETIC_ROW = {
+    "name": "王小明", "customer_id": "C001", "birthday": "85/03/12", "zodiac": "雙魚座", "relation": "同學",
+    "phone": "0912-345-678", "trust": "A", "intent": "H", "stage": "潛在客戶", "family": "已婚", "occupation": "業務",
+    "dream_mid": "買房", "first_contact": "113/06/01", "last_contact": "113/06/20", "touches": 3,
+    "date": "113/06/15", "channel": "電話", "result": "聊近況", "title": "讀書會", "purpose": "認識新朋友",
+    "venue": "咖啡廳", "price": "500", "signups": 12, "went_well": "準時開始", "amount": "1,200", "label": "是",
+    "id_number": "A123456789", "annual_income": "120萬", "monthly_income": "8萬5千", "hire_date": "3年2個月",
+    "side_job": "無",
+}
+#: the result sheets each committed template gives once one row is filled in
+EXPECTED_RESULTS = {
+    "名單.xlsx": {"跟進排程"}, "跟進紀錄.xlsx": {"跟進排程"}, "暖線活動.xlsx": set(), "交易.xlsx": {"沉默排名", "客戶分群"},
+    "行銷名單.xlsx": set(), "貸款.xlsx": {"貸款檢核"},
+    "精準名單範本.xlsx": {"跟進排程", "貸款檢核", "沉默排名", "客戶分群"},
+}
+
+
+def _fill_one_row(template: Path, out: Path) -> Path:
+    """The committed template with SYNTHETIC_ROW typed into row 2 of every table sheet and into
+    the value column of the 貸款懶人包 form, as a rep would."""
+    from processor import schema
+    from processor.templates import FORM_SHEET
+
+    wb = openpyxl.load_workbook(template)
+    for ws in wb.worksheets:
+        if ws.title == FORM_SHEET:
+            index = schema.ALIASES["loans"]
+            for label, value in ws.iter_rows(min_col=1, max_col=2):
+                key = index.get(schema.normalise_header(label.value)) if label.value else None
+                if key in SYNTHETIC_ROW:
+                    value.value = SYNTHETIC_ROW[key]
+            continue
+        kind = next((k for k in schema.KINDS.values() if k.label == ws.title), None)
+        if kind is not None:
+            by_label = {f.label: f.key for f in kind.fields}
+            for cell in ws[1]:
+                if by_label.get(cell.value) in SYNTHETIC_ROW:
+                    ws.cell(row=2, column=cell.column, value=SYNTHETIC_ROW[by_label[cell.value]])
+    wb.save(out)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_RESULTS))
+def test_each_committed_template_with_one_row_filled_in_scores_and_its_result_scores_again(run_cli, tmp_path, name):
+    committed = Path(__file__).resolve().parents[1] / "templates" / name
+    filled = _fill_one_row(committed, tmp_path / name)
+    summary = json.loads(run_cli("score", filled, "--as-of", AS_OF, "--json").stdout)
+    assert set(summary["result_sheets"]) == {"摘要", "資料檢查"} | EXPECTED_RESULTS[name]
+    assert summary["sheets"] and all(s["rows"] == 1 for s in summary["sheets"]), summary["sheets"]
+    assert not [p for p in sheet_rows(tmp_path / f"{filled.stem}.scored.xlsx", "資料檢查", "嚴重度")["問題"]
+                if "必填" in str(p)], "every required field was filled"
+    scored = tmp_path / f"{filled.stem}.scored.xlsx"
+    again = json.loads(run_cli("score", scored, "-o", tmp_path / "again.xlsx", "--as-of", AS_OF, "--json").stdout)
+    assert again["result_sheets"] == summary["result_sheets"]
+    assert [(s["sheet"], s["kind"], s["rows"]) for s in again["sheets"]] == \
+        [(s["sheet"], s["kind"], s["rows"]) for s in summary["sheets"]], "old result sheets are not read as data"
+    names = openpyxl.load_workbook(tmp_path / "again.xlsx").sheetnames
+    assert len(names) == len(set(names)) and not [n for n in names if n.endswith(" (2)")]
+    assert again.get("contacts", {}).get("people") == summary.get("contacts", {}).get("people")
 
 
 @pytest.mark.libreoffice
@@ -252,3 +327,136 @@ def test_quickstart_drops_the_demo_into_a_drop_folder_and_runs_the_service_once(
         ["交易紀錄.csv", "名單與跟進.xlsx", "行銷名單.csv", "貸款懶人包.xlsx"]
     assert not list((tmp_path / "pl" / "inbox").iterdir())
     assert str(outbox) in result.stdout
+
+
+def _all_strings(path: Path) -> list[str]:
+    wb = openpyxl.load_workbook(path)
+    return [c.value for ws in wb.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+
+
+def test_id_numbers_are_masked_in_every_copied_sheet_and_in_every_problem(run_cli, tmp_path):
+    # a 身分證字號 column on a contact list (not a contact field), IDs typed into 備註, a sheet no kind matches
+    path = write_rows(tmp_path / "ids.xlsx", {
+        "名單": [["姓名", "生日", "信任等級", "身分證字號", "備註"],
+                 ["王小明", "85/03/12", "A", "A123456789", "證號 F131104093 已核對"],
+                 ["陳美玲", "85/13/40", "B", "F131104093", None], ["林志明", "85/03/12", "C", "A123456788", "訂單 A123456788"]],
+        "雜項": [["王小明", "A123456789", "0912345678"], ["x", "y", "z"]],
+    })
+    out = tmp_path / "out.xlsx"
+    run_cli("score", path, "-o", out, "--as-of", AS_OF)
+    strings = _all_strings(out)
+    assert not [s for s in strings if "A123456789" in s or "F131104093" in s], "a valid ID number survived"
+    assert "A12*****89" in strings and "證號 F13*****93 已核對" in strings
+    copied = [r[3] for r in openpyxl.load_workbook(out)["名單"].iter_rows(min_row=2, values_only=True)]
+    assert copied == ["A12*****89", "F13*****93", "A12*****88"], "an ID column is masked whole, typos included"
+    assert "訂單 A123456788" in strings, "a look-alike that fails the checksum elsewhere stays readable"
+    checks = sheet_rows(out, "資料檢查", "嚴重度")
+    unrecognised = checks[checks["工作表"] == "雜項"].iloc[0]
+    assert "王小明" not in str(unrecognised["內容"]) and "0912345678" not in str(unrecognised["內容"])
+
+
+def test_a_csv_whose_name_is_not_a_valid_sheet_name_is_still_masked(run_cli, tmp_path):
+    path = tmp_path / "貸款[1].csv"
+    path.write_text("姓名,身分證字號,年所得,平均月收入\n王小明,A123456789,80萬,6萬\n", encoding="utf-8")
+    out = tmp_path / "out.xlsx"
+    run_cli("score", path, "-o", out, "--as-of", AS_OF)
+    assert "貸款_1_" in openpyxl.load_workbook(out).sheetnames
+    assert not [s for s in _all_strings(out) if "A123456789" in s]
+
+
+def test_an_unrecognised_sheet_that_starts_with_data_is_not_echoed_into_the_exit_message(run_cli, tmp_path):
+    path = write_rows(tmp_path / "data.xlsx", {"data": [["王小明", "A123456789", "0912345678"], ["陳美玲", "F131104093", "0922333444"]]})
+    result = run_cli("score", path, "-o", tmp_path / "out.xlsx", check_exit=2)
+    for secret in ("王小明", "A123456789", "0912345678"):
+        assert secret not in result.stderr
+    assert "像是資料" in result.stderr
+
+
+def test_headers_of_an_unrecognised_sheet_are_shown_with_id_and_phone_numbers_masked(run_cli, tmp_path):
+    path = write_rows(tmp_path / "stock.xlsx", {"庫存": [["品名", "庫存量", "A123456789 的", "找 0912-345-678"], ["A", 1, 2, 3]]})
+    result = run_cli("score", path, "-o", tmp_path / "out.xlsx", check_exit=2)
+    assert "品名、庫存量、A12*****89 的、找 ＊＊＊" in result.stderr
+
+
+def test_a_blank_loan_form_is_not_an_applicant(run_cli, tmp_path):
+    committed = Path(__file__).resolve().parents[1] / "templates" / "貸款.xlsx"
+    blank = run_cli("score", committed, "-o", tmp_path / "blank.xlsx", check_exit=2)
+    assert "沒有資料" in blank.stderr
+    wb = openpyxl.load_workbook(committed)  # the table filled in, the form left blank
+    for col, value in enumerate(["王小明", "A123456789"], start=1):
+        wb["貸款"].cell(row=2, column=col, value=value)
+    wb.save(tmp_path / "table-only.xlsx")
+    out = tmp_path / "out.xlsx"
+    summary = json.loads(run_cli("score", tmp_path / "table-only.xlsx", "-o", out, "--as-of", AS_OF, "--json").stdout)
+    assert summary["loans"]["applicants"] == 1
+    assert summary["problems"]["errors"] == 0
+    notes = [r[0] for r in openpyxl.load_workbook(out)["摘要"].iter_rows(max_col=1, values_only=True) if r[0]]
+    assert any("空白的貸款懶人包表單" in n for n in notes)
+
+
+@pytest.mark.parametrize("config, words", [
+    ("[settings]\nprice = -5\n", "price"),
+    ("[settings]\nprice = \"abc\"\n", "price"),
+    ("[settings]\nnot_a_setting = 1\n", "not_a_setting"),
+    ("[settings\nprice = 1\n", "TOML"),
+    (None, "讀不到設定檔"),
+])
+def test_a_bad_config_file_exits_2_and_says_which_setting(run_cli, tmp_path, config, words):
+    path = write_rows(tmp_path / "c.xlsx", {"名單": [["姓名", "信任等級"], ["甲", "A"]]})
+    toml = tmp_path / "c.toml"
+    if config is not None:
+        toml.write_text(config, encoding="utf-8")
+    result = run_cli("score", path, "--config", toml, check_exit=2)
+    assert words in result.stderr and "Traceback" not in result.stderr and "內部錯誤" not in result.stderr
+
+
+def test_an_output_folder_that_does_not_exist_exits_2(run_cli, tmp_path):
+    path = write_rows(tmp_path / "c.xlsx", {"名單": [["姓名", "信任等級"], ["甲", "A"]]})
+    result = run_cli("score", path, "-o", tmp_path / "no" / "such" / "x.xlsx", "--lang", "en", check_exit=2)
+    assert "does not exist" in result.stderr and "create the folder" in result.stderr
+
+
+def test_the_result_file_opens_for_other_reps_on_a_share(tmp_path):
+    import os
+    import stat
+    import subprocess
+
+    from conftest import REPO, cli_path
+
+    path = write_rows(tmp_path / "c.xlsx", {"名單": [["姓名", "信任等級"], ["甲", "A"]]})
+    out = tmp_path / "c.out.xlsx"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    subprocess.run(["sh", "-c", 'umask 002 && exec "$@"', "sh", *cli_path(), "score", str(path), "-o", str(out)],
+                   check=True, env=env, capture_output=True)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o664  # what any new file gets under that umask, not mkstemp's 0600
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda d: _bytes(d / "empty.xlsx", b""), "save or copy"),
+    (lambda d: _encrypted(d), "remove the password"),
+    (lambda d: write_rows(d / "stock.xlsx", {"庫存": [["品名", "庫存量"], ["A", 1]]}), "precision-list templates"),
+    (lambda d: write_rows(d / "headers-only.xlsx", {"名單": [["姓名", "生日", "信任等級"]]}), "fill in rows"),
+])
+def test_english_messages_say_how_to_fix(run_cli, tmp_path, make, words):
+    result = run_cli("score", make(tmp_path), "-o", tmp_path / "out.xlsx", "--lang", "en", check_exit=2)
+    assert words in result.stderr and not any("\u4e00" <= ch <= "\u9fff" for ch in result.stderr.split(";")[-1])
+
+
+def test_the_addin_workbook_start_page_and_xlwings_conf_are_skipped_quietly(run_cli, tmp_path):
+    path = write_rows(tmp_path / "book.xlsx", {
+        "說明": [["精準名單 Precision List"], ["1. 插入範本工作表"], ["2. 貼上資料"]],
+        "名單": [["姓名", "信任等級"], ["甲", "A"]],
+        "xlwings.conf": [["Interpreter_Win", "python"], ["UDF Modules", "addin.udfs"]],
+    })
+    summary = json.loads(run_cli("score", path, "--as-of", AS_OF, "--json").stdout)
+    assert summary["problems"] == {"errors": 0, "warnings": 0}
+
+
+def test_json_summary_counts_stages_man_types_and_completeness(run_cli, tmp_path):
+    path = write_rows(tmp_path / "c.xlsx", {"名單": [
+        ["姓名", "階段", "M有購買力", "A有決定權", "N有需求", "F家庭", "O工作現況"],
+        ["甲", "潛在客戶", "是", "否", "是", "已婚", "業務"], ["乙", "潜在客户", None, None, None, None, None]]})
+    summary = json.loads(run_cli("score", path, "--as-of", AS_OF, "--json").stdout)["contacts"]
+    assert summary["by_stage"]["潛在客戶"] == 2  # 简体 潜在客户 is the same stage
+    assert summary["by_man"] == {"M+a+N": 1, "未填": 1}
+    assert summary["completeness"] == {"0–30%": 2, "31–60%": 0, "61–70%": 0, "71–100%": 0}

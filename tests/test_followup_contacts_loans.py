@@ -74,3 +74,78 @@ def test_income_consistency_allows_twelve_to_sixteen_point_eight_months():
     assert review["income_check"].iloc[2] == "年所得低於月收入×12，請確認"
     assert review["age"].tolist()[:2] == [33, 34]
     assert review["id_masked"].iloc[0] == "A12*****89"
+
+
+@pytest.mark.parametrize("born, as_of, age", [
+    ("1990-06-28", "2024-06-28", 34),  # birthday today
+    ("1990-06-27", "2024-06-28", 34),  # yesterday
+    ("1990-06-29", "2024-06-28", 33),  # tomorrow
+    ("2000-02-29", "2024-02-28", 23), ("2000-02-29", "2024-02-29", 24),  # leap day in a leap year
+    ("2000-02-29", "2023-02-28", 22), ("2000-02-29", "2023-03-01", 23),  # … and in other years: 1 March
+])
+def test_age_counts_whole_years_by_month_and_day(born, as_of, age):
+    from processor.loans import age_years
+
+    assert age_years(pd.Series([pd.Timestamp(born)]), pd.Timestamp(as_of)).iloc[0] == age
+
+
+def test_a_log_with_only_names_joins_a_contact_list_with_customer_ids():
+    contacts = pd.DataFrame({"name": ["王小明", "陳美玲", "陳美玲"], "customer_id": ["C1", "C2", "C3"],
+                             "last_contact": pd.to_datetime(["2024-05-01"] * 3), "touches": [5, 5, 5], "intent": ["B"] * 3})
+    log = pd.DataFrame({"name": ["王小明", "陳美玲", "林志明"], "customer_id": [pd.NA] * 3,
+                        "date": pd.to_datetime(["2024-06-20", "2024-06-21", "2024-06-22"]),
+                        "channel": ["電話"] * 3, "result": ["ok"] * 3, "intent": [None] * 3})
+    plan = schedule(contacts, log, AS_OF, S)
+    assert len(plan) == 5  # 王小明 joined by name; the two 陳美玲 are not guessed; 林志明 is only in the log
+    wang = plan[plan["name"] == "王小明"].iloc[0]
+    assert wang["customer_id"] == "C1" and wang["last_contact"] == pd.Timestamp("2024-06-20") and wang["from_list"]
+    from processor.followup import link_followups
+
+    assert link_followups(contacts, log)["same_name"].tolist() == [0, 2, 0]
+
+
+def test_a_log_id_that_disagrees_with_the_only_contact_of_that_name_is_not_joined_by_name():
+    contacts = pd.DataFrame({"name": ["王小明"], "customer_id": ["C1"]})
+    log = pd.DataFrame({"name": ["王小明"], "customer_id": ["C9"]})
+    from processor.followup import link_followups
+
+    assert link_followups(contacts, log)["key"].tolist() == ["c:c9"]
+
+
+def test_a_first_contact_without_a_last_contact_is_the_last_contact():
+    contacts = pd.DataFrame({"name": ["王小明"], "first_contact": pd.to_datetime(["2024-06-27"]), "last_contact": [pd.NaT],
+                             "touches": [1], "intent": ["B"]})
+    plan = schedule(contacts, None, AS_OF, S).iloc[0]
+    assert plan["status"] == "今天" and plan["next_followup"] == pd.Timestamp("2024-06-28")
+
+
+def test_the_cadence_column_names_the_rule_that_set_the_date():
+    contacts = pd.DataFrame({"name": ["甲", "乙", "丙"], "first_contact": pd.to_datetime(["2024-06-20", "2024-01-01", None]),
+                             "last_contact": pd.to_datetime(["2024-06-20", "2024-06-20", None]), "touches": [1, 2, pd.NA],
+                             "intent": ["B", "A", "C"]})
+    plan = schedule(contacts, None, AS_OF, S).set_index("name")
+    # 乙 has had 2 touches, but day 3 after a January first contact lies before the last touch: the cadence decides
+    assert plan.loc["甲", "cadence"] == "初次接觸曲線 1/3/7 天" and plan.loc["乙", "cadence"] == "意向 A 每 3 天"
+    assert plan.loc["乙", "next_followup"] == pd.Timestamp("2024-06-23") and plan.loc["丙", "cadence"] == "尚未接觸"
+
+
+def test_a_contact_listed_twice_is_scheduled_once_with_its_latest_contact():
+    contacts = pd.DataFrame({"name": ["王小明", "王 小明"], "phone": ["0912-345-678", "0912-345-678"],
+                             "last_contact": pd.to_datetime(["2024-06-01", "2024-06-20"]), "touches": [5, 6], "intent": ["B", None]})
+    plan = schedule(contacts, None, AS_OF, S)
+    assert len(plan) == 1 and plan.loc[0, "last_contact"] == pd.Timestamp("2024-06-20") and plan.loc[0, "touches"] == 6
+
+
+def test_two_contacts_who_only_share_a_name_stay_two_people():
+    contacts = pd.DataFrame({"name": ["王小明", "王小明"], "phone": ["0912-345-678", "0922-000-111"],
+                             "last_contact": pd.to_datetime(["2024-06-01", "2024-06-20"]), "touches": [5, 6]})
+    assert len(schedule(contacts, None, AS_OF, S)) == 2
+
+
+def test_a_typed_zodiac_that_disagrees_with_the_birthday_is_a_reminder_and_the_derived_one_is_used():
+    from processor.contacts import zodiac_mismatches
+
+    contacts = pd.DataFrame({"_sheet": ["名單"] * 4, "birthday": pd.to_datetime(["1996-03-12"] * 3 + [None]),
+                             "zodiac": ["雙魚座", "双鱼", "天蠍座", "天蠍座"]}, index=[2, 3, 4, 5])
+    problems = zodiac_mismatches(contacts)
+    assert [(p.row, p.value, p.severity) for p in problems] == [(4, "天蠍座", "提醒")] and "雙魚座" in problems[0].problem

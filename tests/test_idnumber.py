@@ -32,3 +32,18 @@ def test_changing_the_check_digit_of_a_valid_id_invalidates_it(seed):
 
 def test_masking_hides_the_middle_of_every_id():
     assert mask_ids(pd.Series(["A123456789"])).iloc[0] == "A12*****89"
+
+
+def test_valid_ids_inside_any_text_are_masked_and_look_alikes_are_left_alone():
+    from processor.idnumber import mask_ids_in_text
+
+    cells = pd.Series(["A123456789", "證號：ａ１２３４５６７８９。", "訂單 A123456788", "AC01234567 與 F131104093", "XA1234567890",
+                       None, 12], dtype=object)
+    assert mask_ids_in_text(cells).tolist() == ["A12*****89", "證號:A12*****89。", "訂單 A123456788",
+                                                "AC0*****67 與 F13*****93", "XA1234567890", None, 12]
+
+
+def test_a_number_this_program_masked_before_is_recognised_as_masked():
+    from processor.idnumber import MASKED
+
+    assert check_ids(pd.Series(["A12*****89", "AC0*****67"]))[1].tolist() == [MASKED, MASKED]

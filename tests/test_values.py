@@ -91,3 +91,45 @@ def test_bad_phones_are_reported(typed):
                                        ("1990-12-21", "射手座"), ("1990-07-23", "獅子座")])
 def test_zodiac_sign_boundaries(day, sign):
     assert zodiac_signs(pd.Series([pd.Timestamp(day)])).iloc[0] == sign
+
+
+@pytest.mark.parametrize("typed, expected", [("0800-000-123", "0800-000-123"), ("0800000123", "0800-000-123"),
+                                             ("0809-123-456", "0809-123-456")])
+def test_toll_free_numbers_are_written_like_mobiles_not_as_a_land_line(typed, expected):
+    parsed, bad = parse_phones(pd.Series([typed], dtype=object))
+    assert not bad.iloc[0] and parsed.iloc[0] == expected
+
+
+@pytest.mark.parametrize("typed, expected", [("45000", "2023-03-15"), ("45356.75", "2024-03-05"), ("１２３４５", "1933-10-18")])
+def test_five_digit_text_in_a_date_column_is_an_excel_serial_day(typed, expected):
+    parsed, bad = parse_dates(pd.Series([typed], dtype=object))
+    assert not bad.iloc[0] and parsed.iloc[0] == pd.Timestamp(expected)
+
+
+@pytest.mark.parametrize("typed", ["4500", "450000", "1234"])
+def test_other_bare_numbers_as_text_are_not_guessed_to_be_dates(typed):
+    assert parse_dates(pd.Series([typed], dtype=object))[1].iloc[0]
+
+
+@pytest.mark.parametrize("typed, years", [("3年2個月", 3 + 2 / 12), ("3年2个月", 3 + 2 / 12), ("18個月", 1.5), ("3.5年", 3.5),
+                                          ("2年", 2.0), ("5", 5.0), ("108/06/28", 1827 / 365.25), ("2019-06-28", 1827 / 365.25)])
+def test_tenure_from_a_hire_date_or_a_length_of_service(typed, years):
+    from processor.values import parse_tenure
+
+    parsed, bad, future = parse_tenure(pd.Series([typed], dtype=object), pd.Timestamp("2024-06-28"))
+    assert parsed.iloc[0] == pytest.approx(years) and not bad.iloc[0] and not future.iloc[0]
+
+
+@pytest.mark.parametrize("typed, is_bad, is_future", [("abc", True, False), ("2030/01/01", False, True), ("108年3月", True, False),
+                                                     ("200", True, False), ("", False, False)])
+def test_tenure_that_is_neither_a_date_nor_a_length_is_flagged(typed, is_bad, is_future):
+    from processor.values import parse_tenure
+
+    parsed, bad, future = parse_tenure(pd.Series([typed], dtype=object), pd.Timestamp("2024-06-28"))
+    assert pd.isna(parsed.iloc[0]) and bool(bad.iloc[0]) == is_bad and bool(future.iloc[0]) == is_future
+
+
+def test_number_cells_read_as_text_drop_a_spurious_decimal():
+    from processor.values import numbers_as_text
+
+    assert numbers_as_text(pd.Series([3.0, 3.5, True, "x", None], dtype=object)).tolist() == ["3", 3.5, "1", "x", None]

@@ -374,3 +374,12 @@ def test_two_transaction_sheets_are_one_log_and_problems_name_their_sheet(tmp_pa
     check = list(openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True)["資料檢查"].iter_rows(values_only=True))
     assert any(r[1] == "網路" and r[2] == 3 and r[3] == "日期" for r in check)  # the 2025 purchase, where it is
     assert any("不同寫法" in str(r[5]) and "a001" in str(r[4]) for r in check)
+
+
+def test_generator_rounds_never_share_a_customer_id():
+    generator = _load("generate_transactions")
+    for rows in (3000, 20_000):
+        rounds = generator.draw_rounds(rows, np.random.default_rng(0))
+        assert len(rounds) >= 2  # the case that merged customers before
+        ids = [set(r["customer"]) for r in rounds]
+        assert sum(map(len, ids)) == len(set().union(*ids))

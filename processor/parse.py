@@ -17,7 +17,7 @@ from . import schema
 from .errors import ERROR, WARNING, Problem
 from .idnumber import BAD_CHECKSUM, BAD_FORMAT, check_ids, mask_ids
 from .schema import KINDS, PRIORITY, Field, SheetKind, normalise_header
-from .values import is_blank, normalise_text, parse_amounts, parse_bools, parse_dates, parse_phones
+from .values import blank_codes, is_blank, normalise_text, parse_amounts, parse_bools, parse_dates, parse_phones
 from .workbook import HEADER_SCAN_ROWS, RawSheet
 
 
@@ -87,15 +87,19 @@ def match_headers(grid: pd.DataFrame) -> HeaderMatch | None:
     return best
 
 
+FORM_SCAN_ROWS = 300  # a one-applicant form is a few dozen lines; a 5M-row log is not read label by label
+
+
 def match_form(grid: pd.DataFrame) -> dict[str, tuple[int, int, int]] | None:
     """A loan form laid out like seed 000's 貸款懶人包: labels in one column, values to their right.
 
-    Returns key → (row, label column, value column) when at least 6 loan fields are found.
+    Returns key → (row, label column, value column) when at least 6 loan fields are found among
+    the first :data:`FORM_SCAN_ROWS` rows.
     """
     index = schema.ALIASES["loans"]
     found: dict[str, tuple[int, int, int]] = {}
     for col in range(min(4, grid.shape[1])):
-        labels = grid.iloc[:, col]
+        labels = grid.iloc[:FORM_SCAN_ROWS, col]
         for row, cell in labels.items():
             if cell is None or isinstance(cell, (int, float)):
                 continue
@@ -131,10 +135,12 @@ _FIX = {
 MAX_PROBLEMS_PER_CHECK = 200  # per sheet, column and kind of problem; the rest are counted in one line
 
 
-def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp) -> tuple[pd.Series, list[Problem]]:
-    """Parse one column; long text columns are parsed once per distinct value (exports repeat a lot)."""
+def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
+                  factor: tuple | None = None) -> tuple[pd.Series, list[Problem]]:
+    """Parse one column; long text columns are parsed once per distinct value (exports repeat a lot).
+    ``factor`` is ``pd.factorize(raw)`` when the caller has it already."""
     if len(raw) > 5000 and pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
-        codes, uniques = pd.factorize(raw)
+        codes, uniques = factor if factor is not None else pd.factorize(raw)
         if len(uniques) < len(raw) // 2:
             parsed_u, problems_u = _parse_values(pd.Series(uniques, dtype=object), f, sheet, as_of, limit=None)
             parsed = pd.Series(parsed_u.reindex(codes).to_numpy(), index=raw.index, dtype=parsed_u.dtype)
@@ -223,14 +229,20 @@ def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple
     """Parse the rows below a matched header row into a canonical frame, with every problem found."""
     kind, grid = match.kind, raw.grid
     body = grid.iloc[match.row + 1:]
-    body = body.loc[~body.apply(lambda col: is_blank(col)).all(axis=1)] if len(body) else body
+    # each column hashed once (a 5M-row export costs a second per pass): blank cells and parsing share it
+    factors = [pd.factorize(body.iloc[:, col], use_na_sentinel=True) for col in range(body.shape[1])]
+    blank = np.column_stack([blank_codes(*fc) for fc in factors]) if len(body) else np.zeros((0, body.shape[1]), bool)
+    kept = ~blank.all(axis=1)
+    if not kept.all():
+        body, blank = body.loc[kept], blank[kept]
+        factors = [(codes[kept], uniques) for codes, uniques in factors]
     body.index = body.index + 1  # Excel row numbers
     headers = {key: str(grid.iat[match.row, col]).strip() for col, key in match.columns.items()}
     problems: list[Problem] = []
     columns: dict[str, pd.Series] = {}
     for col, key in match.columns.items():
         f = kind.field(key)
-        parsed, found = _parse_column(body.iloc[:, col], f, raw.name, as_of)
+        parsed, found = _parse_column(body.iloc[:, col], f, raw.name, as_of, factors[col])
         columns[key] = parsed
         problems += found
     extra = []
@@ -253,9 +265,9 @@ def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple
     for f in (f for f in kind.fields if f.required):
         cols = [c for c, k in match.columns.items() if k == f.key]
         if cols:
-            missing = is_blank(body.iloc[:, cols[0]])
+            missing = blank[:, cols[0]]
             problems += [Problem(raw.name, int(row), f.label, None, "必填欄位是空的", f"請填入{f.label}")
-                         for row in missing[missing].index]
+                         for row in body.index[missing]]
         else:
             problems.append(Problem(raw.name, match.row + 1, f.label, None, f"缺少必填欄位「{f.label}」",
                                     f"請在標題列加上「{f.label}」欄"))
@@ -316,7 +328,7 @@ def detect_and_parse(raw_sheets: list[RawSheet], as_of: pd.Timestamp) -> tuple[l
     parsed, problems = [], []
     for raw in raw_sheets:
         grid = raw.grid
-        if grid.empty or grid.apply(lambda col: is_blank(col)).all().all():
+        if grid.empty or (is_blank(grid.iloc[:HEADER_SCAN_ROWS].stack()).all() and grid.apply(is_blank).all().all()):
             continue
         form = match_form(grid)
         match = match_headers(grid)

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 REQUIRED = ("customer_id", "date", "amount")
+YEAR_DAYS = 365
+MIN_RATE_WINDOW_DAYS = 30  # a first visit last week is not a rate of 50 a year
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,9 @@ class VisitHistory:
     """Per-customer arrays (one entry per customer with at least one visit) plus the pooled intervals.
 
     ``ids`` are the customer ids; ``columns`` maps first_purchase, last_purchase (datetime64[ns]),
-    visits, mean_interval, max_interval, recency, intervals_le_recency, revenue (net of returns)
-    and margin (NaN without margin/cost columns) to arrays aligned with ``ids``.
+    visits, mean_interval, max_interval, recency, intervals_le_recency, visits_per_year (visits in
+    the last 365 days per year of that window the customer was known, the window at least 30 days
+    from the first visit), revenue (net of returns) and margin (NaN without margin/cost columns) to arrays aligned with ``ids``.
     ``intervals``/``interval_owner`` hold every interval Ti and the position of the customer it
     belongs to, for population-level references. Plain arrays: a million customers are not
     copied into a frame only to be taken apart again.
@@ -117,6 +120,10 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
         within = np.add.reduceat(gaps <= np.repeat(recency, visits), start, dtype=np.int64) - 1
     else:
         max_interval, within = np.empty(0), np.empty(0, dtype=np.int64)
+    # seed 004's visit rates are visits a month / a year: count the last 12 months' visits, per year
+    # of the time the customer could have come in that window (from the first visit, at least a month)
+    recent = np.add.reduceat(vday > as_of_day - YEAR_DAYS, start, dtype=np.int64) if len(start) else np.empty(0, np.int64)
+    window = np.clip(as_of_day - first + 1, MIN_RATE_WINDOW_DAYS, YEAR_DAYS)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_interval = np.where(visits > 1, (last - first) / np.maximum(visits - 1, 1), np.nan)
     max_interval[visits < 2] = np.nan
@@ -129,6 +136,7 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
         "max_interval": max_interval,
         "recency": recency.astype(float),
         "intervals_le_recency": within.astype(float),
+        "visits_per_year": recent * YEAR_DAYS / window,
         "revenue": revenue[owner_code],
         "margin": margin[owner_code],
     }

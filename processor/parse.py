@@ -185,7 +185,7 @@ def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
         report(bad, *_FIX[f.type])
         if f.past:
             future = parsed > as_of
-            report(future, f"日期在今天（{as_of:%Y/%m/%d}）之後", "請確認年份（民國年如 113/3/5，西元年如 2024/3/5）", ERROR)
+            report(future, f"日期在基準日（{as_of:%Y/%m/%d}）之後", "請確認年份（民國年如 113/3/5，西元年如 2024/3/5）", ERROR)
             parsed = parsed.where(~future)
         old = parsed < pd.Timestamp("1900-01-01")
         report(old, "日期早於 1900 年", "請確認年份")

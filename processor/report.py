@@ -344,7 +344,9 @@ def _rows_xml(frame: pd.DataFrame, first_row: int, styles: dict[str, str]) -> st
 
 
 def _cells_xml(values: pd.Series, letter: str, s: str, rows: list[str]) -> list[str]:
-    """The ``<c>`` element of each value of one column ('' for a missing value), vectorised by dtype."""
+    """The ``<c>`` element of each value of one column, vectorised by dtype. A missing value is an
+    empty cell that keeps the column's style (as openpyxl writes it), or nothing without a style."""
+    empty = (lambda r: f'<c r="{letter}{r}"{s}/>') if s else (lambda r: "")
     dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         values = values.astype(object)
@@ -354,23 +356,26 @@ def _cells_xml(values: pd.Series, letter: str, s: str, rows: list[str]) -> list[
     if pd.api.types.is_datetime64_any_dtype(dtype):
         stamps = values.to_numpy(dtype="datetime64[ns]")
         serial = (stamps - _EXCEL_EPOCH) / _np.timedelta64(1, "D")
-        return _numbers_xml(serial, letter, s, rows)
+        return _numbers_xml(serial, letter, s, rows, empty)
     if pd.api.types.is_numeric_dtype(dtype):
-        if pd.api.types.is_integer_dtype(dtype) and not values.hasnans:
-            return [f'<c r="{letter}{r}"{s} t="n"><v>{v}</v></c>' for r, v in zip(rows, values.tolist())]
-        return _numbers_xml(values.to_numpy(dtype=float, na_value=_np.nan), letter, s, rows)
+        if pd.api.types.is_integer_dtype(dtype):
+            present = values.notna().to_numpy()
+            texts = values.to_numpy(dtype=_np.int64, na_value=0).astype(str).tolist()
+            return [f'<c r="{letter}{r}"{s} t="n"><v>{t}</v></c>' if ok else empty(r)
+                    for r, t, ok in zip(rows, texts, present.tolist())]
+        return _numbers_xml(values.to_numpy(dtype=float, na_value=_np.nan), letter, s, rows, empty)
     if pd.api.types.infer_dtype(values, skipna=True) == "string":  # labels repeat: escape each once
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         texts = [_inline(u) for u in uniques]
-        return [f'<c r="{letter}{r}"{s} t="inlineStr">{texts[k]}</c>' if k >= 0 else ""
+        return [f'<c r="{letter}{r}"{s} t="inlineStr">{texts[k]}</c>' if k >= 0 else empty(r)
                 for r, k in zip(rows, codes.tolist())]
-    return [_value_xml(_cell_value(v), letter, r, s) for r, v in zip(rows, values.tolist())]
+    return [_value_xml(_cell_value(v), letter, r, s) or empty(r) for r, v in zip(rows, values.tolist())]
 
 
-def _numbers_xml(values: _np.ndarray, letter: str, s: str, rows: list[str]) -> list[str]:
+def _numbers_xml(values: _np.ndarray, letter: str, s: str, rows: list[str], empty) -> list[str]:
     finite = _np.isfinite(values)
     texts = _np.where(finite, values, 0).astype(str)
-    return [f'<c r="{letter}{r}"{s} t="n"><v>{t}</v></c>' if ok else ""
+    return [f'<c r="{letter}{r}"{s} t="n"><v>{t}</v></c>' if ok else empty(r)
             for r, t, ok in zip(rows, texts.tolist(), finite.tolist())]
 
 

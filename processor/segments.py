@@ -37,7 +37,7 @@ TIERS = ((80, "VIP客戶"), (60, "重要客戶"), (40, "普通客戶"))  # seed 
 SMALL_TIER = "小客戶"
 K_RANGE = range(2, 9)
 CLUSTER_SAMPLE = 10_000  # customers used to choose k and fit centroids (see cluster_customers)
-SILHOUETTE_SAMPLE = 3_000
+SILHOUETTE_SAMPLE = 2_000
 
 #: label columns of the segment table and their categories, in the order the sheet lists them
 CATEGORIES = {
@@ -256,12 +256,12 @@ def _cluster(rfm, random_state, KMeans, silhouette_score):
     std = x.std(axis=0)
     x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1)
     n = len(x)
-    distinct = len(np.unique(x[: min(n, 200_000)].round(9), axis=0))
     info = {"k": 1, "silhouette": {}, "sampled": n > CLUSTER_SAMPLE, "n": n}
-    if distinct < 3:
-        return pd.Series(np.ones(n, dtype=np.int64), index=rfm.index), info
     rng = np.random.default_rng(random_state)
     sample = x[rng.choice(n, CLUSTER_SAMPLE, replace=False)] if n > CLUSTER_SAMPLE else x
+    distinct = len(np.unique(sample.round(9), axis=0))  # k must stay below the distinct points it is fitted on
+    if distinct < 3:
+        return pd.Series(np.ones(n, dtype=np.int64), index=rfm.index), info
     best = None
     for k in K_RANGE:  # seven small fits: the loop is over candidate k, not customers
         if k >= min(distinct, len(sample)):

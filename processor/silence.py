@@ -170,9 +170,10 @@ def _priority(value_pct, rank_ratio, recency, mean_interval, visits, typical_gap
     regular = visits >= 2
     typical = float(np.median(mean_interval[regular])) if regular.any() else float(typical_gap)
     pace = np.where(regular & (mean_interval > 0), mean_interval, max(typical, 1.0))
-    prior = 1 - np.exp2(-visits)
-    likelihood = np.exp(-recency / (2 * pace))
-    alive = prior * likelihood / (prior * likelihood + 1 - prior)
+    # P = prior·L ÷ (prior·L + 1 − prior) as 1 ÷ (1 + e^x), x = the log odds of having left:
+    # stable where the prior rounds to 1 and L to 0 (many visits, a very long absence)
+    left_log_odds = recency / (2 * pace) - visits * np.log(2) - np.log1p(-np.exp2(-visits))
+    alive = np.exp(-np.logaddexp(0, left_log_odds))
     return 100 * value_pct * alive * (1 + rank_ratio) / 2
 
 

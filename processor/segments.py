@@ -108,12 +108,13 @@ def rfm_table(transactions: pd.DataFrame, as_of, settings: Settings = Settings()
     return rfm_scores(base)
 
 
-def rfm_scores(base: pd.DataFrame) -> pd.DataFrame:
-    """Add r/f/m scores, the three-digit RFM score and the seed 002 segment to (recency, frequency, monetary)."""
+def rfm_scores(base: pd.DataFrame, pct: np.ndarray | None = None) -> pd.DataFrame:
+    """Add r/f/m scores, the three-digit RFM score and the seed 002 segment to (recency, frequency, monetary).
+    ``pct`` is :func:`percentile_ranks` of ``base`` when the caller has it."""
     out = base.copy()
-    out["r_score"] = quintile_scores(out["recency"], higher_is_better=False)
-    out["f_score"] = quintile_scores(out["frequency"])
-    out["m_score"] = quintile_scores(out["monetary"])
+    pct = percentile_ranks(out) if pct is None else pct
+    for j, key in enumerate(("r_score", "f_score", "m_score")):  # = quintile_scores, from the shared ranks
+        out[key] = pd.array(np.ceil(pct[:, j] * 5).clip(1, 5), dtype="Int64")
     out["rfm_score"] = (out["r_score"] * 100 + out["f_score"] * 10 + out["m_score"]).astype("Int64")
     r_high, f_high, m_high = high_low(out)
     names = np.array([v[0] for v in RFM_SEGMENTS.values()], dtype=object)
@@ -207,7 +208,7 @@ def loyalty_quadrant(high_contribution, high_loyalty) -> np.ndarray:
     return _lookup(QUADRANT, high_contribution, high_loyalty)
 
 
-def value_scores(rfm: pd.DataFrame, settings: Settings = Settings()) -> pd.Series:
+def value_scores(rfm: pd.DataFrame, settings: Settings = Settings(), pct: np.ndarray | None = None) -> pd.Series:
     """0–100 composite value score (seed 002 綜合指數模型: indicators → standardise → weights → score).
 
     Indicators R (inverted), F, M; standardised as percentile ranks in (0, 1]; weighted by
@@ -215,12 +216,17 @@ def value_scores(rfm: pd.DataFrame, settings: Settings = Settings()) -> pd.Serie
     """
     w = np.array([settings.weight_r, settings.weight_f, settings.weight_m], dtype=float)
     w = w / w.sum() if w.sum() > 0 else np.full(3, 1 / 3)
-    pct = np.column_stack([
-        rfm["recency"].rank(method="average", pct=True, ascending=False).to_numpy(),
-        rfm["frequency"].rank(method="average", pct=True).to_numpy(),
-        rfm["monetary"].rank(method="average", pct=True).to_numpy(),
+    return pd.Series(100 * (percentile_ranks(rfm) if pct is None else pct) @ w, index=rfm.index)
+
+
+def percentile_ranks(rfm: pd.DataFrame) -> np.ndarray:
+    """(n, 3) percentile ranks in (0, 1] of R (fewer days = higher), F and M, ties averaged: the
+    standardised indicators of the value score and the basis of the 1–5 scores."""
+    return np.column_stack([
+        rfm["recency"].rank(method="average", pct=True, ascending=False).to_numpy(dtype=float),
+        rfm["frequency"].rank(method="average", pct=True).to_numpy(dtype=float),
+        rfm["monetary"].rank(method="average", pct=True).to_numpy(dtype=float),
     ])
-    return pd.Series(100 * pct @ w, index=rfm.index)
 
 
 def value_tiers(score: pd.Series) -> pd.Series:
@@ -295,13 +301,14 @@ def segment_table(silence: pd.DataFrame, settings: Settings = Settings()) -> tup
                          "monetary": silence["value"].to_numpy(dtype=float)})
     if base.empty:
         return base.reindex(columns=SEGMENT_COLUMNS), {"k": 0, "silhouette": {}, "sampled": False, "n": 0}
-    out = rfm_scores(base)
+    pct = percentile_ranks(base)  # ranked once for the 1–5 scores and the value score
+    out = rfm_scores(base, pct)
     out["average_ticket"] = out["monetary"] / out["frequency"]
     out["abc_class"] = abc_classes(out["monetary"], settings).to_numpy()
     out["value_matrix"] = value_matrix(out["frequency"], out["average_ticket"]).to_numpy()
     loyal = silence["visit_rate_class"].isin(["忠誠", "常規"]).to_numpy()
     out["quadrant"] = loyalty_quadrant(np.isin(out["abc_class"].to_numpy(), ["A", "B"]), loyal)
-    out["value_score"] = value_scores(out, settings)
+    out["value_score"] = value_scores(out, settings, pct)
     out["value_tier"] = value_tiers(out["value_score"]).to_numpy()
     out["cluster"], info = cluster_customers(out, settings.random_state)
     for column, order in CATEGORIES.items():  # a million customers share a handful of labels

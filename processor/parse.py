@@ -143,7 +143,8 @@ def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
         codes, uniques = factor if factor is not None else pd.factorize(raw)
         if len(uniques) < len(raw) // 2:
             parsed_u, problems_u = _parse_values(pd.Series(uniques, dtype=object), f, sheet, as_of, limit=None)
-            parsed = pd.Series(parsed_u.reindex(codes).to_numpy(), index=raw.index, dtype=parsed_u.dtype)
+            # positional take (−1 → missing): reindex would look every code up in an index
+            parsed = pd.Series(parsed_u.reset_index(drop=True).array.take(codes, allow_fill=True), index=raw.index)
             wanted = np.array(sorted({p.row for p in problems_u}), dtype=np.int64)
             hit = np.isin(codes, wanted)
             rows_by_code = pd.Series(raw.index[hit]).groupby(codes[hit]).agg(list)
@@ -219,8 +220,11 @@ def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
         bad = parsed.isna() & ~is_blank(raw)
         report(bad, "不是可選的值", f"請從下拉選單選：{' / '.join(f.choices)}")
     else:
-        parsed = raw.map(lambda v: v.strip() if isinstance(v, str) else v, na_action="ignore")
-        parsed = parsed.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore").astype("string")
+        if pd.api.types.infer_dtype(raw, skipna=True) == "string":  # all text (CSV, distinct values): one pass
+            parsed = raw.astype("string").str.strip()
+        else:
+            parsed = raw.map(lambda v: v.strip() if isinstance(v, str) else v, na_action="ignore")
+            parsed = parsed.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore").astype("string")
         parsed[parsed.str.len() == 0] = pd.NA
     return parsed, problems
 

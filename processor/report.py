@@ -163,7 +163,9 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
         ws.append([])
         row += 1
     first_table = True
+    wrapped_text: list[tuple[int, int, str]] = []
     n_columns = max((len(b.frame.columns) for b in sheet.blocks), default=1)
+    long_list = bool(sheet.blocks) and len(sheet.blocks[0].frame) > LONG_LIST_ROWS
     next_chart_row = 1  # charts stack down a column right of the widest block, never overlapping
     chart_col = get_column_letter(n_columns + 2)
     for index, block in enumerate(sheet.blocks):
@@ -173,13 +175,16 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
             ws.cell(row=row, column=1).font = Font(bold=True, size=12)
             row += 1
         columns = [str(c) for c in frame.columns]
+        # below a long list, a block's text wraps in the list's columns instead of widening them
+        own = index == 0 or not long_list
+        cap = 40 if own else 14
         header_row = row
         ws.append([text_cell(ws, c) for c in columns])
         for j, name in enumerate(columns, start=1):
             cell = ws.cell(row=row, column=j)
             cell.font, cell.fill = header_font, header_fill
             cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-            widths[j] = max(widths.get(j, 0), min(40, _display_width(name) + 2), block.widths.get(name, 0))
+            widths[j] = max(widths.get(j, 0), min(cap, _display_width(name) + 2), block.widths.get(name, 0) if own else 0)
         n = len(frame)
         last_row = header_row + n
         formats = [_column_format(frame.iloc[:, j], block.formats.get(c)) for j, c in enumerate(columns)]
@@ -192,13 +197,13 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
             _put_row(ws, last_row, frame.iloc[n - 1], formats, wrapped, n - 1)
         else:
             for i in range(n):
-                _put_row(ws, header_row + 1 + i, frame.iloc[i], formats, wrapped, i)
+                _put_row(ws, header_row + 1 + i, frame.iloc[i], formats, wrapped, i, wrapped_text)
         if n:
             sample = frame.head(200)
             for j, name in enumerate(columns, start=1):
                 lengths = sample.iloc[:, j - 1].map(lambda v: _display_width(v) if isinstance(v, str) else 10)
                 if len(lengths):
-                    widths[j] = max(widths[j], min(40, int(lengths.max()) + 2))
+                    widths[j] = max(widths[j], min(cap, int(lengths.max()) + 2))
         last_col = get_column_letter(max(1, len(columns)))
         if block.as_table and n and len(set(columns)) == len(columns):
             table = Table(displayName=_table_name(sheet.name, index, table_names),
@@ -210,7 +215,8 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
             ws.add_table(table)
         if first_table:
             ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
-            ws.print_title_rows = f"{header_row}:{header_row}"  # every printed page repeats the header
+            if n > TITLE_ROWS_FROM:  # a table over several pages repeats its header on each
+                ws.print_title_rows = f"{header_row}:{header_row}"
             first_table = False
         for name in block.color_scale:
             if name in columns and n:
@@ -237,17 +243,33 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
         row += 2
     for j, width in widths.items():
         ws.column_dimensions[get_column_letter(j)].width = max(8, width)
-    _wrap_notes(ws, sheet.notes, n_columns, widths)
+    lines: dict[int, int] = {}
+    for r, j, text in wrapped_text:  # wrapped cells get the height of their lines (no viewer autofits them)
+        lines[r] = max(lines.get(r, 1), -(-_display_width(text) // max(int(max(8, widths.get(j, 8))) - 1, 4)))
+    for r, count in lines.items():
+        if count > 1:
+            ws.row_dimensions[r].height = 15 * count
+    span = _wrap_notes(ws, sheet.notes, n_columns, widths)
     _print_setup(ws)
+    if ws.max_row <= ONE_PAGE_ROWS:  # a short sheet (摘要) prints on one page, charts whole
+        ws.page_setup.fitToHeight = 1
+    if long_list:
+        # a call list prints its tables only: the charts lifted to the top right would shrink every page
+        ws.print_area = f"A1:{get_column_letter(max(span, n_columns))}{ws.max_row}"
     return ws
+
+
+LONG_LIST_ROWS = 60  # a first block longer than this is a list: its charts sit at the top right, off the print
+TITLE_ROWS_FROM = 30  # tables longer than this repeat their header row on every printed page
+ONE_PAGE_ROWS = 80
 
 
 NOTE_MIN_WIDTH = 110  # character widths a note line may use before it wraps (about a landscape page)
 
 
-def _wrap_notes(ws, notes: tuple[str, ...], n_columns: int, widths: dict[int, int]) -> None:
+def _wrap_notes(ws, notes: tuple[str, ...], n_columns: int, widths: dict[int, int]) -> int:
     """Each note line merged across the tables' columns, wrapped, with a row height for its lines:
-    a long caveat then prints inside the page instead of stretching it."""
+    a long caveat then prints inside the page instead of stretching it. Returns the columns spanned."""
     span, total = 0, 0.0
     while span < max(n_columns, 1) or (total < NOTE_MIN_WIDTH and span < n_columns + 8):
         span += 1
@@ -257,6 +279,7 @@ def _wrap_notes(ws, notes: tuple[str, ...], n_columns: int, widths: dict[int, in
             ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=span)
         lines = max(1, -(-_display_width(note) // max(int(total) - 2, 10)))
         ws.row_dimensions[r].height = (18 if r == 1 else 15) * lines
+    return span
 
 
 def _column_format(values: pd.Series, given):
@@ -268,8 +291,9 @@ def _column_format(values: pd.Series, given):
     return None
 
 
-def _put_row(ws, r: int, values: pd.Series, formats, wrapped, i: int) -> None:
-    """One frame row at Excel row ``r``: text stays text, formats per column (or per row: a tuple)."""
+def _put_row(ws, r: int, values: pd.Series, formats, wrapped, i: int, wrapped_text: list | None = None) -> None:
+    """One frame row at Excel row ``r``: text stays text, formats per column (or per row: a tuple).
+    Wrapped text cells are noted in ``wrapped_text`` as (row, column, text) for the row heights."""
     for j, value in enumerate(values.tolist(), start=1):
         cell = ws.cell(row=r, column=j)
         value = _cell_value(value)
@@ -286,6 +310,8 @@ def _put_row(ws, r: int, values: pd.Series, formats, wrapped, i: int) -> None:
             cell.number_format = "yyyy/mm/dd"
         if wrapped[j - 1] is not None:
             cell.alignment = wrapped[j - 1]
+            if wrapped_text is not None and isinstance(value, str):
+                wrapped_text.append((r, j, value))
 
 
 class BulkRows:

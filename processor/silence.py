@@ -228,22 +228,38 @@ def _visit_rate_codes(per_year: np.ndarray, high_value: np.ndarray, s: Settings)
                      [0, 1, 2, 3], 4).astype(np.int8)
 
 
-#: seed 004 playbooks by state × value (高 = ABC class A/B); rows: state, columns: 高, 一般
+#: seed 004 playbooks by state × value (高 = ABC class A/B); rows: state, columns: 高, 一般.
+#: Short enough for one line of the call list; :data:`PLAYBOOKS` has what each one means in full.
 ACTIONS = {
-    "新客": ("新客：依 1/3/7 天節奏跟進，介紹適合品項，邀請第二次消費",
-             "新客：針對性推廣（新客優惠、入會積分），邀請第二次消費"),
-    "活躍": ("維持關係：告知新品與會員專屬權益，不必推銷",
-             "定期推送活動資訊與積分優惠，保持互動"),
-    "接近沉默": ("優先致電關懷：提醒未用完的產品/項目，邀請優先體驗本季主打",
-                 "個性化推薦＋限時優惠券，喚起再次購買"),
+    "新客": ("新客：1/3/7 天跟進，邀第二次消費", "新客：新客優惠，邀第二次消費"),
+    "活躍": ("維持關係：告知新品與會員權益", "定期推送活動與積分優惠"),
+    "接近沉默": ("優先致電關懷，邀體驗本季主打", "個性化推薦＋限時優惠券"),
+    "剛沉默": ("專屬經理立即致電，了解原因", "關懷訊息＋限時優惠，問原因"),
+    "深度沉默": ("寄關懷信與禮物，邀回店或到府", "簡訊/Email 低成本觸達"),
+}
+PLAYBOOKS = {
+    "新客": ("依 1/3/7 天節奏跟進，介紹適合品項，邀請第二次消費",
+             "針對性推廣（新客優惠、入會積分），邀請第二次消費"),
+    "活躍": ("告知新品與會員專屬權益，不必推銷", "定期推送活動資訊與積分優惠，保持互動"),
+    "接近沉默": ("優先致電關懷：提醒未用完的產品/項目，邀請優先體驗本季主打", "個性化推薦＋限時優惠券，喚起再次購買"),
     "剛沉默": ("立即由專屬客戶經理致電：了解未到店原因，企業原因要積極彌補，贈送體驗或歉意禮",
                "發送關懷訊息與限時優惠，詢問未回購原因"),
     "深度沉默": ("寄「致休眠客戶的一封信」與關懷禮，邀請回店體驗；若搬家或不便，提供到府服務或交通補貼",
                  "低成本觸達（簡訊/Email 優惠券）；若是客戶自身原因可考慮放棄"),
 }
+#: when each state applies (the rule of :func:`_action_codes`)
+STATE_RULES = {"新客": "低頻/新客，S < 1", "活躍": "a–b 組，S < 1", "接近沉默": "c–e 組，S < 1",
+               "剛沉默": "1 ≤ S ≤ 2", "深度沉默": "S > 2"}
 
 
 ACTION_TEXTS = tuple(text for pair in ACTIONS.values() for text in pair)  # state-major: (高, 一般) per state
+
+
+def playbook_table() -> pd.DataFrame:
+    """state, rule, value, action (as listed), playbook (seed 004 in full): the legend of 建議行動."""
+    return pd.DataFrame([{"state": state, "rule": STATE_RULES[state], "value": value, "action": ACTIONS[state][i],
+                          "playbook": PLAYBOOKS[state][i]}
+                         for state in ACTIONS for i, value in enumerate(("高", "一般"))])
 
 
 def suggested_actions(table: pd.DataFrame, settings: Settings = Settings()) -> pd.Series:

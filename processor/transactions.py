@@ -292,7 +292,7 @@ def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings) -> ResultShe
         "max_interval": "0", "recency": "0", "rank_ratio": "0.00", "silence_score": "0.00", "visits_per_year": "0.0",
         "value": "#,##0", "margin": "#,##0"}.items()}
     main = Block(display, formats=formats, color_scale=(label["silence_score"],), data_bars=(label["value"],),
-                 widths={label["action"]: 44})
+                 widths={label["action"]: 32})
     groups = Block(_counts(silence["silence_group"], sil.GROUPS, label["silence_group"], silence["value"]),
                    title="各沉默分組人數", formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False,
                    charts=(Chart("col", "各沉默分組人數（a 活躍 → e 沉默）", label["silence_group"], ("人數",)),))
@@ -301,6 +301,7 @@ def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings) -> ResultShe
                      charts=(Chart("col", "未到店期間人數", label["dormancy"], ("人數",)),))
     rate = Block(_counts(silence["visit_rate_class"], sil.VISIT_RATE, label["visit_rate_class"]),
                  title=label["visit_rate_class"], formats={"占比": "0.0%"}, as_table=False)
+    playbook = "；".join(f"{r.state}・{r.value}：{r.playbook}" for r in sil.playbook_table().itertuples())
     s = settings
     notes = (
         f"沉默排名　基準日 {pd.Timestamp(as_of):%Y/%m/%d}（種子 004 沉默用戶激活方案）",
@@ -317,7 +318,8 @@ def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings) -> ResultShe
         f"多於 {s.lost_per_year:g} 次為休眠；{s.lost_per_year:g} 次以下為流失。門檻可在 設定 工作表調整。",
         "優先分數＝100 × 消費金額百分位 × 仍是客戶的機率 × (1+TrF)÷2：高價值、還可能回來、又接近沉默的人最先打。"
         "仍是客戶的機率依本人節奏估計（來過 n 次、平均每 m 天來一次、已 Tr 天沒來）；價值「高」＝ABC 的 A、B 類。",
-        "建議行動依 S 與價值（種子 004 激活方案）：S>2 深度沉默、1≤S≤2 剛沉默；S<1 時 低頻/新客 為新客、c–e 組接近沉默、a–b 組活躍。",
+        "建議行動依 S 與價值（種子 004 激活方案）：S>2 深度沉默、1≤S≤2 剛沉默；S<1 時 低頻/新客 為新客、c–e 組接近沉默、"
+        "a–b 組活躍。各行動的完整做法（價值高／一般）：" + playbook + "。",
         "退貨（負數金額）已從消費金額扣除、不算來店；0 元不算來店。",
         PRIORITY_CAVEAT,
     ) + _listed_note(len(silence), label["priority_rank"])

@@ -67,7 +67,7 @@ def test_long_block_streamed_as_xml_has_the_same_cells_as_openpyxl_writes(tmp_pa
 def test_sheets_print_with_repeated_headers_and_wrapped_notes(tmp_path):
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
-    write_result_sheet(wb, _sheet(mixed_frame(40)), set(), BulkRows())
+    write_result_sheet(wb, _sheet(mixed_frame(100)), set(), BulkRows())
     ws = wb["結果"]
     header = next(r for r in range(1, 10) if ws.cell(r, 1).value == "整數")
     assert ws.print_title_rows == f"${header}:${header}"

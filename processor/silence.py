@@ -139,41 +139,45 @@ def _population_scores(recency, max_interval, regular, intervals, owner, typical
     return trf, recency / reference
 
 
+STAYS = 0.9  # chance a customer has not left for good after their last visit (our assumption; CDNOW-checked)
+
+
 def call_priority(table: pd.DataFrame, settings: Settings = Settings()) -> pd.Series:
     """0–100: valuable customers who are still likely to come back, near silence first (seed 004 §四.3, §五).
 
     priority = 100 × value percentile × P(still a customer) × (1 + TrF) ÷ 2, from the columns
     value, rank_ratio, recency, mean_interval and visits of :func:`silence_table`.
-    P(still a customer) weighs the absence against the customer's own pace, as BG/NBD-type models
-    do: someone who bought n times was still active after each purchase (prior 1 − 2⁻ⁿ), and an
-    active customer who buys every m days on average stays away Tr days with likelihood
-    e^(−Tr ÷ 2m) (gaps vary, hence the 2), so P = prior·L ÷ (prior·L + 1 − prior). Single-visit
-    customers take the median mean interval of the others (settings.typical_gap_days when nobody
-    has two visits). (1 + TrF) ÷ 2 puts, among equally valuable and likely customers, the ones at
-    the edge of silence (TrF → 1) first, up to twice as high as a customer who was just here.
-    On CDNOW this ranks returners nearly as well as plain recency and puts more of next period's
-    spend in the top 20% than recency does (benchmarks/bench_cdnow.py).
+    P(still a customer) weighs the absence against the customer's own history the way BG/NBD-type
+    models do: a customer still buying at their own rate, with rates varying across customers
+    (gamma, scale α = the median mean interval of customers with two visits, or
+    settings.typical_gap_days), goes Tr days without buying with likelihood
+    L = ((α + t) ÷ (α + t + Tr))^(n+1), t = days from first to last of n visits — so the more
+    often someone came, the faster a long absence counts against them. With the prior
+    :data:`STAYS`, P = 0.9·L ÷ (0.9·L + 0.1). (1 + TrF) ÷ 2 is seed 004 §五.2 (group e first):
+    among equally valuable and likely customers, the one at the edge of silence ranks up to twice
+    as high as one who was just here; §五.4 (combine TrF with S) is P falling as the silence deepens.
+    On CDNOW it ranks returners a little worse than plain recency, but its top 20% holds more of
+    next period's spend (benchmarks/bench_cdnow.py).
 
-    >>> t = pd.DataFrame({"value": [10.0, 10.0], "rank_ratio": [1.0, 0.5], "recency": [30.0, 5.0],
-    ...                   "mean_interval": [30.0, 30.0], "visits": [8, 8]})
-    >>> call_priority(t).round(1).tolist()
-    [99.4, 74.7]
+    >>> t = pd.DataFrame({"value": [10.0, 10.0, 10.0], "rank_ratio": [0.125, 1.0, 1.0], "recency": [3.0, 30.0, 120.0],
+    ...                   "mean_interval": [30.0] * 3, "visits": [8] * 3})
+    >>> call_priority(t).round(1).tolist()  # just here, at the edge of silence (S = 1), four gaps gone
+    [50.0, 75.7, 19.0]
     """
     v = table["value"].to_numpy(dtype=float)
-    visits = table["visits"].to_numpy(dtype=float)
     return pd.Series(_priority(rank_max(v) / max(len(v), 1), table["rank_ratio"].to_numpy(dtype=float),
                                table["recency"].to_numpy(dtype=float), table["mean_interval"].to_numpy(dtype=float),
-                               visits, settings.typical_gap_days), index=table.index)
+                               table["visits"].to_numpy(dtype=float), settings.typical_gap_days), index=table.index)
 
 
 def _priority(value_pct, rank_ratio, recency, mean_interval, visits, typical_gap) -> np.ndarray:
     regular = visits >= 2
-    typical = float(np.median(mean_interval[regular])) if regular.any() else float(typical_gap)
-    pace = np.where(regular & (mean_interval > 0), mean_interval, max(typical, 1.0))
-    # P = prior·L ÷ (prior·L + 1 − prior) as 1 ÷ (1 + e^x), x = the log odds of having left:
-    # stable where the prior rounds to 1 and L to 0 (many visits, a very long absence)
-    left_log_odds = recency / (2 * pace) - visits * np.log(2) - np.log1p(-np.exp2(-visits))
-    alive = np.exp(-np.logaddexp(0, left_log_odds))
+    scale = float(np.median(mean_interval[regular])) if regular.any() else float(typical_gap)
+    scale = max(scale, 1.0)
+    span = np.where(regular, np.nan_to_num(mean_interval) * (visits - 1), 0.0)
+    # P = s·L ÷ (s·L + 1 − s) as 1 ÷ (1 + e^x), x = the log odds of having left: stable for any L
+    log_l = (visits + 1) * (np.log(scale + span) - np.log(scale + span + recency))
+    alive = np.exp(-np.logaddexp(0, np.log((1 - STAYS) / STAYS) - log_l))
     return 100 * value_pct * alive * (1 + rank_ratio) / 2
 
 

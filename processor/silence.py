@@ -89,7 +89,7 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
     order = np.argsort(-priority, kind="stable")  # ties keep first-appearance order (lexsort is 4x slower)
     columns = {
         "priority_rank": np.arange(1, len(order) + 1),
-        "customer_id": history.ids,
+        "customer_id": history.id_values[history.id_codes[order]],
         "priority": priority,
         "first_purchase": c["first_purchase"],
         "last_purchase": c["last_purchase"],
@@ -112,9 +112,9 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
     }
     return pd.DataFrame({
         key: pd.Categorical.from_codes(v[0][order], v[1]) if isinstance(v, tuple) else
-        (v if key == "priority_rank" else v[order])
+        (v if key in ("priority_rank", "customer_id") else v[order])
         for key, v in columns.items()
-    })
+    }, copy=False)  # the arrays are fresh: no second copy into consolidated blocks
 
 
 def _population_scores(recency, max_interval, regular, intervals, owner, typical_gap):

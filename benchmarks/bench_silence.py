@@ -1,12 +1,16 @@
-"""Silence table speed, side by side on the same rows, and the whole CSV → both tables run.
+"""Silence table speed, side by side on the same rows: the product path and the in-memory core.
 
-(a) ours: :func:`processor.silence.silence_table` (and + :func:`processor.segments.segment_table`)
+(a) ours: the product path ``precision-list score`` takes — :func:`processor.workbook.read_input`
+    → :func:`processor.pipeline.analyse` (header detection, parsing, cleaning, silence table,
+    segment table, the result sheets as data) → :func:`processor.report.render` (the result
+    workbook on disk); and the core alone, :func:`processor.silence.silence_table` on rows in memory
 (b) baseline: the same seed 004 formulas as a per-customer Python loop (reference_loop.py)
 (c) peer baseline: ``lifetimes.utils.summary_data_from_transaction_data`` (frequency, recency,
     T, monetary per customer — less than the silence table computes)
-First, in a fresh process per size, CSV → cleaned frame → silence table + segment table, with
-wall time and peak resident memory (VmHWM). Then (a) and (c) alternate on the same in-memory
-rows (best of 5, 3 at 5M) and (b) runs once up to ``--loop-max-rows``.
+
+Part 1, a fresh process per size: CSV → both tables and CSV → result workbook, with peak resident
+memory (VmHWM), beside (b) and (c) run from the same CSV (pandas.read_csv → their table).
+Part 2, in memory: (a) and (c) alternate on the same rows (best of 5, 3 at 5M), (b) once.
 
     python benchmarks/bench_silence.py --rows 100000 1000000 5000000
 """
@@ -39,7 +43,7 @@ def csv_for(rows: int, folder: Path) -> Path:
 
 
 def read_log(path: Path) -> pd.DataFrame:
-    """The CSV as a canonical frame (what the file shell hands the core)."""
+    """The CSV as a canonical frame, read the plain pandas way (what the baselines start from)."""
     frame = pd.read_csv(path, dtype={"客戶編號": str, "金額": float, "品項": str}).rename(columns=COLUMNS)
     frame["date"] = pd.to_datetime(frame["date"], format="%Y-%m-%d")
     return frame
@@ -54,9 +58,55 @@ def timed(fn, *args, repeat: int = 1, **kw):
     return best, result
 
 
-def side_by_side(path: Path, loop_max_rows: int) -> dict:
+def lifetimes_summary(frame: pd.DataFrame) -> pd.DataFrame:
     from lifetimes.utils import summary_data_from_transaction_data
 
+    return summary_data_from_transaction_data(frame, "customer_id", "date", monetary_value_col="amount",
+                                              observation_period_end=AS_OF, freq="D")
+
+
+def product_path(path: Path) -> dict:
+    """What ``precision-list score`` does, step by step, in this (fresh) process."""
+    from processor.pipeline import analyse
+    from processor.report import render
+    from processor.workbook import read_input
+
+    marks: dict[str, float] = {}
+    t0 = time.perf_counter()
+    raw = read_input(path)
+    marks["read"] = time.perf_counter()
+
+    def progress(message: str) -> None:  # the analysers' own progress messages mark the steps
+        if message.startswith("整理"):
+            marks["parsed"] = time.perf_counter()
+
+    analysis = analyse(raw, AS_OF, progress=progress)
+    marks["tables"] = time.perf_counter()
+    tables_mb = peak_rss_mb()
+    out = path.with_suffix(".scored.xlsx")
+    render(analysis, path, out)
+    marks["written"] = time.perf_counter()
+    return {"rows": int(analysis.summary["sheets"][0]["rows"]), "customers": analysis.summary["transactions"]["customers"],
+            "read_s": marks["read"] - t0, "parse_s": marks["parsed"] - marks["read"],
+            "analyse_s": marks["tables"] - marks["parsed"], "render_s": marks["written"] - marks["tables"],
+            "tables_s": marks["tables"] - t0, "workbook_s": marks["written"] - t0,
+            "tables_mb": tables_mb, "workbook_mb": peak_rss_mb(), "output_mb": out.stat().st_size / 1e6}
+
+
+def peer_from_csv(path: Path, loop: bool) -> dict:
+    """(c) and, if asked, (b) from the same CSV: pandas.read_csv, then their table."""
+    from reference_loop import silence_loop
+
+    t0 = time.perf_counter()
+    frame = read_log(path)
+    read = time.perf_counter() - t0
+    c = timed(lifetimes_summary, frame)[0]
+    b = timed(silence_loop, frame, AS_OF)[0] if loop else None
+    return {"read_s": read, "lifetimes_s": read + c, "loop_s": read + b if b is not None else None,
+            "peak_mb": peak_rss_mb()}
+
+
+def core(path: Path, loop_max_rows: int) -> dict:
     from processor.segments import segment_table
     from processor.settings import Settings
     from processor.silence import silence_table
@@ -68,34 +118,12 @@ def side_by_side(path: Path, loop_max_rows: int) -> dict:
     a = c = float("inf")
     for _ in range(5 if rows <= 1_000_000 else 3):
         a = min(a, timed(silence_table, frame, AS_OF, Settings())[0])
-        c = min(c, timed(summary_data_from_transaction_data, frame, "customer_id", "date", monetary_value_col="amount",
-                         observation_period_end=AS_OF, freq="D")[0])
+        c = min(c, timed(lifetimes_summary, frame)[0])
     table = silence_table(frame, AS_OF, Settings())
     seg, _ = timed(segment_table, table, Settings())
     b = timed(silence_loop, frame, AS_OF)[0] if rows <= loop_max_rows else None
     return {"rows": rows, "customers": customers, "ours_silence_s": a, "ours_segments_s": seg, "loop_s": b,
             "lifetimes_s": c}
-
-
-def end_to_end(path: Path) -> dict:
-    """CSV → both tables in this (fresh) process: wall time and peak RSS."""
-    from processor.segments import segment_table
-    from processor.settings import Settings
-    from processor.silence import silence_table
-    from processor.transactions import clean_transactions
-
-    t0 = time.perf_counter()
-    frame = read_log(path)
-    t_read = time.perf_counter()
-    clean, problems = clean_transactions(frame, AS_OF)
-    t_clean = time.perf_counter()
-    silence = silence_table(clean, AS_OF, Settings())
-    t_silence = time.perf_counter()
-    segments, info = segment_table(silence, Settings())
-    t_end = time.perf_counter()
-    return {"rows": len(frame), "customers": len(silence), "read_s": t_read - t0, "clean_s": t_clean - t_read,
-            "silence_s": t_silence - t_clean, "segments_s": t_end - t_silence, "total_s": t_end - t0,
-            "peak_mb": peak_rss_mb(), "k": info["k"]}
 
 
 def peak_rss_mb() -> float:
@@ -106,37 +134,53 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _fresh(*args) -> dict:
+    out = subprocess.run([sys.executable, __file__, *map(str, args)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _ratio(num, den) -> str:
+    return f"{num / den:6.1f}" if num is not None and den else f"{'–':>6}"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000, 5_000_000])
     parser.add_argument("--data", type=Path, default=Path("/tmp/precision-list-bench"))
     parser.add_argument("--loop-max-rows", type=int, default=1_000_000,
                         help="skip the Python loop above this many rows (it grows to minutes)")
-    parser.add_argument("--end-to-end-only", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=["product", "peer", "peer-loop"], help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.end_to_end_only:
-        print(json.dumps(end_to_end(args.end_to_end_only)))
+    if args.only:
+        result = product_path(args.path) if args.only == "product" else peer_from_csv(args.path, args.only == "peer-loop")
+        print(json.dumps(result))
         return
     args.data.mkdir(parents=True, exist_ok=True)
     paths = {rows: csv_for(rows, args.data) for rows in args.rows}
-    print("CSV → clean → silence table → segment table (fresh process each; targets for 5M rows: < 30 s, < 4 GB)")
-    print(f"{'rows':>10} {'customers':>10} | {'read':>6} {'clean':>6} {'silence':>7} {'segments':>8} | {'total s':>7} "
-          f"{'peak MB':>8}")
+    print("Product path, a fresh process per size: CSV → both tables (read_input → analyse) and CSV → result workbook")
+    print("(+ render); beside it (b) and (c) from the same CSV (pandas.read_csv → their table). Targets at 5M: < 30 s, < 4 GB.")
+    print(f"{'rows':>10} {'customers':>10} | {'read':>5} {'parse':>5} {'tables':>6} {'write':>5} | {'→tables':>7} "
+          f"{'MB':>5} | {'→xlsx':>6} {'MB':>5} | {'(b) s':>6} {'(c) s':>6} {'MB':>5} | {'b/a':>5} {'c/a':>5}")
     for rows in args.rows:
-        out = subprocess.run([sys.executable, __file__, "--end-to-end-only", str(paths[rows])],
-                             capture_output=True, text=True, check=True)
-        e = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{e['rows']:>10,} {e['customers']:>10,} | {e['read_s']:6.1f} {e['clean_s']:6.1f} {e['silence_s']:7.1f} "
-              f"{e['segments_s']:8.1f} | {e['total_s']:7.1f} {e['peak_mb']:8.0f}", flush=True)
-    print(f"\nsilence table side by side, as-of {AS_OF}; (a) and (c) alternated, best of 5 (3 at 5M), seconds, in memory")
+        p = _fresh("--only", "product", "--path", paths[rows])
+        q = _fresh("--only", "peer-loop" if rows <= args.loop_max_rows else "peer", "--path", paths[rows])
+        loop = f"{q['loop_s']:6.1f}" if q["loop_s"] is not None else f"{'–':>6}"
+        print(f"{p['rows']:>10,} {p['customers']:>10,} | {p['read_s']:5.1f} {p['parse_s']:5.1f} {p['analyse_s']:6.1f} "
+              f"{p['render_s']:5.1f} | {p['tables_s']:7.1f} {p['tables_mb']:5.0f} | {p['workbook_s']:6.1f} "
+              f"{p['workbook_mb']:5.0f} | {loop} {q['lifetimes_s']:6.1f} {q['peak_mb']:5.0f} | "
+              f"{_ratio(q['loop_s'], p['tables_s'])[1:]} {_ratio(q['lifetimes_s'], p['tables_s'])[1:]}", flush=True)
+    print("  (a) = CSV → both tables; (b), (c) = CSV → their table (less than ours: no segments, no sheets)")
+    print(f"\nCore in memory: silence table side by side, as-of {AS_OF}; (a) and (c) alternated, best of 5 (3 at 5M), s")
     print(f"{'rows':>10} {'customers':>10} | {'(a) ours':>9} {'(b) loop':>9} {'(c) lifetimes':>13} | "
           f"{'b/a':>6} {'c/a':>6} | {'segments':>8}")
     for rows in args.rows:
-        r = side_by_side(paths[rows], args.loop_max_rows)
+        r = core(paths[rows], args.loop_max_rows)
         loop = f"{r['loop_s']:9.2f}" if r["loop_s"] is not None else f"{'skipped':>9}"
-        ratio_b = f"{r['loop_s'] / r['ours_silence_s']:6.1f}" if r["loop_s"] is not None else f"{'–':>6}"
-        print(f"{r['rows']:>10,} {r['customers']:>10,} | {r['ours_silence_s']:9.2f} {loop} {r['lifetimes_s']:13.2f} | "
-              f"{ratio_b} {r['lifetimes_s'] / r['ours_silence_s']:6.1f} | {r['ours_segments_s']:8.2f}", flush=True)
+        print(f"{r['rows']:>10,} {r['customers']:>10,} | {r['ours_silence_s']:9.3f} {loop} {r['lifetimes_s']:13.3f} | "
+              f"{_ratio(r['loop_s'], r['ours_silence_s'])} {_ratio(r['lifetimes_s'], r['ours_silence_s'])} | "
+              f"{r['ours_segments_s']:8.2f}", flush=True)
+
 
 if __name__ == "__main__":
     main()

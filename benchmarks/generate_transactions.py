@@ -30,15 +30,20 @@ WEEKDAY = np.array([0.8, 0.8, 0.85, 0.85, 0.95, 1.0, 0.95])  # Mon … Sun
 def generate(rows: int, seed: int = 0) -> pd.DataFrame:
     """A frame of about ``rows`` purchases (exactly ``rows`` unless the draw falls short)."""
     rng = np.random.default_rng(seed)
-    customers = max(10, rows // 7)
-    frames, have = [], 0
-    while have < rows:  # one or two rounds: the thinning ratio is only known after drawing
-        frame = _draw(rng, customers, start_id=sum(len(f["customer"].unique()) for f in frames) if frames else 0)
-        frames.append(frame)
-        have += len(frame)
-    out = pd.concat(frames, ignore_index=True)
+    out = pd.concat(draw_rounds(rows, rng), ignore_index=True)
     out = out.iloc[np.sort(rng.choice(len(out), rows, replace=False))] if len(out) > rows else out
     return _finish(out, rng)
+
+
+def draw_rounds(rows: int, rng) -> list[pd.DataFrame]:
+    """Rounds of (customer, day) draws until there are ``rows``; each round's customers are new people."""
+    customers = max(10, rows // 7)
+    frames, have, start_id = [], 0, 0
+    while have < rows:  # one or two rounds: the thinning ratio is only known after drawing
+        frames.append(_draw(rng, customers, start_id))
+        start_id += customers  # every id drawn, kept or not: a later round never reuses one
+        have += len(frames[-1])
+    return frames
 
 
 def _draw(rng, customers: int, start_id: int) -> pd.DataFrame:

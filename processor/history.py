@@ -18,25 +18,34 @@ import numpy as np
 import pandas as pd
 
 REQUIRED = ("customer_id", "date", "amount")
+YEAR_DAYS = 365
+MIN_RATE_WINDOW_DAYS = 30  # a first visit last week is not a rate of 50 a year
 
 
 @dataclass(frozen=True)
 class VisitHistory:
     """Per-customer arrays (one entry per customer with at least one visit) plus the pooled intervals.
 
-    ``ids`` are the customer ids; ``columns`` maps first_purchase, last_purchase (datetime64[ns]),
-    visits, mean_interval, max_interval, recency, intervals_le_recency, revenue (net of returns)
-    and margin (NaN without margin/cost columns) to arrays aligned with ``ids``.
+    ``ids`` (``id_values[id_codes]``) are the customer ids; ``columns`` maps first_purchase, last_purchase (datetime64[ns]),
+    visits, mean_interval, max_interval, recency, intervals_le_recency, visits_per_year (visits in
+    the last 365 days per year of that window the customer was known, the window at least 30 days
+    from the first visit), revenue (net of returns) and margin (NaN without margin/cost columns) to arrays aligned with ``ids``.
     ``intervals``/``interval_owner`` hold every interval Ti and the position of the customer it
     belongs to, for population-level references. Plain arrays: a million customers are not
     copied into a frame only to be taken apart again.
     """
 
-    ids: np.ndarray
+    id_values: np.ndarray  # distinct ids as given (object)
+    id_codes: np.ndarray  # per customer, its position in id_values
     columns: dict
     intervals: np.ndarray
     interval_owner: np.ndarray
     as_of: pd.Timestamp
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The customer ids aligned with ``columns`` (one gather; callers that reorder compose codes instead)."""
+        return self.id_values[self.id_codes]
 
     @property
     def customers(self) -> pd.DataFrame:
@@ -83,7 +92,8 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
     amount = pd.to_numeric(transactions["amount"], errors="coerce").to_numpy(dtype=float)
     nat = np.iinfo(np.int64).min
     used = (day != nat) & (day <= as_of_day) & ~np.isnan(amount) & (codes >= 0)
-    codes, day, amount = codes[used], day[used], amount[used]
+    if not used.all():  # a cleaned log uses every row: no copies then
+        codes, day, amount = codes[used], day[used], amount[used]
     n_ids = len(uniques)
 
     # money over every used row (returns net off; zero rows add nothing)
@@ -95,7 +105,9 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
     if purchase.any():
         dmin = int(day[purchase].min())
         span = int(day[purchase].max()) - dmin + 1
-        keys = np.sort(codes[purchase].astype(np.int64) * span + (day[purchase] - dmin))
+        keys = codes[purchase].astype(np.int64) * span + (day[purchase] - dmin)
+        if len(keys) and not (keys[1:] >= keys[:-1]).all():  # exports grouped by customer are sorted already
+            keys.sort()
         keys = keys[np.r_[True, keys[1:] != keys[:-1]]]  # sort + mask: np.unique's hashing is 10x slower here
         cust, vday = np.divmod(keys, span)
         vday += dmin
@@ -117,6 +129,10 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
         within = np.add.reduceat(gaps <= np.repeat(recency, visits), start, dtype=np.int64) - 1
     else:
         max_interval, within = np.empty(0), np.empty(0, dtype=np.int64)
+    # seed 004's visit rates are visits a month / a year: count the last 12 months' visits, per year
+    # of the time the customer could have come in that window (from the first visit, at least a month)
+    recent = np.add.reduceat(vday > as_of_day - YEAR_DAYS, start, dtype=np.int64) if len(start) else np.empty(0, np.int64)
+    window = np.clip(as_of_day - first + 1, MIN_RATE_WINDOW_DAYS, YEAR_DAYS)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_interval = np.where(visits > 1, (last - first) / np.maximum(visits - 1, 1), np.nan)
     max_interval[visits < 2] = np.nan
@@ -129,11 +145,11 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
         "max_interval": max_interval,
         "recency": recency.astype(float),
         "intervals_le_recency": within.astype(float),
+        "visits_per_year": recent * YEAR_DAYS / window,
         "revenue": revenue[owner_code],
         "margin": margin[owner_code],
     }
-    ids = np.asarray(uniques, dtype=object)[owner_code]
-    return VisitHistory(ids, columns, gaps[~is_first], np.repeat(np.arange(len(start)), visits - 1), as_of)
+    return VisitHistory(np.asarray(uniques, dtype=object), owner_code, columns, gaps[~is_first], np.repeat(np.arange(len(start)), visits - 1), as_of)
 
 
 def _margin(transactions: pd.DataFrame, used: np.ndarray, amount: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from . import schema
 from .errors import ERROR, WARNING, Problem
 from .idnumber import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids, mask_ids, mask_ids_in_text
 from .schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
-from .values import (cell_types, is_blank, normalise_text, numbers_as_text, parse_amounts, parse_bools, parse_dates,
+from .values import (blank_codes, cell_types, is_blank, normalise_text, numbers_as_text, parse_amounts, parse_bools, parse_dates,
                      parse_phones, parse_tenure)
 from .workbook import HEADER_SCAN_ROWS, RawSheet
 
@@ -109,7 +109,8 @@ FORM_SCAN_ROWS = 200  # the seed's form has 45 lines; a label further down is no
 def match_form(grid: pd.DataFrame) -> dict[str, tuple[int, int, int]] | None:
     """A loan form laid out like seed 000's 貸款懶人包: labels in one column, values to their right.
 
-    Returns key → (row, label column, value column) when at least 6 loan fields are found.
+    Returns key → (row, label column, value column) when at least 6 loan fields are found among
+    the first :data:`FORM_SCAN_ROWS` rows.
     """
     index = schema.ALIASES["loans"]
     found: dict[str, tuple[int, int, int]] = {}
@@ -189,13 +190,16 @@ _FIX = {
 MAX_PROBLEMS_PER_CHECK = 200  # per sheet, column and kind of problem; the rest are counted in one line
 
 
-def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp) -> tuple[pd.Series, list[Problem]]:
-    """Parse one column; long text columns are parsed once per distinct value (exports repeat a lot)."""
+def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
+                  factor: tuple | None = None) -> tuple[pd.Series, list[Problem]]:
+    """Parse one column; long text columns are parsed once per distinct value (exports repeat a lot).
+    ``factor`` is ``pd.factorize(raw)`` when the caller has it already."""
     if len(raw) > 5000 and pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
-        codes, uniques = pd.factorize(raw)
+        codes, uniques = factor if factor is not None else pd.factorize(raw)
         if len(uniques) < len(raw) // 2:
             parsed_u, problems_u = _parse_values(pd.Series(uniques, dtype=object), f, sheet, as_of, limit=None)
-            parsed = pd.Series(parsed_u.reindex(codes).to_numpy(), index=raw.index, dtype=parsed_u.dtype)
+            # positional take (−1 → missing): reindex would look every code up in an index
+            parsed = pd.Series(parsed_u.reset_index(drop=True).array.take(codes, allow_fill=True), index=raw.index)
             wanted = np.array(sorted({p.row for p in problems_u}), dtype=np.int64)
             hit = np.isin(codes, wanted)
             rows_by_code = pd.Series(raw.index[hit]).groupby(codes[hit]).agg(list)
@@ -237,7 +241,7 @@ def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
         report(bad, *_FIX[f.type])
         if f.past:
             future = parsed > as_of
-            report(future, f"日期在今天（{as_of:%Y/%m/%d}）之後", "請確認年份（民國年如 113/3/5，西元年如 2024/3/5）", ERROR)
+            report(future, f"日期在基準日（{as_of:%Y/%m/%d}）之後", "請確認年份（民國年如 113/3/5，西元年如 2024/3/5）", ERROR)
             parsed = parsed.where(~future)
         old = parsed < pd.Timestamp("1900-01-01")
         report(old, "日期早於 1900 年", "請確認年份")
@@ -276,7 +280,7 @@ def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
     elif f.type == schema.TENURE:
         _, bad, future = parse_tenure(raw, as_of)
         report(bad, "到職日或年資無法辨識", "請寫到職日（例：108/03/01）或年資（例：3年2個月、18個月）")
-        report(future, f"到職日在今天（{as_of:%Y/%m/%d}）之後", "請確認年份（民國年如 108/3/1，西元年如 2019/3/1）")
+        report(future, f"到職日在基準日（{as_of:%Y/%m/%d}）之後", "請確認年份（民國年如 108/3/1，西元年如 2019/3/1）")
         parsed = _as_text(raw)  # kept as typed; processor.loans reads the years from it
     else:
         parsed = _as_text(raw)
@@ -285,7 +289,10 @@ def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
 
 def _as_text(raw: pd.Series) -> pd.Series:
     """Cells as stripped text (numbers as Excel shows them: 3, not 3.0); blank → <NA>."""
-    parsed = numbers_as_text(raw.astype(object)).astype("string").str.strip()
+    if pd.api.types.infer_dtype(raw, skipna=True) == "string":  # all text (CSV, distinct values): one pass
+        parsed = raw.astype("string").str.strip()
+    else:
+        parsed = numbers_as_text(raw.astype(object)).astype("string").str.strip()
     return parsed.mask(parsed.str.len() == 0)
 
 
@@ -293,14 +300,20 @@ def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple
     """Parse the rows below a matched header row into a canonical frame, with every problem found."""
     kind, grid = match.kind, raw.grid
     body = grid.iloc[match.row + 1:]
-    body = body.loc[~body.apply(lambda col: is_blank(col)).all(axis=1)] if len(body) else body
+    # each column hashed once (a 5M-row export costs a second per pass): blank cells and parsing share it
+    factors = [pd.factorize(body.iloc[:, col], use_na_sentinel=True) for col in range(body.shape[1])]
+    blank = np.column_stack([blank_codes(*fc) for fc in factors]) if len(body) else np.zeros((0, body.shape[1]), bool)
+    kept = ~blank.all(axis=1)
+    if not kept.all():
+        body, blank = body.loc[kept], blank[kept]
+        factors = [(codes[kept], uniques) for codes, uniques in factors]
     body.index = body.index + 1  # Excel row numbers
     headers = {key: match.texts.get(col) or _cell_text(grid.iat[match.row, col]) for col, key in match.columns.items()}
     problems: list[Problem] = []
     columns: dict[str, pd.Series] = {}
     for col, key in match.columns.items():
         f = kind.field(key)
-        parsed, found = _parse_column(body.iloc[:, col], f, raw.name, as_of)
+        parsed, found = _parse_column(body.iloc[:, col], f, raw.name, as_of, factors[col])
         columns[key] = parsed
         problems += found
     extra = []
@@ -321,9 +334,9 @@ def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple
     for f in (f for f in kind.fields if f.required):
         cols = [c for c, k in match.columns.items() if k == f.key]
         if cols:
-            missing = is_blank(body.iloc[:, cols[0]])
+            missing = blank[:, cols[0]]
             problems += _capped([Problem(raw.name, int(row), f.label, None, "必填欄位是空的", f"請填入{f.label}")
-                                 for row in missing[missing].index])
+                                 for row in body.index[missing]])
         else:
             problems.append(Problem(raw.name, match.row + 1, f.label, None, f"缺少必填欄位「{f.label}」",
                                     f"請在標題列加上「{f.label}」欄"))
@@ -428,7 +441,7 @@ def detect_and_parse(raw_sheets: list[RawSheet], as_of: pd.Timestamp) -> tuple[l
     quiet = {normalise_header(n) for n in NON_DATA_SHEETS}
     for raw in raw_sheets:
         grid = raw.grid
-        if grid.empty or grid.apply(lambda col: is_blank(col)).all().all():
+        if grid.empty or (is_blank(grid.iloc[:HEADER_SCAN_ROWS].stack()).all() and grid.apply(is_blank).all().all()):
             continue
         form = match_form(grid)
         match = match_headers(grid)

@@ -72,6 +72,7 @@ def _analysers():
 ANALYSERS: list[Callable[[Context], Contribution | None]] = _analysers()
 
 SETTINGS_SHEET_NAMES = {"設定", "设定", "settings", "config"}
+SETTINGS_SCAN_ROWS = 300
 
 
 def _settings_sheet(raw_sheets, base: Settings) -> tuple[Settings, list[Problem], set[str]]:
@@ -84,9 +85,10 @@ def _settings_sheet(raw_sheets, base: Settings) -> tuple[Settings, list[Problem]
         grid = raw.grid
         if grid.shape[1] < 2 or grid.empty:
             continue
-        first = grid.iloc[:, 0].map(lambda v: normalise_header(v) if v is not None else "")
+        # settings are a short label column: a long data sheet is not normalised cell by cell
+        first = grid.iloc[:SETTINGS_SCAN_ROWS, 0].map(lambda v: normalise_header(v) if v is not None else "")
         if normalise_header(raw.name) in {normalise_header(n) for n in SETTINGS_SHEET_NAMES} or first.isin(labels).sum() >= 2:
-            pairs = [(int(i) + 1, grid.iat[i, 0], grid.iat[i, 1]) for i in range(len(grid))
+            pairs = [(int(i) + 1, grid.iat[i, 0], grid.iat[i, 1]) for i in range(len(first))
                      if first.iat[i] in labels or (first.iat[i] and grid.iat[i, 1] is not None and i > 0)]
             settings, problems = settings_from_pairs(pairs, raw.name, base)
             return settings, problems, {raw.name}
@@ -211,7 +213,7 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
     if progress:
         progress(f"寫出 {output_path.name}")
     try:
-        render(analysis, input_path, output_path)
+        render(analysis, input_path, output_path, progress)
     except PermissionError as exc:
         raise UnusableInput(f"無法寫入 {output_path.name}（沒有權限，或檔案正在 Excel 開著）",
                             "請關掉 Excel 中開著的結果檔，或用 -o 指定可寫入的位置",

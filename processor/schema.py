@@ -175,7 +175,7 @@ TRANSACTIONS = SheetKind(
     (
         F("customer_id", "客戶編號", TEXT, *_customer_id.aliases, required=True, hint="每位客戶唯一的編號（必填）", width=12),
         F("date", "日期", DATE, "交易日期", "購買日期", "消費日期", "訂單日期", "date", "order date", "purchase date",
-          required=True, past=True, hint="購買日期（必填）；" + _DATE_HINT, width=12),
+          required=True, hint="購買日期（必填）；" + _DATE_HINT, width=12),  # not past: processor.transactions reports a purchase after as-of, once
         F("amount", "金額", AMOUNT, "消費金額", "交易金額", "銷售額", "訂單金額", "amount", "sales", "revenue", "value",
           required=True, hint="金額（必填），可寫 1,200 或 3萬；退貨請寫負數", width=10),
         F("margin", "毛利", AMOUNT, "利潤", "margin", "profit", hint="選填：這筆的毛利", width=10),

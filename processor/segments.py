@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .schema import TRANSACTIONS
 from .settings import Settings
 
 #: seed 002 「根據RFM模型對客戶分類」: (R high, F high, M high) → segment, what it is, what to do
@@ -28,19 +29,29 @@ RFM_SEGMENTS = {
 SEGMENT_ORDER = tuple(v[0] for v in RFM_SEGMENTS.values())
 RULE_NOTE = ("高/低的切點：高於全體平均為「高」。R 以距今天數計，天數少於平均為「高」（最近有買）；"
              "F 為來店天數、M 為淨消費金額（退貨已扣除），大於平均為「高」。")
+#: (frequency high, average ticket high) → seed 002 value-matrix cell
 VALUE_MATRIX = {(True, True): "優質型", (False, True): "消費型", (True, False): "經常型", (False, False): "不確定型"}
+#: (contribution high, loyalty high) → seed 004 四步走 quadrant
 QUADRANT = {(True, True): "蜜蜂", (True, False): "蜻蜓", (False, True): "蝴蝶", (False, False): "螳螂"}
 TIERS = ((80, "VIP客戶"), (60, "重要客戶"), (40, "普通客戶"))  # seed 001 客戶價值發現方法 (3)
 SMALL_TIER = "小客戶"
 K_RANGE = range(2, 9)
 CLUSTER_SAMPLE = 10_000  # customers used to choose k and fit centroids (see cluster_customers)
-SILHOUETTE_SAMPLE = 3_000
+SILHOUETTE_SAMPLE = 2_000
 
+#: label columns of the segment table and their categories, in the order the sheet lists them
+CATEGORIES = {
+    "rfm_segment": SEGMENT_ORDER,
+    "abc_class": ("A", "B", "C"),
+    "value_matrix": tuple(VALUE_MATRIX.values()),
+    "quadrant": tuple(QUADRANT.values()),
+    "value_tier": tuple(t[1] for t in TIERS) + (SMALL_TIER,),
+}
 SEGMENT_COLUMNS = ("customer_id", "recency", "frequency", "monetary", "average_ticket", "r_score", "f_score", "m_score",
                    "rfm_score", "rfm_segment", "abc_class", "value_matrix", "quadrant", "value_score", "value_tier",
                    "cluster")
 LABELS = {
-    "customer_id": "客戶編號",
+    "customer_id": TRANSACTIONS.field("customer_id").label,
     "recency": "R 距今天數",
     "frequency": "F 來店天數",
     "monetary": "M 消費金額",
@@ -57,6 +68,14 @@ LABELS = {
     "value_tier": "價值等級",
     "cluster": "集群",
 }
+
+
+#: headers of the seed 002 strategy table and of the cluster profile table on 客戶分群
+STRATEGY_LABELS = {"segment": LABELS["rfm_segment"], "rule": "規則", "meaning": "說明", "strategy": "建議策略",
+                   "customers": "人數", "revenue": "消費金額", "share": "占比"}
+PROFILE_LABELS = {"cluster": LABELS["cluster"], "customers": "人數", "share": "占比", "median_recency": "R 中位數(天)",
+                  "median_frequency": "F 中位數", "median_monetary": "M 中位數", "revenue": "消費金額",
+                  "mean_value_score": "平均價值分數", "main_segment": "最多的RFM分群"}
 
 
 def quintile_scores(values: pd.Series, higher_is_better: bool = True) -> pd.Series:
@@ -89,12 +108,13 @@ def rfm_table(transactions: pd.DataFrame, as_of, settings: Settings = Settings()
     return rfm_scores(base)
 
 
-def rfm_scores(base: pd.DataFrame) -> pd.DataFrame:
-    """Add r/f/m scores, the three-digit RFM score and the seed 002 segment to (recency, frequency, monetary)."""
+def rfm_scores(base: pd.DataFrame, pct: np.ndarray | None = None) -> pd.DataFrame:
+    """Add r/f/m scores, the three-digit RFM score and the seed 002 segment to (recency, frequency, monetary).
+    ``pct`` is :func:`percentile_ranks` of ``base`` when the caller has it."""
     out = base.copy()
-    out["r_score"] = quintile_scores(out["recency"], higher_is_better=False)
-    out["f_score"] = quintile_scores(out["frequency"])
-    out["m_score"] = quintile_scores(out["monetary"])
+    pct = percentile_ranks(out) if pct is None else pct
+    for j, key in enumerate(("r_score", "f_score", "m_score")):  # = quintile_scores, from the shared ranks
+        out[key] = pd.array(np.ceil(pct[:, j] * 5).clip(1, 5), dtype="Int64")
     out["rfm_score"] = (out["r_score"] * 100 + out["f_score"] * 10 + out["m_score"]).astype("Int64")
     r_high, f_high, m_high = high_low(out)
     names = np.array([v[0] for v in RFM_SEGMENTS.values()], dtype=object)
@@ -133,7 +153,9 @@ def rank_max(values: np.ndarray) -> np.ndarray:
 def abc_classes(values: pd.Series, settings: Settings = Settings()) -> pd.Series:
     """A/B/C by rank of value: the top ``abc_a`` of customers A, the next ``abc_b`` B, rest C (seed 001 二).
 
-    Ties share the better class; missing values stay missing.
+    Ties share the better class; missing values stay missing. Class sizes are shares of the
+    customer count rounded half up: A = top round(abc_a × n), A+B = top round((abc_a + abc_b) × n)
+    (25 customers: A 3, B 5, C 17), A at least one customer.
 
     >>> abc_classes(pd.Series(range(10, 0, -1), dtype=float)).tolist()
     ['A', 'B', 'B', 'C', 'C', 'C', 'C', 'C', 'C', 'C']
@@ -152,11 +174,16 @@ def abc_codes(values: np.ndarray, settings: Settings = Settings(), ranks: np.nda
         ranks = np.zeros(len(values), dtype=np.int64)
         ranks[~missing] = rank_max(values[~missing])
     greater = n - ranks  # how many values are strictly greater; rank from the top = greater + 1
-    a_cut = max(1, round(settings.abc_a * n)) if settings.abc_a > 0 else 0
-    b_cut = a_cut + round(settings.abc_b * n)
+    a_cut = max(1, _half_up(settings.abc_a * n)) if settings.abc_a > 0 else 0
+    b_cut = max(a_cut, _half_up((settings.abc_a + settings.abc_b) * n))
     codes = np.select([greater < a_cut, greater < b_cut], [0, 1], 2).astype(np.int8)
     codes[missing] = -1
     return codes
+
+
+def _half_up(x: float) -> int:
+    """Customers in a class: a share of n rounded half up (10% of 25 = 2.5 → 3), the rule the sheet states."""
+    return int(np.floor(x + 0.5 + 1e-9))
 
 
 def value_matrix(frequency: pd.Series, average_ticket: pd.Series) -> pd.Series:
@@ -167,17 +194,21 @@ def value_matrix(frequency: pd.Series, average_ticket: pd.Series) -> pd.Series:
     f = frequency.to_numpy(dtype=float)
     t = average_ticket.to_numpy(dtype=float)
     f_high, t_high = f > f.mean(), t > np.nanmean(t)
-    names = np.array(["不確定型", "經常型", "消費型", "優質型"], dtype=object)
-    return pd.Series(names[t_high.astype(int) * 2 + f_high.astype(int)], index=frequency.index)
+    return pd.Series(_lookup(VALUE_MATRIX, f_high, t_high), index=frequency.index)
+
+
+def _lookup(table: dict, first, second) -> np.ndarray:
+    """``table[(first, second)]`` for boolean arrays, vectorised (the four cells in code order 0–3)."""
+    names = np.array([table[(bool(i // 2), bool(i % 2))] for i in range(4)], dtype=object)
+    return names[np.asarray(first, dtype=int) * 2 + np.asarray(second, dtype=int)]
 
 
 def loyalty_quadrant(high_contribution, high_loyalty) -> np.ndarray:
     """Seed 004 四步走 step 1: 蜜蜂 (貢獻高 忠誠高), 蜻蜓 (貢獻高 忠誠低), 蝴蝶 (貢獻低 忠誠高), 螳螂."""
-    names = np.array(["螳螂", "蝴蝶", "蜻蜓", "蜜蜂"], dtype=object)
-    return names[np.asarray(high_contribution, dtype=int) * 2 + np.asarray(high_loyalty, dtype=int)]
+    return _lookup(QUADRANT, high_contribution, high_loyalty)
 
 
-def value_scores(rfm: pd.DataFrame, settings: Settings = Settings()) -> pd.Series:
+def value_scores(rfm: pd.DataFrame, settings: Settings = Settings(), pct: np.ndarray | None = None) -> pd.Series:
     """0–100 composite value score (seed 002 綜合指數模型: indicators → standardise → weights → score).
 
     Indicators R (inverted), F, M; standardised as percentile ranks in (0, 1]; weighted by
@@ -185,12 +216,17 @@ def value_scores(rfm: pd.DataFrame, settings: Settings = Settings()) -> pd.Serie
     """
     w = np.array([settings.weight_r, settings.weight_f, settings.weight_m], dtype=float)
     w = w / w.sum() if w.sum() > 0 else np.full(3, 1 / 3)
-    pct = np.column_stack([
-        rfm["recency"].rank(method="average", pct=True, ascending=False).to_numpy(),
-        rfm["frequency"].rank(method="average", pct=True).to_numpy(),
-        rfm["monetary"].rank(method="average", pct=True).to_numpy(),
+    return pd.Series(100 * (percentile_ranks(rfm) if pct is None else pct) @ w, index=rfm.index)
+
+
+def percentile_ranks(rfm: pd.DataFrame) -> np.ndarray:
+    """(n, 3) percentile ranks in (0, 1] of R (fewer days = higher), F and M, ties averaged: the
+    standardised indicators of the value score and the basis of the 1–5 scores."""
+    return np.column_stack([
+        rfm["recency"].rank(method="average", pct=True, ascending=False).to_numpy(dtype=float),
+        rfm["frequency"].rank(method="average", pct=True).to_numpy(dtype=float),
+        rfm["monetary"].rank(method="average", pct=True).to_numpy(dtype=float),
     ])
-    return pd.Series(100 * pct @ w, index=rfm.index)
 
 
 def value_tiers(score: pd.Series) -> pd.Series:
@@ -226,12 +262,12 @@ def _cluster(rfm, random_state, KMeans, silhouette_score):
     std = x.std(axis=0)
     x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1)
     n = len(x)
-    distinct = len(np.unique(x[: min(n, 200_000)].round(9), axis=0))
     info = {"k": 1, "silhouette": {}, "sampled": n > CLUSTER_SAMPLE, "n": n}
-    if distinct < 3:
-        return pd.Series(np.ones(n, dtype=np.int64), index=rfm.index), info
     rng = np.random.default_rng(random_state)
     sample = x[rng.choice(n, CLUSTER_SAMPLE, replace=False)] if n > CLUSTER_SAMPLE else x
+    distinct = len(np.unique(sample.round(9), axis=0))  # k must stay below the distinct points it is fitted on
+    if distinct < 3:
+        return pd.Series(np.ones(n, dtype=np.int64), index=rfm.index), info
     best = None
     for k in K_RANGE:  # seven small fits: the loop is over candidate k, not customers
         if k >= min(distinct, len(sample)):
@@ -265,15 +301,18 @@ def segment_table(silence: pd.DataFrame, settings: Settings = Settings()) -> tup
                          "monetary": silence["value"].to_numpy(dtype=float)})
     if base.empty:
         return base.reindex(columns=SEGMENT_COLUMNS), {"k": 0, "silhouette": {}, "sampled": False, "n": 0}
-    out = rfm_scores(base)
+    pct = percentile_ranks(base)  # ranked once for the 1–5 scores and the value score
+    out = rfm_scores(base, pct)
     out["average_ticket"] = out["monetary"] / out["frequency"]
     out["abc_class"] = abc_classes(out["monetary"], settings).to_numpy()
     out["value_matrix"] = value_matrix(out["frequency"], out["average_ticket"]).to_numpy()
     loyal = silence["visit_rate_class"].isin(["忠誠", "常規"]).to_numpy()
     out["quadrant"] = loyalty_quadrant(np.isin(out["abc_class"].to_numpy(), ["A", "B"]), loyal)
-    out["value_score"] = value_scores(out, settings)
+    out["value_score"] = value_scores(out, settings, pct)
     out["value_tier"] = value_tiers(out["value_score"]).to_numpy()
     out["cluster"], info = cluster_customers(out, settings.random_state)
+    for column, order in CATEGORIES.items():  # a million customers share a handful of labels
+        out[column] = pd.Categorical(out[column], categories=order)
     return out[list(SEGMENT_COLUMNS)].sort_values("value_score", ascending=False, kind="stable").reset_index(drop=True), info
 
 

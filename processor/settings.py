@@ -37,10 +37,12 @@ class Settings:
     abc_b: float = _f(0.20, "B類比例", "接著幾成為 B 類（0–1）", minimum=0, maximum=1)
     # seed 004 silence scoring
     min_visits: int = _f(2, "最少來店次數", "少於此次數的客戶標為低頻/新客，以全體典型間隔評分", minimum=1)
-    loyal_days: int = _f(30, "忠誠客戶間隔天數", "平均回購間隔不超過此天數為忠誠", minimum=1)
-    regular_days: int = _f(60, "常規客戶間隔天數", "平均回購間隔不超過此天數為常規", minimum=1)
-    marginal_days: int = _f(90, "邊緣客戶間隔天數", "平均回購間隔不超過此天數為邊緣", minimum=1)
-    dormant_days: int = _f(180, "休眠客戶天數", "距上次來店不超過此天數為休眠，超過為流失", minimum=1)
+    # seed 004 二.2 visit-rate classes: 邊緣 月到店低於2次; 休眠 一個月1次左右、一年度15次以下;
+    # 流失 一個月平均不到1次、一年3-5次以下 (忠誠 vs 常規 is spending potential, not a rate: see silence.py)
+    regular_per_month: float = _f(2.0, "忠誠常規每月到店次數", "近 12 個月平均每月到店至少此次數為忠誠/常規，少於此為邊緣（種子：邊緣客戶月到店低於 2 次）", minimum=0)
+    marginal_per_year: float = _f(15.0, "邊緣客戶每年到店次數", "每年到店至少此次數為邊緣，少於此為休眠（種子：休眠客戶一年 15 次以下）", minimum=0)
+    lost_per_year: float = _f(5.0, "流失客戶每年到店次數", "每年到店不超過此次數為流失（種子：流失客戶一年 3–5 次以下）", minimum=0)
+    typical_gap_days: int = _f(90, "無回購資料時的典型間隔天數", "全部客戶都只來過一次時，沉默得分 S 以此天數為分母（種子：三個月以上未到店為最深一級）", minimum=1)
     # seed 001/002 composite value score weights (recency, frequency, monetary)
     weight_r: float = _f(0.3, "價值分數權重R", "綜合價值分數中最近購買的權重", minimum=0)
     weight_f: float = _f(0.3, "價值分數權重F", "綜合價值分數中購買頻率的權重", minimum=0)

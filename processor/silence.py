@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .history import visit_history
+from .schema import TRANSACTIONS
 from .segments import abc_codes, rank_max
 from .settings import Settings
 
@@ -28,7 +29,7 @@ DEEP_SILENCE = 2.0  # S above this: silent for more than one whole longest gap a
 #: canonical key → zh-TW header of the 沉默排名 sheet
 LABELS = {
     "priority_rank": "優先順序",
-    "customer_id": "客戶編號",
+    "customer_id": TRANSACTIONS.field("customer_id").label,
     "priority": "優先分數",
     "first_purchase": "首次購買",
     "last_purchase": "最近購買",
@@ -41,6 +42,7 @@ LABELS = {
     "silence_group": "沉默分組",
     "history": "資料量",
     "dormancy": "未到店期間",
+    "visits_per_year": "年到店次數",
     "visit_rate_class": "到店率分類",
     "value": "消費金額",
     "margin": "毛利",
@@ -71,7 +73,7 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
         silence_score = recency / max_interval
     if low.any():
         pool_trf, pool_s = _population_scores(recency, max_interval, ~low, history.intervals,
-                                              history.interval_owner, settings.marginal_days)
+                                              history.interval_owner, settings.typical_gap_days)
         rank_ratio = np.where(low, pool_trf, rank_ratio)
         silence_score = np.where(low, pool_s, silence_score)
 
@@ -80,13 +82,14 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
     abc = abc_codes(value, settings, value_rank)
     high_value = (abc == 0) | (abc == 1)
     group = np.searchsorted(GROUP_EDGES, rank_ratio, side="right")
-    priority = _priority(value_rank / max(len(value), 1), rank_ratio, silence_score)
+    priority = _priority(value_rank / max(len(value), 1), rank_ratio, recency, c["mean_interval"], visits,
+                         settings.typical_gap_days)
     action = _action_codes(group, silence_score, low, high_value)
 
     order = np.argsort(-priority, kind="stable")  # ties keep first-appearance order (lexsort is 4x slower)
     columns = {
         "priority_rank": np.arange(1, len(order) + 1),
-        "customer_id": history.ids,
+        "customer_id": history.id_values[history.id_codes[order]],
         "priority": priority,
         "first_purchase": c["first_purchase"],
         "last_purchase": c["last_purchase"],
@@ -100,7 +103,8 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
         "silence_group": (group, GROUPS),
         "history": (low.astype(np.int8), ["一般", LOW_HISTORY]),
         "dormancy": (_dormancy_codes(pd.Series(c["last_purchase"]), history.as_of), DORMANCY),
-        "visit_rate_class": (_visit_rate_codes(c["mean_interval"], recency, low, settings), VISIT_RATE),
+        "visits_per_year": c["visits_per_year"],
+        "visit_rate_class": (_visit_rate_codes(c["visits_per_year"], high_value, settings), VISIT_RATE),
         "value": value,
         "margin": c["margin"],
         "value_class": (high_value.astype(np.int8), ["一般", "高"]),
@@ -108,19 +112,19 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
     }
     return pd.DataFrame({
         key: pd.Categorical.from_codes(v[0][order], v[1]) if isinstance(v, tuple) else
-        (v if key == "priority_rank" else v[order])
+        (v if key in ("priority_rank", "customer_id") else v[order])
         for key, v in columns.items()
-    })
+    }, copy=False)  # the arrays are fresh: no second copy into consolidated blocks
 
 
-def _population_scores(recency, max_interval, regular, intervals, owner, fallback_gap):
+def _population_scores(recency, max_interval, regular, intervals, owner, typical_gap):
     """TrF and S for customers with too little history, against the population (seed 004 §四.1).
 
     TrF is the seed's rank ratio with the pooled intervals of all regular customers in place of
     the customer's own: (#{pooled Ti ≤ Tr} + 1) ÷ (#pool + 1). S divides Tr by the typical
     longest gap, the median of regular customers' max Ti. Without any regular customer there is
-    no interval to learn from: TrF ranks the customers' Tr among each other and S divides by
-    ``fallback_gap`` (settings.marginal_days), so S still only grows as as_of moves on.
+    no interval to learn from: the pool is the one gap ``typical_gap`` (settings.typical_gap_days),
+    so TrF is 1 exactly when S = Tr ÷ typical_gap reaches 1, else ½ — TrF and S tell one story.
     """
     pool = intervals[regular[owner]].astype(np.int64) if len(intervals) else np.empty(0, dtype=np.int64)
     if len(pool):
@@ -130,30 +134,51 @@ def _population_scores(recency, max_interval, regular, intervals, owner, fallbac
         trf = (within + 1) / (len(pool) + 1)
         reference = float(np.median(max_interval[regular]))
     else:
-        pool = np.sort(recency)
-        trf = np.searchsorted(pool, recency, side="right") / len(pool)
-        reference = float(fallback_gap)
+        reference = float(typical_gap)
+        trf = ((recency >= reference) + 1) / 2
     return trf, recency / reference
 
 
-def call_priority(value: pd.Series, rank_ratio: pd.Series, silence_score: pd.Series) -> pd.Series:
-    """0–100: high-value customers close to silence first (seed 004 §四.3, §五.2, §五.4).
+STAYS = 0.9  # chance a customer has not left for good after their last visit (our assumption; CDNOW-checked)
 
-    priority = 100 × value percentile × urgency, urgency = TrF while S ≤ 1 (rising towards
-    silence) and TrF ÷ S once silent (the deeper the silence, the harder the win-back). The peak
-    is a valuable customer whose absence just reached their longest gap (S = 1, TrF = 1).
 
-    >>> call_priority(pd.Series([10.0, 10.0]), pd.Series([1.0, 1.0]), pd.Series([1.0, 4.0])).tolist()
-    [100.0, 25.0]
+def call_priority(table: pd.DataFrame, settings: Settings = Settings()) -> pd.Series:
+    """0–100: valuable customers who are still likely to come back, near silence first (seed 004 §四.3, §五).
+
+    priority = 100 × value percentile × P(still a customer) × (1 + TrF) ÷ 2, from the columns
+    value, rank_ratio, recency, mean_interval and visits of :func:`silence_table`.
+    P(still a customer) weighs the absence against the customer's own history the way BG/NBD-type
+    models do: a customer still buying at their own rate, with rates varying across customers
+    (gamma, scale α = the median mean interval of customers with two visits, or
+    settings.typical_gap_days), goes Tr days without buying with likelihood
+    L = ((α + t) ÷ (α + t + Tr))^(n+1), t = days from first to last of n visits — so the more
+    often someone came, the faster a long absence counts against them. With the prior
+    :data:`STAYS`, P = 0.9·L ÷ (0.9·L + 0.1). (1 + TrF) ÷ 2 is seed 004 §五.2 (group e first):
+    among equally valuable and likely customers, the one at the edge of silence ranks up to twice
+    as high as one who was just here; §五.4 (combine TrF with S) is P falling as the silence deepens.
+    On CDNOW it ranks returners a little worse than plain recency, but its top 20% holds more of
+    next period's spend (benchmarks/bench_cdnow.py).
+
+    >>> t = pd.DataFrame({"value": [10.0, 10.0, 10.0], "rank_ratio": [0.125, 1.0, 1.0], "recency": [3.0, 30.0, 120.0],
+    ...                   "mean_interval": [30.0] * 3, "visits": [8] * 3})
+    >>> call_priority(t).round(1).tolist()  # just here, at the edge of silence (S = 1), four gaps gone
+    [50.0, 75.7, 19.0]
     """
-    v = value.to_numpy(dtype=float)
-    value_pct = rank_max(v) / max(len(v), 1)
-    return pd.Series(_priority(value_pct, rank_ratio.to_numpy(dtype=float), silence_score.to_numpy(dtype=float)),
-                     index=value.index)
+    v = table["value"].to_numpy(dtype=float)
+    return pd.Series(_priority(rank_max(v) / max(len(v), 1), table["rank_ratio"].to_numpy(dtype=float),
+                               table["recency"].to_numpy(dtype=float), table["mean_interval"].to_numpy(dtype=float),
+                               table["visits"].to_numpy(dtype=float), settings.typical_gap_days), index=table.index)
 
 
-def _priority(value_pct: np.ndarray, rank_ratio: np.ndarray, silence_score: np.ndarray) -> np.ndarray:
-    return 100 * value_pct * rank_ratio / np.maximum(silence_score, 1.0)
+def _priority(value_pct, rank_ratio, recency, mean_interval, visits, typical_gap) -> np.ndarray:
+    regular = visits >= 2
+    scale = float(np.median(mean_interval[regular])) if regular.any() else float(typical_gap)
+    scale = max(scale, 1.0)
+    span = np.where(regular, np.nan_to_num(mean_interval) * (visits - 1), 0.0)
+    # P = s·L ÷ (s·L + 1 − s) as 1 ÷ (1 + e^x), x = the log odds of having left: stable for any L
+    log_l = (visits + 1) * (np.log(scale + span) - np.log(scale + span + recency))
+    alive = np.exp(-np.logaddexp(0, np.log((1 - STAYS) / STAYS) - log_l))
+    return 100 * value_pct * alive * (1 + rank_ratio) / 2
 
 
 def dormancy_buckets(last_purchase: pd.Series, as_of) -> pd.Series:
@@ -170,62 +195,82 @@ def _dormancy_codes(last_purchase: pd.Series, as_of) -> np.ndarray:
     last = last_purchase.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
     if not len(last):
         return np.empty(0, dtype=np.int8)
-    # calendar arithmetic once per distinct day (a few thousand), then a lookup per customer
+    # calendar arithmetic once per distinct day (a few thousand), then a lookup per customer.
+    # k whole months have passed when as-of ≥ the last visit + k months, the day clamped to the
+    # month's end (31 Jan + 1 month = 28 Feb): short months do not add a month of grace
     first_day = last.min()
     span = np.arange(first_day, last.max() + np.timedelta64(1, "D"))
     span_month = span.astype("datetime64[M]")
     months = (np.datetime64(as_of.date(), "M") - span_month).astype(np.int64)
     day_of_month = (span - span_month.astype("datetime64[D]")).astype(np.int64) + 1
-    table = np.clip(months - (as_of.day < day_of_month), 0, 4).astype(np.int8)
+    as_of_month_days = as_of.days_in_month
+    table = np.clip(months - (as_of.day < np.minimum(day_of_month, as_of_month_days)), 0, 4).astype(np.int8)
     return table[(last - first_day).astype(np.int64)]
 
 
-def visit_rate_classes(mean_interval: pd.Series, recency: pd.Series, low_history, settings: Settings) -> pd.Series:
-    """忠誠/常規/邊緣/休眠/流失 from the customer's current pace (seed 004 二.2, thresholds in settings).
+def visit_rate_classes(visits_per_year: pd.Series, high_value, settings: Settings) -> pd.Series:
+    """忠誠/常規/邊緣/休眠/流失 from the visit rate (seed 004 二.2, thresholds in settings).
 
-    Pace = the longer of the mean interval and the current absence Tr, so a once-loyal customer
-    who stopped coming drops class. ≤ loyal_days 忠誠, ≤ regular_days 常規, ≤ marginal_days 邊緣,
-    absence ≤ dormant_days 休眠, else 流失. One visit is no evidence of a pace: such customers are
-    at best 邊緣.
+    Seed 004 classes customers by 到店率 and spending potential: 邊緣 come fewer than 2 times a
+    month, 休眠 about once a month and under 15 times a year, 流失 under once a month, 3–5 times
+    a year or fewer. So: at least ``regular_per_month`` × 12 visits a year → 忠誠 when high value
+    (ABC A/B), else 常規 (the seed's 常規 still have room: unmet needs, a low ticket); at least
+    ``marginal_per_year`` → 邊緣; more than ``lost_per_year`` → 休眠; else 流失. The rate is
+    visits in the last 12 months per year of that window (see :mod:`processor.history`).
 
-    >>> visit_rate_classes(pd.Series([20.0, 20.0]), pd.Series([5.0, 200.0]), np.array([False, False]), Settings()).tolist()
-    ['忠誠', '流失']
+    >>> visit_rate_classes(pd.Series([30.0, 30.0, 20.0, 10.0, 5.0]), np.array([True, False, True, True, True]),
+    ...                    Settings()).tolist()
+    ['忠誠', '常規', '邊緣', '休眠', '流失']
     """
-    codes = _visit_rate_codes(mean_interval.to_numpy(dtype=float), recency.to_numpy(dtype=float),
-                              np.asarray(low_history), settings)
-    return pd.Series(np.asarray(VISIT_RATE)[codes], index=mean_interval.index)
+    codes = _visit_rate_codes(visits_per_year.to_numpy(dtype=float), np.asarray(high_value, dtype=bool), settings)
+    return pd.Series(np.asarray(VISIT_RATE)[codes], index=visits_per_year.index)
 
 
-def _visit_rate_codes(mean_interval: np.ndarray, recency: np.ndarray, low: np.ndarray, s: Settings) -> np.ndarray:
-    pace = np.fmax(mean_interval, recency)
-    pace = np.where(low, np.maximum(pace, s.regular_days + 0.5), pace)
-    return np.select([pace <= s.loyal_days, pace <= s.regular_days, pace <= s.marginal_days, recency <= s.dormant_days],
+def _visit_rate_codes(per_year: np.ndarray, high_value: np.ndarray, s: Settings) -> np.ndarray:
+    regular = per_year >= s.regular_per_month * 12
+    return np.select([regular & high_value, regular, per_year >= s.marginal_per_year, per_year > s.lost_per_year],
                      [0, 1, 2, 3], 4).astype(np.int8)
 
 
-#: seed 004 playbooks by state × value (高 = ABC class A/B); rows: state, columns: 高, 一般
+#: seed 004 playbooks by state × value (高 = ABC class A/B); rows: state, columns: 高, 一般.
+#: Short enough for one line of the call list; :data:`PLAYBOOKS` has what each one means in full.
 ACTIONS = {
-    "新客": ("新客：依 1/3/7 天節奏跟進，介紹適合品項，邀請第二次消費",
-             "新客：針對性推廣（新客優惠、入會積分），邀請第二次消費"),
-    "活躍": ("維持關係：告知新品與會員專屬權益，不必推銷",
-             "定期推送活動資訊與積分優惠，保持互動"),
-    "接近沉默": ("優先致電關懷：提醒未用完的產品/項目，邀請優先體驗本季主打",
-                 "個性化推薦＋限時優惠券，喚起再次購買"),
+    "新客": ("新客：1/3/7 天跟進，邀第二次消費", "新客：新客優惠，邀第二次消費"),
+    "活躍": ("維持關係：告知新品與會員權益", "定期推送活動與積分優惠"),
+    "接近沉默": ("優先致電關懷，邀體驗本季主打", "個性化推薦＋限時優惠券"),
+    "剛沉默": ("專屬經理立即致電，了解原因", "關懷訊息＋限時優惠，問原因"),
+    "深度沉默": ("寄關懷信與禮物，邀回店或到府", "簡訊/Email 低成本觸達"),
+}
+PLAYBOOKS = {
+    "新客": ("依 1/3/7 天節奏跟進，介紹適合品項，邀請第二次消費",
+             "針對性推廣（新客優惠、入會積分），邀請第二次消費"),
+    "活躍": ("告知新品與會員專屬權益，不必推銷", "定期推送活動資訊與積分優惠，保持互動"),
+    "接近沉默": ("優先致電關懷：提醒未用完的產品/項目，邀請優先體驗本季主打", "個性化推薦＋限時優惠券，喚起再次購買"),
     "剛沉默": ("立即由專屬客戶經理致電：了解未到店原因，企業原因要積極彌補，贈送體驗或歉意禮",
                "發送關懷訊息與限時優惠，詢問未回購原因"),
     "深度沉默": ("寄「致休眠客戶的一封信」與關懷禮，邀請回店體驗；若搬家或不便，提供到府服務或交通補貼",
                  "低成本觸達（簡訊/Email 優惠券）；若是客戶自身原因可考慮放棄"),
 }
+#: when each state applies (the rule of :func:`_action_codes`)
+STATE_RULES = {"新客": "低頻/新客，S < 1", "活躍": "a–b 組，S < 1", "接近沉默": "c–e 組，S < 1",
+               "剛沉默": "1 ≤ S ≤ 2", "深度沉默": "S > 2"}
 
 
 ACTION_TEXTS = tuple(text for pair in ACTIONS.values() for text in pair)  # state-major: (高, 一般) per state
 
 
+def playbook_table() -> pd.DataFrame:
+    """state, rule, value, action (as listed), playbook (seed 004 in full): the legend of 建議行動."""
+    return pd.DataFrame([{"state": state, "rule": STATE_RULES[state], "value": value, "action": ACTIONS[state][i],
+                          "playbook": PLAYBOOKS[state][i]}
+                         for state in ACTIONS for i, value in enumerate(("高", "一般"))])
+
+
 def suggested_actions(table: pd.DataFrame, settings: Settings = Settings()) -> pd.Series:
     """The seed 004 playbook line for each customer's state and value (columns of :func:`silence_table`).
 
-    States: 新客 (低頻/新客 not yet past the typical gap), 活躍 (groups a–b), 接近沉默 (c–d),
-    剛沉默 (e, S ≤ 2), 深度沉默 (S > 2).
+    States follow S first, the seed's own silence line: 深度沉默 (S > 2), 剛沉默 (1 ≤ S ≤ 2);
+    not yet silent (S < 1): 新客 (低頻/新客), 接近沉默 (groups c–e), 活躍 (a–b).
     """
     group = np.searchsorted(GROUPS, table["silence_group"].astype(str).to_numpy())
     codes = _action_codes(group, table["silence_score"].to_numpy(dtype=float),
@@ -234,7 +279,7 @@ def suggested_actions(table: pd.DataFrame, settings: Settings = Settings()) -> p
 
 
 def _action_codes(group: np.ndarray, s: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    state = np.select([low & (s <= 1), s > DEEP_SILENCE, group == 4, (group == 2) | (group == 3)], [0, 4, 3, 2], 1)
+    state = np.select([s > DEEP_SILENCE, s >= 1, low, group >= 2], [4, 3, 0, 2], 1)
     return (state * 2 + np.where(high, 0, 1)).astype(np.int16)
 
 

@@ -12,6 +12,7 @@ Rules, as stated to the user in 資料檢查 and the sheets' notes:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -63,13 +64,25 @@ class IdCodes:
         return cls(row_spelling, spellings, spelling_customer, np.asarray(customers, dtype=object))
 
 
-_PLAIN_ID = r"[0-9A-Z_\-]+"  # already folded: ASCII upper case, digits, _ and -
+_NOT_PLAIN = re.compile(r"[^0-9A-Z_\-\n]")  # already folded: ASCII upper case, digits, _ and -
 
 
 def _fold_all(spellings: np.ndarray) -> np.ndarray:
     """:func:`_fold` on the spellings that need it; plain ASCII ids pass through (a million ids
-    are mostly plain: checking them in C beats folding each in Python)."""
-    plain = pd.Series(spellings, dtype=object).str.fullmatch(_PLAIN_ID).fillna(False).to_numpy(dtype=bool)
+    are mostly plain: one regex scan over them all in C beats folding or matching each in Python)."""
+    is_text = (np.ones(len(spellings), dtype=bool) if pd.api.types.infer_dtype(spellings, skipna=False) == "string"
+               else np.fromiter((type(v) is str for v in spellings), dtype=bool, count=len(spellings)))
+    texts = spellings[is_text]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    starts = np.r_[0, np.cumsum(lengths + 1)[:-1]] if len(texts) else np.empty(0, dtype=np.int64)
+    joined = "\n".join(texts)
+    if joined.count("\n") != max(len(texts) - 1, 0):  # a line break inside an id: test each one instead
+        return np.asarray([_fold(v) for v in spellings], dtype=object)
+    bad = [m.start() for m in _NOT_PLAIN.finditer(joined)]
+    plain_text = lengths > 0
+    plain_text[np.searchsorted(starts, np.asarray(bad, dtype=np.int64), side="right") - 1] = False
+    plain = np.zeros(len(spellings), dtype=bool)
+    plain[is_text] = plain_text
     folded = spellings.copy()
     folded[~plain] = [_fold(v) for v in spellings[~plain]]
     return folded
@@ -135,7 +148,9 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
         if mask.any():
             problems.append(_summary_problem(mask, sheets, rows, _LABEL["amount"], text, fix))
 
-    keep = [k for k in ("customer_id", "date", "amount", "margin", "cost", "product") if k in t.columns]
+    # optional columns only when they hold something (a parsed sheet carries every schema field, NA if absent)
+    keep = ["customer_id", "date", "amount"] + [k for k in ("margin", "cost", "product")
+                                                if k in t.columns and t[k].notna().any()]
     clean = t.loc[used, keep].copy()
     # categorical ids: the normalised id once per customer, and the tables need not hash them again
     clean["customer_id"] = pd.Categorical.from_codes(customer[used], codes.customers.astype(str))
@@ -258,31 +273,36 @@ def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambd
 
 
 def _counts(values: pd.Series, order, label: str, money: pd.Series | None = None) -> pd.DataFrame:
-    counts = values.value_counts().reindex(list(order), fill_value=0)
-    frame = pd.DataFrame({label: list(order), "人數": counts.to_numpy(dtype=np.int64)})
+    """Customers (and money) per label, in ``order``, zero rows kept."""
+    codes = pd.Categorical(values, categories=list(order)).codes
+    known = codes >= 0
+    frame = pd.DataFrame({label: list(order), "人數": np.bincount(codes[known], minlength=len(order)).astype(np.int64)})
     frame["占比"] = frame["人數"] / max(int(frame["人數"].sum()), 1)
     if money is not None:
-        frame["消費金額"] = money.groupby(values.to_numpy()).sum().reindex(list(order), fill_value=0.0).to_numpy()
+        frame["消費金額"] = np.bincount(codes[known], weights=money.to_numpy(dtype=float)[known], minlength=len(order))
     return frame
 
 
 def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings) -> ResultSheet:
     from . import silence as sil
 
+    label = sil.LABELS
     display = sil.to_display(silence.head(MAX_LISTED))
-    formats = {"優先分數": "0.0", "首次購買": "yyyy/mm/dd", "最近購買": "yyyy/mm/dd", "平均間隔(天)": "0.0",
-               "最長間隔(天)": "0", "距今天數 Tr": "0", "秩次比 TrF": "0.00", "沉默得分 S": "0.00",
-               "消費金額": "#,##0", "毛利": "#,##0"}
-    main = Block(display, formats=formats, color_scale=("沉默得分 S",), data_bars=("消費金額",),
-                 widths={"建議行動": 40})
-    groups = Block(_counts(silence["silence_group"], sil.GROUPS, "沉默分組", silence["value"]), title="各沉默分組人數",
-                   formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False,
-                   charts=(Chart("col", "各沉默分組人數（a 活躍 → e 沉默）", "沉默分組", ("人數",)),))
-    dormancy = Block(_counts(silence["dormancy"], sil.DORMANCY, "未到店期間"), title="未到店期間",
+    formats = {label[k]: f for k, f in {
+        "priority": "0.0", "first_purchase": "yyyy/mm/dd", "last_purchase": "yyyy/mm/dd", "mean_interval": "0.0",
+        "max_interval": "0", "recency": "0", "rank_ratio": "0.00", "silence_score": "0.00", "visits_per_year": "0.0",
+        "value": "#,##0", "margin": "#,##0"}.items()}
+    main = Block(display, formats=formats, color_scale=(label["silence_score"],), data_bars=(label["value"],),
+                 widths={label["action"]: 32})
+    groups = Block(_counts(silence["silence_group"], sil.GROUPS, label["silence_group"], silence["value"]),
+                   title="各沉默分組人數", formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False,
+                   charts=(Chart("col", "各沉默分組人數（a 活躍 → e 沉默）", label["silence_group"], ("人數",)),))
+    dormancy = Block(_counts(silence["dormancy"], sil.DORMANCY, label["dormancy"]), title=label["dormancy"],
                      formats={"占比": "0.0%"}, as_table=False,
-                     charts=(Chart("col", "未到店期間人數", "未到店期間", ("人數",)),))
-    rate = Block(_counts(silence["visit_rate_class"], sil.VISIT_RATE, "到店率分類"), title="到店率分類",
-                 formats={"占比": "0.0%"}, as_table=False)
+                     charts=(Chart("col", "未到店期間人數", label["dormancy"], ("人數",)),))
+    rate = Block(_counts(silence["visit_rate_class"], sil.VISIT_RATE, label["visit_rate_class"]),
+                 title=label["visit_rate_class"], formats={"占比": "0.0%"}, as_table=False)
+    playbook = "；".join(f"{r.state}・{r.value}：{r.playbook}" for r in sil.playbook_table().itertuples())
     s = settings
     notes = (
         f"沉默排名　基準日 {pd.Timestamp(as_of):%Y/%m/%d}（種子 004 沉默用戶激活方案）",
@@ -291,14 +311,20 @@ def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings) -> ResultShe
         "沉默得分 S＝Tr ÷ 最長間隔：S<1 尚未沉默，S=1 進入沉默，S>1 已沉默 S−1。分組（依 TrF）：a [0,0.4) b [0.4,0.6) "
         "c [0.6,0.8) d [0.8,0.95) e [0.95,1]。",
         f"來店少於 {s.min_visits} 天者標為「低頻/新客」：TrF 改以全體一般客戶的所有間隔計秩次比，S 以一般客戶最長間隔的中位數為分母"
-        f"（全部客戶都只來過一次時，TrF 依 Tr 互相比較，S 以 {s.marginal_days} 天為分母）。",
-        f"未到店期間以整月計；到店率分類：節奏（平均間隔與 Tr 取大者）≤{s.loyal_days} 天忠誠、≤{s.regular_days} 常規、"
-        f"≤{s.marginal_days} 邊緣；距今 ≤{s.dormant_days} 天休眠，否則流失；只來過一次者最多算邊緣。",
-        "優先分數＝100 × 消費金額百分位 × 迫切度（S≤1 時為 TrF，已沉默時為 TrF÷S）：高價值、剛好接近或剛進入沉默者最先打；"
-        "價值「高」＝ABC 的 A、B 類。",
+        f"（全部客戶都只來過一次時，以 {s.typical_gap_days} 天為典型間隔：S＝Tr÷{s.typical_gap_days}，S≥1 時 TrF＝1，否則 0.5）。",
+        "未到店期間以整個日曆月計（1/31 到 2/28 算滿 1 個月）：未滿1個月、1個月、2個月、3個月、3個月以上（4 個月起）。",
+        f"年到店次數＝近 12 個月的來店天數（首次來店未滿一年者按實際期間換算成一年，最短以 1 個月計）。到店率分類（種子 004）："
+        f"每月 ≥{s.regular_per_month:g} 次（每年 ≥{s.regular_per_month * 12:g} 次）為忠誠或常規——價值高者忠誠、其餘常規"
+        f"（種子的常規客戶還有未滿足的需求、可提高客單價）；每年 ≥{s.marginal_per_year:g} 次為邊緣；"
+        f"多於 {s.lost_per_year:g} 次為休眠；{s.lost_per_year:g} 次以下為流失。門檻可在 設定 工作表調整。",
+        "優先分數＝100 × 消費金額百分位 × 仍是客戶的機率 × (1+TrF)÷2：高價值、還可能回來、又接近沉默的人最先打"
+        "（種子 004 四.3、五.2）。仍是客戶的機率依本人紀錄估計（來過 n 次、第一次到最後一次相隔幾天、已 Tr 天沒來；"
+        "來得越勤，久未出現越不利），越深的沉默分數越低（五.4）；價值「高」＝ABC 的 A、B 類。",
+        "建議行動依 S 與價值（種子 004 激活方案）：S>2 深度沉默、1≤S≤2 剛沉默；S<1 時 低頻/新客 為新客、c–e 組接近沉默、"
+        "a–b 組活躍。各行動的完整做法（價值高／一般）：" + playbook + "。",
         "退貨（負數金額）已從消費金額扣除、不算來店；0 元不算來店。",
         PRIORITY_CAVEAT,
-    ) + _listed_note(len(silence), "優先順序")
+    ) + _listed_note(len(silence), label["priority_rank"])
     return ResultSheet("沉默排名", (main, groups, dormancy, rate), notes)
 
 
@@ -309,61 +335,59 @@ def _listed_note(n: int, order: str) -> tuple[str, ...]:
 
 
 #: what the CDNOW benchmark measured (benchmarks/bench_cdnow.py; see docs/silence-and-segments.md)
-PRIORITY_CAVEAT = ("注意：優先分數排的是「值得先打給誰」，不是「誰會回來」。以公開的 CDNOW 資料驗證（1997/9/30 為基準日，"
-                   "看 1998/6/30 前是否再購買）：預測回購的 AUC，單看距今天數 Tr 為 0.76、優先分數只有 0.71，比單看 Tr 差；"
-                   "前 20% 名單涵蓋的下期消費，Tr 為 64%、優先分數 56%。想找最可能回購的人，請依「距今天數 Tr」由小到大排序。"
-                   "改進方向：改用模型（BG/NBD）估的下期預期購買次數 × 平均客單價排序，同一資料前 20% 可涵蓋 69% 的下期消費。")
+PRIORITY_CAVEAT = ("驗證：以公開的 CDNOW 資料（1997/9/30 為基準日，看 1998/6/30 前是否再購買）。預測回購的 AUC：單看距今天數 Tr 0.76、"
+                   "優先分數 0.74（來過兩次以上的客戶：優先分數 0.70、Tr 0.71），排序「誰會回來」略遜於 Tr；但名單前 20% 涵蓋的下期消費，"
+                   "優先分數 65%、Tr 64%。只想找最可能回購的人，可依「距今天數 Tr」由小到大排序。沉默得分 S、秩次比 TrF 單獨預測回購"
+                   "都比 Tr 差（AUC 0.70、0.60）：它們回答「離開多久了」，不是「會不會回來」。改進方向：以模型（BG/NBD）估下期購買次數 × "
+                   "平均客單價，同一資料前 20% 可涵蓋 69% 的下期消費。")
 
 
 def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings) -> ResultSheet:
     from . import segments as seg
 
-    display = segments.head(MAX_LISTED).rename(columns=seg.LABELS)
-    formats = {"M 消費金額": "#,##0", "平均客單價": "#,##0", "綜合價值分數": "0.0", "R 距今天數": "0"}
-    main = Block(display, formats=formats, color_scale=("綜合價值分數",), color_scale_reverse=True,
-                 data_bars=("M 消費金額",))
-    strategy = seg.segment_strategies(segments).rename(columns={
-        "segment": "RFM分群", "rule": "規則", "meaning": "說明", "strategy": "建議策略", "customers": "人數",
-        "revenue": "消費金額", "share": "占比"})
+    label = seg.LABELS
+    display = segments.head(MAX_LISTED).rename(columns=label)
+    formats = {label["monetary"]: "#,##0", label["average_ticket"]: "#,##0", label["value_score"]: "0.0",
+               label["recency"]: "0"}
+    main = Block(display, formats=formats, color_scale=(label["value_score"],), color_scale_reverse=True,
+                 data_bars=(label["monetary"],))
+    strategy = seg.segment_strategies(segments).rename(columns=seg.STRATEGY_LABELS)
     mix = Block(strategy, title="RFM 八類客戶與建議策略（種子 002）", formats={"消費金額": "#,##0", "占比": "0.0%"},
                 as_table=False, widths={"建議策略": 30, "說明": 24},
-                charts=(Chart("bar", "RFM 分群人數", "RFM分群", ("人數",)),))
-    profiles = seg.cluster_profiles(segments).rename(columns={
-        "cluster": "集群", "customers": "人數", "share": "占比", "median_recency": "R 中位數(天)",
-        "median_frequency": "F 中位數", "median_monetary": "M 中位數", "revenue": "消費金額",
-        "mean_value_score": "平均價值分數", "main_segment": "最多的RFM分群"})
+                charts=(Chart("bar", "RFM 分群人數", label["rfm_segment"], ("人數",)),))
+    profiles = seg.cluster_profiles(segments).rename(columns=seg.PROFILE_LABELS)
     cluster = Block(profiles, title=f"k-means 集群輪廓（k={info['k']}，依輪廓係數選出）",
                     formats={"占比": "0.0%", "M 中位數": "#,##0", "消費金額": "#,##0", "平均價值分數": "0.0"},
                     as_table=False)
-    abc = Block(_counts(segments["abc_class"], ("A", "B", "C"), "ABC分類", segments["monetary"]), title="ABC 分類",
-                formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False)
-    matrix = Block(_counts(segments["value_matrix"], ("優質型", "消費型", "經常型", "不確定型"), "價值矩陣",
-                           segments["monetary"]), title="客戶價值矩陣（頻率 × 平均客單價）",
-                   formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False)
-    quadrant = Block(_counts(segments["quadrant"], ("蜜蜂", "蜻蜓", "蝴蝶", "螳螂"), "貢獻×忠誠", segments["monetary"]),
-                     title="貢獻度 × 忠誠度（種子 004）", formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False)
-    tiers = Block(_counts(segments["value_tier"], ("VIP客戶", "重要客戶", "普通客戶", "小客戶"), "價值等級",
-                          segments["monetary"]), title="綜合價值等級", formats={"占比": "0.0%", "消費金額": "#,##0"},
-                  as_table=False, charts=(Chart("pie", "綜合價值等級", "價值等級", ("人數",)),))
+    blocks = [Block(_counts(segments[key], seg.CATEGORIES[key], label[key], segments["monetary"]), title=title,
+                    formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False, charts=charts)
+              for key, title, charts in (
+                  ("abc_class", "ABC 分類", ()),
+                  ("value_matrix", "客戶價值矩陣（頻率 × 平均客單價）", ()),
+                  ("quadrant", "貢獻度 × 忠誠度（種子 004）", ()),
+                  ("value_tier", "綜合價值等級", (Chart("pie", "綜合價值等級", label["value_tier"], ("人數",)),)))]
     s = settings
     silhouette = "、".join(f"k={k}: {v:.3f}" for k, v in info["silhouette"].items()) or "資料不足，未分群"
-    sampled = (f"客戶 {info['n']:,} 位，超過 {seg.CLUSTER_SAMPLE:,} 位時以隨機抽樣的 {seg.CLUSTER_SAMPLE:,} 位選 k 並求中心，"
-               "再把每位客戶分到最近的中心（輪廓係數的計算量隨人數平方成長）。" if info.get("sampled") else "")
+    sampled = (f"客戶 {info['n']:,} 位，超過 {seg.CLUSTER_SAMPLE:,} 位，所以用隨機抽樣（不是小批次 mini-batch）："
+               f"以 {seg.CLUSTER_SAMPLE:,} 位選 k 並求中心、輪廓係數以其中 {seg.SILHOUETTE_SAMPLE:,} 位計算，再把每位客戶分到最近的中心。"
+               "原因：輪廓係數的計算量隨人數平方成長，mini-batch 只加快求中心、幫不了選 k；三個標準化特徵的中心在萬人樣本已很穩定。"
+               if info.get("sampled") else "")
     notes = (
         "客戶分群（種子 001、002、004）",
         "R＝距今天數、F＝來店天數、M＝淨消費金額；R/F/M 分數 1–5 依五分位（R 越近分數越高）。",
         seg.RULE_NOTE,
         "RFM 八類：R高F高M高 重要價值、R高F低M高 重要發展、R低F高M高 重要保持、R低F低M高 重要挽留、"
         "R高F高M低 一般價值、R高F低M低 一般發展、R低F高M低 一般保持、R低F低M低 一般挽留。",
-        f"ABC：依消費金額排名，前 {s.abc_a:.0%} 為 A、接著 {s.abc_b:.0%} 為 B、其餘 C（同額取較好的類別）。",
+        f"ABC：依消費金額排名，前 {s.abc_a:.0%} 為 A、前 {s.abc_a + s.abc_b:.0%} 之內其餘為 B、其餘 C；人數四捨五入"
+        f"（例：25 位客戶 × 10% = 2.5 → 3 位 A），A 至少 1 位；同額取較好的類別。",
         "價值矩陣：F 與平均客單價各以平均值分高低 → 優質型（皆高）、消費型（客單價高）、經常型（頻率高）、不確定型。",
         "貢獻×忠誠：貢獻高＝ABC 的 A、B；忠誠高＝到店率 忠誠或常規 → 蜜蜂（皆高）、蜻蜓（貢獻高）、蝴蝶（忠誠高）、螳螂。",
         f"綜合價值分數 0–100＝R、F、M 百分位 × 權重（R {s.weight_r:g}、F {s.weight_f:g}、M {s.weight_m:g}，正規化為 1）；"
         "VIP >80、重要 >60、普通 >40、其餘小客戶。",
         f"k-means：標準化後的 log(1+R)、log(1+F)、log(1+M)，k 由 2–8 中輪廓係數最高者（{silhouette}），"
         f"隨機種子 {s.random_state}；集群 1 平均價值最高。{sampled}",
-    ) + _listed_note(len(segments), "綜合價值分數")
-    return ResultSheet("客戶分群", (main, mix, cluster, abc, matrix, quadrant, tiers), notes)
+    ) + _listed_note(len(segments), label["value_score"])
+    return ResultSheet("客戶分群", (main, mix, cluster, *blocks), notes)
 
 
 def call_first_mask(silence: pd.DataFrame) -> pd.Series:
@@ -394,14 +418,15 @@ def summary_blocks(silence: pd.DataFrame, segments: pd.DataFrame) -> list[Block]
     h = headline(silence, segments, {"k": 0})
     numbers = pd.DataFrame({
         "項目": ["客戶數", "已沉默比例（S ≥ 1）", "優先聯絡人數（高價值、d/e 組、S ≤ 2）", "總消費金額"],
-        "數值": [f"{h['customers']:,}", f"{h['share_silent']:.1%}", f"{h['call_first']:,}",
-                 f"{float(segments['monetary'].sum()):,.0f}"],
+        "數值": [h["customers"], h["share_silent"], h["call_first"], float(segments["monetary"].sum())],
     })
-    revenue = _counts(segments["rfm_segment"], seg.SEGMENT_ORDER, "RFM分群", segments["monetary"])
+    number_formats = {"數值": ("#,##0", "0.0%", "#,##0", "#,##0")}  # one format per row: numbers stay numbers
+    group, segment = sil.LABELS["silence_group"], seg.LABELS["rfm_segment"]
+    revenue = _counts(segments["rfm_segment"], seg.SEGMENT_ORDER, segment, segments["monetary"])
     return [
-        Block(numbers, title="交易客戶（沉默排名、客戶分群）", as_table=False),
-        Block(_counts(silence["silence_group"], sil.GROUPS, "沉默分組"), title="沉默分組", formats={"占比": "0.0%"},
-              as_table=False, charts=(Chart("col", "各沉默分組人數", "沉默分組", ("人數",)),)),
+        Block(numbers, title="交易客戶（沉默排名、客戶分群）", formats=number_formats, as_table=False),
+        Block(_counts(silence["silence_group"], sil.GROUPS, group), title=group, formats={"占比": "0.0%"},
+              as_table=False, charts=(Chart("col", "各沉默分組人數", group, ("人數",)),)),
         Block(revenue, title="各 RFM 分群消費金額", formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False,
-              charts=(Chart("bar", "各 RFM 分群消費金額", "RFM分群", ("消費金額",)),)),
+              charts=(Chart("bar", "各 RFM 分群消費金額", segment, ("消費金額",)),)),
     ]

@@ -152,6 +152,27 @@ def _decode(data: bytes, name: str) -> str:
                         fix_en="save it from Excel as \"CSV UTF-8\"")
 
 
+def _parse_csv(source: bytes | str, name: str) -> pd.DataFrame:
+    """Cells as str, blank → None (UnicodeDecodeError when bytes are not UTF-8)."""
+    head = source[:8000].decode("utf-8", errors="ignore") if isinstance(source, bytes) else source[:2000]
+    tabs = head.count("\t") > head.count(",")
+    if tabs and isinstance(source, bytes):
+        source = source.decode("utf-8-sig")  # the python engine (to sniff the separator) reads text
+    try:
+        grid = pd.read_csv(io.BytesIO(source) if isinstance(source, bytes) else io.StringIO(source), header=None,
+                           dtype=object, na_filter=False, encoding="utf-8-sig", sep=None if tabs else ",",
+                           engine="python" if tabs else "c", skip_blank_lines=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise UnusableInput(f"{name} 不是可讀的 CSV（{str(exc)[:120]}）", "請在 Excel 另存為「CSV UTF-8」",
+                            en=f"{name} is not a readable CSV", fix_en="save it from Excel as \"CSV UTF-8\"") from exc
+    columns = {}
+    for j in range(grid.shape[1]):  # "" → None column by column in numpy (DataFrame.where is 5x slower)
+        values = grid.iloc[:, j].to_numpy(dtype=object, copy=True)
+        values[values == ""] = None
+        columns[j] = values
+    return pd.DataFrame(columns, dtype=object) if columns else pd.DataFrame(dtype=object)
+
+
 def _read_csv(path: Path) -> RawSheet:
     data = path.read_bytes()
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -159,18 +180,12 @@ def _read_csv(path: Path) -> RawSheet:
                             en=f"{path.name} is a binary file, not a CSV or Excel file",
                             fix_en="submit an .xlsx, .xlsm or .csv file")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = data.decode("utf-16")
+        grid = _parse_csv(data.decode("utf-16"), path.name)
     else:
-        text = _decode(data, path.name)
-    try:
-        grid = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False,
-                           sep=None if text[:2000].count("\t") > text[:2000].count(",") else ",",
-                           engine="python" if text[:2000].count("\t") > text[:2000].count(",") else "c",
-                           skip_blank_lines=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise UnusableInput(f"{path.name} 不是可讀的 CSV（{str(exc)[:120]}）", "請在 Excel 另存為「CSV UTF-8」",
-                            en=f"{path.name} is not a readable CSV", fix_en="save it from Excel as \"CSV UTF-8\"") from exc
-    grid = grid.astype(object).where(grid != "", None)
+        try:  # bytes straight to the C parser: 3x faster than decoding to a str first
+            grid = _parse_csv(data, path.name)
+        except UnicodeDecodeError:
+            grid = _parse_csv(_decode(data, path.name), path.name)
     return RawSheet(path.stem[:31], grid, "csv")
 
 

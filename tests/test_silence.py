@@ -13,6 +13,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from processor.errors import ERROR, UnusableInput
 from processor.settings import Settings
+from processor import silence as silence_module
 from processor.silence import call_priority, dormancy_buckets, silence_table, visit_rate_classes
 from processor.transactions import clean_transactions, normalise_ids
 
@@ -113,11 +114,16 @@ def test_single_visit_customer_is_kept_flagged_and_scored_against_the_population
     assert one(table, "R1").history == "一般"
 
 
-def test_when_nobody_has_two_visits_single_visits_are_ranked_against_each_other():
-    table = silence_table(tx(("A", "2025-03-01", 1), ("B", "2025-02-01", 1)), "2025-03-10")
-    assert one(table, "B").rank_ratio == 1.0
-    assert one(table, "A").rank_ratio == 0.5
+def test_when_nobody_has_two_visits_the_typical_gap_from_settings_scores_everyone():
+    # typical gap 90 days: Tr 9 → S 0.1, TrF ½; Tr 100 → S 1.11, TrF 1 (TrF = 1 exactly when S ≥ 1)
+    table = silence_table(tx(("A", "2025-03-01", 1), ("B", "2024-11-30", 1)), "2025-03-10")
+    a, b = one(table, "A"), one(table, "B")
+    assert (a.rank_ratio, a.silence_score) == (0.5, pytest.approx(9 / 90))
+    assert (b.rank_ratio, b.silence_score) == (1.0, pytest.approx(100 / 90))
     assert (table["history"] == "低頻/新客").all()
+    assert a.action in silence_module.ACTIONS["新客"] and b.action in silence_module.ACTIONS["剛沉默"]  # B: past the gap
+    wider = silence_table(tx(("B", "2024-11-30", 1)), "2025-03-10", Settings(typical_gap_days=120))
+    assert one(wider, "B").rank_ratio == 0.5
 
 
 def test_dormancy_counts_whole_calendar_months_since_the_last_visit():
@@ -125,25 +131,69 @@ def test_dormancy_counts_whole_calendar_months_since_the_last_visit():
     assert dormancy_buckets(last, "2025-03-10").tolist() == ["未滿1個月", "未滿1個月", "1個月", "3個月", "3個月", "3個月以上"]
 
 
-def test_visit_rate_class_drops_when_a_loyal_customer_stops_coming():
-    mean = pd.Series([10.0, 10.0, 45.0, 80.0, 10.0, np.nan])
-    recency = pd.Series([5.0, 100.0, 10.0, 10.0, 400.0, 3.0])
-    low = np.array([False, False, False, False, False, True])
-    assert visit_rate_classes(mean, recency, low, Settings()).tolist() == ["忠誠", "休眠", "常規", "邊緣", "流失", "邊緣"]
+@pytest.mark.parametrize("last, as_of, bucket", [
+    ("2025-01-31", "2025-02-28", "1個月"),  # 31 Jan + 1 month = 28 Feb: February has no 31st
+    ("2025-01-31", "2025-02-27", "未滿1個月"),
+    ("2024-01-31", "2024-02-29", "1個月"),  # leap year
+    ("2025-05-31", "2025-09-30", "3個月以上"),  # four whole months: Jun, Jul, Aug, Sep (30 Sep is the month's end)
+    ("2025-05-31", "2025-09-29", "3個月"),
+    ("2025-03-31", "2025-04-30", "1個月"),
+])
+def test_dormancy_at_month_ends_counts_calendar_months(last, as_of, bucket):
+    assert dormancy_buckets(pd.Series(pd.to_datetime([last])), as_of).tolist() == [bucket]
+
+
+def test_visit_rate_classes_follow_seed_004_rates():
+    # seed 004 二.2: 邊緣 under 2 a month; 休眠 about once a month, under 15 a year; 流失 3–5 a year or fewer
+    per_year = pd.Series([24.0, 24.0, 23.9, 15.0, 14.0, 6.0, 5.0, 0.0])
+    high = np.array([True, False, True, True, True, True, True, True])
+    assert visit_rate_classes(per_year, high, Settings()).tolist() == [
+        "忠誠", "常規", "邊緣", "邊緣", "休眠", "休眠", "流失", "流失"]
+
+
+def test_visit_rate_is_the_last_twelve_months_of_visits():
+    as_of = pd.Timestamp("2025-12-31")
+    weekly = as_of - pd.to_timedelta(np.arange(0, 728, 7), unit="D")  # two years weekly: 53 visit days in the last 365
+    monthly_long_ago = pd.Timestamp("2023-01-05") + pd.to_timedelta(np.arange(0, 600, 30), unit="D")  # then gone
+    recent_new = [as_of - pd.Timedelta(days=d) for d in (50, 20)]  # 2 visits in 51 days → 14.3 a year
+    frame = pd.concat([
+        pd.DataFrame({"customer_id": "W", "date": weekly, "amount": 100.0}),
+        pd.DataFrame({"customer_id": "L", "date": monthly_long_ago, "amount": 100.0}),
+        pd.DataFrame({"customer_id": "N", "date": recent_new, "amount": 100.0}),
+    ])
+    table = silence_table(frame, as_of).set_index("customer_id")
+    assert table.loc["W", "visits_per_year"] == 53
+    assert table.loc["L", "visits_per_year"] == 0 and table.loc["L", "visit_rate_class"] == "流失"
+    assert table.loc["N", "visits_per_year"] == pytest.approx(2 * 365 / 51)
+    assert table.loc["N", "visit_rate_class"] == "休眠"
+    assert table.loc["W", "visit_rate_class"] in ("忠誠", "常規")
 
 
 def test_visit_rate_thresholds_come_from_settings():
-    classes = visit_rate_classes(pd.Series([40.0]), pd.Series([1.0]), np.array([False]), Settings(loyal_days=45))
-    assert classes.tolist() == ["忠誠"]
+    classes = visit_rate_classes(pd.Series([12.0]), np.array([False]), Settings(regular_per_month=1))
+    assert classes.tolist() == ["常規"]
+    assert visit_rate_classes(pd.Series([12.0]), np.array([False]), Settings(lost_per_year=12)).tolist() == ["流失"]
 
 
 def test_priority_puts_a_valuable_customer_at_the_edge_of_silence_first():
-    value = pd.Series([1000.0, 10.0, 1000.0, 1000.0])
-    trf = pd.Series([1.0, 1.0, 1.0, 0.3])
-    s = pd.Series([1.0, 1.0, 5.0, 0.2])
-    priority = call_priority(value, trf, s)
-    assert priority.idxmax() == 0
-    assert priority[0] > priority[2] and priority[0] > priority[1] and priority[0] > priority[3]
+    # same value and pace (every 30 days, 8 visits): just here, at the edge of silence, long gone
+    table = pd.DataFrame({"value": [1000.0, 1000.0, 1000.0, 10.0], "rank_ratio": [0.3, 1.0, 1.0, 1.0],
+                          "recency": [3.0, 30.0, 300.0, 30.0], "mean_interval": [30.0] * 4, "visits": [8] * 4})
+    priority = call_priority(table)
+    assert priority.idxmax() == 1
+    assert priority[1] > priority[0] > priority[2]
+    assert priority[3] == pytest.approx(priority[1] / 4)  # same state, value percentile ¼ instead of 1
+
+
+def test_actions_follow_the_silence_score_not_only_the_group():
+    # 21 visits one day apart then one gap of 30; Tr 29: TrF = 20/21 = 0.952 (group e) but S = 29/30 < 1
+    days = pd.Timestamp("2025-01-01") + pd.to_timedelta(list(range(20)) + [49], unit="D")
+    frame = pd.DataFrame({"customer_id": "A", "date": days, "amount": 100.0})
+    row = one(silence_table(frame, days[-1] + pd.Timedelta(days=29)), "A")
+    assert row.silence_group == "e" and row.silence_score < 1
+    assert "剛沉默" not in row.action and row.action == silence_module.ACTIONS["接近沉默"][0]
+    gone = one(silence_table(frame, days[-1] + pd.Timedelta(days=45)), "A")  # S = 1.5
+    assert gone.action == silence_module.ACTIONS["剛沉默"][0]
 
 
 def test_table_is_sorted_by_priority_and_every_row_has_an_action():
@@ -313,8 +363,15 @@ def test_result_workbook_reports_future_purchase_and_merged_id_in_data_check(log
     import openpyxl
 
     wb = openpyxl.load_workbook(tmp_path / "b.xlsx", read_only=True)
-    text = " ".join(str(v) for row in wb["資料檢查"].iter_rows(values_only=True) for v in row if v)
-    assert "之後" in text and "不同寫法" in text and "退貨" in text
+    check = [r for r in wb["資料檢查"].iter_rows(values_only=True)]
+    header = next(i for i, r in enumerate(check) if r and r[0] == "嚴重度")
+    rows = [dict(zip(check[header], r)) for r in check[header + 1:] if any(v is not None for v in r)]
+    future = [r for r in rows if r["列"] == 11]  # frame row 9 dated 2026/02/01, Excel row 11
+    assert len(future) == 1, future
+    assert "晚於基準日 2025/12/31" in future[0]["問題"] and future[0]["嚴重度"] == ERROR
+    assert not any("缺少客戶編號" in str(r["問題"]) for r in rows)  # not counted a second time as missing
+    assert sum("不同寫法" in str(r["問題"]) for r in rows) == 1
+    assert sum("負數金額視為退貨" in str(r["問題"]) for r in rows) == 1
     charts = openpyxl.load_workbook(tmp_path / "b.xlsx")["沉默排名"]._charts
     assert len(charts) >= 2
 
@@ -374,3 +431,12 @@ def test_two_transaction_sheets_are_one_log_and_problems_name_their_sheet(tmp_pa
     check = list(openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True)["資料檢查"].iter_rows(values_only=True))
     assert any(r[1] == "網路" and r[2] == 3 and r[3] == "日期" for r in check)  # the 2025 purchase, where it is
     assert any("不同寫法" in str(r[5]) and "a001" in str(r[4]) for r in check)
+
+
+def test_generator_rounds_never_share_a_customer_id():
+    generator = _load("generate_transactions")
+    for rows in (3000, 20_000):
+        rounds = generator.draw_rounds(rows, np.random.default_rng(0))
+        assert len(rounds) >= 2  # the case that merged customers before
+        ids = [set(r["customer"]) for r in rounds]
+        assert sum(map(len, ids)) == len(set().union(*ids))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -819,8 +820,6 @@ def choose_label(parsed, target: str | None = None, never: tuple[str, ...] = ())
     >>> choose_label(sheet).header
     '買B商品'
     """
-    import re
-
     from .errors import UnusableInput
     from .schema import CAMPAIGN, LABEL_HEADER_PATTERNS, normalise_header
 
@@ -1108,7 +1107,7 @@ def list_block(result: CampaignResult, id_header: str) -> Block:
         "原始列": r["row"].to_numpy(),
     })
     return Block(frame, None, formats={"購買機率": PROB, "預期利潤": MONEY, "累計預期利潤": MONEY},
-                 color_scale=("購買機率",), data_bars=("預期利潤",),
+                 color_scale=("購買機率",), color_scale_reverse=True, data_bars=("預期利潤",),
                  widths={id_header: 14, "購買機率": 10, "累計預期利潤": 14})
 
 
@@ -1151,7 +1150,7 @@ def _key_figures(result: CampaignResult, settings: Settings) -> pd.DataFrame:
         ]
         seed = seed_000_row(result, settings)
         if seed:
-            rows.append(("種子 000 報告的名單（它自己的測試組）", f"{seed['profit']:,.0f} 元"))
+            rows.append(("種子 000 報告的名單", f"{seed['profit']:,.0f} 元"))
     return pd.DataFrame(rows, columns=["項目", "數值"])
 
 
@@ -1198,7 +1197,7 @@ def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, 
     if e:
         seed = seed_000_row(result, settings)
         compare = pd.DataFrame({
-            "做法": ["照精準名單打", "全部都打", "完美名單（只打會買的人）"] + (["種子 000 報告的名單（它自己的測試組）"] if seed else []),
+            "做法": ["照精準名單打", "全部都打", "完美名單（只打會買的人）"] + (["種子 000 報告的名單"] if seed else []),
             "聯絡人數": [e["called"], e["rows"], e["buyers"]] + ([seed["called"]] if seed else []),
             "其中購買": [e["tp"], e["buyers"], e["buyers"]] + ([seed["buyers"]] if seed else []),
             "利潤": [e["profit_list"], e["profit_everyone"], e["profit_oracle"]] + ([seed["profit"]] if seed else []),
@@ -1226,7 +1225,7 @@ def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, 
         if result.comparability is not None:
             blocks.append(Block(result.comparability, "訓練／測試／全部 資料是否一致（種子 001 §5.4：平均、標準差、眾數）"))
         blocks.append(Block(result.rules, "決策樹規則 IF … THEN（種子 001 §5.5.2，Gini 樹、已修剪、出錯加權）",
-                            formats={"信心度(購買率)": PCT, "支持度(客戶占比)": PCT}, widths={"IF（條件）": 60}))
+                            formats={"信心度(購買率)": PCT, "支持度(客戶占比)": PCT}, widths={"IF（條件）": 40}))
     if result.odds is not None:
         odds = result.odds
         logit = f.estimators["logit"]

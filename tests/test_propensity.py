@@ -744,5 +744,5 @@ def test_seed_000s_own_list_is_shown_only_on_its_data_and_on_a_test_set_of_its_s
     assert propensity.seed_000_row(result, Settings(price=3000))["profit"] == 235 * 2250 - 391 * 175
     _, evaluation = propensity.campaign_sheets(result, "會員編號", Settings())
     compare = evaluation.blocks[1].frame.set_index("做法")
-    assert compare.loc["種子 000 報告的名單（它自己的測試組）", "利潤"] == 342_825
+    assert compare.loc["種子 000 報告的名單", "利潤"] == 342_825
     assert any("不是本程式重算" in n for n in evaluation.notes)

@@ -44,7 +44,7 @@ import pandas as pd
 
 from .errors import UnusableInput
 from .propensity import (BOOLEAN, CATEGORY, DATE, KIND_LABELS, MODELS, OTHER, CampaignResult, Feature, Fitted, LogitFit,
-                         data_fingerprint, design_matrix, fit_models, nan_to_none, score_sheet)
+                         data_fingerprint, design_matrix, nan_to_none, refit, score_sheet)
 from .settings import Settings
 
 FORMAT = "precision-list-model/2"  # /2: pooled levels kept per feature; files of /1 are refused (retrain)
@@ -522,9 +522,10 @@ def train_model(parsed, target: str | None, name: str, *, settings: Settings, as
     The list is read exactly as ``score`` reads it (:func:`~processor.propensity.score_sheet`:
     the label is ``target`` or recognised the same way, rows split the same way) and the report
     (``result.problems``) says what was set aside. When every row is labelled, the 80% model is
-    judged on the held-out 20% (those are the saved metrics) and the saved model is then the same
-    kind refitted on every labelled row (more data for the model that will be used; its own
-    cross-validation is saved beside). Raises UnusableInput when no model can be trained.
+    judged on the held-out 20% (those are the saved metrics) and the saved models are then fitted
+    again on every labelled row (:func:`~processor.propensity.refit`: same features, choice and
+    calibration; more data for the model that will be used). Raises UnusableInput when no model
+    can be trained.
     """
     result = score_sheet(parsed, settings, as_of, target=target, progress=progress)
     return save_trained(parsed, result, name, settings=settings, as_of=as_of, trained_at=trained_at,
@@ -546,8 +547,7 @@ def save_trained(parsed, result: CampaignResult, name: str, *, settings: Setting
     if result.mode == "split":
         progress("用全部已知結果的客戶重新訓練要儲存的模型")
         trained_rows = result.labels.index[result.labels.notna()]
-        fitted = fit_models(result.design.loc[trained_rows], result.labels.loc[trained_rows].astype(int),
-                            fitted.features, settings, progress, chosen=fitted.chosen)
+        fitted = refit(fitted, result.design.loc[trained_rows], result.labels.loc[trained_rows], settings, progress)
     meta = {
         "name": name, "trained_at": trained_at, "as_of": str(as_of.date()), "source_sheet": parsed.sheet,
         "target": result.label_column, "target_reason": result.label_reason,

@@ -502,21 +502,26 @@ class Fitted:
             return calibrated(raw_scores(kind, self.estimators[kind], X), self.calibration[kind])
 
 
+def _folds(X: pd.DataFrame, y: np.ndarray, settings: Settings) -> tuple[int, list]:
+    from sklearn.model_selection import StratifiedKFold
+
+    n_folds = int(min(3, np.bincount(y).min()))
+    return n_folds, list(StratifiedKFold(n_folds, shuffle=True, random_state=settings.random_state).split(X, y))
+
+
 def fit_models(X: pd.DataFrame, y: pd.Series, features: list[Feature], settings: Settings,
-               progress=lambda message: None, chosen: str | None = None) -> Fitted:
+               progress=lambda message: None) -> Fitted:
     """Fit logistic regression, tree and boosting; choose by cross-validated profit at the
     break-even cut-off on the training rows only (seed 001 §5.5.1: several techniques, compared).
 
     Each model's out-of-fold scores (stratified 3-fold) calibrate it (Platt) and rank it; the
-    final models are refitted on all training rows. ``chosen`` keeps a choice made before (the
-    saved model refitted on every labelled row stays the kind that was evaluated).
+    final models are refitted on all training rows.
     """
     from sklearn.metrics import log_loss, roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
     y_arr = y.to_numpy(dtype=int)
-    n_folds = int(min(3, np.bincount(y_arr).min()))
-    folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=settings.random_state).split(X, y_arr))
+    n_folds, folds = _folds(X, y_arr, settings)
     cutoff = break_even(settings)
     rows, estimators, calibration, oofs = [], {}, {}, {}
     with threadpool_limits(limits=THREADS):
@@ -537,11 +542,27 @@ def fit_models(X: pd.DataFrame, y: pd.Series, features: list[Feature], settings:
                          "交叉驗證建議聯絡": int(call.sum()), "交叉驗證利潤": realised_profit(y_arr, call, settings)})
             estimators[kind] = fit_one(kind, X, y_arr, settings, folds)
     cv = pd.DataFrame(rows)
-    best = chosen or cv.sort_values(["交叉驗證利潤", "交叉驗證 AUC"], ascending=False).iloc[0]["key"]
+    best = cv.sort_values(["交叉驗證利潤", "交叉驗證 AUC"], ascending=False).iloc[0]["key"]
     cv["選用"] = np.where(cv["key"] == best, "是", "否")
     return Fitted(features, list(X.columns), estimators, calibration, best, cv.drop(columns="key"),
                   pd.Series(oofs[best], index=X.index), cutoff,
                   {"price": settings.price, "cost": settings.cost, "contact_cost": settings.contact_cost})
+
+
+def refit(fitted: Fitted, X: pd.DataFrame, y: pd.Series, settings: Settings, progress=lambda message: None) -> Fitted:
+    """The same three models fitted again on more rows (``train`` on a fully labelled list: on every
+    labelled row once the 80% model has been judged on the 20%). Features, choice, calibration and
+    the cross-validation table stay those of the evaluated fit — the calibration was learnt on
+    fold models that had seen fewer rows still, so it carries over as well as it did before."""
+    y_arr = y.to_numpy(dtype=int)
+    _, folds = _folds(X, y_arr, settings)
+    estimators = {}
+    with threadpool_limits(limits=THREADS):
+        for kind in MODELS:
+            progress(f"重新訓練：{MODEL_LABELS[kind]}")
+            estimators[kind] = fit_one(kind, X[fitted.design], y_arr, settings, folds)
+    return Fitted(fitted.features, fitted.design, estimators, fitted.calibration, fitted.chosen, fitted.cv,
+                  pd.Series(dtype=float), fitted.cutoff, fitted.economics)
 
 
 # --------------------------------------------------------------------------- interpretation
@@ -810,9 +831,9 @@ def choose_label(parsed, target: str | None = None, never: tuple[str, ...] = ())
     (是否購買, 買A商品, 成交, label …); else a header matching :data:`schema.LABEL_HEADER_PATTERNS`
     (買B商品, 是否接受, bought …) whose filled cells are ≥ 90% 1/0 or 是/否 — a purchase pattern
     before a yes/no-question pattern, then the rightmost; else the only yes/no column with blanks
-    (5–95% of rows, at least 50 filled: results known for part of the list). ``never`` columns (a
-    saved model's features) are not taken automatically. Raises UnusableInput when ``target``
-    names no column.
+    (5–95% of rows, at least 50 filled: results known for part of the list). A known header wins
+    even when it is blank (nothing else is guessed then). ``never`` columns (a saved model's
+    features) are not taken automatically. Raises UnusableInput when ``target`` names no column.
 
     >>> import types
     >>> sheet = types.SimpleNamespace(sheet="名單", frame=pd.DataFrame({"customer_id": ["A", "B"], "label": [None] * 2,
@@ -843,7 +864,7 @@ def choose_label(parsed, target: str | None = None, never: tuple[str, ...] = ())
                             en=f"target column {target!r} not found in sheet {parsed.sheet!r}",
                             fix_en="--target takes a header exactly as it reads in the sheet", sheet=parsed.sheet,
                             column=str(target))
-    if has_schema_label:
+    if "label" in headers:  # even when blank: the list says where results go, so nothing else is guessed
         return LabelChoice("label", headers["label"], f"標題「{headers['label']}」是已知的結果欄名")
 
     def reads_as_label(column: str) -> bool:
@@ -965,7 +986,10 @@ def score_campaign(frame: pd.DataFrame, sheet: str, settings: Settings, as_of: p
     labelled = y.notna()
     n_labelled, n_buyers = int(labelled.sum()), int(y[labelled].sum())
     if not has_label:
-        problems.append(Problem(sheet, None, label_header, None, "沒有已知結果（標籤）欄，無法訓練購買機率模型",
+        blank = choice is not None and choice.column is not None
+        problems.append(Problem(sheet, None, label_header, None,
+                                f"「{label_header}」欄都是空白：沒有已知結果，無法訓練購買機率模型" if blank else
+                                "沒有已知結果（標籤）欄，無法訓練購買機率模型",
                                 "加上「是否購買」欄（1/0 或 是/否；要預測的留白）、用 --target 指定哪一欄是已知結果，"
                                 "或用 --model 指定已訓練的模型"))
         return result
@@ -1310,5 +1334,5 @@ def analyse_campaign(ctx: "Context") -> "Contribution | None":
 
 __all__ = ["Feature", "Fitted", "infer_features", "design_matrix", "parse_label", "fit_models", "evaluate",
            "lift_table", "profit_curve", "comparability", "tree_rules", "odds_ratios", "ranked_list",
-           "expected_profit", "break_even", "class_weights", "deciles", "score_campaign", "score_sheet",
+           "expected_profit", "break_even", "class_weights", "deciles", "score_campaign", "score_sheet", "refit",
            "campaign_sheets", "analyse_campaign", "choose_label", "LabelChoice", "leakage", "shift_problems"]

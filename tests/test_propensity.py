@@ -298,6 +298,11 @@ def test_the_only_partly_filled_yes_no_column_is_taken_as_the_label_when_no_head
     parsed, _ = parsed_from(frame, tmp_path)
     choice = propensity.choose_label(parsed)
     assert choice.column is None and "--target" in choice.reason
+    # a known result header that is still blank wins: a partly filled yes/no feature is not taken for it
+    frame = frame.drop(columns="另一個").rename(columns={"結果X": "是否會員X"}).assign(是否購買="")
+    parsed, _ = parsed_from(frame, tmp_path)
+    result = propensity.score_sheet(parsed, Settings(), AS_OF)
+    assert result.ranked is None and any("「是否購買」欄都是空白" in p.problem for p in result.problems)
 
 
 def test_target_picks_the_label_explicitly_and_an_unknown_target_says_which_columns_exist(tmp_path):
@@ -362,6 +367,7 @@ def test_a_saved_model_reloads_with_its_metadata_and_is_the_evaluated_kind_refit
     assert result.mode == "split" and meta["refitted_on_all_labelled"]
     assert meta["rows_trained"] == 800 and meta["evaluation"]["model_rows"] == 640  # judged: the 80% model
     assert model["fitted"].chosen == result.fitted.chosen == meta["chosen"]
+    assert model["fitted"].calibration == result.fitted.calibration  # kept from the evaluated fit
     p = predict_proba(model, parsed.frame, as_of=AS_OF)
     p80 = result.fitted.predict(design_matrix(parsed.frame, result.fitted.features, AS_OF)[0])
     assert np.array_equal(p, predict_proba(load_model(path), parsed.frame, as_of=AS_OF))  # reproducible

@@ -229,6 +229,8 @@ def _capped(found: list[Problem]) -> list[Problem]:
 def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
                   limit: int | None = MAX_PROBLEMS_PER_CHECK) -> tuple[pd.Series, list[Problem]]:
     problems: list[Problem] = []
+    if f.deferred:
+        return raw.astype(object), problems
 
     def report(mask: pd.Series, problem: str, fix: str, severity: str = ERROR, shown: pd.Series | None = None):
         shown = raw if shown is None else shown

@@ -34,6 +34,7 @@ class Context:
     model: str | None = None  # score --model NAME
     models_dir: Path | None = None
     progress: Callable[[str], None] = lambda message: None
+    target: str | None = None  # score --target COLUMN: the campaign list's known-result column
 
 
 @dataclass
@@ -95,9 +96,15 @@ def _settings_sheet(raw_sheets, base: Settings) -> tuple[Settings, list[Problem]
     return base, [], set()
 
 
+def workbook_settings(raw_sheets, base: Settings | None = None) -> tuple[Settings, list[Problem], set[str]]:
+    """Settings the way ``score`` reads them: the workbook's 設定 sheet over ``base`` (the config
+    file's, else the defaults); also its problems and the names of the sheets that held settings."""
+    return _settings_sheet(raw_sheets, base or Settings())
+
+
 def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: str | None = None,
             models_dir: Path | None = None, progress: Callable[[str], None] | None = None,
-            source_name: str = "") -> Analysis:
+            source_name: str = "", target: str | None = None) -> Analysis:
     """Detect, parse, validate and analyse raw sheets; the pure heart of ``score``.
 
     ``as_of`` defaults to today (the shells pass it; nothing below reads the clock).
@@ -109,7 +116,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     as_of = pd.Timestamp(as_of).normalize() if as_of is not None else pd.Timestamp.today().normalize()
     previous = [r.name for r in raw_sheets if getattr(r, "result", False)]  # a result workbook scored again
     inputs = [r for r in raw_sheets if not getattr(r, "result", False)]
-    settings, problems, settings_names = _settings_sheet(inputs, settings or Settings())
+    settings, problems, settings_names = workbook_settings(inputs, settings)
     data_sheets = [r for r in inputs if r.name not in settings_names]
     progress(f"辨識 {len(data_sheets)} 個工作表")
     parsed, found = detect_and_parse(data_sheets, as_of)
@@ -118,7 +125,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     for sheet in parsed:
         if len(sheet.frame):  # a header-only sheet is listed on 摘要 but gives analysers nothing
             by_kind.setdefault(sheet.kind.key, []).append(sheet)
-    ctx = Context(by_kind, as_of, settings, model, models_dir, progress)
+    ctx = Context(by_kind, as_of, settings, model, models_dir, progress, target)
     sheets: list[ResultSheet] = []
     blocks: list[Block] = []
     summary: dict = {}
@@ -171,7 +178,7 @@ def default_output(input_path: Path) -> Path:
 
 def score_file(input_path, output_path=None, *, as_of=None, settings: Settings | None = None,
                model: str | None = None, models_dir: Path | None = None,
-               progress: Callable[[str], None] | None = None) -> dict:
+               progress: Callable[[str], None] | None = None, target: str | None = None) -> dict:
     """Score one workbook or CSV and write the result workbook atomically; returns the summary.
 
     Raises :class:`~processor.errors.UnusableInput` when the file cannot be used at all (not a
@@ -193,7 +200,7 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
                             fix_en="create the folder first, or point -o to an existing folder")
     raw = read_input(input_path)
     analysis = analyse(raw, as_of, settings, model=model, models_dir=models_dir, progress=progress,
-                       source_name=input_path.name)
+                       source_name=input_path.name, target=target)
     if not analysis.parsed:
         described = []
         for sheet in [r for r in raw if not getattr(r, "result", False)][:5]:

@@ -507,6 +507,8 @@ def _chart(ws, spec: Chart, columns: list[str], header_row: int, last_row: int):
         else:
             point.graphicalProperties.solidFill = "C00000"
         chart.series[0].dPt.append(point)
+    for series in chart.series if spec.kind == "line" else ():
+        series.smooth = False  # openpyxl writes smooth="1" by default; a profit curve must not overshoot
     return chart
 
 

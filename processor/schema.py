@@ -37,6 +37,7 @@ class Field:
     past: bool = False  # a date that cannot lie after "today"
     derived: bool = False  # computed by score, not typed by reps
     section: str = ""  # loan form section title
+    deferred: bool = False  # kept as typed; the analyser that owns it parses and reports it
 
     @property
     def number_format(self) -> str:
@@ -191,11 +192,22 @@ CAMPAIGN = SheetKind(
         F("customer_id", "客戶編號", TEXT, *_customer_id.aliases, required=True,
           hint="每位客戶唯一的編號（必填）；其餘欄位（年齡、職業…）照原樣加在右邊", width=12),
         F("label", "是否購買", BOOL, "買A商品", "購買", "是否成交", "成交", "回應", "label", "target", "y",
-          "purchased", "bought", hint="已知結果填 是/否 或 1/0；要預測的客戶留白", width=10),
+          "purchased", "bought", hint="已知結果填 是/否 或 1/0；要預測的客戶留白", width=10,
+          deferred=True),  # processor.propensity.parse_label reads it, naming the input's own header
     ),
     signature=(frozenset({"customer_id"}),),
     unique=(("customer_id",),),
     open_columns=True,
+)
+#: headers (normalised, see :func:`normalise_header`) that read as a campaign's known result when
+#: no alias above matched: strong ones name a purchase (買B商品, 成交, bought), weak ones ask whether
+#: the customer did something (是否接受, 有無回購). processor.propensity.choose_label applies them
+#: (as :data:`LABEL_HEADER_PATTERNS`, folded to the script :func:`normalise_header` produces).
+_LABEL_HEADER_PATTERNS = (
+    r"^(買.{1,12}|(是否|有無|有沒有|已)?(購買|買|成交|下單|訂購|購入).{0,12}|bought.*|purchased?.*|buy.*|"
+    r"converted|conversion|responded|response|outcome|target|label|y)$",
+    r"^(是否|有無|有沒有)(接受|回購|續約|加入|報名|參加|訂閱|申辦|投保|轉換|回應|同意|簽約|購|買).{0,12}$"
+    r"|^(accepted|subscribed|renewed|signed.*|churn(ed)?)$",
 )
 
 _S1, _S2, _S3, _S4, _S5 = "1.個人資料", "2.公司.戶籍", "3.個人收入", "4.信用狀況", "5.有無其它財力?哪家?"
@@ -333,6 +345,8 @@ def alias_index(kind: SheetKind) -> dict[str, str]:
 
 
 ALIASES: dict[str, dict[str, str]] = {key: alias_index(kind) for key, kind in KINDS.items()}
+#: the label header patterns in the folded script headers are compared in (regex syntax is ASCII)
+LABEL_HEADER_PATTERNS = tuple(_to_simplified().convert(p).translate(_VARIANTS) for p in _LABEL_HEADER_PATTERNS)
 #: normalised headers that name an ID number in any kind: such a column is masked whole, wherever it is
 ID_HEADERS = frozenset(normalise_header(a) for k in KINDS.values() for f in k.fields if f.type == ID
                        for a in (f.label, *f.aliases))

@@ -2,6 +2,8 @@
 safe model files, and the real CLI end to end. Data are synthetic (no real people)."""
 
 import doctest
+import io
+import json
 import os
 import pickle
 import subprocess
@@ -18,12 +20,14 @@ from hypothesis import strategies as st
 
 import processor.models as models
 import processor.propensity as propensity
+import test_propensity_bar as propensity_bar
 from processor.models import ModelError, load_model, load_model_cached, predict_proba, train_model
 from processor.parse import detect_and_parse
 from processor.propensity import (BOOLEAN, CATEGORY, DATE, NUMBER, break_even, design_matrix, expected_profit,
                                   infer_features, infer_kind, score_campaign)
 from processor.settings import Settings
 from processor.workbook import read_input
+import processor.errors as propensity_errors
 
 AS_OF = pd.Timestamp("2024-06-30")
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +101,19 @@ def test_a_category_never_seen_in_training_is_counted_as_other_and_reported():
     [feature], _, _ = infer_features(frame, ["職業"], "名單", AS_OF)
     X, unseen = design_matrix(pd.DataFrame({"職業": ["老闆", "太空人"]}), [feature], AS_OF)
     assert unseen == {"職業": 1}
-    assert X.loc[1, "職業=其他"] == 1.0 and X.loc[0, "職業=老闆"] == 1.0
+    assert X.loc[1, f"職業={propensity.OTHER}"] == 1.0 and X.loc[0, "職業=老闆"] == 1.0
+
+
+def test_rare_levels_seen_in_training_are_pooled_but_not_counted_as_new_and_a_real_其他_stays_its_own_level():
+    frame = pd.DataFrame({"職業": ["藍領"] * 40 + ["老闆"] * 30 + ["其他"] * 25 + ["漁民"] * 3 + ["礦工"] * 2})
+    [feature], _, _ = infer_features(frame, ["職業"], "名單", AS_OF)
+    assert "其他" in feature.levels and feature.levels[-1] == propensity.OTHER != "其他"
+    assert set(feature.pooled) == {"漁民", "礦工"} and feature.pooled_all
+    new = pd.DataFrame({"職業": ["其他", "漁民", "礦工", "太空人", "太空人", ""]})
+    X, unseen = design_matrix(new, [feature], AS_OF)
+    assert unseen == {"職業": 2}  # only the two 太空人: 漁民 and 礦工 were seen, blank is not a value
+    assert X.loc[0, "職業=其他"] == 1.0 and X.loc[0, f"職業={propensity.OTHER}"] == 0.0
+    assert (X.loc[1:4, f"職業={propensity.OTHER}"] == 1.0).all()
 
 
 def test_break_even_and_expected_profit_follow_seed_000_economics():
@@ -176,22 +192,27 @@ def test_rules_read_as_if_then_with_confidence_and_support(tmp_path):
 # --------------------------------------------------------------------------- bad input
 
 
-def test_label_values_other_than_yes_no_are_reported_per_cell_and_those_rows_are_scored_not_trained(tmp_path):
+def test_label_values_other_than_yes_no_get_one_summary_and_a_line_per_cell_under_the_inputs_header(tmp_path):
     frame = make_campaign(300)
-    frame.loc[:19, "買A商品"] = "也許"
+    frame.loc[:9, "買A商品"] = "也許"
+    frame.loc[10:19, "買A商品"] = "2"
     parsed, path = parsed_from(frame, tmp_path)
-    _, problems = detect_and_parse(read_input(path), AS_OF)
-    bad = [p for p in problems if p.column == "是否購買" or p.value == "也許"]
-    assert len(bad) == 20 and all(p.value == "也許" and "是/否" in p.fix for p in bad)
-    result = score_campaign(parsed.frame, parsed.sheet, Settings(), AS_OF, label_header="買A商品")
+    _, parse_problems = detect_and_parse(read_input(path), AS_OF)
+    assert not [p for p in parse_problems if p.column in ("是否購買", "買A商品")]  # read once, by the analyser
+    result = propensity.score_sheet(parsed, Settings(), AS_OF)
+    label = [p for p in result.problems if p.column == "買A商品" and p.severity == "錯誤"]
+    summary, cells = label[0], label[1:]
+    assert "只能有兩類" in summary.problem and summary.value in ("也許（10 列）、2（10 列）", "2（10 列）、也許（10 列）")
+    assert len(cells) == 20 and {p.value for p in cells} == {"也許", "2"} and all("是" in p.fix for p in cells)
     assert result.mode == "partial" and (result.groups == "目標").sum() == 20 and len(result.ranked) == 300
 
 
-def test_a_target_column_with_more_than_two_classes_is_one_clear_problem():
+def test_a_target_column_with_more_than_two_classes_is_one_clear_problem_then_one_line_per_cell():
     y, problems = propensity.parse_label(pd.Series(["1", "0", "2", "3", "2", ""]), "名單", "等級")
     assert y.tolist()[:2] == [1.0, 0.0] and y.isna().sum() == 4
-    [problem] = problems
-    assert "兩類" in problem.problem and "2（2 列）" in problem.value and problem.row == 2
+    summary, *cells = problems
+    assert "兩類" in summary.problem and "「等級」" in summary.problem and summary.row == 2
+    assert summary.value == "2（2 列）、3（1 列）" and [p.row for p in cells] == [2, 3, 4]
 
 
 def test_a_list_with_only_one_class_gets_a_problem_and_no_list(tmp_path):
@@ -218,14 +239,112 @@ def test_a_feature_that_perfectly_predicts_the_label_is_flagged_as_leakage_and_l
     assert result.ranked is not None
 
 
+def test_a_yes_no_column_agreeing_with_the_label_98_percent_of_the_time_is_leakage(tmp_path):
+    frame = make_campaign(3000, seed=4)
+    flip = np.random.default_rng(5).random(len(frame)) < 0.02
+    frame["已回電"] = np.where((frame["買A商品"] == "1") ^ flip, "是", "否")
+    result = run(frame, tmp_path)
+    assert "已回電" in set(result.ignored["欄位"]) and "已回電" not in {f.column for f in result.fitted.features}
+    assert any(p.column == "已回電" and "資料洩漏" in p.problem for p in result.problems)
+
+
+def test_a_free_text_notes_column_is_not_mistaken_for_leakage_because_its_values_are_unique(tmp_path):
+    frame = make_campaign(3000, seed=6)
+    rng = np.random.default_rng(7)
+    frame["備註"] = [f"第{i}次來電，{rng.integers(1000, 9999)}" for i in range(len(frame))]
+    frame.loc[rng.random(len(frame)) < 0.05, "備註"] = "無"
+    result = run(frame, tmp_path)
+    assert not [p for p in result.problems if "資料洩漏" in p.problem]
+    typed = pd.DataFrame({"備註": propensity.typed_values(frame["備註"], CATEGORY, AS_OF)})
+    [notes] = [f for f in infer_features(frame, ["備註"], "名單", AS_OF)[0]]
+    y = pd.Series(frame["買A商品"].astype(int).to_numpy())
+    assert propensity.leakage(typed, y, [notes]).empty
+
+
 def test_list_without_any_label_and_no_model_says_how_to_get_one(tmp_path):
     frame = make_campaign(100).drop(columns="買A商品")
     parsed, _ = parsed_from(frame, tmp_path)
     result = score_campaign(parsed.frame, parsed.sheet, Settings(), AS_OF)
-    assert result.ranked is None and "--model" in "\n".join(p.fix for p in result.problems)
+    fixes = "\n".join(p.fix for p in result.problems)
+    assert result.ranked is None and "--model" in fixes and "--target" in fixes
+
+
+# --------------------------------------------------------------------------- which column is the label
+
+
+@pytest.mark.parametrize("header", ["買B商品", "是否接受", "有無購買", "purchased", "成交"])
+def test_a_label_under_another_purchase_header_is_recognised_and_said_to_the_user(tmp_path, header):
+    frame = make_campaign(400).rename(columns={"買A商品": header})
+    frame["是否以信用支付"] = np.where(np.arange(len(frame)) % 3 == 0, "是", "否")  # a yes/no feature, not the label
+    parsed, _ = parsed_from(frame, tmp_path)
+    choice = propensity.choose_label(parsed)
+    assert choice.header == header
+    result = propensity.score_sheet(parsed, Settings(), AS_OF)
+    assert result.ranked is not None and result.label_column == header
+    assert "是否以信用支付" in {f.column for f in result.fitted.features}
+    told = [p for p in result.problems if p.column == header and "當作已知結果" in p.problem]
+    if parsed.headers.get("label") != header:  # recognised by a pattern, not a known header: a 提醒 says so
+        assert told and "--target" in told[0].fix
+    key = propensity._key_figures(result, Settings()).set_index("項目")["數值"]
+    assert key["已知結果（標籤）欄"] == header
+
+
+def test_the_only_partly_filled_yes_no_column_is_taken_as_the_label_when_no_header_says_so(tmp_path):
+    frame = make_campaign(600, labelled=0.7).rename(columns={"買A商品": "結果X"})
+    parsed, _ = parsed_from(frame, tmp_path)
+    choice = propensity.choose_label(parsed)
+    assert choice.header == "結果X" and "只填了一部分" in choice.reason and choice.problems("名單")
+    frame["另一個"] = frame["結果X"].sample(frac=1, random_state=1).to_numpy()  # two candidates: ambiguous
+    parsed, _ = parsed_from(frame, tmp_path)
+    choice = propensity.choose_label(parsed)
+    assert choice.column is None and "--target" in choice.reason
+    # a known result header that is still blank wins: a partly filled yes/no feature is not taken for it
+    frame = frame.drop(columns="另一個").rename(columns={"結果X": "是否會員X"}).assign(是否購買="")
+    parsed, _ = parsed_from(frame, tmp_path)
+    result = propensity.score_sheet(parsed, Settings(), AS_OF)
+    assert result.ranked is None and any("「是否購買」欄都是空白" in p.problem for p in result.problems)
+
+
+def test_target_picks_the_label_explicitly_and_an_unknown_target_says_which_columns_exist(tmp_path):
+    frame = make_campaign(400)
+    frame["買B商品"] = frame["買A商品"].sample(frac=1, random_state=2).to_numpy()
+    parsed, _ = parsed_from(frame, tmp_path)
+    assert propensity.choose_label(parsed).header == "買A商品"  # the known header wins over a pattern
+    choice = propensity.choose_label(parsed, "買B商品")
+    assert choice.column == "買B商品" and choice.explicit and choice.others == ("買A商品",)
+    result = propensity.score_sheet(parsed, Settings(), AS_OF, target="買B商品")
+    assert "買A商品" in set(result.ignored["欄位"]) and result.label_column == "買B商品"
+    with pytest.raises(propensity_errors.UnusableInput, match="年齡"):
+        propensity.choose_label(parsed, "買C商品")
+
+
+# --------------------------------------------------------------------------- comparability
+
+
+def test_comparability_flags_a_shifted_mode_of_a_yes_no_column_and_says_so_in_the_data_check():
+    groups = pd.Series(["訓練"] * 100 + ["目標"] * 100)
+    typed = pd.DataFrame({"是否會員": [1.0] * 30 + [0.0] * 70 + [1.0] * 80 + [0.0] * 20,
+                          "年齡": np.tile(np.arange(20, 70), 4).astype(float)})
+    features = [propensity.Feature("是否會員", BOOLEAN), propensity.Feature("年齡", NUMBER)]
+    table = propensity.comparability(typed, groups, features)
+    member = table[(table["欄位"] == "是否會員") & (table["統計"] == "眾數")].iloc[0]
+    assert member["訓練"] == 0.0 and member["目標"] == 1.0 and member["差異"].startswith("⚠")
+    age_mode = table[(table["欄位"] == "年齡") & (table["統計"] == "眾數")].iloc[0]
+    assert age_mode["差異"] == ""  # 50 distinct ages: a mode of a continuous number is noise
+    [problem] = [p for p in propensity.shift_problems(table, "名單") if p.column == "是否會員"]
+    assert problem.severity == "提醒" and "差異大" in problem.problem
 
 
 # --------------------------------------------------------------------------- saved models
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_signing_key_unless_a_test_sets_one(tmp_path_factory):
+    """Tests do not pick up a key from the developer's own settings folder; subprocesses inherit this."""
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv(models.KEY_ENV, raising=False)
+        env.setenv(models.KEY_FILE_ENV, str(tmp_path_factory.mktemp("nokey") / "model.key"))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +356,7 @@ def saved(tmp_path_factory):
     return path, result, parsed
 
 
-def test_a_saved_model_reloads_with_its_metadata_and_predicts_the_same(saved):
+def test_a_saved_model_reloads_with_its_metadata_and_is_the_evaluated_kind_refitted_on_every_row(saved):
     path, result, parsed = saved
     model = load_model(path)
     meta = model["meta"]
@@ -245,8 +364,15 @@ def test_a_saved_model_reloads_with_its_metadata_and_predicts_the_same(saved):
     assert {f["column"]: f["kind"] for f in meta["features"]} == {
         "年齡": NUMBER, "職業": CATEGORY, "是否會員": BOOLEAN, "上次聯絡": DATE}
     assert len(meta["fingerprint"]) == 16 and meta["evaluation"]["auc"] > 0.6
+    assert result.mode == "split" and meta["refitted_on_all_labelled"]
+    assert meta["rows_trained"] == 800 and meta["evaluation"]["model_rows"] == 640  # judged: the 80% model
+    assert model["fitted"].chosen == result.fitted.chosen == meta["chosen"]
+    assert model["fitted"].calibration == result.fitted.calibration  # kept from the evaluated fit
     p = predict_proba(model, parsed.frame, as_of=AS_OF)
-    assert np.allclose(p, result.fitted.predict(design_matrix(parsed.frame, result.fitted.features, AS_OF)[0]))
+    p80 = result.fitted.predict(design_matrix(parsed.frame, result.fitted.features, AS_OF)[0])
+    assert np.array_equal(p, predict_proba(load_model(path), parsed.frame, as_of=AS_OF))  # reproducible
+    assert np.corrcoef(p, p80)[0, 1] > 0.9 and not np.allclose(p, p80)
+    assert path.stat().st_mode & 0o044 == 0o044  # others on the share can read it
 
 
 def test_predict_proba_names_missing_columns_and_needs_today_for_date_features(saved):
@@ -309,6 +435,168 @@ def test_a_skops_file_edited_to_call_a_function_is_refused_before_building_anyth
         load_model(tampered)
 
 
+def rewrite_model(src: Path, dst: Path, *, tree_kind: str | None = None, nodes=None, fitted=None,
+                  schema_text=None) -> Path:
+    """A copy of a model file as an attacker with write access to the share would make it: one
+    node table edited (``nodes`` gets the numpy record array of the first ``tree_kind`` table),
+    the JSON half edited (``fitted`` gets the dict), or the manifest text rewritten."""
+    with zipfile.ZipFile(src) as archive:
+        members = {item.filename: archive.read(item.filename) for item in archive.infolist()}
+    schema = json.loads(members["schema.json"])
+    if fitted is not None:
+        data = json.loads(json.loads(schema["content"]["fitted"]["content"]))
+        fitted(data)
+        schema["content"]["fitted"]["content"] = json.dumps(json.dumps(data, ensure_ascii=False))
+    members["schema.json"] = json.dumps(schema).encode()
+    if schema_text is not None:
+        members["schema.json"] = schema_text(members["schema.json"].decode()).encode()
+    if nodes is not None:
+        field = {"boosting": "is_leaf", "tree": "left_child"}[tree_kind]
+        for name, data in members.items():
+            if name.endswith(".npy"):
+                array = np.load(io.BytesIO(data), allow_pickle=False)
+                if array.dtype.names and field in array.dtype.names:
+                    array = array.copy()
+                    nodes(array)
+                    buffer = io.BytesIO()
+                    np.save(buffer, array, allow_pickle=False)
+                    members[name] = buffer.getvalue()
+                    break
+        else:
+            raise AssertionError(f"no {tree_kind} node table in {src}")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(dst, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return dst
+
+
+def _internal(array, kind):
+    return array["is_leaf"] == 0 if kind == "boosting" else array["left_child"] != -1
+
+
+def _set(field, value, kind):
+    def edit(array):
+        array[field][np.flatnonzero(_internal(array, kind))[0] if value == "cycle" else _internal(array, kind)] = \
+            0 if value == "cycle" else value
+    return edit
+
+
+TAMPERED_TABLES = {
+    "boosting child index 2e9": ("boosting", _set("left", 2_000_000_000, "boosting")),
+    "boosting feature index 2e9": ("boosting", _set("feature_idx", 2_000_000_000, "boosting")),
+    "boosting child pointing back to the root": ("boosting", _set("right", "cycle", "boosting")),
+    "boosting categorical split": ("boosting", lambda a: a["is_categorical"].__setitem__(_internal(a, "boosting"), 1)),
+    "tree child index 2e9": ("tree", _set("left_child", 2_000_000_000, "tree")),
+    "tree feature index past the columns": ("tree", _set("feature", 10_000, "tree")),
+    "tree child pointing back to the root": ("tree", _set("right_child", "cycle", "tree")),
+}
+
+
+@pytest.mark.parametrize("edit", list(TAMPERED_TABLES))
+def test_a_node_table_edited_out_of_range_is_refused_before_anything_predicts(saved, tmp_path, edit):
+    path, _, _ = saved
+    kind, nodes = TAMPERED_TABLES[edit]
+    bad = rewrite_model(path, tmp_path / "bad.skops", tree_kind=kind, nodes=nodes,
+                        fitted=lambda d: d.update(chosen=kind))
+    with pytest.raises(ModelError, match="可能被竄改，已拒絕載入"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize("kind", ["boosting", "tree"])
+def test_the_cli_refuses_a_model_whose_child_indices_point_outside_the_tree_instead_of_crashing(saved, tmp_path, kind):
+    """Run in a subprocess: if a check were missing, sklearn's unchecked loop would segfault the CLI
+    (exit -11) — this test would fail, pytest would not die."""
+    path, _, parsed = saved
+    field = {"boosting": "left", "tree": "left_child"}[kind]
+    rewrite_model(path, tmp_path / "share" / "OOB.skops", tree_kind=kind, nodes=_set(field, 2_000_000_000, kind),
+                  fitted=lambda d: d.update(chosen=kind))
+    src = tmp_path / "new.csv"
+    make_campaign(200, seed=9).drop(columns="買A商品").to_csv(src, index=False)
+    done = cli("score", str(src), "-o", str(tmp_path / "out.xlsx"), "--model", "OOB", "--models", str(tmp_path / "share"),
+               "--as-of", "2024-06-30")
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "可能被竄改，已拒絕載入" in done.stderr and not (tmp_path / "out.xlsx").exists()
+
+
+TAMPERED_JSON = {
+    "chosen names no model": lambda d: d.update(chosen="evil"),
+    "a calibration pair is missing": lambda d: d["calibration"].pop("tree"),
+    "a calibration pair is not two numbers": lambda d: d["calibration"].update(logit=[1.0]),
+    "design columns reordered": lambda d: d["design"].reverse(),
+    "a feature of an unknown kind": lambda d: d["features"][0].update(kind="weird"),
+    "logit coefficients of the wrong length": lambda d: d["logit"]["params"].pop(),
+    "cut-off outside 0–1": lambda d: d.update(cutoff=7),
+}
+
+
+@pytest.mark.parametrize("edit", list(TAMPERED_JSON))
+def test_a_tampered_json_half_is_refused_as_tampered_not_an_internal_error(saved, tmp_path, edit):
+    path, _, _ = saved
+    bad = rewrite_model(path, tmp_path / "bad.skops", fitted=TAMPERED_JSON[edit])
+    with pytest.raises(ModelError, match="可能被竄改，已拒絕載入"):
+        load_model(bad)
+
+
+def test_a_model_whose_estimators_are_swapped_for_other_trusted_ones_is_refused(saved, tmp_path):
+    import skops.io as sio
+    from sklearn.tree import DecisionTreeRegressor
+
+    path, result, _ = saved
+    X = result.design.loc[result.train_frame.index]
+    regressor = DecisionTreeRegressor(max_depth=2).fit(X, result.labels.loc[X.index])
+    with zipfile.ZipFile(path) as archive:
+        fitted = json.loads(json.loads(json.loads(archive.read("schema.json"))["content"]["fitted"]["content"]))
+    bundle = {"format": models.FORMAT, "meta": "{}", "fitted": json.dumps(fitted, ensure_ascii=False),
+              "tree": regressor, "boosting": result.fitted.estimators["boosting"]}
+    sio.dump(bundle, tmp_path / "swapped.skops")
+    with pytest.raises(ModelError, match="決策樹的型態不對.*可能被竄改"):
+        load_model(tmp_path / "swapped.skops")
+
+
+def test_a_model_file_of_the_old_format_is_refused_with_retrain_advice(saved, tmp_path):
+    path, _, _ = saved
+    old = rewrite_model(path, tmp_path / "old.skops",
+                        schema_text=lambda t: t.replace(json.dumps(json.dumps(models.FORMAT))[1:-1],
+                                                        json.dumps(json.dumps("precision-list-model/1"))[1:-1]))
+    with pytest.raises(ModelError, match="舊版") as refused:
+        load_model(old)
+    assert "重新訓練" in refused.value.fix
+
+
+def test_with_a_signing_key_models_are_signed_and_an_unsigned_or_edited_one_is_refused(saved, tmp_path, monkeypatch):
+    path, _, parsed = saved
+    monkeypatch.setenv(models.KEY_ENV, "team-secret-0123456789abcdef")
+    with pytest.raises(ModelError, match="沒有簽章"):
+        load_model(path)  # the fixture's model was saved without a key
+    signed, _ = train_model(parsed, "買A商品", "signed", settings=Settings(), as_of=AS_OF,
+                            trained_at="2024-06-30T00:00:00+00:00", models_dir=tmp_path)
+    assert models.SIGNATURE in zipfile.ZipFile(signed).namelist()
+    assert load_model(signed)["signature"] == "verified"
+    # an edit the structural checks alone would accept (the name in the metadata) breaks the signature
+    renamed = rewrite_model(signed, tmp_path / "renamed.skops",
+                            schema_text=lambda t: t.replace("signed", "hacked"))
+    with pytest.raises(ModelError, match="簽章不符"):
+        load_model(renamed)
+    monkeypatch.setenv(models.KEY_ENV, "another-key-0123456789abcdef")
+    with pytest.raises(ModelError, match="簽章不符"):
+        load_model(signed)
+    monkeypatch.setenv(models.KEY_ENV, "short")
+    with pytest.raises(ModelError, match="金鑰太短"):
+        load_model(signed)
+    monkeypatch.delenv(models.KEY_ENV)
+    assert load_model(signed)["signature"] == "unsigned"  # no key here: structure checked, signature not
+
+
+def test_the_signing_key_can_live_in_a_file_named_by_the_environment(tmp_path, monkeypatch):
+    key = tmp_path / "model.key"
+    key.write_text("0123456789abcdef0123456789abcdef\n")
+    monkeypatch.setenv(models.KEY_FILE_ENV, str(key))
+    assert models.signing_key() == b"0123456789abcdef0123456789abcdef"
+    monkeypatch.setenv(models.KEY_FILE_ENV, str(tmp_path / "absent.key"))
+    assert models.signing_key() is None
+
+
 # --------------------------------------------------------------------------- the real CLI
 
 
@@ -331,11 +619,14 @@ def header_row(rows: list[tuple], first: str) -> tuple:
 
 def test_score_writes_precision_list_and_model_evaluation_sheets(tmp_path):
     frame = make_campaign(700, labelled=0.8)
+    # a small group that all bought: the logistic regression meets (quasi-)separation and falls back
+    frame["VIP"] = np.where((frame["買A商品"] == "1") & (np.arange(len(frame)) % 4 == 0), "是", "否")
     src = tmp_path / "名單.csv"
     frame.to_csv(src, index=False)
     out = tmp_path / "out.xlsx"
     done = cli("score", str(src), "-o", str(out), "--as-of", "2024-06-30")
     assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr, done.stderr  # statsmodels' warnings are handled, not dumped on the rep
     wb = openpyxl.load_workbook(out)
     assert {"精準名單", "模型評估", "摘要", "資料檢查"} <= set(wb.sheetnames)
     rows = sheet_rows(out, "精準名單")
@@ -349,6 +640,13 @@ def test_score_writes_precision_list_and_model_evaluation_sheets(tmp_path):
     for title in ("AUC", "混淆矩陣", "十分位提升度", "利潤曲線", "決策樹規則", "勝算比", "訓練／測試／全部"):
         assert any(title in c for c in evaluation), title
     assert len(wb["模型評估"]._charts) >= 4
+    assert wb["模型評估"].column_dimensions["B"].width <= 40  # the key figures do not stretch every table
+    key = dict(r[:2] for r in sheet_rows(out, "模型評估") if r and r[0] in ("已知結果（標籤）欄", "使用模型"))
+    assert key["已知結果（標籤）欄"] == "買A商品"
+    with zipfile.ZipFile(out) as archive:
+        charts = [archive.read(n).decode() for n in archive.namelist() if n.startswith("xl/charts/chart")]
+    lines = [c for c in charts if "<lineChart>" in c]
+    assert lines and all("<smooth val=\"1\"" not in c and "<smooth val=\"0\"" in c for c in lines)  # gains and profit curves drawn straight
     checks = [c for r in sheet_rows(out, "資料檢查") for c in r if isinstance(c, str)]
     assert any("常數" in c for c in checks)  # 地區
 
@@ -384,4 +682,73 @@ def test_train_with_an_unknown_target_column_exits_2_with_the_fix(tmp_path):
     src = tmp_path / "past.csv"
     make_campaign(100).to_csv(src, index=False)
     done = cli("train", str(src), "--target", "買B商品", "--name", "B", "--models", str(tmp_path))
-    assert done.returncode == 2 and "買B商品" in done.stderr
+    assert done.returncode == 2 and "買B商品" in done.stderr and "年齡" in done.stderr
+
+
+def test_train_reads_the_settings_sheet_and_reports_every_data_check_problem(tmp_path):
+    frame = make_campaign(500, seed=11)
+    frame.loc[:29, "買A商品"] = "2"
+    frame.loc[30:39, "買A商品"] = "也許"
+    frame["成交金額"] = np.where(frame["買A商品"] == "1", "2500", "0")
+    src = tmp_path / "past.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "名單"
+    ws.append(list(frame.columns))
+    for row in frame.itertuples(index=False):
+        ws.append(list(row))
+    settings = wb.create_sheet("設定")
+    for row in (["項目", "值"], ["售價", 5000], ["成本", 1000], ["聯絡成本", 400]):
+        settings.append(row)
+    wb.save(src)
+    done = cli("train", str(src), "--name", "A商品", "--models", str(tmp_path / "share"), "--as-of", "2024-06-30")
+    assert done.returncode == 0, done.stderr
+    meta = load_model(tmp_path / "share" / "A商品.skops")["meta"]
+    assert meta["economics"] == {"price": 5000.0, "cost": 1000.0, "contact_cost": 400.0}  # the 設定 sheet, as score
+    assert meta["target"] == "買A商品" and meta["rows_trained"] == 460  # 40 rows with other values not trained on
+    assert "資料檢查：41 個錯誤" in done.stderr
+    assert "標籤欄「買A商品」只能有兩類" in done.stderr and "資料洩漏" in done.stderr and "成交金額" in done.stderr
+    report = pd.read_csv(tmp_path / "share" / "A商品.資料檢查.csv", dtype=str)
+    summary = report[report["問題"].str.contains("只能有兩類")].iloc[0]
+    assert summary["欄位"] == "買A商品" and summary["內容"] == "2（30 列）、也許（10 列）"
+    assert (report["欄位"] == "買A商品").sum() == 41
+
+
+def test_score_target_chooses_the_label_column_explicitly(tmp_path):
+    frame = make_campaign(400, seed=12)
+    frame["買B商品"] = frame["買A商品"].sample(frac=1, random_state=3).to_numpy()
+    src = tmp_path / "名單.csv"
+    frame.to_csv(src, index=False)
+    done = cli("score", str(src), "-o", str(tmp_path / "out.xlsx"), "--target", "買B商品", "--as-of", "2024-06-30", "--json")
+    assert done.returncode == 0, done.stderr
+    [summary] = json.loads(done.stdout)["precision_list"]
+    assert summary["label_column"] == "買B商品" and summary["label_reason"] == "由 --target 指定"
+    wrong = cli("score", str(src), "-o", str(tmp_path / "x.xlsx"), "--target", "沒有這欄", "--as-of", "2024-06-30")
+    assert wrong.returncode == 2 and "找不到目標欄「沒有這欄」" in wrong.stderr
+
+
+def test_a_long_list_shows_its_top_customers_and_says_how_many_are_not_listed(tmp_path, monkeypatch):
+    import processor.transactions as transactions
+
+    result = run(make_campaign(300), tmp_path)
+    monkeypatch.setattr(transactions, "MAX_LISTED", 100)
+    listed, evaluation = propensity.campaign_sheets(result, "會員編號", Settings())
+    assert len(listed.blocks[0].frame) == 100 and listed.blocks[0].frame["排名"].tolist() == list(range(1, 101))
+    assert any("共 300 位客戶" in n and "前 100 位" in n for n in listed.notes)
+    lift = next(b for b in evaluation.blocks if b.title and b.title.startswith("十分位"))
+    assert lift.frame["客戶數"].sum() == result.evaluation["rows"]  # the evaluation covers everyone
+
+
+def test_seed_000s_own_list_is_shown_only_on_its_data_and_on_a_test_set_of_its_size(tmp_path):
+    header = pd.read_csv(propensity_bar.DATA, nrows=0).columns
+    assert propensity.is_seed_000_data(header) and not propensity.is_seed_000_data(make_campaign(10).columns)
+    result = run(make_campaign(600), tmp_path)
+    result.seed_data = True
+    assert propensity.seed_000_row(result, Settings()) is None  # 120 test customers: not the seed's 9,043
+    result.evaluation = {**result.evaluation, "rows": 9043}
+    assert propensity.seed_000_row(result, Settings())["profit"] == 342_825
+    assert propensity.seed_000_row(result, Settings(price=3000))["profit"] == 235 * 2250 - 391 * 175
+    _, evaluation = propensity.campaign_sheets(result, "會員編號", Settings())
+    compare = evaluation.blocks[1].frame.set_index("做法")
+    assert compare.loc["種子 000 報告的名單", "利潤"] == 342_825
+    assert any("不是本程式重算" in n for n in evaluation.notes)

@@ -137,8 +137,8 @@ def test_a_power_cut_at_each_step_is_recovered_to_exactly_one_result_on_restart(
         assert scored_again == []
 
 
-@pytest.mark.parametrize("count, args", [(500, ["--workers", "2"]), (150, ["--poll", "0.5"])],
-                         ids=["500-notifications-2-workers", "150-polling-1-worker"])
+@pytest.mark.parametrize("count, args", [(500, ["--workers", "2"]), (100, ["--poll", "0.5"])],
+                         ids=["500-notifications-2-workers", "100-polling-1-worker"])
 def test_a_burst_of_small_workbooks_ends_with_one_result_and_one_archived_original_each(tmp_path, count, args):
     """Issue test 3, matrix 4: half waiting at start, half dropped at once while running."""
     root = tmp_path / "root"

@@ -165,7 +165,8 @@ def cmd_watch(args) -> int:
     from .dropfolder import Service, load_options
 
     try:
-        options = load_options(args.config, poll=args.poll, workers=args.workers, settle=args.settle)
+        options = load_options(args.config, poll=args.poll, workers=args.workers, settle=args.settle,
+                               as_of=f"{args.as_of:%Y-%m-%d}" if args.as_of is not None else None)
     except (OSError, ValueError) as exc:  # a missing or wrong config file: say which, exit 2
         print(f"precision-list watch: {exc}", file=sys.stderr)
         return 2
@@ -237,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settle", type=float, metavar="SECONDS",
                    help="a file must stay unchanged this long before it is picked up (default 2)")
     p.add_argument("--config", help="TOML file: [service] options and [settings] (see docs/drop-folder.md)")
+    p.add_argument("--as-of", type=_as_of, help="the day counted as today for every file (default: the day it is "
+                                                "scored), e.g. 2024-03-05 or 113/03/05")
     p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("status", help="queue / done / failed counts and the last errors of a drop folder")

@@ -23,6 +23,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 SETTLE = 0.3  # small quiet period keeps the suite fast; the logic is the same as with 3 s
+#: deadlines are limits, not expectations (waits return as soon as the condition holds): on a
+#: machine loaded by other work everything is slower, so they are generous and can be scaled
+PATIENCE = float(os.environ.get("DROPFOLDER_TEST_PATIENCE", "3"))
 
 
 # -- synthetic inputs (no real people: random ids, dates, amounts) -------------------------------
@@ -49,6 +52,26 @@ def xlsx_bytes(rows: int, seed: int, pad: int = 0) -> bytes:
         with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_STORED) as zf:
             zf.writestr("customXml/padding.bin", np.random.default_rng(seed).bytes(pad))
     return buffer.getvalue()
+
+
+def followups(rows: int, seed: int) -> pd.DataFrame:
+    """A follow-up log (客戶編號, 日期, 方式, 結果): the cheapest real sheet to score, for bursts."""
+    rng = np.random.default_rng(seed)
+    days = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, rows), unit="D")
+    return pd.DataFrame({"客戶編號": [f"F{seed:05d}{c:03d}" for c in rng.integers(1, 50, rows)],
+                         "日期": days.strftime("%Y-%m-%d"),
+                         "方式": rng.choice(["電話", "Line", "見面", "Email"], rows),
+                         "結果": rng.choice(["有興趣", "再聯絡", "不需要", "約下週見面"], rows)})
+
+
+def small_workbook(seed: int, rows: int = 8) -> tuple[str, bytes]:
+    """(extension, bytes) of a small follow-up log: every 10th an .xlsx, the rest CSV."""
+    frame = followups(rows, seed)
+    if seed % 10:
+        return "csv", frame.to_csv(index=False).encode("utf-8-sig")
+    buffer = io.BytesIO()
+    frame.to_excel(buffer, index=False, sheet_name="跟進紀錄")
+    return "xlsx", buffer.getvalue()
 
 
 def headers_only_xlsx() -> bytes:
@@ -122,7 +145,7 @@ class ServiceProcess:
 
     def wait(self, timeout: float = 60) -> int:
         try:
-            return self.proc.wait(timeout=timeout)
+            return self.proc.wait(timeout=timeout * PATIENCE)
         finally:
             self.log_file.close()
 
@@ -175,12 +198,36 @@ def read_events(path: Path, kind: str | None = None) -> list[dict]:
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
+    """Poll ``predicate`` until true; fail after ``timeout`` × PATIENCE seconds."""
+    limit = timeout * PATIENCE
+    deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    raise AssertionError(f"timed out after {limit:.0f}s waiting for {message}")
+
+
+def wait_for_progress(measure, target: int, stall: float, interval: float = 0.5, message: str = "progress") -> None:
+    """Wait until ``measure()`` reaches ``target``; fail only when it stops moving for ``stall`` × PATIENCE s.
+
+    For bursts: a loaded machine makes them slower, a bug makes them stop.
+    """
+    limit = stall * PATIENCE
+    best, since = measure(), time.monotonic()
+    while best < target:
+        time.sleep(interval)
+        value = measure()
+        if value > best:
+            best, since = value, time.monotonic()
+        elif time.monotonic() - since > limit:
+            raise AssertionError(f"no progress for {limit:.0f}s waiting for {message}: {best} of {target}")
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m processor.cli ARGS`` (e.g. ``status ROOT``) as a real subprocess."""
+    return subprocess.run([PYTHON, "-m", "processor.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=timeout * PATIENCE)
 
 
 # -- what ended where -------------------------------------------------------------------------
@@ -226,14 +273,29 @@ def ledger_rows(root: Path) -> list[dict]:
         db.close()
 
 
+def data_rows(result: Path, sheet: str) -> int:
+    """Rows below the header on ``sheet`` of a result workbook (the input's own sheet is copied there)."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(result, read_only=True)
+    try:
+        return sum(1 for row in wb[sheet].iter_rows(min_row=2, values_only=True) if any(v is not None for v in row))
+    finally:
+        wb.close()
+
+
+def done_count(root: Path) -> int:
+    """Originals that reached archive/ or failed/."""
+    return len(files(root / "archive")) + len([n for n in files(root / "failed") if not n.endswith(".error.txt")])
+
+
 def settled_everything(root: Path, expected_inputs: int) -> bool:
     """No input left in inbox/ (noise aside) or .state/claims/; archive/ + failed/ hold ``expected_inputs``."""
     from processor.dropfolder import IGNORE, classify
 
     inbox = [n for n in files(root / "inbox") if classify(n) != IGNORE]
     claims = list((root / ".state" / "claims").iterdir()) if (root / ".state" / "claims").is_dir() else []
-    kept = len(files(root / "archive")) + len([n for n in files(root / "failed") if not n.endswith(".error.txt")])
-    return not inbox and not claims and kept == expected_inputs
+    return not inbox and not claims and done_count(root) == expected_inputs
 
 
 def child_pids(pid: int) -> list[int]:

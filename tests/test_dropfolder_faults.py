@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from dropfolder_kit import (REPO, ServiceProcess, csv_bytes, drop, files, is_valid_xlsx, ledger_rows, read_events,
-                            results, settled_everything, stray_temps, wait_until, write_config, xlsx_bytes)
+from dropfolder_kit import (REPO, ServiceProcess, csv_bytes, done_count, drop, files, followups, is_valid_xlsx,
+                            ledger_rows, read_events, results, run_cli, settled_everything, small_workbook,
+                            stray_temps, wait_for_progress, wait_until, write_config, xlsx_bytes)
 
 
 def _sha(data: bytes) -> str:
@@ -53,36 +54,34 @@ def _results_are_whole(folder: Path) -> bool:
 
 
 def test_kill_9_at_random_moments_loses_nothing_and_yields_exactly_one_result_per_file(tmp_path):
-    """Issue test 2, matrix 5: 22 SIGKILLs (main process alone, or the whole process group)."""
+    """Issue test 2, matrix 5: ≥ 20 SIGKILLs while a file is claimed (main process alone, or the whole group).
+
+    Each cycle waits until the service has a file in hand (a claim or a recovered claim in its
+    log), then kills it after a random delay within that file's processing; a kill that came
+    after the file was finished does not count.
+    """
     rng = random.Random(5)
     root = tmp_path / "root"
     config = write_config(tmp_path / "c.toml", scorer="tests.dropfolder_scorers:slow", lease=60.0)
-    inputs = {f"k{i:02d}.{'xlsx' if i % 5 == 0 else 'csv'}":
-              (xlsx_bytes(150, 100 + i) if i % 5 == 0 else csv_bytes(40, 100 + i)) for i in range(34)}
+    inputs = {f"k{i:02d}.{ext}": data for i, (ext, data) in ((i, small_workbook(100 + i, 40)) for i in range(30))}
     pending = list(inputs)
-    for name in pending[:4]:
-        drop(root, name, inputs[name])
-    pending = pending[4:]
-    logs, kills = [], 0
-    for cycle in range(22):
-        for name in pending[:rng.choice([1, 1, 2])]:
-            drop(root, name, inputs[name])
-            pending.remove(name)
-        log = tmp_path / f"cycle{cycle:02d}.log"
+    logs, kills, in_flight = [], 0, 0
+    while in_flight < 20:
+        assert kills < 40, f"only {in_flight} of {kills} kills landed while a file was in hand"
+        if not list((root / ".state" / "claims").glob("*/*")) and not files(root / "inbox"):  # something to do
+            for name in pending[:rng.choice([1, 2])]:
+                drop(root, name, inputs[name])
+                pending.remove(name)
+        log = tmp_path / f"cycle{kills:02d}.log"
         logs.append(log)
-        service = ServiceProcess(root, "--workers", str(1 + cycle % 2), config=config, log=log,
-                                 env={"DROPFOLDER_TEST_SLOW": "0.25"})
+        service = ServiceProcess(root, "--workers", str(1 + kills % 2), config=config, log=log,
+                                 env={"DROPFOLDER_TEST_SLOW": "0.4"})
         try:
-            if cycle % 3 == 0:  # aim inside a file: right after a claim, before/while it is scored
-                try:
-                    wait_until(lambda: read_events(log, "claimed"), 8, 0.02, "a claim")
-                except AssertionError:
-                    pass
-                time.sleep(rng.uniform(0, 0.4))
-            else:
-                time.sleep(rng.uniform(0.2, 1.3))
+            wait_until(lambda: read_events(log, "claimed") or read_events(log, "recovered"), 60, 0.02,
+                       "a file in hand")
+            time.sleep(rng.uniform(0, 0.5))
             workers = service.children()
-            if cycle % 2:
+            if kills % 2:
                 service.kill_group()
             else:
                 service.kill()  # the main process only: its workers must follow it
@@ -92,14 +91,15 @@ def test_kill_9_at_random_moments_loses_nothing_and_yields_exactly_one_result_pe
             kills += 1
         finally:
             service.__exit__(None, None, None)
+        in_flight += bool(list((root / ".state" / "claims").glob("*/*")))
         held = _held_inputs(root)
         assert all(held[_sha(inputs[n])] >= 1 for n in inputs if n not in pending), f"an input was lost at kill {kills}"
         assert _results_are_whole(root / "outbox"), "a half-written file under a final result name"
     for name in pending:
         drop(root, name, inputs[name])
-    final = ServiceProcess(root, "--once", "--workers", "2", config=config, log=tmp_path / "final.log")
+    fast = write_config(tmp_path / "fast.toml", lease=60.0)  # the real scorer, no pause: just finish
+    final = ServiceProcess(root, "--once", "--workers", "2", config=fast, log=tmp_path / "final.log")
     assert final.wait(120) == 0
-    assert kills >= 20
     assert settled_everything(root, len(inputs))
     expected = sorted(n.rsplit(".", 1)[0] + ".scored.xlsx" for n in inputs)
     assert sorted(results(root)) == expected, "exactly one result per input, no (2) copies"
@@ -110,7 +110,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_yields_exactly_one_result_pe
     rows = ledger_rows(root)
     assert Counter(r["status"] for r in rows) == Counter({"archived": len(inputs)})
     recovered = [e for log in logs + [tmp_path / "final.log"] for e in read_events(log, "recovered")]
-    assert recovered, "some kill landed while a file was claimed (otherwise the test proved little)"
+    assert len(recovered) >= 20, "every kill in flight left a claim that a later start took over"
 
 
 @pytest.mark.parametrize("point", ["claimed", "scoring", "temp_written", "placed", "archive_moved"])
@@ -137,23 +137,22 @@ def test_a_power_cut_at_each_step_is_recovered_to_exactly_one_result_on_restart(
         assert scored_again == []
 
 
-@pytest.mark.parametrize("count, args", [(500, ["--workers", "2"]), (150, ["--poll", "0.5"])],
-                         ids=["500-notifications-2-workers", "150-polling-1-worker"])
+@pytest.mark.parametrize("count, args", [(500, ["--workers", "2"]), (100, ["--poll", "0.5"])],
+                         ids=["500-notifications-2-workers", "100-polling-1-worker"])
 def test_a_burst_of_small_workbooks_ends_with_one_result_and_one_archived_original_each(tmp_path, count, args):
-    """Issue test 3, matrix 4: half waiting at start, half dropped within a second while running."""
+    """Issue test 3, matrix 4: half waiting at start, half dropped at once while running."""
     root = tmp_path / "root"
     config = write_config(tmp_path / "c.toml")
-    names = [f"b{i:03d}.{'xlsx' if i % 10 == 0 else 'csv'}" for i in range(count)]
-    payload = {n: xlsx_bytes(12, i) if n.endswith("xlsx") else csv_bytes(12, i) for i, n in enumerate(names)}
+    payload = {f"b{i:03d}.{ext}": data for i, (ext, data) in ((i, small_workbook(i)) for i in range(count))}
+    names = list(payload)
     for name in names[:count // 2]:
         drop(root, name, payload[name])
     with ServiceProcess(root, *args, config=config) as service:
         wait_until(lambda: service.events("claimed"), 60, message="service running")
-        started = time.monotonic()
         for name in names[count // 2:]:
             drop(root, name, payload[name])
-        assert time.monotonic() - started < 1.5
-        wait_until(lambda: settled_everything(root, count), 240, 0.5, f"{count} files settled")
+        wait_for_progress(lambda: done_count(root), count, stall=60, message=f"{count} files archived")
+        wait_until(lambda: settled_everything(root, count), 30, message="nothing left in hand")
         assert service.stop() == 0
     assert sorted(results(root)) == sorted(n.rsplit(".", 1)[0] + ".scored.xlsx" for n in names)
     assert len(files(root / "archive")) == count and files(root / "failed") == []
@@ -169,13 +168,14 @@ def test_two_instances_on_one_root_process_each_file_once_and_the_survivor_takes
     with ServiceProcess(root, config=config, env={"DROPFOLDER_TEST_SLOW": "0.05"}) as a, \
             ServiceProcess(root, config=config, env={"DROPFOLDER_TEST_SLOW": "0.05"}) as b:
         for i, name in enumerate(names):
-            drop(root, name, csv_bytes(15, 300 + i))
+            drop(root, name, followups(15, 300 + i).to_csv(index=False).encode("utf-8-sig"))
         wait_until(lambda: len(a.events("archived")) >= 10 and a.events("claimed")[-1:] and
                    len(a.events("claimed")) > len(a.events("archived")), 120, 0.02, "A busy with a file")
         a_instance = a.events("started")[0]["instance"]
         a.kill()
         orphaned = [c.name.split("~")[0] for c in (root / ".state" / "claims").iterdir() if c.name.endswith(a_instance)]
-        wait_until(lambda: settled_everything(root, len(names)), 180, 0.2, "the survivor finishes")
+        wait_for_progress(lambda: done_count(root), len(names), stall=60, message="the survivor finishing")
+        wait_until(lambda: settled_everything(root, len(names)), 30, 0.2, "nothing left in hand")
         assert b.proc.poll() is None
         assert b.stop() == 0
     assert sorted(results(root)) == sorted(n.replace(".csv", ".scored.xlsx") for n in names)
@@ -230,6 +230,8 @@ def test_an_unwritable_outbox_or_inbox_is_retried_never_blamed_on_the_input(tmp_
                        message="retries on outbox/")
             assert files(root / "failed") == [] and results(root) == []
             assert [p.name for p in (root / ".state" / "claims").glob("*/*")] == ["a.csv"]
+            in_hand = run_cli("status", str(root)).stdout.split("in hand:")[1]
+            assert "a.csv" in in_hand and "outbox/ PermissionError [EACCES]" in in_hand, "status says why it waits"
             os.chmod(root / "outbox", 0o755)
             wait_until(lambda: "a.csv" in files(root / "archive"), 60, message="a.csv once outbox/ is writable")
             # a rep's lock makes the claim rename fail; here: inbox/ read-only for the service user

@@ -133,3 +133,150 @@ def test_leftover_partial_results_of_runs_without_a_claim_are_swept_and_live_one
         os.utime(service.f.partial / run, (old, old))
     service._sweep_partials({"live-run"})
     assert sorted(p.name for p in service.f.partial.iterdir()) == ["fresh-run", "live-run"]
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=120).filter(lambda s: "/" not in s and "\x00" not in s),
+       st.sampled_from([".csv", ".xlsx", ".txt", ".a:b", ""]))
+def test_every_archive_and_failed_name_is_windows_valid_and_leaves_room_for_its_report(stem, ext):
+    from processor.dropfolder import REPORT_SUFFIX
+
+    for _, name in zip(range(3), kept_names(stem + ext)):
+        assert not WINDOWS_INVALID.search(name) and not name.endswith((" ", "."))
+        assert len(f"{name}{REPORT_SUFFIX}".encode("utf-8")) <= 255
+
+
+def test_a_name_near_the_byte_limit_is_shortened_whole_characters_at_a_time():
+    long = "長" * 80 + ".csv"  # 244 bytes: fits as dropped, not once timestamped
+    names = kept_names(long)
+    first, stamped = next(names), next(names)
+    assert first.endswith(".csv") and stamped.endswith(".csv") and set(first[:-4]) == {"長"}
+    assert len(f"{stamped}.error.txt".encode("utf-8")) <= 255
+    assert len(next(kept_names(long, name_max=100)).encode("utf-8")) <= 100 - len(".20261123-091203-999.error.txt")
+
+
+@pytest.mark.parametrize("code", ["EINVAL", "EACCES", "EPERM", "ENOTSUP", "EXDEV"])
+def test_where_hard_links_do_not_work_place_falls_back_to_a_checked_rename(tmp_path, code):
+    """B7: FAT/exFAT and some shares have no hard links; Windows reports that as EINVAL."""
+    import errno
+
+    def no_links(src, dst):
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(src), None, str(dst))
+
+    src, dst = tmp_path / "a", tmp_path / "b"
+    src.write_text("new")
+    place(src, dst, link=no_links)
+    assert dst.read_text() == "new" and not src.exists()
+    src.write_text("newer")
+    with pytest.raises(FileExistsError):
+        place(src, dst, link=no_links)
+    assert dst.read_text() == "new" and src.read_text() == "newer", "never replaces an existing file"
+
+
+def test_a_link_error_that_is_not_about_links_is_passed_on_for_a_retry(tmp_path):
+    import errno
+
+    def disk_full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    src = tmp_path / "a"
+    src.write_text("x")
+    with pytest.raises(OSError) as raised:
+        place(src, tmp_path / "b", link=disk_full)
+    assert raised.value.errno == errno.ENOSPC and src.exists() and not (tmp_path / "b").exists()
+
+
+def test_archive_names_are_reserved_case_insensitively_as_windows_compares_them(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite")
+    for run in ("r1", "r2"):
+        led.insert(run, "x", claim=f"{run}~me", instance="me", size=1)
+    first = led.reserve_name("r1", "archive_name", iter(["Report.xlsx", "Report.1.xlsx"]), lambda n: False)
+    second = led.reserve_name("r2", "archive_name", iter(["report.xlsx", "report.1.xlsx"]), lambda n: False)
+    assert (first, second) == ("Report.xlsx", "report.1.xlsx")
+
+
+def test_the_same_content_is_a_duplicate_only_for_the_same_day_and_the_same_config(tmp_path):
+    """B9: the duplicate key is content hash + as-of date + config key."""
+    led = Ledger(tmp_path / "l.sqlite")
+    for run in ("r1", "r2", "r3", "r4"):
+        led.insert(run, "a.csv", claim=f"{run}~me", instance="me", size=3)
+    exists = {"a.scored.xlsx"}.__contains__
+    led.begin_scoring("r1", "h", result_names("a.csv"), lambda n: False, lambda c: False, as_of="2024-07-01",
+                      config_key="k1")
+    led.update("r1", status=ARCHIVED)
+    same = led.begin_scoring("r2", "h", result_names("a.csv"), exists, lambda c: False, as_of="2024-07-01",
+                             config_key="k1")
+    next_day = led.begin_scoring("r3", "h", result_names("a.csv"), exists, lambda c: False, as_of="2024-07-02",
+                                 config_key="k1")
+    other_config = led.begin_scoring("r4", "h", result_names("a.csv"), exists, lambda c: False, as_of="2024-07-01",
+                                     config_key="k2")
+    assert same == (DUPLICATE, "a.scored.xlsx")
+    assert next_day[0] == "score" and other_config[0] == "score"
+
+
+def test_the_config_key_changes_with_the_settings_and_the_scorer_but_not_between_none_and_the_defaults():
+    from processor.dropfolder import config_key
+    from processor.settings import Settings
+
+    plain = config_key(None, "processor.pipeline:score_file")
+    assert plain == config_key(Settings(), "processor.pipeline:score_file")
+    assert plain != config_key(Settings(price=9000), "processor.pipeline:score_file")
+    assert plain != config_key(None, "tests.dropfolder_scorers:slow")
+
+
+def test_a_ledger_written_by_the_first_release_gets_the_new_columns_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE drops (run_id TEXT PRIMARY KEY, name TEXT NOT NULL, size INTEGER, content_hash TEXT,"
+                " status TEXT NOT NULL, claim TEXT, instance TEXT, output_name TEXT, output_key TEXT UNIQUE,"
+                " duplicate_of TEXT, archive_name TEXT, failed_name TEXT, error TEXT, attempts INTEGER NOT NULL"
+                " DEFAULT 0, crashes INTEGER NOT NULL DEFAULT 0, claimed_at TEXT, finished_at TEXT, duration_s REAL)")
+    old.execute("INSERT INTO drops (run_id, name, status, archive_name) VALUES ('r0', 'Report.xlsx', 'archived',"
+                " 'Report.xlsx')")
+    old.commit()
+    old.close()
+    led = Ledger(path)
+    assert led.get("r0")["archive_key"] == "report.xlsx" and "as_of" in led.get("r0")
+    led.insert("r1", "report.xlsx", claim="r1~me", instance="me", size=1)
+    assert led.reserve_name("r1", "archive_name", iter(["report.xlsx", "report.2.xlsx"]),
+                            lambda n: False) == "report.2.xlsx"
+
+
+def test_the_error_report_says_where_and_how_to_fix_in_both_languages():
+    from processor.dropfolder import error_report
+    from processor.errors import UnusableInput
+
+    exc = UnusableInput("欄位「金額」不是數字", "請改成數字", en="column 金額 is not a number",
+                        fix_en="type the amount as a number, e.g. 1200", sheet="交易", row=12, column="金額")
+    text = error_report("list.xlsx", "run-1", exc, "list.xlsx")
+    assert "位置：list.xlsx，工作表「交易」，第 12 列，欄位「金額」" in text
+    assert "Where: list.xlsx, sheet 交易, row 12, column 金額" in text
+    assert "How to fix: type the amount as a number, e.g. 1200" in text
+    assert "(the whole file)" in error_report("a.csv", "r", UnusableInput("壞了", en="broken"), "a.csv")
+
+
+def test_what_the_ledger_and_log_keep_of_a_failure_is_english_and_masks_personal_data():
+    from processor.dropfolder import describe_exception, summary_line
+    from processor.errors import UnusableInput
+
+    quoting = UnusableInput("標題 林測試、0912345678", en="header row looks like data: 0912-345-678, A123456789",
+                            fix_en="put the column names in the first row")
+    assert summary_line(quoting) == "header row looks like data: <number>, <id>; put the column names in the first row"
+    assert "林測試" not in summary_line(UnusableInput("標題 林測試"))  # no English: nothing of the zh-TW text
+    try:
+        {"林測試": 1}["陳範例"]
+    except KeyError as exc:
+        described = describe_exception(exc)
+    assert described.startswith("KeyError at test_dropfolder_units.py:") and "陳範例" not in described
+
+
+def test_watch_as_of_is_a_flag_only_and_must_be_a_date(tmp_path):
+    assert load_options(None, as_of="2024-07-01").as_of == "2024-07-01"
+    with pytest.raises(ValueError):
+        load_options(None, as_of="yesterday")
+    config = tmp_path / "c.toml"
+    config.write_text('[service]\nas_of = "2024-07-01"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="as_of"):
+        load_options(config)

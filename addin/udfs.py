@@ -26,6 +26,7 @@ The VBA wrappers embedded in workbook.xlsm are generated from these signatures
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import importlib
 
@@ -103,17 +104,77 @@ def _cells(value) -> tuple[pd.Series, tuple[int, int]]:
     return pd.Series(grid.reshape(-1), dtype=object), grid.shape
 
 
-def _each_distinct(parser, raw: pd.Series):
-    """``parser(raw)``, parsing each distinct cell value once: a rep's column of 100,000 dates
-    holds a few thousand different ones. Returns the parser's Series, aligned with ``raw``."""
-    codes, distinct = pd.factorize(raw, use_na_sentinel=True)
-    codes = np.where(codes < 0, len(distinct), codes)  # blanks share one slot at the end
-    results = parser(pd.Series(list(distinct) + [None], dtype=object))
+class _Distinct:
+    """A column's cells as codes into its distinct values, factorized once, so every parser and
+    check runs on the distinct values only: a rep's column of 100,000 dates holds a few
+    thousand different ones."""
 
-    def spread(result: pd.Series) -> pd.Series:
-        return pd.Series(result.to_numpy()[codes], index=raw.index, dtype=result.dtype)
+    def __init__(self, raw: pd.Series):
+        codes, distinct = pd.factorize(raw, use_na_sentinel=True)
+        self.index = raw.index
+        self.codes = np.where(codes < 0, len(distinct), codes)  # blanks share one slot at the end
+        self.values = pd.Series(list(distinct) + [None], dtype=object)
 
-    return tuple(map(spread, results)) if isinstance(results, tuple) else spread(results)
+    def spread(self, result: pd.Series) -> pd.Series:
+        return pd.Series(result.to_numpy()[self.codes], index=self.index, dtype=result.dtype)
+
+
+def _distinct(raw) -> _Distinct:
+    return raw if isinstance(raw, _Distinct) else _Distinct(raw)
+
+
+def _each_distinct(parser, raw):
+    """``parser`` on each distinct cell value once; its Series (or tuple of them) aligned with ``raw``."""
+    cells = _distinct(raw)
+    results = parser(cells.values)
+    return tuple(map(cells.spread, results)) if isinstance(results, tuple) else cells.spread(results)
+
+
+_NUMBER_TYPES = frozenset({float, int, np.float64, np.float32, np.int64, np.int32})  # not bool: True is no amount
+
+
+_TYPED = _NUMBER_TYPES | {dt.datetime, pd.Timestamp}
+
+
+def _amounts(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """:func:`processor.values.parse_amounts`, with cells Excel already typed as numbers taken as
+    the numbers they are (what the parser does with them) so only text goes through its text
+    path. ``tests/test_addin_udfs.py`` checks this equals the parser on any mix of cells."""
+    number = np.fromiter((type(v) in _NUMBER_TYPES for v in cells.to_numpy()), dtype=bool, count=len(cells))
+    if not number.any():
+        return parsers.parse_amounts(cells)
+    value = pd.Series(np.nan, index=cells.index, dtype=float)
+    value[number] = cells[number].to_numpy(dtype=float)
+    bad = pd.Series(False, index=cells.index)
+    if not number.all():
+        value[~number], bad[~number] = parsers.parse_amounts(cells[~number])
+    return value, bad
+
+
+def _dates(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """:func:`processor.values.parse_dates`, with date cells (datetimes from Excel) taken as the
+    days they are, so only text and serial numbers go through the parser (checked equal too)."""
+    when = np.fromiter((isinstance(v, dt.datetime) for v in cells.to_numpy()), dtype=bool, count=len(cells))
+    if not when.any():
+        return parsers.parse_dates(cells)
+    value = pd.Series(pd.NaT, index=cells.index, dtype="datetime64[ns]")
+    value[when] = pd.to_datetime(cells[when].tolist()).normalize()
+    bad = pd.Series(False, index=cells.index)
+    if not when.all():
+        value[~when], bad[~when] = parsers.parse_dates(cells[~when])
+    return value, bad
+
+
+def _blank(raw) -> np.ndarray:
+    """Where a cell is empty (processor.values.is_blank), judged once per distinct value; a number
+    or date cell is blank only when it is missing (NaN), which spares turning it into text."""
+    cells = _distinct(raw)
+    typed = np.fromiter((type(v) in _TYPED for v in cells.values.to_numpy()), dtype=bool, count=len(cells.values))
+    blank = np.zeros(len(cells.values), dtype=bool)
+    blank[typed] = cells.values[typed].isna().to_numpy()
+    if not typed.all():
+        blank[~typed] = parsers.is_blank(cells.values[~typed]).to_numpy(dtype=bool)
+    return blank[cells.codes]
 
 
 def _column(value, name: str) -> pd.Series:
@@ -134,7 +195,8 @@ def _excel_values(series: pd.Series) -> list:
     present = series.notna().to_numpy()
     out = np.full(len(series), "", dtype=object)
     if pd.api.types.is_datetime64_any_dtype(series):
-        out[present] = np.asarray(series[present].dt.to_pydatetime(), dtype=object)
+        codes, days = pd.factorize(series[present])  # a column of dates holds few distinct days
+        out[present] = np.asarray(days.to_pydatetime(), dtype=object)[codes]
     else:
         out[present] = series[present].astype(object).to_numpy()
     return out.tolist()
@@ -162,13 +224,15 @@ def _unreadable(bad: pd.Series, raw: pd.Series, what: str, fix: str) -> pd.Serie
     return out
 
 
-def _checked(raw: pd.Series, field: schema.Field, as_of: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
+def _checked(raw, field: schema.Field, as_of: pd.Timestamp, cell=None) -> tuple[pd.Series, pd.Series]:
     """(values, messages) of one column by the pipeline's own parsing and validation of a schema
     field (:mod:`processor.parse`: unreadable, not a choice, not a whole number, a date after
     as_of or before 1900 — what 資料檢查 reports), once per distinct cell value. ``messages``
-    holds ``⚠ <label>「<cell>」<problem>：<fix>`` where a cell fails and is missing elsewhere."""
+    holds ``⚠ <label>「<cell>」<problem>：<fix>`` where a cell fails and is missing elsewhere;
+    ``cell`` converts each distinct value first."""
     def check(distinct: pd.Series):
-        parsed, problems = validation._parse_values(distinct, field, "", as_of, limit=None)  # noqa: SLF001
+        values = distinct if cell is None else distinct.map(cell)
+        parsed, problems = validation._parse_values(values, field, "", as_of, limit=None)  # noqa: SLF001
         messages = np.full(len(distinct), None, dtype=object)
         for p in problems:  # one per bad distinct value
             if messages[p.row] is None:
@@ -249,16 +313,18 @@ def _transactions(customer_ids, dates, as_of: pd.Timestamp, amounts=None) -> tup
     if len(set(lengths)) > 1:
         raise FormulaProblem(f"客戶編號、日期{'、金額' if amounts is not None else ''}的列數不同"
                              f"（{'、'.join(map(str, lengths))}）：請選同樣多列")
-    when, bad_dates = _each_distinct(parsers.parse_dates, raw_dates)
+    id_cells, date_cells = _Distinct(ids), _Distinct(raw_dates)
+    when, bad_dates = _each_distinct(_dates, date_cells)
     if raw_amounts is None:  # dates only (PL_SILENCE): every listed date is a purchase, worth one unit
         amount, bad_amounts = pd.Series(1.0, index=ids.index), pd.Series(False, index=ids.index)
-        used = ~(parsers.is_blank(ids) & parsers.is_blank(raw_dates))
+        used = pd.Series(~(_blank(id_cells) & _blank(date_cells)))
     else:
-        amount, bad_amounts = _each_distinct(parsers.parse_amounts, raw_amounts)
-        used = ~(parsers.is_blank(ids) & parsers.is_blank(raw_dates) & parsers.is_blank(raw_amounts))
+        amount_cells = _Distinct(raw_amounts)
+        amount, bad_amounts = _each_distinct(_amounts, amount_cells)
+        used = pd.Series(~(_blank(id_cells) & _blank(date_cells) & _blank(amount_cells)))
     rows = pd.RangeIndex(1, len(ids) + 1)  # "第 N 列" = the Nth row of the selected range
     # ids as the pipeline reads a 客戶編號 cell from a file: Excel's 1001.0 is the 1001 openpyxl gives
-    text_ids, _ = _checked(ids.map(as_in_file), schema.KINDS["transactions"].field("customer_id"), as_of)
+    text_ids, _ = _checked(id_cells, schema.KINDS["transactions"].field("customer_id"), as_of, as_in_file)
     frame = pd.DataFrame({"customer_id": text_ids.to_numpy(), "date": when.to_numpy(), "amount": amount.to_numpy()},
                          index=rows)[used.to_numpy()]
     if not frame["customer_id"].notna().any():
@@ -308,7 +374,7 @@ _CONTACT = schema.KINDS["contacts"]
 def PL_TWDATE(value):
     """日期：把民國/西元/Excel 序號等各種寫法轉成日期（例：85/03/12 → 1996/03/12）。無法辨識的格顯示 ⚠ 與寫法。"""
     raw, shape = _cells(value)
-    parsed, bad = _each_distinct(parsers.parse_dates, raw)
+    parsed, bad = _each_distinct(_dates, raw)
     return _shaped(_with_messages(parsed, _unreadable(bad, raw, "日期", DATE_FIX)), shape)
 
 
@@ -318,7 +384,7 @@ def PL_TWDATE(value):
 def PL_AMOUNT(value):
     """金額：把 3萬、80萬、1,200、NT$500、(500) 等寫法轉成數字（例：3萬 → 30000）。無法辨識的格顯示 ⚠。"""
     raw, shape = _cells(value)
-    parsed, bad = _each_distinct(parsers.parse_amounts, raw)
+    parsed, bad = _each_distinct(_amounts, raw)
     return _shaped(_with_messages(parsed, _unreadable(bad, raw, "金額", AMOUNT_FIX)), shape)
 
 
@@ -349,27 +415,28 @@ def PL_ID_CHECK(id):  # noqa: A002 - the name the function wizard shows
 @_readable
 def PL_NEXT_FOLLOWUP(last_contact, intent_level, touches, as_of=None):
     """下次跟進日與逾期天數（兩欄，同 跟進排程）：+1/+3/+7 天，之後 H 每天、A 3天、B 7天、C 15天；意向留白 14 天。錯的格顯示 ⚠。"""
-    schedule = _core("processor.followup", "schedule")
+    due = _core("processor.followup", "due")
     when = _as_of(as_of)
     columns = {key: _column(arg, key) for key, arg in
                (("last_contact", last_contact), ("intent", intent_level), ("touches", touches))}
     lengths = [len(c) for c in columns.values()]
     if len(set(lengths)) > 1:
         raise FormulaProblem(f"最後聯絡日、意向等級、聯絡次數的列數不同（{'、'.join(map(str, lengths))}）：請選同樣多列")
-    checked = {key: _checked(raw, _CONTACT.field(key), when) for key, raw in columns.items()}
+    columns = {key: _Distinct(raw) for key, raw in columns.items()}
+    checked = {key: _checked(cells, _CONTACT.field(key), when) for key, cells in columns.items()}
     count, count_messages = checked["touches"]
     negative = (count < 0).fillna(False).to_numpy(dtype=bool)  # the schema's whole number has no lower bound
-    count_messages[negative] = WARN + "聯絡次數「" + count[negative].astype(str) + "」不能是負數：請填 0 以上的整數（留白或 0 為初次接觸）"
+    if negative.any():
+        count_messages[negative] = (WARN + "聯絡次數「" + count[negative].astype(str)
+                                    + "」不能是負數：請填 0 以上的整數（留白或 0 為初次接觸）")
     message = checked["last_contact"][1].fillna(checked["intent"][1]).fillna(count_messages)
-    blank = np.logical_and.reduce([parsers.is_blank(raw).to_numpy() for raw in columns.values()])
-    # the 跟進排程 sheet's own schedule: one contact per row, found again by its row position
-    contacts = pd.DataFrame({"name": np.arange(len(blank)).astype(str), "last_contact": checked["last_contact"][0],
-                             "touches": count.where(~negative), "intent": checked["intent"][0]})
-    due = schedule(contacts, None, when, Settings()).set_index("_row").reindex(contacts.index)
-    out = [[d, o] for d, o in zip(_excel_values(due["next_followup"]), _excel_values(due["days_overdue"]))]
-    for i in np.flatnonzero(blank | message.notna().to_numpy()):
-        out[i] = ["", ""] if blank[i] else [message.iloc[i], ""]
-    return out
+    # the 跟進排程 sheet's own rule (never contacted: due today; overdue: days past the due date)
+    next_date, overdue = due(checked["last_contact"][0], checked["intent"][0], count.where(~negative), when, Settings())
+    dates = np.array(_with_messages(next_date, message).tolist(), dtype=object)
+    late = np.array(_excel_values(overdue.clip(lower=0).astype("Int64").where(message.isna())), dtype=object)
+    blank = np.logical_and.reduce([_blank(cells) for cells in columns.values()])
+    dates[blank] = late[blank] = ""
+    return np.column_stack([dates, late]).tolist()
 
 
 SILENCE_COLUMNS = ("customer_id", "recency", "rank_ratio", "silence_score", "silence_group")
@@ -397,7 +464,7 @@ def PL_ABC(values):
     """ABC 分類（柏拉圖 10%/20%/70%）：依金額由大到小，每格回傳 A、B 或 C；0、負數與無法辨識的金額不分類，顯示 ⚠。"""
     abc_classes = _core("processor.segments", "abc_classes")
     raw, shape = _cells(values)
-    amount, bad = _each_distinct(parsers.parse_amounts, raw)
+    amount, bad = _each_distinct(_amounts, raw)
     # like 客戶分群: a customer without a positive amount has bought nothing and is not ranked
     not_positive = (amount <= 0).to_numpy()
     classes = pd.Series(abc_classes(amount.where(~not_positive), Settings()), index=raw.index, dtype=object)
@@ -456,6 +523,6 @@ def _probabilities(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     text = parsers.normalise_text(raw.where(raw.map(type) == str))
     percent = text.str.fullmatch(r"[^%]+%").fillna(False).to_numpy(dtype=bool)
     cells = raw.where(~percent, text.str[:-1])
-    number, unreadable = parsers.parse_amounts(cells)
+    number, unreadable = _amounts(cells)
     number[percent] = number[percent] / 100
     return number, unreadable

@@ -49,6 +49,22 @@ def next_followup(last_contact: pd.Series, intent: pd.Series, touches: pd.Series
     return by_curve.where(in_early, by_cadence)
 
 
+def due(last_contact: pd.Series, intent: pd.Series, touches: pd.Series, as_of: pd.Timestamp, settings: Settings,
+        first_contact: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
+    """(next follow-up date, days overdue) per contact: :func:`next_followup`, with a contact never
+    reached due today (as_of); days overdue = as_of − next date (negative: days still to go).
+    The 跟進排程 sheet and the PL_NEXT_FOLLOWUP formula both use it.
+
+    >>> nxt, late = due(pd.Series(pd.to_datetime(["2024-03-01", None])), pd.Series(["A", "H"]), pd.Series([5, None]),
+    ...                 pd.Timestamp("2024-03-10"), Settings())
+    >>> nxt.dt.strftime("%m-%d").tolist(), late.tolist()
+    (['03-04', '03-10'], [6, 0])
+    """
+    last = pd.to_datetime(pd.Series(last_contact), errors="coerce")
+    nxt = next_followup(last, intent, touches, settings, first_contact).where(last.notna(), as_of)
+    return nxt, (as_of - nxt).dt.days
+
+
 def person_key(frame: pd.DataFrame) -> pd.Series:
     """The key that ties log rows to contacts: customer id if typed, else the name (NFKC, no spaces, lower)."""
     cid = normalise_text(frame["customer_id"]).str.lower() if "customer_id" in frame else None
@@ -107,10 +123,8 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
                          pd.to_numeric(people["log_touches"], errors="coerce")], axis=1).max(axis=1)
     touches = touches.where(touches.notna(), last.notna().astype(int))
     intent = people["log_intent"].astype("string").fillna(people["intent"].astype("string"))
-    nxt = next_followup(last, intent, touches, settings, first)
+    nxt, overdue = due(last, intent, touches, as_of, settings, first)
     never = last.isna()
-    nxt = nxt.where(~never, as_of)
-    overdue = (as_of - nxt).dt.days
     status = np.select([never, overdue > 0, overdue == 0, overdue >= -3],
                        [STATUS_NEW, STATUS_OVERDUE, STATUS_TODAY, STATUS_SOON], STATUS_LATER)
     out = pd.DataFrame({

@@ -124,7 +124,7 @@ def test_a_block_where_one_column_is_expected_is_a_readable_message():
     ("PL_SILENCE", "processor.silence", "silence_table", (["a", "a", "b"], ["2024/1/1", "2024/2/1", "2024/1/5"], "2024/6/1")),
     ("PL_RFM", "processor.segments", "rfm_table", (["a", "a", "b"], ["2024/1/1", "2024/2/1", "2024/1/5"], [100, 200, 50], "2024/6/1")),
     ("PL_ABC", "processor.segments", "abc_classes", ([[100], [50], [1]],)),
-    ("PL_NEXT_FOLLOWUP", "processor.followup", "schedule", ([["2024/1/1"]], [["H"]], [[1]], "2024/1/10")),
+    ("PL_NEXT_FOLLOWUP", "processor.followup", "due", ([["2024/1/1"]], [["H"]], [[1]], "2024/1/10")),
 ])
 def test_formulas_over_analytics_give_a_table_or_say_plainly_that_the_analysis_is_not_available_yet(name, module, core, args):
     out = getattr(udfs, name)(*args)
@@ -240,7 +240,7 @@ def test_misaligned_transaction_columns_are_reported_with_their_lengths():
 # ---------------------------------------------------------------------------------------------
 # PL_NEXT_FOLLOWUP: the 跟進排程 schedule; bad cells say why
 
-needs_followup = pytest.mark.skipif(not _available("processor.followup", "schedule"), reason="no follow-up core")
+needs_followup = pytest.mark.skipif(not _available("processor.followup", "due"), reason="no follow-up core")
 
 
 @needs_followup
@@ -358,3 +358,25 @@ def test_no_formula_message_points_at_the_command_line(tmp_path, monkeypatch):
     ]
     for cell in itertools.chain.from_iterable(itertools.chain.from_iterable(outputs)):
         assert not CLI_REFERENCE.search(str(cell)), cell
+
+
+_cell = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=False), st.integers(-10**9, 10**9), st.booleans(),
+                  st.datetimes(dt.datetime(1890, 1, 1), dt.datetime(2100, 1, 1)),
+                  st.sampled_from(["3萬", "1,200", "(500)", "85/03/12", "2024-03-05", "45000", " ", "", "abc", "0850312"]),
+                  st.text(max_size=6))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_cell, max_size=30))
+def test_the_typed_fast_paths_give_exactly_what_the_pipelines_parsers_give(cells):
+    """Numbers and date cells skip the parsers' text paths (and the blank check's); the results
+    must not change."""
+    import pandas as pd
+    from processor import values
+
+    series = pd.Series(cells, dtype=object)
+    for fast, parser in ((udfs._amounts, values.parse_amounts), (udfs._dates, values.parse_dates)):
+        (got, got_bad), (want, want_bad) = fast(series), parser(series)
+        pd.testing.assert_series_equal(got, want, check_dtype=False, check_names=False)
+        assert got_bad.tolist() == want_bad.tolist()
+    assert udfs._blank(series).tolist() == values.is_blank(series).tolist()

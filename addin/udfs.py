@@ -339,6 +339,8 @@ def _transactions(customer_ids, dates, as_of: pd.Timestamp, amounts=None) -> tup
         where = np.flatnonzero((bad & used).to_numpy())
         notes += [f"{WARN}錯誤：第 {i + 1} 列{label}「{raw.iloc[i]}」無法辨識，這列沒有納入計算：{fix}"
                   for i in where[:MAX_NOTES]]
+        if len(where) > MAX_NOTES:
+            notes.append(f"{WARN}錯誤：另有 {len(where) - MAX_NOTES:,} 列{label}無法辨識，也沒有納入計算：{fix}")
     clean, problems = clean_transactions(frame, as_of, sheet="")
     return clean, notes + [_note(p) for p in problems]
 
@@ -498,6 +500,8 @@ def PL_PROB(table_with_header, model_name, as_of=None, caller=None):
         from .excel import ExcelWorkbook
 
         book = ExcelWorkbook(caller.sheet.book)
+    if model_name is None or not str(model_name).strip():
+        raise FormulaProblem("請填模型名稱（按 訓練模型 時的名稱，見 模型說明）")
     model = ribbon.saved_model(book, str(model_name))
     p = pd.Series(np.asarray(predict_proba(model, frame, _as_of(as_of)), dtype=float).reshape(-1))
     return [["購買機率"]] + [[v] for v in _excel_values(p)]

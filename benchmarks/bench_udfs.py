@@ -24,7 +24,7 @@ Baselines (named per row):
 Not measured: xlwings' COM marshalling of the range in and the array out on Windows (it is
 per cell and lands on top of every figure here), and Excel's own recalculation.
 
-    PYTHONPATH=. python benchmarks/bench_udfs.py [--rows 100000] [--only PL_ABC,PL_RFM]
+    PYTHONPATH=. python benchmarks/bench_udfs.py [--rows 100000] [--only PL_ABC,PL_RFM] [--no-baselines]
 """
 
 from __future__ import annotations
@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--only", default="", help="comma-separated formula names")
+    parser.add_argument("--no-baselines", action="store_true", help="time the formulas only (baselines take minutes)")
     args = parser.parse_args(argv)
     rows = args.rows
     data = _inputs(rows, np.random.default_rng(0))
@@ -208,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
                                                            rows, table[1:SAMPLE // 10 + 1]))))
     print(f"{rows:,} rows, Python side only (best of 3); per-cell baselines scaled from a {SAMPLE:,}-cell sample;")
     print("* baseline on pre-parsed numbers and dates, arithmetic only (see the docstring)")
-    print(f"{'formula':<20}{'realistic s':>12}{'worst s':>10}   {'baseline':<18}{'baseline s':>11}{'speed-up':>10}")
+    print(f"{'formula':<20}{'realistic s':>12}{'worst s':>10}" +
+          ("" if args.no_baselines else f"   {'baseline':<18}{'baseline s':>11}{'speed-up':>10}"))
     for name, call, (baseline_name, baseline) in cases:
         if only and name not in only:
             continue
@@ -218,6 +220,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name:<20}{problem}")
             continue
         realistic, worst = _best(call, r), _best(call, w)
+        if args.no_baselines:
+            print(f"{name:<20}{realistic:>12.3f}{worst:>10.3f}", flush=True)
+            continue
         base = baseline(r)
         print(f"{name:<20}{realistic:>12.3f}{worst:>10.3f}   {baseline_name:<18}{base:>11.2f}{base / realistic:>9.0f}x",
               flush=True)

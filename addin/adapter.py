@@ -58,6 +58,16 @@ class OpenWorkbook(Protocol):
         """Open another workbook for the rep."""
 
 
+def as_in_file(value):
+    """A cell value as the service's reader (openpyxl) gives it: Excel COM hands every number
+    over as a float, openpyxl gives whole numbers as int — so 客戶編號 12345 is not "12345.0".
+
+    >>> as_in_file(12345.0), as_in_file(2.5), as_in_file("A1")
+    (12345, 2.5, 'A1')
+    """
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def config_from_rows(rows) -> dict[str, object]:
     """Key → value from (key, value) rows, stopping at the first blank key (as xlwings reads it)."""
     out = {}

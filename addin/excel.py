@@ -14,7 +14,7 @@ import xlwings as xw
 
 from processor.workbook import RawSheet
 
-from .adapter import CONFIG_SHEET, config_from_rows
+from .adapter import CONFIG_SHEET, as_in_file, config_from_rows
 
 
 class ExcelWorkbook:
@@ -35,10 +35,7 @@ class ExcelWorkbook:
         for sheet in self.book.sheets:
             last = sheet.used_range.last_cell
             rows = sheet.range((1, 1), (last.row, last.column)).options(ndim=2).value
-            grid = pd.DataFrame(rows, dtype=object)
-            # COM hands every number over as a float; openpyxl (the service's reader) gives whole
-            # numbers as int, so 客戶編號 12345 must not become "12345.0" here
-            grid = grid.map(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)
+            grid = pd.DataFrame(rows, dtype=object).map(as_in_file)
             out.append(RawSheet(sheet.name, grid, "xlsx"))
         return out
 
@@ -64,12 +61,14 @@ class ExcelWorkbook:
                 if name in [s.name for s in self.book.sheets]:
                     self.book.sheets[name].delete()
             source = app.books.open(str(rendered))
-            added = []
-            for sheet in source.sheets:
-                copied = sheet.copy(after=self.book.sheets[-1])  # Excel's Sheet.Copy: formats, tables, charts
-                added.append(copied.name)
-            source.close()
-            return added
+            try:
+                added = []
+                for sheet in source.sheets:
+                    copied = sheet.copy(after=self.book.sheets[-1])  # Excel's Sheet.Copy: formats, tables, charts
+                    added.append(copied.name)
+                return added
+            finally:
+                source.close()  # never leave the temporary results workbook open in Excel
         finally:
             app.display_alerts = alerts
 
@@ -80,11 +79,17 @@ class ExcelWorkbook:
         self.book.app.alert(text, title=title, mode="critical" if error else "info")
 
     def save_copy(self, destination: Path) -> None:
-        if hasattr(self.book.api, "SaveCopyAs"):  # Windows COM
+        if hasattr(self.book.api, "SaveCopyAs"):  # Windows COM: a copy; the open workbook is untouched
             self.book.api.SaveCopyAs(str(destination))
-        else:  # macOS: save, then copy the saved file
+        else:
+            # Excel for Mac's scripting has no "save a copy": the workbook is saved in place first
+            # (送出評分 says so, and docs/excel-addin.md), then the saved file is copied
             self.book.save()
             Path(destination).write_bytes(Path(self.book.fullname).read_bytes())
+
+    @property
+    def saves_before_copy(self) -> bool:
+        return not hasattr(self.book.api, "SaveCopyAs")
 
     def open_file(self, path: Path) -> None:
         self.book.app.books.open(str(path))

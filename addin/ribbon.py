@@ -24,11 +24,14 @@ from processor import schema
 from processor.errors import UnusableInput
 
 from .adapter import CONFIG_SHEET, OpenWorkbook
+from .messages import MODEL_FIX, in_excel
 
 TITLE = "精準名單"
 NOT_AVAILABLE = "尚未提供 / not available yet"
 INFO_SHEET = "說明"
 RESULT_SHEETS_KEY = "RESULT_SHEETS"
+MODEL_KEY = "MODEL"  # xlwings.conf: the saved model 購買機率 / 全部執行 score campaign lists with
+CHECK_SHEET = "資料檢查"
 
 #: button id → (result sheets it puts into the workbook (None: all), the core module it needs,
 #: the sheet kind it reads); 資料檢查 always comes along so every problem is visible
@@ -45,23 +48,79 @@ def _today() -> pd.Timestamp:
     return pd.Timestamp.today().normalize()  # the shell's clock; the core only gets as_of
 
 
-def _config_path(book: OpenWorkbook, key: str) -> Path | None:
-    value = book.config().get(key)
-    return Path(os.path.expandvars(str(value).strip())) if value not in (None, "") and str(value).strip() else None
+def _config_text(book: OpenWorkbook | None, key: str) -> str:
+    value = book.config().get(key) if book is not None else None
+    return "" if value is None else str(value).strip()
+
+
+def _beside_workbook(book: OpenWorkbook | None, path: Path) -> Path:
+    """A relative path in xlwings.conf or in a formula means "next to this workbook", not Excel's
+    working folder (wherever Excel happened to start)."""
+    home = book.path() if book is not None else None
+    return path if path.is_absolute() or home is None else home.parent / path
+
+
+def _config_path(book: OpenWorkbook | None, key: str) -> Path | None:
+    text = _config_text(book, key)
+    return _beside_workbook(book, Path(os.path.expandvars(text))) if text else None
 
 
 def models_dir(book: OpenWorkbook | None) -> Path:
     """Where trained models live: xlwings.conf MODELS_DIR, else DROP_FOLDER/models, else
-    $PRECISION_LIST_MODELS, else ~/精準名單/models (the ribbon and PL_PROB use this one rule)."""
-    if book is not None:
-        configured = _config_path(book, "MODELS_DIR")
-        if configured:
-            return configured
-        drop = _config_path(book, "DROP_FOLDER")
-        if drop:
-            return drop / "models"
+    $PRECISION_LIST_MODELS, else ~/精準名單/models (the ribbon and PL_PROB use this one rule;
+    a relative folder is taken from the workbook's folder)."""
+    configured = _config_path(book, "MODELS_DIR")
+    if configured:
+        return configured
+    drop = _config_path(book, "DROP_FOLDER")
+    if drop:
+        return drop / "models"
     env = os.environ.get("PRECISION_LIST_MODELS")
     return Path(env) if env else Path.home() / "精準名單" / "models"
+
+
+def model_file(book: OpenWorkbook | None, name_or_path: str) -> Path:
+    """The .skops file of a model given by name (in :func:`models_dir`) or by path (a relative
+    path is taken from the workbook's folder)."""
+    from processor.models import model_path
+
+    path = model_path(str(name_or_path).strip(), models_dir(book))  # a name → models folder; a path as given
+    return _beside_workbook(book, path)
+
+
+def saved_model(book: OpenWorkbook | None, name_or_path: str) -> dict:
+    """The saved model (cached, reloaded when its file changes); a missing one is a ModelError
+    whose fix is the Excel step."""
+    from processor.models import ModelError, load_model_cached
+
+    path = model_file(book, name_or_path)
+    if not path.is_file():
+        raise ModelError(f"找不到模型「{name_or_path}」（{path}）", MODEL_FIX)
+    return load_model_cached(path)
+
+
+def _newest_first(path: Path) -> tuple:
+    return (-path.stat().st_mtime_ns, path.name)
+
+
+def newest_model(book: OpenWorkbook | None) -> Path | None:
+    """The most recently saved model in the models folder, if any."""
+    folder = models_dir(book)
+    found = [p for p in folder.glob("*.skops") if p.is_file()] if folder.is_dir() else []
+    return min(found, key=_newest_first) if found else None
+
+
+def _model_for(book: OpenWorkbook, control_id: str) -> Path | None:
+    """The saved model a button scores campaign lists with: xlwings.conf MODEL if filled in; for
+    購買機率, failing that, the newest model in the models folder; else none (the list's own
+    labelled rows train a model, as in the shared-folder service)."""
+    configured = _config_text(book, MODEL_KEY)
+    if configured:
+        path = model_file(book, configured)
+        if not path.is_file():
+            raise UnusableInput(f"找不到 {CONFIG_SHEET} 的 {MODEL_KEY} 指定的模型「{configured}」（{path}）", MODEL_FIX)
+        return path
+    return newest_model(book) if control_id == "propensity" else None
 
 
 def _previous_results(book: OpenWorkbook) -> list[str]:
@@ -93,6 +152,46 @@ def _put_results(book: OpenWorkbook, analysis, wanted: tuple[str, ...] | None) -
     return added
 
 
+def _in_excel(analysis):
+    """The analysis with the 資料檢查 texts and every sheet's notes worded for Excel
+    (:func:`addin.messages.in_excel`): the rep has no command line."""
+    def reworded(sheet):
+        blocks = sheet.blocks
+        if sheet.name == CHECK_SHEET:
+            blocks = tuple(dataclasses.replace(b, frame=b.frame.apply(
+                lambda col: col.map(in_excel) if col.dtype == object or pd.api.types.is_string_dtype(col) else col)) for b in blocks)
+        return dataclasses.replace(sheet, blocks=blocks, notes=tuple(map(in_excel, sheet.notes)))
+
+    return dataclasses.replace(analysis, sheets=[reworded(s) for s in analysis.sheets])
+
+
+def _not_produced(analysis, label: str, kind_key: str, model: Path | None, folder: Path) -> UnusableInput:
+    """Why a button's sheets are missing, told apart: no such sheet; a sheet with headers only;
+    a campaign list with no known outcomes and no saved model; rows that were all unusable."""
+    kind = schema.KINDS[kind_key]
+    found = [s for s in analysis.parsed if s.kind.key == kind_key]
+    names = "、".join(f"「{s.sheet}」" for s in found)
+    if not found:
+        required = "、".join(f.label for f in kind.fields if f.required)
+        return UnusableInput(f"沒有產生「{label}」：找不到「{kind.label}」工作表（要有 {required} 欄）",
+                             f"請用 精準名單 › 插入範本工作表 › {kind.label}，貼上資料再按一次",
+                             en=f"no {kind.key} sheet")
+    if all(len(s.frame) == 0 for s in found):
+        return UnusableInput(f"沒有產生「{label}」：{names} 工作表只有標題列，沒有資料",
+                             "請在標題列下方貼上資料再按一次", en=f"{kind.key} sheet has headers but no rows")
+    if kind_key == "campaign" and model is None and not any(
+            "label" in s.headers and s.frame["label"].notna().any() for s in found):
+        outcome = kind.field("label").label
+        return UnusableInput(f"沒有產生「{label}」：{names} 沒有已知結果（{outcome}）欄，模型資料夾也沒有已存的模型",
+                             f"請先在有已知結果的舊名單按 精準名單 › 訓練模型（存到 {folder}），"
+                             f"或在 {CONFIG_SHEET} 的 {MODEL_KEY} 填模型名稱，再按一次；"
+                             f"也可以在「{outcome}」欄填 是/否（要預測的客戶留白）",
+                             en="no labelled rows and no saved model")
+    rows = sum(len(s.frame) for s in found)
+    return UnusableInput(f"沒有產生「{label}」：{names} 的 {rows:,} 列資料都無法使用", f"原因見「{CHECK_SHEET}」工作表",
+                         en=f"no usable rows in the {kind.key} sheet")
+
+
 def run_analysis(book: OpenWorkbook, control_id: str) -> str:
     """客戶分群 / 沉默排名 / 購買機率 / 全部執行 / 檢查資料: the pipeline on the open workbook."""
     from processor.pipeline import analyse
@@ -101,20 +200,33 @@ def run_analysis(book: OpenWorkbook, control_id: str) -> str:
     raw = _input_sheets(book)
     if not raw:
         raise UnusableInput("這個活頁簿沒有資料工作表", "請先用 精準名單 › 插入範本工作表，貼上資料再按一次")
-    analysis = analyse(raw, _today(), models_dir=models_dir(book), progress=book.status, source_name=book.name)
+    model = _model_for(book, control_id)
+    analysis = analyse(raw, _today(), model=str(model) if model else None, models_dir=models_dir(book),
+                       progress=book.status, source_name=book.name)
     if not analysis.parsed:
-        raise UnusableInput("找不到可分析的工作表", "請使用範本工作表的欄名（標題列放在前 15 列內）")
+        raise UnusableInput("找不到可分析的工作表", "請使用 精準名單 › 插入範本工作表 的欄名（標題列放在前 15 列內）")
+    analysis = _in_excel(analysis)
     produced = {s.name for s in analysis.sheets}
     if wanted and not produced & set(wanted):
         label = "、".join(wanted)
         if module and importlib.util.find_spec(module) is None:
             raise UnusableInput(f"「{label}」{NOT_AVAILABLE}（{module}）", "這個版本還沒有這項分析；請先用 全部執行 或 檢查資料")
-        needed = schema.KINDS[kind]
-        raise UnusableInput(f"沒有產生「{label}」：找不到「{needed.label}」工作表",
-                            f"請插入「{needed.label}」範本（{'、'.join(f.label for f in needed.fields if f.required)}）並貼上資料")
+        problem = _not_produced(analysis, label, kind, model, models_dir(book))
+        if any(s.kind.key == kind and len(s.frame) for s in analysis.parsed):
+            _put_results(book, analysis, ())  # the reasons, row by row, in 資料檢查
+        raise problem
     added = _put_results(book, analysis, wanted)
     errors = analysis.summary["problems"]["errors"]
-    return f"完成：加入 {'、'.join(added)}" + (f"；資料有 {errors} 個錯誤，見「資料檢查」" if errors else "")
+    return (f"完成：加入 {'、'.join(added)}" + _scored_with(analysis, model)
+            + (f"；資料有 {errors} 個錯誤，見「{CHECK_SHEET}」" if errors else ""))
+
+
+def _scored_with(analysis, model: Path | None) -> str:
+    """How the campaign lists were scored (the model file as the rep sees it in the models folder)."""
+    if not analysis.summary.get("precision_list"):
+        return ""
+    return (f"（用已存模型「{model.stem}」評分）" if model is not None else
+            "（用這份名單的已知結果訓練；要保存模型給新名單用，請按 訓練模型）")
 
 
 def insert_template(book: OpenWorkbook, kind_key: str) -> str:
@@ -158,16 +270,20 @@ def train(book: OpenWorkbook) -> str:
     path, _ = train_model(sheet, target, name, settings=analysis.settings, as_of=today,
                           trained_at=pd.Timestamp.now().isoformat(timespec="seconds"),
                           models_dir=models_dir(book), progress=book.status)
-    return f"已用「{sheet.sheet}」訓練模型「{name}」，存於 {path}；公式可用 =PL_PROB(表格, \"{name}\")"
+    return (f"已用「{sheet.sheet}」訓練模型「{name}」，存於 {path}；新名單按 購買機率 即用最新的模型評分，"
+            f"公式可用 =PL_PROB(表格, \"{name}\")")
 
 
 def model_info(book: OpenWorkbook) -> str:
     """模型說明: the saved models in the models folder, newest first, with what each was trained on."""
     folder = models_dir(book)
-    models = sorted((p for p in folder.glob("*.skops") if p.is_file()), key=lambda p: p.stat().st_mtime,
-                    reverse=True) if folder.is_dir() else []
+    models = sorted((p for p in folder.glob("*.skops") if p.is_file()), key=_newest_first) if folder.is_dir() else []
     if not models:
         return f"{folder} 還沒有模型：請用 訓練模型 建立，或在 xlwings.conf 的 MODELS_DIR 填共用模型資料夾"
+    try:
+        in_use = _model_for(book, "propensity")
+    except UnusableInput:
+        in_use = None
     try:
         load_model = importlib.import_module("processor.models").load_model
     except (ImportError, AttributeError):
@@ -175,6 +291,8 @@ def model_info(book: OpenWorkbook) -> str:
     lines = []
     for path in models[:15]:
         line = f"{path.stem}　{pd.Timestamp(path.stat().st_mtime, unit='s'):%Y/%m/%d %H:%M}"
+        if in_use is not None and path.resolve() == in_use.resolve():
+            line += "　（購買機率 用這個）"
         if load_model is not None:
             try:
                 meta = load_model(path)["meta"]
@@ -204,7 +322,8 @@ def submit(book: OpenWorkbook) -> str:
     tmp = inbox / f"{name}.tmp"
     book.save_copy(tmp)
     os.replace(tmp, final)
-    return f"已送出 {final}；服務評分後按 取回結果"
+    saved = "（Excel for Mac 無法另存副本，已先儲存這個活頁簿）" if getattr(book, "saves_before_copy", False) else ""
+    return f"已送出 {final}{saved}；服務評分後按 取回結果"
 
 
 def fetch(book: OpenWorkbook) -> str:
@@ -251,8 +370,9 @@ def dispatch(control_id: str, book: OpenWorkbook | None = None) -> str:
         book.message(outcome)
         return outcome
     except UnusableInput as problem:
-        book.message(str(problem), error=True)
-        return str(problem)
+        text = in_excel(str(problem))
+        book.message(text, error=True)
+        return text
     except Exception as error:  # noqa: BLE001 - a button must end in a dialog, not a traceback
         text = f"{TITLE} 發生錯誤：{type(error).__name__}: {error}"
         book.message(text, error=True)

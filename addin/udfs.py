@@ -3,9 +3,20 @@
 Each ``PL_*`` function takes a whole range (a block of cells arrives as a list of rows), turns
 it into a pandas Series or DataFrame, calls the same core function the pipeline uses, and
 returns a block of cells that Excel spills. Nothing is computed here: a shell converts, calls
-and renders (STYLE.md). A cell that cannot be understood gets a readable message in its place
-("無法辨識日期「abc」…"); a formula that cannot run at all returns one cell with the reason,
-never a Python traceback and never a bare ``#VALUE!``.
+and renders (STYLE.md). Cell values are checked by the pipeline's own parsers and validators
+(:mod:`processor.values`, :mod:`processor.parse`), transactions are cleaned by the pipeline's
+:func:`processor.transactions.clean_transactions`, so a formula and ``precision-list score``
+agree on the same data.
+
+Bad input is never dropped or guessed silently:
+
+* a cell that cannot be used gets a ``⚠`` message in its own place (cell-by-cell formulas:
+  ``⚠ 意向等級「Z」不是可選的值：請從下拉選單選：H / A / B / C``);
+* per-customer tables (PL_SILENCE, PL_RFM) end with ``⚠`` note rows for what the cleaning set
+  aside or merged (a purchase after as_of, a customer with only returns, ``A001``/``a001 ``
+  counted as one customer), rows numbered within the selected range;
+* a formula that cannot run at all returns one cell with the reason, never a Python traceback
+  and never a bare ``#VALUE!``.
 
 Only the open-source xlwings decorators are used (``xw.func``/``xw.arg``); on Linux they are
 no-ops, so the tests call these functions directly with lists, exactly as xlwings would.
@@ -15,18 +26,23 @@ The VBA wrappers embedded in workbook.xlsm are generated from these signatures
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import importlib
-from pathlib import Path
+import itertools
 
 import numpy as np
 import pandas as pd
 import xlwings as xw
 
-from processor import idnumber
-from processor import values as parse
-from processor.errors import UnusableInput
+from processor import idnumber, schema
+from processor import parse as validation
+from processor import values as parsers
+from processor.errors import Problem, UnusableInput
 from processor.settings import Settings
+
+from .adapter import as_in_file
+from .messages import FORMULA_AS_OF, in_excel
 
 #: the names Excel sees, in the order the function wizard lists them
 UDF_NAMES = ("PL_TWDATE", "PL_AMOUNT", "PL_ZODIAC", "PL_ID_CHECK", "PL_NEXT_FOLLOWUP", "PL_SILENCE",
@@ -38,21 +54,24 @@ ARGUMENT_HELP = {
     "birthday": "生日的儲存格或範圍（民國或西元皆可）",
     "id": "身分證字號或居留證號的儲存格或範圍",
     "last_contact": "最後聯絡日（一欄）",
-    "intent_level": "意向等級 H/A/B/C（一欄，與最後聯絡日同列數）",
-    "touches": "聯絡次數（一欄，與最後聯絡日同列數）",
+    "intent_level": "意向等級 H/A/B/C（一欄，與最後聯絡日同列數；留白為未分級）",
+    "touches": "聯絡次數（一欄，與最後聯絡日同列數；留白或 0 為初次接觸）",
     "as_of": "基準日（選填，例如 TODAY()；留白為今天）",
     "customer_ids": "客戶編號（一欄，每筆交易一列）",
     "dates": "交易日期（一欄，與客戶編號同列數）",
-    "amounts": "交易金額（一欄，與客戶編號同列數；可寫 3萬）",
-    "values": "要分類的金額（一欄）",
+    "amounts": "交易金額（一欄，與客戶編號同列數；可寫 3萬；退貨寫負數）",
+    "values": "要分類的金額（一欄，每位客戶一列）",
     "table_with_header": "客戶表，第一列為標題（欄名要和訓練時相同）",
-    "model_name": "模型名稱（訓練模型時的名稱）或 .skops 檔的完整路徑",
-    "p": "購買機率（0 到 1）",
+    "model_name": "模型名稱（訓練模型時的名稱）或 .skops 檔的路徑（相對路徑從活頁簿所在資料夾算起）",
+    "p": "購買機率（0 到 1，或 35%）",
     "price": "售價（選填，預設 2500）",
     "cost": "成本（選填，預設 750）",
     "contact_cost": "聯絡成本（選填，預設 175）",
 }
 NOT_AVAILABLE = "尚未提供 / not available yet"
+#: note rows under a per-customer table, at most (the rest are counted in one more row)
+MAX_NOTES = 20
+WARN = "⚠ "
 
 
 class FormulaProblem(Exception):
@@ -64,6 +83,10 @@ class FormulaProblem(Exception):
 
 def _grid(value) -> np.ndarray:
     """What Excel passes (a scalar, one row/column as a flat list, or a list of rows) as a 2-D array."""
+    if isinstance(value, list) and value and type(value[0]) is list and len(set(map(len, value))) == 1:
+        width = len(value[0])  # xlwings' list of rows: its cells in one pass (np.array on nested lists is 3x slower)
+        cells = np.fromiter(itertools.chain.from_iterable(value), dtype=object, count=len(value) * width)
+        return cells.reshape(len(value), width) if width else np.array([[None]], dtype=object)
     grid = np.array(value, dtype=object) if isinstance(value, (list, tuple, np.ndarray)) else None
     if grid is None or grid.size == 0:
         grid = np.array([[value if grid is None else None]], dtype=object)
@@ -86,14 +109,77 @@ def _cells(value) -> tuple[pd.Series, tuple[int, int]]:
     return pd.Series(grid.reshape(-1), dtype=object), grid.shape
 
 
-def _each_distinct(parser, raw: pd.Series):
-    """``parser(raw)``, parsing each distinct cell value once: a rep's column of 100,000 dates
-    holds a few thousand different ones. Returns the parser's Series, aligned with ``raw``."""
-    codes, distinct = pd.factorize(raw, use_na_sentinel=True)
-    codes = np.where(codes < 0, len(distinct), codes)  # blanks share one slot at the end
-    results = parser(pd.Series(list(distinct) + [None], dtype=object))
-    spread = lambda r: r.iloc[codes].set_axis(raw.index)  # noqa: E731
-    return tuple(map(spread, results)) if isinstance(results, tuple) else spread(results)
+class _Distinct:
+    """A column's cells as codes into its distinct values, factorized once, so every parser and
+    check runs on the distinct values only: a rep's column of 100,000 dates holds a few
+    thousand different ones."""
+
+    def __init__(self, raw: pd.Series):
+        codes, distinct = pd.factorize(raw, use_na_sentinel=True)
+        self.index = raw.index
+        self.codes = np.where(codes < 0, len(distinct), codes)  # blanks share one slot at the end
+        self.values = pd.Series(list(distinct) + [None], dtype=object)
+
+    def spread(self, result: pd.Series) -> pd.Series:
+        return pd.Series(result.to_numpy()[self.codes], index=self.index, dtype=result.dtype)
+
+
+def _distinct(raw) -> _Distinct:
+    return raw if isinstance(raw, _Distinct) else _Distinct(raw)
+
+
+def _each_distinct(parser, raw):
+    """``parser`` on each distinct cell value once; its Series (or tuple of them) aligned with ``raw``."""
+    cells = _distinct(raw)
+    results = parser(cells.values)
+    return tuple(map(cells.spread, results)) if isinstance(results, tuple) else cells.spread(results)
+
+
+_NUMBER_TYPES = frozenset({float, int, np.float64, np.float32, np.int64, np.int32})  # not bool: True is no amount
+
+
+_TYPED = _NUMBER_TYPES | {dt.datetime, pd.Timestamp}
+
+
+def _amounts(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """:func:`processor.values.parse_amounts`, with cells Excel already typed as numbers taken as
+    the numbers they are (what the parser does with them) so only text goes through its text
+    path. ``tests/test_addin_udfs.py`` checks this equals the parser on any mix of cells."""
+    number = np.fromiter((type(v) in _NUMBER_TYPES for v in cells.to_numpy()), dtype=bool, count=len(cells))
+    if not number.any():
+        return parsers.parse_amounts(cells)
+    value = pd.Series(np.nan, index=cells.index, dtype=float)
+    value[number] = cells[number].to_numpy(dtype=float)
+    bad = pd.Series(False, index=cells.index)
+    if not number.all():
+        value[~number], bad[~number] = parsers.parse_amounts(cells[~number])
+    return value, bad
+
+
+def _dates(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """:func:`processor.values.parse_dates`, with date cells (datetimes from Excel) taken as the
+    days they are, so only text and serial numbers go through the parser (checked equal too)."""
+    when = np.fromiter((isinstance(v, dt.datetime) for v in cells.to_numpy()), dtype=bool, count=len(cells))
+    if not when.any():
+        return parsers.parse_dates(cells)
+    value = pd.Series(pd.NaT, index=cells.index, dtype="datetime64[ns]")
+    value[when] = pd.to_datetime(cells[when].tolist()).normalize()
+    bad = pd.Series(False, index=cells.index)
+    if not when.all():
+        value[~when], bad[~when] = parsers.parse_dates(cells[~when])
+    return value, bad
+
+
+def _blank(raw) -> np.ndarray:
+    """Where a cell is empty (processor.values.is_blank), judged once per distinct value; a number
+    or date cell is blank only when it is missing (NaN), which spares turning it into text."""
+    cells = _distinct(raw)
+    typed = np.fromiter((type(v) in _TYPED for v in cells.values.to_numpy()), dtype=bool, count=len(cells.values))
+    blank = np.zeros(len(cells.values), dtype=bool)
+    blank[typed] = cells.values[typed].isna().to_numpy()
+    if not typed.all():
+        blank[~typed] = parsers.is_blank(cells.values[~typed]).to_numpy(dtype=bool)
+    return blank[cells.codes]
 
 
 def _column(value, name: str) -> pd.Series:
@@ -114,7 +200,8 @@ def _excel_values(series: pd.Series) -> list:
     present = series.notna().to_numpy()
     out = np.full(len(series), "", dtype=object)
     if pd.api.types.is_datetime64_any_dtype(series):
-        out[present] = np.asarray(series[present].dt.to_pydatetime(), dtype=object)
+        codes, days = pd.factorize(series[present])  # a column of dates holds few distinct days
+        out[present] = np.asarray(days.to_pydatetime(), dtype=object)[codes]
     else:
         out[present] = series[present].astype(object).to_numpy()
     return out.tolist()
@@ -126,19 +213,45 @@ def _table(frame: pd.DataFrame) -> list[list]:
     return [[str(c) for c in frame.columns]] + [list(row) for row in zip(*columns)]
 
 
-def _with_messages(parsed: pd.Series, bad: pd.Series, raw: pd.Series, what: str, fix: str) -> pd.Series:
-    """Parsed values, with a message in each cell that could not be understood."""
+def _with_messages(parsed: pd.Series, messages: pd.Series) -> pd.Series:
+    """Parsed values, with the message in each cell that has one."""
     out = pd.Series(_excel_values(parsed), index=parsed.index, dtype=object)
-    if bad.any():
-        out[bad] = "無法辨識" + what + "「" + raw[bad].astype(str) + "」：" + fix
+    has = messages.notna().to_numpy()
+    out[has] = messages[has]
     return out
+
+
+def _unreadable(bad: pd.Series, raw: pd.Series, what: str, fix: str) -> pd.Series:
+    """``⚠ 無法辨識<what>「<cell>」：<fix>`` where ``bad``, else missing."""
+    out = pd.Series(None, index=raw.index, dtype=object)
+    if bad.any():
+        out[bad] = WARN + "無法辨識" + what + "「" + raw[bad].astype(str) + "」：" + fix
+    return out
+
+
+def _checked(raw, field: schema.Field, as_of: pd.Timestamp, cell=None) -> tuple[pd.Series, pd.Series]:
+    """(values, messages) of one column by the pipeline's own parsing and validation of a schema
+    field (:mod:`processor.parse`: unreadable, not a choice, not a whole number, a date after
+    as_of or before 1900 — what 資料檢查 reports), once per distinct cell value. ``messages``
+    holds ``⚠ <label>「<cell>」<problem>：<fix>`` where a cell fails and is missing elsewhere;
+    ``cell`` converts each distinct value first."""
+    def check(distinct: pd.Series):
+        values = distinct if cell is None else distinct.map(cell)
+        parsed, problems = validation._parse_values(values, field, "", as_of, limit=None)  # noqa: SLF001
+        messages = np.full(len(distinct), None, dtype=object)
+        for p in problems:  # one per bad distinct value
+            if messages[p.row] is None:
+                messages[p.row] = f"{WARN}{field.label}「{p.value}」{p.problem}：{p.fix}"
+        return parsed, pd.Series(messages, index=distinct.index, dtype=object)
+
+    return _each_distinct(check, raw)
 
 
 def _as_of(value) -> pd.Timestamp:
     """The formula's "today": the as_of argument if given (e.g. =TODAY()), else today's date."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return pd.Timestamp.today().normalize()
-    parsed, bad = parse.parse_dates(pd.Series([value], dtype=object))
+    parsed, bad = parsers.parse_dates(pd.Series([value], dtype=object))
     if bad.iloc[0]:
         raise FormulaProblem(f"as_of「{value}」不是日期：請寫 2024/3/5 或用 =TODAY()")
     return parsed.iloc[0]
@@ -147,7 +260,7 @@ def _as_of(value) -> pd.Timestamp:
 def _number(value, name: str, default: float) -> float:
     if value is None or (isinstance(value, str) and not value.strip()):
         return float(default)
-    number = parse.parse_number_scalar(value)
+    number = parsers.parse_number_scalar(value)
     if number is None:
         raise FormulaProblem(f"「{name}」「{value}」不是數字")
     return number
@@ -168,36 +281,89 @@ def _readable(func):
         try:
             return func(*args)
         except FormulaProblem as problem:
-            return [[f"⚠ {problem}"]]
+            return [[f"{WARN}{problem}"]]
         except UnusableInput as problem:  # the core's own message for people (sheet, value, fix)
-            return [[f"⚠ {problem}"]]
+            return [[WARN + in_excel(str(problem), FORMULA_AS_OF)]]
         except Exception as error:
             if type(error).__name__ == "ModelError":  # processor.models: missing/tampered model file
-                return [[f"⚠ {error}" + (f"；{error.fix}" if getattr(error, "fix", "") else "")]]
-            return [[f"⚠ {func.__name__} 無法計算：{type(error).__name__}: {error}"]]
+                fix = in_excel(getattr(error, "fix", ""), FORMULA_AS_OF)
+                return [[f"{WARN}{error}" + (f"；{fix}" if fix else "")]]
+            return [[f"{WARN}{func.__name__} 無法計算：{type(error).__name__}: {error}"]]
     return wrapper
 
 
-def _transactions(customer_ids, dates, amounts=None) -> pd.DataFrame:
-    """Transactions frame (customer_id, date, amount) from parallel columns; misaligned → problem."""
+# ---------------------------------------------------------------------------------------------
+# Transactions: the pipeline's cleaning, with what it set aside as note rows
+
+def _note(problem: Problem) -> str:
+    """One ``⚠`` row under a table: what the cleaning did to which rows of the range, and the fix."""
+    where = "、".join(part for part in (
+        f"第 {problem.row} 列" if problem.row is not None and "列" not in problem.problem else "",
+        f"{problem.column}" + (f" {problem.value}" if problem.value.startswith("「") else f"「{problem.value}」")
+        if problem.column and problem.value else "") if part)
+    fix = in_excel(problem.fix, FORMULA_AS_OF)
+    return f"{WARN}{problem.severity}：{problem.problem}" + (f"（{where}）" if where else "") + (f"：{fix}" if fix else "")
+
+
+def _transactions(customer_ids, dates, as_of: pd.Timestamp, amounts=None) -> tuple[pd.DataFrame, list[str]]:
+    """(clean transactions, note rows): parallel columns cleaned by the pipeline's own
+    :func:`processor.transactions.clean_transactions` (ids normalised, purchases after as_of
+    and incomplete rows set aside and reported, returns deducted). Rows blank in every column
+    are the unused end of a selected range and are skipped without a note."""
+    clean_transactions = _core("processor.transactions", "clean_transactions")
     ids = _column(customer_ids, "customer_ids")
-    when, bad_dates = _each_distinct(parse.parse_dates, _column(dates, "dates"))
-    if amounts is None:  # dates only (PL_SILENCE): every listed date is a purchase, worth one unit
+    raw_dates = _column(dates, "dates")
+    raw_amounts = None if amounts is None else _column(amounts, "amounts")
+    lengths = [len(ids), len(raw_dates)] + ([] if raw_amounts is None else [len(raw_amounts)])
+    if len(set(lengths)) > 1:
+        raise FormulaProblem(f"客戶編號、日期{'、金額' if amounts is not None else ''}的列數不同"
+                             f"（{'、'.join(map(str, lengths))}）：請選同樣多列")
+    id_cells, date_cells = _Distinct(ids), _Distinct(raw_dates)
+    when, bad_dates = _each_distinct(_dates, date_cells)
+    if raw_amounts is None:  # dates only (PL_SILENCE): every listed date is a purchase, worth one unit
         amount, bad_amounts = pd.Series(1.0, index=ids.index), pd.Series(False, index=ids.index)
+        used = pd.Series(~(_blank(id_cells) & _blank(date_cells)))
     else:
-        amount, bad_amounts = _each_distinct(parse.parse_amounts, _column(amounts, "amounts"))
-    if not len(ids) == len(when) == len(amount):
-        raise FormulaProblem(f"客戶編號、日期、金額的列數不同（{len(ids)}、{len(when)}、{len(amount)}）：請選同樣多列")
-    keep = parse.normalise_text(ids).notna() & (parse.normalise_text(ids) != "")
-    if (bad_dates & keep).any():
-        first = int(np.flatnonzero(bad_dates & keep)[0])
-        raise FormulaProblem(f"第 {first + 1} 列日期「{_column(dates, 'dates').iloc[first]}」無法辨識：請寫 2024/3/5 或 113/3/5")
-    if (bad_amounts & keep).any():
-        first = int(np.flatnonzero(bad_amounts & keep)[0])
-        raise FormulaProblem(f"第 {first + 1} 列金額「{_column(amounts, 'amounts').iloc[first]}」無法辨識：請寫 1200 或 3萬")
-    keep &= when.notna()
-    return pd.DataFrame({"customer_id": parse.normalise_text(ids)[keep].astype(str),
-                         "date": when[keep], "amount": amount[keep]}).reset_index(drop=True)
+        amount_cells = _Distinct(raw_amounts)
+        amount, bad_amounts = _each_distinct(_amounts, amount_cells)
+        used = pd.Series(~(_blank(id_cells) & _blank(date_cells) & _blank(amount_cells)))
+    rows = pd.RangeIndex(1, len(ids) + 1)  # "第 N 列" = the Nth row of the selected range
+    # ids as the pipeline reads a 客戶編號 cell from a file: Excel's 1001.0 is the 1001 openpyxl gives
+    text_ids, _ = _checked(id_cells, schema.KINDS["transactions"].field("customer_id"), as_of, as_in_file)
+    frame = pd.DataFrame({"customer_id": text_ids.to_numpy(), "date": when.to_numpy(), "amount": amount.to_numpy()},
+                         index=rows)[used.to_numpy()]
+    if not frame["customer_id"].notna().any():
+        raise FormulaProblem("客戶編號都是空的：第一個引數請選客戶編號那一欄")
+    notes = []
+    for bad, raw, label, fix in ((bad_dates, raw_dates, "日期", DATE_FIX), (bad_amounts, raw_amounts, "金額", AMOUNT_FIX)):
+        where = np.flatnonzero((bad & used).to_numpy())
+        notes += [f"{WARN}錯誤：第 {i + 1} 列{label}「{raw.iloc[i]}」無法辨識，這列沒有納入計算：{fix}"
+                  for i in where[:MAX_NOTES]]
+        if len(where) > MAX_NOTES:
+            notes.append(f"{WARN}錯誤：另有 {len(where) - MAX_NOTES:,} 列{label}無法辨識，也沒有納入計算：{fix}")
+    clean, problems = clean_transactions(frame, as_of, sheet="")
+    return clean, notes + [_note(p) for p in problems]
+
+
+def _with_notes(table: list[list], notes: list[str]) -> list[list]:
+    """The table, then one row per note (capped at MAX_NOTES), as wide as the table."""
+    width = len(table[0])
+    shown = notes[:MAX_NOTES] + ([f"{WARN}另有 {len(notes) - MAX_NOTES} 個問題未列出"] if len(notes) > MAX_NOTES else [])
+    return table + [[note] + [""] * (width - 1) for note in shown]
+
+
+def _customer_table(core: str, transactions: tuple, as_of, columns: tuple[str, ...]) -> list[list]:
+    """PL_SILENCE / PL_RFM: the core's per-customer table on cleaned transactions, zh-TW headed,
+    followed by the cleaning's notes."""
+    module, name = core.rsplit(".", 1)
+    table_of = _core(module, name)
+    when = _as_of(as_of)
+    clean, notes = _transactions(*transactions[:2], when, *transactions[2:])
+    if not (clean["amount"] > 0).any():
+        return _with_notes([[f"{WARN}沒有可計算的購買（正數金額、基準日 {when:%Y/%m/%d} 以前）"]], notes)
+    table = table_of(clean, when, Settings())
+    labels = getattr(importlib.import_module(module), "LABELS", {})
+    return _with_notes(_table(table.loc[:, list(columns)].rename(columns=labels)), notes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,36 +371,38 @@ def _transactions(customer_ids, dates, amounts=None) -> pd.DataFrame:
 
 DATE_FIX = "請寫 85/03/12、民國85年3月12日 或 2024/3/5"
 AMOUNT_FIX = "請寫 30000、3萬 或 1,200"
+PROBABILITY_FIX = "請填 0 到 1 之間的數字（例：0.35 或 35%）"
+_CONTACT = schema.KINDS["contacts"]
 
 
 @xw.func(category=CATEGORY)
 @xw.arg("value", ndim=2)
 @_readable
 def PL_TWDATE(value):
-    """日期：把民國/西元/Excel 序號等各種寫法轉成日期（例：85/03/12 → 1996/03/12）。儲存格請設為日期格式。"""
+    """日期：把民國/西元/Excel 序號等各種寫法轉成日期（例：85/03/12 → 1996/03/12）。無法辨識的格顯示 ⚠ 與寫法。"""
     raw, shape = _cells(value)
-    parsed, bad = _each_distinct(parse.parse_dates, raw)
-    return _shaped(_with_messages(parsed, bad, raw, "日期", DATE_FIX), shape)
+    parsed, bad = _each_distinct(_dates, raw)
+    return _shaped(_with_messages(parsed, _unreadable(bad, raw, "日期", DATE_FIX)), shape)
 
 
 @xw.func(category=CATEGORY)
 @xw.arg("value", ndim=2)
 @_readable
 def PL_AMOUNT(value):
-    """金額：把 3萬、80萬、1,200、NT$500 等寫法轉成數字（例：3萬 → 30000）。"""
+    """金額：把 3萬、80萬、1,200、NT$500、(500) 等寫法轉成數字（例：3萬 → 30000）。無法辨識的格顯示 ⚠。"""
     raw, shape = _cells(value)
-    parsed, bad = _each_distinct(parse.parse_amounts, raw)
-    return _shaped(_with_messages(parsed, bad, raw, "金額", AMOUNT_FIX), shape)
+    parsed, bad = _each_distinct(_amounts, raw)
+    return _shaped(_with_messages(parsed, _unreadable(bad, raw, "金額", AMOUNT_FIX)), shape)
 
 
 @xw.func(category=CATEGORY)
 @xw.arg("birthday", ndim=2)
 @_readable
 def PL_ZODIAC(birthday):
-    """星座：由生日推算（例：85/03/12 → 雙魚座）。生日可寫民國或西元。"""
+    """星座：由生日推算（例：85/03/12 → 雙魚座）。生日在今天之後、早於 1900 年或無法辨識時顯示 ⚠ 與原因。"""
     raw, shape = _cells(birthday)
-    parsed, bad = _each_distinct(parse.parse_dates, raw)
-    return _shaped(_with_messages(parse.zodiac_signs(parsed), bad, raw, "生日", DATE_FIX), shape)
+    born, messages = _checked(raw, _CONTACT.field("birthday"), pd.Timestamp.today().normalize())
+    return _shaped(_with_messages(parsers.zodiac_signs(born), messages), shape)
 
 
 @xw.func(category=CATEGORY)
@@ -253,23 +421,29 @@ def PL_ID_CHECK(id):  # noqa: A002 - the name the function wizard shows
 @xw.arg("touches", ndim=2)
 @_readable
 def PL_NEXT_FOLLOWUP(last_contact, intent_level, touches, as_of=None):
-    """下次跟進日與逾期天數（兩欄）：初次接觸後 +1/+3/+7 天，之後依意向 H 每天、A 3天、B 7天、C 15天。"""
-    next_followup = _core("processor.followup", "next_followup")
-    raw_last = _column(last_contact, "last_contact")
-    last, bad = _each_distinct(parse.parse_dates, raw_last)
-    intent = parse.normalise_text(_column(intent_level, "intent_level")).str.upper()
-    count, _ = _each_distinct(parse.parse_amounts, _column(touches, "touches"))
-    if not len(last) == len(intent) == len(count):
-        raise FormulaProblem(f"最後聯絡日、意向等級、聯絡次數的列數不同（{len(last)}、{len(intent)}、{len(count)}）")
-    due = next_followup(last, intent.set_axis(last.index), count.set_axis(last.index), Settings())
-    overdue = (_as_of(as_of) - due).dt.days.clip(lower=0)  # as 跟進排程 counts it: days past the due date
-    dates = _with_messages(due, bad, raw_last, "日期", DATE_FIX)
-    return [[d, o] for d, o in zip(dates, _excel_values(overdue.astype("Int64")))]
-
-
-def _labelled(frame: pd.DataFrame, columns: tuple[str, ...], labels: dict) -> list[list]:
-    """The chosen columns of a core table, headed by the core's own zh-TW labels."""
-    return _table(frame.loc[:, list(columns)].rename(columns=labels))
+    """下次跟進日與逾期天數（兩欄，同 跟進排程）：+1/+3/+7 天，之後 H 每天、A 3天、B 7天、C 15天；意向留白 14 天。錯的格顯示 ⚠。"""
+    due = _core("processor.followup", "due")
+    when = _as_of(as_of)
+    columns = {key: _column(arg, key) for key, arg in
+               (("last_contact", last_contact), ("intent", intent_level), ("touches", touches))}
+    lengths = [len(c) for c in columns.values()]
+    if len(set(lengths)) > 1:
+        raise FormulaProblem(f"最後聯絡日、意向等級、聯絡次數的列數不同（{'、'.join(map(str, lengths))}）：請選同樣多列")
+    columns = {key: _Distinct(raw) for key, raw in columns.items()}
+    checked = {key: _checked(cells, _CONTACT.field(key), when) for key, cells in columns.items()}
+    count, count_messages = checked["touches"]
+    negative = (count < 0).fillna(False).to_numpy(dtype=bool)  # the schema's whole number has no lower bound
+    if negative.any():
+        count_messages[negative] = (WARN + "聯絡次數「" + count[negative].astype(str)
+                                    + "」不能是負數：請填 0 以上的整數（留白或 0 為初次接觸）")
+    message = checked["last_contact"][1].fillna(checked["intent"][1]).fillna(count_messages)
+    # the 跟進排程 sheet's own rule (never contacted: due today; overdue: days past the due date)
+    next_date, overdue = due(checked["last_contact"][0], checked["intent"][0], count.where(~negative), when, Settings())
+    dates = np.array(_with_messages(next_date, message).tolist(), dtype=object)
+    late = np.array(_excel_values(overdue.clip(lower=0).astype("Int64").where(message.isna())), dtype=object)
+    blank = np.logical_and.reduce([_blank(cells) for cells in columns.values()])
+    dates[blank] = late[blank] = ""
+    return np.column_stack([dates, late]).tolist()
 
 
 SILENCE_COLUMNS = ("customer_id", "recency", "rank_ratio", "silence_score", "silence_group")
@@ -279,44 +453,33 @@ RFM_COLUMNS = ("customer_id", "recency", "frequency", "monetary", "r_score", "f_
 @xw.func(category=CATEGORY)
 @_readable
 def PL_SILENCE(customer_ids, dates, as_of=None):
-    """沉默排名（每位客戶一列，含標題）：客戶、Tr 距上次天數、TrF 排名比、S 沉默指數、分組 a–e（種子 004）。"""
-    silence_table = _core("processor.silence", "silence_table")
-    table = silence_table(_transactions(customer_ids, dates), _as_of(as_of), Settings())
-    return _labelled(table, SILENCE_COLUMNS, getattr(importlib.import_module("processor.silence"), "LABELS", {}))
+    """沉默排名（每位客戶一列，含標題）：客戶、Tr、TrF、S、分組 a–e（種子 004）。表下的 ⚠ 列說明未納入或合併的資料。"""
+    return _customer_table("processor.silence.silence_table", (customer_ids, dates), as_of, SILENCE_COLUMNS)
 
 
 @xw.func(category=CATEGORY)
 @_readable
 def PL_RFM(customer_ids, dates, amounts, as_of=None):
-    """RFM（每位客戶一列，含標題）：R、F、M 1–5 分與八大客戶分群（種子 002）。"""
-    rfm_table = _core("processor.segments", "rfm_table")
-    table = rfm_table(_transactions(customer_ids, dates, amounts), _as_of(as_of), Settings())
-    return _labelled(table, RFM_COLUMNS, getattr(importlib.import_module("processor.segments"), "LABELS", {}))
+    """RFM（每位客戶一列，含標題）：R、F、M 1–5 分與八大客戶分群（種子 002）。表下的 ⚠ 列說明未納入或合併的資料。"""
+    return _customer_table("processor.segments.rfm_table", (customer_ids, dates, amounts), as_of, RFM_COLUMNS)
 
 
 @xw.func(category=CATEGORY)
 @xw.arg("values", ndim=2)
 @_readable
 def PL_ABC(values):
-    """ABC 分類（柏拉圖 10%/20%/70%）：依金額由大到小，每格回傳 A、B 或 C。"""
+    """ABC 分類（柏拉圖 10%/20%/70%）：依金額由大到小，每格回傳 A、B 或 C；0、負數與無法辨識的金額不分類，顯示 ⚠。"""
     abc_classes = _core("processor.segments", "abc_classes")
     raw, shape = _cells(values)
-    amount, bad = _each_distinct(parse.parse_amounts, raw)
-    classes = pd.Series(abc_classes(amount, Settings()), index=raw.index).astype(object)
-    return _shaped(_with_messages(classes.where(amount.notna()), bad, raw, "金額", AMOUNT_FIX), shape)
-
-
-def _models_dir(caller) -> Path:
-    """The models folder of the calling workbook's xlwings.conf (xlwings passes the calling cell
-    as ``caller``; None off Excel), by the same rule as the ribbon's 訓練模型."""
-    from . import ribbon
-
-    book = None
-    if caller is not None:
-        from .excel import ExcelWorkbook
-
-        book = ExcelWorkbook(caller.sheet.book)
-    return ribbon.models_dir(book)
+    amount, bad = _each_distinct(_amounts, raw)
+    # like 客戶分群: a customer without a positive amount has bought nothing and is not ranked
+    not_positive = (amount <= 0).to_numpy()
+    classes = pd.Series(abc_classes(amount.where(~not_positive), Settings()), index=raw.index, dtype=object)
+    messages = _unreadable(bad, raw, "金額", AMOUNT_FIX)
+    if not_positive.any():
+        messages[not_positive] = (WARN + "金額 " + amount[not_positive].map("{:,.0f}".format)
+                                  + " 不是正數，不分類：ABC 只比較有消費的客戶（退貨多於購買或 0 元請另外看）")
+    return _shaped(_with_messages(classes, messages), shape)
 
 
 @xw.func(category=CATEGORY)
@@ -324,14 +487,22 @@ def _models_dir(caller) -> Path:
 @_readable
 def PL_PROB(table_with_header, model_name, as_of=None, caller=None):
     """購買機率：選含標題列的客戶表與模型名稱，回傳每位客戶的購買機率（第一格為標題）。模型檔變更時自動重新載入。"""
-    load_model_cached = _core("processor.models", "load_model_cached")
+    from . import ribbon
+
     predict_proba = _core("processor.models", "predict_proba")
     rows = _block(table_with_header)
     if len(rows) < 2:
         raise FormulaProblem("請選含標題列的客戶表（至少一列標題、一列資料）")
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
     frame = pd.DataFrame(rows[1:], columns=header)
-    model = load_model_cached(str(model_name), _models_dir(caller))  # a model name, or a path to a .skops file
+    book = None
+    if caller is not None:  # xlwings passes the calling cell; None off Excel
+        from .excel import ExcelWorkbook
+
+        book = ExcelWorkbook(caller.sheet.book)
+    if model_name is None or not str(model_name).strip():
+        raise FormulaProblem("請填模型名稱（按 訓練模型 時的名稱，見 模型說明）")
+    model = ribbon.saved_model(book, str(model_name))
     p = pd.Series(np.asarray(predict_proba(model, frame, _as_of(as_of)), dtype=float).reshape(-1))
     return [["購買機率"]] + [[v] for v in _excel_values(p)]
 
@@ -340,16 +511,32 @@ def PL_PROB(table_with_header, model_name, as_of=None, caller=None):
 @xw.arg("p", ndim=2)
 @_readable
 def PL_EXPECTED_PROFIT(p, price=None, cost=None, contact_cost=None):
-    """預期利潤 = 購買機率 × (售價 − 成本) − 聯絡成本（種子 000）。售價/成本/聯絡成本留白則用預設 2500/750/175。"""
+    """預期利潤 = 購買機率 × (售價 − 成本) − 聯絡成本（種子 000）。機率可寫 0.35 或 35%；售價/成本/聯絡成本留白則用 2500/750/175。"""
     expected_profit = _core("processor.propensity", "expected_profit")
     defaults = Settings()
     economics = defaults.with_values({"price": _number(price, "price", defaults.price),
                                       "cost": _number(cost, "cost", defaults.cost),
                                       "contact_cost": _number(contact_cost, "contact_cost", defaults.contact_cost)})
     raw, shape = _cells(p)
-    prob = pd.to_numeric(raw, errors="coerce")
-    unread = prob.isna().to_numpy(copy=True)
-    unread[unread] = ~parse.is_blank(raw[unread]).to_numpy()  # only unreadable cells need the text check
-    bad = pd.Series(unread, index=raw.index) | (prob < 0) | (prob > 1)
-    profit = pd.Series(expected_profit(prob.where(~bad), economics), index=raw.index, dtype=float)
-    return _shaped(_with_messages(profit, bad, raw, "機率", "請填 0 到 1 之間的數字（例：0.35 或 35%）"), shape)
+    prob, unread = _each_distinct(_probabilities, raw)
+    outside = ((prob < 0) | (prob > 1)).to_numpy()
+    profit = pd.Series(expected_profit(prob.where(~(unread | outside)), economics), index=raw.index, dtype=float)
+    messages = _unreadable(unread, raw, "機率", PROBABILITY_FIX)
+    if outside.any():
+        messages[outside] = WARN + "機率「" + raw[outside].astype(str) + "」不在 0 到 1 之間：" + PROBABILITY_FIX
+    return _shaped(_with_messages(profit, messages), shape)
+
+
+def _probabilities(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(probability, unreadable) from numbers, number text and percent text (``35%`` → 0.35)."""
+    is_text = np.fromiter((type(v) is str for v in raw.to_numpy()), dtype=bool, count=len(raw))
+    percent = np.zeros(len(raw), dtype=bool)
+    cells = raw
+    if is_text.any():
+        text = parsers.normalise_text(raw[is_text])
+        percent[is_text] = text.str.fullmatch(r"[^%]+%").fillna(False).to_numpy(dtype=bool)
+        cells = raw.copy()
+        cells[percent] = text[percent[is_text]].str[:-1].to_numpy(dtype=object)
+    number, unreadable = _amounts(cells)
+    number[percent] = number[percent] / 100
+    return number, unreadable

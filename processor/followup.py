@@ -59,6 +59,28 @@ def _name_key(names: pd.Series) -> pd.Series:
     return normalise_text(names).str.replace(r"\s+", "", regex=True).str.lower().replace("", pd.NA)
 
 
+def due(last_contact: pd.Series, intent: pd.Series, touches: pd.Series, as_of: pd.Timestamp, settings: Settings,
+        first_contact: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
+    """(next follow-up date, days overdue) per contact: :func:`next_followup`, with a contact never
+    reached due today (as_of); days overdue = as_of − next date (negative: days still to go).
+    The 跟進排程 sheet and the PL_NEXT_FOLLOWUP formula both use it.
+
+    >>> nxt, late = due(pd.Series(pd.to_datetime(["2024-03-01", None])), pd.Series(["A", "H"]), pd.Series([5, None]),
+    ...                 pd.Timestamp("2024-03-10"), Settings())
+    >>> nxt.dt.strftime("%m-%d").tolist(), late.tolist()
+    (['03-04', '03-10'], [6, 0])
+    """
+    return _due(last_contact, intent, touches, as_of, settings, first_contact)[:2]
+
+
+def _due(last_contact, intent, touches, as_of: pd.Timestamp, settings: Settings, first_contact=None):
+    """:func:`due` and, per contact, whether the memory curve set the date (see :func:`_next_followup`)."""
+    last = pd.to_datetime(pd.Series(last_contact), errors="coerce")
+    nxt, curve = _next_followup(last, intent, touches, settings, first_contact)
+    nxt = nxt.where(last.notna(), as_of)
+    return nxt, (as_of - nxt).dt.days, curve
+
+
 def person_key(frame: pd.DataFrame) -> pd.Series:
     """The key that identifies a person: "c:" + customer id if typed, else "n:" + the name (NFKC,
     no spaces, lower case) and, where the frame has one, "|" + the phone, so two contacts who
@@ -170,10 +192,8 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
                          pd.to_numeric(people["log_touches"], errors="coerce")], axis=1).max(axis=1)
     touches = touches.where(touches.notna(), last.notna().astype(int))
     intent = people["log_intent"].astype("string").fillna(people["intent"].astype("string"))
-    nxt, by_curve = _next_followup(last, intent, touches, settings, first)
+    nxt, overdue, by_curve = _due(last, intent, touches, as_of, settings, first)
     never = last.isna()
-    nxt = nxt.where(~never, as_of)
-    overdue = (as_of - nxt).dt.days
     status = np.select([never, overdue > 0, overdue == 0, overdue >= -3],
                        [STATUS_NEW, STATUS_OVERDUE, STATUS_TODAY, STATUS_SOON], STATUS_LATER)
     curve = "初次接觸曲線 " + "/".join(map(str, settings.first_touch_days)) + " 天"

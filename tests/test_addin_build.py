@@ -3,12 +3,15 @@ openpyxl, LibreOffice)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import inspect
 import io
 import re
 import shutil
 import struct
 import subprocess
+import sys
+import tomllib
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
@@ -42,14 +45,38 @@ def macros(built) -> dict[str, str]:
         parser.close()
 
 
-def test_a_fresh_build_is_byte_identical_to_the_committed_workbook(built):
-    assert COMMITTED.exists(), "run: python -m addin.build"
-    import zlib
+def _pins() -> dict[str, str]:
+    """Distribution name → exact version pinned in pyproject.toml (None if not pinned with ==)."""
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    found = {}
+    for spec in dependencies:
+        name = re.match(r"[A-Za-z0-9_.\-]+", spec).group(0).lower().replace("_", "-")
+        exact = re.fullmatch(r"[A-Za-z0-9_.\-]+==([\w.]+)", spec.replace(" ", ""))
+        found[name] = exact.group(1) if exact else None
+    return found
 
-    import xlwings
-    tools = f"xlwings {xlwings.__version__}, openpyxl {openpyxl.__version__}, zlib {zlib.ZLIB_RUNTIME_VERSION}"
-    assert built.read_bytes() == COMMITTED.read_bytes(), f"workbook.xlsm differs from a fresh build ({tools}): " \
-        "run python -m addin.build and commit it"
+
+def test_a_fresh_build_is_byte_identical_to_the_committed_workbook(built):
+    assert COMMITTED.exists(), f"workbook.xlsm is missing: run {build.REBUILD} and commit it"
+    installed = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in build.BYTE_DEPENDENCIES)
+    assert built.read_bytes() == COMMITTED.read_bytes(), (
+        f"workbook.xlsm differs from a fresh build ({installed}). If you changed addin/, the schema or the "
+        f"templates: run {build.REBUILD} and commit workbook.xlsm. If not, check that the versions above "
+        "are the ones pinned in pyproject.toml (pip install -e .)")
+
+
+def test_every_package_the_workbook_bytes_depend_on_is_pinned_exactly_and_installed_at_its_pin():
+    pins = _pins()
+    for name in build.BYTE_DEPENDENCIES:
+        assert pins.get(name), f"pyproject.toml must pin {name}==<version>: workbook.xlsm's bytes depend on it"
+        assert importlib.metadata.version(name) == pins[name], (
+            f"{name} {importlib.metadata.version(name)} is installed but {pins[name]} is pinned: pip install -e .")
+
+
+def test_the_embedded_xlwings_vba_module_is_the_version_pinned_in_pyproject(macros):
+    version = _pins()["xlwings"]
+    assert re.search(r"^'Version: (\S+)", macros["xlwings"], re.MULTILINE).group(1) == version
+    assert f'Lib "xlwings64-{version}.dll"' in macros["xlwings"]  # the DLL pip installs beside python.exe
 
 
 def test_olevba_recovers_every_module_source_exactly(built, macros):
@@ -138,7 +165,7 @@ def test_the_config_sheet_points_xlwings_at_the_udf_module_and_code_names_match_
     conf = wb[build.CONFIG_SHEET]
     settings_ = {conf.cell(r, 1).value: conf.cell(r, 2).value for r in range(1, conf.max_row + 1)}
     assert settings_["UDF Modules"] == "addin.udfs"
-    assert {"DROP_FOLDER", "MODELS_DIR", "Interpreter_Win"} <= set(settings_)
+    assert {"DROP_FOLDER", "MODELS_DIR", "MODEL"} <= set(settings_)
     assert wb.code_name == "ThisWorkbook"
     assert {ws.sheet_properties.codeName for ws in wb.worksheets} <= set(macros)
     assert wb.properties.created.year == 2024
@@ -216,6 +243,8 @@ def test_libreoffice_opens_the_workbook_renders_every_sheet_and_imports_every_vb
         for ws in wb.worksheets:
             first = next(c.value for row in ws.iter_rows(max_row=3) for c in row if isinstance(c.value, str))
             assert re.sub(r"\s+", "", first) in text, ws.title
+        for line in build.INTRO:  # the start page prints whole, not cut at the right page edge
+            assert re.sub(r"\s+", "", line) in text, line
     with zipfile.ZipFile(tmp_path / "workbook.ods") as ods:
         basic = {Path(n).stem for n in ods.namelist() if n.startswith("Basic/VBAProject/") and n.endswith(".xml")}
         ribbon_module = ods.read("Basic/VBAProject/PrecisionListRibbon.xml").decode("utf-8")
@@ -268,3 +297,78 @@ def test_the_function_wizard_gets_each_docstring_and_argument_help_in_utf16(macr
         args = [a for a, _ in vba.udf_signature(getattr(udfs, name))]
         assert texts == [inspect.getdoc(getattr(udfs, name)).splitlines()[0], udfs.CATEGORY] + \
             [udfs.ARGUMENT_HELP[a] for a in args]
+
+
+def _config_rows(built) -> list[tuple]:
+    """(key, value) from A1 down to the first blank key: the rows xlwings' GetConfigFromSheet reads."""
+    rows = []
+    for key, value in openpyxl.load_workbook(built)[build.CONFIG_SHEET].iter_rows(max_col=2, values_only=True):
+        if key in (None, ""):
+            break
+        rows.append((key, value))
+    return rows
+
+
+def test_no_xlwings_setting_is_written_blank_so_the_reps_own_xlwings_conf_still_applies(built, macros):
+    """xlwings.bas GetConfig returns a key found on the xlwings.conf sheet even when its value is
+    blank, before it looks at %USERPROFILE%\\.xlwings\\xlwings.conf: a blank Interpreter_Win row
+    would hide the rep's own interpreter (e.g. conda's)."""
+    code = macros["xlwings"]
+    assert re.search(r'If GetConfigFromSheet\(ThisWorkbook\)\.Exists\(configKey\) = True Then\s+'
+                     r'GetConfig = GetConfigFromSheet\(ThisWorkbook\)\.Item\(configKey\)', code), \
+        "the embedded xlwings.bas no longer reads the sheet first: re-check this rule"
+    read_by_xlwings = set(re.findall(r'GetConfig\("([^"]+)"', code))
+    assert {"INTERPRETER_WIN", "PYTHONPATH", "UDF MODULES", "CONDA PATH"} <= read_by_xlwings
+    rows = _config_rows(built)
+    assert [k for k, _ in rows] == [k for k, _ in build.CONFIG]  # contiguous from A1, as xlwings reads it
+    for key, value in rows:
+        if str(key).upper() in read_by_xlwings:  # GetConfigFromSheet keys on UCase(cell)
+            assert value not in (None, ""), key
+    intro = " ".join(str(c.value) for c in openpyxl.load_workbook(built)["說明"]["A"] if c.value)
+    for key, _ in build.XLWINGS_OPTIONAL:
+        assert key.upper() in read_by_xlwings and key in intro, key
+
+
+XLWINGS_WRAPPERS = r"""
+import io, sys, types
+# xlwings.udfs imports these Windows-only COM modules at the top; generating the VBA wrappers
+# never calls into them, so empty stand-ins suffice. Nothing of xlwings or addin is replaced.
+for name in ("pythoncom", "pywintypes"):
+    module = types.ModuleType(name)
+    module.CoInitialize = lambda: None
+    module.com_error = type("com_error", (Exception,), {})
+    sys.modules[name] = module
+client = types.ModuleType("win32com.client")
+client.Dispatch = lambda *args, **kwargs: None
+sys.modules["win32com"] = types.ModuleType("win32com")
+sys.modules["win32com"].client = client
+sys.modules["win32com.client"] = client
+import xlwings, xlwings.udfs
+# what xlwings/__init__.py binds on Windows when pywin32 is present: the real UDF decorators
+xlwings.func, xlwings.arg, xlwings.ret = xlwings.udfs.xlfunc, xlwings.udfs.xlarg, xlwings.udfs.xlret
+import addin.udfs
+class Workbook:
+    Name = "workbook.xlsm"
+out = io.StringIO()
+xlwings.udfs.generate_vba_wrapper("addin.udfs", addin.udfs, out, Workbook())
+sys.stdout.write(out.getvalue())
+"""
+
+
+def _functions(code: str) -> dict[str, str]:
+    code = code.replace("\r\n", "\n")
+    return {m.group(1): m.group(0) for m in re.finditer(r"^Function (\w+)\(.*?^End Function", code, re.S | re.M)}
+
+
+def test_the_embedded_wrappers_are_what_xlwings_own_import_functions_writes(macros, tmp_path):
+    """xlwings' generate_vba_wrapper (what "Import Functions" runs on Windows), fed addin.udfs
+    decorated by xlwings' real Windows decorators, in a fresh interpreter. Only the Windows COM
+    modules xlwings.udfs imports (pythoncom, pywintypes, win32com) are empty stand-ins; the code
+    under test — xlwings' generator, its decorators, addin.udfs and our embedded module — is real."""
+    result = subprocess.run([sys.executable, "-c", XLWINGS_WRAPPERS], capture_output=True, text=True, cwd=ROOT,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    theirs, ours = _functions(result.stdout), _functions(macros[vba.UDF_VBA_MODULE])
+    assert sorted(theirs) == sorted(udfs.UDF_NAMES)
+    for name in udfs.UDF_NAMES:
+        assert ours[name] == theirs[name], name

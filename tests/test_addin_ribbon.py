@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -13,9 +14,13 @@ import pytest
 
 from addin import ribbon
 from addin.adapter import FileWorkbook
+from addin.messages import CLI_REFERENCE, in_excel
+from conftest import sheet_rows, write_rows
 from processor import schema
 from processor.demo import write_demo
 from processor.pipeline import score_file
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -201,26 +206,40 @@ def test_a_corrupt_workbook_and_an_unknown_button_end_in_an_error_dialog(tmp_pat
     assert book.messages[-1][2] and "no_such_button" in book.messages[-1][1]
 
 
-def _campaign_book(demo_dir: Path, tmp_path: Path) -> FileWorkbook:
-    """The demo campaign list (a CSV) as a sheet of an .xlsx workbook."""
+def _campaign_book(demo_dir: Path, folder: Path, name: str = "行銷.xlsx", rows: int | None = None,
+                   labels: bool = True) -> FileWorkbook:
+    """The demo campaign list (a CSV) as the 行銷名單 sheet of an .xlsx workbook; without
+    ``labels`` it is a new list: the 是否購買 column left out."""
     from processor.workbook import read_input
 
     grid = read_input(demo_dir / "行銷名單.csv")[0].grid
+    if not labels:
+        grid = grid.loc[:, [v != "是否購買" for v in grid.iloc[0]]]
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "行銷名單"
-    for row in grid.itertuples(index=False):
+    for row in grid.head(None if rows is None else rows + 1).itertuples(index=False):
         ws.append(list(row))
-    path = tmp_path / "行銷.xlsx"
+    path = folder / name
     wb.save(path)
     return FileWorkbook(path)
 
 
-def test_train_saves_a_model_the_probability_formula_can_use_or_says_it_is_not_available(demo_dir, tmp_path):
-    book = _campaign_book(demo_dir, tmp_path)
-    models = tmp_path / "models"
-    book.set_config("MODELS_DIR", str(models))
-    text = ribbon.dispatch("train", book)
+needs_models = pytest.mark.skipif(importlib.util.find_spec("processor.models") is None,
+                                  reason="processor.models not on this branch")
+
+
+@pytest.fixture(scope="module")
+def trained(demo_dir, tmp_path_factory) -> tuple[FileWorkbook, Path, str]:
+    """(the labelled workbook, its models folder, 訓練模型's outcome), trained once per module."""
+    folder = tmp_path_factory.mktemp("trained")
+    book = _campaign_book(demo_dir, folder)
+    book.set_config("MODELS_DIR", str(folder / "models"))
+    return book, folder / "models", ribbon.dispatch("train", book)
+
+
+def test_train_saves_a_model_the_probability_formula_can_use_or_says_it_is_not_available(trained):
+    book, models, text = trained
     if importlib.util.find_spec("processor.models") is None:
         assert book.messages[-1][2] and ribbon.NOT_AVAILABLE in text
         return
@@ -231,3 +250,107 @@ def test_train_saves_a_model_the_probability_formula_can_use_or_says_it_is_not_a
     rows = [list(r) for r in openpyxl.load_workbook(book.path())["行銷名單"].iter_rows(max_row=4, values_only=True)]
     out = udfs.PL_PROB(rows, str(saved[0]))
     assert out[0] == ["購買機率"] and all(0 <= r[0] <= 1 for r in out[1:]), out
+
+
+@needs_models
+def test_propensity_scores_a_new_list_without_outcomes_with_the_newest_saved_model(demo_dir, trained, tmp_path):
+    _, models, _ = trained
+    book = _campaign_book(demo_dir, tmp_path, "新名單.xlsx", rows=300, labels=False)
+    book.set_config("MODELS_DIR", str(models))
+    text = ribbon.dispatch("propensity", book)
+    assert not book.messages[-1][2], text
+    assert "用已存模型「是否購買」評分" in text
+    ranked = sheet_rows(book.path(), "精準名單", "購買機率")
+    assert len(ranked) == 300 and ranked["購買機率"].between(0, 1).all()
+
+
+@needs_models
+def test_the_model_key_in_xlwings_conf_picks_the_model_even_when_a_newer_one_exists(demo_dir, trained, tmp_path):
+    _, models, _ = trained
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copyfile(models / "是否購買.skops", folder / "舊模型.skops")
+    shutil.copyfile(models / "是否購買.skops", folder / "新模型.skops")
+    os.utime(folder / "舊模型.skops", (1_700_000_000, 1_700_000_000))
+    book = _campaign_book(demo_dir, tmp_path, "新名單.xlsx", rows=50, labels=False)
+    book.set_config("MODELS_DIR", str(folder))
+    assert "「新模型」" in ribbon.dispatch("propensity", book)
+    book.set_config("MODEL", "舊模型")
+    assert "「舊模型」" in ribbon.dispatch("propensity", book)
+    assert "舊模型　" in ribbon.dispatch("model_info", book).split("（購買機率 用這個）")[0].splitlines()[-1]
+    book.set_config("MODEL", "沒有這個")
+    text = ribbon.dispatch("propensity", book)
+    assert book.messages[-1][2] and "MODEL" in text and "沒有這個" in text and "訓練模型" in text
+
+
+def test_propensity_on_a_list_without_outcomes_and_no_saved_model_says_exactly_that(demo_dir, tmp_path):
+    book = _campaign_book(demo_dir, tmp_path, "新名單.xlsx", rows=300, labels=False)
+    book.set_config("MODELS_DIR", str(tmp_path / "empty"))
+    text = ribbon.dispatch("propensity", book)
+    assert book.messages[-1][2]
+    if importlib.util.find_spec("processor.propensity") is None:
+        return
+    assert "沒有已知結果" in text and "沒有已存的模型" in text and "訓練模型" in text
+    assert "找不到" not in text and not CLI_REFERENCE.search(text)
+
+
+def test_a_sheet_with_headers_but_no_rows_is_told_apart_from_a_missing_sheet(tmp_path):
+    path = write_rows(tmp_path / "空交易.xlsx", {"交易": [["客戶編號", "日期", "金額"]]})
+    book = FileWorkbook(path)
+    text = ribbon.dispatch("silence", book)
+    assert book.messages[-1][2] and "只有標題列" in text and "找不到" not in text
+
+
+@pytest.mark.skipif(importlib.util.find_spec("processor.silence") is None, reason="no silence core")
+def test_when_no_row_is_usable_the_reasons_are_put_in_the_check_sheet_in_excel_terms(tmp_path):
+    rows = [["客戶編號", "日期", "金額"], ["A1", "2099/01/05", 100], ["A2", "2099/02/01", 50]]
+    book = FileWorkbook(write_rows(tmp_path / "未來.xlsx", {"交易": rows}))
+    text = ribbon.dispatch("silence", book)
+    assert book.messages[-1][2] and "都無法使用" in text and "資料檢查" in text
+    checks = sheet_rows(book.path(), "資料檢查", "嚴重度")
+    assert len(checks) >= 2
+    for cell in (*checks["問題"], *checks["如何修正"]):
+        assert not CLI_REFERENCE.search(str(cell)), cell
+
+
+def test_every_core_message_that_names_the_command_line_has_an_excel_wording():
+    """Scans every string in processor/ that a person reads (it holds CJK text) and names a
+    command-line option or subcommand; each must come out of in_excel without one. cli.py is
+    left out: its messages are printed by the command line itself, never shown in Excel."""
+    import ast
+
+    found = []
+    for source in sorted(p for p in (ROOT / "processor").glob("*.py") if p.name != "cli.py"):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                    and re.search(r"[\u4e00-\u9fff]", node.value) and CLI_REFERENCE.search(node.value)):
+                found.append((source.name, node.value))
+    assert found, "the scan must see the core's command-line hints (e.g. --as-of) to be worth anything"
+    for name, text in found:
+        assert not CLI_REFERENCE.search(in_excel(text)), (name, text, in_excel(text))
+
+
+def test_run_all_on_the_untouched_built_workbook_reports_no_errors(tmp_path):
+    """A rep's first click: the blank templates (the empty 貸款懶人包 form included) are not data.
+    Needs processor/loans.py from fix/foundation, which stops counting a blank form as an applicant."""
+    from addin import build
+
+    book = FileWorkbook(build.build(tmp_path / "workbook.xlsm"))
+    text = ribbon.dispatch("run_all", book)
+    assert not book.messages[-1][2], text
+    assert "錯誤" not in text, text
+
+
+def test_relative_folders_and_model_paths_are_taken_from_the_workbooks_folder(tmp_path):
+    book = _small_book(tmp_path)
+    book.set_config("MODELS_DIR", "模型")
+    assert ribbon.models_dir(book) == tmp_path / "模型"
+    assert ribbon.model_file(book, "A商品") == tmp_path / "模型" / "A商品.skops"
+    assert ribbon.model_file(book, "共用/A商品.skops") == tmp_path / "共用" / "A商品.skops"
+    book.set_config("MODELS_DIR", "")
+    book.set_config("DROP_FOLDER", "share")
+    assert ribbon.models_dir(book) == tmp_path / "share" / "models"

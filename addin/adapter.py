@@ -19,9 +19,7 @@ from typing import Protocol
 import openpyxl
 
 from processor.report import safe_sheet_name
-from processor.workbook import RawSheet, atomic_output, read_input
-
-CONFIG_SHEET = "xlwings.conf"
+from processor.workbook import CONFIG_SHEET, RawSheet, atomic_output, config_from_rows, read_input
 
 
 class OpenWorkbook(Protocol):
@@ -67,15 +65,6 @@ def as_in_file(value):
     """
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
-
-def config_from_rows(rows) -> dict[str, object]:
-    """Key → value from (key, value) rows, stopping at the first blank key (as xlwings reads it)."""
-    out = {}
-    for key, value in rows:
-        if key is None or str(key).strip() == "":
-            break
-        out[str(key).strip()] = value
-    return out
 
 
 class FileWorkbook:

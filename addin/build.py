@@ -25,6 +25,7 @@ import openpyxl
 from openpyxl.styles import Alignment, Font, PatternFill
 
 from processor.schema import KINDS
+from processor.workbook import CONFIG_SHEET
 
 from . import udfs
 from .ovba import vba_project
@@ -33,7 +34,6 @@ from .vba import ribbon_xml, project_modules
 FIXED_DATE = dt.datetime(2024, 1, 1)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "workbook.xlsm"
-CONFIG_SHEET = "xlwings.conf"
 
 #: the xlwings.conf sheet. Only keys with a value: xlwings' VBA (GetConfig) takes a key on this
 #: sheet as set even when its value is blank, and would then ignore the rep's own

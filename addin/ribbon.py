@@ -22,6 +22,7 @@ import pandas as pd
 
 from processor import schema
 from processor.errors import UnusableInput
+from processor.workbook import RESULT_SHEETS_KEY
 
 from .adapter import CONFIG_SHEET, OpenWorkbook
 from .messages import MODEL_FIX, in_excel
@@ -29,7 +30,6 @@ from .messages import MODEL_FIX, in_excel
 TITLE = "精準名單"
 NOT_AVAILABLE = "尚未提供 / not available yet"
 INFO_SHEET = "說明"
-RESULT_SHEETS_KEY = "RESULT_SHEETS"
 MODEL_KEY = "MODEL"  # xlwings.conf: the saved model 購買機率 / 全部執行 score campaign lists with
 CHECK_SHEET = "資料檢查"
 

@@ -37,6 +37,26 @@ class RawSheet:
 
 #: custom document property of a result workbook: its result sheets' names, "|"-separated
 RESULT_SHEETS_PROPERTY = "PrecisionListResultSheets"
+#: the add-in's settings sheet, and its key recording the result sheets the ribbon put in
+#: ("|"-separated): a workbook.xlsm with ribbon results dropped on the share is read like a
+#: *.scored.xlsx — the rep's sheets are data, the results are not
+CONFIG_SHEET = "xlwings.conf"
+RESULT_SHEETS_KEY = "RESULT_SHEETS"
+
+
+def config_from_rows(rows) -> dict[str, object]:
+    """Key → value from (key, value, …) rows, stopping at the first blank key (as xlwings reads it).
+
+    >>> config_from_rows([("MODEL", "a"), ("RESULT_SHEETS", "摘要|資料檢查"), (None, None), ("X", 1)])
+    {'MODEL': 'a', 'RESULT_SHEETS': '摘要|資料檢查'}
+    """
+    out = {}
+    for row in rows:
+        key, value = (tuple(row) + (None, None))[:2]
+        if key is None or str(key).strip() == "":
+            break
+        out[str(key).strip()] = value
+    return out
 
 
 def sniff(path: Path) -> str:
@@ -125,6 +145,9 @@ def _read_xlsx(path: Path) -> list[RawSheet]:
         for prop in getattr(wb, "custom_doc_props", None) or []:
             if prop.name == RESULT_SHEETS_PROPERTY and isinstance(prop.value, str):
                 results = set(prop.value.split("|"))
+        if CONFIG_SHEET in wb.sheetnames:
+            recorded = config_from_rows(wb[CONFIG_SHEET].iter_rows(max_col=2, values_only=True))
+            results |= {n for n in str(recorded.get(RESULT_SHEETS_KEY) or "").split("|") if n}
         for ws in wb.worksheets:
             rows = list(ws.iter_rows(values_only=True))
             grid = pd.DataFrame(rows, dtype=object) if rows else pd.DataFrame(dtype=object)

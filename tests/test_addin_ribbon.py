@@ -85,6 +85,26 @@ def test_check_data_adds_only_the_problem_list(demo_dir, tmp_path):
     assert book.config()[ribbon.RESULT_SHEETS_KEY] == "資料檢查"
 
 
+def test_a_workbook_with_ribbon_results_sent_to_the_service_is_scored_on_the_reps_sheets_only(demo_dir, tmp_path):
+    """送出評分 copies the open workbook, ribbon results included, to the share: the service must
+    read the results the ribbon recorded in xlwings.conf as results, not as unrecognised data."""
+    original = tmp_path / "original.xlsx"
+    shutil.copyfile(demo_dir / "名單與跟進.xlsx", original)
+    book = _book(demo_dir, tmp_path)
+    ribbon.dispatch("run_all", book)
+    assert book.config()[ribbon.RESULT_SHEETS_KEY]
+    again = score_file(book.path(), tmp_path / "again.xlsx")
+    first = score_file(original, tmp_path / "first.xlsx")
+    assert again["result_sheets"] == first["result_sheets"]
+    # the ribbon's results give way to the service's: no "摘要 (2)" beside the old 摘要
+    assert sorted(openpyxl.load_workbook(tmp_path / "again.xlsx").sheetnames) == \
+           sorted(openpyxl.load_workbook(tmp_path / "first.xlsx").sheetnames + ["xlwings.conf"])
+    for name in first["result_sheets"]:
+        if name != "摘要":  # 摘要 names the input file
+            assert _grid(openpyxl.load_workbook(tmp_path / "again.xlsx")[name]) == \
+                   _grid(openpyxl.load_workbook(tmp_path / "first.xlsx")[name]), name
+
+
 @pytest.mark.parametrize("button, sheet, module", [("silence", "沉默排名", "processor.silence"),
                                                    ("segments", "客戶分群", "processor.segments")])
 def test_an_analysis_button_says_plainly_when_its_analysis_is_not_available_or_its_data_is_missing(

@@ -612,7 +612,7 @@ def tree_rules(tree, X: pd.DataFrame, y: pd.Series, settings: Settings, features
         elif name.endswith("（空白）"):
             no, yes = f"{name[:-4]} 有填", f"{name[:-4]} 空白"
         else:
-            no, yes = f"{name} ≤ {threshold:,.4g}", f"{name} > {threshold:,.4g}"
+            no, yes = f"{name} ≤ {_threshold_text(threshold)}", f"{name} > {_threshold_text(threshold)}"
         conditions[left] = conditions[node] + [no]
         conditions[right] = conditions[node] + [yes]
     leaf = pd.Series(tree.apply(X[names]), index=X.index)
@@ -629,6 +629,17 @@ def tree_rules(tree, X: pd.DataFrame, y: pd.Series, settings: Settings, features
     frame["THEN（結論）"] = np.where(frame["信心度(購買率)"] >= cutoff, "建議聯絡", "不聯絡")
     return (frame.sort_values("信心度(購買率)", ascending=False).drop(columns="leaf").reset_index(drop=True)
             [["IF（條件）", "THEN（結論）", "信心度(購買率)", "支持度(客戶占比)", "客戶數", "購買數"]])
+
+
+def _threshold_text(value: float) -> str:
+    """A split point as a rep reads it: thousands separators, never scientific notation.
+
+    >>> [_threshold_text(v) for v in (18110.5, 135412.75, 60.5, 3.0, 0.35, 0.000123)]
+    ['18,110.5', '135,412.75', '60.5', '3', '0.35', '0.000123']
+    """
+    if abs(value) >= 1:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{value:.4g}" if abs(value) >= 1e-4 else f"{value:.6f}".rstrip("0").rstrip(".") or "0"
 
 
 # --------------------------------------------------------------------------- evaluation

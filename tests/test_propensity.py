@@ -180,11 +180,16 @@ def test_fully_labelled_list_is_split_80_20_stratified_and_everyone_gets_a_proba
 
 
 def test_rules_read_as_if_then_with_confidence_and_support(tmp_path):
-    result = run(make_campaign(1500), tmp_path)
+    frame = make_campaign(1500)
+    frame["存款餘額"] = (frame.pop("年齡").astype(int) * 1000 + 500).astype(str)  # big numbers to split on
+    result = run(frame, tmp_path)
     rules = result.rules
     assert rules["支持度(客戶占比)"].sum() == pytest.approx(1.0)
     assert rules["THEN（結論）"].isin(["建議聯絡", "不聯絡"]).all()
     assert ((rules["信心度(購買率)"] >= 0.1) == (rules["THEN（結論）"] == "建議聯絡")).all()
+    # split points as a rep reads them: "存款餘額 > 55,000", never "5.5e+04"
+    assert rules["IF（條件）"].str.contains(r"存款餘額 [>≤] \d{2},\d{3}").any(), rules["IF（條件）"].tolist()
+    assert not rules["IF（條件）"].str.contains(r"\de[+-]?\d", regex=True).any(), rules["IF（條件）"].tolist()
     odds = result.odds.set_index("變數")
     assert odds.loc["是否會員", "勝算比"] > 1 and odds.loc["是否會員", "說明"] == "是 vs 否"
 

@@ -44,6 +44,7 @@ import threading
 import time
 import tomllib
 import traceback
+import unicodedata
 import zipfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, timezone
@@ -51,6 +52,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import UnusableInput
+from .idnumber import ID_CANDIDATE
 from .ledger import ARCHIVED, CLAIMED, DUPLICATE, FAILED, WRITTEN, Ledger, utc_now
 
 SUPPORTED = (".xlsx", ".xlsm", ".csv")
@@ -390,7 +392,7 @@ def file_identity(st: os.stat_result, polling: bool) -> tuple[int, int, int]:
 # -- what the service may store: never cell contents -----------------------------------------
 _REDACTIONS = (
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
-    (re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Da-d1289]\d{8}(?![0-9])"), "<id>"),  # 身分證 / 居留證
+    (re.compile(ID_CANDIDATE), "<id>"),  # 身分證 / 居留證
     # phones, account and card numbers, birthdays: 6+ digits, with or without separators
     (re.compile(r"\+?\d(?:[\s\-/().]?\d){5,}"), "<number>"),
 )
@@ -400,11 +402,13 @@ def redact(text: str) -> str:
     """``text`` with anything that looks like personal data masked (IDs, phones, digit runs, e-mail).
 
     The ledger, the log and ``status`` store only English summaries written by the program, and
-    pass them through this as a second line of defence.
+    pass them through this as a second line of defence. The text is NFKC-folded first, so
+    full-width IDs and digits (Ａ１２３…, as typed with a CJK input method) are masked too.
 
     >>> redact("row 12: A123456789 / 0912-345-678 / wang@example.com / 3 sheets")
     'row 12: <id> / <number> / <email> / 3 sheets'
     """
+    text = unicodedata.normalize("NFKC", text)
     for pattern, mask in _REDACTIONS:
         text = pattern.sub(mask, text)
     return text

@@ -23,8 +23,9 @@ for _letter, _code in LETTER_CODES.items():
 WEIGHTS = np.array([1, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1])
 
 VALID, BAD_FORMAT, BAD_CHECKSUM, MASKED = "有效", "格式錯誤", "檢查碼錯誤", "已遮蔽"
-#: where an ID number may sit inside longer text (notes, a whole row pasted into one cell)
-_CANDIDATE = r"(?<![A-Za-z0-9])[A-Za-z][1289A-Da-d]\d{8}(?!\d)"
+#: where an ID number may sit inside longer text (notes, a whole row pasted into one cell), after NFKC;
+#: the drop-folder's log redaction uses it too
+ID_CANDIDATE = r"(?<![A-Za-z0-9])[A-Za-z][1289A-Da-d]\d{8}(?!\d)"
 _WIDE_CANDIDATE = r"[A-Za-zＡ-Ｚａ-ｚ][1289A-Da-d１２８９Ａ-Ｄａ-ｄ][0-9０-９]{8}"
 
 
@@ -84,15 +85,15 @@ def mask_ids_in_text(series: pd.Series) -> pd.Series:
         return series
     maybe[maybe] = series[maybe].map(type).eq(str)  # text cells only: a number cell stays a number
     text = series[maybe].astype("string").str.normalize("NFKC")
-    has = text.str.contains(_CANDIDATE, regex=True, na=False)
+    has = text.str.contains(ID_CANDIDATE, regex=True, na=False)
     if not has.any():
         return series
-    found = text[has].str.extractall(f"({_CANDIDATE})")[0]
+    found = text[has].str.extractall(f"({ID_CANDIDATE})")[0]
     upper = found.str.upper()
     valid = set(upper[check_ids(upper)[1] == VALID])
     if not valid:
         return series
-    masked = text[has].str.replace(_CANDIDATE, lambda m: mask_ids(pd.Series([m.group(0)])).iloc[0]
+    masked = text[has].str.replace(ID_CANDIDATE, lambda m: mask_ids(pd.Series([m.group(0)])).iloc[0]
                                    if m.group(0).upper() in valid else m.group(0), regex=True)
     out = series.copy()
     changed = masked != text[has]

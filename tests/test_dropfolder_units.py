@@ -272,6 +272,16 @@ def test_what_the_ledger_and_log_keep_of_a_failure_is_english_and_masks_personal
     assert described.startswith("KeyError at test_dropfolder_units.py:") and "陳範例" not in described
 
 
+def test_full_width_id_numbers_are_masked_in_what_the_ledger_and_log_keep():
+    from processor.dropfolder import redact
+    from processor.idnumber import VALID, check_ids
+
+    wide = "Ａ１２３４５６７８９"  # A123456789 typed full-width: passes the checksum once folded
+    assert check_ids([wide])[1].tolist() == [VALID]
+    assert redact(f"header row looks like data: {wide}") == "header row looks like data: <id>"
+    assert redact("ｆ１３１１０４０９３ and F131104093") == "<id> and <id>"
+
+
 def test_watch_as_of_is_a_flag_only_and_must_be_a_date(tmp_path):
     assert load_options(None, as_of="2024-07-01").as_of == "2024-07-01"
     with pytest.raises(ValueError):

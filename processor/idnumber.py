@@ -90,11 +90,12 @@ def mask_ids_in_text(series: pd.Series) -> pd.Series:
         return series
     found = text[has].str.extractall(f"({ID_CANDIDATE})")[0]
     upper = found.str.upper()
-    valid = set(upper[check_ids(upper)[1] == VALID])
+    valid = sorted(set(upper[check_ids(upper)[1] == VALID]))
     if not valid:
         return series
-    masked = text[has].str.replace(ID_CANDIDATE, lambda m: mask_ids(pd.Series([m.group(0)])).iloc[0]
-                                   if m.group(0).upper() in valid else m.group(0), regex=True)
+    # mask each distinct number once, not once per match (this runs over every cell of every sheet)
+    masks = dict(zip(valid, mask_ids(pd.Series(valid))))
+    masked = text[has].str.replace(ID_CANDIDATE, lambda m: masks.get(m.group(0).upper(), m.group(0)), regex=True)
     out = series.copy()
     changed = masked != text[has]
     out[changed[changed].index] = masked[changed].astype(object)

@@ -43,6 +43,14 @@ def test_valid_ids_inside_any_text_are_masked_and_look_alikes_are_left_alone():
                                                 "AC0*****67 與 F13*****93", "XA1234567890", None, 12]
 
 
+def test_the_same_id_in_many_cells_and_either_case_is_masked_alike_everywhere():
+    from processor.idnumber import mask_ids_in_text
+
+    cells = pd.Series(["a123456789 / A123456789", "A123456789", "f131104093 A123456788"] * 3, dtype=object)
+    assert mask_ids_in_text(cells).tolist() == ["A12*****89 / A12*****89", "A12*****89",
+                                                "F13*****93 A123456788"] * 3
+
+
 def test_a_number_this_program_masked_before_is_recognised_as_masked():
     from processor.idnumber import MASKED
 

@@ -677,11 +677,11 @@ class Handler:
             self.scorer(path, temp, as_of=as_of, settings=self.settings)
             if not temp.is_file():
                 raise RuntimeError("the scorer wrote no file")
-            now = self._identity(path)
-            if now != before:  # a writer that paused longer than settle went on: never publish this
-                self.ledger.update(run_id, status=CLAIMED, content_hash=None)
-                return self._unsettled(run_id, name, now, "changed while it was scored: result discarded, "
-                                                          "waiting until it is quiet")
+            # a writer that paused longer than settle went on: never publish this (a failing stat: retry)
+            if unsettled := self._changed_or(run_id, name, path, before, stat_errors=True,
+                                             reason="changed while it was scored: result discarded, "
+                                                    "waiting until it is quiet"):
+                return unsettled
             fsync_file(temp)
             crash_point("temp_written")
             try:
@@ -707,16 +707,23 @@ class Handler:
                  duration_s=round(time.monotonic() - t0, 3), outcome="ok")
         return self._archive(run_id, claim, name, started, ARCHIVED)
 
-    def _changed_or(self, run_id: str, name: str, path: Path, before: tuple) -> str | None:
-        """"unsettled" when the file changed while it was read (a half-written file is not the rep's fault)."""
+    def _changed_or(self, run_id: str, name: str, path: Path, before: tuple, stat_errors: bool = False,
+                    reason: str = "changed while it was read: waiting until it is quiet") -> str | None:
+        """"unsettled" when the file changed while it was read (a half-written file is not the rep's fault).
+
+        A failing stat counts as unchanged (the caller goes on to fail the file) unless
+        ``stat_errors``: then the OSError is raised, for a caller that retries on it.
+        """
         try:
             now = self._identity(path)
         except OSError:
+            if stat_errors:
+                raise
             return None
         if now == before:
             return None
         self.ledger.update(run_id, status=CLAIMED, content_hash=None)
-        return self._unsettled(run_id, name, now, "changed while it was read: waiting until it is quiet")
+        return self._unsettled(run_id, name, now, reason)
 
     def _retry(self, run_id: str, name: str, where: str, exc: OSError, **fields) -> str:
         """An environmental problem: log it, note it for ``status``, keep the claim, try again later."""

@@ -696,7 +696,7 @@ class Handler:
         except OSError as exc:  # outbox unwritable, disk full, share gone: not the input's fault
             if exc.errno == errno.ENAMETOOLONG:  # our result name is too long for this share: shorten it
                 self.name_max[self.f.outbox] = max(40, self._names(self.f.outbox) // 2)
-                self.ledger.update(run_id, output_name=None, output_key=None)
+                self.ledger.clear_name(run_id, "output_name")
             return self._retry(run_id, name, "outbox/", exc, size=size)
         except Exception as exc:  # noqa: BLE001 — a scorer bug on one file must not stop the queue
             return (self._changed_or(run_id, name, path, before)
@@ -777,7 +777,7 @@ class Handler:
                     continue
                 else:
                     raise
-                self.ledger.update(run_id, **{column: None, column.replace("_name", "_key"): None})
+                self.ledger.clear_name(run_id, column)
         raise AssertionError("unreachable")
 
     def _archive(self, run_id: str, claim: Path, name: str, started: float, outcome: str) -> str:

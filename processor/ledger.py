@@ -62,6 +62,8 @@ CREATE INDEX IF NOT EXISTS drops_status ON drops (status);
 """
 #: columns added after the first release: ledgers written by it get them on open
 ADDED_COLUMNS = {"as_of": "TEXT", "config_key": "TEXT", "archive_key": "TEXT", "failed_key": "TEXT", "note": "TEXT"}
+#: each reserved file name's casefolded twin: the one compared, as Windows compares names
+NAME_KEYS = {"output_name": "output_key", "archive_name": "archive_key", "failed_name": "failed_key"}
 KEY_INDEXES = """
 CREATE INDEX IF NOT EXISTS drops_archive_key ON drops (archive_key);
 CREATE INDEX IF NOT EXISTS drops_failed_key ON drops (failed_key);
@@ -100,7 +102,7 @@ class Ledger:
                     self.db.execute(f"ALTER TABLE drops ADD COLUMN {name} {ADDED_COLUMNS[name]}")
             for column in ("archive_name", "failed_name"):
                 rows = self.db.execute(f"SELECT run_id, {column} FROM drops WHERE {column} IS NOT NULL").fetchall()
-                self.db.executemany(f"UPDATE drops SET {column.replace('_name', '_key')} = ? WHERE run_id = ?",
+                self.db.executemany(f"UPDATE drops SET {NAME_KEYS[column]} = ? WHERE run_id = ?",
                                     [(row[1].casefold(), row[0]) for row in rows])
 
     def close(self) -> None:
@@ -138,6 +140,11 @@ class Ledger:
         columns = ", ".join(f"{key} = ?" for key in values)
         with self.transaction():
             self.db.execute(f"UPDATE drops SET {columns} WHERE run_id = ?", (*values.values(), run_id))
+
+    def clear_name(self, run_id: str, column: str) -> None:
+        """Give up a reserved ``output_name`` / ``archive_name`` / ``failed_name`` (and its key):
+        the next reservation picks a name again."""
+        self.update(run_id, **{column: None, NAME_KEYS[column]: None})
 
     def note_crash(self, run_id: str) -> int:
         """Count a worker process that died holding this file; returns the new count."""
@@ -221,7 +228,7 @@ class Ledger:
 
     def _reserve(self, run_id: str, column: str, candidates: Iterable[str], exists: Callable[[str], bool]) -> str:
         assert column in ("archive_name", "failed_name")
-        key = column.replace("_name", "_key")
+        key = NAME_KEYS[column]
         current = self.db.execute(f"SELECT {column} FROM drops WHERE run_id = ?", (run_id,)).fetchone()
         if current and current[0]:
             return current[0]

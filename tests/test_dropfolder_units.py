@@ -195,6 +195,16 @@ def test_archive_names_are_reserved_case_insensitively_as_windows_compares_them(
     assert (first, second) == ("Report.xlsx", "report.1.xlsx")
 
 
+def test_a_cleared_name_frees_its_key_for_another_run(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite")
+    for run in ("r1", "r2"):
+        led.insert(run, "x", claim=f"{run}~me", instance="me", size=1)
+    led.reserve_name("r1", "archive_name", iter(["Report.xlsx"]), lambda n: False)
+    led.clear_name("r1", "archive_name")
+    assert (led.get("r1")["archive_name"], led.get("r1")["archive_key"]) == (None, None)
+    assert led.reserve_name("r2", "archive_name", iter(["REPORT.xlsx", "x.xlsx"]), lambda n: False) == "REPORT.xlsx"
+
+
 def test_the_same_content_is_a_duplicate_only_for_the_same_day_and_the_same_config(tmp_path):
     """B9: the duplicate key is content hash + as-of date + config key."""
     led = Ledger(tmp_path / "l.sqlite")

@@ -166,7 +166,7 @@ def cmd_watch(args) -> int:
 
     try:
         options = load_options(args.config, poll=args.poll, workers=args.workers, settle=args.settle,
-                               as_of=f"{args.as_of:%Y-%m-%d}" if args.as_of is not None else None)
+                               as_of=args.as_of)
     except (OSError, ValueError) as exc:  # a missing or wrong config file: say which, exit 2
         print(f"precision-list watch: {exc}", file=sys.stderr)
         return 2

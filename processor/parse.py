@@ -17,8 +17,8 @@ from . import schema
 from .errors import ERROR, WARNING, Problem
 from .idnumber import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids, mask_ids, mask_ids_in_text
 from .schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
-from .values import (blank_codes, cell_types, is_blank, normalise_text, numbers_as_text, parse_amounts, parse_bools, parse_dates,
-                     parse_phones, parse_tenure)
+from .values import (blank_codes, cell_types, is_blank, normalise_ids, normalise_text, numbers_as_text, parse_amounts,
+                     parse_bools, parse_dates, parse_phones, parse_tenure)
 from .workbook import HEADER_SCAN_ROWS, RawSheet
 
 
@@ -363,6 +363,14 @@ def _shown(kind: SheetKind, frame: pd.DataFrame, key: str, rows) -> list[str]:
     return (mask_ids(values) if kind.field(key).type == schema.ID else values.astype("string")).tolist()
 
 
+def _compared(key: str, values: pd.Series) -> pd.Series:
+    """A column's cells as duplicates are compared: customer ids as transactions compare them
+    (:func:`~processor.values.normalise_ids`), other cells stripped and lower-cased; blank → <NA>."""
+    if key == "customer_id":
+        return normalise_ids(values).astype("string")
+    return values.astype("string").str.strip().str.lower()
+
+
 def _duplicates(sheet: str, kind: SheetKind, frame: pd.DataFrame) -> list[Problem]:
     """Repeats of each of the kind's unique key sets (first row kept, later rows reported), and
     the kind's conflicts: one 手機 under two different 姓名 is a 提醒 (a typo, or one person twice)."""
@@ -372,7 +380,7 @@ def _duplicates(sheet: str, kind: SheetKind, frame: pd.DataFrame) -> list[Proble
         keys = [k for k in wanted if k in frame and frame[k].notna().any()]
         if not keys:
             continue
-        subset = frame[keys].astype("string").apply(lambda s: s.str.strip().str.lower())  # per column
+        subset = pd.DataFrame({k: _compared(k, frame[k]) for k in keys}, index=frame.index)
         complete = subset.notna().all(axis=1)
         dup = subset.duplicated(keep="first") & complete & ~subset.index.isin(list(reported))
         if not dup.any():

@@ -256,6 +256,10 @@ def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
         fractional = parsed.notna() & (parsed != np.floor(parsed.fillna(0)))
         report(bad | fractional, *_FIX[f.type])
         parsed = parsed.where(~fractional).round().astype("Int64")
+        if f.minimum is not None:
+            below = (parsed < f.minimum).fillna(False)
+            report(below, "不能是負數" if f.minimum == 0 else f"不能小於 {f.minimum}", f"請填 {f.minimum} 以上的整數")
+            parsed = parsed.where(~below)
     elif f.type == schema.BOOL:
         parsed, bad = parse_bools(raw)
         report(bad, *_FIX[f.type])

@@ -17,8 +17,8 @@ from . import schema
 from .errors import ERROR, WARNING, Problem
 from .idnumber import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids, mask_ids, mask_ids_in_text
 from .schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
-from .values import (blank_codes, cell_types, is_blank, normalise_ids, normalise_text, numbers_as_text, parse_amounts,
-                     parse_bools, parse_dates, parse_phones, parse_tenure)
+from .values import (blank_codes, cell_types, is_blank, name_key, normalise_ids, normalise_text, numbers_as_text,
+                     parse_amounts, parse_bools, parse_dates, parse_phones, parse_tenure)
 from .workbook import HEADER_SCAN_ROWS, RawSheet
 
 
@@ -369,9 +369,12 @@ def _shown(kind: SheetKind, frame: pd.DataFrame, key: str, rows) -> list[str]:
 
 def _compared(key: str, values: pd.Series) -> pd.Series:
     """A column's cells as duplicates are compared: customer ids as transactions compare them
-    (:func:`~processor.values.normalise_ids`), other cells stripped and lower-cased; blank → <NA>."""
+    (:func:`~processor.values.normalise_ids`), names as follow-ups match them (:func:`~processor.values.name_key`),
+    other cells (phones already normalised by the phone parser) stripped and lower-cased; blank → <NA>."""
     if key == "customer_id":
         return normalise_ids(values).astype("string")
+    if key == "name":
+        return name_key(values)
     return values.astype("string").str.strip().str.lower()
 
 
@@ -399,8 +402,7 @@ def _duplicates(sheet: str, kind: SheetKind, frame: pd.DataFrame) -> list[Proble
     for shared, differing in kind.conflicts:
         if shared not in frame or differing not in frame:
             continue
-        pair = pd.DataFrame({"s": frame[shared].astype("string").str.lower(),
-                             "d": normalise_text(frame[differing]).str.replace(r"\s+", "", regex=True)}).dropna()
+        pair = pd.DataFrame({"s": _compared(shared, frame[shared]), "d": _compared(differing, frame[differing])}).dropna()
         if pair.empty:
             continue
         pair["_row"] = pair.index

@@ -30,6 +30,16 @@ def normalise_text(series: pd.Series) -> pd.Series:
     return series.astype("string").str.normalize("NFKC").str.strip()
 
 
+def name_key(names: pd.Series) -> pd.Series:
+    """Names as compared (follow-up linking, duplicates, one phone under two names): NFKC, no
+    white space, lower case; blank → <NA>.
+
+    >>> name_key(pd.Series(["王 小明", "王小明", "Ａmy", " "])).tolist()
+    ['王小明', '王小明', 'amy', <NA>]
+    """
+    return normalise_text(names).str.replace(r"\s+", "", regex=True).str.lower().replace("", pd.NA)
+
+
 def cell_types(obj: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """(date cell, number cell, yes/no cell) masks of raw cell values, decided once per distinct
     Python type rather than per cell (an all-text column, as every CSV is, returns at once).

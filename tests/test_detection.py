@@ -247,6 +247,13 @@ def test_customer_ids_that_transactions_treat_as_one_are_reported_as_duplicates(
     assert found == {(3, "重複：與第 2 列相同"), (5, "重複：與第 4 列相同")}
 
 
+def test_one_name_spelled_with_a_space_and_the_same_phone_is_a_duplicate_not_two_names():
+    rows = [["姓名", "手機", "信任等級"], ["王小明", "0912345678", "A"], ["王 小明", "0912-345-678", "A"],
+            ["Amy", "0922000111", "B"], ["ａｍｙ", "0922-000-111", "B"]]
+    _, problems = detect_and_parse([raw(rows)], AS_OF)
+    assert {(p.row, p.problem) for p in problems} == {(3, "重複：與第 2 列相同"), (5, "重複：與第 4 列相同")}
+
+
 def test_a_five_digit_serial_day_in_a_csv_date_column_is_a_date():
     rows = [["客戶編號", "日期", "金額"], ["A1", "45000", "100"]]
     parsed, problems = detect_and_parse([RawSheet("交易", pd.DataFrame(rows, dtype=object), "csv")], AS_OF)

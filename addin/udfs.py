@@ -431,14 +431,10 @@ def PL_NEXT_FOLLOWUP(last_contact, intent_level, touches, as_of=None):
         raise FormulaProblem(f"最後聯絡日、意向等級、聯絡次數的列數不同（{'、'.join(map(str, lengths))}）：請選同樣多列")
     columns = {key: _Distinct(raw) for key, raw in columns.items()}
     checked = {key: _checked(cells, _CONTACT.field(key), when) for key, cells in columns.items()}
-    count, count_messages = checked["touches"]
-    negative = (count < 0).fillna(False).to_numpy(dtype=bool)  # the schema's whole number has no lower bound
-    if negative.any():
-        count_messages[negative] = (WARN + "聯絡次數「" + count[negative].astype(str)
-                                    + "」不能是負數：請填 0 以上的整數（留白或 0 為初次接觸）")
+    count, count_messages = checked["touches"]  # a negative count is the schema's problem too (minimum 0)
     message = checked["last_contact"][1].fillna(checked["intent"][1]).fillna(count_messages)
     # the 跟進排程 sheet's own rule (never contacted: due today; overdue: days past the due date)
-    next_date, overdue = due(checked["last_contact"][0], checked["intent"][0], count.where(~negative), when, Settings())
+    next_date, overdue = due(checked["last_contact"][0], checked["intent"][0], count, when, Settings())
     dates = np.array(_with_messages(next_date, message).tolist(), dtype=object)
     late = np.array(_excel_values(overdue.clip(lower=0).astype("Int64").where(message.isna())), dtype=object)
     blank = np.logical_and.reduce([_blank(cells) for cells in columns.values()])

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .settings import Settings
-from .values import normalise_text
+from .values import name_key, normalise_ids
 
 STATUS_OVERDUE, STATUS_TODAY, STATUS_SOON, STATUS_LATER, STATUS_NEW = "逾期", "今天", "3天內", "未到", "尚未接觸"
 
@@ -55,10 +55,6 @@ def _next_followup(last_contact, intent, touches, settings: Settings, first_cont
     return by_curve.where(curve, by_cadence), curve
 
 
-def _name_key(names: pd.Series) -> pd.Series:
-    return normalise_text(names).str.replace(r"\s+", "", regex=True).str.lower().replace("", pd.NA)
-
-
 def due(last_contact: pd.Series, intent: pd.Series, touches: pd.Series, as_of: pd.Timestamp, settings: Settings,
         first_contact: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
     """(next follow-up date, days overdue) per contact: :func:`next_followup`, with a contact never
@@ -81,8 +77,15 @@ def _due(last_contact, intent, touches, as_of: pd.Timestamp, settings: Settings,
     return nxt, (as_of - nxt).dt.days, curve
 
 
+def _id_key(ids: pd.Series) -> pd.Series:
+    """Customer ids as :func:`~processor.values.normalise_ids` compares them (the transactions'
+    rule), lower-cased as keys have always been written; blank → <NA>, never matched."""
+    return normalise_ids(ids).astype("string").str.lower()
+
+
 def person_key(frame: pd.DataFrame) -> pd.Series:
-    """The key that identifies a person: "c:" + customer id if typed, else "n:" + the name (NFKC,
+    """The key that identifies a person: "c:" + customer id if typed (compared as in transactions:
+    NFKC, no white space, case ignored), else "n:" + the name (NFKC,
     no spaces, lower case) and, where the frame has one, "|" + the phone, so two contacts who
     only share a name stay two people. <NA> where there is neither id nor name.
 
@@ -91,9 +94,8 @@ def person_key(frame: pd.DataFrame) -> pd.Series:
     ['c:c1', 'n:王小明|0912-345-678', <NA>]
     """
     index = frame.index
-    cid = normalise_text(frame["customer_id"]).str.lower().replace("", pd.NA) if "customer_id" in frame \
-        else pd.Series(pd.NA, index=index, dtype="string")
-    name = _name_key(frame["name"]) if "name" in frame else pd.Series(pd.NA, index=index, dtype="string")
+    cid = _id_key(frame["customer_id"]) if "customer_id" in frame else pd.Series(pd.NA, index=index, dtype="string")
+    name = name_key(frame["name"]) if "name" in frame else pd.Series(pd.NA, index=index, dtype="string")
     by_name = "n:" + name
     if "phone" in frame:
         phone = frame["phone"].astype("string")
@@ -114,12 +116,12 @@ def link_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) -> pd
     if contacts is None or not len(contacts):
         return out
     c_key = person_key(contacts)
-    c_id = normalise_text(contacts["customer_id"]).str.lower() if "customer_id" in contacts \
+    c_id = _id_key(contacts["customer_id"]) if "customer_id" in contacts \
         else pd.Series(pd.NA, index=contacts.index, dtype="string")
-    c_name = _name_key(contacts["name"]) if "name" in contacts else pd.Series(pd.NA, index=contacts.index, dtype="string")
-    f_id = normalise_text(followups["customer_id"]).str.lower() if "customer_id" in followups \
+    c_name = name_key(contacts["name"]) if "name" in contacts else pd.Series(pd.NA, index=contacts.index, dtype="string")
+    f_id = _id_key(followups["customer_id"]) if "customer_id" in followups \
         else pd.Series(pd.NA, index=followups.index, dtype="string")
-    f_name = _name_key(followups["name"]) if "name" in followups \
+    f_name = name_key(followups["name"]) if "name" in followups \
         else pd.Series(pd.NA, index=followups.index, dtype="string")
     by_id = f_id.isin(set(c_id.dropna())).fillna(False)
     counts = c_name.value_counts()

@@ -17,8 +17,8 @@ from . import schema
 from .errors import ERROR, WARNING, Problem
 from .idnumber import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids, mask_ids, mask_ids_in_text
 from .schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
-from .values import (blank_codes, cell_types, is_blank, normalise_text, numbers_as_text, parse_amounts, parse_bools, parse_dates,
-                     parse_phones, parse_tenure)
+from .values import (blank_codes, cell_types, is_blank, name_key, normalise_ids, normalise_text, numbers_as_text,
+                     parse_amounts, parse_bools, parse_dates, parse_phones, parse_tenure)
 from .workbook import HEADER_SCAN_ROWS, RawSheet
 
 
@@ -256,6 +256,10 @@ def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
         fractional = parsed.notna() & (parsed != np.floor(parsed.fillna(0)))
         report(bad | fractional, *_FIX[f.type])
         parsed = parsed.where(~fractional).round().astype("Int64")
+        if f.minimum is not None:
+            below = (parsed < f.minimum).fillna(False)
+            report(below, "不能是負數" if f.minimum == 0 else f"不能小於 {f.minimum}", f"請填 {f.minimum} 以上的整數")
+            parsed = parsed.where(~below)
     elif f.type == schema.BOOL:
         parsed, bad = parse_bools(raw)
         report(bad, *_FIX[f.type])
@@ -363,6 +367,17 @@ def _shown(kind: SheetKind, frame: pd.DataFrame, key: str, rows) -> list[str]:
     return (mask_ids(values) if kind.field(key).type == schema.ID else values.astype("string")).tolist()
 
 
+def _compared(key: str, values: pd.Series) -> pd.Series:
+    """A column's cells as duplicates are compared: customer ids as transactions compare them
+    (:func:`~processor.values.normalise_ids`), names as follow-ups match them (:func:`~processor.values.name_key`),
+    other cells (phones already normalised by the phone parser) stripped and lower-cased; blank → <NA>."""
+    if key == "customer_id":
+        return normalise_ids(values).astype("string")
+    if key == "name":
+        return name_key(values)
+    return values.astype("string").str.strip().str.lower()
+
+
 def _duplicates(sheet: str, kind: SheetKind, frame: pd.DataFrame) -> list[Problem]:
     """Repeats of each of the kind's unique key sets (first row kept, later rows reported), and
     the kind's conflicts: one 手機 under two different 姓名 is a 提醒 (a typo, or one person twice)."""
@@ -372,7 +387,7 @@ def _duplicates(sheet: str, kind: SheetKind, frame: pd.DataFrame) -> list[Proble
         keys = [k for k in wanted if k in frame and frame[k].notna().any()]
         if not keys:
             continue
-        subset = frame[keys].astype("string").apply(lambda s: s.str.strip().str.lower())  # per column
+        subset = pd.DataFrame({k: _compared(k, frame[k]) for k in keys}, index=frame.index)
         complete = subset.notna().all(axis=1)
         dup = subset.duplicated(keep="first") & complete & ~subset.index.isin(list(reported))
         if not dup.any():
@@ -387,8 +402,7 @@ def _duplicates(sheet: str, kind: SheetKind, frame: pd.DataFrame) -> list[Proble
     for shared, differing in kind.conflicts:
         if shared not in frame or differing not in frame:
             continue
-        pair = pd.DataFrame({"s": frame[shared].astype("string").str.lower(),
-                             "d": normalise_text(frame[differing]).str.replace(r"\s+", "", regex=True)}).dropna()
+        pair = pd.DataFrame({"s": _compared(shared, frame[shared]), "d": _compared(differing, frame[differing])}).dropna()
         if pair.empty:
             continue
         pair["_row"] = pair.index

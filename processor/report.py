@@ -107,14 +107,19 @@ def text_cell(ws, value):
     """A write-only-safe cell: strings are always text, never formulas (=, +, -, @ included)."""
     from openpyxl.cell.cell import Cell
 
-    value = _cell_value(value)
     cell = Cell(ws)
+    _put_value(cell, _cell_value(value))
+    return cell
+
+
+def _put_value(cell, value) -> None:
+    """Write an already converted value (:func:`_cell_value`): strings as text even when they
+    begin with =, +, - or @ (openpyxl would bind them as formulas), anything else as itself."""
     if isinstance(value, str):
         cell._value = value  # bypass openpyxl's "starts with = means formula" binding
         cell.data_type = "s"
     else:
         cell.value = value
-    return cell
 
 
 def safe_sheet_name(name: str, taken: set[str]) -> str:
@@ -297,10 +302,7 @@ def _put_row(ws, r: int, values: pd.Series, formats, wrapped, i: int, wrapped_te
     for j, value in enumerate(values.tolist(), start=1):
         cell = ws.cell(row=r, column=j)
         value = _cell_value(value)
-        if isinstance(value, str):
-            cell._value, cell.data_type = value, "s"  # never a formula (see text_cell)
-        else:
-            cell.value = value
+        _put_value(cell, value)  # never a formula
         fmt = formats[j - 1]
         if isinstance(fmt, tuple):
             fmt = fmt[i] if i < len(fmt) else None

@@ -38,6 +38,7 @@ class Field:
     derived: bool = False  # computed by score, not typed by reps
     section: str = ""  # loan form section title
     deferred: bool = False  # kept as typed; the analyser that owns it parses and reports it
+    minimum: int | None = None  # a whole number below it is reported and not used
 
     @property
     def number_format(self) -> str:
@@ -126,7 +127,8 @@ CONTACTS = SheetKind(
           hint="第一次面對面或通話的日期；" + _DATE_HINT, width=12),
         F("last_contact", "最後聯絡日", DATE, "上次聯絡日", "最近聯絡日", "最後聯絡", "last contact", past=True,
           hint="最近一次聯絡的日期（空白時以首次接觸日計）；" + _DATE_HINT, width=12),
-        F("touches", "聯絡次數", INT, "接觸次數", "跟進次數", "touches", hint="到目前為止聯絡過幾次（整數）", width=8),
+        F("touches", "聯絡次數", INT, "接觸次數", "跟進次數", "touches", hint="到目前為止聯絡過幾次（整數）", width=8,
+          minimum=0),
         F("notes", "備註", TEXT, "說明", "notes", "remark", "remarks", hint="其他想記下的事", width=20),
     ),
     signature=(frozenset({"name", "trust"}), frozenset({"name", "intent"}), frozenset({"name", "birthday"}),

@@ -85,7 +85,16 @@ def quintile_scores(values: pd.Series, higher_is_better: bool = True) -> pd.Seri
     [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
     """
     ranks = values.rank(method="average", pct=True, ascending=higher_is_better)
-    return np.ceil(ranks * 5).clip(1, 5).astype("Int64")
+    return pd.Series(pct_scores(ranks), index=values.index, name=values.name)
+
+
+def pct_scores(pct) -> pd.arrays.IntegerArray:
+    """Percentile ranks (0–1] as 1–5 quintile scores (Int64; a missing rank stays <NA>).
+
+    >>> pct_scores(np.array([0.1, 0.2, 0.5, 1.0, np.nan])).tolist()
+    [1, 1, 3, 5, <NA>]
+    """
+    return pd.array(np.ceil(np.asarray(pct, dtype=float) * 5).clip(1, 5), dtype="Int64")
 
 
 def rfm_table(transactions: pd.DataFrame, as_of, settings: Settings = Settings()) -> pd.DataFrame:
@@ -114,7 +123,7 @@ def rfm_scores(base: pd.DataFrame, pct: np.ndarray | None = None) -> pd.DataFram
     out = base.copy()
     pct = percentile_ranks(out) if pct is None else pct
     for j, key in enumerate(("r_score", "f_score", "m_score")):  # = quintile_scores, from the shared ranks
-        out[key] = pd.array(np.ceil(pct[:, j] * 5).clip(1, 5), dtype="Int64")
+        out[key] = pct_scores(pct[:, j])
     out["rfm_score"] = (out["r_score"] * 100 + out["f_score"] * 10 + out["m_score"]).astype("Int64")
     r_high, f_high, m_high = high_low(out)
     names = np.array([v[0] for v in RFM_SEGMENTS.values()], dtype=object)

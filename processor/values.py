@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,16 @@ def normalise_text(series: pd.Series) -> pd.Series:
     ['123', 'ab']
     """
     return series.astype("string").str.normalize("NFKC").str.strip()
+
+
+def name_key(names: pd.Series) -> pd.Series:
+    """Names as compared (follow-up linking, duplicates, one phone under two names): NFKC, no
+    white space, lower case; blank → <NA>.
+
+    >>> name_key(pd.Series(["王 小明", "王小明", "Ａmy", " "])).tolist()
+    ['王小明', '王小明', 'amy', <NA>]
+    """
+    return normalise_text(names).str.replace(r"\s+", "", regex=True).str.lower().replace("", pd.NA)
 
 
 def cell_types(obj: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -67,6 +78,77 @@ def blank_codes(codes: np.ndarray, uniques) -> np.ndarray:
 def _is_blank(series: pd.Series) -> pd.Series:
     text = series.astype("string")
     return text.isna() | (text.str.strip() == "")
+
+
+def normalise_ids(ids: pd.Series) -> pd.Series:
+    """Customer ids as compared: NFKC, no white space, upper case, Excel's ``1001.0`` → ``1001``.
+
+    >>> normalise_ids(pd.Series(["A001", "a001 ", "Ａ００１", 1001.0, None])).tolist()
+    ['A001', 'A001', 'A001', '1001', None]
+    >>> normalise_ids(pd.Series([None, "  "])).tolist()
+    [None, None]
+    """
+    ids_ = IdCodes.of(ids)
+    return pd.Series(np.asarray(list(ids_.customers) + [None], dtype=object)[ids_.row_customer],
+                     index=ids.index, dtype=object)
+
+
+@dataclass(frozen=True)
+class IdCodes:
+    """Customer ids as integer codes: row → spelling as typed → customer (normalised id)."""
+
+    row_spelling: np.ndarray  # per row, index into spellings (−1 blank)
+    spellings: np.ndarray  # distinct spellings as typed
+    spelling_customer: np.ndarray  # per spelling, index into customers (−1 blank after folding)
+    customers: np.ndarray  # distinct normalised ids
+
+    @property
+    def row_customer(self) -> np.ndarray:
+        if not len(self.spelling_customer):  # every id blank
+            return np.full(len(self.row_spelling), -1, dtype=np.int64)
+        return np.where(self.row_spelling >= 0, self.spelling_customer[self.row_spelling], -1)
+
+    @classmethod
+    def of(cls, ids: pd.Series) -> "IdCodes":
+        values = ids.to_numpy(dtype=object) if not isinstance(ids.dtype, pd.CategoricalDtype) else ids
+        row_spelling, spellings = pd.factorize(values, use_na_sentinel=True)
+        spellings = np.asarray(spellings, dtype=object)
+        folded = _fold_all(spellings)
+        spelling_customer, customers = pd.factorize(folded, use_na_sentinel=True)
+        return cls(row_spelling, spellings, spelling_customer, np.asarray(customers, dtype=object))
+
+
+_NOT_PLAIN = re.compile(r"[^0-9A-Z_\-\n]")  # already folded: ASCII upper case, digits, _ and -
+
+
+def _fold_all(spellings: np.ndarray) -> np.ndarray:
+    """:func:`_fold` on the spellings that need it; plain ASCII ids pass through (a million ids
+    are mostly plain: one regex scan over them all in C beats folding or matching each in Python)."""
+    is_text = (np.ones(len(spellings), dtype=bool) if pd.api.types.infer_dtype(spellings, skipna=False) == "string"
+               else np.fromiter((type(v) is str for v in spellings), dtype=bool, count=len(spellings)))
+    texts = spellings[is_text]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    starts = np.r_[0, np.cumsum(lengths + 1)[:-1]] if len(texts) else np.empty(0, dtype=np.int64)
+    joined = "\n".join(texts)
+    if joined.count("\n") != max(len(texts) - 1, 0):  # a line break inside an id: test each one instead
+        return np.asarray([_fold(v) for v in spellings], dtype=object)
+    bad = [m.start() for m in _NOT_PLAIN.finditer(joined)]
+    plain_text = lengths > 0
+    plain_text[np.searchsorted(starts, np.asarray(bad, dtype=np.int64), side="right") - 1] = False
+    plain = np.zeros(len(spellings), dtype=bool)
+    plain[is_text] = plain_text
+    folded = spellings.copy()
+    folded[~plain] = [_fold(v) for v in spellings[~plain]]
+    return folded
+
+
+def _fold(value) -> str | None:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = "".join(unicodedata.normalize("NFKC", str(value)).split()).upper()
+    if text.endswith(".0") and text[:-2].isdigit():
+        text = text[:-2]
+    return text or None
 
 
 _DATE_PARTS = re.compile(

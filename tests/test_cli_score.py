@@ -460,3 +460,14 @@ def test_json_summary_counts_stages_man_types_and_completeness(run_cli, tmp_path
     assert summary["by_stage"]["潛在客戶"] == 2  # 简体 潜在客户 is the same stage
     assert summary["by_man"] == {"M+a+N": 1, "未填": 1}
     assert summary["completeness"] == {"0–30%": 2, "31–60%": 0, "61–70%": 0, "71–100%": 0}
+
+
+def test_a_negative_touch_count_is_reported_in_the_data_check(run_cli, tmp_path):
+    path = write_rows(tmp_path / "list.xlsx", {"名單": [["姓名", "最後聯絡日", "意向等級", "聯絡次數"],
+                                                      ["王小明", "2024/06/20", "B", -2], ["陳美玲", "2024/06/20", "A", 3]]})
+    out = tmp_path / "out.xlsx"
+    run_cli("score", path, "-o", out, "--as-of", AS_OF)
+    checks = sheet_rows(out, "資料檢查", "嚴重度")
+    found = set(zip(checks["工作表"], checks["列"], checks["欄位"], checks["內容"].astype(str), checks["問題"]))
+    assert ("名單", 2, "聯絡次數", "-2", "不能是負數") in found
+    assert not any(row == 3 for _, row, *_ in found)

@@ -239,6 +239,21 @@ def test_duplicates_by_customer_id_and_one_phone_under_two_names_are_flagged():
     assert all(p.severity == "提醒" for p in problems) and len(problems) == 2
 
 
+def test_customer_ids_that_transactions_treat_as_one_are_reported_as_duplicates():
+    rows = [["姓名", "客戶編號", "信任等級"], ["王小明", "A001", "A"], ["王曉明", "ａ００１ ", "A"], ["陳美玲", "A 002", "B"],
+            ["林志明", "a002", "C"]]
+    _, problems = detect_and_parse([raw(rows)], AS_OF)
+    found = {(p.row, p.problem) for p in problems}
+    assert found == {(3, "重複：與第 2 列相同"), (5, "重複：與第 4 列相同")}
+
+
+def test_one_name_spelled_with_a_space_and_the_same_phone_is_a_duplicate_not_two_names():
+    rows = [["姓名", "手機", "信任等級"], ["王小明", "0912345678", "A"], ["王 小明", "0912-345-678", "A"],
+            ["Amy", "0922000111", "B"], ["ａｍｙ", "0922-000-111", "B"]]
+    _, problems = detect_and_parse([raw(rows)], AS_OF)
+    assert {(p.row, p.problem) for p in problems} == {(3, "重複：與第 2 列相同"), (5, "重複：與第 4 列相同")}
+
+
 def test_a_five_digit_serial_day_in_a_csv_date_column_is_a_date():
     rows = [["客戶編號", "日期", "金額"], ["A1", "45000", "100"]]
     parsed, problems = detect_and_parse([RawSheet("交易", pd.DataFrame(rows, dtype=object), "csv")], AS_OF)

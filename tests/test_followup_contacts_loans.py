@@ -112,6 +112,18 @@ def test_a_log_id_that_disagrees_with_the_only_contact_of_that_name_is_not_joine
     assert link_followups(contacts, log)["key"].tolist() == ["c:c9"]
 
 
+def test_a_log_id_spelled_with_spaces_or_full_width_links_to_the_contact_as_in_transactions():
+    from processor.followup import link_followups
+
+    contacts = pd.DataFrame({"name": ["王小明", "陳美玲"], "customer_id": ["A001", "B002"]})
+    log = pd.DataFrame({"name": [None, None, "陳美玲"], "customer_id": ["a 001", "Ａ００１", "  "]})
+    link = link_followups(contacts, log)
+    assert link["key"].tolist() == ["c:a001", "c:a001", "c:b002"]  # a blank id is no id: joined by name
+    log = log.assign(date=pd.to_datetime(["2024-06-20", "2024-06-21", "2024-06-22"]), channel="電話", result="ok", intent=None)
+    plan = schedule(contacts, log, AS_OF, S)
+    assert len(plan) == 2
+
+
 def test_a_first_contact_without_a_last_contact_is_the_last_contact():
     contacts = pd.DataFrame({"name": ["王小明"], "first_contact": pd.to_datetime(["2024-06-27"]), "last_contact": [pd.NaT],
                              "touches": [1], "intent": ["B"]})

@@ -65,15 +65,12 @@ def cmd_score(args) -> int:
 
 def cmd_train(args) -> int:
     """Train a purchase-probability model on a labelled campaign list and save it as NAME."""
-    from .models import ModelError, default_models_dir, train_file
+    from .models import default_models_dir, train_file
 
     as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
-    try:
-        done = train_file(Path(args.input), args.target, args.name, settings=_settings(args), as_of=as_of,
-                          trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-                          models_dir=default_models_dir(args.models), progress=lambda m: print(f"… {m}", file=sys.stderr))
-    except ModelError as exc:
-        raise UnusableInput(exc.what, exc.fix, en=exc.en, fix_en=exc.fix_en) from None
+    done = train_file(Path(args.input), args.target, args.name, settings=_settings(args), as_of=as_of,
+                      trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+                      models_dir=default_models_dir(args.models), progress=lambda m: print(f"… {m}", file=sys.stderr))
     _print_data_check(done.problems, done.report, args.lang)
     if done.error is not None:
         raise done.error

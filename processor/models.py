@@ -67,12 +67,11 @@ TAMPERED = "可能被竄改，已拒絕載入"
 RETRAIN = "請重新訓練模型，並確認共用資料夾的寫入權限"
 
 
-class ModelError(Exception):
-    """A model cannot be used (missing, tampered, incompatible); ``fix`` says what to do."""
+class ModelError(UnusableInput):
+    """A model cannot be used (missing, tampered, incompatible); ``fix`` says what to do.
 
-    def __init__(self, what: str, fix: str = "", *, en: str = "", fix_en: str = ""):
-        self.what, self.fix, self.en, self.fix_en = what, fix, en or what, fix_en
-        super().__init__(what)
+    An :class:`UnusableInput`, so the CLI, the drop folder, the ribbon and the UDFs show it as
+    they show any other unusable input (message and fix), with no conversion of their own."""
 
 
 def _tampered(reason: str) -> ModelError:

@@ -374,3 +374,18 @@ def test_relative_folders_and_model_paths_are_taken_from_the_workbooks_folder(tm
     book.set_config("MODELS_DIR", "")
     book.set_config("DROP_FOLDER", "share")
     assert ribbon.models_dir(book) == tmp_path / "share" / "models"
+
+
+def test_a_model_error_in_a_button_ends_in_a_dialog_with_its_fix(demo_dir, tmp_path, monkeypatch):
+    from processor import models
+
+    # e.g. 訓練模型 with a too-short signing key: the key is read when the model is saved
+    monkeypatch.setenv(models.KEY_ENV, "short")
+    monkeypatch.setitem(ribbon.HANDLERS, "train", lambda book: str(models.signing_key()))
+    book = _book(demo_dir, tmp_path)
+    outcome = ribbon.dispatch("train", book)
+    title, text, error = book.messages[-1]
+    assert error and text == outcome
+    assert "模型簽章金鑰太短" in text and "secrets.token_hex(32)" in text  # what, and how to fix it
+    assert "ModelError" not in text and "發生錯誤" not in text
+

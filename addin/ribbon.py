@@ -155,11 +155,22 @@ def _put_results(book: OpenWorkbook, analysis, wanted: tuple[str, ...] | None) -
 def _in_excel(analysis):
     """The analysis with the 資料檢查 texts and every sheet's notes worded for Excel
     (:func:`addin.messages.in_excel`): the rep has no command line."""
+    from processor.errors import PROBLEM_COLUMNS
+
+    # only our own texts: 內容 and 工作表 are the rep's cells and sheet names, shown as they are
+    ours = (PROBLEM_COLUMNS["problem"], PROBLEM_COLUMNS["fix"])
+
+    def reword_ours(frame):
+        frame = frame.copy()
+        for column in ours:
+            if column in frame:
+                frame[column] = frame[column].map(in_excel)
+        return frame
+
     def reworded(sheet):
         blocks = sheet.blocks
         if sheet.name == CHECK_SHEET:
-            blocks = tuple(dataclasses.replace(b, frame=b.frame.apply(
-                lambda col: col.map(in_excel) if col.dtype == object or pd.api.types.is_string_dtype(col) else col)) for b in blocks)
+            blocks = tuple(dataclasses.replace(b, frame=reword_ours(b.frame)) for b in blocks)
         return dataclasses.replace(sheet, blocks=blocks, notes=tuple(map(in_excel, sheet.notes)))
 
     return dataclasses.replace(analysis, sheets=[reworded(s) for s in analysis.sheets])

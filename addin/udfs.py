@@ -285,9 +285,6 @@ def _readable(func):
         except UnusableInput as problem:  # the core's own message for people (sheet, value, fix)
             return [[WARN + in_excel(str(problem), FORMULA_AS_OF)]]
         except Exception as error:
-            if type(error).__name__ == "ModelError":  # processor.models: missing/tampered model file
-                fix = in_excel(getattr(error, "fix", ""), FORMULA_AS_OF)
-                return [[f"{WARN}{error}" + (f"；{fix}" if fix else "")]]
             return [[f"{WARN}{func.__name__} 無法計算：{type(error).__name__}: {error}"]]
     return wrapper
 

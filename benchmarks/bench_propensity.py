@@ -30,19 +30,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from processor.models import load_model, predict_proba, train_file
 from processor.parse import detect_and_parse
-from processor.propensity import SEED_000_LIST, deciles, score_campaign
+from processor.propensity import SEED_000_LIST, evaluate, score_campaign
 from processor.settings import Settings
 from processor.workbook import read_input
 
 DATA = Path("/work/shared/data/campaign_marketing2.csv")
 AS_OF = pd.Timestamp("2024-01-01")
 SEED = {"called": SEED_000_LIST["called"], "buyers": SEED_000_LIST["buyers"]}
-SEED["profit"] = SEED["buyers"] * 1750 - SEED["called"] * 175  # 342,825
+_ECONOMICS = Settings()  # the seed's: price 2,500, cost 750, contact 175
+SEED["profit"] = SEED["buyers"] * (_ECONOMICS.price - _ECONOMICS.cost) - SEED["called"] * _ECONOMICS.contact_cost  # 342,825
 
 
 class Clock:
@@ -70,28 +70,26 @@ def bar(tmp: Path) -> None:
     blinded.to_csv(tmp / "blinded.csv", index=False)
     [parsed], _ = detect_and_parse(read_input(tmp / "blinded.csv"), AS_OF)
     clock = Clock()
-    result = score_campaign(parsed.frame, parsed.sheet, Settings(), AS_OF, label_header="買A商品")
+    settings = Settings()
+    result = score_campaign(parsed.frame, parsed.sheet, settings, AS_OF, label_header="買A商品")
     fit_time = str(clock)
     ranked = result.ranked.set_index("id")
-    p = ranked.loc[X_test["UID"], "p"].to_numpy()
-    call = ranked.loc[X_test["UID"], "call"].to_numpy() == "是"
-    bought = y_test.astype(int).to_numpy()
-    margin, contact = 2500 - 750, 175
-    top = deciles(pd.Series(p)).to_numpy() == 1
-    figures = {
-        "this list": (int(call.sum()), int(bought[call].sum())),
-        "call everyone": (len(bought), int(bought.sum())),
-        "seed 000 list*": (SEED["called"], SEED["buyers"]),
-        "perfect oracle": (int(bought.sum()), int(bought.sum())),
+    p = pd.Series(ranked.loc[X_test["UID"], "p"].to_numpy())
+    # the core's own evaluation (AUC, precision at the cut-off, lift, profit with Settings()' economics)
+    e = evaluate(pd.Series(y_test.astype(int).to_numpy()), p, result.fitted.cutoff, settings)
+    figures = {  # called, buyers, profit
+        "this list": (e["called"], e["tp"], e["profit_list"]),
+        "call everyone": (e["rows"], e["buyers"], e["profit_everyone"]),
+        "seed 000 list*": (SEED["called"], SEED["buyers"], SEED["profit"]),
+        "perfect oracle": (e["buyers"], e["buyers"], e["profit_oracle"]),
     }
-    print(f"test 20%: {len(bought):,} customers, {bought.sum():,} buyers; model {result.fitted.chosen}, "
+    print(f"test 20%: {e['rows']:,} customers, {e['buyers']:,} buyers; model {result.fitted.chosen}, "
           f"cut-off p ≥ {result.fitted.cutoff:.3f} (break-even, from the economics)")
-    print(f"AUC {roc_auc_score(bought, p):.4f}   precision at cut-off {bought[call].mean():.1%} "
-          f"(seed 000: 60.1%)   top-decile lift {bought[top].mean() / bought.mean():.2f}")
+    print(f"AUC {e['auc']:.4f}   precision at cut-off {e['precision']:.1%} "
+          f"(seed 000: 60.1%)   top-decile lift {e['top_decile_lift']:.2f}")
     print(f"{'':16}{'called':>8}{'buyers':>8}{'precision':>11}{'profit':>12}{'vs seed':>9}")
-    for name, (n, b) in figures.items():
-        profit = b * margin - n * contact
-        print(f"{name:16}{n:>8,}{b:>8,}{b / n:>11.1%}{profit:>12,}{profit / SEED['profit']:>8.2f}×")
+    for name, (n, b, profit) in figures.items():
+        print(f"{name:16}{n:>8,}{b:>8,}{b / n:>11.1%}{round(profit):>12,}{profit / SEED['profit']:>8.2f}×")
     print("* the seed's own reported result on its own 20% test set (9,043 customers), not recomputed here")
     print("cross-validated model choice (training 80% only):")
     print(result.fitted.cv.to_string(index=False))

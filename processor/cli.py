@@ -65,15 +65,12 @@ def cmd_score(args) -> int:
 
 def cmd_train(args) -> int:
     """Train a purchase-probability model on a labelled campaign list and save it as NAME."""
-    from .models import ModelError, default_models_dir, train_file
+    from .models import default_models_dir, train_file
 
     as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
-    try:
-        done = train_file(Path(args.input), args.target, args.name, settings=_settings(args), as_of=as_of,
-                          trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-                          models_dir=default_models_dir(args.models), progress=lambda m: print(f"… {m}", file=sys.stderr))
-    except ModelError as exc:
-        raise UnusableInput(exc.what, exc.fix, en=exc.en, fix_en=exc.fix_en) from None
+    done = train_file(Path(args.input), args.target, args.name, settings=_settings(args), as_of=as_of,
+                      trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+                      models_dir=default_models_dir(args.models), progress=lambda m: print(f"… {m}", file=sys.stderr))
     _print_data_check(done.problems, done.report, args.lang)
     if done.error is not None:
         raise done.error
@@ -93,19 +90,18 @@ def cmd_train(args) -> int:
 
 def _print_data_check(problems, report: Path, lang: str, shown: int = 12) -> None:
     """Train's data check on stderr: counts, then one line per kind of problem (errors first),
-    without cell values (they may be personal data; the report beside the model has them)."""
-    from collections import Counter
-
-    from .errors import ERROR
+    without cell values (they may be personal data; the report beside the model has them).
+    The grouping, true counts and ID masking are :func:`processor.errors.problem_kinds`."""
+    from .errors import ERROR, problem_kinds
 
     n_errors = sum(p.severity == ERROR for p in problems)
     print((f"data check: {n_errors} errors, {len(problems) - n_errors} warnings (all of them: {report})" if lang == "en"
            else f"資料檢查：{n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（全部見 {report}）"), file=sys.stderr)
-    kinds = Counter((p.severity != ERROR, p.severity, p.sheet, p.column or "", p.problem.split("（同樣的問題")[0])
-                    for p in problems)
-    for (_, severity, sheet, column, problem), count in sorted(kinds.items(), key=lambda kv: (kv[0][0], -kv[1]))[:shown]:
-        where = f"{sheet}「{column}」" if column else sheet
-        print(f"  {severity} {where}：{problem}" + (f"（{count} 列）" if count > 1 else ""), file=sys.stderr)
+    kinds = problem_kinds(problems)
+    for kind in kinds[:shown]:
+        where = f"{kind.sheet}「{kind.column}」" if kind.column else kind.sheet
+        print(f"  {kind.severity} {where}：{kind.problem}" + (f"（{kind.count:,} 列）" if kind.count > 1 else ""),
+              file=sys.stderr)
     if len(kinds) > shown:
         print(f"  … 另有 {len(kinds) - shown} 種問題，見 {report}", file=sys.stderr)
 

@@ -34,7 +34,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ from .errors import UnusableInput
 from .propensity import (BOOLEAN, CATEGORY, DATE, KIND_LABELS, MODELS, OTHER, CampaignResult, Feature, Fitted, LogitFit,
                          data_fingerprint, design_matrix, nan_to_none, refit, score_sheet)
 from .settings import Settings
+from .workbook import atomic_output
 
 FORMAT = "precision-list-model/2"  # /2: pooled levels kept per feature; files of /1 are refused (retrain)
 SUFFIX = ".skops"
@@ -67,12 +67,11 @@ TAMPERED = "可能被竄改，已拒絕載入"
 RETRAIN = "請重新訓練模型，並確認共用資料夾的寫入權限"
 
 
-class ModelError(Exception):
-    """A model cannot be used (missing, tampered, incompatible); ``fix`` says what to do."""
+class ModelError(UnusableInput):
+    """A model cannot be used (missing, tampered, incompatible); ``fix`` says what to do.
 
-    def __init__(self, what: str, fix: str = "", *, en: str = "", fix_en: str = ""):
-        self.what, self.fix, self.en, self.fix_en = what, fix, en or what, fix_en
-        super().__init__(what)
+    An :class:`UnusableInput`, so the CLI, the drop folder, the ribbon and the UDFs show it as
+    they show any other unusable input (message and fix), with no conversion of their own."""
 
 
 def _tampered(reason: str) -> ModelError:
@@ -392,17 +391,11 @@ def save_model(fitted: Fitted, meta: dict, path: Path) -> Path:
               "fitted": json.dumps(_fitted_json(fitted), ensure_ascii=False),
               "tree": fitted.estimators["tree"], "boosting": fitted.estimators["boosting"]}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    # ".tmp", not ".skops": the half-written file must not show up in the ribbon's list of models
+    with atomic_output(path, suffix=".tmp") as tmp:
         sio.dump(bundle, tmp)
-        if key is not None:
-            sign_file(Path(tmp), key)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model on the share is for everyone to read
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if key is not None:  # the signature is a member of the zip, so it travels with the rename
+            sign_file(tmp, key)
     return path
 
 
@@ -620,15 +613,8 @@ def train_file(input_path: str | Path, target: str | None, name: str, *, setting
         error = exc
     report = path.with_name(f"{path.stem}.資料檢查.csv")
     report.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=report.parent)
-    os.close(fd)
-    try:
+    with atomic_output(report, suffix=".tmp") as tmp:
         problems_frame(mask_problem_ids(problems)).to_csv(tmp, index=False, encoding="utf-8-sig")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, report)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return Training(saved, result, problems, report, settings, error)
 
 

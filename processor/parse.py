@@ -8,6 +8,7 @@ that cannot be understood becomes a :class:`~processor.errors.Problem`; nothing 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -188,6 +189,19 @@ _FIX = {
 
 
 MAX_PROBLEMS_PER_CHECK = 200  # per sheet, column and kind of problem; the rest are counted in one line
+#: appended to the problem of the one line that counts the rest (:func:`_capped`; read back by :func:`capped_rest`)
+CAPPED_SUFFIX = "（同樣的問題還有 {rest} 列，未逐列列出）"
+_CAPPED = re.compile(re.escape(CAPPED_SUFFIX.split("{rest}")[0]) + r"(\d+)" + re.escape(CAPPED_SUFFIX.split("{rest}")[1]) + "$")
+
+
+def capped_rest(problem: str) -> tuple[str, int]:
+    """A problem text without the :data:`CAPPED_SUFFIX`, and how many rows that suffix counts (0 if none).
+
+    >>> capped_rest("日期無法辨識" + CAPPED_SUFFIX.format(rest=800))
+    ('日期無法辨識', 800)
+    """
+    found = _CAPPED.search(problem)
+    return (problem[:found.start()], int(found.group(1))) if found else (problem, 0)
 
 
 def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
@@ -222,7 +236,7 @@ def _capped(found: list[Problem]) -> list[Problem]:
     first = found[0]
     rest = len(found) - MAX_PROBLEMS_PER_CHECK
     return found[:MAX_PROBLEMS_PER_CHECK] + [Problem(first.sheet, None, first.column, f"另有 {rest} 列",
-                                                     f"{first.problem}（同樣的問題還有 {rest} 列，未逐列列出）",
+                                                     first.problem + CAPPED_SUFFIX.format(rest=rest),
                                                      first.fix, first.severity)]
 
 

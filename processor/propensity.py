@@ -1315,15 +1315,11 @@ def analyse_campaign(ctx: "Context") -> "Contribution | None":
     out = Contribution()
     model = None
     if ctx.model:
-        from .models import ModelError, load_model_cached
+        from .models import load_model_cached
 
-        from .errors import UnusableInput
-
-        try:  # the user asked for this model: without it there is nothing sensible to score with
-            model = load_model_cached(ctx.model, ctx.models_dir)
-        except ModelError as error:
-            raise UnusableInput(error.what, error.fix, en=f"model {ctx.model!r} cannot be used: {error.en}",
-                                fix_en=error.fix_en or "train it again, or choose another saved model") from None
+        # the user asked for this model: without it there is nothing sensible to score with, and a
+        # ModelError is an UnusableInput, so it ends the run with its own message and fix
+        model = load_model_cached(ctx.model, ctx.models_dir)
     summaries = []
     for i, parsed in enumerate(sheets):
         suffix = "" if i == 0 else f"{i + 1}"

@@ -374,3 +374,36 @@ def test_relative_folders_and_model_paths_are_taken_from_the_workbooks_folder(tm
     book.set_config("MODELS_DIR", "")
     book.set_config("DROP_FOLDER", "share")
     assert ribbon.models_dir(book) == tmp_path / "share" / "models"
+
+
+def test_a_model_error_in_a_button_ends_in_a_dialog_with_its_fix(demo_dir, tmp_path, monkeypatch):
+    from processor import models
+
+    # e.g. 訓練模型 with a too-short signing key: the key is read when the model is saved
+    monkeypatch.setenv(models.KEY_ENV, "short")
+    monkeypatch.setitem(ribbon.HANDLERS, "train", lambda book: str(models.signing_key()))
+    book = _book(demo_dir, tmp_path)
+    outcome = ribbon.dispatch("train", book)
+    title, text, error = book.messages[-1]
+    assert error and text == outcome
+    assert "模型簽章金鑰太短" in text and "secrets.token_hex(32)" in text  # what, and how to fix it
+    assert "ModelError" not in text and "發生錯誤" not in text
+
+
+def test_the_data_check_rewords_only_our_problem_and_fix_texts_never_the_reps_cells():
+    import dataclasses
+
+    from processor.errors import Problem, problems_frame
+    from processor.report import Block, ResultSheet
+
+    @dataclasses.dataclass
+    class Analysis:
+        sheets: list
+
+    rep_text = "請用 --as-of 指定"  # the rep's own cell, and sheet name, that happen to read like a CLI step
+    problem = Problem(rep_text, 3, "生日", rep_text, "日期無法辨識", "若基準日不對，請用 --as-of 指定")
+    check = ResultSheet(ribbon.CHECK_SHEET, (Block(problems_frame([problem])),))
+    frame = ribbon._in_excel(Analysis([check])).sheets[0].blocks[0].frame
+    assert frame.loc[0, "內容"] == rep_text and frame.loc[0, "工作表"] == rep_text
+    assert frame.loc[0, "如何修正"] == in_excel("若基準日不對，請用 --as-of 指定") != "若基準日不對，請用 --as-of 指定"
+    assert frame.loc[0, "問題"] == "日期無法辨識"

@@ -18,8 +18,8 @@ from typing import Protocol
 
 import openpyxl
 
-from processor.report import safe_sheet_name
-from processor.workbook import CONFIG_SHEET, RawSheet, atomic_output, config_from_rows, read_input
+from processor.sheets.report import safe_sheet_name
+from processor.read.workbook import CONFIG_SHEET, RawSheet, atomic_output, config_from_rows, read_input
 
 
 class OpenWorkbook(Protocol):
@@ -31,7 +31,7 @@ class OpenWorkbook(Protocol):
         """Where the workbook is saved (None if never saved)."""
 
     def read_sheets(self) -> list[RawSheet]:
-        """Every sheet as a raw grid (row 0 = Excel row 1), as processor.workbook.read_input gives."""
+        """Every sheet as a raw grid (row 0 = Excel row 1), as processor.read.workbook.read_input gives."""
 
     def config(self) -> dict[str, object]:
         """The ``xlwings.conf`` sheet: column A key → column B value (keys as written)."""
@@ -142,7 +142,7 @@ class FileWorkbook:
 def copy_sheet(ws, target):
     """Copy one openpyxl worksheet into another workbook: values, styles, sizes, frozen panes,
     merged cells, conditional formats, validations, tables and charts (what Excel's Sheet.Copy
-    keeps, for the parts processor.report writes)."""
+    keeps, for the parts processor.sheets.report writes)."""
     out = target.create_sheet(safe_sheet_name(ws.title, set(target.sheetnames)))
     styles: dict[tuple, object] = {}  # source style → the equivalent style in ``target``
     for row in ws.iter_rows():

@@ -2,7 +2,7 @@
 (OUT defaults to workbook.xlsm at the repository root; ``precision-list build-workbook -o OUT`` is the same).
 
 The workbook is: a 說明 (start here) sheet, the template sheets generated from the one schema
-(:func:`processor.templates.add_template_sheets`, when present), the ``xlwings.conf`` sheet,
+(:func:`processor.sheets.templates.add_template_sheets`, when present), the ``xlwings.conf`` sheet,
 the ribbon (customUI part + relationship), and the VBA project (:mod:`addin.vba` sources written
 by :mod:`addin.ovba`). openpyxl writes the sheets; this module then rewrites the package with
 fixed zip timestamps, a fixed entry order, fixed document dates and stored (not deflated)
@@ -24,8 +24,8 @@ from pathlib import Path
 import openpyxl
 from openpyxl.styles import Alignment, Font, PatternFill
 
-from processor.schema import KINDS
-from processor.workbook import CONFIG_SHEET
+from processor.read.schema import KINDS
+from processor.read.workbook import CONFIG_SHEET
 
 from . import udfs
 from .ovba import vba_project
@@ -83,9 +83,9 @@ INTRO = (
 
 
 def _add_template_sheets(wb: openpyxl.Workbook) -> None:
-    """The schema's template sheets, once processor.templates exists on this branch."""
+    """The schema's template sheets, once processor.sheets.templates exists on this branch."""
     try:
-        from processor.templates import add_template_sheets
+        from processor.sheets.templates import add_template_sheets
     except ImportError:
         return
     add_template_sheets(wb)

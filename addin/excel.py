@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import xlwings as xw
 
-from processor.workbook import RawSheet
+from processor.read.workbook import RawSheet
 
 from .adapter import CONFIG_SHEET, as_in_file, config_from_rows
 

@@ -3,7 +3,7 @@
 VBA's one callback (``OnRibbonAction``) calls ``addin.ribbon.dispatch('<button id>')``. Each
 analysis button runs the same pipeline as ``precision-list score`` (:func:`processor.pipeline.analyse`)
 on the open workbook's sheets, renders the result sheets with the one renderer
-(:func:`processor.report.render`) into a temporary .xlsx, and has the adapter copy those
+(:func:`processor.sheets.report.render`) into a temporary .xlsx, and has the adapter copy those
 sheets into the workbook — so names, formats and charts are the service's own. Handlers see
 only :class:`addin.adapter.OpenWorkbook`; nothing here imports xlwings.
 """
@@ -20,9 +20,9 @@ from typing import Callable
 import openpyxl
 import pandas as pd
 
-from processor import schema
+from processor.read import schema
 from processor.errors import UnusableInput
-from processor.workbook import RESULT_SHEETS_KEY
+from processor.read.workbook import RESULT_SHEETS_KEY
 
 from .adapter import CONFIG_SHEET, OpenWorkbook
 from .messages import MODEL_FIX, in_excel
@@ -36,9 +36,9 @@ CHECK_SHEET = "資料檢查"
 #: button id → (result sheets it puts into the workbook (None: all), the core module it needs,
 #: the sheet kind it reads); 資料檢查 always comes along so every problem is visible
 ANALYSES: dict[str, tuple[tuple[str, ...] | None, str | None, str | None]] = {
-    "segments": (("客戶分群",), "processor.segments", "transactions"),
-    "silence": (("沉默排名",), "processor.silence", "transactions"),
-    "propensity": (("精準名單", "模型評估"), "processor.propensity", "campaign"),
+    "segments": (("客戶分群",), "processor.analyse.segments", "transactions"),
+    "silence": (("沉默排名",), "processor.analyse.silence", "transactions"),
+    "propensity": (("精準名單", "模型評估"), "processor.analyse.propensity", "campaign"),
     "run_all": (None, None, None),
     "check": ((), None, None),
 }
@@ -135,9 +135,9 @@ def _input_sheets(book: OpenWorkbook) -> list:
 
 
 def _put_results(book: OpenWorkbook, analysis, wanted: tuple[str, ...] | None) -> list[str]:
-    """Render the chosen result sheets with processor.report.render and copy them in, replacing
+    """Render the chosen result sheets with processor.sheets.report.render and copy them in, replacing
     the ones an earlier button put there."""
-    from processor.report import render
+    from processor.sheets.report import render
 
     sheets = [s for s in analysis.sheets if wanted is None or s.name in wanted or s.name == "資料檢查"]
     previous = _previous_results(book)
@@ -242,7 +242,7 @@ def _scored_with(analysis, model: Path | None) -> str:
 
 def insert_template(book: OpenWorkbook, kind_key: str) -> str:
     """插入範本工作表: the schema's blank template for one sheet kind, copied into the workbook."""
-    from processor import templates
+    from processor.sheets import templates
 
     kind = schema.KINDS[kind_key]
     with tempfile.TemporaryDirectory(prefix="precision-list-") as tmp:

@@ -4,8 +4,8 @@ Each ``PL_*`` function takes a whole range (a block of cells arrives as a list o
 it into a pandas Series or DataFrame, calls the same core function the pipeline uses, and
 returns a block of cells that Excel spills. Nothing is computed here: a shell converts, calls
 and renders (STYLE.md). Cell values are checked by the pipeline's own parsers and validators
-(:mod:`processor.values`, :mod:`processor.parse`), transactions are cleaned by the pipeline's
-:func:`processor.transactions.clean_transactions`, so a formula and ``precision-list score``
+(:mod:`processor.read.values`, :mod:`processor.read.parse`), transactions are cleaned by the pipeline's
+:func:`processor.analyse.transactions.clean_transactions`, so a formula and ``precision-list score``
 agree on the same data.
 
 Bad input is never dropped or guessed silently:
@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 import xlwings as xw
 
-from processor import idnumber, schema
-from processor import parse as validation
-from processor import values as parsers
+from processor import privacy as idnumber
+from processor.read import schema
+from processor.read import parse as validation
+from processor.read import values as parsers
 from processor.errors import Problem, UnusableInput
 from processor.settings import Settings
 
@@ -142,7 +143,7 @@ _TYPED = _NUMBER_TYPES | {dt.datetime, pd.Timestamp}
 
 
 def _amounts(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """:func:`processor.values.parse_amounts`, with cells Excel already typed as numbers taken as
+    """:func:`processor.read.values.parse_amounts`, with cells Excel already typed as numbers taken as
     the numbers they are (what the parser does with them) so only text goes through its text
     path. ``tests/test_addin_udfs.py`` checks this equals the parser on any mix of cells."""
     number = np.fromiter((type(v) in _NUMBER_TYPES for v in cells.to_numpy()), dtype=bool, count=len(cells))
@@ -157,7 +158,7 @@ def _amounts(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def _dates(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """:func:`processor.values.parse_dates`, with date cells (datetimes from Excel) taken as the
+    """:func:`processor.read.values.parse_dates`, with date cells (datetimes from Excel) taken as the
     days they are, so only text and serial numbers go through the parser (checked equal too)."""
     when = np.fromiter((isinstance(v, dt.datetime) for v in cells.to_numpy()), dtype=bool, count=len(cells))
     if not when.any():
@@ -171,7 +172,7 @@ def _dates(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def _blank(raw) -> np.ndarray:
-    """Where a cell is empty (processor.values.is_blank), judged once per distinct value; a number
+    """Where a cell is empty (processor.read.values.is_blank), judged once per distinct value; a number
     or date cell is blank only when it is missing (NaN), which spares turning it into text."""
     cells = _distinct(raw)
     typed = np.fromiter((type(v) in _TYPED for v in cells.values.to_numpy()), dtype=bool, count=len(cells.values))
@@ -231,7 +232,7 @@ def _unreadable(bad: pd.Series, raw: pd.Series, what: str, fix: str) -> pd.Serie
 
 def _checked(raw, field: schema.Field, as_of: pd.Timestamp, cell=None) -> tuple[pd.Series, pd.Series]:
     """(values, messages) of one column by the pipeline's own parsing and validation of a schema
-    field (:mod:`processor.parse`: unreadable, not a choice, not a whole number, a date after
+    field (:mod:`processor.read.parse`: unreadable, not a choice, not a whole number, a date after
     as_of or before 1900 — what 資料檢查 reports), once per distinct cell value. ``messages``
     holds ``⚠ <label>「<cell>」<problem>：<fix>`` where a cell fails and is missing elsewhere;
     ``cell`` converts each distinct value first."""
@@ -304,10 +305,10 @@ def _note(problem: Problem) -> str:
 
 def _transactions(customer_ids, dates, as_of: pd.Timestamp, amounts=None) -> tuple[pd.DataFrame, list[str]]:
     """(clean transactions, note rows): parallel columns cleaned by the pipeline's own
-    :func:`processor.transactions.clean_transactions` (ids normalised, purchases after as_of
+    :func:`processor.analyse.transactions.clean_transactions` (ids normalised, purchases after as_of
     and incomplete rows set aside and reported, returns deducted). Rows blank in every column
     are the unused end of a selected range and are skipped without a note."""
-    clean_transactions = _core("processor.transactions", "clean_transactions")
+    clean_transactions = _core("processor.analyse.transactions", "clean_transactions")
     ids = _column(customer_ids, "customer_ids")
     raw_dates = _column(dates, "dates")
     raw_amounts = None if amounts is None else _column(amounts, "amounts")
@@ -419,7 +420,7 @@ def PL_ID_CHECK(id):  # noqa: A002 - the name the function wizard shows
 @_readable
 def PL_NEXT_FOLLOWUP(last_contact, intent_level, touches, as_of=None):
     """下次跟進日與逾期天數（兩欄，同 跟進排程）：+1/+3/+7 天，之後 H 每天、A 3天、B 7天、C 15天；意向留白 14 天。錯的格顯示 ⚠。"""
-    due = _core("processor.followup", "due")
+    due = _core("processor.analyse.followup", "due")
     when = _as_of(as_of)
     columns = {key: _column(arg, key) for key, arg in
                (("last_contact", last_contact), ("intent", intent_level), ("touches", touches))}
@@ -447,14 +448,14 @@ RFM_COLUMNS = ("customer_id", "recency", "frequency", "monetary", "r_score", "f_
 @_readable
 def PL_SILENCE(customer_ids, dates, as_of=None):
     """沉默排名（每位客戶一列，含標題）：客戶、Tr、TrF、S、分組 a–e（種子 004）。表下的 ⚠ 列說明未納入或合併的資料。"""
-    return _customer_table("processor.silence.silence_table", (customer_ids, dates), as_of, SILENCE_COLUMNS)
+    return _customer_table("processor.analyse.silence.silence_table", (customer_ids, dates), as_of, SILENCE_COLUMNS)
 
 
 @xw.func(category=CATEGORY)
 @_readable
 def PL_RFM(customer_ids, dates, amounts, as_of=None):
     """RFM（每位客戶一列，含標題）：R、F、M 1–5 分與八大客戶分群（種子 002）。表下的 ⚠ 列說明未納入或合併的資料。"""
-    return _customer_table("processor.segments.rfm_table", (customer_ids, dates, amounts), as_of, RFM_COLUMNS)
+    return _customer_table("processor.analyse.segments.rfm_table", (customer_ids, dates, amounts), as_of, RFM_COLUMNS)
 
 
 @xw.func(category=CATEGORY)
@@ -462,7 +463,7 @@ def PL_RFM(customer_ids, dates, amounts, as_of=None):
 @_readable
 def PL_ABC(values):
     """ABC 分類（柏拉圖 10%/20%/70%）：依金額由大到小，每格回傳 A、B 或 C；0、負數與無法辨識的金額不分類，顯示 ⚠。"""
-    abc_classes = _core("processor.segments", "abc_classes")
+    abc_classes = _core("processor.analyse.segments", "abc_classes")
     raw, shape = _cells(values)
     amount, bad = _each_distinct(_amounts, raw)
     # like 客戶分群: a customer without a positive amount has bought nothing and is not ranked
@@ -505,7 +506,7 @@ def PL_PROB(table_with_header, model_name, as_of=None, caller=None):
 @_readable
 def PL_EXPECTED_PROFIT(p, price=None, cost=None, contact_cost=None):
     """預期利潤 = 購買機率 × (售價 − 成本) − 聯絡成本（種子 000）。機率可寫 0.35 或 35%；售價/成本/聯絡成本留白則用 2500/750/175。"""
-    expected_profit = _core("processor.propensity", "expected_profit")
+    expected_profit = _core("processor.analyse.propensity", "expected_profit")
     defaults = Settings()
     economics = defaults.with_values({"price": _number(price, "price", defaults.price),
                                       "cost": _number(cost, "cost", defaults.cost),

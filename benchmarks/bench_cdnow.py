@@ -5,7 +5,7 @@ silence scores use no lifetimes code. Only the BG/NBD reference row fits lifetim
 (skipped with a note if it fails on this pandas). 23,570 customers who first bought in Q1 1997; calibration up to
 1997-09-30, holdout 1997-10-01 … 1998-06-30; purchases on one day are one visit (the silence
 table counts distinct purchase days anyway). For every customer seen in calibration we score
-with :func:`processor.silence.silence_table` as of 1997-09-30 and print the AUC of "buys again
+with :func:`processor.analyse.silence.silence_table` as of 1997-09-30 and print the AUC of "buys again
 in the holdout" for −Tr, −S, −TrF, the call priority, and (for reference) F and M. −TrF is
 shown twice: as the product scores it (single-visit customers against the population's pooled
 intervals) and with TrF = 1 for every single-visit customer (Tr is then the only "interval"),
@@ -85,7 +85,7 @@ def evaluate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     from sklearn.metrics import roc_auc_score
 
     from processor.settings import Settings
-    from processor.silence import silence_table
+    from processor.analyse.silence import silence_table
 
     calibration = frame[frame["date"] <= CALIBRATION_END]
     holdout = frame[(frame["date"] > CALIBRATION_END) & (frame["date"] <= HOLDOUT_END)]

@@ -33,10 +33,10 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from processor.models import load_model, predict_proba, train_file
-from processor.parse import detect_and_parse
-from processor.propensity import SEED_000_LIST, evaluate, score_campaign
+from processor.read.parse import detect_and_parse
+from processor.analyse.propensity import SEED_000_LIST, evaluate, score_campaign
 from processor.settings import Settings
-from processor.workbook import read_input
+from processor.read.workbook import read_input
 
 DATA = Path("/work/shared/data/campaign_marketing2.csv")
 AS_OF = pd.Timestamp("2024-01-01")
@@ -115,7 +115,7 @@ def big_list(rows: int, tmp: Path) -> tuple[pd.DataFrame, Path]:
 
 def score(rows: int, model_path: Path, tmp: Path, skip_cli: bool) -> None:
     from processor import pipeline
-    from processor.report import render
+    from processor.sheets.report import render
 
     big, path = big_list(rows, tmp)
     model = load_model(model_path)

@@ -1,9 +1,9 @@
 """Silence table speed, side by side on the same rows: the product path and the in-memory core.
 
-(a) ours: the product path ``precision-list score`` takes — :func:`processor.workbook.read_input`
+(a) ours: the product path ``precision-list score`` takes — :func:`processor.read.workbook.read_input`
     → :func:`processor.pipeline.analyse` (header detection, parsing, cleaning, silence table,
-    segment table, the result sheets as data) → :func:`processor.report.render` (the result
-    workbook on disk); and the core alone, :func:`processor.silence.silence_table` on rows in memory
+    segment table, the result sheets as data) → :func:`processor.sheets.report.render` (the result
+    workbook on disk); and the core alone, :func:`processor.analyse.silence.silence_table` on rows in memory
 (b) baseline: the same seed 004 formulas as a per-customer Python loop (reference_loop.py)
 (c) peer baseline: ``lifetimes.utils.summary_data_from_transaction_data`` (frequency, recency,
     T, monetary per customer — less than the silence table computes)
@@ -68,8 +68,8 @@ def lifetimes_summary(frame: pd.DataFrame) -> pd.DataFrame:
 def product_path(path: Path) -> dict:
     """What ``precision-list score`` does, step by step, in this (fresh) process."""
     from processor.pipeline import analyse
-    from processor.report import render
-    from processor.workbook import read_input
+    from processor.sheets.report import render
+    from processor.read.workbook import read_input
 
     marks: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -107,9 +107,9 @@ def peer_from_csv(path: Path, loop: bool) -> dict:
 
 
 def core(path: Path, loop_max_rows: int) -> dict:
-    from processor.segments import segment_table
+    from processor.analyse.segments import segment_table
     from processor.settings import Settings
-    from processor.silence import silence_table
+    from processor.analyse.silence import silence_table
     from reference_loop import silence_loop
 
     frame = read_log(path)

@@ -139,7 +139,7 @@ def _model(folder: Path) -> Path | None:
         from addin import ribbon
         from addin.adapter import FileWorkbook
         from processor.demo import write_demo
-        from processor.workbook import read_input
+        from processor.read.workbook import read_input
     except ImportError:
         return None
     import openpyxl
@@ -159,7 +159,7 @@ def _model(folder: Path) -> Path | None:
 
 
 def _campaign_table(folder: Path, rows: int) -> list[list]:
-    from processor.workbook import read_input
+    from processor.read.workbook import read_input
 
     grid = read_input(folder / "行銷名單.csv")[0].grid
     header = list(grid.iloc[0])

@@ -1,7 +1,7 @@
 """Baseline (b): the seed 004 formulas written the straightforward way, one customer at a time.
 
 This is what a careful analyst would write first; it is the oracle the tests compare the
-vectorised :func:`processor.silence.silence_table` against, and the baseline it is timed
+vectorised :func:`processor.analyse.silence.silence_table` against, and the baseline it is timed
 against in ``bench_silence.py``. Only customers with at least ``min_visits`` visits are
 scored here (the population reference for the others is a vectorised extra).
 """

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
-from .errors import UnusableInput
+from processor import __version__
+from processor.errors import UnusableInput
 
 log = logging.getLogger("precision_list")
 
@@ -23,7 +23,7 @@ log = logging.getLogger("precision_list")
 def _as_of(text: str | None) -> pd.Timestamp | None:
     if text is None:
         return None
-    from .values import parse_dates
+    from processor.read.values import parse_dates
 
     parsed, bad = parse_dates(pd.Series([text], dtype=object))
     if bad.iloc[0] or pd.isna(parsed.iloc[0]):
@@ -33,13 +33,13 @@ def _as_of(text: str | None) -> pd.Timestamp | None:
 
 def _settings(args):
     """The --config file's [settings], or None; a bad file is UnusableInput (exit 2)."""
-    from .settings import load_config
+    from processor.settings import load_config
 
     return load_config(Path(args.config)) if getattr(args, "config", None) else None
 
 
 def cmd_score(args) -> int:
-    from .pipeline import score_file
+    from processor.pipeline import score_file
 
     def progress(message: str) -> None:
         if not args.json and sys.stderr.isatty():  # progress for people, not for pipes and logs
@@ -65,7 +65,7 @@ def cmd_score(args) -> int:
 
 def cmd_train(args) -> int:
     """Train a purchase-probability model on a labelled campaign list and save it as NAME."""
-    from .models import default_models_dir, train_file
+    from processor.models import default_models_dir, train_file
 
     as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
     done = train_file(Path(args.input), args.target, args.name, settings=_settings(args), as_of=as_of,
@@ -92,7 +92,7 @@ def _print_data_check(problems, report: Path, lang: str, shown: int = 12) -> Non
     """Train's data check on stderr: counts, then one line per kind of problem (errors first),
     without cell values (they may be personal data; the report beside the model has them).
     The grouping, true counts and ID masking are :func:`processor.errors.problem_kinds`."""
-    from .errors import ERROR, problem_kinds
+    from processor.errors import ERROR, problem_kinds
 
     n_errors = sum(p.severity == ERROR for p in problems)
     print((f"data check: {n_errors} errors, {len(problems) - n_errors} warnings (all of them: {report})" if lang == "en"
@@ -107,7 +107,7 @@ def _print_data_check(problems, report: Path, lang: str, shown: int = 12) -> Non
 
 
 def cmd_templates(args) -> int:
-    from .templates import write_templates
+    from processor.sheets.templates import write_templates
 
     paths = write_templates(Path(args.dir))
     for path in paths:
@@ -116,7 +116,7 @@ def cmd_templates(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import write_demo
+    from processor.demo import write_demo
 
     as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
     for path in write_demo(Path(args.dir), seed=args.seed, as_of=as_of):
@@ -134,8 +134,8 @@ def cmd_build_workbook(args) -> int:
 def cmd_quickstart(args) -> int:
     """The README's first command: demo workbooks dropped into a local drop folder, the service
     run once over it, and where the results are."""
-    from .demo import write_demo
-    from .dropfolder import Service, load_options
+    from processor.demo import write_demo
+    from processor.service.dropfolder import Service, load_options
 
     root = Path(args.dir)
     as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
@@ -158,7 +158,7 @@ def cmd_quickstart(args) -> int:
 
 
 def cmd_watch(args) -> int:
-    from .dropfolder import Service, load_options
+    from processor.service.dropfolder import Service, load_options
 
     try:
         options = load_options(args.config, poll=args.poll, workers=args.workers, settle=args.settle,
@@ -170,7 +170,7 @@ def cmd_watch(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .dropfolder import status
+    from processor.service.dropfolder import status
 
     print(status(args.root))
     return 0

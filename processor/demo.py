@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .idnumber import LETTER_CODES, WEIGHTS
-from .schema import CHANNELS, CONTACTS, FOLLOWUPS, FUNNEL_STAGES, LOANS, TRANSACTIONS, ACTIVITIES, CAMPAIGN
+from processor.privacy import LETTER_CODES, WEIGHTS
+from processor.read.schema import CHANNELS, CONTACTS, FOLLOWUPS, FUNNEL_STAGES, LOANS, TRANSACTIONS, ACTIVITIES, CAMPAIGN
 
 SURNAMES = list("陳林黃張李王吳劉蔡楊許鄭謝郭洪曾邱廖賴徐周葉蘇莊呂江何蕭羅高")
 GIVEN = list("志明俊傑家豪建宏淑芬美玲雅婷怡君宗翰冠宇承恩柏翰詩涵欣怡佳穎子晴宥廷品妤信宏文彥雅琪")
@@ -199,7 +199,7 @@ def write_demo(directory: Path, seed: int = 0, as_of: pd.Timestamp = DEMO_AS_OF)
     import openpyxl
     from openpyxl.styles import Font
 
-    from .templates import add_settings_sheet
+    from processor.sheets.templates import add_settings_sheet
 
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
@@ -243,7 +243,7 @@ def write_demo(directory: Path, seed: int = 0, as_of: pd.Timestamp = DEMO_AS_OF)
 
 def _write_frame(ws, frame: pd.DataFrame) -> None:
     """Rows as typed: strings stay text even when they start with = (like a pasted formula)."""
-    from .report import text_cell
+    from processor.sheets.report import text_cell
 
     ws.append(list(frame.columns))
     for row in frame.itertuples(index=False, name=None):

@@ -43,7 +43,7 @@ def mask_problem_ids(problems: list[Problem]) -> list[Problem]:
     >>> mask_problem_ids([Problem("s", 2, "備註", "A123456789 王", "x", "y")])[0].value
     'A12*****89 王'
     """
-    from .idnumber import mask_ids_in_text
+    from processor.privacy import mask_ids_in_text
 
     if not problems:
         return problems
@@ -94,7 +94,7 @@ def problem_kinds(problems: list[Problem]) -> list[ProblemKind]:
     >>> [(k.column, k.count) for k in problem_kinds([Problem("s", 2, "生日", "x", "日期無法辨識", "f")] * 2)]
     [('生日', 2)]
     """
-    from .parse import capped_rest
+    from processor.read.parse import capped_rest
 
     counts: dict[tuple, int] = {}
     for p in mask_problem_ids(problems):

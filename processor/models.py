@@ -41,11 +41,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import UnusableInput
-from .propensity import (BOOLEAN, CATEGORY, DATE, KIND_LABELS, MODELS, OTHER, CampaignResult, Feature, Fitted, LogitFit,
+from processor.errors import UnusableInput
+from processor.analyse.propensity import (BOOLEAN, CATEGORY, DATE, KIND_LABELS, MODELS, OTHER, CampaignResult, Feature, Fitted, LogitFit,
                          data_fingerprint, design_matrix, nan_to_none, refit, score_sheet)
-from .settings import Settings
-from .workbook import atomic_output
+from processor.settings import Settings
+from processor.read.workbook import atomic_output
 
 FORMAT = "precision-list-model/2"  # /2: pooled levels kept per feature; files of /1 are refused (retrain)
 SUFFIX = ".skops"
@@ -512,11 +512,11 @@ def train_model(parsed, target: str | None, name: str, *, settings: Settings, as
                 models_dir: str | Path | None = None, progress=lambda m: None) -> tuple[Path, CampaignResult]:
     """Train on one parsed campaign sheet and save it as NAME.
 
-    The list is read exactly as ``score`` reads it (:func:`~processor.propensity.score_sheet`:
+    The list is read exactly as ``score`` reads it (:func:`~processor.analyse.propensity.score_sheet`:
     the label is ``target`` or recognised the same way, rows split the same way) and the report
     (``result.problems``) says what was set aside. When every row is labelled, the 80% model is
     judged on the held-out 20% (those are the saved metrics) and the saved models are then fitted
-    again on every labelled row (:func:`~processor.propensity.refit`: same features, choice and
+    again on every labelled row (:func:`~processor.analyse.propensity.refit`: same features, choice and
     calibration; more data for the model that will be used). Raises UnusableInput when no model
     can be trained.
     """
@@ -584,11 +584,11 @@ def train_file(input_path: str | Path, target: str | None, name: str, *, setting
     ``settings``, every sheet parsed and checked), train on its campaign list (the first one whose
     label is found) and save the model; the file's 資料檢查 goes beside the model as
     ``NAME.資料檢查.csv``, also when nothing could be trained."""
-    from .errors import mask_problem_ids, problems_frame
-    from .parse import detect_and_parse
-    from .pipeline import workbook_settings
-    from .propensity import choose_label
-    from .workbook import read_input
+    from processor.errors import mask_problem_ids, problems_frame
+    from processor.read.parse import detect_and_parse
+    from processor.pipeline import workbook_settings
+    from processor.analyse.propensity import choose_label
+    from processor.read.workbook import read_input
 
     path = model_path(name, models_dir)
     raw = read_input(Path(input_path))

@@ -1,7 +1,7 @@
 """One pipeline for every shell: read → detect kinds → parse/validate → analyse → render.
 
 ``precision-list score``, the drop-folder service and the ribbon buttons all call
-:func:`score_file` (or :func:`analyse` + :func:`processor.report.render`); nothing is computed
+:func:`score_file` (or :func:`analyse` + :func:`processor.sheets.report.render`); nothing is computed
 two ways. Analysers are pure functions of a :class:`Context` that return a
 :class:`Contribution`; :data:`ANALYSERS` lists them in the order their sheets appear.
 """
@@ -14,9 +14,9 @@ from typing import Callable
 
 import pandas as pd
 
-from .errors import Problem
-from .report import Block, ResultSheet
-from .settings import Settings
+from processor.errors import Problem
+from processor.sheets.report import Block, ResultSheet
+from processor.settings import Settings
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Context:
     """What an analyser may look at: the parsed sheets by kind, "today", settings, options.
 
     ``sheets`` maps a kind key ("contacts", "transactions", …) to the parsed sheets of that kind
-    (see :class:`processor.parse.ParsedSheet`: ``.frame`` has canonical field keys as columns,
+    (see :class:`processor.read.parse.ParsedSheet`: ``.frame`` has canonical field keys as columns,
     index = the Excel row number; ``.headers`` maps key → the header text the input used).
     """
 
@@ -49,7 +49,7 @@ class Contribution:
 
 @dataclass
 class Analysis:
-    """Everything one scoring run produced, ready for :func:`processor.report.render`."""
+    """Everything one scoring run produced, ready for :func:`processor.sheets.report.render`."""
 
     raw: list  # RawSheet
     parsed: list  # ParsedSheet
@@ -60,11 +60,11 @@ class Analysis:
 
 
 def _analysers():
-    from .activities import analyse_activities
-    from .contacts import analyse_contacts
-    from .loans import analyse_loans
-    from .propensity import analyse_campaign
-    from .transactions import analyse_transactions
+    from processor.analyse.activities import analyse_activities
+    from processor.analyse.contacts import analyse_contacts
+    from processor.analyse.loans import analyse_loans
+    from processor.analyse.propensity import analyse_campaign
+    from processor.analyse.transactions import analyse_transactions
 
     return [analyse_contacts, analyse_loans, analyse_activities, analyse_transactions, analyse_campaign]
 
@@ -78,8 +78,8 @@ SETTINGS_SCAN_ROWS = 300
 
 def _settings_sheet(raw_sheets, base: Settings) -> tuple[Settings, list[Problem], set[str]]:
     """The workbook's 設定 sheet (label column + value column) over ``base``."""
-    from .settings import LABEL_TO_NAME, settings_from_pairs
-    from .schema import normalise_header
+    from processor.settings import LABEL_TO_NAME, settings_from_pairs
+    from processor.read.schema import normalise_header
 
     labels = {normalise_header(k) for k in LABEL_TO_NAME}
     for raw in raw_sheets:
@@ -109,8 +109,8 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
 
     ``as_of`` defaults to today (the shells pass it; nothing below reads the clock).
     """
-    from .errors import WARNING, mask_problem_ids, problems_frame
-    from .parse import detect_and_parse
+    from processor.errors import WARNING, mask_problem_ids, problems_frame
+    from processor.read.parse import detect_and_parse
 
     progress = progress or (lambda message: None)
     as_of = pd.Timestamp(as_of).normalize() if as_of is not None else pd.Timestamp.today().normalize()
@@ -144,7 +144,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         "資料列數": [len(s.frame) for s in parsed], "標題列": [s.header_row for s in parsed],
     })
     head = Block(found_table, title="辨識到的工作表", as_table=False)
-    from .report import MAX_COPIED_CSV_ROWS
+    from processor.sheets.report import MAX_COPIED_CSV_ROWS
 
     big = [r for r in raw_sheets if r.source == "csv" and len(r.grid) > MAX_COPIED_CSV_ROWS]
     blank_forms = [s.sheet for s in parsed if s.layout == "form" and not len(s.frame)]
@@ -184,10 +184,10 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
     Raises :class:`~processor.errors.UnusableInput` when the file cannot be used at all (not a
     workbook, encrypted, empty, or no sheet of a known kind). INPUT is never modified.
     """
-    from .errors import UnusableInput
-    from .parse import describe_unrecognised
-    from .report import render
-    from .workbook import read_input
+    from processor.errors import UnusableInput
+    from processor.read.parse import describe_unrecognised
+    from processor.sheets.report import render
+    from processor.read.workbook import read_input
 
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)

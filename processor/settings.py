@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from .errors import WARNING, Problem
+from processor.errors import WARNING, Problem
 
 
 def _f(default, label: str, hint: str, *, minimum: float | None = None, maximum: float | None = None):
@@ -59,7 +59,7 @@ LABEL_TO_NAME = {f.metadata["label"]: f.name for f in fields(Settings)}
 
 def _coerce(name: str, raw) -> object:
     """Coerce a raw value (from a cell or the TOML file) to the field's type; ValueError if not."""
-    from .values import parse_number_scalar  # values imports nothing from here
+    from processor.read.values import parse_number_scalar  # values imports nothing from here
 
     default = FIELDS[name].default
     if isinstance(default, tuple):
@@ -80,7 +80,7 @@ def _coerce(name: str, raw) -> object:
 
 def settings_from_pairs(pairs: list[tuple[int, object, object]], sheet: str, base: Settings) -> tuple[Settings, list[Problem]]:
     """Read (row, label, value) pairs of a 設定 sheet over ``base``; unknown or bad lines become problems."""
-    from .schema import normalise_header
+    from processor.read.schema import normalise_header
 
     by_label = {normalise_header(label): name for label, name in LABEL_TO_NAME.items()}
     by_label.update({normalise_header(name): name for name in FIELDS})
@@ -111,7 +111,7 @@ def load_config(path: Path | None) -> Settings:
     >>> load_config(None).price
     2500.0
     """
-    from .errors import UnusableInput
+    from processor.errors import UnusableInput
 
     if path is None:
         return Settings()

@@ -39,7 +39,7 @@ def run_cli():
 
 def write_rows(path: Path, sheets: dict[str, list[list]]) -> Path:
     """A real .xlsx with the given rows per sheet (strings stay text, even '=…')."""
-    from processor.report import text_cell
+    from processor.sheets.report import text_cell
 
     wb = openpyxl.Workbook()
     wb.remove(wb.active)

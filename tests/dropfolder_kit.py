@@ -291,7 +291,7 @@ def done_count(root: Path) -> int:
 
 def settled_everything(root: Path, expected_inputs: int) -> bool:
     """No input left in inbox/ (noise aside) or .state/claims/; archive/ + failed/ hold ``expected_inputs``."""
-    from processor.dropfolder import IGNORE, classify
+    from processor.service.dropfolder import IGNORE, classify
 
     inbox = [n for n in files(root / "inbox") if classify(n) != IGNORE]
     claims = list((root / ".state" / "claims").iterdir()) if (root / ".state" / "claims").is_dir() else []

@@ -23,7 +23,7 @@ from hypothesis import given, settings, strategies as st
 from oletools.olevba import VBA_Parser, decompress_stream
 
 from addin import build, cfb, ovba, udfs, vba
-from processor.schema import KINDS
+from processor.read.schema import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "workbook.xlsm"

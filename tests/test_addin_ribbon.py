@@ -16,7 +16,7 @@ from addin import ribbon
 from addin.adapter import FileWorkbook
 from addin.messages import CLI_REFERENCE, in_excel
 from conftest import sheet_rows, write_rows
-from processor import schema
+from processor.read import schema
 from processor.demo import write_demo
 from processor.pipeline import score_file
 
@@ -105,8 +105,8 @@ def test_a_workbook_with_ribbon_results_sent_to_the_service_is_scored_on_the_rep
                    _grid(openpyxl.load_workbook(tmp_path / "first.xlsx")[name]), name
 
 
-@pytest.mark.parametrize("button, sheet, module", [("silence", "沉默排名", "processor.silence"),
-                                                   ("segments", "客戶分群", "processor.segments")])
+@pytest.mark.parametrize("button, sheet, module", [("silence", "沉默排名", "processor.analyse.silence"),
+                                                   ("segments", "客戶分群", "processor.analyse.segments")])
 def test_an_analysis_button_says_plainly_when_its_analysis_is_not_available_or_its_data_is_missing(
         demo_dir, tmp_path, button, sheet, module):
     book = _book(demo_dir, tmp_path)  # contacts and follow-ups, no transactions
@@ -230,7 +230,7 @@ def _campaign_book(demo_dir: Path, folder: Path, name: str = "行銷.xlsx", rows
                    labels: bool = True) -> FileWorkbook:
     """The demo campaign list (a CSV) as the 行銷名單 sheet of an .xlsx workbook; without
     ``labels`` it is a new list: the 是否購買 column left out."""
-    from processor.workbook import read_input
+    from processor.read.workbook import read_input
 
     grid = read_input(demo_dir / "行銷名單.csv")[0].grid
     if not labels:
@@ -308,7 +308,7 @@ def test_propensity_on_a_list_without_outcomes_and_no_saved_model_says_exactly_t
     book.set_config("MODELS_DIR", str(tmp_path / "empty"))
     text = ribbon.dispatch("propensity", book)
     assert book.messages[-1][2]
-    if importlib.util.find_spec("processor.propensity") is None:
+    if importlib.util.find_spec("processor.analyse.propensity") is None:
         return
     assert "沒有已知結果" in text and "沒有已存的模型" in text and "訓練模型" in text
     assert "找不到" not in text and not CLI_REFERENCE.search(text)
@@ -321,7 +321,7 @@ def test_a_sheet_with_headers_but_no_rows_is_told_apart_from_a_missing_sheet(tmp
     assert book.messages[-1][2] and "只有標題列" in text and "找不到" not in text
 
 
-@pytest.mark.skipif(importlib.util.find_spec("processor.silence") is None, reason="no silence core")
+@pytest.mark.skipif(importlib.util.find_spec("processor.analyse.silence") is None, reason="no silence core")
 def test_when_no_row_is_usable_the_reasons_are_put_in_the_check_sheet_in_excel_terms(tmp_path):
     rows = [["客戶編號", "日期", "金額"], ["A1", "2099/01/05", 100], ["A2", "2099/02/01", 50]]
     book = FileWorkbook(write_rows(tmp_path / "未來.xlsx", {"交易": rows}))
@@ -394,7 +394,7 @@ def test_the_data_check_rewords_only_our_problem_and_fix_texts_never_the_reps_ce
     import dataclasses
 
     from processor.errors import Problem, problems_frame
-    from processor.report import Block, ResultSheet
+    from processor.sheets.report import Block, ResultSheet
 
     @dataclasses.dataclass
     class Analysis:

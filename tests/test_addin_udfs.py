@@ -73,16 +73,16 @@ def test_id_check_tells_valid_from_bad_checksum_from_bad_format():
     assert udfs.PL_ID_CHECK([["A123456789", "A123456788", "12345", None]]) == [["有效", "檢查碼錯誤", "格式錯誤", ""]]
 
 
-needs_propensity = pytest.mark.skipif(not _available("processor.propensity", "expected_profit"),
-                                      reason="processor.propensity not merged into this branch yet")
+needs_propensity = pytest.mark.skipif(not _available("processor.analyse.propensity", "expected_profit"),
+                                      reason="processor.analyse.propensity not merged into this branch yet")
 
 
 def test_expected_profit_says_not_available_until_the_propensity_core_is_present():
     out = udfs.PL_EXPECTED_PROFIT([[0.5]])
-    if _available("processor.propensity", "expected_profit"):
+    if _available("processor.analyse.propensity", "expected_profit"):
         assert out == [[700.0]]
     else:
-        assert out == [[f"⚠ {udfs.NOT_AVAILABLE}: processor.propensity.expected_profit"]]
+        assert out == [[f"⚠ {udfs.NOT_AVAILABLE}: processor.analyse.propensity.expected_profit"]]
 
 
 @needs_propensity
@@ -114,17 +114,17 @@ def test_a_bad_price_is_one_readable_cell_not_a_crash():
 
 def test_a_block_where_one_column_is_expected_is_a_readable_message():
     out = udfs.PL_SILENCE([["a", "b"], ["c", "d"]], [["2024/1/1"], ["2024/2/1"]])
-    if _available("processor.silence", "silence_table"):
+    if _available("processor.analyse.silence", "silence_table"):
         assert "請選一欄" in out[0][0]
     else:
         assert udfs.NOT_AVAILABLE in out[0][0]
 
 
 @pytest.mark.parametrize("name, module, core, args", [
-    ("PL_SILENCE", "processor.silence", "silence_table", (["a", "a", "b"], ["2024/1/1", "2024/2/1", "2024/1/5"], "2024/6/1")),
-    ("PL_RFM", "processor.segments", "rfm_table", (["a", "a", "b"], ["2024/1/1", "2024/2/1", "2024/1/5"], [100, 200, 50], "2024/6/1")),
-    ("PL_ABC", "processor.segments", "abc_classes", ([[100], [50], [1]],)),
-    ("PL_NEXT_FOLLOWUP", "processor.followup", "due", ([["2024/1/1"]], [["H"]], [[1]], "2024/1/10")),
+    ("PL_SILENCE", "processor.analyse.silence", "silence_table", (["a", "a", "b"], ["2024/1/1", "2024/2/1", "2024/1/5"], "2024/6/1")),
+    ("PL_RFM", "processor.analyse.segments", "rfm_table", (["a", "a", "b"], ["2024/1/1", "2024/2/1", "2024/1/5"], [100, 200, 50], "2024/6/1")),
+    ("PL_ABC", "processor.analyse.segments", "abc_classes", ([[100], [50], [1]],)),
+    ("PL_NEXT_FOLLOWUP", "processor.analyse.followup", "due", ([["2024/1/1"]], [["H"]], [[1]], "2024/1/10")),
 ])
 def test_formulas_over_analytics_give_a_table_or_say_plainly_that_the_analysis_is_not_available_yet(name, module, core, args):
     out = getattr(udfs, name)(*args)
@@ -148,7 +148,7 @@ def test_probability_formula_names_the_missing_model_where_it_looked_and_the_exc
 # ---------------------------------------------------------------------------------------------
 # PL_SILENCE / PL_RFM: the pipeline's cleaning, so a formula and the CLI agree
 
-needs_silence = pytest.mark.skipif(not _available("processor.silence", "silence_table"), reason="no silence core")
+needs_silence = pytest.mark.skipif(not _available("processor.analyse.silence", "silence_table"), reason="no silence core")
 SEED_IDS = [["A001"], ["a001 "], ["Ａ００１"]]
 SEED_DATES = [["2025/01/01"], ["2025/01/11"], ["2025/01/31"]]
 
@@ -233,14 +233,14 @@ def test_many_problems_are_capped_with_a_count_of_the_rest():
 
 def test_misaligned_transaction_columns_are_reported_with_their_lengths():
     out = udfs.PL_SILENCE(["a", "b"], ["2024/1/1"])
-    if _available("processor.silence", "silence_table"):
+    if _available("processor.analyse.silence", "silence_table"):
         assert out == [["⚠ 客戶編號、日期的列數不同（2、1）：請選同樣多列"]]
 
 
 # ---------------------------------------------------------------------------------------------
 # PL_NEXT_FOLLOWUP: the 跟進排程 schedule; bad cells say why
 
-needs_followup = pytest.mark.skipif(not _available("processor.followup", "due"), reason="no follow-up core")
+needs_followup = pytest.mark.skipif(not _available("processor.analyse.followup", "due"), reason="no follow-up core")
 
 
 @needs_followup
@@ -290,7 +290,7 @@ def test_next_followup_formula_and_the_cli_schedule_agree(run_cli, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # PL_ABC
 
-needs_segments = pytest.mark.skipif(not _available("processor.segments", "abc_classes"), reason="no segments core")
+needs_segments = pytest.mark.skipif(not _available("processor.analyse.segments", "abc_classes"), reason="no segments core")
 
 
 @needs_segments
@@ -325,7 +325,7 @@ def test_every_formula_is_exported_with_a_docstring_for_the_function_wizard():
                          min_size=3, max_size=3), min_size=1, max_size=6))
 def test_cell_formulas_never_raise_and_always_return_the_shape_they_were_given(rows):
     funcs = [udfs.PL_TWDATE, udfs.PL_AMOUNT, udfs.PL_ZODIAC, udfs.PL_ID_CHECK, udfs.PL_ABC]
-    if _available("processor.propensity", "expected_profit"):
+    if _available("processor.analyse.propensity", "expected_profit"):
         funcs.append(udfs.PL_EXPECTED_PROFIT)
     for func in funcs:
         out = func(rows)
@@ -372,7 +372,7 @@ def test_the_typed_fast_paths_give_exactly_what_the_pipelines_parsers_give(cells
     """Numbers and date cells skip the parsers' text paths (and the blank check's); the results
     must not change."""
     import pandas as pd
-    from processor import values
+    from processor.read import values
 
     series = pd.Series(cells, dtype=object)
     for fast, parser in ((udfs._amounts, values.parse_amounts), (udfs._dates, values.parse_dates)):

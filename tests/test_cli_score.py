@@ -213,8 +213,8 @@ def test_templates_command_writes_what_is_committed(run_cli, tmp_path):
 def test_every_template_column_and_form_line_has_an_input_message_and_dates_are_text(tmp_path):
     from openpyxl.utils import get_column_letter
 
-    from processor import schema
-    from processor.templates import FORM_SHEET, write_templates
+    from processor.read import schema
+    from processor.sheets.templates import FORM_SHEET, write_templates
 
     for path in write_templates(tmp_path):
         wb = openpyxl.load_workbook(path)
@@ -258,8 +258,8 @@ EXPECTED_RESULTS = {
 def _fill_one_row(template: Path, out: Path) -> Path:
     """The committed template with SYNTHETIC_ROW typed into row 2 of every table sheet and into
     the value column of the 貸款懶人包 form, as a rep would."""
-    from processor import schema
-    from processor.templates import FORM_SHEET
+    from processor.read import schema
+    from processor.sheets.templates import FORM_SHEET
 
     wb = openpyxl.load_workbook(template)
     for ws in wb.worksheets:

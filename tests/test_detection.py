@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from processor.parse import detect_and_parse, match_headers
-from processor.schema import KINDS, normalise_header
-from processor.workbook import RawSheet
+from processor.read.parse import detect_and_parse, match_headers
+from processor.read.schema import KINDS, normalise_header
+from processor.read.workbook import RawSheet
 
 AS_OF = pd.Timestamp("2024-06-28")
 
@@ -74,7 +74,7 @@ def test_future_dates_missing_required_values_and_duplicates_are_reported():
     rows = [["客戶編號", "日期", "金額"], ["A1", "2030/01/01", "3萬"], ["", "2024/01/01", "1,200"], ["A2", "2024/1/2", "abc"]]
     parsed, problems = detect_and_parse([raw(rows)], AS_OF)
     found = {(p.row, p.column, p.problem.split("（")[0]) for p in problems}
-    assert not any("基準日" in p.problem for p in problems)  # a purchase after as-of: processor.transactions says so
+    assert not any("基準日" in p.problem for p in problems)  # a purchase after as-of: processor.analyse.transactions says so
     assert (3, "客戶編號", "必填欄位是空的") in found
     assert (4, "金額", "金額無法辨識") in found
     assert parsed[0].frame.loc[2, "amount"] == 30000 and parsed[0].frame.loc[2, "date"] == pd.Timestamp("2030-01-01")
@@ -100,10 +100,10 @@ def test_bad_id_numbers_are_reported_masked():
 
 
 def _read(path, rows_by_sheet, merges=()):
-    """A real .xlsx read back through processor.workbook (merged cells filled as the reader does)."""
+    """A real .xlsx read back through processor.read.workbook (merged cells filled as the reader does)."""
     import openpyxl
 
-    from processor.workbook import read_input
+    from processor.read.workbook import read_input
 
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -142,7 +142,7 @@ SIMPLIFIED_HEADERS = [  # typed by hand as a mainland rep would, not produced by
 
 @pytest.mark.parametrize("kind, header, key", SIMPLIFIED_HEADERS)
 def test_simplified_headers_reps_type_are_recognised(kind, header, key):
-    from processor.schema import ALIASES
+    from processor.read.schema import ALIASES
 
     assert ALIASES[kind].get(normalise_header(header)) == key
 
@@ -150,7 +150,7 @@ def test_simplified_headers_reps_type_are_recognised(kind, header, key):
 def test_every_schema_label_in_simplified_script_is_recognised_as_its_field():
     import opencc
 
-    from processor.schema import ALIASES
+    from processor.read.schema import ALIASES
 
     to_simplified = opencc.OpenCC("t2s")
     for kind in KINDS.values():
@@ -187,7 +187,7 @@ SEED_LABELS = {
 
 @pytest.mark.parametrize("kind, label, key", [(k, label, key) for k, pairs in SEED_LABELS.items() for label, key in pairs])
 def test_every_seed_000_label_as_printed_is_recognised(kind, label, key):
-    from processor.schema import ALIASES
+    from processor.read.schema import ALIASES
 
     assert ALIASES[kind].get(normalise_header(label)) == key
 
@@ -213,7 +213,7 @@ def test_a_contact_without_a_name_is_reported():
 
 
 def test_missing_required_values_are_capped_like_every_per_cell_report():
-    from processor.parse import MAX_PROBLEMS_PER_CHECK
+    from processor.read.parse import MAX_PROBLEMS_PER_CHECK
 
     rows = [["客戶編號", "日期", "金額"]] + [[None, "2024/1/1", 1]] * (MAX_PROBLEMS_PER_CHECK + 50)
     _, problems = detect_and_parse([raw(rows)], AS_OF)

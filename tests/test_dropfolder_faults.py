@@ -204,7 +204,7 @@ def _as_service_user() -> tuple[str | None, str]:
     for python in (sys.executable, shutil.which(version) or "", f"/usr/bin/{version}"):
         if python and subprocess.run(
                 ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c",
-                 "import processor.dropfolder, pandas, openpyxl, watchdog, multiprocessing as m\n"
+                 "import processor.service.dropfolder, pandas, openpyxl, watchdog, multiprocessing as m\n"
                  "p = m.get_context('spawn').Process(target=print); p.start(); p.join(); raise SystemExit(p.exitcode)"],
                 cwd="/", env=env, capture_output=True, timeout=120).returncode == 0:
             return "65534", python

@@ -8,8 +8,8 @@ import re
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from processor.dropfolder import IGNORE, OK, UNSUPPORTED, classify, kept_names, load_options, place, result_names
-from processor.ledger import ARCHIVED, DUPLICATE, WRITTEN, Ledger
+from processor.service.dropfolder import IGNORE, OK, UNSUPPORTED, classify, kept_names, load_options, place, result_names
+from processor.service.ledger import ARCHIVED, DUPLICATE, WRITTEN, Ledger
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -121,7 +121,7 @@ def test_the_sample_config_in_the_docs_loads_as_service_options_and_settings():
 def test_leftover_partial_results_of_runs_without_a_claim_are_swept_and_live_ones_kept(tmp_path):
     import time as _time
 
-    from processor.dropfolder import Service
+    from processor.service.dropfolder import Service
 
     service = Service(tmp_path, load_options(None))
     service.f.make()
@@ -139,7 +139,7 @@ def test_leftover_partial_results_of_runs_without_a_claim_are_swept_and_live_one
 @given(st.text(min_size=1, max_size=120).filter(lambda s: "/" not in s and "\x00" not in s),
        st.sampled_from([".csv", ".xlsx", ".txt", ".a:b", ""]))
 def test_every_archive_and_failed_name_is_windows_valid_and_leaves_room_for_its_report(stem, ext):
-    from processor.dropfolder import REPORT_SUFFIX
+    from processor.service.dropfolder import REPORT_SUFFIX
 
     for _, name in zip(range(3), kept_names(stem + ext)):
         assert not WINDOWS_INVALID.search(name) and not name.endswith((" ", "."))
@@ -225,7 +225,7 @@ def test_the_same_content_is_a_duplicate_only_for_the_same_day_and_the_same_conf
 
 
 def test_the_config_key_changes_with_the_settings_and_the_scorer_but_not_between_none_and_the_defaults():
-    from processor.dropfolder import config_key
+    from processor.service.dropfolder import config_key
     from processor.settings import Settings
 
     plain = config_key(None, "processor.pipeline:score_file")
@@ -255,7 +255,7 @@ def test_a_ledger_written_by_the_first_release_gets_the_new_columns_and_keeps_it
 
 
 def test_the_error_report_says_where_and_how_to_fix_in_both_languages():
-    from processor.dropfolder import error_report
+    from processor.service.dropfolder import error_report
     from processor.errors import UnusableInput
 
     exc = UnusableInput("欄位「金額」不是數字", "請改成數字", en="column 金額 is not a number",
@@ -268,7 +268,7 @@ def test_the_error_report_says_where_and_how_to_fix_in_both_languages():
 
 
 def test_what_the_ledger_and_log_keep_of_a_failure_is_english_and_masks_personal_data():
-    from processor.dropfolder import describe_exception, summary_line
+    from processor.service.dropfolder import describe_exception, summary_line
     from processor.errors import UnusableInput
 
     quoting = UnusableInput("標題 林測試、0912345678", en="header row looks like data: 0912-345-678, A123456789",
@@ -283,8 +283,8 @@ def test_what_the_ledger_and_log_keep_of_a_failure_is_english_and_masks_personal
 
 
 def test_full_width_id_numbers_are_masked_in_what_the_ledger_and_log_keep():
-    from processor.dropfolder import redact
-    from processor.idnumber import VALID, check_ids
+    from processor.service.dropfolder import redact
+    from processor.privacy import VALID, check_ids
 
     wide = "Ａ１２３４５６７８９"  # A123456789 typed full-width: passes the checksum once folded
     assert check_ids([wide])[1].tolist() == [VALID]

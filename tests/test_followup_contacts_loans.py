@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from processor.contacts import MAN_ADVICE, man_type, needs_status, profile_completeness
-from processor.followup import next_followup, schedule
-from processor.loans import loan_review, tenure_years
+from processor.analyse.contacts import MAN_ADVICE, man_type, needs_status, profile_completeness
+from processor.analyse.followup import next_followup, schedule
+from processor.analyse.loans import loan_review, tenure_years
 from processor.settings import Settings
 
 S = Settings()
@@ -84,7 +84,7 @@ def test_income_consistency_allows_twelve_to_sixteen_point_eight_months():
     ("2000-02-29", "2023-02-28", 22), ("2000-02-29", "2023-03-01", 23),  # … and in other years: 1 March
 ])
 def test_age_counts_whole_years_by_month_and_day(born, as_of, age):
-    from processor.loans import age_years
+    from processor.analyse.loans import age_years
 
     assert age_years(pd.Series([pd.Timestamp(born)]), pd.Timestamp(as_of)).iloc[0] == age
 
@@ -99,7 +99,7 @@ def test_a_log_with_only_names_joins_a_contact_list_with_customer_ids():
     assert len(plan) == 5  # 王小明 joined by name; the two 陳美玲 are not guessed; 林志明 is only in the log
     wang = plan[plan["name"] == "王小明"].iloc[0]
     assert wang["customer_id"] == "C1" and wang["last_contact"] == pd.Timestamp("2024-06-20") and wang["from_list"]
-    from processor.followup import link_followups
+    from processor.analyse.followup import link_followups
 
     assert link_followups(contacts, log)["same_name"].tolist() == [0, 2, 0]
 
@@ -107,13 +107,13 @@ def test_a_log_with_only_names_joins_a_contact_list_with_customer_ids():
 def test_a_log_id_that_disagrees_with_the_only_contact_of_that_name_is_not_joined_by_name():
     contacts = pd.DataFrame({"name": ["王小明"], "customer_id": ["C1"]})
     log = pd.DataFrame({"name": ["王小明"], "customer_id": ["C9"]})
-    from processor.followup import link_followups
+    from processor.analyse.followup import link_followups
 
     assert link_followups(contacts, log)["key"].tolist() == ["c:c9"]
 
 
 def test_a_log_id_spelled_with_spaces_or_full_width_links_to_the_contact_as_in_transactions():
-    from processor.followup import link_followups
+    from processor.analyse.followup import link_followups
 
     contacts = pd.DataFrame({"name": ["王小明", "陳美玲"], "customer_id": ["A001", "B002"]})
     log = pd.DataFrame({"name": [None, None, "陳美玲"], "customer_id": ["a 001", "Ａ００１", "  "]})
@@ -155,7 +155,7 @@ def test_two_contacts_who_only_share_a_name_stay_two_people():
 
 
 def test_a_typed_zodiac_that_disagrees_with_the_birthday_is_a_reminder_and_the_derived_one_is_used():
-    from processor.contacts import zodiac_mismatches
+    from processor.analyse.contacts import zodiac_mismatches
 
     contacts = pd.DataFrame({"_sheet": ["名單"] * 4, "birthday": pd.to_datetime(["1996-03-12"] * 3 + [None]),
                              "zodiac": ["雙魚座", "双鱼", "天蠍座", "天蠍座"]}, index=[2, 3, 4, 5])

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from processor.demo import valid_id
-from processor.idnumber import BAD_CHECKSUM, BAD_FORMAT, VALID, check_ids, mask_ids
+from processor.privacy import BAD_CHECKSUM, BAD_FORMAT, VALID, check_ids, mask_ids
 
 
 @pytest.mark.parametrize("number, status", [
@@ -35,7 +35,7 @@ def test_masking_hides_the_middle_of_every_id():
 
 
 def test_valid_ids_inside_any_text_are_masked_and_look_alikes_are_left_alone():
-    from processor.idnumber import mask_ids_in_text
+    from processor.privacy import mask_ids_in_text
 
     cells = pd.Series(["A123456789", "證號：ａ１２３４５６７８９。", "訂單 A123456788", "AC01234567 與 F131104093", "XA1234567890",
                        None, 12], dtype=object)
@@ -44,7 +44,7 @@ def test_valid_ids_inside_any_text_are_masked_and_look_alikes_are_left_alone():
 
 
 def test_the_same_id_in_many_cells_and_either_case_is_masked_alike_everywhere():
-    from processor.idnumber import mask_ids_in_text
+    from processor.privacy import mask_ids_in_text
 
     cells = pd.Series(["a123456789 / A123456789", "A123456789", "f131104093 A123456788"] * 3, dtype=object)
     assert mask_ids_in_text(cells).tolist() == ["A12*****89 / A12*****89", "A12*****89",
@@ -52,6 +52,6 @@ def test_the_same_id_in_many_cells_and_either_case_is_masked_alike_everywhere():
 
 
 def test_a_number_this_program_masked_before_is_recognised_as_masked():
-    from processor.idnumber import MASKED
+    from processor.privacy import MASKED
 
     assert check_ids(pd.Series(["A12*****89", "AC0*****67"]))[1].tolist() == [MASKED, MASKED]

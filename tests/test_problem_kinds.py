@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from processor.errors import ERROR, WARNING, Problem, problem_kinds
-from processor.parse import MAX_PROBLEMS_PER_CHECK, _capped
+from processor.read.parse import MAX_PROBLEMS_PER_CHECK, _capped
 
 
 def test_a_capped_check_counts_every_bad_row_not_only_the_listed_ones():

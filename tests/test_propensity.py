@@ -19,14 +19,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import processor.models as models
-import processor.propensity as propensity
+import processor.analyse.propensity as propensity
 import test_propensity_bar as propensity_bar
 from processor.models import ModelError, load_model, load_model_cached, predict_proba, train_model
-from processor.parse import detect_and_parse
-from processor.propensity import (BOOLEAN, CATEGORY, DATE, NUMBER, break_even, design_matrix, expected_profit,
+from processor.read.parse import detect_and_parse
+from processor.analyse.propensity import (BOOLEAN, CATEGORY, DATE, NUMBER, break_even, design_matrix, expected_profit,
                                   infer_features, infer_kind, score_campaign)
 from processor.settings import Settings
-from processor.workbook import read_input
+from processor.read.workbook import read_input
 import processor.errors as propensity_errors
 
 AS_OF = pd.Timestamp("2024-06-30")
@@ -733,7 +733,7 @@ def test_score_target_chooses_the_label_column_explicitly(tmp_path):
 
 
 def test_a_long_list_shows_its_top_customers_and_says_how_many_are_not_listed(tmp_path, monkeypatch):
-    import processor.transactions as transactions
+    import processor.analyse.transactions as transactions
 
     result = run(make_campaign(300), tmp_path)
     monkeypatch.setattr(transactions, "MAX_LISTED", 100)

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from processor.parse import detect_and_parse
-from processor.propensity import campaign_sheets, score_sheet
+from processor.read.parse import detect_and_parse
+from processor.analyse.propensity import campaign_sheets, score_sheet
 from processor.settings import Settings
-from processor.workbook import read_input
+from processor.read.workbook import read_input
 
 DATA = Path("/work/shared/data/campaign_marketing2.csv")
 SEED_PROFIT = 235 * (2500 - 750) - 391 * 175  # 342,825

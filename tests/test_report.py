@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from processor.pipeline import Analysis
-from processor.report import BULK_MIN_ROWS, Block, BulkRows, ResultSheet, render, save_workbook, write_result_sheet
+from processor.sheets.report import BULK_MIN_ROWS, Block, BulkRows, ResultSheet, render, save_workbook, write_result_sheet
 from processor.settings import Settings
 
 
@@ -78,7 +78,7 @@ def test_sheets_print_with_repeated_headers_and_wrapped_notes(tmp_path):
 
 
 def test_summary_numbers_are_numbers_with_number_formats(tmp_path):
-    from processor.transactions import build_results
+    from processor.analyse.transactions import build_results
 
     frame = pd.DataFrame({"customer_id": ["A", "A", "B", "C", "C", "C"], "amount": [100.0, 50, 20, 5, 5, 5],
                           "date": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-01-15", "2025-01-01",

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from processor.segments import (
+from processor.analyse.segments import (
     RFM_SEGMENTS, abc_classes, cluster_customers, cluster_profiles, loyalty_quadrant, quintile_scores, rfm_scores,
     rfm_table, segment_strategies, segment_table, value_matrix, value_scores, value_tiers,
 )
 from processor.settings import Settings
-from processor.silence import silence_table
+from processor.analyse.silence import silence_table
 
 
 def rfm(recency, frequency, monetary) -> pd.DataFrame:

@@ -13,9 +13,9 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from processor.errors import ERROR, UnusableInput
 from processor.settings import Settings
-from processor import silence as silence_module
-from processor.silence import call_priority, dormancy_buckets, silence_table, visit_rate_classes
-from processor.transactions import clean_transactions, normalise_ids
+from processor.analyse import silence as silence_module
+from processor.analyse.silence import call_priority, dormancy_buckets, silence_table, visit_rate_classes
+from processor.analyse.transactions import clean_transactions, normalise_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -394,7 +394,7 @@ def test_cleaned_log_gives_the_same_table_as_the_raw_log_with_clean_ids():
 
 
 def test_silence_sheet_lists_the_first_50000_customers_and_says_so():
-    from processor.transactions import MAX_LISTED, silence_sheet
+    from processor.analyse.transactions import MAX_LISTED, silence_sheet
 
     n = MAX_LISTED + 10
     frame = pd.DataFrame({"customer_id": [f"C{i}" for i in range(n)], "amount": 1.0,

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, strategies as st
 
-from processor.values import parse_amounts, parse_bools, parse_dates, parse_phones, zodiac_signs
+from processor.read.values import parse_amounts, parse_bools, parse_dates, parse_phones, zodiac_signs
 
 
 @pytest.mark.parametrize("typed, expected", [
@@ -114,7 +114,7 @@ def test_other_bare_numbers_as_text_are_not_guessed_to_be_dates(typed):
 @pytest.mark.parametrize("typed, years", [("3年2個月", 3 + 2 / 12), ("3年2个月", 3 + 2 / 12), ("18個月", 1.5), ("3.5年", 3.5),
                                           ("2年", 2.0), ("5", 5.0), ("108/06/28", 1827 / 365.25), ("2019-06-28", 1827 / 365.25)])
 def test_tenure_from_a_hire_date_or_a_length_of_service(typed, years):
-    from processor.values import parse_tenure
+    from processor.read.values import parse_tenure
 
     parsed, bad, future = parse_tenure(pd.Series([typed], dtype=object), pd.Timestamp("2024-06-28"))
     assert parsed.iloc[0] == pytest.approx(years) and not bad.iloc[0] and not future.iloc[0]
@@ -123,13 +123,13 @@ def test_tenure_from_a_hire_date_or_a_length_of_service(typed, years):
 @pytest.mark.parametrize("typed, is_bad, is_future", [("abc", True, False), ("2030/01/01", False, True), ("108年3月", True, False),
                                                      ("200", True, False), ("", False, False)])
 def test_tenure_that_is_neither_a_date_nor_a_length_is_flagged(typed, is_bad, is_future):
-    from processor.values import parse_tenure
+    from processor.read.values import parse_tenure
 
     parsed, bad, future = parse_tenure(pd.Series([typed], dtype=object), pd.Timestamp("2024-06-28"))
     assert pd.isna(parsed.iloc[0]) and bool(bad.iloc[0]) == is_bad and bool(future.iloc[0]) == is_future
 
 
 def test_number_cells_read_as_text_drop_a_spurious_decimal():
-    from processor.values import numbers_as_text
+    from processor.read.values import numbers_as_text
 
     assert numbers_as_text(pd.Series([3.0, 3.5, True, "x", None], dtype=object)).tolist() == ["3", 3.5, "1", "x", None]

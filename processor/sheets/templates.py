@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import schema
-from .settings import FIELDS as SETTING_FIELDS
-from .settings import Settings
+from processor.read import schema
+from processor.settings import FIELDS as SETTING_FIELDS
+from processor.settings import Settings
 
 TEMPLATE_ROWS = 500  # rows that carry formats and dropdowns
 HEADER_FILL = "1F4E78"

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-# Field types understood by processor.parse
+# Field types understood by processor.read.parse
 TEXT, DATE, AMOUNT, INT, BOOL, PHONE, ID, CHOICE = "text", "date", "amount", "int", "bool", "phone", "id", "choice"
 TENURE = "tenure"  # 到職日或年資: a hire date or a length of service such as 3年2個月
 
@@ -178,7 +178,7 @@ TRANSACTIONS = SheetKind(
     (
         F("customer_id", "客戶編號", TEXT, *_customer_id.aliases, required=True, hint="每位客戶唯一的編號（必填）", width=12),
         F("date", "日期", DATE, "交易日期", "購買日期", "消費日期", "訂單日期", "date", "order date", "purchase date",
-          required=True, hint="購買日期（必填）；" + _DATE_HINT, width=12),  # not past: processor.transactions reports a purchase after as-of, once
+          required=True, hint="購買日期（必填）；" + _DATE_HINT, width=12),  # not past: processor.analyse.transactions reports a purchase after as-of, once
         F("amount", "金額", AMOUNT, "消費金額", "交易金額", "銷售額", "訂單金額", "amount", "sales", "revenue", "value",
           required=True, hint="金額（必填），可寫 1,200 或 3萬；退貨請寫負數", width=10),
         F("margin", "毛利", AMOUNT, "利潤", "margin", "profit", hint="選填：這筆的毛利", width=10),
@@ -195,7 +195,7 @@ CAMPAIGN = SheetKind(
           hint="每位客戶唯一的編號（必填）；其餘欄位（年齡、職業…）照原樣加在右邊", width=12),
         F("label", "是否購買", BOOL, "買A商品", "購買", "是否成交", "成交", "回應", "label", "target", "y",
           "purchased", "bought", hint="已知結果填 是/否 或 1/0；要預測的客戶留白", width=10,
-          deferred=True),  # processor.propensity.parse_label reads it, naming the input's own header
+          deferred=True),  # processor.analyse.propensity.parse_label reads it, naming the input's own header
     ),
     signature=(frozenset({"customer_id"}),),
     unique=(("customer_id",),),
@@ -203,7 +203,7 @@ CAMPAIGN = SheetKind(
 )
 #: headers (normalised, see :func:`normalise_header`) that read as a campaign's known result when
 #: no alias above matched: strong ones name a purchase (買B商品, 成交, bought), weak ones ask whether
-#: the customer did something (是否接受, 有無回購). processor.propensity.choose_label applies them
+#: the customer did something (是否接受, 有無回購). processor.analyse.propensity.choose_label applies them
 #: (as :data:`LABEL_HEADER_PATTERNS`, folded to the script :func:`normalise_header` produces).
 _LABEL_HEADER_PATTERNS = (
     r"^(買.{1,12}|(是否|有無|有沒有|已)?(購買|買|成交|下單|訂購|購入).{0,12}|bought.*|purchased?.*|buy.*|"

@@ -15,11 +15,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import ERROR, WARNING, Problem
-from .report import Block, Chart, ResultSheet
-from .schema import TRANSACTIONS
-from .settings import Settings
-from .values import IdCodes, normalise_ids  # noqa: F401  normalise_ids re-exported: ids are compared alike everywhere
+from processor.errors import ERROR, WARNING, Problem
+from processor.sheets.report import Block, Chart, ResultSheet
+from processor.read.schema import TRANSACTIONS
+from processor.settings import Settings
+from processor.read.values import IdCodes, normalise_ids  # noqa: F401  normalise_ids re-exported: ids are compared alike everywhere
 
 MAX_ROW_PROBLEMS = 200  # per kind of problem; the rest are counted in one more line
 MAX_LISTED = 50_000  # customers listed per result sheet: a call list, not an export (counts cover everyone)
@@ -42,7 +42,7 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
     """
     missing = [k for k in ("customer_id", "date", "amount") if k not in transactions.columns]
     if missing:
-        from .errors import UnusableInput
+        from processor.errors import UnusableInput
 
         raise UnusableInput("交易資料缺少欄位：" + "、".join(_LABEL[k] for k in missing),
                             "請加上 客戶編號、日期、金額 三欄", en=f"transactions need columns {missing}",
@@ -174,7 +174,7 @@ def _no_purchase(customer: np.ndarray, amount: np.ndarray, names: np.ndarray, sh
 
 def analyse_transactions(ctx) -> "Contribution | None":
     """沉默排名 and 客戶分群 from every transactions sheet, plus the 摘要 headline blocks."""
-    from .pipeline import Contribution
+    from processor.pipeline import Contribution
 
     parsed = ctx.sheets.get("transactions", [])
     if not parsed:
@@ -190,8 +190,8 @@ def analyse_transactions(ctx) -> "Contribution | None":
 
 def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambda m: None) -> dict:
     """Both tables and their sheets from clean transactions (used by the analyser and benchmarks)."""
-    from . import segments as seg
-    from . import silence as sil
+    from processor.analyse import segments as seg
+    from processor.analyse import silence as sil
 
     progress("計算沉默排名")
     silence = sil.silence_table(clean, as_of, settings)
@@ -214,7 +214,7 @@ def _counts(values: pd.Series, order, label: str, money: pd.Series | None = None
 
 
 def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings) -> ResultSheet:
-    from . import silence as sil
+    from processor.analyse import silence as sil
 
     label = sil.LABELS
     display = sil.to_display(silence.head(MAX_LISTED))
@@ -273,7 +273,7 @@ PRIORITY_CAVEAT = ("驗證：以公開的 CDNOW 資料（1997/9/30 為基準日�
 
 
 def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings) -> ResultSheet:
-    from . import segments as seg
+    from processor.analyse import segments as seg
 
     label = seg.LABELS
     display = segments.head(MAX_LISTED).rename(columns=label)
@@ -322,7 +322,7 @@ def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings) -> Res
 
 def call_first_mask(silence: pd.DataFrame) -> pd.Series:
     """優先聯絡: high value (ABC A/B), group d or e, and not yet deeply silent (S ≤ 2)."""
-    from .silence import DEEP_SILENCE
+    from processor.analyse.silence import DEEP_SILENCE
 
     return ((silence["value_class"] == "高") & silence["silence_group"].isin(["d", "e"])
             & (silence["silence_score"] <= DEEP_SILENCE))
@@ -342,8 +342,8 @@ def headline(silence: pd.DataFrame, segments: pd.DataFrame, info: dict) -> dict:
 
 
 def summary_blocks(silence: pd.DataFrame, segments: pd.DataFrame) -> list[Block]:
-    from . import segments as seg
-    from . import silence as sil
+    from processor.analyse import segments as seg
+    from processor.analyse import silence as sil
 
     h = headline(silence, segments, {"k": 0})
     numbers = pd.DataFrame({

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .values import zodiac_signs
+from processor.read.values import zodiac_signs
 
 #: FORMHTCD: the profile letters of seed 000's 資料表; D counts when any of 初期/中期/長期 is filled
 FORMHTCD = {"F": ("family",), "O": ("occupation",), "R": ("recreation",), "M": ("money",), "H": ("health",),
@@ -94,10 +94,10 @@ def contact_profile(contacts: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # The analyser: 跟進排程 and the contact blocks of 摘要.
 
-from .errors import WARNING, Problem  # noqa: E402
-from .followup import link_followups, person_key, schedule  # noqa: E402
-from .report import Block, Chart, ResultSheet  # noqa: E402
-from .schema import (CONTACTS, FOLLOWUPS, FUNNEL_STAGES, INTENT_LEVELS, SCHEDULE_COLUMNS, TRUST_LEVELS,  # noqa: E402
+from processor.errors import WARNING, Problem  # noqa: E402
+from processor.analyse.followup import link_followups, person_key, schedule  # noqa: E402
+from processor.sheets.report import Block, Chart, ResultSheet  # noqa: E402
+from processor.read.schema import (CONTACTS, FOLLOWUPS, FUNNEL_STAGES, INTENT_LEVELS, SCHEDULE_COLUMNS, TRUST_LEVELS,  # noqa: E402
                      normalise_header)
 
 DERIVED = [f.key for f in CONTACTS.fields if f.derived]
@@ -146,8 +146,8 @@ def ambiguous_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) 
 
 def analyse_contacts(ctx) -> "Contribution | None":
     """跟進排程 from the contact list and/or the follow-up log, and the contact summary blocks."""
-    from .parse import _capped
-    from .pipeline import Contribution
+    from processor.read.parse import _capped
+    from processor.pipeline import Contribution
 
     contacts = _stack(ctx.sheets.get("contacts", []))
     followups = _stack(ctx.sheets.get("followups", []))

@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .history import visit_history
-from .schema import TRANSACTIONS
-from .segments import abc_codes, rank_max
-from .settings import Settings
+from processor.analyse.history import visit_history
+from processor.read.schema import TRANSACTIONS
+from processor.analyse.segments import abc_codes, rank_max
+from processor.settings import Settings
 
 GROUP_EDGES = (0.4, 0.6, 0.8, 0.95)  # seed 004 §五.1
 GROUPS = ("a", "b", "c", "d", "e")
@@ -55,7 +55,7 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
     """One row per customer with a visit, sorted by call priority (seed 004 §三–§五).
 
     ``transactions`` has columns customer_id, date, amount (optional margin/cost); rows after
-    ``as_of`` are ignored (clean with :func:`processor.transactions.clean_transactions` first to
+    ``as_of`` are ignored (clean with :func:`processor.analyse.transactions.clean_transactions` first to
     have them reported and ids normalised). Columns: see :data:`LABELS`.
 
     >>> t = pd.DataFrame({"customer_id": ["A"] * 3, "amount": [100.0] * 3,
@@ -216,7 +216,7 @@ def visit_rate_classes(visits_per_year: pd.Series, high_value, settings: Setting
     a year or fewer. So: at least ``regular_per_month`` × 12 visits a year → 忠誠 when high value
     (ABC A/B), else 常規 (the seed's 常規 still have room: unmet needs, a low ticket); at least
     ``marginal_per_year`` → 邊緣; more than ``lost_per_year`` → 休眠; else 流失. The rate is
-    visits in the last 12 months per year of that window (see :mod:`processor.history`).
+    visits in the last 12 months per year of that window (see :mod:`processor.analyse.history`).
 
     >>> visit_rate_classes(pd.Series([30.0, 30.0, 20.0, 10.0, 5.0]), np.array([True, False, True, True, True]),
     ...                    Settings()).tolist()

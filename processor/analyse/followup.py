@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .settings import Settings
-from .values import name_key, normalise_ids
+from processor.settings import Settings
+from processor.read.values import name_key, normalise_ids
 
 STATUS_OVERDUE, STATUS_TODAY, STATUS_SOON, STATUS_LATER, STATUS_NEW = "逾期", "今天", "3天內", "未到", "尚未接觸"
 
@@ -78,7 +78,7 @@ def _due(last_contact, intent, touches, as_of: pd.Timestamp, settings: Settings,
 
 
 def _id_key(ids: pd.Series) -> pd.Series:
-    """Customer ids as :func:`~processor.values.normalise_ids` compares them (the transactions'
+    """Customer ids as :func:`~processor.read.values.normalise_ids` compares them (the transactions'
     rule), lower-cased as keys have always been written; blank → <NA>, never matched."""
     return normalise_ids(ids).astype("string").str.lower()
 

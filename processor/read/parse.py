@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import schema
-from .errors import ERROR, WARNING, Problem
-from .idnumber import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids, mask_ids, mask_ids_in_text
-from .schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
-from .values import (blank_codes, cell_types, is_blank, name_key, normalise_ids, normalise_text, numbers_as_text,
+from processor.read import schema
+from processor.errors import ERROR, WARNING, Problem
+from processor.privacy import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids, mask_ids, mask_ids_in_text
+from processor.read.schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
+from processor.read.values import (blank_codes, cell_types, is_blank, name_key, normalise_ids, normalise_text, numbers_as_text,
                      parse_amounts, parse_bools, parse_dates, parse_phones, parse_tenure)
-from .workbook import HEADER_SCAN_ROWS, RawSheet
+from processor.read.workbook import HEADER_SCAN_ROWS, RawSheet
 
 
 @dataclass
@@ -301,7 +301,7 @@ def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
         _, bad, future = parse_tenure(raw, as_of)
         report(bad, "到職日或年資無法辨識", "請寫到職日（例：108/03/01）或年資（例：3年2個月、18個月）")
         report(future, f"到職日在基準日（{as_of:%Y/%m/%d}）之後", "請確認年份（民國年如 108/3/1，西元年如 2019/3/1）")
-        parsed = _as_text(raw)  # kept as typed; processor.loans reads the years from it
+        parsed = _as_text(raw)  # kept as typed; processor.analyse.loans reads the years from it
     else:
         parsed = _as_text(raw)
     return parsed, problems
@@ -383,7 +383,7 @@ def _shown(kind: SheetKind, frame: pd.DataFrame, key: str, rows) -> list[str]:
 
 def _compared(key: str, values: pd.Series) -> pd.Series:
     """A column's cells as duplicates are compared: customer ids as transactions compare them
-    (:func:`~processor.values.normalise_ids`), names as follow-ups match them (:func:`~processor.values.name_key`),
+    (:func:`~processor.read.values.normalise_ids`), names as follow-ups match them (:func:`~processor.read.values.name_key`),
     other cells (phones already normalised by the phone parser) stripped and lower-cased; blank → <NA>."""
     if key == "customer_id":
         return normalise_ids(values).astype("string")

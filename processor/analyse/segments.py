@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .schema import TRANSACTIONS
-from .settings import Settings
+from processor.read.schema import TRANSACTIONS
+from processor.settings import Settings
 
 #: seed 002 「根據RFM模型對客戶分類」: (R high, F high, M high) → segment, what it is, what to do
 RFM_SEGMENTS = {
@@ -108,7 +108,7 @@ def rfm_table(transactions: pd.DataFrame, as_of, settings: Settings = Settings()
     >>> rfm_table(t, "2025-03-10")[["customer_id", "rfm_segment"]].values.tolist()
     [['A', '重要價值客戶'], ['B', '一般挽留客戶']]
     """
-    from .history import visit_history
+    from processor.analyse.history import visit_history
 
     history = visit_history(transactions, as_of)
     c = history.columns
@@ -299,7 +299,7 @@ def _cluster(rfm, random_state, KMeans, silhouette_score):
 
 
 def segment_table(silence: pd.DataFrame, settings: Settings = Settings()) -> tuple[pd.DataFrame, dict]:
-    """The 客戶分群 table from a :func:`processor.silence.silence_table` (one row per customer).
+    """The 客戶分群 table from a :func:`processor.analyse.silence.silence_table` (one row per customer).
 
     Contribution (quadrant) = ABC class A or B by net amount; loyalty = visit-rate class 忠誠 or
     常規 (seed 004). Returns (table, cluster info).

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .report import Block
-from .schema import ACTIVITIES
+from processor.sheets.report import Block
+from processor.read.schema import ACTIVITIES
 
 
 def analyse_activities(ctx):
     """A 暖線活動 block for 摘要: each event with its sign-ups and whether the debrief is written."""
-    from .pipeline import Contribution
+    from processor.pipeline import Contribution
 
     sheets = ctx.sheets.get("activities", [])
     if not sheets:

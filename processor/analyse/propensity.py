@@ -32,13 +32,13 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .errors import WARNING, Problem
-from .report import Block, Chart, ResultSheet
-from .settings import Settings
-from .values import is_blank, normalise_text, parse_bools, parse_dates
+from processor.errors import WARNING, Problem
+from processor.sheets.report import Block, Chart, ResultSheet
+from processor.settings import Settings
+from processor.read.values import is_blank, normalise_text, parse_bools, parse_dates
 
 if TYPE_CHECKING:
-    from .pipeline import Context, Contribution
+    from processor.pipeline import Context, Contribution
 
 NUMBER, CATEGORY, BOOLEAN, DATE = "number", "category", "bool", "date"
 KIND_LABELS = {NUMBER: "數字", CATEGORY: "類別", BOOLEAN: "是/否", DATE: "日期（距今天數）"}
@@ -266,7 +266,7 @@ def parse_label(series: pd.Series, sheet: str, column: str) -> tuple[pd.Series, 
     >>> y.tolist()[:5], problems[0].value, len(problems)
     ([1.0, 0.0, 1.0, nan, 1.0], '2（2 列）、也許（1 列）', 4)
     """
-    from .parse import _capped
+    from processor.read.parse import _capped
 
     series = pd.Series(series)
     codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
@@ -852,8 +852,8 @@ def choose_label(parsed, target: str | None = None, never: tuple[str, ...] = ())
     >>> choose_label(sheet).header
     '買B商品'
     """
-    from .errors import UnusableInput
-    from .schema import CAMPAIGN, LABEL_HEADER_PATTERNS, normalise_header
+    from processor.errors import UnusableInput
+    from processor.read.schema import CAMPAIGN, LABEL_HEADER_PATTERNS, normalise_header
 
     frame, headers = parsed.frame, parsed.headers
     open_columns = [c for c in frame.columns if c not in ("customer_id", "label")]
@@ -958,7 +958,7 @@ def is_seed_000_data(headers) -> bool:
     >>> is_seed_000_data(SEED_000_HEADERS), is_seed_000_data({"UID", "年齡"})
     (True, False)
     """
-    from .schema import normalise_header
+    from processor.read.schema import normalise_header
 
     return {normalise_header(h) for h in headers} == {normalise_header(h) for h in SEED_000_HEADERS}
 
@@ -1124,9 +1124,9 @@ MONEY, PCT, PROB = "#,##0", "0.0%", "0.0%"
 
 
 def list_block(result: CampaignResult, id_header: str) -> Block:
-    """The ranked list as a table: the top :data:`~processor.transactions.MAX_LISTED` customers
+    """The ranked list as a table: the top :data:`~processor.analyse.transactions.MAX_LISTED` customers
     (a call list, not an export; counts and charts on 模型評估 cover everyone)."""
-    from .transactions import MAX_LISTED
+    from processor.analyse.transactions import MAX_LISTED
 
     r = result.ranked.head(MAX_LISTED)
     frame = pd.DataFrame({
@@ -1211,7 +1211,7 @@ def _evaluation_notes(result: CampaignResult, settings: Settings) -> tuple[str, 
 
 def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, suffix: str = "") -> list:
     """The 精準名單 and 模型評估 result sheets for one scored list (DESIGN §4, seed 000/001/003)."""
-    from .transactions import MAX_LISTED
+    from processor.analyse.transactions import MAX_LISTED
 
     f, e = result.fitted, result.evaluation
     money = (f"售價 {settings.price:,.0f}、成本 {settings.cost:,.0f}、每位聯絡成本 {settings.contact_cost:,.0f}"
@@ -1307,7 +1307,7 @@ def analyse_campaign(ctx: "Context") -> "Contribution | None":
     ``ctx.model`` (score --model NAME) scores with a saved model from ``ctx.models_dir``;
     ``ctx.target`` (score --target COLUMN) names the known-result column.
     """
-    from .pipeline import Contribution
+    from processor.pipeline import Contribution
 
     sheets = ctx.sheets.get("campaign", [])
     if not sheets:
@@ -1315,7 +1315,7 @@ def analyse_campaign(ctx: "Context") -> "Contribution | None":
     out = Contribution()
     model = None
     if ctx.model:
-        from .models import load_model_cached
+        from processor.models import load_model_cached
 
         # the user asked for this model: without it there is nothing sensible to score with, and a
         # ModelError is an UnusableInput, so it ends the run with its own message and fix

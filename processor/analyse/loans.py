@@ -8,16 +8,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .idnumber import check_ids, mask_ids
-from .schema import LOAN_REVIEW_COLUMNS, LOANS
-from .values import parse_tenure
+from processor.privacy import check_ids, mask_ids
+from processor.read.schema import LOAN_REVIEW_COLUMNS, LOANS
+from processor.read.values import parse_tenure
 
 #: annual income ÷ (monthly × 12): 12 months plus up to ~4 months of bonus is plausible
 INCOME_RATIO_LOW, INCOME_RATIO_HIGH = 0.9, 1.4
 
 
 def tenure_years(hire: pd.Series, as_of: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
-    """Job tenure in years from 到職日或年資 (see :func:`processor.values.parse_tenure`) and a mask
+    """Job tenure in years from 到職日或年資 (see :func:`processor.read.values.parse_tenure`) and a mask
     of cells that give none (unreadable, or a hire date after ``as_of``; parse reports both).
 
     >>> tenure_years(pd.Series(["3年6個月", "108/03/01", "18个月", "abc"]), pd.Timestamp("2024-03-01"))[0].round(2).tolist()
@@ -69,8 +69,8 @@ def loan_review(loans: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
 
 def analyse_loans(ctx):
     """貸款檢核: one row per applicant (forms and tables alike), ID masked."""
-    from .pipeline import Contribution
-    from .report import Block, ResultSheet
+    from processor.pipeline import Contribution
+    from processor.sheets.report import Block, ResultSheet
 
     sheets = ctx.sheets.get("loans", [])
     if not sheets:

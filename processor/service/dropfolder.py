@@ -19,7 +19,7 @@ How, in the order a file sees it (the way Camel / NiFi / Spring consume folders)
   the claim folder.
 * **Score** in a worker process: result to ``outbox/.partial/<run_id>/``, fsync, then linked
   into ``outbox/`` under a name reserved in the ledger (never replacing a file); the original
-  goes to archive/ last. :class:`processor.ledger.Ledger` makes every step resumable.
+  goes to archive/ last. :class:`processor.service.ledger.Ledger` makes every step resumable.
 * **Environmental errors** (outbox unwritable, disk full, the file locked by Excel) keep the
   claim and are retried with back-off; only the input's own problems go to failed/.
 
@@ -51,9 +51,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import UnusableInput
-from .idnumber import ID_CANDIDATE
-from .ledger import ARCHIVED, CLAIMED, DUPLICATE, FAILED, WRITTEN, Ledger, utc_now
+from processor.errors import UnusableInput
+from processor.privacy import ID_CANDIDATE
+from processor.service.ledger import ARCHIVED, CLAIMED, DUPLICATE, FAILED, WRITTEN, Ledger, utc_now
 
 SUPPORTED = (".xlsx", ".xlsm", ".csv")
 ZIP_KINDS = (".xlsx", ".xlsm")
@@ -205,7 +205,7 @@ def load_options(config: str | os.PathLike | None = None, **overrides) -> Option
         values["config"] = str(config)
     values.update({key: value for key, value in overrides.items() if value is not None})
     if config is not None:  # fail now, in the shell, not later in every worker
-        from .settings import load_config
+        from processor.settings import load_config
 
         load_config(Path(config))
     options = Options(**values)
@@ -492,7 +492,7 @@ class Handler:
 
     def __init__(self, folders: Folders, options: Options, instance: str, log: EventLog,
                  scorer: Callable | None = None):
-        from .settings import load_config  # settings imports values, which imports pandas
+        from processor.settings import load_config  # settings imports values, which imports pandas
 
         self.f = folders
         self.o = options
@@ -816,8 +816,8 @@ def config_key(settings, scorer: str) -> str:
     Part of the duplicate key (with the content hash and the as-of date): the same list dropped
     again on another day, or under another config, is scored again.
     """
-    from . import __version__
-    from .settings import Settings
+    from processor import __version__
+    from processor.settings import Settings
 
     payload = json.dumps({"settings": asdict(settings or Settings()), "scorer": scorer, "version": __version__},
                          sort_keys=True, default=str, ensure_ascii=False)

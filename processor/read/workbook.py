@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import UnusableInput
+from processor.errors import UnusableInput
 
 MAX_UNZIPPED_BYTES = 2_000_000_000  # zip-bomb guard: a real workbook this large is not a rep's list
 MAX_RATIO = 200  # compressed → uncompressed ratio beyond which the file is treated as a bomb

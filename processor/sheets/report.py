@@ -535,8 +535,8 @@ def masked_grid(raw, parsed) -> tuple[pd.DataFrame, pd.DataFrame]:
     of a column headed as an ID number (the loan field, or a 身分證字號 column on any other sheet
     kind), and any valid ID number in any other cell, wherever it sits (typed into 備註, on a
     sheet no kind matched)."""
-    from .idnumber import mask_ids, mask_ids_in_text
-    from .schema import ID_HEADERS, normalise_header
+    from processor.privacy import mask_ids, mask_ids_in_text
+    from processor.read.schema import ID_HEADERS, normalise_header
 
     grid = raw.grid
     out = grid.copy()
@@ -587,7 +587,7 @@ def render(analysis, input_path, output_path, progress=None) -> None:
     import openpyxl
     from openpyxl.packaging.custom import StringProperty
 
-    from .workbook import RESULT_SHEETS_PROPERTY, atomic_output
+    from processor.read.workbook import RESULT_SHEETS_PROPERTY, atomic_output
 
     progress = progress or (lambda message: None)
     input_path, output_path = Path(input_path), Path(output_path)
@@ -612,7 +612,7 @@ def render(analysis, input_path, output_path, progress=None) -> None:
         ws = write_result_sheet(wb, sheet, tables, bulk)
         written.append(ws.title)
         first_result = first_result or ws
-    # which sheets are ours, so scoring this file again skips them (processor.workbook reads it)
+    # which sheets are ours, so scoring this file again skips them (processor.read.workbook reads it)
     props = wb.custom_doc_props
     for prop in [p for p in props if p.name == RESULT_SHEETS_PROPERTY]:
         props.props.remove(prop)

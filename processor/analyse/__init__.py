@@ -1,0 +1,1 @@
+"""Pure computation on frames: one module per analysis."""

@@ -1,0 +1,1 @@
+"""Reading files: values, sheet detection, parsing, the schema."""

@@ -1,0 +1,1 @@
+"""The drop-folder service: a shell over the pipeline."""

@@ -1,0 +1,1 @@
+"""Result-sheet layout and the analyser contract."""

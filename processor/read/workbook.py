@@ -22,7 +22,7 @@ import pandas as pd
 from processor.errors import UnusableInput
 
 MAX_UNZIPPED_BYTES = 2_000_000_000  # zip-bomb guard: a real workbook this large is not a rep's list
-MAX_RATIO = 200  # compressed → uncompressed ratio beyond which the file is treated as a bomb
+MAX_RATIO = 100  # uncompressed : compressed beyond which (past 50 MB) the file is treated as a bomb
 HEADER_SCAN_ROWS = 15  # header rows are looked for in the first rows only
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -423,11 +423,9 @@ def _grid(path: Path, ws, fmt: str) -> pd.DataFrame:
     columns = dict(sorted(columns.items()))
     grid = pd.DataFrame(columns, dtype=object) if columns else pd.DataFrame(dtype=object)
     for (r0, c0), (r1, c1) in (ws.merged_cell_ranges or []) if fmt in ("xlsx", "xls") else []:
-        if r0 >= HEADER_SCAN_ROWS or r0 >= len(grid) or c0 >= grid.shape[1]:
-            continue  # only title and header rows are filled; data stays as typed
-        # a merged title/header cell: every cell of its range in the header rows gets its value
-        # (a merged whole column B1:B1048576 fills B1:B15, not a million data cells)
-        grid.iloc[r0:min(r1 + 1, HEADER_SCAN_ROWS), c0:c1 + 1] = grid.iat[r0, c0]
+        if r1 >= HEADER_SCAN_ROWS or r0 >= len(grid) or c0 >= grid.shape[1]:
+            continue  # only merges within the title and header rows; a merged whole column stays as typed
+        grid.iloc[r0:r1 + 1, c0:c1 + 1] = grid.iat[r0, c0]  # a merged title/header cell: its value in each cell
     return grid
 
 

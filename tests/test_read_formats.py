@@ -156,3 +156,44 @@ def test_verbose_is_accepted_before_or_after_the_command(run_cli, tmp_path, wher
     args = ["-v", *args] if where == "before" else [*args, "-v"]
     result = run_cli(*args, check_exit=2)
     assert "找不到檔案" in result.stderr and "usage" not in result.stderr
+
+
+def test_an_xlsb_whose_only_value_sits_at_xfd1048576_is_refused_in_one_line(tmp_path):
+    import zipfile
+
+    source = DATA / "calamine-issues.xlsb"
+    with zipfile.ZipFile(source) as zf:
+        data = bytearray(zf.read("xl/worksheets/sheet4.bin"))  # sheet issue5: one number at A1
+    # BrtBeginSheetData, then BrtRowHdr (type 0, 25 bytes, row index first) and BrtCellRk (type 2, column first)
+    i = bytes(data).index(bytes.fromhex("9101 00 00 19 00000000"))
+    data[i + 5:i + 9] = (1_048_575).to_bytes(4, "little")
+    cell_at = i + 5 + 25 + 2  # past the row record and the cell record's type and size
+    assert data[cell_at - 2:cell_at] == b"\x02\x0c"
+    data[cell_at:cell_at + 4] = (16_383).to_bytes(4, "little")
+    far = tmp_path / "far.xlsb"
+    with zipfile.ZipFile(source) as zf, zipfile.ZipFile(far, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in zf.infolist():
+            out.writestr(info, bytes(data) if info.filename == "xl/worksheets/sheet4.bin" else zf.read(info))
+    with pytest.raises(UnusableInput, match="XFD1048576") as caught:
+        read_input(far)
+    assert "issue5" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_strict_open_xml_workbook_is_scored_and_its_sheet_copied(run_cli, tmp_path):
+    import zipfile
+
+    from tests.crafted import row, write_xlsx
+
+    plain = write_xlsx(tmp_path / "plain.xlsx", [row(1, ["姓名", "日期", "方式", "結果"]),
+                                                 row(2, ["王小明", "2024/5/1", "電話", "未接"])])
+    strict = tmp_path / "strict.xlsx"
+    with zipfile.ZipFile(plain) as zf, zipfile.ZipFile(strict, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in zf.infolist():  # the namespaces Excel writes for "Strict Open XML Spreadsheet"
+            out.writestr(info, zf.read(info)
+                         .replace(b"http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+                                  b"http://purl.oclc.org/ooxml/spreadsheetml/main")
+                         .replace(b"http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+                                  b"http://purl.oclc.org/ooxml/officeDocument/relationships"))
+    run_cli("score", strict, "-o", tmp_path / "out.xlsx", "--as-of", "2024-06-28")
+    wb = openpyxl.load_workbook(tmp_path / "out.xlsx")
+    assert wb["Sheet1"]["A2"].value == "王小明"

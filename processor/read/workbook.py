@@ -8,6 +8,7 @@ anything else is :class:`UnusableInput` with one readable line.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
 import tempfile
@@ -332,7 +333,7 @@ def _xlsx_parts(zf: zipfile.ZipFile) -> dict[str, str]:
 def _refuse_extent(path: Path, sheet: str, rows: int, cols: int) -> UnusableInput:
     from openpyxl.utils import get_column_letter
 
-    corner = f"{get_column_letter(min(max(cols, 1), 16384))}{rows}"
+    corner = f"{get_column_letter(min(max(cols, 1), 16384))}{max(rows, 1)}"
     return UnusableInput(f"{path.name} 的工作表「{sheet}」資料延伸到 {corner}（{rows:,} 列 × {cols:,} 欄），超過可處理的範圍",
                          "若表格外有零星的值請刪除（Ctrl+End 可找到最後一格）；真的這麼大請拆成幾個檔案或另存為 CSV",
                          en=f"{path.name}, sheet {sheet}: data reaches {corner} ({rows:,} rows × {cols:,} columns), "
@@ -362,6 +363,8 @@ def _read_calamine(path: Path, fmt: str, names: set[str] | None = None) -> list[
             xml_bytes = sum(zf.getinfo(p).file_size for p in parts)
         # openpyxl builds an object per cell written and per cell of a merged range
         formatted = xml_bytes <= FORMATTED_COPY_XML_BYTES and max(merges, default=0) <= FORMATTED_COPY_MERGED_CELLS
+    if fmt == "xlsb":
+        _probe_xlsb(path)
     try:
         wb = pc.CalamineWorkbook.from_path(str(path))
     except pc.PasswordError as exc:
@@ -381,6 +384,7 @@ def _read_calamine(path: Path, fmt: str, names: set[str] | None = None) -> list[
             except Exception as exc:  # noqa: BLE001
                 raise _unreadable(path, exc, meta.name) from exc
             grid = _grid(path, ws, fmt)
+            del ws  # calamine's copy of the sheet goes before the next is read
             sheets.append(RawSheet(meta.name, grid, fmt, result=meta.name in results, formatted_copy=formatted))
         if CONFIG_SHEET in {s.name for s in sheets}:
             config = next(s for s in sheets if s.name == CONFIG_SHEET).grid
@@ -391,6 +395,46 @@ def _read_calamine(path: Path, fmt: str, names: set[str] | None = None) -> list[
     finally:
         wb.close()
     return sheets
+
+
+_PROBE = """
+import json, sys
+import python_calamine as pc
+wb = pc.CalamineWorkbook.from_path(sys.argv[1])
+ends = []
+for meta in wb.sheets_metadata:
+    try:
+        ends.append((meta.name, wb.get_sheet_by_name(meta.name).end))
+    except pc.CalamineError:
+        pass
+print(json.dumps(ends))
+"""
+
+
+def _probe_xlsb(path: Path) -> None:
+    """Each .xlsb sheet's last cell, found by calamine in a child process first: the binary format
+    has no cheap scan like :func:`data_extent`, and calamine allocates the rectangle up to a sheet's
+    last value (a stray one at XFD1048576 aborts the process that asks). Refuses as that would."""
+    import json
+    import subprocess
+    import sys
+
+    too_far = UnusableInput(f"{path.name} 的資料延伸得太遠，超過可處理的範圍",
+                            "若表格外有零星的值請刪除（Ctrl+End 可找到最後一格）；或另存為 .xlsx 或 CSV 再送出",
+                            en=f"{path.name}: its data reaches too far to be read",
+                            fix_en="delete stray values outside the table (Ctrl+End finds the last cell), or save it "
+                                   "as .xlsx or CSV")
+    try:
+        done = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, timeout=600)
+    except subprocess.TimeoutExpired as exc:
+        raise too_far from exc
+    if done.returncode != 0:
+        if done.returncode < 0 or b"memory allocation" in done.stderr:  # killed or aborted: the extent is the cause
+            raise too_far
+        return  # an ordinary read error: the read itself reports it
+    for sheet, end in json.loads(done.stdout or b"[]"):
+        if end is not None and (end[0] + 1) * (end[1] + 1) > MAX_GRID_CELLS:
+            raise _refuse_extent(path, sheet, end[0] + 1, end[1] + 1)
 
 
 def _unreadable(path: Path, exc: Exception, sheet: str | None = None) -> UnusableInput:
@@ -410,23 +454,40 @@ def _grid(path: Path, ws, fmt: str) -> pd.DataFrame:
     (top, left), (bottom, right) = ws.start, ws.end
     if (bottom + 1) * (right + 1) > MAX_GRID_CELLS:  # .xls/.xlsb/.ods: measured by calamine itself
         raise _refuse_extent(path, ws.name, bottom + 1, right + 1)
-    rows = ws.to_python(skip_empty_area=True)
-    columns = {}
-    for j, cells in enumerate(zip(*rows), start=left):  # transposed in C; then each column vectorised
-        values = np.full(bottom + 1, None, dtype=object)
-        values[top:] = cells
-        values[values == ""] = None
-        columns[j] = _whole_numbers(values)
-    del rows
-    for j in range(left):
-        columns[j] = np.full(bottom + 1, None, dtype=object)
-    columns = dict(sorted(columns.items()))
+    height, width = bottom + 1, right + 1
+    merged = (ws.merged_cell_ranges or []) if fmt in ("xlsx", "xls") else []  # calamine has them for these
+    columns = {j: np.full(height, None, dtype=object) for j in range(width)}
+    canonical: dict[int, dict] = {j: {} for j in range(left, width)}
+    rows, done = ws.iter_rows(), 0
+    while block := list(itertools.islice(rows, GRID_BLOCK_ROWS)):  # never every row's list at once
+        for j, cells in enumerate(zip(*block), start=left):  # transposed in C, then each column vectorised
+            columns[j][done:done + len(block)] = _tidy(np.array(cells, dtype=object), canonical[j])
+        done += len(block)
+    if done == height - top and top:  # a calamine that starts its rows at the first one holding data
+        for j in range(left, width):
+            columns[j][top:], columns[j][:top] = columns[j][:done].copy(), None
     grid = pd.DataFrame(columns, dtype=object) if columns else pd.DataFrame(dtype=object)
-    for (r0, c0), (r1, c1) in (ws.merged_cell_ranges or []) if fmt in ("xlsx", "xls") else []:
+    for (r0, c0), (r1, c1) in merged:
         if r1 >= HEADER_SCAN_ROWS or r0 >= len(grid) or c0 >= grid.shape[1]:
             continue  # only merges within the title and header rows; a merged whole column stays as typed
         grid.iloc[r0:r1 + 1, c0:c1 + 1] = grid.iat[r0, c0]  # a merged title/header cell: its value in each cell
     return grid
+
+
+GRID_BLOCK_ROWS = 50_000
+
+
+def _tidy(values: np.ndarray, canonical: dict) -> np.ndarray:
+    """One column's cells as the parser wants them: "" → None, whole numbers as int, and each
+    distinct text one shared object (``canonical``, per column across blocks): calamine makes a
+    new string per cell, and a long export repeats its values."""
+    values[values == ""] = None
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind == "string":
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        shared = np.array([canonical.setdefault(u, u) for u in uniques] + [None], dtype=object)
+        return shared[codes]  # code −1 (blank) → the None at the end
+    return _whole_numbers(values)
 
 
 def _whole_numbers(values: np.ndarray) -> np.ndarray:

@@ -598,6 +598,8 @@ def render(analysis, input_path, output_path, progress=None) -> None:
             wb = openpyxl.load_workbook(input_path, keep_vba=False, keep_links=False)
         except Exception:  # noqa: BLE001 — e.g. a pivot cache openpyxl cannot load: copy the values instead
             wb = None
+        if wb is not None and not {raw.name for raw in analysis.raw} <= set(wb.sheetnames):
+            wb = None  # e.g. Strict Open XML: openpyxl finds no sheets where calamine read them
         for raw in analysis.raw if wb is not None else ():  # scoring a result workbook again: old results go
             if raw.result and raw.name in wb.sheetnames:
                 del wb[raw.name]

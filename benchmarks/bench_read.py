@@ -15,7 +15,7 @@ Rows, one reader each:
   ``list(ws.iter_rows(values_only=True))`` into a DataFrame — what the reader did before for
   large files (small ones were loaded in full mode, slower still).
 
-    PYTHONPATH=. python benchmarks/bench_read.py [--rows 1000000] [--keep]
+    PYTHONPATH=. python benchmarks/bench_read.py [--rows 1000000] [--keep PATH] [--only ours]
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", help="write (or reuse) the workbook at this path instead of a temp folder")
+    parser.add_argument("--only", help="run only the readers whose name contains this text")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.keep) if args.keep else Path(tmp) / "read-bench.xlsx"
@@ -95,6 +96,8 @@ def main() -> None:
                   f"({time.monotonic() - started:.0f} s)")
         print(f"{'reader':<52}{'wall s':>9}{'CPU s':>9}{'peak MB':>10}  shape")
         for name, code in READERS.items():
+            if args.only and args.only not in name:
+                continue
             wall, cpu, peak, shape = measure(code, path)
             print(f"{name:<52}{wall:>9.1f}{cpu:>9.1f}{peak:>10.0f}  {shape}")
         print(f"load average (1 min) {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

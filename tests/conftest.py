@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import openpyxl
 import pandas as pd
@@ -25,16 +30,86 @@ def cli_path() -> list[str]:
     return [found] if found else [sys.executable, "-m", "processor.cli"]
 
 
-@pytest.fixture
-def run_cli():
-    def run(*args, check_exit: int | None = 0, cwd=None):
-        env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO))
-        result = subprocess.run([*cli_path(), *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd,
-                                timeout=300)
+class Ran(NamedTuple):
+    """What a command run left: the same three fields as :class:`subprocess.CompletedProcess`."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+#: Python's own warning filters when it runs a script without -W (what a rep's terminal sees)
+PYTHON_DEFAULT_WARNINGS = [("default", None, DeprecationWarning, "__main__", 0),
+                           ("ignore", None, DeprecationWarning, None, 0),
+                           ("ignore", None, PendingDeprecationWarning, None, 0),
+                           ("ignore", None, ImportWarning, None, 0), ("ignore", None, ResourceWarning, None, 0)]
+
+
+def cli_in_process(*args, env: dict | None = None, cwd=None) -> Ran:
+    """``precision-list ARGS`` through :func:`processor.cli.main` in this process (0.25 s a call where a
+    new interpreter costs ~2.4 s), seen as the installed command would show it: stdout, stderr with the
+    log lines ``main`` configures (WARNING, INFO with -v) and the warnings Python prints by default,
+    and the exit code, argparse's ``SystemExit`` included."""
+    from processor.cli import main
+
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.INFO if {"-v", "--verbose"} & set(argv) else logging.WARNING)
+    root.addHandler(handler)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        caught = stack.enter_context(warnings.catch_warnings(record=True))
+        warnings.filters[:] = PYTHON_DEFAULT_WARNINGS
+        patch = stack.enter_context(pytest.MonkeyPatch.context())
+        for key, value in (env or {}).items():
+            patch.setenv(key, str(value))
+        if cwd is not None:
+            patch.chdir(cwd)
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse: --help, --version, a bad option
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(level)
+    text = err.getvalue() + "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
+                                    for w in caught)
+    return Ran(argv, code, out.getvalue(), text)
+
+
+def cli_subprocess(*args, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """The installed ``precision-list`` as a real process: for the few tests that prove the command itself
+    works (console script, exit codes, a real score, quickstart); everything else runs in-process."""
+    environment = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO), **(env or {}))
+    return subprocess.run([*cli_path(), *map(str, args)], capture_output=True, text=True, env=environment, cwd=cwd,
+                          timeout=300)
+
+
+def _checked(runner):
+    def run(*args, check_exit: int | None = 0, cwd=None, env: dict | None = None):
+        result = runner(*args, env=env, cwd=cwd)
         if check_exit is not None:
             assert result.returncode == check_exit, (result.returncode, result.stdout, result.stderr)
         return result
     return run
+
+
+@pytest.fixture
+def run_cli():
+    """``run_cli(*args, check_exit=0)``: the CLI in-process (see :func:`cli_in_process`)."""
+    return _checked(cli_in_process)
+
+
+@pytest.fixture
+def run_installed_cli():
+    """``run_installed_cli(*args, check_exit=0)``: the installed command as a real subprocess."""
+    return _checked(cli_subprocess)
 
 
 def write_rows(path: Path, sheets: dict[str, list[list]]) -> Path:

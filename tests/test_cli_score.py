@@ -1,4 +1,8 @@
-"""End to end: the installed CLI on real files in a temp folder, output reopened with openpyxl."""
+"""End to end: the CLI on real files in a temp folder, output reopened with openpyxl.
+
+``run_cli`` calls :func:`processor.cli.main` in-process (argv in; stdout, stderr, exit code out); the
+tests marked "installed" run the real ``precision-list`` command as a subprocess to prove the console
+script itself works (help, exit codes, a score, quickstart)."""
 
 from __future__ import annotations
 
@@ -318,8 +322,8 @@ def test_result_workbook_opens_and_renders_in_libreoffice(run_cli, demo_dir, tmp
         assert "貸款檢核" in text and "資料檢查" in text
 
 
-def test_quickstart_drops_the_demo_into_a_drop_folder_and_runs_the_service_once(run_cli, tmp_path):
-    result = run_cli("quickstart", tmp_path / "pl", "--as-of", AS_OF)
+def test_quickstart_drops_the_demo_into_a_drop_folder_and_runs_the_service_once(run_installed_cli, tmp_path):
+    result = run_installed_cli("quickstart", tmp_path / "pl", "--as-of", AS_OF)
     outbox = tmp_path / "pl" / "outbox"
     results = sorted(p.name for p in outbox.glob("*.scored.xlsx"))
     assert results == ["交易紀錄.scored.xlsx", "名單與跟進.scored.xlsx", "行銷名單.scored.xlsx", "貸款懶人包.scored.xlsx"]
@@ -392,6 +396,17 @@ def test_a_blank_loan_form_is_not_an_applicant(run_cli, tmp_path):
     assert summary["problems"]["errors"] == 0
     notes = [r[0] for r in openpyxl.load_workbook(out)["摘要"].iter_rows(max_col=1, values_only=True) if r[0]]
     assert any("空白的貸款懶人包表單" in n for n in notes)
+
+
+def test_the_installed_command_shows_help_and_exits_2_with_one_line_on_bad_input(run_installed_cli, tmp_path):
+    shown = run_installed_cli("--help")
+    assert "precision-list" in shown.stdout and all(c in shown.stdout for c in ("score", "train", "watch", "quickstart"))
+    wrong = run_installed_cli("score", check_exit=2)  # argparse: the input is missing
+    assert "usage:" in wrong.stderr and "Traceback" not in wrong.stderr
+    (tmp_path / "empty.xlsx").write_bytes(b"")
+    result = run_installed_cli("score", tmp_path / "empty.xlsx", "-o", tmp_path / "out.xlsx", check_exit=2)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "空檔案" in lines[0] and not (tmp_path / "out.xlsx").exists()
 
 
 @pytest.mark.parametrize("config, words", [

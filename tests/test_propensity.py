@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import processor.models as models
 import processor.analyse.propensity as propensity
 import test_propensity_bar as propensity_bar
+from conftest import cli_in_process
 from processor.models import ModelError, load_model, load_model_cached, predict_proba, train_model
 from processor.read.parse import detect_and_parse
 from processor.analyse.propensity import (BOOLEAN, CATEGORY, DATE, NUMBER, break_even, design_matrix, expected_profit,
@@ -518,8 +519,8 @@ def test_the_cli_refuses_a_model_whose_child_indices_point_outside_the_tree_inst
                   fitted=lambda d: d.update(chosen=kind))
     src = tmp_path / "new.csv"
     make_campaign(200, seed=9).drop(columns="買A商品").to_csv(src, index=False)
-    done = cli("score", str(src), "-o", str(tmp_path / "out.xlsx"), "--model", "OOB", "--models", str(tmp_path / "share"),
-               "--as-of", "2024-06-30")
+    done = cli_process("score", str(src), "-o", str(tmp_path / "out.xlsx"), "--model", "OOB",
+                       "--models", str(tmp_path / "share"), "--as-of", "2024-06-30")
     assert done.returncode == 2, (done.returncode, done.stderr)
     assert "可能被竄改，已拒絕載入" in done.stderr and not (tmp_path / "out.xlsx").exists()
 
@@ -605,12 +606,15 @@ def test_the_signing_key_can_live_in_a_file_named_by_the_environment(tmp_path, m
 # --------------------------------------------------------------------------- the real CLI
 
 
-def cli(*args, env_models: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    if env_models:
-        env["PRECISION_LIST_MODELS"] = str(env_models)
+def cli(*args, env_models: Path | None = None):
+    """The CLI in-process (:func:`conftest.cli_in_process`): argv in; exit code, stdout, stderr out."""
+    return cli_in_process(*args, env={"PRECISION_LIST_MODELS": env_models} if env_models else None)
+
+
+def cli_process(*args) -> subprocess.CompletedProcess:
+    """The CLI as a real process: for a test whose failure would be a crash of the interpreter."""
     return subprocess.run([sys.executable, "-m", "processor.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
 
 
 def sheet_rows(path: Path, name: str) -> list[tuple]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
@@ -110,6 +111,55 @@ def run_cli():
 def run_installed_cli():
     """``run_installed_cli(*args, check_exit=0)``: the installed command as a real subprocess."""
     return _checked(cli_subprocess)
+
+
+def _fingerprints(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """The demo workbooks (``write_demo(DIR, seed=0)``), written once per session and shared: a test that
+    changes one works on a copy. At the end of the session the files must be byte for byte as written."""
+    from processor.demo import write_demo
+
+    directory = tmp_path_factory.mktemp("demo")
+    write_demo(directory, seed=0)
+    written = _fingerprints(directory)
+    yield directory
+    assert _fingerprints(directory) == written, "a test changed the shared demo files: copy them first"
+
+
+class DemoScore(NamedTuple):
+    """One demo file scored by ``precision-list score FILE -o OUT --as-of AS_OF --json``."""
+
+    input: Path
+    output: Path
+    summary: dict  # the --json summary
+    input_unchanged: bool  # the input's bytes were the same after scoring
+    leftovers: list[str]  # temp files (.~pl-*) left beside the output
+
+
+@pytest.fixture(scope="session")
+def demo_scores(demo_dir, tmp_path_factory):
+    """Every demo file scored once per session through the CLI (in-process), {file name: DemoScore}:
+    the tests that check what score made of the demo read these results instead of scoring again.
+    They must only read them: at the end of the session outputs and summaries are checked unchanged."""
+    import json
+
+    folder = tmp_path_factory.mktemp("demo-scored")
+    scores = {}
+    for path in sorted(demo_dir.iterdir()):
+        before = path.read_bytes()
+        out = folder / f"{path.stem}.result.xlsx"
+        ran = cli_in_process("score", path, "-o", out, "--as-of", AS_OF, "--json")
+        assert ran.returncode == 0, (path.name, ran.stdout, ran.stderr)
+        scores[path.name] = DemoScore(path, out, json.loads(ran.stdout), path.read_bytes() == before,
+                                      [p.name for p in folder.iterdir() if p.name.startswith(".~pl-")])
+    written, summaries = _fingerprints(folder), json.dumps([s.summary for s in scores.values()], default=str)
+    yield scores
+    assert _fingerprints(folder) == written, "a test changed a shared demo result: copy it first"
+    assert json.dumps([s.summary for s in scores.values()], default=str) == summaries, "a summary was changed"
 
 
 def write_rows(path: Path, sheets: dict[str, list[list]]) -> Path:

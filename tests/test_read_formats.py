@@ -197,3 +197,11 @@ def test_a_strict_open_xml_workbook_is_scored_and_its_sheet_copied(run_cli, tmp_
     run_cli("score", strict, "-o", tmp_path / "out.xlsx", "--as-of", "2024-06-28")
     wb = openpyxl.load_workbook(tmp_path / "out.xlsx")
     assert wb["Sheet1"]["A2"].value == "王小明"
+
+
+def test_the_drop_folder_takes_every_format_the_reader_reads():
+    from processor.read.workbook import SUPPORTED_SUFFIXES
+    from processor.service.names import OK, SUPPORTED, classify
+
+    assert SUPPORTED == SUPPORTED_SUFFIXES
+    assert {classify(f"list{suffix.upper()}") for suffix in SUPPORTED_SUFFIXES} == {OK}

@@ -175,8 +175,8 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
                        source_name=input_path.name, target=target)
     if not analysis.parsed:
         described = []
-        for sheet in [r for r in raw if not getattr(r, "result", False)][:5]:
-            _, shown, guess = describe_unrecognised(sheet.grid, limit=8)
+        for sheet in [r for r in raw if not getattr(r, "result", False)][:3]:  # a refusal stays one short line
+            _, shown, guess = describe_unrecognised(sheet.grid, limit=6)
             described.append(f"「{sheet.name}」標題 {shown}" + (f"，最接近「{guess}」" if guess else ""))
         raise UnusableInput("找不到可分析的工作表：" + "；".join(described),
                             "請使用 precision-list templates 產生的範本欄名（標題列放在前 15 列內）",

@@ -139,6 +139,9 @@ def _data_like(cells: list) -> bool:
     return bool(status.isin([VALID, BAD_CHECKSUM]).any() or phones_ok.any())
 
 
+HEADLINE_CELL_CHARS = 16  # a header cell quoted in a message is cut after this many characters
+
+
 def sheet_headline(grid: pd.DataFrame) -> tuple[int, list[str], bool]:
     """(Excel row, header texts, looks like data) of an unrecognised sheet's first real row, for
     messages: header texts with ID numbers masked; a row that looks like data gives no texts."""
@@ -148,6 +151,9 @@ def sheet_headline(grid: pd.DataFrame) -> tuple[int, list[str], bool]:
         return first + 1, [], True
     shown = mask_ids_in_text(pd.Series([str(v).strip() for v in cells], dtype=object)).astype(str)
     shown = shown.str.replace(r"\+?\d[\d\-() ]{6,}\d", "＊＊＊", regex=True)  # a phone number inside a header
+    # one line, short cells: a message quotes headers, never a paragraph someone typed into row 1
+    shown = shown.str.replace(r"\s+", " ", regex=True)
+    shown = shown.where(shown.str.len() <= HEADLINE_CELL_CHARS, shown.str[:HEADLINE_CELL_CHARS] + "…")
     return first + 1, shown.tolist(), False
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -324,6 +325,11 @@ def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple
     factors = [pd.factorize(body.iloc[:, col], use_na_sentinel=True) for col in range(body.shape[1])]
     blank = np.column_stack([blank_codes(*fc) for fc in factors]) if len(body) else np.zeros((0, body.shape[1]), bool)
     kept = ~blank.all(axis=1)
+    if len(body) and match.columns:  # the template's example row (範例：王小明 …) is not data
+        codes, uniques = factors[min(match.columns)]
+        example = np.array([isinstance(u, str) and unicodedata.normalize("NFKC", u).strip().startswith(
+            schema.EXAMPLE_MARK) for u in uniques] + [False], dtype=bool)
+        kept &= ~example[codes]  # code −1 (blank) takes the trailing False
     if not kept.all():
         body, blank = body.loc[kept], blank[kept]
         factors = [(codes[kept], uniques) for codes, uniques in factors]

@@ -19,8 +19,9 @@ from processor.read import schema
 from processor.errors import ERROR, WARNING, Problem
 from processor.privacy import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids, mask_ids, mask_ids_in_text
 from processor.read.schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
-from processor.read.values import (blank_codes, cell_types, is_blank, name_key, normalise_ids, normalise_text, numbers_as_text,
-                     parse_amounts, parse_bools, parse_dates, parse_phones, parse_tenure)
+from processor.read.values import (blank_codes, cell_types, is_blank, name_key, nonexistent_dates, normalise_ids,
+                                   normalise_text, numbers_as_text, parse_amounts, parse_bools, parse_dates,
+                                   parse_phones, parse_tenure)
 from processor.read.workbook import HEADER_SCAN_ROWS, RawSheet
 
 
@@ -255,7 +256,10 @@ def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
 
     if f.type == schema.DATE:
         parsed, bad = parse_dates(raw)
-        report(bad, *_FIX[f.type])
+        missing_day = bad & nonexistent_dates(raw) if bad.any() else bad
+        report(missing_day, "這一天不存在（那個月沒有這一天，或那年不是閏年沒有 2/29）",
+               "請對照月曆改正：4、6、9、11 月只有 30 天，2 月平年 28 天、閏年 29 天")
+        report(bad & ~missing_day, *_FIX[f.type])
         if f.past:
             future = parsed > as_of
             report(future, f"日期在基準日（{as_of:%Y/%m/%d}）之後", "請確認年份（民國年如 113/3/5，西元年如 2024/3/5）", ERROR)

@@ -237,7 +237,8 @@ def test_every_template_column_and_form_line_has_an_input_message_and_dates_are_
                 if f.type == schema.DATE:
                     assert ws[ref.split(":")[0]].number_format == "@", "Excel must not turn 85/03/12 into 1985"
                     if ws.title != FORM_SHEET:  # and on every row below, not only the first 500
-                        assert ws.column_dimensions[ref.split(":")[0].rstrip("0123456789")].number_format == "@", (ws.title, f.label)
+                        letter = ref.split(":")[0].rstrip("0123456789")
+                        assert ws.column_dimensions[letter].number_format == "@", (ws.title, f.label)
 
 
 #: one realistic synthetic row, by field key (no real person: the textbook ID number, a made-up name)

@@ -21,7 +21,7 @@ from processor.privacy import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids
 from processor.read.schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
 from processor.read.values import (blank_codes, cell_types, is_blank, name_key, nonexistent_dates, normalise_ids,
                                    normalise_text, numbers_as_text, parse_amounts, parse_bools, parse_dates,
-                                   parse_phones, parse_tenure)
+                                   parse_phones, parse_tenure, roc_spelled)
 from processor.read.workbook import HEADER_SCAN_ROWS, RawSheet
 
 
@@ -502,3 +502,25 @@ def detect_and_parse(raw_sheets: list[RawSheet], as_of: pd.Timestamp) -> tuple[l
         parsed.append(sheet)
         problems += found
     return parsed, problems
+
+
+DATE_SAMPLE = 10_000  # cells per date column looked at to tell how dates were typed
+
+
+def date_spellings(raw_sheets: list[RawSheet], parsed: list[ParsedSheet]) -> tuple[int, int]:
+    """(typed in 民國 years, typed otherwise) among the filled date cells of the parsed sheets (the
+    first :data:`DATE_SAMPLE` of each column): how this rep writes dates, for 設定 日期顯示 = 自動."""
+    grids = {raw.name: raw.grid for raw in raw_sheets}
+    roc = other = 0
+    for sheet in parsed:
+        grid = grids.get(sheet.sheet)
+        for key, (row, col) in sheet.locations.items():
+            if grid is None or sheet.kind.field(key).type != schema.DATE or col > grid.shape[1]:
+                continue
+            cells = grid.iloc[sheet.header_row:sheet.header_row + DATE_SAMPLE, col - 1] if row is None else \
+                grid.iloc[[row - 1], col - 1]
+            filled = ~is_blank(cells)
+            typed_roc = roc_spelled(cells) & filled
+            roc += int(typed_roc.sum())
+            other += int((filled & ~typed_roc).sum())
+    return roc, other

@@ -282,7 +282,8 @@ EXAMPLES: dict[str, dict[str, object]] = {
                    "mrt": "中山站", "time": "19:00–21:00", "price": 300, "signups": 12},
     "transactions": {"customer_id": "範例：C001", "date": "113/06/15", "amount": "1,200", "product": "保養品組"},
     "campaign": {"customer_id": "範例：C001", "label": "是"},
-    "loans": {"name": "範例：王小明", "id_number": "A123456789", "birthday": "85/03/12", "education": "大學", "mobile": "0912-345-678",
+    "loans": {"name": "範例：王小明", "id_number": "A123456789", "birthday": "85/03/12",
+              "education": "大學", "mobile": "0912-345-678",
               "company_name": "○○科技股份有限公司", "job_title": "業務專員", "hire_date": "3年2個月",
               "annual_income": "80萬", "monthly_income": "5萬5千", "uses_credit_card": "是"},
 }

@@ -237,6 +237,21 @@ def _date_parts(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return year, number("m"), number("d")
 
 
+_ROC_SPELLING = re.compile(r"^(?:民國|民国|ROC)|^\d{1,3}\s*[年/.\-]\s*\d{1,2}|^\d{7}$")
+
+
+def roc_spelled(series: pd.Series) -> pd.Series:
+    """True where a cell is a date typed in 民國 years (85/03/12, 民國113年1月5日, 0850312); date
+    cells, Excel serials and western years (2024/3/5) are not.
+
+    >>> roc_spelled(pd.Series(["85/03/12", "民國113年1月5日", "0850312", "2024/3/5", 45000, None])).tolist()
+    [True, True, True, False, False, False]
+    """
+    series = pd.Series(series)
+    text = normalise_text(series.astype(object).where(series.map(type) == str))
+    return text.str.contains(_ROC_SPELLING).fillna(False).astype(bool)
+
+
 def nonexistent_dates(series: pd.Series) -> pd.Series:
     """True where a typed date has a real year, a month 1–12 and a day 1–31, yet that day does not
     exist (115/11/31: November has 30 days; 76/2/29: 1987 is not a leap year) — a slip a rep can

@@ -129,6 +129,14 @@ def add_settings_sheet(wb, settings: Settings | None = None, title: str = SETTIN
         ws.cell(row=row, column=1, value=f.metadata["label"])
         ws.cell(row=row, column=2, value=",".join(map(str, value)) if isinstance(value, tuple) else value)
         ws.cell(row=row, column=3, value=f.metadata["hint"])
+        if f.metadata["choices"]:  # e.g. 日期顯示: 自動 / 西元 / 民國
+            from openpyxl.worksheet.datavalidation import DataValidation
+
+            shown = list(dict.fromkeys(f.metadata["choices"].values()))
+            dv = DataValidation(type="list", formula1='"' + ",".join(shown) + '"', allow_blank=True)
+            dv.error, dv.showErrorMessage = f"請從清單選：{' / '.join(shown)}", True
+            dv.add(f"B{row}")
+            ws.add_data_validation(dv)
     ws.freeze_panes = "A2"
     _print_setup(ws, landscape=False, one_page=False)
     return ws

@@ -63,6 +63,9 @@ class Settings:
     weight_f: float = _f(0.3, "價值分數權重F", "綜合價值分數中購買頻率的權重", minimum=0)
     weight_m: float = _f(0.4, "價值分數權重M", "綜合價值分數中購買金額的權重", minimum=0)
     random_state: int = _f(0, "隨機種子", "分群與模型的隨機種子，固定則結果可重現")
+    # issue 15: the rep's morning sheet and the manager's roll-up
+    call_sheet_rows: int = _f(20, "今日聯絡列數", "今日聯絡 工作表最多列幾位（其餘在 跟進排程、沉默排名、精準名單）", minimum=1)
+    rep: str = _f("", "業務", "這份名單是哪位業務的（團隊總覽依此分人；空白時用檔名）")
     # reps type and think in 民國 years (115/11/29); the result's dates stay real dates either way
     date_display: str = _f(AUTO, "日期顯示", "結果中的日期用 西元（2026/11/29）或 民國（115/11/29）；"
                            "自動＝輸入的日期多半寫民國年就用民國", choices=DATE_DISPLAY_SPELLINGS)
@@ -99,6 +102,8 @@ def _coerce(name: str, raw) -> object:
         if chosen is None:
             raise ValueError(raw)
         return chosen
+    if isinstance(default, str):  # a name such as 業務: kept as typed, one line
+        return " ".join(str(raw).split())
     if isinstance(default, tuple):
         if isinstance(raw, (list, tuple)):
             parts = list(raw)

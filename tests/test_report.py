@@ -126,20 +126,20 @@ def test_each_sheet_opens_with_one_line_linked_to_its_own_section_of_the_help_sh
     sheets = [ResultSheet("甲表", (Block(frame),), ("甲的算法一", "甲的算法二"), lead="甲表是名單；第一欄是排名。"),
               ResultSheet("乙表", (Block(frame, title="乙的表"),), ("乙的算法",), lead="乙表是統計。")]
     wb = _render(tmp_path, sheets)
-    assert wb.sheetnames == ["甲表", "乙表", "說明"]
-    help_ws = wb["說明"]
+    assert wb.sheetnames == ["甲表", "乙表", "結果說明"]
+    help_ws = wb["結果說明"]
     for name, notes in (("甲表", ("甲的算法一", "甲的算法二")), ("乙表", ("乙的算法",))):
         ws = wb[name]
         assert ws["A1"].value.startswith(sheets[0].lead if name == "甲表" else sheets[1].lead)
         sheet_name, cell = ws["A1"].hyperlink.location.split("!")
-        assert sheet_name.strip("'") == "說明" and help_ws[cell].value == name  # the section's title
+        assert sheet_name.strip("'") == "結果說明" and help_ws[cell].value == name  # the section's title
         assert help_ws[cell].hyperlink.location == f"'{name}'!A1"  # … which links back
         start = help_ws[cell].row
         assert [help_ws.cell(start + 2 + i, 2).value for i in range(len(notes))] == list(notes)
         header = next(r for r in range(1, 10) if ws.cell(r, 1).value == "排名")
         assert header <= 3, "the table starts by row 3"
         assert not any(note in str(c.value) for row in ws.iter_rows() for c in row for note in notes), \
-            "method notes live in 說明, not above the table"
+            "method notes live in 結果說明, not above the table"
 
 
 def test_a_result_scored_again_drops_its_old_help_sheet(run_cli, tmp_path):
@@ -150,7 +150,7 @@ def test_a_result_scored_again_drops_its_old_help_sheet(run_cli, tmp_path):
     run_cli("score", path, "--as-of", "2024-06-28")
     run_cli("score", tmp_path / "c.scored.xlsx", "-o", tmp_path / "again.xlsx", "--as-of", "2024-06-28")
     names = openpyxl.load_workbook(tmp_path / "again.xlsx").sheetnames
-    assert names.count("說明") == 1 and names[-1] == "說明" and "說明 (2)" not in names
+    assert names.count("結果說明") == 1 and names[-1] == "結果說明" and "結果說明 (2)" not in names
 
 
 def test_a_chart_with_a_loss_shows_the_bar_below_zero_and_sits_beside_its_table(tmp_path):

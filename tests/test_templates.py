@@ -57,7 +57,7 @@ def test_the_example_row_is_shown_grey_and_never_read_as_data(written):
     ws = openpyxl.load_workbook(written / "名單.xlsx")["名單"]
     first = ws.cell(row=EXAMPLE_ROW, column=1)
     assert str(first.value).startswith(schema.EXAMPLE_MARK) and first.font.i
-    assert ws.cell(row=EXAMPLE_ROW, column=3).value == "85/03/12"
+    assert ws[f"{_column(ws, '生日')}{EXAMPLE_ROW}"].value == "85/03/12"
     parsed, _ = detect_and_parse(read_input(written / "名單.xlsx"), AS_OF)
     assert all(len(s.frame) == 0 for s in parsed if s.layout == "table"), [(s.sheet, len(s.frame)) for s in parsed]
     assert FIRST_DATA_ROW == EXAMPLE_ROW + 1

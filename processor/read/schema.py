@@ -274,7 +274,8 @@ EXAMPLE_MARK = "範例"
 #: one made-up record per kind, by field key, shown as the template's example row (no real person)
 EXAMPLES: dict[str, dict[str, object]] = {
     "contacts": {"name": "範例：王小明", "customer_id": "C001", "birthday": "85/03/12", "relation": "同學",
-                 "phone": "0912-345-678", "trust": "B", "intent": "A", "stage": "潛在客戶", "personality": "外向",
+                 "phone": "0912-345-678", "owner": "陳小華", "trust": "B", "intent": "A", "stage": "潛在客戶",
+                 "personality": "外向",
                  "family": "已婚，一個小孩", "occupation": "科技業業務", "recreation": "爬山", "time": "平日晚上",
                  "dream_early": "換車", "need_what": "每月多 2萬", "need_when": "一年內", "first_contact": "113/06/01",
                  "last_contact": "113/06/20", "touches": 3, "next_step": "約週末喝咖啡"},
@@ -296,7 +297,7 @@ PRIORITY = ("loans", "transactions", "activities", "followups", "contacts", "cam
 
 #: sheets that are never data: the add-in's start page and xlwings' own settings sheet (skipped
 #: quietly when their headers match no kind, instead of being reported as unrecognised)
-NON_DATA_SHEETS = ("說明", "使用說明", "xlwings.conf", "README")
+NON_DATA_SHEETS = ("說明", "結果說明", "使用說明", "xlwings.conf", "README")
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,8 @@ class Block:
 @dataclass(frozen=True)
 class ResultSheet:
     """One result sheet: ``lead`` (one line on row 1: what the sheet is and how to read its first
-    column, linked to the sheet's section of 說明), then its blocks from row 2 or 3; ``notes``
-    (rules, sources, caveats) are the sheet's section of the 說明 sheet, not the sheet's top."""
+    column, linked to the sheet's section of 結果說明), then its blocks from row 2 or 3; ``notes``
+    (rules, sources, caveats) are the sheet's section of the 結果說明 sheet, not the sheet's top."""
 
     name: str
     blocks: tuple[Block, ...]
@@ -158,7 +158,7 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
                        date_format: str = DATE_FORMAT, help_link: str | None = None):
     """Write one :class:`ResultSheet` as a new worksheet of ``wb``; returns the worksheet.
 
-    Row 1 is the sheet's lead line (linked to ``help_link``, a cell of the 說明 sheet, when given);
+    Row 1 is the sheet's lead line (linked to ``help_link``, a cell of the 結果說明 sheet, when given);
     the first table's header is on row 2 or 3. Each block's charts sit beside it, and the next
     block starts below them. Date columns take ``date_format`` (民國 or 西元, see :func:`render`).
     Long blocks have their middle rows handed to ``bulk`` (written as XML at save time, see
@@ -186,7 +186,7 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
                          underline="single" if help_link else None)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
         if help_link:
-            cell.hyperlink = Hyperlink(ref="A1", location=help_link, tooltip="這張表怎麼算、怎麼看：說明 工作表")
+            cell.hyperlink = Hyperlink(ref="A1", location=help_link, tooltip="這張表怎麼算、怎麼看：結果說明 工作表")
         row = 2
         if sheet.blocks and not sheet.blocks[0].title:
             ws.append([])
@@ -308,8 +308,8 @@ LONG_LIST_ROWS = 60  # a first block longer than this is a list: it prints its o
 TITLE_ROWS_FROM = 30  # tables longer than this repeat their header row on every printed page
 ONE_PAGE_ROWS = 80
 LEAD_SIZE = 12
-HELP_SHEET = "說明"
-HELP_LINK_TEXT = "（怎麼算、怎麼看 → 說明）"
+HELP_SHEET = "結果說明"  # not 說明: workbook.xlsm has a 說明 start page of its own
+HELP_LINK_TEXT = "（怎麼算、怎麼看 → 結果說明）"
 
 
 def chart_rows(chart: Chart) -> int:
@@ -695,7 +695,7 @@ def render(analysis, input_path, output_path, progress=None) -> None:
         save_workbook(wb, tmp, bulk)
 
 
-HELP_TITLE = "說明：每張結果表怎麼算、怎麼看（點各段標題回到那張表）"
+HELP_TITLE = "結果說明：每張結果表怎麼算、怎麼看（點各段標題回到那張表）"
 HELP_WIDTH = 100  # characters of the text column of 說明
 
 
@@ -714,7 +714,7 @@ def _help_rows(sheets: list[ResultSheet]) -> dict[int, int]:
 
 
 def _write_help(ws, sheets: list[tuple[ResultSheet, str]], rows: dict[int, int]) -> None:
-    """The 說明 sheet: one section per result sheet, its title linked back to the sheet (DESIGN §5);
+    """The 結果說明 sheet: one section per result sheet, its title linked back to the sheet (DESIGN §5);
     each note a bullet (column A) and its text (column B, wrapped)."""
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.worksheet.hyperlink import Hyperlink

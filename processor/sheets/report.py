@@ -294,7 +294,7 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
     for r, count in lines.items():
         if count > 1:
             ws.row_dimensions[r].height = 15 * count
-    span = _wrap_lead(ws, lead, n_columns, widths) if lead else n_columns
+    span = _wrap_lead(ws, n_columns, widths, hidden) if lead else n_columns
     _print_setup(ws)
     if ws.max_row <= ONE_PAGE_ROWS:  # a short sheet (摘要) prints on one page, charts whole
         ws.page_setup.fitToHeight = 1
@@ -327,13 +327,14 @@ def _dated(fmt, date_format: str):
 NOTE_MIN_WIDTH = 110  # character widths the lead line may use before it wraps (about a landscape page)
 
 
-def _wrap_lead(ws, lead: str, n_columns: int, widths: dict[int, int]) -> int:
+def _wrap_lead(ws, n_columns: int, widths: dict[int, int], hidden: set[int]) -> int:
     """The lead line merged across the tables' columns, wrapped, with a row height for its lines:
-    it then prints inside the page instead of stretching it. Returns the columns spanned."""
+    it then prints inside the page instead of stretching it. Returns the columns spanned.
+    Folded (hidden) columns take no room, so they add nothing to the width the line wraps in."""
     span, total = 0, 0.0
     while span < max(n_columns, 1) or (total < NOTE_MIN_WIDTH and span < n_columns + 8):
         span += 1
-        total += max(8, widths.get(span, 8.43))
+        total += 0 if span in hidden else max(8, widths.get(span, 8.43))
     if span > 1:
         ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=span)
     lines = max(1, -(-_display_width(ws.cell(1, 1).value) // max(int(total) - 2, 10)))

@@ -739,14 +739,16 @@ def test_score_target_chooses_the_label_column_explicitly(tmp_path):
     assert wrong.returncode == 2 and "找不到目標欄「沒有這欄」" in wrong.stderr
 
 
-def test_a_long_list_shows_its_top_customers_and_says_how_many_are_not_listed(saved, monkeypatch):
+def test_a_long_list_shows_its_top_customers_and_says_how_many_are_not_listed(tmp_path, monkeypatch):
     import processor.analyse.transactions as transactions
 
-    _, result, _ = saved  # the module's fitted campaign: 800 customers
+    frame = make_campaign(800, labelled=0.5)
+    result = run(frame, tmp_path)
+    n_target = int((frame["買A商品"] == "").sum())
     monkeypatch.setattr(transactions, "MAX_LISTED", 100)
     listed, evaluation = sheet_layout.campaign_sheets(result, "會員編號", Settings())
     assert len(listed.blocks[0].frame) == 100 and listed.blocks[0].frame["排名"].tolist() == list(range(1, 101))
-    assert any("共 800 位客戶" in n and "前 100 位" in n for n in listed.notes)
+    assert any(f"共 {n_target:,} 位客戶" in n and "前 100 位" in n for n in listed.notes)
     lift = next(b for b in evaluation.blocks if b.title and b.title.startswith("十分位"))
     assert lift.frame["客戶數"].sum() == result.evaluation["rows"]  # the evaluation covers everyone
 

@@ -27,7 +27,7 @@ def partials(log: TransactionLog, as_of, settings: Settings, progress, *, schedu
     """Each shuffled partition's :class:`Partial`, and facts for the summary (workers, partitions)."""
     import dask
     from dask import delayed
-    from distributed import as_completed
+    from distributed import KilledWorker, as_completed
 
     with _client(scheduler, memory_limit, workers) as client:
         frame = _read(log)
@@ -40,9 +40,15 @@ def partials(log: TransactionLog, as_of, settings: Settings, progress, *, schedu
         workers_seen = len(client.scheduler_info().get("workers", {}))
         progress(f"Dask：{workers_seen} 個 worker，{len(tasks)} 個分區（{client.scheduler.address}）")
         futures = client.compute(tasks)
-        for done, _ in enumerate(as_completed(futures), 1):
-            progress(f"分區 {done}/{len(futures)} 完成")
-        results = client.gather(futures)
+        try:
+            for done, _ in enumerate(as_completed(futures), 1):
+                progress(f"分區 {done}/{len(futures)} 完成")
+            results = client.gather(futures)
+        except KilledWorker as exc:  # the same part killed worker after worker: too little memory per worker
+            raise UnusableInput("Dask worker 一再因記憶體不足而中止，工作沒有完成",
+                                "請提高每個 worker 的記憶體（--memory-limit，或 dask worker --memory-limit），或減少 worker 數",
+                                en="Dask workers kept dying (out of memory); the job did not finish",
+                                fix_en="give each worker more memory (--memory-limit) or use fewer workers") from exc
         return results, {"workers": workers_seen, "partitions": len(tasks), "scheduler": scheduler or "local"}
 
 
@@ -94,7 +100,7 @@ def _client(scheduler: str | None, memory_limit: str | None, workers: int | None
     if scheduler:
         try:
             client = Client(scheduler)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:  # refused, timed out, or not an address
             raise UnusableInput(f"無法連線到 Dask 排程器 {scheduler}（{type(exc).__name__}）",
                                 "請確認排程器已啟動、位址與埠號正確、防火牆允許連線（見 docs/scale.md）",
                                 en=f"cannot reach the Dask scheduler at {scheduler}",

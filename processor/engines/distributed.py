@@ -19,6 +19,7 @@ from processor.settings import Settings
 
 ROWS_PER_PARTITION = 2_000_000  # after the shuffle: a kernel call on 2M rows peaks near 0.5 GB
 CSV_BLOCK = "64MiB"
+ID_DTYPE = "string[pyarrow]"
 LOCAL_MEMORY_SHARE = 0.5  # of the machine's memory, for a local cluster without --memory-limit
 
 
@@ -73,14 +74,16 @@ def _read(log: TransactionLog):
             part = dd.read_csv(paths, usecols=list(columns.values()), dtype=str, keep_default_na=False,
                                encoding=encoding, blocksize=CSV_BLOCK)
         part = part.rename(columns={v: k for k, v in columns.items()})
-        frames.append(part.map_partitions(_typed, optional, meta=meta.assign(**{k: 0.0 for k in optional})))
+        frames.append(part.map_partitions(_typed, optional, meta=meta.assign(
+            customer_id=meta["customer_id"].astype(ID_DTYPE), **{k: 0.0 for k in optional})))
     return frames[0] if len(frames) == 1 else dd.concat(frames, interleave_partitions=False)
 
 
 def _typed(frame, optional):
-    """:func:`typed_partition` with the ids as text (Parquet may store them as numbers; ids compare as text)."""
+    """:func:`typed_partition` with the ids as Arrow text (Parquet may store them as numbers; ids compare as text)."""
     out = typed_partition(frame)
-    out["customer_id"] = out["customer_id"].astype(object)
+    if out["customer_id"].dtype != ID_DTYPE:  # Arrow strings cross the shuffle without conversion
+        out["customer_id"] = out["customer_id"].astype(ID_DTYPE)
     for key in optional:
         if key not in out.columns:
             out[key] = float("nan")

@@ -180,6 +180,7 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
                model: str | None = None, models_dir: Path | None = None,
                progress: Callable[[str], None] | None = None, target: str | None = None) -> dict:
     """Score one workbook or CSV and write the result workbook atomically; returns the summary.
+    A transaction log (a ``.parquet`` file or a folder) goes to :func:`score_log` with its defaults.
 
     Raises :class:`~processor.errors.UnusableInput` when the file cannot be used at all (not a
     workbook, encrypted, empty, or no sheet of a known kind). INPUT is never modified.
@@ -189,6 +190,10 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
     from processor.sheets.report import render
     from processor.read.workbook import read_input
 
+    from processor.read.logs import is_log
+
+    if is_log(str(input_path)):  # a Parquet file or a folder (the drop folder, the ribbon): the log path
+        return score_log(str(input_path), output_path, as_of=as_of, settings=settings, progress=progress)
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)
     if output_path.resolve() == input_path.resolve():

@@ -244,3 +244,15 @@ def test_a_folder_scored_on_a_real_scheduler_survives_a_killed_worker(tmp_path, 
     np.testing.assert_allclose(silence["優先分數"], expected.silence["priority"], rtol=1e-9)
     assert segments["集群"].tolist() == expected.segments["cluster"].tolist()
     np.testing.assert_allclose(segments["綜合價值分數"], expected.segments["value_score"], rtol=1e-9)
+
+
+def test_score_file_takes_a_parquet_file_the_way_the_drop_folder_calls_it(tmp_path):
+    import openpyxl
+
+    from processor.pipeline import score_file
+
+    synthetic_log(3_000, seed=2).to_parquet(tmp_path / "export.parquet", index=False)
+    summary = score_file(tmp_path / "export.parquet", tmp_path / "out.xlsx", as_of=AS_OF)
+    assert summary["engine"] == "pandas" and summary["rows"] == 3_000
+    assert openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True).sheetnames == ["摘要", "沉默排名", "客戶分群",
+                                                                                       "資料檢查"]

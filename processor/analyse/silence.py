@@ -86,7 +86,8 @@ def customer_statistics(transactions: pd.DataFrame, as_of, settings: Settings = 
 
     >>> t = pd.DataFrame({"customer_id": ["A"] * 3, "amount": [1.0] * 3,
     ...                   "date": pd.to_datetime(["2025-01-01", "2025-01-11", "2025-01-31"])})
-    >>> stats, pool = customer_statistics(t, "2025-03-10"); stats["visits"].tolist(), np.flatnonzero(pool).tolist()
+    >>> stats, pool = customer_statistics(t, "2025-03-10")
+    >>> stats["visits"].tolist(), np.flatnonzero(pool).tolist()
     ([3.0], [10, 20])
     """
     history = visit_history(transactions, as_of)
@@ -94,7 +95,10 @@ def customer_statistics(transactions: pd.DataFrame, as_of, settings: Settings = 
     regular = c["visits"] >= max(settings.min_visits, 2)  # one visit has no interval whatever the setting
     pooled = history.intervals[regular[history.interval_owner]].astype(np.int64)
     pool = np.bincount(pooled) if len(pooled) else np.zeros(0, dtype=np.int64)
-    return pd.DataFrame({"customer_id": history.ids, **c}, copy=False), pool
+    ids = history.ids
+    # the tie-break key of silence_from_statistics, hashed here where the ids are plain objects (and in parallel)
+    id_hash = pd.util.hash_array(ids) if len(ids) else np.empty(0, dtype=np.uint64)
+    return pd.DataFrame({"customer_id": ids, **c, "id_hash": id_hash}, copy=False), pool
 
 
 def silence_from_statistics(statistics: pd.DataFrame, pool: np.ndarray, as_of,
@@ -107,7 +111,7 @@ def silence_from_statistics(statistics: pd.DataFrame, pool: np.ndarray, as_of,
     id), so every engine and every partitioning lists customers identically.
     """
     as_of = pd.Timestamp(as_of).normalize()
-    ids = statistics["customer_id"].to_numpy(dtype=object)
+    ids = statistics["customer_id"].array  # as stored (Arrow strings stay Arrow: no conversion of millions)
     c = {key: statistics[key].to_numpy() for key in STATISTICS}
     visits, recency, max_interval = c["visits"], c["recency"], c["max_interval"]
     low = visits < max(settings.min_visits, 2)
@@ -130,10 +134,11 @@ def silence_from_statistics(statistics: pd.DataFrame, pool: np.ndarray, as_of,
     action = _action_codes(group, silence_score, low, high_value)
 
     # by priority, ties by a hash of the id: independent of row order (a string sort of millions of ids is 10x slower)
-    order = np.lexsort((pd.util.hash_array(ids), -priority)) if len(ids) else np.empty(0, dtype=np.int64)
+    id_hash = statistics["id_hash"].to_numpy() if "id_hash" in statistics else pd.util.hash_array(np.asarray(ids))
+    order = np.lexsort((id_hash, -priority)) if len(ids) else np.empty(0, dtype=np.int64)
     columns = {
         "priority_rank": np.arange(1, len(order) + 1),
-        "customer_id": ids[order],
+        "customer_id": ids.take(order),
         "priority": priority,
         "first_purchase": c["first_purchase"],
         "last_purchase": c["last_purchase"],

@@ -69,7 +69,7 @@ def _read(log: TransactionLog):
         columns = dict(columns)
         optional = [k for k in ("margin", "cost") if k in columns]
         if fmt == "parquet":
-            part = dd.read_parquet(paths, columns=list(columns.values()))
+            part = dd.read_parquet(paths, columns=list(columns.values()), split_row_groups=True)  # parallel reads
         else:
             part = dd.read_csv(paths, usecols=list(columns.values()), dtype=str, keep_default_na=False,
                                encoding=encoding, blocksize=CSV_BLOCK)

@@ -67,7 +67,7 @@ def partition_tables(frame: pd.DataFrame, as_of, settings: Settings, name: str) 
     if clean.empty:
         empty = pd.DataFrame({"customer_id": pd.Series([], dtype=object),
                               **{k: pd.Series([], dtype="datetime64[ns]" if k.endswith("purchase") else float)
-                                 for k in STATISTICS}})
+                                 for k in STATISTICS}, "id_hash": pd.Series([], dtype=np.uint64)})
         return Partial(empty, np.zeros(0, dtype=np.int64), problems, len(frame))
     statistics, pool = customer_statistics(clean, as_of, settings)
     return Partial(statistics, pool, problems, len(frame))

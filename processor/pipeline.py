@@ -126,10 +126,12 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         "資料列數": [len(s.frame) for s in parsed], "標題列": [s.header_row for s in parsed],
     })
     head = Block(found_table, title="辨識到的工作表", as_table=False)
-    big = [r for r in raw_sheets if r.source == "csv" and len(r.grid) > MAX_COPIED_CSV_ROWS]
+    big = [r for r in raw_sheets if not r.formatted_copy and not r.result and len(r.grid) > MAX_COPIED_CSV_ROWS]
     blank_forms = [s.sheet for s in parsed if s.layout == "form" and not len(s.frame)]
     facts = [
         f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
+        if r.source == "csv" else
+        f"工作表「{r.name}」有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始檔保持不變）。"
         for r in big
     ] + [f"「{name}」是空白的貸款懶人包表單，未計入申請人。" for name in blank_forms] + (
         [f"這是之前的結果檔：上次的結果工作表（{'、'.join(previous)}）未當成資料，已換成本次的結果。"] if previous else [])
@@ -152,6 +154,15 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     return Analysis(raw_sheets, parsed, problems, [overview, *sheets, check], summary, settings)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when two paths name one file; a path that cannot be resolved (a symbolic link to
+    itself) names none — reading it says "not found" in one line."""
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
 def default_output(input_path: Path) -> Path:
     """``<stem>.scored.xlsx`` beside the input."""
     return input_path.with_name(f"{input_path.stem}.scored.xlsx")
@@ -170,7 +181,7 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
         return score_log(str(input_path), output_path, as_of=as_of, settings=settings, progress=progress)
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)
-    if output_path.resolve() == input_path.resolve():
+    if _same_file(output_path, input_path):
         raise UnusableInput("輸出檔不能和輸入檔同名", "請用 -o 指定另一個檔名", en="the output would overwrite the input",
                             fix_en="choose another file name with -o")
     if not output_path.parent.is_dir():

@@ -49,7 +49,9 @@ def test_contact_workbook_gets_followup_schedule_zodiac_and_the_deliberate_mista
     plan = sheet_rows(out, "跟進排程", "狀態")
     assert len(plan) >= 290
     assert {"下次跟進日", "逾期天數", "星座", "資料完整度", "MAN類型"} <= set(plan.columns)
-    assert set(plan["狀態"]) <= {"逾期", "今天", "3天內", "未到", "尚未接觸"}
+    assert set(plan["狀態"]) <= {"逾期", "今天", "3天內", "未到", "尚未接觸", "建議降級/停止接觸", "已成交"}
+    names = plan.dropna(subset=["手機"])  # the demo's duplicate contact (same name and phone) is one row
+    assert not names.duplicated(["姓名", "手機"]).any() and not plan.duplicated(["姓名", "最後聯絡日", "意向等級"]).any()
     checks = sheet_rows(out, "資料檢查", "嚴重度")
     found = set(zip(checks["列"], checks["欄位"]))
     # the demo's deliberate mistakes, at their Excel rows (title row + header row = +3 from index)

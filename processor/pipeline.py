@@ -45,6 +45,7 @@ class Contribution:
     summary_blocks: list[Block] = field(default_factory=list)  # shown on 摘要
     problems: list[Problem] = field(default_factory=list)  # shown on 資料檢查
     summary: dict = field(default_factory=dict)  # merged into the --json summary
+    calls: list = field(default_factory=list)  # processor.analyse.calls.CallList: people for 今日聯絡
 
 
 @dataclass
@@ -129,6 +130,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     sheets: list[ResultSheet] = []
     blocks: list[Block] = []
     summary: dict = {}
+    calls: list = []
     for analyser in ANALYSERS:
         contribution = analyser(ctx)
         if contribution is None:
@@ -137,6 +139,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         blocks += contribution.summary_blocks
         problems += contribution.problems
         summary.update(contribution.summary)
+        calls += contribution.calls
     problems = mask_problem_ids(problems)
     n_errors = sum(p.severity != WARNING for p in problems)
     found_table = pd.DataFrame({
@@ -160,15 +163,20 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         "資料檢查：每一列是一個問題，照「如何修正」改好再送一次即可；原始資料沒有被修改。",
         "無法辨識的值不會被猜測或刪除：該格在分析中視為空白。",
     ))
+    from processor.sheets.today import today_sheet
+
+    today = today_sheet(calls, settings, as_of)
     summary = {
         "file": source_name, "as_of": f"{as_of:%Y-%m-%d}",
         "sheets": [{"sheet": s.sheet, "kind": s.kind.key, "rows": int(len(s.frame)), "header_row": s.header_row,
                     "layout": s.layout} for s in parsed],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
-        "result_sheets": [overview.name] + [s.name for s in sheets] + [check.name],
+        "result_sheets": ([today[0].name] if today else []) + [overview.name] + [s.name for s in sheets] + [check.name],
         **summary,
+        **({"today": today[1]} if today else {}),
     }
-    return Analysis(raw_sheets, parsed, problems, [overview, *sheets, check], summary, settings)
+    first = [today[0]] if today else []
+    return Analysis(raw_sheets, parsed, problems, [*first, overview, *sheets, check], summary, settings)
 
 
 def default_output(input_path: Path) -> Path:

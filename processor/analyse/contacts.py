@@ -168,7 +168,7 @@ def analyse_contacts(ctx) -> "Contribution | None":
         flat = pd.concat([flat, contact_profile(flat)], axis=1).assign(_k=person_key(flat))
         unplaced = int(flat["_k"].isna().sum())
         by_person = flat.dropna(subset=["_k"]).drop_duplicates("_k").set_index("_k").reindex(plan["key"].to_numpy())
-        for key in ("trust", "stage", "phone", "next_step", "zodiac", "completeness", "missing", "needs", "man",
+        for key in ("trust", "stage", "phone", "owner", "next_step", "zodiac", "completeness", "missing", "needs", "man",
                     "man_advice"):
             plan[key] = by_person[key].to_numpy()
     always = {"status", "name", "next_followup", "days_overdue"}
@@ -229,4 +229,17 @@ def analyse_contacts(ctx) -> "Contribution | None":
                         "mean_completeness": round(float(profile_all["completeness"].mean()), 3) if len(contacts) else None})
     if followups is not None:
         summary["followups"] = int(len(followups))
-    return Contribution(sheets=[sheet], summary_blocks=blocks, problems=problems, summary={"contacts": summary})
+    return Contribution(sheets=[sheet], summary_blocks=blocks, problems=problems, summary={"contacts": summary},
+                        calls=[due_calls(plan, sheet.name)])
+
+
+def due_calls(plan: pd.DataFrame, sheet: str):
+    """The people 跟進排程 has due today (overdue, due today, never contacted), in its order, with
+    the reason and next step in rep words: the first rows of 今日聯絡."""
+    from processor.analyse.calls import CallList, followup_actions, followup_reasons
+
+    due = plan[plan["status"].isin(DUE_STATUSES)]
+    frame = pd.DataFrame({"key": due["key"], "customer_id": due["customer_id"], "name": due["name"],
+                          "phone": due.get("phone"), "owner": due.get("owner"), "reason": followup_reasons(due),
+                          "action": followup_actions(due), "last_contact": due["last_contact"]})
+    return CallList(sheet, frame, due=True)

@@ -54,9 +54,9 @@ def next_followup(last_contact: pd.Series, intent: pd.Series, touches: pd.Series
     return _next_followup(last_contact, intent, touches, settings, first_contact)[0]
 
 
-def _next_followup(last_contact, intent, touches, settings: Settings, first_contact=None) -> tuple[pd.Series, pd.Series]:
-    """:func:`next_followup` and, per contact, whether the memory curve (True) or the intent
-    cadence (False) set the date."""
+def _next_followup(last_contact, intent, touches, settings: Settings, first_contact=None):
+    """:func:`next_followup`; per contact, whether the memory curve (True) or the intent cadence
+    (False) set the date; and the rule's day count (the curve's day, or the cadence)."""
     last = pd.to_datetime(pd.Series(last_contact), errors="coerce")
     first = last if first_contact is None else pd.to_datetime(pd.Series(first_contact), errors="coerce").fillna(last)
     n = pd.to_numeric(pd.Series(touches, index=last.index), errors="coerce").fillna(1).clip(lower=1).astype(int)
@@ -64,11 +64,12 @@ def _next_followup(last_contact, intent, touches, settings: Settings, first_cont
     in_early = n <= len(early)
     early_days = pd.Series(early[np.clip(n.to_numpy() - 1, 0, len(early) - 1)], index=last.index)
     by_curve = first + pd.to_timedelta(early_days, unit="D")
-    by_cadence = last + pd.to_timedelta(cadence_days(pd.Series(intent, index=last.index), settings), unit="D")
+    cadence = cadence_days(pd.Series(intent, index=last.index), settings)
+    by_cadence = last + pd.to_timedelta(cadence, unit="D")
     # the early curve never schedules a touch before the last one actually happened, nor later
     # than the intent's own cadence (an H lead is called daily from the start, seed 004)
     curve = in_early & (by_curve > last) & ~(by_cadence < by_curve)
-    return by_curve.where(curve, by_cadence), curve
+    return by_curve.where(curve, by_cadence), curve, early_days.where(curve, cadence)
 
 
 def due(last_contact: pd.Series, intent: pd.Series, touches: pd.Series, as_of: pd.Timestamp, settings: Settings,
@@ -88,9 +89,9 @@ def due(last_contact: pd.Series, intent: pd.Series, touches: pd.Series, as_of: p
 def _due(last_contact, intent, touches, as_of: pd.Timestamp, settings: Settings, first_contact=None):
     """:func:`due` and, per contact, whether the memory curve set the date (see :func:`_next_followup`)."""
     last = pd.to_datetime(pd.Series(last_contact), errors="coerce")
-    nxt, curve = _next_followup(last, intent, touches, settings, first_contact)
+    nxt, curve, days = _next_followup(last, intent, touches, settings, first_contact)
     nxt = nxt.where(last.notna(), as_of)
-    return nxt, (as_of - nxt).dt.days, curve
+    return nxt, (as_of - nxt).dt.days, curve, days
 
 
 def _id_key(ids: pd.Series) -> pd.Series:
@@ -213,7 +214,7 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
                          pd.to_numeric(people["log_touches"], errors="coerce")], axis=1).max(axis=1)
     touches = touches.where(touches.notna(), last.notna().astype(int))
     intent = people["log_intent"].astype("string").fillna(people["intent"].astype("string"))
-    nxt, overdue, by_curve = _due(last, intent, touches, as_of, settings, first)
+    nxt, overdue, by_curve, rule_days = _due(last, intent, touches, as_of, settings, first)
     never = last.isna()
     stage = people["stage"].astype("string")
     won = stage.eq(WON_STAGE).fillna(False).to_numpy()
@@ -231,6 +232,7 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
         "next_followup": nxt, "days_overdue": overdue.clip(lower=0).astype("Int64"), "status": status,
         "last_channel": people["last_channel"], "last_result": people["last_result"],
         "from_list": people["from_list"], "_row": people["_row"],
+        "rule": np.where(never, "never", np.where(by_curve, "curve", "cadence")), "rule_days": rule_days.astype("Int64"),
     })
     return out.iloc[schedule_order(out)].reset_index(drop=True)
 

@@ -1123,7 +1123,7 @@ LIST_SHEET, EVAL_SHEET = "精準名單", "模型評估"
 MONEY, PCT, PROB = "#,##0", "0.0%", "0.0%"
 
 
-def list_block(result: CampaignResult, id_header: str) -> Block:
+def list_block(result: CampaignResult, id_header: str, directory: pd.DataFrame | None = None) -> Block:
     """The ranked list as a table: the top :data:`~processor.analyse.transactions.MAX_LISTED` customers
     (a call list, not an export; counts and charts on 模型評估 cover everyone)."""
     from processor.analyse.transactions import MAX_LISTED
@@ -1141,6 +1141,10 @@ def list_block(result: CampaignResult, id_header: str) -> Block:
         "已知結果": pd.Series(r["label"].to_numpy()).map({1.0: "買", 0.0: "沒買"}).fillna("").to_numpy(),
         "原始列": r["row"].to_numpy(),
     })
+    from processor.analyse.calls import with_contacts
+    from processor.analyse.transactions import CONTACT_LABELS
+
+    frame = with_contacts(frame, id_header, directory, CONTACT_LABELS)
     return Block(frame, None, formats={"購買機率": PROB, "預期利潤": MONEY, "累計預期利潤": MONEY},
                  color_scale=("購買機率",), color_scale_reverse=True, data_bars=("預期利潤",),
                  widths={id_header: 14, "購買機率": 10, "累計預期利潤": 14})
@@ -1209,7 +1213,23 @@ def _evaluation_notes(result: CampaignResult, settings: Settings) -> tuple[str, 
     return tuple(notes)
 
 
-def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, suffix: str = "") -> list:
+def precision_calls(result: CampaignResult, rows: int, directory: pd.DataFrame | None, sheet: str):
+    """The top ``rows`` of the precision list for 今日聯絡: the target group only (no known result —
+    a customer who already bought or said no is evaluation, not someone to call), 建議聯絡 = 是,
+    by probability; the reason is the probability (and the model's main reasons when the list has them)."""
+    from processor.analyse.calls import PRECISION_ACTION, CallList, people_from_ids, precision_reasons
+
+    r = result.ranked
+    todo = r[(r["group"] == TARGET) & (r["call"] == "是")]
+    top = todo.head(rows)
+    why = top["reasons"] if "reasons" in top else None
+    frame = people_from_ids(top["id"].astype("string"), directory).assign(
+        reason=precision_reasons(top["p"], why).to_numpy(), action=PRECISION_ACTION)
+    return CallList(sheet, frame, total=len(todo))
+
+
+def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, suffix: str = "",
+                    directory: pd.DataFrame | None = None) -> list:
     """The 精準名單 and 模型評估 result sheets for one scored list (DESIGN §4, seed 000/001/003)."""
     from processor.analyse.transactions import MAX_LISTED
 
@@ -1226,7 +1246,7 @@ def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, 
     ) + ((f"共 {n:,} 位客戶（建議聯絡 {calls:,} 位）；本表只列出機率最高的前 {MAX_LISTED:,} 位"
           + ("，其後建議聯絡的客戶未列出" if calls > MAX_LISTED else "") + "；模型評估 的各表涵蓋全部客戶。",)
          if n > MAX_LISTED else ())
-    sheets = [ResultSheet(LIST_SHEET + suffix, (list_block(result, id_header),), list_notes)]
+    sheets = [ResultSheet(LIST_SHEET + suffix, (list_block(result, id_header, directory),), list_notes)]
 
     blocks = [Block(_key_figures(result, settings), "重點指標", as_table=False, widths={"項目": 30})]
     if e:
@@ -1313,6 +1333,10 @@ def analyse_campaign(ctx: "Context") -> "Contribution | None":
     if not sheets:
         return None
     out = Contribution()
+    from processor.analyse.calls import contact_directory
+
+    contacts = ctx.sheets.get("contacts", [])
+    directory = contact_directory(pd.concat([c.frame for c in contacts]) if contacts else None)
     model = None
     if ctx.model:
         from processor.models import load_model_cached
@@ -1330,7 +1354,9 @@ def analyse_campaign(ctx: "Context") -> "Contribution | None":
         if result.ranked is None:
             continue
         id_header = parsed.headers.get("customer_id", "客戶編號")
-        out.sheets += campaign_sheets(result, id_header, ctx.settings, suffix)
+        sheets = campaign_sheets(result, id_header, ctx.settings, suffix, directory)
+        out.sheets += sheets
+        out.calls.append(precision_calls(result, ctx.settings.call_sheet_rows, directory, sheets[0].name))
         out.summary_blocks.append(Block(_key_figures(result, ctx.settings), f"精準名單（{parsed.sheet}）",
                                         as_table=False, widths={"項目": 30}))
         summaries.append({"sheet": parsed.sheet, **summary_of(result, ctx.settings)})

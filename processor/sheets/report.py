@@ -53,6 +53,8 @@ class Block:
     charts: tuple[Chart, ...] = ()
     as_table: bool = True
     widths: dict[str, int] = field(default_factory=dict)
+    #: columns whose text names result sheets ("跟進排程、沉默排名"): each cell links to the first one
+    sheet_links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class ResultSheet:
     name: str
     blocks: tuple[Block, ...]
     notes: tuple[str, ...] = ()
+    #: A4 portrait instead of landscape (a sheet printed to write on); wrapped columns keep their widths
+    portrait: bool = False
+    front: bool = False  # the workbook's first tab, before the input's own sheets (今日聯絡)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,9 +208,14 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
         else:
             for i in range(n):
                 _put_row(ws, header_row + 1 + i, frame.iloc[i], formats, wrapped, i, wrapped_text)
+        for name in block.sheet_links:
+            if name in columns:
+                _link_sheets(ws, columns.index(name) + 1, header_row + 1, frame[name])
         if n:
             sample = frame.head(200)
             for j, name in enumerate(columns, start=1):
+                if sheet.portrait and name in block.widths:
+                    continue  # a printed form: the wrapped column keeps the width it was given
                 lengths = sample.iloc[:, j - 1].map(lambda v: _display_width(v) if isinstance(v, str) else 10)
                 if len(lengths):
                     widths[j] = max(widths[j], min(cap, int(lengths.max()) + 2))
@@ -247,15 +257,15 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
         ws.append([])
         row += 2
     for j, width in widths.items():
-        ws.column_dimensions[get_column_letter(j)].width = max(8, width)
+        ws.column_dimensions[get_column_letter(j)].width = max(8 if not sheet.portrait else 4, width)
     lines: dict[int, int] = {}
     for r, j, text in wrapped_text:  # wrapped cells get the height of their lines (no viewer autofits them)
         lines[r] = max(lines.get(r, 1), -(-_display_width(text) // max(int(max(8, widths.get(j, 8))) - 1, 4)))
     for r, count in lines.items():
         if count > 1:
             ws.row_dimensions[r].height = 15 * count
-    span = _wrap_notes(ws, sheet.notes, n_columns, widths)
-    _print_setup(ws)
+    span = _wrap_notes(ws, sheet.notes, n_columns, widths, NOTE_MIN_WIDTH if not sheet.portrait else PORTRAIT_WIDTH)
+    _print_setup(ws, sheet.portrait)
     if ws.max_row <= ONE_PAGE_ROWS:  # a short sheet (摘要) prints on one page, charts whole
         ws.page_setup.fitToHeight = 1
     if long_list:
@@ -270,13 +280,28 @@ ONE_PAGE_ROWS = 80
 
 
 NOTE_MIN_WIDTH = 110  # character widths a note line may use before it wraps (about a landscape page)
+PORTRAIT_WIDTH = 80  # about a portrait page
 
 
-def _wrap_notes(ws, notes: tuple[str, ...], n_columns: int, widths: dict[int, int]) -> int:
+def _link_sheets(ws, col: int, first_row: int, values: pd.Series) -> None:
+    """Internal hyperlinks: each cell to the sheet its text names first (text kept as written)."""
+    from openpyxl.styles import Font
+    from openpyxl.worksheet.hyperlink import Hyperlink
+
+    for i, text in enumerate(values.tolist()):  # a call sheet: tens of rows
+        if isinstance(text, str) and text:
+            cell = ws.cell(row=first_row + i, column=col)
+            target = text.split("、")[0].replace("'", "''")
+            cell.hyperlink = Hyperlink(ref=cell.coordinate, location=f"'{target}'!A1", display=text)
+            cell.font = Font(color="0563C1", underline="single")
+
+
+def _wrap_notes(ws, notes: tuple[str, ...], n_columns: int, widths: dict[int, int],
+                min_width: int = NOTE_MIN_WIDTH) -> int:
     """Each note line merged across the tables' columns, wrapped, with a row height for its lines:
     a long caveat then prints inside the page instead of stretching it. Returns the columns spanned."""
     span, total = 0, 0.0
-    while span < max(n_columns, 1) or (total < NOTE_MIN_WIDTH and span < n_columns + 8):
+    while span < max(n_columns, 1) or (total < min_width and span < n_columns + 8):
         span += 1
         total += max(8, widths.get(span, 8.43))
     for r, note in enumerate(notes, start=1):
@@ -462,9 +487,9 @@ def save_workbook(wb, path, bulk: BulkRows | None = None) -> None:
         ExcelWriter(wb, _Archive(zf, wb, bulk)).save()
 
 
-def _print_setup(ws) -> None:
-    """Landscape, one page wide: what a rep gets when printing or exporting to PDF."""
-    ws.page_setup.orientation = "landscape"
+def _print_setup(ws, portrait: bool = False) -> None:
+    """Landscape (or portrait), one page wide: what a rep gets when printing or exporting to PDF."""
+    ws.page_setup.orientation = "portrait" if portrait else "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
@@ -610,6 +635,8 @@ def render(analysis, input_path, output_path, progress=None) -> None:
     for sheet in analysis.sheets:
         progress(f"寫出 {sheet.name}")
         ws = write_result_sheet(wb, sheet, tables, bulk)
+        if sheet.front:
+            wb.move_sheet(ws, offset=-wb.index(ws))
         written.append(ws.title)
         first_result = first_result or ws
     # which sheets are ours, so scoring this file again skips them (processor.read.workbook reads it)

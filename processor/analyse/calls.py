@@ -218,3 +218,18 @@ def precision_reasons(p: pd.Series, why: pd.Series | None = None) -> pd.Series:
         return text.astype("string")
     why = pd.Series(why, index=text.index).astype("string").str.strip()
     return text.where(why.isna() | why.eq(""), text + "：" + why).astype("string")
+
+
+def precision_calls(ranked: pd.DataFrame, rows: int, directory: pd.DataFrame | None, sheet: str) -> CallList:
+    """The top ``rows`` of a precision list (:func:`processor.analyse.propensity.ranked_list` with
+    its ``group``) for 今日聯絡: the target group only — a customer who already bought or said no is
+    evaluation, not someone to call — where 建議聯絡 = 是, by probability; the reason is the
+    probability, with the model's main reasons when the list has them (a ``reasons`` column)."""
+    from processor.analyse.propensity import TARGET
+
+    todo = ranked[(ranked["group"] == TARGET) & (ranked["call"] == "是")]
+    top = todo.head(rows)
+    why = top["reasons"] if "reasons" in top else None
+    frame = people_from_ids(top["id"].astype("string"), directory).assign(
+        reason=precision_reasons(top["p"], why).to_numpy(), action=PRECISION_ACTION)
+    return CallList(sheet, frame, total=len(todo))

@@ -176,7 +176,7 @@ def _no_purchase(customer: np.ndarray, amount: np.ndarray, names: np.ndarray, sh
 
 def analyse_transactions(ctx) -> "Contribution | None":
     """沉默排名 and 客戶分群 from every transactions sheet, plus the 摘要 headline blocks."""
-    from processor.pipeline import Contribution
+    from processor.sheets.contract import Contribution
 
     parsed = ctx.sheets.get("transactions", [])
     if not parsed:
@@ -208,6 +208,13 @@ def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambd
     silence = sil.silence_table(clean, as_of, settings)
     progress("計算客戶分群")
     segments, info = seg.segment_table(silence, settings)
+    return build_sheets(silence, segments, info, as_of, settings, directory)
+
+
+def build_sheets(silence: pd.DataFrame, segments: pd.DataFrame, info: dict, as_of, settings: Settings,
+                 directory: pd.DataFrame | None = None) -> dict:
+    """The sheets, 摘要 blocks, summary and 今日聯絡 people of both tables (whichever engine computed
+    them); ``directory`` (:func:`processor.analyse.calls.contact_directory`) adds 姓名, 手機, 負責業務."""
     sheets = [silence_sheet(silence, as_of, settings, directory), segment_sheet(segments, info, settings, directory)]
     return {"sheets": sheets, "summary_blocks": summary_blocks(silence, segments),
             "summary": {"transactions": headline(silence, segments, info)},
@@ -219,7 +226,6 @@ def silence_calls(silence: pd.DataFrame, rows: int, directory: pd.DataFrame | No
     不必推銷) left out — each with its reason (usual gap, days since the last visit, place by amount)
     and seed 004's playbook line."""
     from processor.analyse.calls import CallList, people_from_ids, silence_reasons
-
     from processor.analyse.silence import ACTIONS
 
     calling = ~silence["action"].isin(ACTIONS["活躍"]).to_numpy()  # seed 004: active customers need no call
@@ -228,6 +234,16 @@ def silence_calls(silence: pd.DataFrame, rows: int, directory: pd.DataFrame | No
     frame = people_from_ids(top["customer_id"].astype("string"), directory).assign(
         reason=reasons.to_numpy(), action=top["action"].astype("string").to_numpy())
     return CallList(sheet, frame, total=int(calling.sum()))
+
+
+def full_tables(silence: pd.DataFrame, segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every customer of 沉默排名 and 客戶分群 with the sheets' headers and values (labels kept as categoricals)."""
+    from processor.analyse import segments as seg
+    from processor.analyse import silence as sil
+
+    if "margin" in silence.columns and silence["margin"].isna().all():
+        silence = silence.drop(columns="margin")
+    return silence.rename(columns=sil.LABELS), segments.rename(columns=seg.LABELS)
 
 
 def _counts(values: pd.Series, order, label: str, money: pd.Series | None = None) -> pd.DataFrame:

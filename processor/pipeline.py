@@ -141,6 +141,9 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         **summary,
         **({"today": today[1]} if today else {}),
     }
+    from processor.analyse.team import team_facts
+
+    summary["team"] = team_facts(summary, settings.rep)
     first = [today[0]] if today else []
     return Analysis(raw_sheets, parsed, problems, [*first, overview, *sheets, check], summary, settings)
 

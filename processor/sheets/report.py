@@ -452,6 +452,7 @@ def _inline(text: str) -> str:
     return f'<is><t xml:space="preserve">{text}</t></is>'
 
 
+TEAM_CHUNK = 250
 BULK_MIN_ROWS = 500  # shorter blocks go cell by cell through openpyxl
 
 
@@ -644,6 +645,16 @@ def render(analysis, input_path, output_path, progress=None) -> None:
     for prop in [p for p in props if p.name == RESULT_SHEETS_PROPERTY]:
         props.props.remove(prop)
     props.append(StringProperty(name=RESULT_SHEETS_PROPERTY, value="|".join(written)))
+    from processor.read.workbook import TEAM_PROPERTY
+
+    for prop in [p for p in props if p.name.startswith(TEAM_PROPERTY)]:
+        props.props.remove(prop)
+    if "team" in analysis.summary:  # the manager's roll-up reads these (processor.service.team)
+        import json
+
+        text = json.dumps(analysis.summary["team"], ensure_ascii=False, separators=(",", ":"))
+        for i in range(0, len(text), TEAM_CHUNK):  # Excel keeps custom text properties up to 255 characters
+            props.append(StringProperty(name=f"{TEAM_PROPERTY}{i // TEAM_CHUNK}", value=text[i:i + TEAM_CHUNK]))
     if first_result is not None:
         wb.active = wb.sheetnames.index(first_result.title)
         for ws in wb.worksheets:

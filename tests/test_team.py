@@ -84,3 +84,17 @@ def test_the_roll_up_has_native_charts_and_no_personal_data(drop_folder, run_cli
 def test_team_on_a_folder_without_outbox_says_what_to_give(tmp_path, run_cli):
     result = run_cli("team", tmp_path, check_exit=2)
     assert "outbox" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_service_with_team_true_refreshes_the_roll_up_after_each_file(tmp_path, run_cli):
+    rng = np.random.default_rng(3)
+    root = tmp_path / "share"
+    (root / "inbox").mkdir(parents=True)
+    write_rows(root / "inbox" / "阿明.xlsx", {"名單": _contacts(rng, 5, "阿明"), "設定": [["項目", "值"], ["業務", "阿明"]]})
+    (root / "inbox" / "壞掉.xlsx").write_bytes(b"PK not really a zip")
+    config = tmp_path / "service.toml"
+    config.write_text("[service]\nteam = true\n", encoding="utf-8")
+    run_cli("watch", root, "--once", "--settle", "0", "--config", config, check_exit=None)
+    table = sheet_rows(root / "outbox" / "團隊總覽.xlsx", "團隊總覽", "業務").set_index("業務")
+    assert table.loc["阿明", "狀態"] == "完成" and table.loc["壞掉", "狀態"].startswith("失敗")
+    assert table.loc[TOTAL, "檔案"] == "1 / 2 位業務有結果"

@@ -74,6 +74,18 @@ def workbook_settings(raw_sheets, base: Settings | None = None) -> tuple[Setting
     return _settings_sheet(raw_sheets, base or Settings())
 
 
+def date_display(settings: Settings, raw_sheets, parsed) -> str:
+    """西元 or 民國 for this file: the 設定 日期顯示, or for 自動 民國 when at least half the input's typed
+    dates are written in 民國 years (and there is one), else 西元."""
+    from processor.read.parse import date_spellings
+    from processor.settings import AUTO, GREGORIAN, ROC
+
+    if settings.date_display != AUTO:
+        return settings.date_display
+    roc, other = date_spellings(raw_sheets, parsed)
+    return ROC if roc and roc >= other else GREGORIAN
+
+
 def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: str | None = None,
             models_dir: Path | None = None, progress: Callable[[str], None] | None = None,
             source_name: str = "", target: str | None = None) -> Analysis:
@@ -90,6 +102,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     progress(f"辨識 {len(data_sheets)} 個工作表")
     parsed, found = detect_and_parse(data_sheets, as_of)
     problems += found
+    settings = settings.with_values({"date_display": date_display(settings, data_sheets, parsed)})
     by_kind: dict[str, list] = {}
     for sheet in parsed:
         if len(sheet.frame):  # a header-only sheet is listed on 摘要 but gives analysers nothing
@@ -115,20 +128,23 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         "資料列數": [len(s.frame) for s in parsed], "標題列": [s.header_row for s in parsed],
     })
     head = Block(found_table, title="辨識到的工作表", as_table=False)
-    big = [r for r in raw_sheets if r.source == "csv" and len(r.grid) > MAX_COPIED_CSV_ROWS]
+    big = [r for r in raw_sheets if not r.formatted_copy and not r.result and len(r.grid) > MAX_COPIED_CSV_ROWS]
     blank_forms = [s.sheet for s in parsed if s.layout == "form" and not len(s.frame)]
+    facts = [
+        f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
+        if r.source == "csv" else
+        f"工作表「{r.name}」有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始檔保持不變）。"
+        for r in big
+    ] + [f"「{name}」是空白的貸款懶人包表單，未計入申請人。" for name in blank_forms] + (
+        [f"這是之前的結果檔：上次的結果工作表（{'、'.join(previous)}）未當成資料，已換成本次的結果。"] if previous else [])
     overview = ResultSheet("摘要", (head, *blocks), (
-        f"精準名單 結果摘要　{source_name}",
-        f"基準日 {as_of:%Y/%m/%d}；資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
-        *[f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
-          for r in big],
-        *[f"「{name}」是空白的貸款懶人包表單，未計入申請人。" for name in blank_forms],
-        *([f"這是之前的結果檔：上次的結果工作表（{'、'.join(previous)}）未當成資料，已換成本次的結果。"] if previous else []),
-    ))
+        "摘要是每項分析的重點數字與圖；第一欄是項目或分類，右邊是它的數值。各表的算法見 說明 的各段。",
+    ), lead=" ".join([f"結果摘要　{source_name}　基準日 {settings.date_text(as_of)}；資料問題 {n_errors} 個錯誤、"
+                      f"{len(problems) - n_errors} 個提醒（見 資料檢查）。", *facts]))
     check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
-        "資料檢查：每一列是一個問題，照「如何修正」改好再送一次即可；原始資料沒有被修改。",
-        "無法辨識的值不會被猜測或刪除：該格在分析中視為空白。",
-    ))
+        "嚴重度「錯誤」的值在分析中當作空白；「提醒」是值得確認、但已照常分析的地方。",
+        "無法辨識的值不會被猜測或刪除：該格在分析中視為空白；原始資料沒有被修改。",
+    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可。")
     from processor.sheets.today import today_sheet
 
     today = today_sheet(calls, settings, as_of)
@@ -146,6 +162,15 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     summary["team"] = team_facts(summary, settings.rep)
     first = [today[0]] if today else []
     return Analysis(raw_sheets, parsed, problems, [*first, overview, *sheets, check], summary, settings)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when two paths name one file; a path that cannot be resolved (a symbolic link to
+    itself) names none — reading it says "not found" in one line."""
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return False
 
 
 def default_output(input_path: Path) -> Path:
@@ -166,7 +191,7 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
         return score_log(str(input_path), output_path, as_of=as_of, settings=settings, progress=progress)
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)
-    if output_path.resolve() == input_path.resolve():
+    if _same_file(output_path, input_path):
         raise UnusableInput("輸出檔不能和輸入檔同名", "請用 -o 指定另一個檔名", en="the output would overwrite the input",
                             fix_en="choose another file name with -o")
     if not output_path.parent.is_dir():

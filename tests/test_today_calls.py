@@ -12,6 +12,7 @@ import pytest
 
 from conftest import AS_OF, sheet_rows, write_rows
 from processor.analyse.calls import CallList, today_calls
+from processor.analyse.silence import LABELS as SILENCE
 
 DUE = ("逾期", "今天", "尚未接觸")
 
@@ -139,10 +140,10 @@ def test_each_reason_matches_the_data_of_the_sheet_it_comes_from(scored):
         m = re.fullmatch(r"(?:平常每 (\d+) 天來一次|只來過 (\d+) 次)，已 (\d+) 天沒來，消費金額前 (\d+)%", reason)
         assert m, reason
         if m[1]:
-            assert int(m[1]) == round(silence.loc[who, "平均間隔(天)"])
+            assert int(m[1]) == round(silence.loc[who, SILENCE["mean_interval"]])
         else:
-            assert int(m[2]) == silence.loc[who, "來店天數"] == 1
-        assert int(m[3]) == silence.loc[who, "距今天數 Tr"] and int(m[4]) == int(np.ceil(share[who] * 100))
+            assert int(m[2]) == silence.loc[who, SILENCE["visits"]] == 1
+        assert int(m[3]) == silence.loc[who, SILENCE["recency"]] and int(m[4]) == int(np.ceil(share[who] * 100))
 
     ranked = sheet_rows(out, "精準名單", "排名")
     ranked = ranked.set_index(_who(ranked))

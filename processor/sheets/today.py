@@ -65,12 +65,9 @@ def today_sheet(calls: list, settings: Settings, as_of) -> tuple[ResultSheet, di
     rest = pd.DataFrame({"名單": list(totals), "今天列入": [taken[s] for s in totals],
                          "名單上的人": list(totals.values())})
     links = Block(rest, title="其餘的人在各自的工作表（點名單名稱過去）", as_table=False, sheet_links=("名單",))
-    notes = (
-        f"{TODAY_DESCRIPTION}　基準日 {pd.Timestamp(as_of):%Y/%m/%d}",
-        f"共 {len(people)} 位（設定「今日聯絡列數」{settings.call_sheet_rows}）：跟進到期的人在前，接著輪流排入各名單的前幾名；"
-        "點「來源」可跳到完整名單。做法與順序見 說明。",
-    )
+    lead = f"{TODAY_DESCRIPTION}　共 {len(people)} 位，基準日 {pd.Timestamp(as_of):%Y/%m/%d}"
+    notes = (TODAY_METHOD, f"這次列出 {len(people)} 位（設定「今日聯絡列數」{settings.call_sheet_rows}）。")
     due_sheets = {cl.sheet for cl in calls if cl.due}
     summary = {"rows": int(len(people)), "due_listed": int(people["sheet"].isin(due_sheets).sum()),
                "by_source": {s: taken[s] for s in totals}}
-    return ResultSheet(TODAY_SHEET, (main, links), notes, portrait=True, front=True), summary
+    return ResultSheet(TODAY_SHEET, (main, links), notes, lead=lead, portrait=True, front=True), summary

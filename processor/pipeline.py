@@ -111,6 +111,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     sheets: list[ResultSheet] = []
     blocks: list[Block] = []
     summary: dict = {}
+    calls: list = []
     for analyser in ANALYSERS:
         contribution = analyser(ctx)
         if contribution is None:
@@ -119,6 +120,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         blocks += contribution.summary_blocks
         problems += contribution.problems
         summary.update(contribution.summary)
+        calls += contribution.calls
     problems = mask_problem_ids(problems)
     n_errors = sum(p.severity != WARNING for p in problems)
     found_table = pd.DataFrame({
@@ -143,15 +145,24 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         "嚴重度「錯誤」的值在分析中當作空白；「提醒」是值得確認、但已照常分析的地方。",
         "無法辨識的值不會被猜測或刪除：該格在分析中視為空白；原始資料沒有被修改。",
     ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可。")
+    from processor.sheets.today import today_sheet
+
+    today = today_sheet(calls, settings, as_of)
     summary = {
         "file": source_name, "as_of": f"{as_of:%Y-%m-%d}",
         "sheets": [{"sheet": s.sheet, "kind": s.kind.key, "rows": int(len(s.frame)), "header_row": s.header_row,
                     "layout": s.layout} for s in parsed],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
-        "result_sheets": [overview.name] + [s.name for s in sheets] + [check.name, HELP_SHEET],
+        "result_sheets": ([today[0].name] if today else []) + [overview.name] + [s.name for s in sheets]
+        + [check.name, HELP_SHEET],
         **summary,
+        **({"today": today[1]} if today else {}),
     }
-    return Analysis(raw_sheets, parsed, problems, [overview, *sheets, check], summary, settings)
+    from processor.analyse.team import team_facts
+
+    summary["team"] = team_facts(summary, settings.rep)
+    first = [today[0]] if today else []
+    return Analysis(raw_sheets, parsed, problems, [*first, overview, *sheets, check], summary, settings)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -18,8 +18,8 @@ from processor.settings import Settings
 
 from .economics import break_even, ranked_list
 from .evaluation import TARGET, TEST, TRAIN, comparability, evaluate, lift_table, profit_curve, shift_problems
-from .features import (CATEGORY, DATE, LEAK_AUC, OTHER, design_matrix, feature_columns, infer_features, leakage,
-                       typed_values)
+from .features import (CATEGORY, DATE, LEAK_AUC, MAX_FEATURES, OTHER, design_matrix, feature_columns, infer_features,
+                       screen, univariate_auc)
 from .fit import Fitted, fit_models, odds_ratios, tree_rules
 from .labels import MIN_LABELLED, MIN_PER_CLASS, LabelChoice, choose_label, parse_label
 
@@ -130,23 +130,25 @@ def score_campaign(frame: pd.DataFrame, sheet: str, settings: Settings, as_of: p
     train_idx = pd.Index(train_idx)
 
     progress("判斷欄位型態")
-    features, ignored, found = infer_features(frame, feature_columns(frame, exclude), sheet, as_of, rows=train_idx)
+    typed_by_column: dict = {}
+    features, ignored, found = infer_features(frame, feature_columns(frame, exclude), sheet, as_of, rows=train_idx,
+                                              typed=typed_by_column)
     problems += found
     if label != "label" and "label" in frame and not is_blank(frame["label"]).all():
         other = choice.others[0] if choice is not None and choice.others else "是否購買"
         ignored = pd.concat([ignored, pd.DataFrame({"欄位": [other], "原因": ["另一個結果欄（這次預測的是別欄）"]})],
                             ignore_index=True)
-    typed = pd.DataFrame({f.column: typed_values(frame[f.column], f.kind, as_of) for f in features}, index=frame.index)
-    leaks = (leakage(typed.loc[train_idx], y.loc[train_idx], features, settings.random_state) if features
-             else pd.DataFrame(columns=["欄位", "單獨預測 AUC"]))
-    for _, leak in leaks.iterrows():
-        problems.append(Problem(sheet, None, leak["欄位"], f"AUC {leak['單獨預測 AUC']}",
-                                f"資料洩漏：這欄單獨就幾乎完全預測結果（AUC ≥ {LEAK_AUC}，多半是成交後才有的資料），已排除",
-                                "打電話前就知道的資料才能用來預測；若確定是事前資料，請檢查是否抄錯", WARNING))
-    ignored = pd.concat([ignored, pd.DataFrame({"欄位": leaks["欄位"],
-                                                "原因": [f"資料洩漏：單獨預測 AUC {a}" for a in leaks["單獨預測 AUC"]]})],
-                        ignore_index=True)
+    typed = pd.DataFrame({f.column: typed_by_column[f.column] for f in features}, index=frame.index)
+    aucs = (univariate_auc(typed.loc[train_idx], y.loc[train_idx], features, settings.random_state) if features
+            else pd.DataFrame(columns=["欄位", "單獨預測 AUC"]))
+    leaks = aucs[aucs["單獨預測 AUC"] >= LEAK_AUC].round(4)
     features = [f for f in features if f.column not in set(leaks["欄位"])]
+    features, screened = screen(aucs, features)
+    if len(screened):
+        ignored = pd.concat([ignored, pd.DataFrame({"欄位": screened["欄位"], "原因": [
+            f"欄位太多，只用單獨預測力最強的 {MAX_FEATURES} 欄：這欄單獨預測 AUC {a}" for a in screened["單獨預測 AUC"]]})],
+                            ignore_index=True)
+        problems.append(_screen_problem(sheet, len(features), screened))
     result.ignored = ignored
     if not features:
         problems.append(Problem(sheet, None, None, None, "沒有可用來預測的欄位",
@@ -168,6 +170,18 @@ def score_campaign(frame: pd.DataFrame, sheet: str, settings: Settings, as_of: p
     result.ranked = _call_list(frame, X, p, y, fitted, settings, as_of, cutoff).assign(
         group=lambda d: groups.loc[d["row"]].to_numpy())
     return result
+
+
+def _screen_problem(sheet: str, kept: int, screened: pd.DataFrame) -> Problem:
+    """One line on 資料檢查 for a list wider than :data:`~.features.MAX_FEATURES`: how many columns
+    the models use, which were set aside and why, and how the rep chooses otherwise."""
+    names = "、".join(screened["欄位"].head(10)) + (f" 等 {len(screened):,} 欄" if len(screened) > 10 else "")
+    strongest = screened["單獨預測 AUC"].iloc[0]
+    return Problem(sheet, None, names, f"{kept + len(screened):,} 欄可用",
+                   f"欄位太多：模型只用訓練組上單獨預測力（AUC）最強的 {kept} 欄，其餘 {len(screened):,} 欄未使用"
+                   f"（其中最強的單獨 AUC 只有 {strongest}）",
+                   f"完整清單見 模型評估 的「未用於預測的欄位」；若要模型改用某些欄，請刪去較不相關的欄，"
+                   f"讓名單的資料欄在 {MAX_FEATURES} 欄以內", WARNING)
 
 
 def _call_list(frame, X, p, y, fitted, settings, as_of, cutoff) -> pd.DataFrame:

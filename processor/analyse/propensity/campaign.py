@@ -142,6 +142,13 @@ def score_campaign(frame: pd.DataFrame, sheet: str, settings: Settings, as_of: p
     aucs = (univariate_auc(typed.loc[train_idx], y.loc[train_idx], features, settings.random_state) if features
             else pd.DataFrame(columns=["欄位", "單獨預測 AUC"]))
     leaks = aucs[aucs["單獨預測 AUC"] >= LEAK_AUC].round(4)
+    for _, leak in leaks.iterrows():
+        problems.append(Problem(sheet, None, leak["欄位"], f"AUC {leak['單獨預測 AUC']}",
+                                f"資料洩漏：這欄單獨就幾乎完全預測結果（AUC ≥ {LEAK_AUC}，多半是成交後才有的資料），已排除",
+                                "打電話前就知道的資料才能用來預測；若確定是事前資料，請檢查是否抄錯", WARNING))
+    ignored = pd.concat([ignored, pd.DataFrame({"欄位": leaks["欄位"],
+                                                "原因": [f"資料洩漏：單獨預測 AUC {a}" for a in leaks["單獨預測 AUC"]]})],
+                        ignore_index=True)
     features = [f for f in features if f.column not in set(leaks["欄位"])]
     features, screened = screen(aucs, features)
     if len(screened):

@@ -19,7 +19,7 @@ no clock, no I/O (persistence lives in :mod:`processor.models`, the result sheet
 :mod:`processor.sheets.propensity`). The package is split along the steps of that path:
 
 ========================  ==================================================================
-:mod:`.features`          each column's kind, typed values, the design matrix, leakage
+:mod:`.features`          each column's kind, typed values, the design matrix, leakage, the wide-list screen
 :mod:`.labels`            which column is the known result, and its 0/1 values
 :mod:`.economics`         break-even, expected/realised profit, error weights, the ranked list
 :mod:`.fit`               the three models, their choice and calibration, odds ratios, rules
@@ -32,9 +32,9 @@ from .campaign import (SEED_000_HEADERS, SEED_000_LIST, CampaignResult, data_fin
                        nan_to_none, score_campaign, score_sheet, seed_000_row)
 from .economics import break_even, class_weights, deciles, expected_profit, ranked_list, realised_profit
 from .evaluation import TARGET, TEST, TRAIN, comparability, evaluate, lift_table, profit_curve, shift_problems
-from .features import (BLANK, BOOLEAN, CATEGORY, DATE, KIND_LABELS, LEAK_AUC, MAX_POOLED_KEPT, NUMBER, OTHER, Feature,
-                       design_matrix, feature_columns, infer_features, infer_kind, leakage, typed_distinct,
-                       typed_values)
+from .features import (BLANK, BOOLEAN, CATEGORY, DATE, KIND_LABELS, LEAK_AUC, MAX_FEATURES, MAX_POOLED_KEPT, NUMBER,
+                       OTHER, Feature, design_matrix, feature_columns, infer_features, infer_kind, leakage, screen,
+                       typed_distinct, typed_values, univariate_auc)
 from .fit import MODEL_LABELS, MODELS, THREADS, Fitted, LogitFit, fit_models, odds_ratios, refit, tree_rules
 from .labels import MIN_LABELLED, MIN_PER_CLASS, LabelChoice, choose_label, parse_label
 
@@ -43,12 +43,12 @@ __all__ = [
     "score_sheet", "score_campaign", "CampaignResult", "choose_label", "LabelChoice",
     # the steps
     "Feature", "infer_features", "infer_kind", "design_matrix", "feature_columns", "typed_values", "typed_distinct",
-    "leakage", "parse_label", "Fitted", "LogitFit", "fit_models", "refit", "odds_ratios", "tree_rules",
+    "leakage", "univariate_auc", "screen", "parse_label", "Fitted", "LogitFit", "fit_models", "refit", "odds_ratios", "tree_rules",
     "evaluate", "lift_table", "profit_curve", "comparability", "shift_problems",
     "break_even", "expected_profit", "realised_profit", "class_weights", "ranked_list", "deciles",
     # seed 000's own example, persistence helpers
     "SEED_000_HEADERS", "SEED_000_LIST", "is_seed_000_data", "seed_000_row", "data_fingerprint", "nan_to_none",
     # vocabulary
-    "NUMBER", "CATEGORY", "BOOLEAN", "DATE", "KIND_LABELS", "OTHER", "BLANK", "MAX_POOLED_KEPT", "LEAK_AUC",
+    "NUMBER", "CATEGORY", "BOOLEAN", "DATE", "KIND_LABELS", "OTHER", "BLANK", "MAX_POOLED_KEPT", "MAX_FEATURES", "LEAK_AUC",
     "MIN_LABELLED", "MIN_PER_CLASS", "MODELS", "MODEL_LABELS", "THREADS", "TRAIN", "TEST", "TARGET",
 ]

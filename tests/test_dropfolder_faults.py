@@ -22,7 +22,7 @@ import pytest
 
 from dropfolder_kit import (REPO, ServiceProcess, csv_bytes, done_count, drop, files, followups, is_valid_xlsx,
                             ledger_rows, read_events, results, run_cli, settled_everything, small_workbook,
-                            stray_temps, wait_for_progress, wait_until, write_config, xlsx_bytes)
+                            stand_in_source, stray_temps, wait_for_progress, wait_until, write_config, xlsx_bytes)
 
 
 def _sha(data: bytes) -> str:
@@ -140,9 +140,12 @@ def test_a_power_cut_at_each_step_is_recovered_to_exactly_one_result_on_restart(
 @pytest.mark.parametrize("count, args", [(500, ["--workers", "2"]), (100, ["--poll", "0.5"])],
                          ids=["500-notifications-2-workers", "100-polling-1-worker"])
 def test_a_burst_of_small_workbooks_ends_with_one_result_and_one_archived_original_each(tmp_path, count, args):
-    """Issue test 3, matrix 4: half waiting at start, half dropped at once while running."""
+    """Issue test 3, matrix 4: half waiting at start, half dropped at once while running.
+
+    The service's own behaviour under load, so the fast stand-in scorer: each result must carry the
+    SHA-256 of the input of its name (what the real scorer makes of a file is checked elsewhere)."""
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml")
+    config = write_config(tmp_path / "c.toml", scorer="tests.dropfolder_scorers:stand_in")
     payload = {f"b{i:03d}.{ext}": data for i, (ext, data) in ((i, small_workbook(i)) for i in range(count))}
     names = list(payload)
     for name in names[:count // 2]:
@@ -155,6 +158,8 @@ def test_a_burst_of_small_workbooks_ends_with_one_result_and_one_archived_origin
         wait_until(lambda: settled_everything(root, count), 30, message="nothing left in hand")
         assert service.stop() == 0
     assert sorted(results(root)) == sorted(n.rsplit(".", 1)[0] + ".scored.xlsx" for n in names)
+    assert all(stand_in_source(root / "outbox" / (n.rsplit(".", 1)[0] + ".scored.xlsx")) == (n, _sha(payload[n]))
+               for n in names), "every result is the one of the input of its name"
     assert len(files(root / "archive")) == count and files(root / "failed") == []
     assert Counter(r["status"] for r in ledger_rows(root)) == Counter({"archived": count})
     assert stray_temps(root) == []

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import processor.models as models
 import processor.analyse.propensity as propensity
+import processor.sheets.propensity as sheet_layout
 import test_propensity_bar as propensity_bar
 from conftest import cli_in_process
 from processor.models import ModelError, load_model, load_model_cached, predict_proba, save_trained, train_model
@@ -292,7 +293,7 @@ def test_a_label_under_another_purchase_header_is_recognised_and_said_to_the_use
     told = [p for p in result.problems if p.column == header and "當作已知結果" in p.problem]
     if parsed.headers.get("label") != header:  # recognised by a pattern, not a known header: a 提醒 says so
         assert told and "--target" in told[0].fix
-    key = propensity._key_figures(result, Settings()).set_index("項目")["數值"]
+    key = sheet_layout.key_figures(result, Settings()).set_index("項目")["數值"]
     assert key["已知結果（標籤）欄"] == header
 
 
@@ -742,7 +743,7 @@ def test_a_long_list_shows_its_top_customers_and_says_how_many_are_not_listed(sa
 
     _, result, _ = saved  # the module's fitted campaign: 800 customers
     monkeypatch.setattr(transactions, "MAX_LISTED", 100)
-    listed, evaluation = propensity.campaign_sheets(result, "會員編號", Settings())
+    listed, evaluation = sheet_layout.campaign_sheets(result, "會員編號", Settings())
     assert len(listed.blocks[0].frame) == 100 and listed.blocks[0].frame["排名"].tolist() == list(range(1, 101))
     assert any("共 800 位客戶" in n and "前 100 位" in n for n in listed.notes)
     lift = next(b for b in evaluation.blocks if b.title and b.title.startswith("十分位"))
@@ -758,7 +759,7 @@ def test_seed_000s_own_list_is_shown_only_on_its_data_and_on_a_test_set_of_its_s
     result.evaluation = {**result.evaluation, "rows": 9043}
     assert propensity.seed_000_row(result, Settings())["profit"] == 342_825
     assert propensity.seed_000_row(result, Settings(price=3000))["profit"] == 235 * 2250 - 391 * 175
-    _, evaluation = propensity.campaign_sheets(result, "會員編號", Settings())
+    _, evaluation = sheet_layout.campaign_sheets(result, "會員編號", Settings())
     compare = evaluation.blocks[1].frame.set_index("做法")
     assert compare.loc["種子 000 報告的名單", "利潤"] == 342_825
     assert any("不是本程式重算" in n for n in evaluation.notes)

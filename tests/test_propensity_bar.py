@@ -14,7 +14,8 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from processor.read.parse import detect_and_parse
-from processor.analyse.propensity import campaign_sheets, score_sheet
+from processor.analyse.propensity import score_sheet
+from processor.sheets.propensity import campaign_sheets
 from processor.settings import Settings
 from processor.read.workbook import read_input
 

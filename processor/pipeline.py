@@ -21,13 +21,14 @@ from processor.analyse.contacts import analyse_contacts
 from processor.analyse.loans import analyse_loans
 from processor.analyse.transactions import analyse_transactions
 from processor.errors import WARNING, Problem, UnusableInput, mask_problem_ids, problems_frame
+from processor.read.logs import is_log
 from processor.read.parse import describe_unrecognised, detect_and_parse
 from processor.read.schema import normalise_header
 from processor.read.workbook import atomic_output, read_input
 from processor.settings import LABEL_TO_NAME, Settings, settings_from_pairs
 from processor.sheets.contract import Context, Contribution
 from processor.sheets.propensity import analyse_campaign
-from processor.sheets.report import MAX_COPIED_CSV_ROWS, Block, ResultSheet, render
+from processor.sheets.report import HELP_SHEET, MAX_COPIED_CSV_ROWS, Block, ResultSheet, render
 
 
 @dataclass
@@ -73,6 +74,18 @@ def workbook_settings(raw_sheets, base: Settings | None = None) -> tuple[Setting
     return _settings_sheet(raw_sheets, base or Settings())
 
 
+def date_display(settings: Settings, raw_sheets, parsed) -> str:
+    """西元 or 民國 for this file: the 設定 日期顯示, or for 自動 民國 when at least half the input's typed
+    dates are written in 民國 years (and there is one), else 西元."""
+    from processor.read.parse import date_spellings
+    from processor.settings import AUTO, GREGORIAN, ROC
+
+    if settings.date_display != AUTO:
+        return settings.date_display
+    roc, other = date_spellings(raw_sheets, parsed)
+    return ROC if roc and roc >= other else GREGORIAN
+
+
 def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: str | None = None,
             models_dir: Path | None = None, progress: Callable[[str], None] | None = None,
             source_name: str = "", target: str | None = None) -> Analysis:
@@ -89,6 +102,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     progress(f"辨識 {len(data_sheets)} 個工作表")
     parsed, found = detect_and_parse(data_sheets, as_of)
     problems += found
+    settings = settings.with_values({"date_display": date_display(settings, data_sheets, parsed)})
     by_kind: dict[str, list] = {}
     for sheet in parsed:
         if len(sheet.frame):  # a header-only sheet is listed on 摘要 but gives analysers nothing
@@ -112,29 +126,41 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         "資料列數": [len(s.frame) for s in parsed], "標題列": [s.header_row for s in parsed],
     })
     head = Block(found_table, title="辨識到的工作表", as_table=False)
-    big = [r for r in raw_sheets if r.source == "csv" and len(r.grid) > MAX_COPIED_CSV_ROWS]
+    big = [r for r in raw_sheets if not r.formatted_copy and not r.result and len(r.grid) > MAX_COPIED_CSV_ROWS]
     blank_forms = [s.sheet for s in parsed if s.layout == "form" and not len(s.frame)]
+    facts = [
+        f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
+        if r.source == "csv" else
+        f"工作表「{r.name}」有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始檔保持不變）。"
+        for r in big
+    ] + [f"「{name}」是空白的貸款懶人包表單，未計入申請人。" for name in blank_forms] + (
+        [f"這是之前的結果檔：上次的結果工作表（{'、'.join(previous)}）未當成資料，已換成本次的結果。"] if previous else [])
     overview = ResultSheet("摘要", (head, *blocks), (
-        f"精準名單 結果摘要　{source_name}",
-        f"基準日 {as_of:%Y/%m/%d}；資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
-        *[f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
-          for r in big],
-        *[f"「{name}」是空白的貸款懶人包表單，未計入申請人。" for name in blank_forms],
-        *([f"這是之前的結果檔：上次的結果工作表（{'、'.join(previous)}）未當成資料，已換成本次的結果。"] if previous else []),
-    ))
+        "摘要是每項分析的重點數字與圖；第一欄是項目或分類，右邊是它的數值。各表的算法見 說明 的各段。",
+    ), lead=" ".join([f"結果摘要　{source_name}　基準日 {settings.date_text(as_of)}；資料問題 {n_errors} 個錯誤、"
+                      f"{len(problems) - n_errors} 個提醒（見 資料檢查）。", *facts]))
     check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
-        "資料檢查：每一列是一個問題，照「如何修正」改好再送一次即可；原始資料沒有被修改。",
-        "無法辨識的值不會被猜測或刪除：該格在分析中視為空白。",
-    ))
+        "嚴重度「錯誤」的值在分析中當作空白；「提醒」是值得確認、但已照常分析的地方。",
+        "無法辨識的值不會被猜測或刪除：該格在分析中視為空白；原始資料沒有被修改。",
+    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可。")
     summary = {
         "file": source_name, "as_of": f"{as_of:%Y-%m-%d}",
         "sheets": [{"sheet": s.sheet, "kind": s.kind.key, "rows": int(len(s.frame)), "header_row": s.header_row,
                     "layout": s.layout} for s in parsed],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
-        "result_sheets": [overview.name] + [s.name for s in sheets] + [check.name],
+        "result_sheets": [overview.name] + [s.name for s in sheets] + [check.name, HELP_SHEET],
         **summary,
     }
     return Analysis(raw_sheets, parsed, problems, [overview, *sheets, check], summary, settings)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when two paths name one file; a path that cannot be resolved (a symbolic link to
+    itself) names none — reading it says "not found" in one line."""
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return False
 
 
 def default_output(input_path: Path) -> Path:
@@ -151,13 +177,11 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
     Raises :class:`~processor.errors.UnusableInput` when the file cannot be used at all (not a
     workbook, encrypted, empty, or no sheet of a known kind). INPUT is never modified.
     """
-    from processor.read.logs import is_log
-
     if is_log(str(input_path)):  # a Parquet file or a folder (the drop folder, the ribbon): the log path
         return score_log(str(input_path), output_path, as_of=as_of, settings=settings, progress=progress)
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)
-    if output_path.resolve() == input_path.resolve():
+    if _same_file(output_path, input_path):
         raise UnusableInput("輸出檔不能和輸入檔同名", "請用 -o 指定另一個檔名", en="the output would overwrite the input",
                             fix_en="choose another file name with -o")
     if not output_path.parent.is_dir():
@@ -169,8 +193,8 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
                        source_name=input_path.name, target=target)
     if not analysis.parsed:
         described = []
-        for sheet in [r for r in raw if not getattr(r, "result", False)][:5]:
-            _, shown, guess = describe_unrecognised(sheet.grid, limit=8)
+        for sheet in [r for r in raw if not getattr(r, "result", False)][:3]:  # a refusal stays one short line
+            _, shown, guess = describe_unrecognised(sheet.grid, limit=6)
             described.append(f"「{sheet.name}」標題 {shown}" + (f"，最接近「{guess}」" if guess else ""))
         raise UnusableInput("找不到可分析的工作表：" + "；".join(described),
                             "請使用 precision-list templates 產生的範本欄名（標題列放在前 15 列內）",

@@ -337,10 +337,10 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
         f"基準日 {as_of:%Y/%m/%d}；{tables.rows:,} 筆交易、{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；"
         f"資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
         *where,
-    ))
+    ), lead=f"結果摘要　{log.name}　基準日 {as_of:%Y/%m/%d}；{len(tables.silence):,} 位客戶。" + " ".join(where))
     check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
         "資料檢查：每一列是一個問題；大型交易紀錄不標列號（原始檔沒有被修改）。",
-    ))
+    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可（大型交易紀錄不標列號）。")
     summary = {
         "file": log.name, "as_of": f"{as_of:%Y-%m-%d}", "rows": int(tables.rows),
         "files": [f.path.name for f in log.files], "engine": tables.engine, **tables.details,

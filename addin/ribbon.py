@@ -155,7 +155,7 @@ def _put_results(book: OpenWorkbook, analysis, wanted: tuple[str, ...] | None) -
 def _in_excel(analysis):
     """The analysis with the 資料檢查 texts and every sheet's notes worded for Excel
     (:func:`addin.messages.in_excel`): the rep has no command line."""
-    from processor.errors import PROBLEM_COLUMNS
+    from processor.sheets.check import PROBLEM_COLUMNS
 
     # only our own texts: 內容 and 工作表 are the rep's cells and sheet names, shown as they are
     ours = (PROBLEM_COLUMNS["problem"], PROBLEM_COLUMNS["fix"])

@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 
 from processor.privacy import LETTER_CODES, WEIGHTS
+from processor.settings import Settings
+from processor.sheets.report import text_cell
+from processor.sheets.templates import add_settings_sheet
 from processor.read.schema import CHANNELS, CONTACTS, FOLLOWUPS, FUNNEL_STAGES, LOANS, TRANSACTIONS, ACTIVITIES, CAMPAIGN
 
 SURNAMES = list("陳林黃張李王吳劉蔡楊許鄭謝郭洪曾邱廖賴徐周葉蘇莊呂江何蕭羅高")
@@ -199,8 +202,6 @@ def write_demo(directory: Path, seed: int = 0, as_of: pd.Timestamp = DEMO_AS_OF)
     import openpyxl
     from openpyxl.styles import Font
 
-    from processor.settings import Settings
-    from processor.sheets.templates import add_settings_sheet
 
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
@@ -244,8 +245,6 @@ def write_demo(directory: Path, seed: int = 0, as_of: pd.Timestamp = DEMO_AS_OF)
 
 def _write_frame(ws, frame: pd.DataFrame) -> None:
     """Rows as typed: strings stay text even when they start with = (like a pasted formula)."""
-    from processor.sheets.report import text_cell
-
     ws.append(list(frame.columns))
     for row in frame.itertuples(index=False, name=None):
         ws.append([text_cell(ws, v) for v in row])

@@ -16,16 +16,18 @@ import pandas as pd
 
 from processor import models
 from processor.analyse import propensity
-from processor.analyse.activities import analyse_activities
 from processor.analyse.contacts import analyse_contacts
-from processor.analyse.loans import analyse_loans
 from processor.analyse.transactions import analyse_transactions
-from processor.errors import WARNING, Problem, UnusableInput, mask_problem_ids, problems_frame
+from processor.errors import WARNING, Problem, UnusableInput
 from processor.read.parse import describe_unrecognised, detect_and_parse
 from processor.read.schema import normalise_header
+from processor.privacy import mask_problem_ids
 from processor.read.workbook import atomic_output, read_input
 from processor.settings import LABEL_TO_NAME, Settings, settings_from_pairs
+from processor.sheets.check import problems_frame
 from processor.sheets.contract import Context, Contribution
+from processor.sheets.activities import analyse_activities
+from processor.sheets.loans import analyse_loans
 from processor.sheets.propensity import analyse_campaign
 from processor.sheets.report import MAX_COPIED_CSV_ROWS, Block, ResultSheet, render
 

@@ -10,7 +10,9 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from processor.errors import WARNING, Problem
+from processor.errors import WARNING, Problem, UnusableInput
+from processor.read.schema import normalise_header
+from processor.read.values import parse_number_scalar
 
 
 def _f(default, label: str, hint: str, *, minimum: float | None = None, maximum: float | None = None):
@@ -62,8 +64,6 @@ LABEL_TO_NAME = {f.metadata["label"]: f.name for f in fields(Settings)}
 
 def _coerce(name: str, raw) -> object:
     """Coerce a raw value (from a cell or the TOML file) to the field's type; ValueError if not."""
-    from processor.read.values import parse_number_scalar  # values imports nothing from here
-
     default = FIELDS[name].default
     if isinstance(default, str):  # a name such as 業務: kept as typed, one line
         return " ".join(str(raw).split())
@@ -85,8 +85,6 @@ def _coerce(name: str, raw) -> object:
 
 def settings_from_pairs(pairs: list[tuple[int, object, object]], sheet: str, base: Settings) -> tuple[Settings, list[Problem]]:
     """Read (row, label, value) pairs of a 設定 sheet over ``base``; unknown or bad lines become problems."""
-    from processor.read.schema import normalise_header
-
     by_label = {normalise_header(label): name for label, name in LABEL_TO_NAME.items()}
     by_label.update({normalise_header(name): name for name in FIELDS})
     values, problems = {}, []
@@ -116,8 +114,6 @@ def load_config(path: Path | None) -> Settings:
     >>> load_config(None).price
     2500.0
     """
-    from processor.errors import UnusableInput
-
     if path is None:
         return Settings()
     path = Path(path)

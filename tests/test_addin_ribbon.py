@@ -393,7 +393,8 @@ def test_a_model_error_in_a_button_ends_in_a_dialog_with_its_fix(demo_dir, tmp_p
 def test_the_data_check_rewords_only_our_problem_and_fix_texts_never_the_reps_cells():
     import dataclasses
 
-    from processor.errors import Problem, problems_frame
+    from processor.errors import Problem
+    from processor.sheets.check import problems_frame
     from processor.sheets.report import Block, ResultSheet
 
     @dataclasses.dataclass

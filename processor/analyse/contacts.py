@@ -95,6 +95,8 @@ def contact_profile(contacts: pd.DataFrame) -> pd.DataFrame:
 # The analyser: 跟進排程 and the contact blocks of 摘要.
 
 from processor.errors import WARNING, Problem  # noqa: E402
+from processor.errors import capped as _capped  # noqa: E402
+from processor.sheets.contract import Contribution  # noqa: E402
 from processor.analyse.followup import link_followups, person_key, schedule  # noqa: E402
 from processor.sheets.report import Block, Chart, ResultSheet  # noqa: E402
 from processor.read.schema import (CONTACTS, FOLLOWUPS, FUNNEL_STAGES, INTENT_LEVELS, SCHEDULE_COLUMNS, TRUST_LEVELS,  # noqa: E402
@@ -144,10 +146,8 @@ def ambiguous_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) 
                                            link["same_name"][hit])]
 
 
-def analyse_contacts(ctx) -> "Contribution | None":
+def analyse_contacts(ctx) -> Contribution | None:
     """跟進排程 from the contact list and/or the follow-up log, and the contact summary blocks."""
-    from processor.read.parse import _capped
-    from processor.sheets.contract import Contribution
 
     contacts = _stack(ctx.sheets.get("contacts", []))
     followups = _stack(ctx.sheets.get("followups", []))

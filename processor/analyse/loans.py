@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from processor.privacy import check_ids, mask_ids
-from processor.read.schema import LOAN_REVIEW_COLUMNS, LOANS
+from processor.read.schema import LOANS
 from processor.read.values import parse_tenure
 
 #: annual income ÷ (monthly × 12): 12 months plus up to ~4 months of bonus is plausible
@@ -65,27 +65,3 @@ def loan_review(loans: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         "annual_income": annual, "monthly_income": monthly, "income_ratio": ratio.round(2),
         "income_check": check, "missing": missing,
     }, index=loans.index)
-
-
-def analyse_loans(ctx):
-    """貸款檢核: one row per applicant (forms and tables alike), ID masked."""
-    from processor.sheets.contract import Contribution
-    from processor.sheets.report import Block, ResultSheet
-
-    sheets = ctx.sheets.get("loans", [])
-    if not sheets:
-        return None
-    frames = [s.frame.assign(_sheet=s.sheet, _row=s.frame.index) for s in sheets if len(s.frame)]
-    if not frames:
-        return None
-    loans = pd.concat(frames, ignore_index=True)
-    review = loan_review(loans, ctx.as_of).assign(sheet=loans["_sheet"], row=loans["_row"])
-    table = pd.DataFrame({c.label: review[c.key] for c in LOAN_REVIEW_COLUMNS})
-    notes = ("貸款檢核（種子 000 貸款懶人包 1–5 項）",
-             f"年齡與年資以基準日 {ctx.as_of:%Y/%m/%d} 計算；年所得應約為月收入×12 至×16.8（含年終、獎金），超出範圍請與申請人確認。",
-             "身分證字號在所有輸出中都已遮蔽。")
-    formats = {c.label: c.format for c in LOAN_REVIEW_COLUMNS if c.format}
-    sheet = ResultSheet("貸款檢核", (Block(table, formats=formats, data_bars=("資料完整度",)),), notes)
-    consistent = int((review["income_check"] == "一致").sum())
-    return Contribution(sheets=[sheet], summary={"loans": {"applicants": int(len(review)), "income_consistent": consistent,
-                                                           "mean_completeness": round(float(review["completeness"].mean()), 3)}})

@@ -15,7 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from processor.errors import ERROR, WARNING, Problem
+from processor.analyse import segments as seg
+from processor.analyse import silence as sil
+from processor.errors import ERROR, WARNING, Problem, UnusableInput
+from processor.sheets.contract import Contribution
 from processor.sheets.report import Block, Chart, ResultSheet
 from processor.read.schema import TRANSACTIONS
 from processor.settings import Settings
@@ -42,8 +45,6 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
     """
     missing = [k for k in ("customer_id", "date", "amount") if k not in transactions.columns]
     if missing:
-        from processor.errors import UnusableInput
-
         raise UnusableInput("交易資料缺少欄位：" + "、".join(_LABEL[k] for k in missing),
                             "請加上 客戶編號、日期、金額 三欄", en=f"transactions need columns {missing}",
                             fix_en="add the columns 客戶編號 (customer id), 日期 (date) and 金額 (amount)")
@@ -172,10 +173,8 @@ def _no_purchase(customer: np.ndarray, amount: np.ndarray, names: np.ndarray, sh
 # The analyser: sheets and summary for the result workbook
 
 
-def analyse_transactions(ctx) -> "Contribution | None":
+def analyse_transactions(ctx) -> Contribution | None:
     """沉默排名 and 客戶分群 from every transactions sheet, plus the 摘要 headline blocks."""
-    from processor.sheets.contract import Contribution
-
     parsed = ctx.sheets.get("transactions", [])
     if not parsed:
         return None
@@ -190,9 +189,6 @@ def analyse_transactions(ctx) -> "Contribution | None":
 
 def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambda m: None) -> dict:
     """Both tables and their sheets from clean transactions (used by the analyser and benchmarks)."""
-    from processor.analyse import segments as seg
-    from processor.analyse import silence as sil
-
     progress("計算沉默排名")
     silence = sil.silence_table(clean, as_of, settings)
     progress("計算客戶分群")
@@ -214,8 +210,6 @@ def _counts(values: pd.Series, order, label: str, money: pd.Series | None = None
 
 
 def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings) -> ResultSheet:
-    from processor.analyse import silence as sil
-
     label = sil.LABELS
     display = sil.to_display(silence.head(MAX_LISTED))
     formats = {label[k]: f for k, f in {
@@ -273,8 +267,6 @@ PRIORITY_CAVEAT = ("驗證：以公開的 CDNOW 資料（1997/9/30 為基準日�
 
 
 def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings) -> ResultSheet:
-    from processor.analyse import segments as seg
-
     label = seg.LABELS
     display = segments.head(MAX_LISTED).rename(columns=label)
     formats = {label["monetary"]: "#,##0", label["average_ticket"]: "#,##0", label["value_score"]: "0.0",
@@ -322,10 +314,8 @@ def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings) -> Res
 
 def call_first_mask(silence: pd.DataFrame) -> pd.Series:
     """優先聯絡: high value (ABC A/B), group d or e, and not yet deeply silent (S ≤ 2)."""
-    from processor.analyse.silence import DEEP_SILENCE
-
     return ((silence["value_class"] == "高") & silence["silence_group"].isin(["d", "e"])
-            & (silence["silence_score"] <= DEEP_SILENCE))
+            & (silence["silence_score"] <= sil.DEEP_SILENCE))
 
 
 def headline(silence: pd.DataFrame, segments: pd.DataFrame, info: dict) -> dict:
@@ -342,9 +332,6 @@ def headline(silence: pd.DataFrame, segments: pd.DataFrame, info: dict) -> dict:
 
 
 def summary_blocks(silence: pd.DataFrame, segments: pd.DataFrame) -> list[Block]:
-    from processor.analyse import segments as seg
-    from processor.analyse import silence as sil
-
     h = headline(silence, segments, {"k": 0})
     numbers = pd.DataFrame({
         "項目": ["客戶數", "已沉默比例（S ≥ 1）", "優先聯絡人數（高價值、d/e 組、S ≤ 2）", "總消費金額"],

@@ -12,6 +12,10 @@ from typing import Literal
 
 import pandas as pd
 
+from processor.privacy import mask_ids, mask_ids_in_text
+from processor.read.schema import ID_HEADERS, normalise_header
+from processor.read.workbook import RESULT_SHEETS_PROPERTY, atomic_output
+
 ChartKind = Literal["bar", "col", "line", "pie"]
 
 
@@ -535,9 +539,6 @@ def masked_grid(raw, parsed) -> tuple[pd.DataFrame, pd.DataFrame]:
     of a column headed as an ID number (the loan field, or a 身分證字號 column on any other sheet
     kind), and any valid ID number in any other cell, wherever it sits (typed into 備註, on a
     sheet no kind matched)."""
-    from processor.privacy import mask_ids, mask_ids_in_text
-    from processor.read.schema import ID_HEADERS, normalise_header
-
     grid = raw.grid
     out = grid.copy()
     changed = pd.DataFrame(False, index=grid.index, columns=grid.columns)
@@ -586,8 +587,6 @@ def render(analysis, input_path, output_path, progress=None) -> None:
 
     import openpyxl
     from openpyxl.packaging.custom import StringProperty
-
-    from processor.read.workbook import RESULT_SHEETS_PROPERTY, atomic_output
 
     progress = progress or (lambda message: None)
     input_path, output_path = Path(input_path), Path(output_path)

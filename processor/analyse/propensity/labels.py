@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from processor.errors import WARNING, Problem, UnusableInput
-from processor.read.parse import _capped
+from processor.errors import capped
 from processor.read.schema import CAMPAIGN, LABEL_HEADER_PATTERNS, normalise_header
 from processor.read.values import is_blank, normalise_text, parse_bools
 
@@ -157,6 +157,6 @@ def parse_label(series: pd.Series, sheet: str, column: str) -> tuple[pd.Series, 
         problems.append(Problem(sheet, int(rows[0]), column, others,
                                 f"標籤欄「{column}」只能有兩類（1/0 或 是/否）；另有 {len(shown)} 種其他值共 "
                                 f"{int(bad.sum()):,} 列，這些列當作未知結果（只評分、不拿來訓練）", fix))
-        problems += _capped([Problem(sheet, int(row), column, str(series[row]), "不是 1/0 或 是/否，此列當作未知結果", fix)
+        problems += capped([Problem(sheet, int(row), column, str(series[row]), "不是 1/0 或 是/否，此列當作未知結果", fix)
                              for row in rows])
     return y, problems

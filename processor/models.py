@@ -529,8 +529,7 @@ def save_trained(parsed, result: CampaignResult, name: str, *, settings: Setting
     """Save what :func:`train_model` trained (see there); UnusableInput when nothing was."""
     path = model_path(name, models_dir)
     if result.fitted is None:
-        errors = [p for p in result.problems if p.severity == "錯誤"] or result.problems
-        first = errors[-1] if errors else None  # the last error is the one that stopped training
+        first = result.stopped_by()
         raise UnusableInput(first.problem if first else "無法訓練模型", first.fix if first else "",
                             en="cannot train a model on this list", sheet=parsed.sheet,
                             column=first.column if first else None,

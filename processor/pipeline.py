@@ -8,7 +8,7 @@ two ways. Analysers are pure functions of a :class:`~processor.sheets.contract.C
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -42,6 +42,27 @@ class Analysis:
     sheets: list[ResultSheet]  # 摘要 first, 資料檢查 last
     summary: dict
     settings: Settings
+    stopped: list[Problem] = field(default_factory=list)  # see Contribution.stopped
+
+
+@dataclass(frozen=True)
+class NotProduced:
+    """Why the sheets of one kind gave no result sheet — the one diagnosis every shell words in
+    its own terms. ``reason`` is one of:
+
+    * ``"no_sheet"``: no sheet of that kind was recognised;
+    * ``"headers_only"``: its sheets have headers (or are blank forms) but no rows;
+    * ``"stopped"``: its analyser stopped on ``problem`` (e.g. only 30 known results where 50
+      are needed to train, or a saved model whose columns the list lacks);
+    * ``"no_usable_rows"``: every row had a problem (listed in 資料檢查).
+
+    ``sheets`` are the names of the sheets of that kind, ``rows`` how many data rows they hold.
+    """
+
+    reason: str
+    sheets: tuple[str, ...] = ()
+    rows: int = 0
+    problem: Problem | None = None
 
 
 #: the analysers, in the order their sheets appear after 摘要
@@ -75,6 +96,19 @@ def workbook_settings(raw_sheets, base: Settings | None = None) -> tuple[Setting
     return _settings_sheet(raw_sheets, base or Settings())
 
 
+def read_sheets(raw_sheets, as_of: pd.Timestamp, settings: Settings | None = None,
+                progress: Callable[[str], None] = lambda message: None) -> tuple[Settings, list, list[Problem]]:
+    """(settings, parsed sheets, problems) of raw sheets, the one way every command reads them:
+    result sheets of an earlier run are left out, the 設定 sheet is read over ``settings``, every
+    other sheet is detected, parsed and checked."""
+    inputs = [r for r in raw_sheets if not getattr(r, "result", False)]
+    settings, problems, settings_names = workbook_settings(inputs, settings)
+    data_sheets = [r for r in inputs if r.name not in settings_names]
+    progress(f"辨識 {len(data_sheets)} 個工作表")
+    parsed, found = detect_and_parse(data_sheets, as_of)
+    return settings, parsed, problems + found
+
+
 def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: str | None = None,
             models_dir: Path | None = None, progress: Callable[[str], None] | None = None,
             source_name: str = "", target: str | None = None) -> Analysis:
@@ -85,12 +119,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     progress = progress or (lambda message: None)
     as_of = pd.Timestamp(as_of).normalize() if as_of is not None else pd.Timestamp.today().normalize()
     previous = [r.name for r in raw_sheets if getattr(r, "result", False)]  # a result workbook scored again
-    inputs = [r for r in raw_sheets if not getattr(r, "result", False)]
-    settings, problems, settings_names = workbook_settings(inputs, settings)
-    data_sheets = [r for r in inputs if r.name not in settings_names]
-    progress(f"辨識 {len(data_sheets)} 個工作表")
-    parsed, found = detect_and_parse(data_sheets, as_of)
-    problems += found
+    settings, parsed, problems = read_sheets(raw_sheets, as_of, settings, progress)
     by_kind: dict[str, list] = {}
     for sheet in parsed:
         if len(sheet.frame):  # a header-only sheet is listed on 摘要 but gives analysers nothing
@@ -99,6 +128,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     sheets: list[ResultSheet] = []
     blocks: list[Block] = []
     summary: dict = {}
+    stopped: list[Problem] = []
     for analyser in ANALYSERS:
         contribution = analyser(ctx)
         if contribution is None:
@@ -106,6 +136,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         sheets += contribution.sheets
         blocks += contribution.summary_blocks
         problems += contribution.problems
+        stopped += contribution.stopped
         summary.update(contribution.summary)
     problems = mask_problem_ids(problems)
     n_errors = sum(p.severity != WARNING for p in problems)
@@ -136,7 +167,27 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         "result_sheets": [overview.name] + [s.name for s in sheets] + [check.name],
         **summary,
     }
-    return Analysis(raw_sheets, parsed, problems, [overview, *sheets, check], summary, settings)
+    return Analysis(raw_sheets, parsed, problems, [overview, *sheets, check], summary, settings,
+                    mask_problem_ids(stopped))
+
+
+def not_produced(analysis: Analysis, kind_key: str) -> NotProduced:
+    """Why no result sheet came from the sheets of kind ``kind_key`` (see :class:`NotProduced`).
+
+    The same facts ``score`` reports in 資料檢查, told apart in order: no such sheet; headers
+    only; the problem that stopped the analyser; else no usable row.
+    """
+    found = [s for s in analysis.parsed if s.kind.key == kind_key]
+    names = tuple(s.sheet for s in found)
+    rows = sum(len(s.frame) for s in found)
+    if not found:
+        return NotProduced("no_sheet")
+    if rows == 0:
+        return NotProduced("headers_only", names)
+    problem = next((p for p in analysis.stopped if p.sheet in names), None)
+    if problem is not None:
+        return NotProduced("stopped", names, rows, problem)
+    return NotProduced("no_usable_rows", names, rows)
 
 
 def default_output(input_path: Path) -> Path:
@@ -206,26 +257,32 @@ class Training:
     error: UnusableInput | None = None
 
 
+def list_to_train(parsed: list, target: str | None = None):
+    """The campaign list ``train`` learns from: with ``target``, the first one; else the first
+    whose known-result column is found the way ``score`` finds it
+    (:func:`~processor.analyse.propensity.choose_label`), else the first. None without any."""
+    campaigns = [s for s in parsed if s.kind.key == "campaign" and len(s.frame)]
+    if not campaigns:
+        return None
+    if target is not None:
+        return campaigns[0]
+    return next((s for s in campaigns if propensity.choose_label(s).column is not None), campaigns[0])
+
+
 def train_file(input_path: str | Path, target: str | None, name: str, *, settings: Settings | None = None,
                as_of: pd.Timestamp, trained_at: str, models_dir: str | Path | None = None,
                progress=lambda m: None) -> Training:
-    """``precision-list train``: read a workbook or CSV as ``score`` does (its 設定 sheet over
-    ``settings``, every sheet parsed and checked), train on its campaign list (the first one whose
+    """``precision-list train``: read a workbook or CSV as ``score`` does (:func:`read_sheets`: its
+    設定 sheet over ``settings``, every sheet parsed and checked), train on its campaign list (the first one whose
     label is found) and save the model; the file's 資料檢查 goes beside the model as
     ``NAME.資料檢查.csv``, also when nothing could be trained."""
     path = models.model_path(name, models_dir)
-    raw = read_input(Path(input_path))
-    settings, problems, settings_sheets = workbook_settings(raw, settings)
-    parsed, found = detect_and_parse([r for r in raw if r.name not in settings_sheets], as_of)
-    problems += found
-    campaigns = [s for s in parsed if s.kind.key == "campaign" and len(s.frame)]
-    if not campaigns:
+    settings, parsed, problems = read_sheets(read_input(Path(input_path)), as_of, settings, progress)
+    sheet = list_to_train(parsed, target)
+    if sheet is None:
         raise UnusableInput("找不到行銷名單工作表（要有客戶編號欄）", "標題列請包含「客戶編號」（或 UID、會員編號）與目標欄",
                             en="no campaign list (a sheet with a customer id column) found",
                             fix_en="the header row needs a customer id column (客戶編號, UID, 會員編號) and the target column")
-    sheet = campaigns[0]
-    if target is None:  # the first list with a recognisable label, as score would read it
-        sheet = next((s for s in campaigns if propensity.choose_label(s).column is not None), sheet)
     result = propensity.score_sheet(sheet, settings, as_of, target=target, progress=progress)
     problems += result.problems
     saved, error = None, None

@@ -20,7 +20,8 @@ def tenure_years(hire: pd.Series, as_of: pd.Timestamp) -> tuple[pd.Series, pd.Se
     """Job tenure in years from 到職日或年資 (see :func:`processor.read.values.parse_tenure`) and a mask
     of cells that give none (unreadable, or a hire date after ``as_of``; parse reports both).
 
-    >>> tenure_years(pd.Series(["3年6個月", "108/03/01", "18个月", "abc"]), pd.Timestamp("2024-03-01"))[0].round(2).tolist()
+    >>> years, _ = tenure_years(pd.Series(["3年6個月", "108/03/01", "18个月", "abc"]), pd.Timestamp("2024-03-01"))
+    >>> years.round(2).tolist()
     [3.5, 5.0, 1.5, nan]
     """
     years, bad, future = parse_tenure(hire, as_of)
@@ -31,7 +32,8 @@ def age_years(birthday: pd.Series, as_of: pd.Timestamp) -> pd.Series:
     """Completed years of age on ``as_of``: one more only once the birthday's month and day are
     reached (a 29 Feb birthday is reached on 1 Mar in other years, as the Civil Code §121 counts).
 
-    >>> age_years(pd.Series(pd.to_datetime(["1990-06-28", "1990-06-29", "2000-02-29"])), pd.Timestamp("2024-06-28")).tolist()
+    >>> births = pd.Series(pd.to_datetime(["1990-06-28", "1990-06-29", "2000-02-29"]))
+    >>> age_years(births, pd.Timestamp("2024-06-28")).tolist()
     [34, 33, 24]
     """
     born = pd.to_datetime(pd.Series(birthday), errors="coerce")

@@ -49,7 +49,8 @@ class ProblemKind:
 
 def problem_kinds(problems: list[Problem]) -> list[ProblemKind]:
     """The problems grouped by kind, errors first, then the most frequent; IDs masked (as
-    :func:`~processor.privacy.mask_problem_ids`). A check capped at :data:`~processor.errors.MAX_PROBLEMS_PER_CHECK` rows counts its
+    :func:`~processor.privacy.mask_problem_ids`). A check capped at
+    :data:`~processor.errors.MAX_PROBLEMS_PER_CHECK` rows counts its
     summary line as the rows it stands for, so 1,000 bad rows count 1,000, not 201.
 
     >>> [(k.column, k.count) for k in problem_kinds([Problem("s", 2, "生日", "x", "日期無法辨識", "f")] * 2)]

@@ -45,3 +45,6 @@ class Contribution:
     summary_blocks: list[Block] = field(default_factory=list)  # shown on 摘要
     problems: list[Problem] = field(default_factory=list)  # shown on 資料檢查
     summary: dict = field(default_factory=dict)  # merged into the --json summary
+    #: for an input sheet that gave no result sheet, the problem that stopped it (also in ``problems``);
+    #: read by :func:`processor.pipeline.not_produced`
+    stopped: list[Problem] = field(default_factory=list)

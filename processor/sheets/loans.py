@@ -26,7 +26,8 @@ def analyse_loans(ctx: Context) -> Contribution | None:
     review = loan_review(loans, ctx.as_of).assign(sheet=loans["_sheet"], row=loans["_row"])
     table = pd.DataFrame({c.label: review[c.key] for c in LOAN_REVIEW_COLUMNS})
     notes = ("貸款檢核（種子 000 貸款懶人包 1–5 項）",
-             f"年齡與年資以基準日 {ctx.as_of:%Y/%m/%d} 計算；年所得應約為月收入×12 至×16.8（含年終、獎金），超出範圍請與申請人確認。",
+             f"年齡與年資以基準日 {ctx.as_of:%Y/%m/%d} 計算；"
+             "年所得應約為月收入×12 至×16.8（含年終、獎金），超出範圍請與申請人確認。",
              "身分證字號在所有輸出中都已遮蔽。")
     formats = {c.label: c.format for c in LOAN_REVIEW_COLUMNS if c.format}
     sheet = ResultSheet("貸款檢核", (Block(table, formats=formats, data_bars=("資料完整度",)),), notes)

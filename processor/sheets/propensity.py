@@ -45,6 +45,7 @@ def analyse_campaign(ctx: Context) -> Contribution | None:
                              progress=ctx.progress)
         out.problems += result.problems
         if result.ranked is None:
+            out.stopped += [p for p in [result.stopped_by()] if p is not None]
             continue
         id_header = parsed.headers.get("customer_id", "客戶編號")
         out.sheets += campaign_sheets(result, id_header, ctx.settings, suffix)
@@ -178,7 +179,8 @@ def key_figures(result: CampaignResult, settings: Settings) -> pd.DataFrame:
 def evaluation_notes(result: CampaignResult, settings: Settings) -> tuple[str, ...]:
     e = result.evaluation
     notes = [f"評估資料：{result.eval_source}。門檻在看測試結果之前就由經濟條件決定："
-             f"{break_even(settings):.1%} = 聯絡成本 {settings.contact_cost:,.0f} ÷ (售價 {settings.price:,.0f} − 成本 {settings.cost:,.0f})。"]
+             f"{break_even(settings):.1%} = 聯絡成本 {settings.contact_cost:,.0f} ÷ "
+             f"(售價 {settings.price:,.0f} − 成本 {settings.cost:,.0f})。"]
     if result.label_reason:
         notes.append(f"已知結果（標籤）欄：「{result.label_column}」，{result.label_reason}。")
     if result.seed_data and e:

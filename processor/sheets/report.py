@@ -7,9 +7,13 @@ the drop-folder service and the ribbon buttons all use this one renderer (DESIGN
 
 from __future__ import annotations
 
+import datetime as _dt
+import re as _re
+import unicodedata as _ud
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as _np
 import pandas as pd
 
 from processor.privacy import mask_ids, mask_ids_in_text
@@ -70,12 +74,6 @@ class ResultSheet:
 
 # ---------------------------------------------------------------------------------------------
 # Rendering (openpyxl). The only place that knows about cells, styles and charts.
-
-import datetime as _dt
-import re as _re
-import unicodedata as _ud
-
-import numpy as _np
 
 HEADER_FILL = "1F4E78"
 TITLE_SIZE = 13
@@ -209,7 +207,7 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
                 _put_row(ws, header_row + 1 + i, frame.iloc[i], formats, wrapped, i, wrapped_text)
         if n:
             sample = frame.head(200)
-            for j, name in enumerate(columns, start=1):
+            for j in range(1, len(columns) + 1):
                 lengths = sample.iloc[:, j - 1].map(lambda v: _display_width(v) if isinstance(v, str) else 10)
                 if len(lengths):
                     widths[j] = max(widths[j], min(cap, int(lengths.max()) + 2))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from processor.errors import WARNING, Problem
+from processor.errors import ERROR, WARNING, Problem
 from processor.read.schema import normalise_header
 from processor.read.values import is_blank
 from processor.settings import Settings
@@ -48,6 +48,15 @@ class CampaignResult:
     seed_data: bool = False  # the list is seed 000's own example data set
     model_name: str | None = None
     model_meta: dict | None = None
+
+    def stopped_by(self) -> Problem | None:
+        """The problem that kept this list from being scored (too few known results, one class
+        only, no usable column …): the last error, which is the one that ended scoring; None
+        when it was scored."""
+        if self.ranked is not None:
+            return None
+        errors = [p for p in self.problems if p.severity == ERROR] or self.problems
+        return errors[-1] if errors else None
 
 
 def score_sheet(parsed, settings: Settings, as_of: pd.Timestamp, *, target: str | None = None,

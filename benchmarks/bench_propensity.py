@@ -39,7 +39,8 @@ from processor.analyse.propensity import SEED_000_LIST, evaluate, score_campaign
 from processor.settings import Settings
 from processor.read.workbook import read_input
 
-DATA = Path("/work/shared/data/campaign_marketing2.csv")
+#: seed 000's data, beside the repository as every seed is: ``../shared/data/`` from the repo root
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "campaign_marketing2.csv"
 AS_OF = pd.Timestamp("2024-01-01")
 SEED = {"called": SEED_000_LIST["called"], "buyers": SEED_000_LIST["buyers"]}
 _ECONOMICS = Settings()  # the seed's: price 2,500, cost 750, contact 175

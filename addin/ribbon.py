@@ -189,8 +189,9 @@ def _not_produced(analysis, label: str, kind_key: str, model: Path | None, folde
     if why.reason == "stopped":
         # where the add-in looked for a saved model is the shell's own fact, said beside the core's reason
         no_model = f"；模型資料夾（{folder}）也沒有已存的模型" if kind_key == "campaign" and model is None else ""
-        return UnusableInput(f"沒有產生「{label}」：{names} {in_excel(why.problem.problem)}{no_model}",
-                             in_excel(why.problem.fix), en=f"{kind.key}: stopped by a problem of the list",
+        problem = in_excel(why.problem)
+        return UnusableInput(f"沒有產生「{label}」：{names} {problem.problem}{no_model}",
+                             problem.fix, en=f"{kind.key}: stopped by a problem of the list",
                              sheet=why.problem.sheet, column=why.problem.column)
     return UnusableInput(f"沒有產生「{label}」：{names} 的 {why.rows:,} 列資料都無法使用", f"原因見「{CHECK_SHEET}」工作表",
                          en=f"no usable rows in the {kind.key} sheet")
@@ -353,7 +354,7 @@ def dispatch(control_id: str, book: OpenWorkbook | None = None) -> str:
         book.message(outcome)
         return outcome
     except UnusableInput as problem:
-        text = in_excel(str(problem))
+        text = str(in_excel(problem))
         book.message(text, error=True)
         return text
     except Exception as error:  # noqa: BLE001 - a button must end in a dialog, not a traceback

@@ -50,7 +50,7 @@ from processor.settings import Settings
 from . import ribbon
 from .adapter import as_in_file
 from .excel import ExcelWorkbook
-from .messages import FORMULA_AS_OF, in_excel
+from .messages import IN_FORMULA, in_excel
 
 #: the names Excel sees, in the order the function wizard lists them
 UDF_NAMES = ("PL_TWDATE", "PL_AMOUNT", "PL_ZODIAC", "PL_ID_CHECK", "PL_NEXT_FOLLOWUP", "PL_SILENCE",
@@ -282,7 +282,7 @@ def _readable(func):
         except FormulaProblem as problem:
             return [[f"{WARN}{problem}"]]
         except UnusableInput as problem:  # the core's own message for people (sheet, value, fix)
-            return [[WARN + in_excel(str(problem), FORMULA_AS_OF)]]
+            return [[WARN + str(in_excel(problem, IN_FORMULA))]]
         except Exception as error:
             return [[f"{WARN}{func.__name__} 無法計算：{type(error).__name__}: {error}"]]
     return wrapper
@@ -297,7 +297,7 @@ def _note(problem: Problem) -> str:
         f"第 {problem.row} 列" if problem.row is not None and "列" not in problem.problem else "",
         f"{problem.column}" + (f" {problem.value}" if problem.value.startswith("「") else f"「{problem.value}」")
         if problem.column and problem.value else "") if part)
-    fix = in_excel(problem.fix, FORMULA_AS_OF)
+    fix = in_excel(problem.fix, IN_FORMULA)
     return f"{WARN}{problem.severity}：{problem.problem}" + (f"（{where}）" if where else "") + (f"：{fix}" if fix else "")
 
 

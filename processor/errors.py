@@ -14,7 +14,7 @@ ID numbers in problems is :func:`processor.privacy.mask_problem_ids`.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 #: severity labels as they appear in 資料檢查
 ERROR = "錯誤"
@@ -28,6 +28,29 @@ _CAPPED = re.compile(re.escape(CAPPED_SUFFIX.split("{rest}")[0]) + r"(\d+)" + re
 #: where an ID number (身分證字號 / 居留證號) may sit inside longer text, after NFKC: processor.privacy
 #: masks what passes the checksum, and the drop-folder service redacts every match from what it logs
 ID_CANDIDATE = r"(?<![A-Za-z0-9])[A-Za-z][1289A-Da-d]\d{8}(?!\d)"
+
+#: The steps a message may ask a person to take, by code, in the command line's words (which the
+#: drop folder's reports use too). A core message names a step only through :func:`step`, never
+#: by writing a flag itself; a shell with other words for the steps passes them to
+#: :func:`worded` — Excel names buttons and formula arguments (``addin.messages``).
+STEPS = {
+    "train_or_models_dir": "請先用 precision-list train 訓練，或確認 --models 資料夾",
+    "train_or_models_env": "請先用 precision-list train 訓練，或設定 --models / PRECISION_LIST_MODELS",
+    "retrain_this_version": "請用這一版的 precision-list train 重新訓練",
+    "train_command": "（precision-list train）",
+    "or_use_model": "或用 --model 指定已訓練的模型",
+    "as_of": "若基準日不對，請用 --as-of 指定",
+    "copy_template_headers": "或從 precision-list templates 複製標題列",
+    "use_template_headers": "請使用 precision-list templates 產生的範本欄名",
+    "other_output": "請用 -o 指定另一個檔名",
+    "target_either_command": "請用 --target 欄名 指定（score 與 train 都可以）",
+    "target_which": "用 --target 指定哪一欄是已知結果",
+    "target_one_of": "請用 --target 指定）",
+    "target_header": "--target 要寫標題列上的欄名",
+    "target_given": "（--target）",
+    "target_reason": "由 --target 指定",
+    "check_config": "請確認 --config 的路徑與檔名",
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,10 @@ class Problem:
     def as_row(self) -> dict:
         return asdict(self)
 
+    def worded(self, words: dict[str, str]) -> Problem:
+        """This problem with the steps it names in a shell's words (see :func:`worded`)."""
+        return replace(self, problem=worded(self.problem, words), fix=worded(self.fix, words))
+
 
 class UnusableInput(Exception):
     """The file as a whole cannot be used; the message is one line a rep can act on.
@@ -67,6 +94,11 @@ class UnusableInput(Exception):
         self.row = row
         self.column = column
         super().__init__(f"{what}{'；' + fix if fix else ''}")
+
+    def worded(self, words: dict[str, str]) -> UnusableInput:
+        """The same problem (same class, same place) with its steps in a shell's words (see :func:`worded`)."""
+        return type(self)(worded(self.what, words), worded(self.fix, words), en=self.en, fix_en=self.fix_en,
+                          sheet=self.sheet, row=self.row, column=self.column)
 
     def english(self) -> str:
         """One English line: what went wrong and how to fix it."""
@@ -98,3 +130,27 @@ def capped_rest(problem: str) -> tuple[str, int]:
     """
     found = _CAPPED.search(problem)
     return (problem[:found.start()], int(found.group(1))) if found else (problem, 0)
+
+
+def step(code: str) -> str:
+    """The step ``code`` (see :data:`STEPS`) as a message names it by default.
+
+    >>> "若日期打錯請修正；" + step("as_of")
+    '若日期打錯請修正；若基準日不對，請用 --as-of 指定'
+    """
+    return STEPS[code]
+
+
+def worded(text, words: dict[str, str]):
+    """``text`` with every step it names (:data:`STEPS`) in a shell's own ``words`` (code → text);
+    anything that is not text passes through.
+
+    >>> worded("若日期打錯請修正；" + step("as_of"), {"as_of": "請改公式的 as_of"})
+    '若日期打錯請修正；請改公式的 as_of'
+    """
+    if not isinstance(text, str):
+        return text
+    for code, default in STEPS.items():
+        if default in text:
+            text = text.replace(default, words[code])
+    return text

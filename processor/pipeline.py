@@ -18,18 +18,19 @@ from processor import models
 from processor.analyse import propensity
 from processor.analyse.contacts import analyse_contacts
 from processor.analyse.transactions import analyse_transactions
-from processor.errors import WARNING, Problem, UnusableInput
+from processor.errors import WARNING, Problem, UnusableInput, step
 from processor.read.parse import describe_unrecognised, detect_and_parse
 from processor.read.schema import normalise_header
 from processor.privacy import mask_problem_ids
 from processor.read.workbook import atomic_output, read_input
 from processor.settings import LABEL_TO_NAME, Settings, settings_from_pairs
-from processor.sheets.check import problems_frame
+from processor.sheets.check import check_sheet, problems_frame
 from processor.sheets.contract import Context, Contribution
 from processor.sheets.activities import analyse_activities
 from processor.sheets.loans import analyse_loans
 from processor.sheets.propensity import analyse_campaign
-from processor.sheets.report import MAX_COPIED_CSV_ROWS, Block, ResultSheet, render
+from processor.sheets.summary import overview_sheet
+from processor.sheets.report import Block, ResultSheet, render
 
 
 @dataclass
@@ -140,25 +141,8 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         summary.update(contribution.summary)
     problems = mask_problem_ids(problems)
     n_errors = sum(p.severity != WARNING for p in problems)
-    found_table = pd.DataFrame({
-        "工作表": [s.sheet for s in parsed], "類型": [s.kind.label for s in parsed],
-        "資料列數": [len(s.frame) for s in parsed], "標題列": [s.header_row for s in parsed],
-    })
-    head = Block(found_table, title="辨識到的工作表", as_table=False)
-    big = [r for r in raw_sheets if r.source == "csv" and len(r.grid) > MAX_COPIED_CSV_ROWS]
-    blank_forms = [s.sheet for s in parsed if s.layout == "form" and not len(s.frame)]
-    overview = ResultSheet("摘要", (head, *blocks), (
-        f"精準名單 結果摘要　{source_name}",
-        f"基準日 {as_of:%Y/%m/%d}；資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
-        *[f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
-          for r in big],
-        *[f"「{name}」是空白的貸款懶人包表單，未計入申請人。" for name in blank_forms],
-        *([f"這是之前的結果檔：上次的結果工作表（{'、'.join(previous)}）未當成資料，已換成本次的結果。"] if previous else []),
-    ))
-    check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
-        "資料檢查：每一列是一個問題，照「如何修正」改好再送一次即可；原始資料沒有被修改。",
-        "無法辨識的值不會被猜測或刪除：該格在分析中視為空白。",
-    ))
+    overview = overview_sheet(raw_sheets, parsed, problems, blocks, as_of, source_name, previous)
+    check = check_sheet(problems)
     summary = {
         "file": source_name, "as_of": f"{as_of:%Y-%m-%d}",
         "sheets": [{"sheet": s.sheet, "kind": s.kind.key, "rows": int(len(s.frame)), "header_row": s.header_row,
@@ -206,7 +190,7 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)
     if output_path.resolve() == input_path.resolve():
-        raise UnusableInput("輸出檔不能和輸入檔同名", "請用 -o 指定另一個檔名", en="the output would overwrite the input",
+        raise UnusableInput("輸出檔不能和輸入檔同名", step("other_output"), en="the output would overwrite the input",
                             fix_en="choose another file name with -o")
     if not output_path.parent.is_dir():
         raise UnusableInput(f"輸出資料夾 {output_path.parent} 不存在", "請先建立資料夾，或用 -o 指定已存在的資料夾",
@@ -221,7 +205,7 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
             _, shown, guess = describe_unrecognised(sheet.grid, limit=8)
             described.append(f"「{sheet.name}」標題 {shown}" + (f"，最接近「{guess}」" if guess else ""))
         raise UnusableInput("找不到可分析的工作表：" + "；".join(described),
-                            "請使用 precision-list templates 產生的範本欄名（標題列放在前 15 列內）",
+                            step("use_template_headers") + "（標題列放在前 15 列內）",
                             en="no sheet with recognisable headers (contacts, follow-ups, activities, transactions, "
                                "campaign list or loan intake)",
                             fix_en="use the column names of the templates written by `precision-list templates` "

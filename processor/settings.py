@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from processor.errors import WARNING, Problem, UnusableInput
+from processor.errors import WARNING, Problem, UnusableInput, step
 from processor.read.schema import normalise_header
 from processor.read.values import parse_number_scalar
 
@@ -121,7 +121,7 @@ def load_config(path: Path | None) -> Settings:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except OSError as exc:
-        raise UnusableInput(f"讀不到設定檔 {path}（{type(exc).__name__}）", "請確認 --config 的路徑與檔名",
+        raise UnusableInput(f"讀不到設定檔 {path}（{type(exc).__name__}）", step("check_config"),
                             en=f"cannot read the config file {path} ({type(exc).__name__})",
                             fix_en="check the path given to --config") from None
     except tomllib.TOMLDecodeError as exc:

@@ -327,13 +327,16 @@ def test_when_no_row_is_usable_the_reasons_are_put_in_the_check_sheet_in_excel_t
 
 
 def test_every_core_message_that_names_the_command_line_has_an_excel_wording():
-    """Scans every string in processor/ that a person reads (it holds CJK text) and names a
-    command-line option or subcommand; each must come out of in_excel without one. cli.py is
-    left out: its messages are printed by the command line itself, never shown in Excel."""
+    """Scans every string in processor/ (all layers) that a person reads (it holds CJK text) and
+    names a command-line option or subcommand: each must be one of the steps of
+    processor.errors.STEPS, so in_excel words it without one. cli.py is left out: its messages are
+    printed by the command line itself, never shown in Excel."""
     import ast
 
+    from processor.errors import STEPS
+
     found = []
-    for source in sorted(p for p in (ROOT / "processor").glob("*.py") if p.name != "cli.py"):
+    for source in sorted(p for p in (ROOT / "processor").rglob("*.py") if p.name != "cli.py"):
         tree = ast.parse(source.read_text(encoding="utf-8"))
         docstrings = {id(node.body[0].value) for node in ast.walk(tree)
                       if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
@@ -341,10 +344,22 @@ def test_every_core_message_that_names_the_command_line_has_an_excel_wording():
         for node in ast.walk(tree):
             if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
                     and re.search(r"[\u4e00-\u9fff]", node.value) and CLI_REFERENCE.search(node.value)):
-                found.append((source.name, node.value))
+                found.append((source.relative_to(ROOT).as_posix(), node.value))
     assert found, "the scan must see the core's command-line hints (e.g. --as-of) to be worth anything"
     for name, text in found:
+        assert name == "processor/errors.py" and text in STEPS.values(), (name, text)
         assert not CLI_REFERENCE.search(in_excel(text)), (name, text, in_excel(text))
+
+
+def test_every_step_a_core_message_may_name_has_its_own_excel_wording():
+    from addin.messages import IN_EXCEL, IN_FORMULA
+    from processor.errors import STEPS, step
+
+    assert IN_EXCEL.keys() == STEPS.keys() == IN_FORMULA.keys()
+    for code in STEPS:
+        for words in (IN_EXCEL, IN_FORMULA):
+            text = in_excel("請修正；" + step(code), words)
+            assert text == "請修正；" + words[code] and not CLI_REFERENCE.search(text), (code, text)
 
 
 def test_run_all_on_the_untouched_built_workbook_reports_no_errors(tmp_path):

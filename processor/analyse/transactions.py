@@ -17,7 +17,7 @@ import pandas as pd
 
 from processor.analyse import segments as seg
 from processor.analyse import silence as sil
-from processor.errors import ERROR, WARNING, Problem, UnusableInput
+from processor.errors import ERROR, WARNING, Problem, UnusableInput, step
 from processor.sheets.contract import Contribution
 from processor.sheets.report import Block, Chart, ResultSheet
 from processor.read.schema import TRANSACTIONS
@@ -63,7 +63,7 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
 
     problems += _row_problems(future, sheets, rows, _LABEL["date"], dates,
                               f"交易日期晚於基準日 {as_of:%Y/%m/%d}，這筆沒有納入計算",
-                              "確認日期（民國/西元年）是否打錯；若基準日不對，請用 --as-of 指定", ERROR)
+                              "確認日期（民國/西元年）是否打錯；" + step("as_of"), ERROR)
     if incomplete.any():
         problems.append(_summary_problem(incomplete, sheets, rows, None,
                                          "缺少客戶編號、日期或金額（或無法辨識），沒有納入計算",

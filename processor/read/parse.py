@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from processor.read import schema
-from processor.errors import ERROR, MAX_PROBLEMS_PER_CHECK, WARNING, Problem
+from processor.errors import ERROR, MAX_PROBLEMS_PER_CHECK, WARNING, Problem, step
 from processor.errors import capped as _capped
 from processor.privacy import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids, mask_ids, mask_ids_in_text
 from processor.read.schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
@@ -461,7 +461,7 @@ def detect_and_parse(raw_sheets: list[RawSheet], as_of: pd.Timestamp) -> tuple[l
             problems.append(Problem(raw.name, row, None, shown,
                                     f"看不出是哪一種工作表（最接近：{guess}），未分析" if guess else
                                     "看不出是哪一種工作表：找不到標題列，未分析",
-                                    f"請把標題列改成{template}的欄名，或從 precision-list templates 複製標題列", WARNING))
+                                    f"請把標題列改成{template}的欄名，{step('copy_template_headers')}", WARNING))
             continue
         parsed.append(sheet)
         problems += found

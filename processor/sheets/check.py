@@ -12,6 +12,7 @@ import pandas as pd
 
 from processor.errors import ERROR, Problem, capped_rest
 from processor.privacy import mask_problem_ids
+from processor.sheets.report import Block, ResultSheet
 
 
 PROBLEM_COLUMNS = {
@@ -63,3 +64,11 @@ def problem_kinds(problems: list[Problem]) -> list[ProblemKind]:
         counts[key] = counts.get(key, 0) + (rest or 1)
     kinds = [ProblemKind(*key, count) for key, count in counts.items()]
     return sorted(kinds, key=lambda k: (k.severity != ERROR, -k.count))
+
+
+def check_sheet(problems: list[Problem]) -> ResultSheet:
+    """資料檢查: one row per problem (see :func:`problems_frame`), with how to read it."""
+    return ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
+        "資料檢查：每一列是一個問題，照「如何修正」改好再送一次即可；原始資料沒有被修改。",
+        "無法辨識的值不會被猜測或刪除：該格在分析中視為空白。",
+    ))

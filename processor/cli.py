@@ -59,9 +59,16 @@ def cmd_score(args) -> int:
         if not args.json and sys.stderr.isatty():  # progress for people, not for pipes and logs
             print(f"… {message}", file=sys.stderr)
 
-    summary = score_file(args.input, args.output, as_of=args.as_of, settings=_settings(args),
-                         model=getattr(args, "model", None), models_dir=getattr(args, "models", None),
-                         progress=progress, target=getattr(args, "target", None))
+    if _is_log_job(args):
+        from processor.pipeline import score_log
+
+        summary = score_log(args.input, args.output, out_dir=args.out_dir, csv=args.csv, as_of=args.as_of,
+                            settings=_settings(args), engine=args.engine, scheduler=args.scheduler,
+                            memory_limit=args.memory_limit, workers=args.dask_workers, progress=progress)
+    else:
+        summary = score_file(args.input, args.output, as_of=args.as_of, settings=_settings(args),
+                             model=getattr(args, "model", None), models_dir=getattr(args, "models", None),
+                             progress=progress, target=getattr(args, "target", None))
     if args.json:
         json.dump(summary, sys.stdout, ensure_ascii=False, indent=2, default=str)
         print()
@@ -75,6 +82,13 @@ def cmd_score(args) -> int:
             print(f"已評分 {Path(args.input).name}：{kinds}\n資料問題 {problems['errors']} 個錯誤、{problems['warnings']} "
                   f"個提醒（見 資料檢查 工作表）\n結果：{summary['output']}")
     return 0
+
+
+def _is_log_job(args) -> bool:
+    """A transaction log (Parquet, folder, glob), or a CSV with an engine option: the customer-tables path."""
+    from processor.read.logs import is_log
+
+    return is_log(args.input) or args.engine != "auto" or bool(args.scheduler or args.out_dir)
 
 
 def cmd_train(args) -> int:
@@ -199,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("score", help="score a workbook or CSV and write the result workbook")
-    p.add_argument("input", help="the .xlsx, .xlsm or .csv to score (never modified)")
+    p.add_argument("input", help="the .xlsx, .xlsm or .csv to score (never modified); for transactions also a .parquet "
+                                 "file, a folder of .parquet/.csv files or a glob such as 'exports/2025-*.csv'")
     p.add_argument("-o", "--output", help="result workbook (default: INPUT.scored.xlsx beside the input)")
     p.add_argument("--as-of", type=_as_of, help="the day counted as today (default: today), e.g. 2024-03-05 or 113/03/05")
     p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the messages printed here")
@@ -209,6 +224,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="models folder (default: $PRECISION_LIST_MODELS, else ./models)")
     p.add_argument("--target", metavar="COLUMN",
                    help="the campaign list's known-result column, as its header reads (default: recognised, and said in 資料檢查)")
+    big = p.add_argument_group("transaction logs (Parquet, folders, globs; see docs/scale.md)")
+    big.add_argument("--engine", choices=["auto", "pandas", "dask"], default="auto",
+                     help="auto: pandas up to 5 million rows, Dask above (or when --scheduler is given)")
+    big.add_argument("--scheduler", metavar="ADDRESS",
+                     help="an existing dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
+    big.add_argument("--out-dir", metavar="DIR", help="write every customer's rows as Parquet (沉默排名, 客戶分群) here")
+    big.add_argument("--csv", action="store_true", help="with --out-dir: also write the full tables as CSV")
+    big.add_argument("--memory-limit", metavar="SIZE",
+                     help="local cluster: total worker memory, e.g. 6GB (default: half the machine's)")
+    big.add_argument("--dask-workers", type=int, metavar="N", help="local cluster: worker processes (default: cores, ≤ 4)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("train", help="train a purchase-probability model on a labelled campaign list and save it")

@@ -193,9 +193,24 @@ def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambd
     silence = sil.silence_table(clean, as_of, settings)
     progress("計算客戶分群")
     segments, info = seg.segment_table(silence, settings)
+    return build_sheets(silence, segments, info, as_of, settings)
+
+
+def build_sheets(silence: pd.DataFrame, segments: pd.DataFrame, info: dict, as_of, settings: Settings) -> dict:
+    """The sheets, 摘要 blocks and summary of both tables (whichever engine computed them)."""
     return {"sheets": [silence_sheet(silence, as_of, settings), segment_sheet(segments, info, settings)],
             "summary_blocks": summary_blocks(silence, segments),
             "summary": {"transactions": headline(silence, segments, info)}}
+
+
+def full_tables(silence: pd.DataFrame, segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every customer of 沉默排名 and 客戶分群 with the sheets' headers and values (labels kept as categoricals)."""
+    from processor.analyse import segments as seg
+    from processor.analyse import silence as sil
+
+    if "margin" in silence.columns and silence["margin"].isna().all():
+        silence = silence.drop(columns="margin")
+    return silence.rename(columns=sil.LABELS), segments.rename(columns=seg.LABELS)
 
 
 def _counts(values: pd.Series, order, label: str, money: pd.Series | None = None) -> pd.DataFrame:

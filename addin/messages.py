@@ -45,6 +45,14 @@ IN_EXCEL: dict[str, str] = {
     "target_given": "（指定的已知結果欄）",
     "target_reason": "由指定的欄名",
     "check_config": "請確認設定檔的路徑與檔名",
+    # transaction logs beyond a workbook are scored by the command line only; should one of its
+    # messages reach Excel, it says so instead of naming an option
+    "as_of_is_right": "電腦的日期（基準日）正確",
+    "transactions_template_headers": "（用 精準名單 › 插入範本工作表 › 交易 的欄名）",
+    "full_tables": "每位客戶的完整表格要由系統管理員用命令列輸出",
+    "memory_limit_options": "（由系統管理員調整 Dask worker 的記憶體上限）",
+    "out_dir": "完整表格資料夾",
+    "memory_limit": "記憶體上限",
 }
 #: the same, in a formula cell: the basis date is the formula's as_of argument
 IN_FORMULA: dict[str, str] = {**IN_EXCEL, "as_of": FORMULA_AS_OF}

@@ -50,6 +50,14 @@ STEPS = {
     "target_given": "（--target）",
     "target_reason": "由 --target 指定",
     "check_config": "請確認 --config 的路徑與檔名",
+    # transaction logs beyond a workbook (the command line's --engine/--out-dir path)
+    "as_of_is_right": "基準日（--as-of）正確",
+    "transactions_template_headers": "（用 precision-list templates 的 交易 範本欄名）",
+    "full_tables": "要每位客戶的完整表格，請加 --out-dir 資料夾（Parquet，另加 --csv 也寫 CSV）",
+    "memory_limit_options": "（--memory-limit，或 dask worker --memory-limit）",
+    # an option named as the subject of a message; after the phrases above, which may hold it
+    "out_dir": "--out-dir",
+    "memory_limit": "--memory-limit",
 }
 
 

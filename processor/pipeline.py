@@ -8,6 +8,8 @@ two ways. Analysers are pure functions of a :class:`~processor.sheets.contract.C
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -16,10 +18,12 @@ import pandas as pd
 
 from processor import models
 from processor.analyse import propensity
+from processor.analyse import transactions as tx
 from processor.analyse.contacts import analyse_contacts
 from processor.analyse.transactions import analyse_transactions
 from processor.errors import WARNING, Problem, UnusableInput, step
-from processor.read.logs import is_log
+from processor.engines import customer_tables
+from processor.read.logs import is_log, resolve_log
 from processor.read.parse import describe_unrecognised, detect_and_parse
 from processor.read.schema import normalise_header
 from processor.privacy import mask_problem_ids
@@ -313,15 +317,6 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
     Nothing partial is left behind: the tables are written to a hidden folder beside ``out_dir``
     and moved in only after the workbook is written; on any failure they are removed.
     """
-    import shutil
-    import tempfile
-
-    from processor.analyse import transactions as tx
-    from processor.engines import customer_tables
-    from processor.errors import UnusableInput, WARNING, mask_problem_ids, problems_frame
-    from processor.read.logs import resolve_log
-    from processor.sheets.report import render
-
     progress = progress or (lambda message: None)
     settings = settings or Settings()
     as_of = pd.Timestamp(as_of).normalize() if as_of is not None else pd.Timestamp.today().normalize()
@@ -333,7 +328,7 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
                             fix_en="create the folder first, or point -o to an existing folder")
     out_dir = Path(out_dir) if out_dir else None
     if out_dir is not None and not out_dir.parent.resolve().is_dir():
-        raise UnusableInput(f"--out-dir 的上層資料夾 {out_dir.parent} 不存在", "請先建立它，或指定已存在的位置",
+        raise UnusableInput(f"{step('out_dir')} 的上層資料夾 {out_dir.parent} 不存在", "請先建立它，或指定已存在的位置",
                             en=f"the parent of --out-dir ({out_dir.parent}) does not exist",
                             fix_en="create it first, or choose an existing place")
     progress(f"{log.name}：{len(log.files)} 個檔案，約 {log.estimated_rows:,} 筆")
@@ -341,7 +336,7 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
                              workers=workers, progress=progress)
     if tables.silence.empty:
         raise UnusableInput(f"{log.name} 沒有任何可用的購買紀錄（{tables.rows:,} 列都缺值、是退貨或 0 元、或晚於基準日）",
-                            "請確認 客戶編號、日期、金額 欄有資料，基準日（--as-of）正確",
+                            "請確認 客戶編號、日期、金額 欄有資料，" + step("as_of_is_right"),
                             en=f"{log.name} has no usable purchase ({tables.rows:,} rows)",
                             fix_en="check the 客戶編號, 日期 and 金額 columns and the --as-of date")
     built = tx.build_sheets(tables.silence, tables.segments, tables.info, as_of, settings)
@@ -350,8 +345,7 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
     files = pd.DataFrame({"檔案": [f.path.name for f in log.files], "格式": [f.format for f in log.files],
                           "大小(MB)": [round(f.bytes / 1e6, 1) for f in log.files]})
     where = ([f"完整表格（每位客戶一列）：{out_dir / (name + '.parquet')}" for name in FULL_TABLES] if out_dir else
-             [f"本活頁簿只列出每張表的前 {tx.MAX_LISTED:,} 位；要每位客戶的完整表格，請加 --out-dir 資料夾（Parquet，"
-              "另加 --csv 也寫 CSV）。"])
+             [f"本活頁簿只列出每張表的前 {tx.MAX_LISTED:,} 位；{step('full_tables')}。"])
     overview = ResultSheet("摘要", (Block(files, title="交易紀錄檔", as_table=False), *built["summary_blocks"]), (
         f"精準名單 結果摘要　{log.name}",
         f"基準日 {as_of:%Y/%m/%d}；{tables.rows:,} 筆交易、{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；"

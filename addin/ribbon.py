@@ -24,10 +24,10 @@ from processor.models import ModelError, load_model, load_model_cached, model_pa
 from processor.analyse.propensity import choose_label
 from processor.pipeline import analyse, list_to_train, not_produced, read_sheets
 from processor.read import schema
-from processor.read.workbook import RESULT_SHEETS_KEY
+from processor.read.workbook import RESULT_SHEETS_KEY, WORKBOOK_SUFFIXES
 from processor.sheets import templates
 from processor.sheets.check import PROBLEM_COLUMNS
-from processor.sheets.report import render
+from processor.sheets.report import HELP_SHEET, render
 
 from .adapter import CONFIG_SHEET, OpenWorkbook
 from .messages import MODEL_FIX, in_excel
@@ -139,7 +139,8 @@ def _put_results(book: OpenWorkbook, analysis, wanted: tuple[str, ...] | None) -
     the ones an earlier button put there."""
     sheets = [s for s in analysis.sheets if wanted is None or s.name in wanted or s.name == "資料檢查"]
     previous = _previous_results(book)
-    replace = [name for name in previous if wanted is None or name in {s.name for s in sheets}]
+    # the help sheet is written anew with every run (its sections follow the sheets written)
+    replace = [name for name in previous if wanted is None or name in {s.name for s in sheets} | {HELP_SHEET}]
     with tempfile.TemporaryDirectory(prefix="precision-list-") as tmp:
         rendered = Path(tmp) / "results.xlsx"
         # raw=[]: render only the result sheets; the rep's own sheets stay as they are in the book
@@ -301,7 +302,9 @@ def submit(book: OpenWorkbook) -> str:
     """送出評分: a copy of the workbook into DROP_FOLDER/inbox, written under a temp name first
     so the service never sees half a file (DROPFOLDER.md: *.tmp is ignored, then renamed)."""
     inbox = _drop_folder(book) / "inbox"
-    name = book.name if Path(book.name).suffix.lower() in (".xlsx", ".xlsm") else f"{book.name}.xlsx"
+    # Excel saves the copy in the book's own format: an .xls/.xlsb/.ods keeps its suffix (the service
+    # reads them all; an OLE .xls named .xlsx would never open as the zip an .xlsx must be)
+    name = book.name if Path(book.name).suffix.lower() in WORKBOOK_SUFFIXES else f"{book.name}.xlsx"
     final = inbox / name
     tmp = inbox / f"{name}.tmp"
     book.save_copy(tmp)

@@ -24,11 +24,11 @@ from processor.analyse.transactions import analyse_transactions
 from processor.errors import WARNING, Problem, UnusableInput, step
 from processor.engines import customer_tables
 from processor.read.logs import is_log, resolve_log
-from processor.read.parse import describe_unrecognised, detect_and_parse
+from processor.read.parse import date_spellings, describe_unrecognised, detect_and_parse
 from processor.read.schema import normalise_header
 from processor.privacy import mask_problem_ids
 from processor.read.workbook import atomic_output, read_input
-from processor.settings import LABEL_TO_NAME, Settings, settings_from_pairs
+from processor.settings import AUTO, GREGORIAN, LABEL_TO_NAME, ROC, Settings, settings_from_pairs
 from processor.sheets.check import check_sheet, problems_frame
 from processor.sheets.contract import Context, Contribution
 from processor.sheets.activities import analyse_activities
@@ -112,7 +112,17 @@ def read_sheets(raw_sheets, as_of: pd.Timestamp, settings: Settings | None = Non
     data_sheets = [r for r in inputs if r.name not in settings_names]
     progress(f"辨識 {len(data_sheets)} 個工作表")
     parsed, found = detect_and_parse(data_sheets, as_of)
+    settings = settings.with_values({"date_display": date_display(settings, data_sheets, parsed)})
     return settings, parsed, problems + found
+
+
+def date_display(settings: Settings, raw_sheets, parsed) -> str:
+    """西元 or 民國 for this file: the 設定 日期顯示, or for 自動 民國 when at least half the input's typed
+    dates are written in 民國 years (and there is one), else 西元."""
+    if settings.date_display != AUTO:
+        return settings.date_display
+    roc, other = date_spellings(raw_sheets, parsed)
+    return ROC if roc and roc >= other else GREGORIAN
 
 
 def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: str | None = None,
@@ -146,7 +156,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         summary.update(contribution.summary)
     problems = mask_problem_ids(problems)
     n_errors = sum(p.severity != WARNING for p in problems)
-    overview = overview_sheet(raw_sheets, parsed, problems, blocks, as_of, source_name, previous)
+    overview = overview_sheet(raw_sheets, parsed, problems, blocks, as_of, source_name, previous, settings)
     check = check_sheet(problems)
     summary = {
         "file": source_name, "as_of": f"{as_of:%Y-%m-%d}",
@@ -179,6 +189,15 @@ def not_produced(analysis: Analysis, kind_key: str) -> NotProduced:
     return NotProduced("no_usable_rows", names, rows)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when two paths name one file; a path that cannot be resolved (a symbolic link to
+    itself) names none — reading it says "not found" in one line."""
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
 def default_output(input_path: Path) -> Path:
     """``<stem>.scored.xlsx`` beside the input."""
     return input_path.with_name(f"{input_path.stem}.scored.xlsx")
@@ -197,7 +216,7 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
         return score_log(str(input_path), output_path, as_of=as_of, settings=settings, progress=progress)
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)
-    if output_path.resolve() == input_path.resolve():
+    if _same_file(output_path, input_path):
         raise UnusableInput("輸出檔不能和輸入檔同名", step("other_output"), en="the output would overwrite the input",
                             fix_en="choose another file name with -o")
     if not output_path.parent.is_dir():

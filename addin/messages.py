@@ -32,7 +32,8 @@ IN_EXCEL: dict[str, str] = {
     "train_or_models_env": MODEL_FIX,
     "retrain_this_version": "請用這一版在名單上重新按 精準名單 › 訓練模型",
     "train_command": "（精準名單 › 訓練模型）",
-    "or_use_model": "或先在有已知結果的舊名單按 精準名單 › 訓練模型，再按 購買機率（xlwings.conf 的 MODEL 可指定用哪個模型）",
+    "or_use_model": "或先在有已知結果的舊名單按 精準名單 › 訓練模型，"
+                    "再按 購買機率（xlwings.conf 的 MODEL 可指定用哪個模型）",
     "as_of": BUTTON_AS_OF,
     "copy_template_headers": "或用 精準名單 › 插入範本工作表 取得正確的標題列",
     "use_template_headers": "請使用 精準名單 › 插入範本工作表 的欄名",

@@ -79,7 +79,8 @@ def cmd_score(args) -> int:
             print(f"scored {Path(args.input).name}: {kinds}\n{problems['errors']} errors, {problems['warnings']} "
                   f"warnings (sheet 資料檢查)\nresult: {summary['output']}")
         else:
-            print(f"已評分 {Path(args.input).name}：{kinds}\n資料問題 {problems['errors']} 個錯誤、{problems['warnings']} "
+            print(f"已評分 {Path(args.input).name}："
+                  f"{kinds}\n資料問題 {problems['errors']} 個錯誤、{problems['warnings']} "
                   f"個提醒（見 資料檢查 工作表）\n結果：{summary['output']}")
     return 0
 
@@ -107,7 +108,8 @@ def cmd_train(args) -> int:
     en = args.lang == "en"
     print((f"saved model {done.path} ({result.fitted.chosen}, {len(result.fitted.features)} features; "
            f"label column {result.label_column!r})") if en else
-          f"已儲存模型 {done.path}（{result.fitted.chosen}，{len(result.fitted.features)} 個欄位；已知結果欄「{result.label_column}」）")
+          f"已儲存模型 {done.path}（{result.fitted.chosen}，"
+          f"{len(result.fitted.features)} 個欄位；已知結果欄「{result.label_column}」）")
     if e:
         print(f"{result.eval_source}：AUC {e['auc']:.3f}，精確率 {e['precision']:.1%}，"
               f"照名單打 {e['profit_list']:,.0f} 元 vs 全部都打 {e['profit_everyone']:,.0f} 元")

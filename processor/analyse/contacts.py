@@ -10,6 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from processor.errors import WARNING, Problem
+from processor.errors import capped as _capped
+from processor.sheets.contract import Contribution
+from processor.analyse.followup import link_followups, person_key, schedule
+from processor.sheets.report import Block, Chart, ResultSheet
+from processor.read.schema import (CONTACTS, FOLLOWUPS, FUNNEL_STAGES, INTENT_LEVELS, SCHEDULE_COLUMNS, TRUST_LEVELS,
+                     normalise_header)
 from processor.read.values import zodiac_signs
 
 #: FORMHTCD: the profile letters of seed 000's 資料表; D counts when any of 初期/中期/長期 is filled
@@ -68,7 +75,8 @@ def needs_status(contacts: pd.DataFrame) -> pd.Series:
 def man_type(contacts: pd.DataFrame) -> pd.Series:
     """MAN type such as "M+a+N" (capital = yes), <NA> where any of the three is unknown (seed 001).
 
-    >>> man_type(pd.DataFrame({"man_money": [True, None], "man_authority": [False, True], "man_need": [True, True]})).tolist()
+    >>> answers = {"man_money": [True, None], "man_authority": [False, True], "man_need": [True, True]}
+    >>> man_type(pd.DataFrame(answers)).tolist()
     ['M+a+N', <NA>]
     """
     parts = []
@@ -94,13 +102,6 @@ def contact_profile(contacts: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # The analyser: 跟進排程 and the contact blocks of 摘要.
 
-from processor.errors import WARNING, Problem  # noqa: E402
-from processor.errors import capped as _capped  # noqa: E402
-from processor.sheets.contract import Contribution  # noqa: E402
-from processor.analyse.followup import link_followups, person_key, schedule  # noqa: E402
-from processor.sheets.report import Block, Chart, ResultSheet  # noqa: E402
-from processor.read.schema import (CONTACTS, FOLLOWUPS, FUNNEL_STAGES, INTENT_LEVELS, SCHEDULE_COLUMNS, TRUST_LEVELS,  # noqa: E402
-                     normalise_header)
 
 DERIVED = [f.key for f in CONTACTS.fields if f.derived]
 COMPLETENESS_BINS = ([-0.01, 0.3, 0.6, 0.7, 1.0], ["0–30%", "31–60%", "61–70%", "71–100%"])

@@ -70,7 +70,7 @@ def resolve_log(text: str) -> TransactionLog:
 
     >>> resolve_log("no-such-folder/*.parquet")
     Traceback (most recent call last):
-    processor.errors.UnusableInput: 找不到符合 no-such-folder/*.parquet 的檔案；請確認路徑與萬用字元（例：exports/2025-*.csv）
+    processor.errors.UnusableInput: 找不到符合 no-such-folder/*.parquet 的檔案；請確認路徑與萬用字元...
     """
     path = Path(text)
     if path.is_dir():

@@ -367,7 +367,8 @@ def _shown(kind: SheetKind, frame: pd.DataFrame, key: str, rows) -> list[str]:
 
 def _compared(key: str, values: pd.Series) -> pd.Series:
     """A column's cells as duplicates are compared: customer ids as transactions compare them
-    (:func:`~processor.read.values.normalise_ids`), names as follow-ups match them (:func:`~processor.read.values.name_key`),
+    (:func:`~processor.read.values.normalise_ids`), names as follow-ups match them
+    (:func:`~processor.read.values.name_key`),
     other cells (phones already normalised by the phone parser) stripped and lower-cased; blank → <NA>."""
     if key == "customer_id":
         return normalise_ids(values).astype("string")

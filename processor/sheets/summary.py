@@ -23,9 +23,11 @@ def overview_sheet(raw_sheets: list, parsed: list, problems: list[Problem], bloc
     big = [r for r in raw_sheets if not r.formatted_copy and not r.result and len(r.grid) > MAX_COPIED_CSV_ROWS]
     blank_forms = [s.sheet for s in parsed if s.layout == "form" and not len(s.frame)]
     facts = [
-        f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
+        f"{r.name}.csv 有 {len(r.grid):,} 列，"
+        f"超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
         if r.source == "csv" else
-        f"工作表「{r.name}」有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始檔保持不變）。"
+        f"工作表「{r.name}」有 {len(r.grid):,} 列，"
+        f"超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始檔保持不變）。"
         for r in big
     ] + [f"「{name}」是空白的貸款懶人包表單，未計入申請人。" for name in blank_forms] + (
         [f"這是之前的結果檔：上次的結果工作表（{'、'.join(previous)}）未當成資料，已換成本次的結果。"] if previous else [])

@@ -34,8 +34,8 @@ from processor.sheets.contract import Context, Contribution
 from processor.sheets.activities import analyse_activities
 from processor.sheets.loans import analyse_loans
 from processor.sheets.propensity import analyse_campaign
+from processor.sheets.report import HELP_SHEET, Block, ResultSheet, render
 from processor.sheets.summary import overview_sheet
-from processor.sheets.report import Block, ResultSheet, render
 
 
 @dataclass
@@ -163,7 +163,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         "sheets": [{"sheet": s.sheet, "kind": s.kind.key, "rows": int(len(s.frame)), "header_row": s.header_row,
                     "layout": s.layout} for s in parsed],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
-        "result_sheets": [overview.name] + [s.name for s in sheets] + [check.name],
+        "result_sheets": [overview.name] + [s.name for s in sheets] + [check.name, HELP_SHEET],
         **summary,
     }
     return Analysis(raw_sheets, parsed, problems, [overview, *sheets, check], summary, settings,
@@ -366,21 +366,20 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
     where = ([f"完整表格（每位客戶一列）：{out_dir / (name + '.parquet')}" for name in FULL_TABLES] if out_dir else
              [f"本活頁簿只列出每張表的前 {tx.MAX_LISTED:,} 位；{step('full_tables')}。"])
     overview = ResultSheet("摘要", (Block(files, title="交易紀錄檔", as_table=False), *built["summary_blocks"]), (
-        f"精準名單 結果摘要　{log.name}",
-        f"基準日 {as_of:%Y/%m/%d}；{tables.rows:,} 筆交易、{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；"
-        f"資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
-        *where,
-    ))
+        "摘要是每項分析的重點數字與圖；第一欄是項目或分類，右邊是它的數值。各表的算法見 結果說明 的各段。",
+    ), lead=" ".join([f"結果摘要　{log.name}　基準日 {settings.date_text(as_of)}；{tables.rows:,} 筆交易、"
+                      f"{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；資料問題 {n_errors} 個錯誤、"
+                      f"{len(problems) - n_errors} 個提醒（見 資料檢查）。", *where]))
     check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
-        "資料檢查：每一列是一個問題；大型交易紀錄不標列號（原始檔沒有被修改）。",
-    ))
+        "大型交易紀錄不標列號；原始檔沒有被修改。",
+    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可。")
     summary = {
         "file": log.name, "as_of": f"{as_of:%Y-%m-%d}", "rows": int(tables.rows),
         "files": [f.path.name for f in log.files], "engine": tables.engine, **tables.details,
         "sheets": [{"sheet": log.name, "kind": "transactions", "rows": int(tables.rows), "header_row": 1,
                     "layout": "table"}],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
-        "result_sheets": [overview.name] + [s.name for s in built["sheets"]] + [check.name],
+        "result_sheets": [overview.name] + [s.name for s in built["sheets"]] + [check.name, HELP_SHEET],
         **built["summary"],
     }
     analysis = Analysis([], [], problems, [overview, *built["sheets"], check], summary, settings)

@@ -276,7 +276,7 @@ def test_each_committed_template_with_one_row_filled_in_scores_and_its_result_sc
     committed = Path(__file__).resolve().parents[1] / "templates" / name
     filled = _fill_one_row(committed, tmp_path / name)
     summary = json.loads(run_cli("score", filled, "--as-of", AS_OF, "--json").stdout)
-    assert set(summary["result_sheets"]) == {"摘要", "資料檢查"} | EXPECTED_RESULTS[name]
+    assert set(summary["result_sheets"]) == {"摘要", "資料檢查", "結果說明"} | EXPECTED_RESULTS[name]
     assert summary["sheets"] and all(s["rows"] == 1 for s in summary["sheets"]), summary["sheets"]
     assert not [p for p in sheet_rows(tmp_path / f"{filled.stem}.scored.xlsx", "資料檢查", "嚴重度")["問題"]
                 if "必填" in str(p)], "every required field was filled"

@@ -147,7 +147,8 @@ def test_each_sheet_opens_with_one_line_linked_to_its_own_section_of_the_help_sh
     for name, notes in (("甲表", ("甲的算法一", "甲的算法二")), ("乙表", ("乙的算法",))):
         ws = wb[name]
         assert ws["A1"].value.startswith(sheets[0].lead if name == "甲表" else sheets[1].lead)
-        sheet_name, cell = ws["A1"].hyperlink.location.split("!")
+        [link] = [c for c in ws[1] if c.hyperlink is not None]  # on row 1, beside the lead line
+        sheet_name, cell = link.hyperlink.location.split("!")
         assert sheet_name.strip("'") == "結果說明" and help_ws[cell].value == name  # the section's title
         assert help_ws[cell].hyperlink.location == f"'{name}'!A1"  # … which links back
         start = help_ws[cell].row

@@ -182,13 +182,10 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
     row = 1
     lead = sheet.lead or (sheet.notes[0] if sheet.notes else "")
     if lead:
-        ws.append([text_cell(ws, lead + (f"　{HELP_LINK_TEXT}" if help_link else ""))])
+        ws.append([text_cell(ws, lead)])
         cell = ws.cell(row=1, column=1)
-        cell.font = Font(bold=True, size=LEAD_SIZE, color="1F4E78" if help_link else None,
-                         underline="single" if help_link else None)
+        cell.font = Font(bold=True, size=LEAD_SIZE)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
-        if help_link:
-            cell.hyperlink = Hyperlink(ref="A1", location=help_link, tooltip="這張表怎麼算、怎麼看：結果說明 工作表")
         row = 2
         if sheet.blocks and not sheet.blocks[0].title:
             ws.append([])
@@ -296,7 +293,7 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
     for r, count in lines.items():
         if count > 1:
             ws.row_dimensions[r].height = 15 * count
-    span = _wrap_lead(ws, lead, n_columns, widths) if lead else n_columns
+    span = _wrap_lead(ws, n_columns, widths, hidden, help_link) if lead else n_columns
     _print_setup(ws)
     if ws.max_row <= ONE_PAGE_ROWS:  # a short sheet (摘要) prints on one page, charts whole
         ws.page_setup.fitToHeight = 1
@@ -311,7 +308,7 @@ TITLE_ROWS_FROM = 30  # tables longer than this repeat their header row on every
 ONE_PAGE_ROWS = 80
 LEAD_SIZE = 12
 HELP_SHEET = "結果說明"  # not 說明: workbook.xlsm has a 說明 start page of its own
-HELP_LINK_TEXT = "（怎麼算、怎麼看 → 結果說明）"
+HELP_LINK_TEXT = "→ 結果說明"
 
 
 def chart_rows(chart: Chart) -> int:
@@ -329,15 +326,31 @@ def _dated(fmt, date_format: str):
 NOTE_MIN_WIDTH = 110  # character widths the lead line may use before it wraps (about a landscape page)
 
 
-def _wrap_lead(ws, lead: str, n_columns: int, widths: dict[int, int]) -> int:
+def _wrap_lead(ws, n_columns: int, widths: dict[int, int], hidden: set[int], help_link: str | None) -> int:
     """The lead line merged across the tables' columns, wrapped, with a row height for its lines:
-    it then prints inside the page instead of stretching it. Returns the columns spanned."""
+    it then prints inside the page instead of stretching it; the link to 結果說明 in the last of
+    those columns (a hyperlinked cell is drawn on one line, so the link is short and apart).
+    Returns the columns spanned."""
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.worksheet.hyperlink import Hyperlink
+
     span, total = 0, 0.0
-    while span < max(n_columns, 1) or (total < NOTE_MIN_WIDTH and span < n_columns + 8):
+    # a merged cell wraps over its hidden columns' widths too (LibreOffice draws the line cut off), so
+    # the lead stops before the first folded column
+    last = min(hidden) - 1 if hidden else n_columns + 8
+    while span < last and (span < max(n_columns, 1) or total < NOTE_MIN_WIDTH):
         span += 1
         total += max(8, widths.get(span, 8.43))
-    if span > 1:
-        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=span)
+    text_span = span - 1 if help_link and span > 1 else span
+    if help_link:
+        link = ws.cell(row=1, column=text_span + 1, value=HELP_LINK_TEXT)
+        link.hyperlink = Hyperlink(ref=link.coordinate, location=help_link, tooltip="這張表怎麼算、怎麼看")
+        link.font = Font(color="1F4E78", underline="single", size=10)
+        link.alignment = Alignment(horizontal="right", vertical="top")
+        total -= max(8, widths.get(text_span + 1, 8.43)) if text_span < span else 0
+        span = max(span, text_span + 1)
+    if text_span > 1:
+        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=text_span)
     lines = max(1, -(-_display_width(ws.cell(1, 1).value) // max(int(total) - 2, 10)))
     ws.row_dimensions[1].height = 18 * lines
     return span

@@ -34,6 +34,7 @@ IN_EXCEL: dict[str, str] = {
     "train_command": "（精準名單 › 訓練模型）",
     "or_use_model": "或先在有已知結果的舊名單按 精準名單 › 訓練模型，"
                     "再按 購買機率（xlwings.conf 的 MODEL 可指定用哪個模型）",
+    "train_then_score_new_list": "或先在這份名單按 精準名單 › 訓練模型，再對新名單按 購買機率",
     "as_of": BUTTON_AS_OF,
     "copy_template_headers": "或用 精準名單 › 插入範本工作表 取得正確的標題列",
     "use_template_headers": "請使用 精準名單 › 插入範本工作表 的欄名",

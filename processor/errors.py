@@ -39,6 +39,7 @@ STEPS = {
     "retrain_this_version": "請用這一版的 precision-list train 重新訓練",
     "train_command": "（precision-list train）",
     "or_use_model": "或用 --model 指定已訓練的模型",
+    "train_then_score_new_list": "或先 train 存模型再對新名單 score --model",
     "as_of": "若基準日不對，請用 --as-of 指定",
     "copy_template_headers": "或從 precision-list templates 複製標題列",
     "use_template_headers": "請使用 precision-list templates 產生的範本欄名",

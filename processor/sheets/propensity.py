@@ -13,6 +13,7 @@ from processor import models
 from processor.analyse import transactions
 from processor.analyse.propensity import (MODEL_LABELS, SEED_000_LIST, CampaignResult, break_even, nan_to_none,
                                           score_sheet, seed_000_row)
+from processor.errors import step
 from processor.settings import Settings
 from processor.sheets.contract import Context, Contribution
 from processor.sheets.report import Block, Chart, ResultSheet
@@ -79,7 +80,7 @@ def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, 
                      f"建議聯絡＝是 的 {calls:,} 位打了預期會賺，「主要原因」是他分數高的兩個理由。")
     else:
         list_lead = (f"精準名單：這份名單的 {known:,} 位客戶都已有結果（買或沒買），沒有待打的客戶；模型的好壞見 模型評估。"
-                     "要找新客戶：把新名單加在下方、結果欄留白再送一次，或先 train 存模型再對新名單 score --model。")
+                     "要找新客戶：把新名單加在下方、結果欄留白再送一次，" + step("train_then_score_new_list") + "。")
     list_notes += ((f"已知結果的 {known:,} 位客戶不在名單上：他們用來訓練與評估模型（見 模型評估），不必再打。",)
                    if known and n else ())
     sheets = [ResultSheet(LIST_SHEET + suffix, (list_block(result, id_header),), list_notes, lead=list_lead)]

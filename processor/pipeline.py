@@ -104,10 +104,11 @@ def workbook_settings(raw_sheets, base: Settings | None = None) -> tuple[Setting
 
 def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: str | None = None,
             models_dir: Path | None = None, progress: Callable[[str], None] | None = None,
-            source_name: str = "", target: str | None = None) -> Analysis:
+            source_name: str = "", target: str | None = None, horizon_days: int | None = None) -> Analysis:
     """Detect, parse, validate and analyse raw sheets; the pure heart of ``score``.
 
-    ``as_of`` defaults to today (the shells pass it; nothing below reads the clock).
+    ``as_of`` defaults to today (the shells pass it; nothing below reads the clock). ``horizon_days``
+    (score --horizon) overrides the 設定 sheet's 客戶價值預測天數.
     """
     from processor.errors import WARNING, mask_problem_ids, problems_frame
     from processor.read.parse import detect_and_parse
@@ -117,6 +118,8 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     previous = [r.name for r in raw_sheets if getattr(r, "result", False)]  # a result workbook scored again
     inputs = [r for r in raw_sheets if not getattr(r, "result", False)]
     settings, problems, settings_names = workbook_settings(inputs, settings)
+    if horizon_days is not None:
+        settings = settings.with_values({"horizon_days": int(horizon_days)})
     data_sheets = [r for r in inputs if r.name not in settings_names]
     progress(f"辨識 {len(data_sheets)} 個工作表")
     parsed, found = detect_and_parse(data_sheets, as_of)
@@ -178,7 +181,8 @@ def default_output(input_path: Path) -> Path:
 
 def score_file(input_path, output_path=None, *, as_of=None, settings: Settings | None = None,
                model: str | None = None, models_dir: Path | None = None,
-               progress: Callable[[str], None] | None = None, target: str | None = None) -> dict:
+               progress: Callable[[str], None] | None = None, target: str | None = None,
+               horizon_days: int | None = None) -> dict:
     """Score one workbook or CSV and write the result workbook atomically; returns the summary.
 
     Raises :class:`~processor.errors.UnusableInput` when the file cannot be used at all (not a
@@ -200,7 +204,7 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
                             fix_en="create the folder first, or point -o to an existing folder")
     raw = read_input(input_path)
     analysis = analyse(raw, as_of, settings, model=model, models_dir=models_dir, progress=progress,
-                       source_name=input_path.name, target=target)
+                       source_name=input_path.name, target=target, horizon_days=horizon_days)
     if not analysis.parsed:
         described = []
         for sheet in [r for r in raw if not getattr(r, "result", False)][:5]:

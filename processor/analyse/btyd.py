@@ -264,7 +264,8 @@ def _fit(cls, names, loglik, start, *data_and_weights) -> Fit:
     total = float(w.sum())
 
     def objective(theta):
-        ll, grad = loglik(theta, *data, grad=True)
+        with np.errstate(all="ignore"):  # far from the optimum terms can be inf/NaN: handled just below
+            ll, grad = loglik(theta, *data, grad=True)
         value = -float(w @ ll) / total
         gradient = -(w @ grad) / total
         if not np.isfinite(value) or not np.isfinite(gradient).all():

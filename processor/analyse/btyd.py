@@ -158,9 +158,10 @@ class BGNBDFit(Fit):
         t = np.asarray(t, dtype=float)
         z = t / (alpha + T + t)
         log_1mz = np.log1p(-z)
-        f = special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
-        # 1 − (1−z)^(a−1)·F, written so that a → 1 does not cancel catastrophically
-        bracket = -(np.expm1((a - 1) * log_1mz) + np.exp((a - 1) * log_1mz) * (f - 1))
+        with np.errstate(all="ignore"):  # extreme parameters give inf·0: those customers come out NaN
+            f = special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+            # 1 − (1−z)^(a−1)·F, written so that a → 1 does not cancel catastrophically
+            bracket = -(np.expm1((a - 1) * log_1mz) + np.exp((a - 1) * log_1mz) * (f - 1))
         if abs(a - 1) < 1e-9:  # the formula's removable singularity at a = 1: evaluate just beside it
             return BGNBDFit.from_params(r, alpha, 1 + 2e-9, b).expected_purchases(t, x, t_x, T)
         scale = (a + b + x - 1) / (a - 1)
@@ -277,13 +278,15 @@ def _fit(cls, names, loglik, start, *data_and_weights) -> Fit:
                                options={"maxiter": 500, "ftol": 1e-13, "gtol": 1e-9})
     theta = result.x
     ll = -result.fun * total
-    at_bound = np.abs(theta) > LOG_BOUND - 1e-3
+    at_bound = np.abs(theta) > LOG_BOUND - 1  # e^11 ≈ 60,000: running off toward a limit of the model
     converged = bool(np.isfinite(ll) and not at_bound.any()
                      and (result.success or np.abs(result.jac).max() < 1e-5))
-    message = "" if converged else ("a parameter ran to its bound " + ", ".join(np.asarray(names)[at_bound])
+    message = "" if converged else ("parameter " + ", ".join(np.asarray(names)[at_bound]) + " ran off toward its limit"
                                     if at_bound.any() else str(result.message))
     params = dict(zip(names, np.exp(theta).tolist()))
-    errors = _standard_errors(objective, theta, total) if converged else {}
+    errors = _standard_errors(objective, theta, total) if converged else np.empty(0)
+    if converged and not (np.isfinite(errors).all() and (errors > 0).all()):
+        converged, message = False, "the information matrix is singular: the parameters are not identified"
     return cls(cls.__name__.replace("Fit", "").replace("BGNBD", "BG/NBD").replace("ParetoNBD", "Pareto/NBD")
                .replace("GammaGamma", "Gamma-Gamma"), params, ll, int(round(total)), converged,
                dict(zip(names, (np.exp(theta) * errors).tolist())) if len(errors) else {}, message)

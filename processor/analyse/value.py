@@ -461,7 +461,8 @@ def priority_features(stats: pd.DataFrame, model: ValueModel, horizon_days: floa
     columns += [np.log(np.maximum(expected_ticket(model, stats), 1e-9)),
                 np.log(np.maximum(stats["mean_spend"].to_numpy(dtype=float), 1e-9)),
                 np.log1p(x), np.log1p(T - t_x), np.log1p(T)]
-    return np.column_stack(columns)
+    # a degenerate refit (tiny splits) can give NaN for a few customers: read it as "no purchases expected"
+    return np.nan_to_num(np.column_stack(columns), nan=np.log(1e-12), posinf=50.0, neginf=np.log(1e-12))
 
 
 def _feature_names(models) -> tuple[str, ...]:

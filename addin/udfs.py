@@ -458,6 +458,44 @@ def PL_RFM(customer_ids, dates, amounts, as_of=None):
     return _customer_table("processor.analyse.segments.rfm_table", (customer_ids, dates, amounts), as_of, RFM_COLUMNS)
 
 
+VALUE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "expected_ticket", "expected_revenue",
+                 "expected_margin", "clv", "value_tier")
+ALIVE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "repeat_purchases", "recency")
+
+
+def _value_table(transactions: tuple, as_of, horizon_days, columns: tuple[str, ...]) -> list[list]:
+    """PL_CLV / PL_PALIVE: :func:`processor.analyse.value.customer_value` on cleaned transactions, zh-TW
+    headed, then the cleaning's notes and (when no model could be fitted) the fallback in one ⚠ row."""
+    value_module = importlib.import_module("processor.analyse.value")
+    when = _as_of(as_of)
+    horizon = int(_number(horizon_days, "horizon_days", Settings().horizon_days))
+    if not 1 <= horizon <= 3650:
+        raise FormulaProblem(f"horizon_days {horizon}：請給 1–3650 的天數")
+    clean, notes = _transactions(*transactions[:2], when, *transactions[2:])
+    if not (clean["amount"] > 0).any():
+        return _with_notes([[f"{WARN}沒有可計算的購買（正數金額、基準日 {when:%Y/%m/%d} 以前）"]], notes)
+    result = value_module.customer_value(clean, when, Settings(), horizon)
+    labels = {k: text.format(h=horizon) for k, text in value_module.LABELS.items()}
+    table = result.table.loc[:, list(columns)].astype({"value_tier": object} if "value_tier" in columns else {})
+    if result.model.fallback:
+        notes = notes + [f"{WARN}{result.model.fallback}"]
+    return _with_notes(_table(table.rename(columns=labels)), notes)
+
+
+@xw.func(category=CATEGORY)
+@_readable
+def PL_CLV(customer_ids, dates, amounts, as_of=None, horizon_days=None):
+    """客戶價值（每位客戶一列，含標題）：仍是客戶機率、未來 N 天預期購買次數、預期客單價、預期營收、預期毛利、顧客終身價值、價值分級（BG/NBD 或 Pareto/NBD ＋ Gamma-Gamma，種子 004）。horizon_days 預設 365。"""
+    return _value_table((customer_ids, dates, amounts), as_of, horizon_days, VALUE_COLUMNS)
+
+
+@xw.func(category=CATEGORY)
+@_readable
+def PL_PALIVE(customer_ids, dates, as_of=None, horizon_days=None):
+    """仍是客戶機率（每位客戶一列，含標題）：P(alive)、未來 N 天預期購買次數、回購次數、距今天數（BG/NBD 或 Pareto/NBD）。horizon_days 預設 365。"""
+    return _value_table((customer_ids, dates), as_of, horizon_days, ALIVE_COLUMNS)
+
+
 @xw.func(category=CATEGORY)
 @xw.arg("values", ndim=2)
 @_readable

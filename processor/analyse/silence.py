@@ -158,12 +158,9 @@ def call_priority(transactions: pd.DataFrame, as_of, settings: Settings = Settin
     The customer-value models fitted on this log (:func:`processor.analyse.value.fit_value_model`) and a
     logistic blend learned on the log's own past (:func:`processor.analyse.value.fit_priority`).
     """
-    from processor.analyse import value
+    from processor.analyse.value import customer_value
 
-    days = value.purchase_days(transactions, as_of)
-    stats = value.statistics_of(days)
-    model = value.fit_value_model(stats, settings)
-    return value.priority_scores(value.fit_priority(days, model, settings), stats, model, settings.horizon_days)
+    return customer_value(transactions, as_of, settings).scores
 
 
 def dormancy_buckets(last_purchase: pd.Series, as_of) -> pd.Series:

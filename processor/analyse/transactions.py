@@ -197,15 +197,10 @@ def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambd
     from processor.sheets import value as value_layout
 
     progress("估計客戶價值模型")
-    horizon = settings.horizon_days
-    days = val.purchase_days(clean, as_of)
-    stats = val.statistics_of(days)
-    model = val.fit_value_model(stats, settings)
-    priority = val.fit_priority(days, model, settings)
-    scores = val.priority_scores(priority, stats, model, horizon)
-    worth = val.value_table(stats, model, horizon, settings)
+    value = val.customer_value(clean, as_of, settings)
+    model, priority, worth, horizon = value.model, value.priority, value.table, value.horizon_days
     progress("計算沉默排名")
-    silence = sil.silence_table(clean, as_of, settings, priority=scores)
+    silence = sil.silence_table(clean, as_of, settings, priority=value.scores)
     progress("計算客戶分群")
     segments, info = seg.segment_table(silence, settings)
     return {"sheets": [silence_sheet(silence, as_of, settings),

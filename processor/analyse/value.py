@@ -171,6 +171,39 @@ def _margin(transactions, used, amount, codes, n) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
+# Everything at once: what the sheet, 沉默排名 and the UDFs share
+
+
+@dataclass(frozen=True)
+class CustomerValue:
+    """Statistics, the fitted models, the learned priority and the value table of one log."""
+
+    stats: pd.DataFrame
+    model: "ValueModel"
+    priority: "Priority"
+    scores: np.ndarray  # 0–100 per row of ``stats`` (first-appearance order)
+    table: pd.DataFrame  # :func:`value_table`, sorted by CLV
+    horizon_days: int
+
+
+def customer_value(transactions: pd.DataFrame, as_of, settings: Settings = Settings(),
+                   horizon_days: int | None = None) -> CustomerValue:
+    """The whole 客戶價值 computation on clean transactions: statistics → models → priority → table.
+
+    ``horizon_days`` defaults to settings.horizon_days. The one path for the sheet, 沉默排名's priority
+    and the UDFs PL_CLV / PL_PALIVE.
+    """
+    horizon = int(horizon_days if horizon_days is not None else settings.horizon_days)
+    settings = settings.with_values({"horizon_days": horizon})
+    days = purchase_days(transactions, as_of)
+    stats = statistics_of(days)
+    model = fit_value_model(stats, settings)
+    priority = fit_priority(days, model, settings)
+    scores = priority_scores(priority, stats, model, horizon)
+    return CustomerValue(stats, model, priority, scores, value_table(stats, model, horizon, settings), horizon)
+
+
+# ---------------------------------------------------------------------------------------------
 # 2. The global fit
 
 

@@ -4,7 +4,7 @@
    blanked before the model sees the file, cut-off from training data only). Prints AUC,
    precision at the cut-off, top-decile lift, and the list's profit vs calling everyone vs the
    seed's reported 342,825 vs a perfect oracle.
-2. ``train`` on all 45,211 labelled rows, through :func:`processor.models.train_file` as the
+2. ``train`` on all 45,211 labelled rows, through :func:`processor.pipeline.train_file` as the
    command runs it (read, 設定, parse, 80/20 split, three models × 3-fold CV, refit on all rows,
    save).
 3. Scoring ``--rows`` rows (default 1,000,000; customers drawn from the file, ids renumbered):
@@ -32,13 +32,15 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from processor.models import load_model, predict_proba, train_file
+from processor.models import load_model, predict_proba
+from processor.pipeline import train_file
 from processor.read.parse import detect_and_parse
 from processor.analyse.propensity import SEED_000_LIST, evaluate, score_campaign
 from processor.settings import Settings
 from processor.read.workbook import read_input
 
-DATA = Path("/work/shared/data/campaign_marketing2.csv")
+#: seed 000's data, beside the repository as every seed is: ``../shared/data/`` from the repo root
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "campaign_marketing2.csv"
 AS_OF = pd.Timestamp("2024-01-01")
 SEED = {"called": SEED_000_LIST["called"], "buyers": SEED_000_LIST["buyers"]}
 _ECONOMICS = Settings()  # the seed's: price 2,500, cost 750, contact 175

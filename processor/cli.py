@@ -76,7 +76,8 @@ def cmd_score(args) -> int:
 
 def cmd_train(args) -> int:
     """Train a purchase-probability model on a labelled campaign list and save it as NAME."""
-    from processor.models import default_models_dir, train_file
+    from processor.models import default_models_dir
+    from processor.pipeline import train_file
 
     as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
     done = train_file(Path(args.input), args.target, args.name, settings=_settings(args), as_of=as_of,

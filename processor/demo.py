@@ -199,6 +199,7 @@ def write_demo(directory: Path, seed: int = 0, as_of: pd.Timestamp = DEMO_AS_OF)
     import openpyxl
     from openpyxl.styles import Font
 
+    from processor.settings import Settings
     from processor.sheets.templates import add_settings_sheet
 
     rng = np.random.default_rng(seed)
@@ -215,7 +216,7 @@ def write_demo(directory: Path, seed: int = 0, as_of: pd.Timestamp = DEMO_AS_OF)
     _write_frame(ws, contacts)
     _write_frame(wb.create_sheet("跟進紀錄"), followups)
     _write_frame(wb.create_sheet("暖線活動"), demo_activities(rng, as_of))
-    add_settings_sheet(wb)
+    add_settings_sheet(wb, Settings(rep="示範"))
     paths.append(directory / "名單與跟進.xlsx")
     wb.save(paths[-1])
 

@@ -35,7 +35,6 @@ import math
 import os
 import re
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -564,60 +563,6 @@ def save_trained(parsed, result: CampaignResult, name: str, *, settings: Setting
     return save_model(fitted, meta, path)
 
 
-@dataclass
-class Training:
-    """What ``train FILE`` did: the saved model (None when none could be trained, then ``error``),
-    every data-check problem of the file and where they were written (``report``)."""
-
-    path: Path | None
-    result: CampaignResult | None
-    problems: list
-    report: Path
-    settings: Settings
-    error: UnusableInput | None = None
-
-
-def train_file(input_path: str | Path, target: str | None, name: str, *, settings: Settings | None = None,
-               as_of: pd.Timestamp, trained_at: str, models_dir: str | Path | None = None,
-               progress=lambda m: None) -> Training:
-    """``precision-list train``: read a workbook or CSV as ``score`` does (its 設定 sheet over
-    ``settings``, every sheet parsed and checked), train on its campaign list (the first one whose
-    label is found) and save the model; the file's 資料檢查 goes beside the model as
-    ``NAME.資料檢查.csv``, also when nothing could be trained."""
-    from processor.errors import mask_problem_ids, problems_frame
-    from processor.read.parse import detect_and_parse
-    from processor.pipeline import workbook_settings
-    from processor.analyse.propensity import choose_label
-    from processor.read.workbook import read_input
-
-    path = model_path(name, models_dir)
-    raw = read_input(Path(input_path))
-    settings, problems, settings_sheets = workbook_settings(raw, settings)
-    parsed, found = detect_and_parse([r for r in raw if r.name not in settings_sheets], as_of)
-    problems += found
-    campaigns = [s for s in parsed if s.kind.key == "campaign" and len(s.frame)]
-    if not campaigns:
-        raise UnusableInput("找不到行銷名單工作表（要有客戶編號欄）", "標題列請包含「客戶編號」（或 UID、會員編號）與目標欄",
-                            en="no campaign list (a sheet with a customer id column) found",
-                            fix_en="the header row needs a customer id column (客戶編號, UID, 會員編號) and the target column")
-    sheet = campaigns[0]
-    if target is None:  # the first list with a recognisable label, as score would read it
-        sheet = next((s for s in campaigns if choose_label(s).column is not None), sheet)
-    result = score_sheet(sheet, settings, as_of, target=target, progress=progress)
-    problems += result.problems
-    saved, error = None, None
-    try:
-        saved = save_trained(sheet, result, name, settings=settings, as_of=as_of, trained_at=trained_at,
-                             models_dir=models_dir, progress=progress)
-    except UnusableInput as exc:  # nothing could be trained: the report still says why, in full
-        error = exc
-    report = path.with_name(f"{path.stem}.資料檢查.csv")
-    report.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(report, suffix=".tmp") as tmp:
-        problems_frame(mask_problem_ids(problems)).to_csv(tmp, index=False, encoding="utf-8-sig")
-    return Training(saved, result, problems, report, settings, error)
-
-
 def _versions() -> dict:
     import sklearn
     import statsmodels
@@ -625,6 +570,6 @@ def _versions() -> dict:
     return {"scikit-learn": sklearn.__version__, "statsmodels": statsmodels.__version__}
 
 
-__all__ = ["ModelError", "load_model", "load_model_cached", "save_model", "predict_proba", "train_model",
+__all__ = ["ModelError", "load_model", "load_model_cached", "save_model", "predict_proba", "train_model", "save_trained",
            "model_path", "default_models_dir", "check_fitted", "signing_key", "verify_file", "ALLOWED_TYPES",
            "BOOLEAN", "CATEGORY"]

@@ -2,49 +2,32 @@
 
 ``precision-list score``, the drop-folder service and the ribbon buttons all call
 :func:`score_file` (or :func:`analyse` + :func:`processor.sheets.report.render`); nothing is computed
-two ways. Analysers are pure functions of a :class:`Context` that return a
-:class:`Contribution`; :data:`ANALYSERS` lists them in the order their sheets appear.
+two ways. Analysers are pure functions of a :class:`~processor.sheets.contract.Context` that return a
+:class:`~processor.sheets.contract.Contribution`; :data:`ANALYSERS` lists them in the order their sheets appear.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
-from processor.errors import Problem
-from processor.sheets.report import Block, ResultSheet
-from processor.settings import Settings
-
-
-@dataclass
-class Context:
-    """What an analyser may look at: the parsed sheets by kind, "today", settings, options.
-
-    ``sheets`` maps a kind key ("contacts", "transactions", …) to the parsed sheets of that kind
-    (see :class:`processor.read.parse.ParsedSheet`: ``.frame`` has canonical field keys as columns,
-    index = the Excel row number; ``.headers`` maps key → the header text the input used).
-    """
-
-    sheets: dict[str, list]
-    as_of: pd.Timestamp
-    settings: Settings
-    model: str | None = None  # score --model NAME
-    models_dir: Path | None = None
-    progress: Callable[[str], None] = lambda message: None
-    target: str | None = None  # score --target COLUMN: the campaign list's known-result column
-
-
-@dataclass
-class Contribution:
-    """What one analyser adds to the result workbook and to the --json summary."""
-
-    sheets: list[ResultSheet] = field(default_factory=list)
-    summary_blocks: list[Block] = field(default_factory=list)  # shown on 摘要
-    problems: list[Problem] = field(default_factory=list)  # shown on 資料檢查
-    summary: dict = field(default_factory=dict)  # merged into the --json summary
+from processor import models
+from processor.analyse import propensity
+from processor.analyse.activities import analyse_activities
+from processor.analyse.contacts import analyse_contacts
+from processor.analyse.loans import analyse_loans
+from processor.analyse.transactions import analyse_transactions
+from processor.errors import WARNING, Problem, UnusableInput, mask_problem_ids, problems_frame
+from processor.read.parse import describe_unrecognised, detect_and_parse
+from processor.read.schema import normalise_header
+from processor.read.workbook import atomic_output, read_input
+from processor.settings import LABEL_TO_NAME, Settings, settings_from_pairs
+from processor.sheets.contract import Context, Contribution
+from processor.sheets.propensity import analyse_campaign
+from processor.sheets.report import MAX_COPIED_CSV_ROWS, Block, ResultSheet, render
 
 
 @dataclass
@@ -59,18 +42,9 @@ class Analysis:
     settings: Settings
 
 
-def _analysers():
-    from processor.analyse.activities import analyse_activities
-    from processor.analyse.contacts import analyse_contacts
-    from processor.analyse.loans import analyse_loans
-    from processor.analyse.propensity import analyse_campaign
-    from processor.analyse.transactions import analyse_transactions
-
-    return [analyse_contacts, analyse_loans, analyse_activities, analyse_transactions, analyse_campaign]
-
-
 #: the analysers, in the order their sheets appear after 摘要
-ANALYSERS: list[Callable[[Context], Contribution | None]] = _analysers()
+ANALYSERS: list[Callable[[Context], Contribution | None]] = [
+    analyse_contacts, analyse_loans, analyse_activities, analyse_transactions, analyse_campaign]
 
 SETTINGS_SHEET_NAMES = {"設定", "设定", "settings", "config"}
 SETTINGS_SCAN_ROWS = 300
@@ -78,9 +52,6 @@ SETTINGS_SCAN_ROWS = 300
 
 def _settings_sheet(raw_sheets, base: Settings) -> tuple[Settings, list[Problem], set[str]]:
     """The workbook's 設定 sheet (label column + value column) over ``base``."""
-    from processor.settings import LABEL_TO_NAME, settings_from_pairs
-    from processor.read.schema import normalise_header
-
     labels = {normalise_header(k) for k in LABEL_TO_NAME}
     for raw in raw_sheets:
         grid = raw.grid
@@ -110,9 +81,6 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     ``as_of`` defaults to today (the shells pass it; nothing below reads the clock). ``horizon_days``
     (score --horizon) overrides the 設定 sheet's 客戶價值預測天數.
     """
-    from processor.errors import WARNING, mask_problem_ids, problems_frame
-    from processor.read.parse import detect_and_parse
-
     progress = progress or (lambda message: None)
     as_of = pd.Timestamp(as_of).normalize() if as_of is not None else pd.Timestamp.today().normalize()
     previous = [r.name for r in raw_sheets if getattr(r, "result", False)]  # a result workbook scored again
@@ -147,8 +115,6 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         "資料列數": [len(s.frame) for s in parsed], "標題列": [s.header_row for s in parsed],
     })
     head = Block(found_table, title="辨識到的工作表", as_table=False)
-    from processor.sheets.report import MAX_COPIED_CSV_ROWS
-
     big = [r for r in raw_sheets if r.source == "csv" and len(r.grid) > MAX_COPIED_CSV_ROWS]
     blank_forms = [s.sheet for s in parsed if s.layout == "form" and not len(s.frame)]
     overview = ResultSheet("摘要", (head, *blocks), (
@@ -188,11 +154,6 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
     Raises :class:`~processor.errors.UnusableInput` when the file cannot be used at all (not a
     workbook, encrypted, empty, or no sheet of a known kind). INPUT is never modified.
     """
-    from processor.errors import UnusableInput
-    from processor.read.parse import describe_unrecognised
-    from processor.sheets.report import render
-    from processor.read.workbook import read_input
-
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)
     if output_path.resolve() == input_path.resolve():
@@ -232,3 +193,51 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
                             fix_en="close the result file in Excel, or choose a writable place with -o") from exc
     analysis.summary["output"] = str(output_path)
     return analysis.summary
+
+
+@dataclass
+class Training:
+    """What ``train FILE`` did: the saved model (None when none could be trained, then ``error``),
+    every data-check problem of the file and where they were written (``report``)."""
+
+    path: Path | None
+    result: propensity.CampaignResult | None
+    problems: list
+    report: Path
+    settings: Settings
+    error: UnusableInput | None = None
+
+
+def train_file(input_path: str | Path, target: str | None, name: str, *, settings: Settings | None = None,
+               as_of: pd.Timestamp, trained_at: str, models_dir: str | Path | None = None,
+               progress=lambda m: None) -> Training:
+    """``precision-list train``: read a workbook or CSV as ``score`` does (its 設定 sheet over
+    ``settings``, every sheet parsed and checked), train on its campaign list (the first one whose
+    label is found) and save the model; the file's 資料檢查 goes beside the model as
+    ``NAME.資料檢查.csv``, also when nothing could be trained."""
+    path = models.model_path(name, models_dir)
+    raw = read_input(Path(input_path))
+    settings, problems, settings_sheets = workbook_settings(raw, settings)
+    parsed, found = detect_and_parse([r for r in raw if r.name not in settings_sheets], as_of)
+    problems += found
+    campaigns = [s for s in parsed if s.kind.key == "campaign" and len(s.frame)]
+    if not campaigns:
+        raise UnusableInput("找不到行銷名單工作表（要有客戶編號欄）", "標題列請包含「客戶編號」（或 UID、會員編號）與目標欄",
+                            en="no campaign list (a sheet with a customer id column) found",
+                            fix_en="the header row needs a customer id column (客戶編號, UID, 會員編號) and the target column")
+    sheet = campaigns[0]
+    if target is None:  # the first list with a recognisable label, as score would read it
+        sheet = next((s for s in campaigns if propensity.choose_label(s).column is not None), sheet)
+    result = propensity.score_sheet(sheet, settings, as_of, target=target, progress=progress)
+    problems += result.problems
+    saved, error = None, None
+    try:
+        saved = models.save_trained(sheet, result, name, settings=settings, as_of=as_of, trained_at=trained_at,
+                             models_dir=models_dir, progress=progress)
+    except UnusableInput as exc:  # nothing could be trained: the report still says why, in full
+        error = exc
+    report = path.with_name(f"{path.stem}.資料檢查.csv")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(report, suffix=".tmp") as tmp:
+        problems_frame(mask_problem_ids(problems)).to_csv(tmp, index=False, encoding="utf-8-sig")
+    return Training(saved, result, problems, report, settings, error)

@@ -55,6 +55,9 @@ class Settings:
     weight_f: float = _f(0.3, "價值分數權重F", "綜合價值分數中購買頻率的權重", minimum=0)
     weight_m: float = _f(0.4, "價值分數權重M", "綜合價值分數中購買金額的權重", minimum=0)
     random_state: int = _f(0, "隨機種子", "分群與模型的隨機種子，固定則結果可重現")
+    # issue 15: the rep's morning sheet and the manager's roll-up
+    call_sheet_rows: int = _f(20, "今日聯絡列數", "今日聯絡 工作表最多列幾位（其餘在 跟進排程、沉默排名、精準名單）", minimum=1)
+    rep: str = _f("", "業務", "這份名單是哪位業務的（團隊總覽依此分人；空白時用檔名）")
 
     def with_values(self, values: dict) -> "Settings":
         return replace(self, **values)
@@ -69,6 +72,8 @@ def _coerce(name: str, raw) -> object:
     from processor.read.values import parse_number_scalar  # values imports nothing from here
 
     default = FIELDS[name].default
+    if isinstance(default, str):  # a name such as 業務: kept as typed, one line
+        return " ".join(str(raw).split())
     if isinstance(default, tuple):
         if isinstance(raw, (list, tuple)):
             parts = list(raw)

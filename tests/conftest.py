@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import openpyxl
 import pandas as pd
@@ -25,16 +31,135 @@ def cli_path() -> list[str]:
     return [found] if found else [sys.executable, "-m", "processor.cli"]
 
 
-@pytest.fixture
-def run_cli():
-    def run(*args, check_exit: int | None = 0, cwd=None):
-        env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO))
-        result = subprocess.run([*cli_path(), *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd,
-                                timeout=300)
+class Ran(NamedTuple):
+    """What a command run left: the same three fields as :class:`subprocess.CompletedProcess`."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+#: Python's own warning filters when it runs a script without -W (what a rep's terminal sees)
+PYTHON_DEFAULT_WARNINGS = [("default", None, DeprecationWarning, "__main__", 0),
+                           ("ignore", None, DeprecationWarning, None, 0),
+                           ("ignore", None, PendingDeprecationWarning, None, 0),
+                           ("ignore", None, ImportWarning, None, 0), ("ignore", None, ResourceWarning, None, 0)]
+
+
+def cli_in_process(*args, env: dict | None = None, cwd=None) -> Ran:
+    """``precision-list ARGS`` through :func:`processor.cli.main` in this process (0.25 s a call where a
+    new interpreter costs ~2.4 s), seen as the installed command would show it: stdout, stderr with the
+    log lines ``main`` configures (WARNING, INFO with -v) and the warnings Python prints by default,
+    and the exit code, argparse's ``SystemExit`` included."""
+    from processor.cli import main
+
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.INFO if {"-v", "--verbose"} & set(argv) else logging.WARNING)
+    root.addHandler(handler)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        caught = stack.enter_context(warnings.catch_warnings(record=True))
+        warnings.filters[:] = PYTHON_DEFAULT_WARNINGS
+        patch = stack.enter_context(pytest.MonkeyPatch.context())
+        for key, value in (env or {}).items():
+            patch.setenv(key, str(value))
+        if cwd is not None:
+            patch.chdir(cwd)
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse: --help, --version, a bad option
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(level)
+    text = err.getvalue() + "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
+                                    for w in caught)
+    return Ran(argv, code, out.getvalue(), text)
+
+
+def cli_subprocess(*args, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """The installed ``precision-list`` as a real process: for the few tests that prove the command itself
+    works (console script, exit codes, a real score, quickstart); everything else runs in-process."""
+    environment = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO), **(env or {}))
+    return subprocess.run([*cli_path(), *map(str, args)], capture_output=True, text=True, env=environment, cwd=cwd,
+                          timeout=300)
+
+
+def _checked(runner):
+    def run(*args, check_exit: int | None = 0, cwd=None, env: dict | None = None):
+        result = runner(*args, env=env, cwd=cwd)
         if check_exit is not None:
             assert result.returncode == check_exit, (result.returncode, result.stdout, result.stderr)
         return result
     return run
+
+
+@pytest.fixture
+def run_cli():
+    """``run_cli(*args, check_exit=0)``: the CLI in-process (see :func:`cli_in_process`)."""
+    return _checked(cli_in_process)
+
+
+@pytest.fixture
+def run_installed_cli():
+    """``run_installed_cli(*args, check_exit=0)``: the installed command as a real subprocess."""
+    return _checked(cli_subprocess)
+
+
+def _fingerprints(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """The demo workbooks (``write_demo(DIR, seed=0)``), written once per session and shared: a test that
+    changes one works on a copy. At the end of the session the files must be byte for byte as written."""
+    from processor.demo import write_demo
+
+    directory = tmp_path_factory.mktemp("demo")
+    write_demo(directory, seed=0)
+    written = _fingerprints(directory)
+    yield directory
+    assert _fingerprints(directory) == written, "a test changed the shared demo files: copy them first"
+
+
+class DemoScore(NamedTuple):
+    """One demo file scored by ``precision-list score FILE -o OUT --as-of AS_OF --json``."""
+
+    input: Path
+    output: Path
+    summary: dict  # the --json summary
+    input_unchanged: bool  # the input's bytes were the same after scoring
+    leftovers: list[str]  # temp files (.~pl-*) left beside the output
+
+
+@pytest.fixture(scope="session")
+def demo_scores(demo_dir, tmp_path_factory):
+    """Every demo file scored once per session through the CLI (in-process), {file name: DemoScore}:
+    the tests that check what score made of the demo read these results instead of scoring again.
+    They must only read them: at the end of the session outputs and summaries are checked unchanged."""
+    import json
+
+    folder = tmp_path_factory.mktemp("demo-scored")
+    scores = {}
+    for path in sorted(demo_dir.iterdir()):
+        before = path.read_bytes()
+        out = folder / f"{path.stem}.result.xlsx"
+        ran = cli_in_process("score", path, "-o", out, "--as-of", AS_OF, "--json")
+        assert ran.returncode == 0, (path.name, ran.stdout, ran.stderr)
+        scores[path.name] = DemoScore(path, out, json.loads(ran.stdout), path.read_bytes() == before,
+                                      [p.name for p in folder.iterdir() if p.name.startswith(".~pl-")])
+    written, summaries = _fingerprints(folder), json.dumps([s.summary for s in scores.values()], default=str)
+    yield scores
+    assert _fingerprints(folder) == written, "a test changed a shared demo result: copy it first"
+    assert json.dumps([s.summary for s in scores.values()], default=str) == summaries, "a summary was changed"
 
 
 def write_rows(path: Path, sheets: dict[str, list[list]]) -> Path:

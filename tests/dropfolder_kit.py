@@ -224,10 +224,12 @@ def wait_for_progress(measure, target: int, stall: float, interval: float = 0.5,
             raise AssertionError(f"no progress for {limit:.0f}s waiting for {message}: {best} of {target}")
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``python -m processor.cli ARGS`` (e.g. ``status ROOT``) as a real subprocess."""
-    return subprocess.run([PYTHON, "-m", "processor.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=timeout * PATIENCE)
+def run_cli(*args: str):
+    """``precision-list ARGS`` (e.g. ``status ROOT``) through ``processor.cli.main`` in this process
+    (:func:`conftest.cli_in_process`); the service it looks at is a real process all the same."""
+    from conftest import cli_in_process
+
+    return cli_in_process(*args, cwd=REPO)
 
 
 # -- what ended where -------------------------------------------------------------------------

@@ -17,17 +17,9 @@ from addin.adapter import FileWorkbook
 from addin.messages import CLI_REFERENCE, in_excel
 from conftest import sheet_rows, write_rows
 from processor.read import schema
-from processor.demo import write_demo
 from processor.pipeline import score_file
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    write_demo(folder)
-    return folder
 
 
 def _book(demo_dir: Path, tmp_path: Path, name: str = "名單與跟進.xlsx") -> FileWorkbook:

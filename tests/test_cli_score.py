@@ -1,8 +1,11 @@
-"""End to end: the installed CLI on real files in a temp folder, output reopened with openpyxl."""
+"""End to end: the CLI on real files in a temp folder, output reopened with openpyxl.
+
+``run_cli`` calls :func:`processor.cli.main` in-process (argv in; stdout, stderr, exit code out); the
+tests marked "installed" run the real ``precision-list`` command as a subprocess to prove the console
+script itself works (help, exit codes, a score, quickstart)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -16,36 +19,21 @@ import pytest
 from conftest import AS_OF, sheet_rows, write_rows
 
 
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    from processor.demo import write_demo
-
-    directory = tmp_path_factory.mktemp("demo")
-    write_demo(directory, seed=0)
-    return directory
-
-
-def test_demo_then_score_each_demo_file_gives_a_result_workbook(run_cli, demo_dir, tmp_path):
-    for path in sorted(demo_dir.iterdir()):
-        before = sha(path)
-        out = tmp_path / f"{path.stem}.result.xlsx"
-        result = run_cli("score", path, "-o", out, "--as-of", AS_OF, "--json")
-        summary = json.loads(result.stdout)
+def test_demo_then_score_each_demo_file_gives_a_result_workbook(demo_dir, demo_scores):
+    """Each demo file scored once for the session (``demo_scores``: score FILE -o OUT --as-of … --json)."""
+    assert sorted(demo_scores) == sorted(p.name for p in demo_dir.iterdir())
+    for score in demo_scores.values():
+        summary, out = score.summary, score.output
         assert summary["output"] == str(out) and summary["as_of"] == AS_OF
-        assert sha(path) == before, "the input must never be modified"
+        assert score.input_unchanged, "the input must never be modified"
         wb = openpyxl.load_workbook(out)
         assert {"摘要", "資料檢查"} <= set(wb.sheetnames)
         assert wb.active.title == "摘要"
-        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".~pl-")], "no temp file left behind"
+        assert not score.leftovers, "no temp file left behind"
 
 
-def test_contact_workbook_gets_followup_schedule_zodiac_and_the_deliberate_mistakes(run_cli, demo_dir, tmp_path):
-    out = tmp_path / "contacts.xlsx"
-    run_cli("score", demo_dir / "名單與跟進.xlsx", "-o", out, "--as-of", AS_OF)
+def test_contact_workbook_gets_followup_schedule_zodiac_and_the_deliberate_mistakes(demo_scores):
+    out = demo_scores["名單與跟進.xlsx"].output
     plan = sheet_rows(out, "跟進排程", "狀態")
     assert len(plan) >= 290
     assert {"下次跟進日", "逾期天數", "星座", "資料完整度", "MAN類型"} <= set(plan.columns)
@@ -59,9 +47,8 @@ def test_contact_workbook_gets_followup_schedule_zodiac_and_the_deliberate_mista
     assert len(summary._charts) >= 3, "trust, intent and stage bar charts"
 
 
-def test_loan_workbook_masks_ids_everywhere_and_checks_income(run_cli, demo_dir, tmp_path):
-    out = tmp_path / "loans.xlsx"
-    run_cli("score", demo_dir / "貸款懶人包.xlsx", "-o", out, "--as-of", AS_OF)
+def test_loan_workbook_masks_ids_everywhere_and_checks_income(demo_scores):
+    out = demo_scores["貸款懶人包.xlsx"].output
     wb = openpyxl.load_workbook(out)
     review = sheet_rows(out, "貸款檢核", "身分證字號")
     assert len(review) == 7  # the form's applicant + six in the table
@@ -300,14 +287,14 @@ def test_each_committed_template_with_one_row_filled_in_scores_and_its_result_sc
 
 
 @pytest.mark.libreoffice
-def test_result_workbook_opens_and_renders_in_libreoffice(run_cli, demo_dir, tmp_path):
+def test_result_workbook_opens_and_renders_in_libreoffice(demo_scores, tmp_path):
     import subprocess
 
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice is None:
         pytest.skip("LibreOffice is not installed (CI installs it: see .ci/run)")
     out = tmp_path / "r.xlsx"
-    run_cli("score", demo_dir / "貸款懶人包.xlsx", "-o", out, "--as-of", AS_OF)
+    shutil.copyfile(demo_scores["貸款懶人包.xlsx"].output, out)  # LibreOffice writes r.pdf beside it
     subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo", "--convert-to", "pdf",
                     "--outdir", str(tmp_path), str(out)], check=True, capture_output=True, timeout=240)
     pdf = tmp_path / "r.pdf"
@@ -318,8 +305,8 @@ def test_result_workbook_opens_and_renders_in_libreoffice(run_cli, demo_dir, tmp
         assert "貸款檢核" in text and "資料檢查" in text
 
 
-def test_quickstart_drops_the_demo_into_a_drop_folder_and_runs_the_service_once(run_cli, tmp_path):
-    result = run_cli("quickstart", tmp_path / "pl", "--as-of", AS_OF)
+def test_quickstart_drops_the_demo_into_a_drop_folder_and_runs_the_service_once(run_installed_cli, tmp_path):
+    result = run_installed_cli("quickstart", tmp_path / "pl", "--as-of", AS_OF)
     outbox = tmp_path / "pl" / "outbox"
     results = sorted(p.name for p in outbox.glob("*.scored.xlsx"))
     assert results == ["交易紀錄.scored.xlsx", "名單與跟進.scored.xlsx", "行銷名單.scored.xlsx", "貸款懶人包.scored.xlsx"]
@@ -392,6 +379,17 @@ def test_a_blank_loan_form_is_not_an_applicant(run_cli, tmp_path):
     assert summary["problems"]["errors"] == 0
     notes = [r[0] for r in openpyxl.load_workbook(out)["摘要"].iter_rows(max_col=1, values_only=True) if r[0]]
     assert any("空白的貸款懶人包表單" in n for n in notes)
+
+
+def test_the_installed_command_shows_help_and_exits_2_with_one_line_on_bad_input(run_installed_cli, tmp_path):
+    shown = run_installed_cli("--help")
+    assert "precision-list" in shown.stdout and all(c in shown.stdout for c in ("score", "train", "watch", "quickstart"))
+    wrong = run_installed_cli("score", check_exit=2)  # argparse: the input is missing
+    assert "usage:" in wrong.stderr and "Traceback" not in wrong.stderr
+    (tmp_path / "empty.xlsx").write_bytes(b"")
+    result = run_installed_cli("score", tmp_path / "empty.xlsx", "-o", tmp_path / "out.xlsx", check_exit=2)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "空檔案" in lines[0] and not (tmp_path / "out.xlsx").exists()
 
 
 @pytest.mark.parametrize("config, words", [

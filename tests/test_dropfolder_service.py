@@ -1,6 +1,6 @@
 """The drop-folder service as reps meet it: real `precision-list watch` processes, real files.
 
-Fault matrix rows (docs: /work/shared/DROPFOLDER.md) are named in each test's docstring.
+Fault matrix rows (docs: ../shared/DROPFOLDER.md from the repo root) are named in each test's docstring.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Purchase probability (DESIGN §4; seeds 000, 001): inference, training groups, bad input,
 safe model files, and the real CLI end to end. Data are synthetic (no real people)."""
 
+import dataclasses
 import doctest
 import io
 import json
@@ -20,8 +21,10 @@ from hypothesis import strategies as st
 
 import processor.models as models
 import processor.analyse.propensity as propensity
+import processor.sheets.propensity as sheet_layout
 import test_propensity_bar as propensity_bar
-from processor.models import ModelError, load_model, load_model_cached, predict_proba, train_model
+from conftest import cli_in_process
+from processor.models import ModelError, load_model, load_model_cached, predict_proba, save_trained, train_model
 from processor.read.parse import detect_and_parse
 from processor.analyse.propensity import (BOOLEAN, CATEGORY, DATE, NUMBER, break_even, design_matrix, expected_profit,
                                   infer_features, infer_kind, score_campaign)
@@ -290,7 +293,7 @@ def test_a_label_under_another_purchase_header_is_recognised_and_said_to_the_use
     told = [p for p in result.problems if p.column == header and "當作已知結果" in p.problem]
     if parsed.headers.get("label") != header:  # recognised by a pattern, not a known header: a 提醒 says so
         assert told and "--target" in told[0].fix
-    key = propensity._key_figures(result, Settings()).set_index("項目")["數值"]
+    key = sheet_layout.key_figures(result, Settings()).set_index("項目")["數值"]
     assert key["已知結果（標籤）欄"] == header
 
 
@@ -518,8 +521,8 @@ def test_the_cli_refuses_a_model_whose_child_indices_point_outside_the_tree_inst
                   fitted=lambda d: d.update(chosen=kind))
     src = tmp_path / "new.csv"
     make_campaign(200, seed=9).drop(columns="買A商品").to_csv(src, index=False)
-    done = cli("score", str(src), "-o", str(tmp_path / "out.xlsx"), "--model", "OOB", "--models", str(tmp_path / "share"),
-               "--as-of", "2024-06-30")
+    done = cli_process("score", str(src), "-o", str(tmp_path / "out.xlsx"), "--model", "OOB",
+                       "--models", str(tmp_path / "share"), "--as-of", "2024-06-30")
     assert done.returncode == 2, (done.returncode, done.stderr)
     assert "可能被竄改，已拒絕載入" in done.stderr and not (tmp_path / "out.xlsx").exists()
 
@@ -570,12 +573,12 @@ def test_a_model_file_of_the_old_format_is_refused_with_retrain_advice(saved, tm
 
 
 def test_with_a_signing_key_models_are_signed_and_an_unsigned_or_edited_one_is_refused(saved, tmp_path, monkeypatch):
-    path, _, parsed = saved
+    path, result, parsed = saved
     monkeypatch.setenv(models.KEY_ENV, "team-secret-0123456789abcdef")
     with pytest.raises(ModelError, match="沒有簽章"):
         load_model(path)  # the fixture's model was saved without a key
-    signed, _ = train_model(parsed, "買A商品", "signed", settings=Settings(), as_of=AS_OF,
-                            trained_at="2024-06-30T00:00:00+00:00", models_dir=tmp_path)
+    signed = save_trained(parsed, result, "signed", settings=Settings(), as_of=AS_OF,  # the fixture's fit, saved
+                          trained_at="2024-06-30T00:00:00+00:00", models_dir=tmp_path)  # again under the key
     assert models.SIGNATURE in zipfile.ZipFile(signed).namelist()
     assert load_model(signed)["signature"] == "verified"
     # an edit the structural checks alone would accept (the name in the metadata) breaks the signature
@@ -605,12 +608,15 @@ def test_the_signing_key_can_live_in_a_file_named_by_the_environment(tmp_path, m
 # --------------------------------------------------------------------------- the real CLI
 
 
-def cli(*args, env_models: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    if env_models:
-        env["PRECISION_LIST_MODELS"] = str(env_models)
+def cli(*args, env_models: Path | None = None):
+    """The CLI in-process (:func:`conftest.cli_in_process`): argv in; exit code, stdout, stderr out."""
+    return cli_in_process(*args, env={"PRECISION_LIST_MODELS": env_models} if env_models else None)
+
+
+def cli_process(*args) -> subprocess.CompletedProcess:
+    """The CLI as a real process: for a test whose failure would be a crash of the interpreter."""
     return subprocess.run([sys.executable, "-m", "processor.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
 
 
 def sheet_rows(path: Path, name: str) -> list[tuple]:
@@ -732,28 +738,28 @@ def test_score_target_chooses_the_label_column_explicitly(tmp_path):
     assert wrong.returncode == 2 and "找不到目標欄「沒有這欄」" in wrong.stderr
 
 
-def test_a_long_list_shows_its_top_customers_and_says_how_many_are_not_listed(tmp_path, monkeypatch):
+def test_a_long_list_shows_its_top_customers_and_says_how_many_are_not_listed(saved, monkeypatch):
     import processor.analyse.transactions as transactions
 
-    result = run(make_campaign(300), tmp_path)
+    _, result, _ = saved  # the module's fitted campaign: 800 customers
     monkeypatch.setattr(transactions, "MAX_LISTED", 100)
-    listed, evaluation = propensity.campaign_sheets(result, "會員編號", Settings())
+    listed, evaluation = sheet_layout.campaign_sheets(result, "會員編號", Settings())
     assert len(listed.blocks[0].frame) == 100 and listed.blocks[0].frame["排名"].tolist() == list(range(1, 101))
-    assert any("共 300 位客戶" in n and "前 100 位" in n for n in listed.notes)
+    assert any("共 800 位客戶" in n and "前 100 位" in n for n in listed.notes)
     lift = next(b for b in evaluation.blocks if b.title and b.title.startswith("十分位"))
     assert lift.frame["客戶數"].sum() == result.evaluation["rows"]  # the evaluation covers everyone
 
 
-def test_seed_000s_own_list_is_shown_only_on_its_data_and_on_a_test_set_of_its_size(tmp_path):
+def test_seed_000s_own_list_is_shown_only_on_its_data_and_on_a_test_set_of_its_size(saved):
     header = pd.read_csv(propensity_bar.DATA, nrows=0).columns
     assert propensity.is_seed_000_data(header) and not propensity.is_seed_000_data(make_campaign(10).columns)
-    result = run(make_campaign(600), tmp_path)
-    result.seed_data = True
-    assert propensity.seed_000_row(result, Settings()) is None  # 120 test customers: not the seed's 9,043
+    result = dataclasses.replace(saved[1], seed_data=True)  # a copy: the module's fit stays as it was
+    assert result.evaluation["rows"] == 160  # the 20% held out of 800
+    assert propensity.seed_000_row(result, Settings()) is None  # 160 test customers: not the seed's 9,043
     result.evaluation = {**result.evaluation, "rows": 9043}
     assert propensity.seed_000_row(result, Settings())["profit"] == 342_825
     assert propensity.seed_000_row(result, Settings(price=3000))["profit"] == 235 * 2250 - 391 * 175
-    _, evaluation = propensity.campaign_sheets(result, "會員編號", Settings())
+    _, evaluation = sheet_layout.campaign_sheets(result, "會員編號", Settings())
     compare = evaluation.blocks[1].frame.set_index("做法")
     assert compare.loc["種子 000 報告的名單", "利潤"] == 342_825
     assert any("不是本程式重算" in n for n in evaluation.notes)

@@ -14,11 +14,13 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from processor.read.parse import detect_and_parse
-from processor.analyse.propensity import campaign_sheets, score_sheet
+from processor.analyse.propensity import score_sheet
+from processor.sheets.propensity import campaign_sheets
 from processor.settings import Settings
 from processor.read.workbook import read_input
 
-DATA = Path("/work/shared/data/campaign_marketing2.csv")
+#: seed 000's data, beside the repository as every seed is: ``../shared/data/`` from the repo root
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "campaign_marketing2.csv"
 SEED_PROFIT = 235 * (2500 - 750) - 391 * 175  # 342,825
 
 

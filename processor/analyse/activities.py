@@ -10,7 +10,7 @@ from processor.read.schema import ACTIVITIES
 
 def analyse_activities(ctx):
     """A 暖線活動 block for 摘要: each event with its sign-ups and whether the debrief is written."""
-    from processor.pipeline import Contribution
+    from processor.sheets.contract import Contribution
 
     sheets = ctx.sheets.get("activities", [])
     if not sheets:

@@ -147,7 +147,7 @@ def ambiguous_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) 
 def analyse_contacts(ctx) -> "Contribution | None":
     """跟進排程 from the contact list and/or the follow-up log, and the contact summary blocks."""
     from processor.read.parse import _capped
-    from processor.pipeline import Contribution
+    from processor.sheets.contract import Contribution
 
     contacts = _stack(ctx.sheets.get("contacts", []))
     followups = _stack(ctx.sheets.get("followups", []))

@@ -69,7 +69,7 @@ def loan_review(loans: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
 
 def analyse_loans(ctx):
     """貸款檢核: one row per applicant (forms and tables alike), ID masked."""
-    from processor.pipeline import Contribution
+    from processor.sheets.contract import Contribution
     from processor.sheets.report import Block, ResultSheet
 
     sheets = ctx.sheets.get("loans", [])

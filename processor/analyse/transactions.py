@@ -174,7 +174,7 @@ def _no_purchase(customer: np.ndarray, amount: np.ndarray, names: np.ndarray, sh
 
 def analyse_transactions(ctx) -> "Contribution | None":
     """沉默排名 and 客戶分群 from every transactions sheet, plus the 摘要 headline blocks."""
-    from processor.pipeline import Contribution
+    from processor.sheets.contract import Contribution
 
     parsed = ctx.sheets.get("transactions", [])
     if not parsed:

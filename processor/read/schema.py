@@ -85,6 +85,8 @@ CONTACTS = SheetKind(
     (
         replace(_name, required=True),
         _customer_id,
+        F("owner", "負責業務", TEXT, "業務", "業務員", "負責人", "經辦業務", "owner", "sales rep", "rep",
+          hint="這位聯絡人由哪位業務負責（團隊總覽依此分人）", width=10),
         F("birthday", "生日", DATE, "出生日期", "出生年月日", "birthday", "date of birth", "dob", past=True,
           hint="生日：" + _DATE_HINT, width=12),
         F("zodiac", "星座", TEXT, "zodiac", "zodiac sign", derived=True,

@@ -224,17 +224,17 @@ class GammaGammaFit(Fit):
 # Fitting
 
 
-def fit_bgnbd(x, t_x, T, weights=None) -> BGNBDFit:
+def fit_bgnbd(x, t_x, T, weights=None, standard_errors: bool = True) -> BGNBDFit:
     """Maximum-likelihood BG/NBD on (x, t_x, T) triples, each weighted by its count of customers.
 
     CDNOW sample, weeks (tests/test_btyd.py): r 0.243, α 4.414, a 0.793, b 2.426, LL −9582.4 (FHL 2005).
     """
     x, t_x, T, w = _checked(x, t_x, T, weights)
     start = np.log([1.0, _rate_scale(x, T, w), 1.0, 1.0])
-    return _fit(BGNBDFit, ("r", "alpha", "a", "b"), _bgnbd_ll, start, x, t_x, T, w)
+    return _fit(BGNBDFit, ("r", "alpha", "a", "b"), _bgnbd_ll, start, standard_errors, x, t_x, T, w)
 
 
-def fit_pareto_nbd(x, t_x, T, weights=None) -> ParetoNBDFit:
+def fit_pareto_nbd(x, t_x, T, weights=None, standard_errors: bool = True) -> ParetoNBDFit:
     """Maximum-likelihood Pareto/NBD on weighted (x, t_x, T) triples.
 
     CDNOW sample, weeks: r 0.553, α 10.578, s 0.606, β 11.669, LL −9595.0 (Fader & Hardie 2005 note).
@@ -242,10 +242,10 @@ def fit_pareto_nbd(x, t_x, T, weights=None) -> ParetoNBDFit:
     x, t_x, T, w = _checked(x, t_x, T, weights)
     scale = _rate_scale(x, T, w)
     start = np.log([1.0, scale, 1.0, max(float(np.average(T, weights=w)), 1e-3)])
-    return _fit(ParetoNBDFit, ("r", "alpha", "s", "beta"), _pareto_ll, start, x, t_x, T, w)
+    return _fit(ParetoNBDFit, ("r", "alpha", "s", "beta"), _pareto_ll, start, standard_errors, x, t_x, T, w)
 
 
-def fit_gamma_gamma(x, mean_spend, weights=None) -> GammaGammaFit:
+def fit_gamma_gamma(x, mean_spend, weights=None, standard_errors: bool = True) -> GammaGammaFit:
     """Maximum-likelihood Gamma-Gamma on customers with x ≥ 1 repeat purchases and their mean spend
     per repeat purchase (Fader, Hardie & Lee 2005 "RFM and CLV": CDNOW p 6.25, q 3.74, γ 15.44,
     LL −4055.9 over the 946 repeaters).
@@ -259,10 +259,12 @@ def fit_gamma_gamma(x, mean_spend, weights=None) -> GammaGammaFit:
         return GammaGammaFit("Gamma-Gamma", {}, customers=int(w.sum()), converged=False,
                              message=f"only {int(w.sum())} customers with a repeat purchase and positive spend")
     start = np.log([1.0, 2.0, max(float(np.average(m, weights=w)), 1e-6)])
-    return _fit(GammaGammaFit, ("p", "q", "gamma"), _gamma_gamma_ll, start, x, m, w)
+    return _fit(GammaGammaFit, ("p", "q", "gamma"), _gamma_gamma_ll, start, standard_errors, x, m, w)
 
 
-def _fit(cls, names, loglik, start, *data_and_weights) -> Fit:
+def _fit(cls, names, loglik, start, with_errors, *data_and_weights) -> Fit:
+    """L-BFGS on log-parameters; ``with_errors`` False skips the observed-information standard errors (and
+    the singularity check that comes with them), for refits whose parameters nobody reads."""
     *data, w = data_and_weights
     total = float(w.sum())
 
@@ -286,8 +288,8 @@ def _fit(cls, names, loglik, start, *data_and_weights) -> Fit:
     message = "" if converged else ("parameter " + ", ".join(np.asarray(names)[at_bound]) + " ran off toward its limit"
                                     if at_bound.any() else str(result.message))
     params = dict(zip(names, np.exp(theta).tolist()))
-    errors = _standard_errors(objective, theta, total) if converged else np.empty(0)
-    if converged and not (np.isfinite(errors).all() and (errors > 0).all()):
+    errors = _standard_errors(objective, theta, total) if converged and with_errors else np.empty(0)
+    if converged and with_errors and not (np.isfinite(errors).all() and (errors > 0).all()):
         converged, message = False, "the information matrix is singular: the parameters are not identified"
     return cls(cls.__name__.replace("Fit", "").replace("BGNBD", "BG/NBD").replace("ParetoNBD", "Pareto/NBD")
                .replace("GammaGamma", "Gamma-Gamma"), params, ll, int(round(total)), converged,

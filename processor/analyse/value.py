@@ -242,7 +242,7 @@ class ValueModel:
                 "customers": self.customers, "repeaters": self.repeaters}
 
 
-def fit_value_model(stats: pd.DataFrame, settings: Settings = Settings()) -> ValueModel:
+def fit_value_model(stats: pd.DataFrame, settings: Settings = Settings(), standard_errors: bool = True) -> ValueModel:
     """Both count models on the distinct (x, t_x, T) triples (days), the better kept; Gamma-Gamma on repeaters.
 
     >>> t = pd.DataFrame({"customer_id": list("AAB"), "amount": [1.0] * 3,
@@ -261,9 +261,9 @@ def fit_value_model(stats: pd.DataFrame, settings: Settings = Settings()) -> Val
                f"只有 {repeaters} 位客戶有回購" if repeaters < btyd.MIN_REPEATERS else "所有購買都在同一天")
         return ValueModel(None, None, fallback=f"{why}，無法估計購買模型：改用經驗規則（見說明）", **base)
     x, t_x, T, count, _ = btyd.compress(stats["x"], stats["t_x"], stats["T"])
-    candidates = (btyd.fit_bgnbd(x, t_x, T, count), btyd.fit_pareto_nbd(x, t_x, T, count))
+    candidates = (btyd.fit_bgnbd(x, t_x, T, count, standard_errors), btyd.fit_pareto_nbd(x, t_x, T, count, standard_errors))
     chosen, choice = choose_model(candidates)
-    spend = btyd.fit_gamma_gamma(stats["x"], stats["repeat_spend"])
+    spend = btyd.fit_gamma_gamma(stats["x"], stats["repeat_spend"], standard_errors=standard_errors)
     checks = list(_checks(stats, spend))
     if chosen is None:
         reasons = "；".join(f"{f.name}: {f.message}" for f in candidates)
@@ -416,7 +416,7 @@ def value_tiers(clv: np.ndarray) -> pd.Categorical:
 # The call priority: P(buys again within the horizon), learned on the log's own past
 
 
-PRIORITY_SAMPLE = 50_000  # customers per in-sample split used to learn the priority (seeded sample beyond)
+PRIORITY_SAMPLE = 20_000  # customers per in-sample split used to learn the priority (seeded sample beyond)
 MIN_LABELS = 20  # returners and non-returners each needed across the splits to learn anything
 SPLIT_FRACTIONS = (1 / 4, 1 / 3, 1 / 2)  # in-sample holdouts: these fractions of the log's span, ending at as-of
 
@@ -445,7 +445,7 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
     chance to buy again. Why learned, not only the BTYD model: on CDNOW the models' expected purchases
     rank returners a little worse than this blend (benchmarks/bench_clv.py) because recency,
     frequency and spend carry information the stationary model smooths away (e.g. the first weeks
-    after a customer's first purchase). Up to :data:`PRIORITY_SAMPLE` customers per split, seeded.
+    after a customer's first purchase). Up to :data:`PRIORITY_SAMPLE` customers per split, seeded; features standardised on the training rows.
     Falls back (reason in ``fallback``) when there is no model, or too few returners or non-returners.
     """
     from sklearn.linear_model import LogisticRegression
@@ -465,7 +465,7 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
         stats = statistics_of(days, cut)
         if len(stats) > PRIORITY_SAMPLE:
             stats = stats.iloc[np.sort(rng.choice(len(stats), PRIORITY_SAMPLE, replace=False))].reset_index(drop=True)
-        inner = fit_value_model(stats, settings)
+        inner = fit_value_model(stats, settings, standard_errors=False)
         if inner.count is None or tuple(f.name for f in inner.candidates if f.converged) != names:
             continue
         bought = np.zeros(len(days.ids), dtype=bool)
@@ -478,8 +478,13 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
     if y.sum() < MIN_LABELS or (~y).sum() < MIN_LABELS:
         return Priority(None, fallback=f"可學習的再購紀錄不足（再購 {int(y.sum())}、未再購 {int((~y).sum())}，各需 {MIN_LABELS}）")
     X = np.vstack(features)
-    fit = LogisticRegression(C=1.0, max_iter=2000).fit(X, y)
-    return Priority(fit.coef_[0], float(fit.intercept_[0]), _feature_names(names), len(y), tuple(lengths))
+    centre, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    fit = LogisticRegression(C=1.0, max_iter=2000).fit((X - centre) / scale, y)
+    # folded back onto the raw features: score = X·coef + intercept
+    coefficients = fit.coef_[0] / scale
+    return Priority(coefficients, float(fit.intercept_[0] - centre @ coefficients), _feature_names(names), len(y),
+                    tuple(lengths))
 
 
 def priority_features(stats: pd.DataFrame, model: ValueModel, horizon_days: float) -> np.ndarray:

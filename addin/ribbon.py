@@ -22,7 +22,7 @@ import pandas as pd
 
 from processor.read import schema
 from processor.errors import UnusableInput
-from processor.read.workbook import RESULT_SHEETS_KEY
+from processor.read.workbook import RESULT_SHEETS_KEY, WORKBOOK_SUFFIXES
 
 from .adapter import CONFIG_SHEET, OpenWorkbook
 from .messages import MODEL_FIX, in_excel
@@ -328,7 +328,9 @@ def submit(book: OpenWorkbook) -> str:
     """送出評分: a copy of the workbook into DROP_FOLDER/inbox, written under a temp name first
     so the service never sees half a file (DROPFOLDER.md: *.tmp is ignored, then renamed)."""
     inbox = _drop_folder(book) / "inbox"
-    name = book.name if Path(book.name).suffix.lower() in (".xlsx", ".xlsm") else f"{book.name}.xlsx"
+    # Excel saves the copy in the book's own format: an .xls/.xlsb/.ods keeps its suffix (the service
+    # reads them all; an OLE .xls named .xlsx would never open as the zip an .xlsx must be)
+    name = book.name if Path(book.name).suffix.lower() in WORKBOOK_SUFFIXES else f"{book.name}.xlsx"
     final = inbox / name
     tmp = inbox / f"{name}.tmp"
     book.save_copy(tmp)

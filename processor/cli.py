@@ -55,10 +55,22 @@ def cmd_score(args) -> int:
         if not args.json and sys.stderr.isatty():  # progress for people, not for pipes and logs
             print(f"… {message}", file=sys.stderr)
 
-    summary = score_file(args.input, args.output, as_of=args.as_of, settings=_settings(args),
-                         model=getattr(args, "model", None), models_dir=getattr(args, "models", None),
-                         progress=progress, target=getattr(args, "target", None),
-                         horizon_days=getattr(args, "horizon", None))
+    if _is_log_job(args):
+        from processor.pipeline import score_log
+
+        settings = _settings(args)
+        if getattr(args, "horizon", None):
+            from processor.settings import Settings
+
+            settings = (settings or Settings()).with_values({"horizon_days": args.horizon})
+        summary = score_log(args.input, args.output, out_dir=args.out_dir, csv=args.csv, as_of=args.as_of,
+                            settings=settings, engine=args.engine, scheduler=args.scheduler,
+                            memory_limit=args.memory_limit, workers=args.dask_workers, progress=progress)
+    else:
+        summary = score_file(args.input, args.output, as_of=args.as_of, settings=_settings(args),
+                             model=getattr(args, "model", None), models_dir=getattr(args, "models", None),
+                             progress=progress, target=getattr(args, "target", None),
+                             horizon_days=getattr(args, "horizon", None))
     if args.json:
         json.dump(summary, sys.stdout, ensure_ascii=False, indent=2, default=str)
         print()
@@ -72,6 +84,13 @@ def cmd_score(args) -> int:
             print(f"已評分 {Path(args.input).name}：{kinds}\n資料問題 {problems['errors']} 個錯誤、{problems['warnings']} "
                   f"個提醒（見 資料檢查 工作表）\n結果：{summary['output']}")
     return 0
+
+
+def _is_log_job(args) -> bool:
+    """A transaction log (Parquet, folder, glob), or a CSV with an engine option: the customer-tables path."""
+    from processor.read.logs import is_log
+
+    return is_log(args.input) or args.engine != "auto" or bool(args.scheduler or args.out_dir)
 
 
 def cmd_train(args) -> int:
@@ -192,10 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="precision-list", description="精準名單 Precision List: whom to call first.")
     parser.add_argument("--version", action="version", version=f"precision-list {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step to stderr")
+    # -v also after the command (`score FILE -v`); SUPPRESS keeps a -v given before it
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="log every step to stderr (also accepted before the command)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("score", help="score a workbook or CSV and write the result workbook")
-    p.add_argument("input", help="the .xlsx, .xlsm or .csv to score (never modified)")
+    def command(name: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[verbose], **kw)
+
+    p = command("score", help="score a workbook or CSV and write the result workbook")
+    p.add_argument("input", help="the .xlsx, .xlsm, .xlsb, .xls, .ods or .csv to score (never modified); for transactions "
+                                 "also a .parquet file, a folder of .parquet/.csv files or a glob such as 'exports/2025-*.csv'")
     p.add_argument("-o", "--output", help="result workbook (default: INPUT.scored.xlsx beside the input)")
     p.add_argument("--as-of", type=_as_of, help="the day counted as today (default: today), e.g. 2024-03-05 or 113/03/05")
     p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the messages printed here")
@@ -208,9 +235,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="models folder (default: $PRECISION_LIST_MODELS, else ./models)")
     p.add_argument("--target", metavar="COLUMN",
                    help="the campaign list's known-result column, as its header reads (default: recognised, and said in 資料檢查)")
+    big = p.add_argument_group("transaction logs (Parquet, folders, globs; see docs/scale.md)")
+    big.add_argument("--engine", choices=["auto", "pandas", "dask"], default="auto",
+                     help="auto: pandas up to 5 million rows, Dask above (or when --scheduler is given)")
+    big.add_argument("--scheduler", metavar="ADDRESS",
+                     help="an existing dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
+    big.add_argument("--out-dir", metavar="DIR", help="write every customer's rows as Parquet (沉默排名, 客戶分群) here")
+    big.add_argument("--csv", action="store_true", help="with --out-dir: also write the full tables as CSV")
+    big.add_argument("--memory-limit", metavar="SIZE",
+                     help="local cluster: total worker memory, e.g. 6GB (default: half the machine's)")
+    big.add_argument("--dask-workers", type=int, metavar="N", help="local cluster: worker processes (default: cores, ≤ 4)")
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("train", help="train a purchase-probability model on a labelled campaign list and save it")
+    p = command("train", help="train a purchase-probability model on a labelled campaign list and save it")
     p.add_argument("input", help="the .xlsx, .xlsm or .csv with the campaign list")
     p.add_argument("--target", metavar="COLUMN",
                    help="the 0/1 (是/否) column to predict, as its header reads, e.g. 買A商品 (default: recognised as score does)")
@@ -221,26 +258,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the messages printed here")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("templates", help="write the blank templates (one .xlsx per sheet kind, plus all-in-one)")
+    p = command("templates", help="write the blank templates (one .xlsx per sheet kind, plus all-in-one)")
     p.add_argument("dir")
     p.set_defaults(func=cmd_templates)
 
-    p = sub.add_parser("demo", help="write realistic synthetic workbooks to try score on")
+    p = command("demo", help="write realistic synthetic workbooks to try score on")
     p.add_argument("dir")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     p.add_argument("--as-of", type=_as_of, default=None, help="date the demo data up to this day (default: today)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("build-workbook", help="write workbook.xlsm (templates, ribbon, VBA, xlwings.conf) from sources")
+    p = command("build-workbook", help="write workbook.xlsm (templates, ribbon, VBA, xlwings.conf) from sources")
     p.add_argument("-o", "--output", default="workbook.xlsm", help="where to write it (default: ./workbook.xlsm)")
     p.set_defaults(func=cmd_build_workbook)
 
-    p = sub.add_parser("quickstart", help="drop the demo workbooks into DIR/inbox and run the drop-folder service once (results in DIR/outbox)")
+    p = command("quickstart", help="drop the demo workbooks into DIR/inbox and run the drop-folder service once (results in DIR/outbox)")
     p.add_argument("dir", nargs="?", default="precision-list-demo")
     p.add_argument("--as-of", type=_as_of, default=None, help="the day counted as today")
     p.set_defaults(func=cmd_quickstart)
 
-    p = sub.add_parser("watch", help="run the drop-folder service on ROOT (inbox/ → outbox/, archive/, failed/)")
+    p = command("watch", help="run the drop-folder service on ROOT (inbox/ → outbox/, archive/, failed/)")
     p.add_argument("root", help="the shared folder; inbox/ outbox/ failed/ archive/ .state/ are created in it")
     p.add_argument("--once", action="store_true", help="process what is waiting, then exit (for schedulers)")
     p.add_argument("--poll", type=float, metavar="SECONDS",
@@ -253,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "scored), e.g. 2024-03-05 or 113/03/05")
     p.set_defaults(func=cmd_watch)
 
-    p = sub.add_parser("status", help="queue / done / failed counts and the last errors of a drop folder")
+    p = command("status", help="queue / done / failed counts and the last errors of a drop folder")
     p.add_argument("root")
     p.set_defaults(func=cmd_status)
     return parser

@@ -21,6 +21,7 @@ from processor.analyse.contacts import analyse_contacts
 from processor.analyse.loans import analyse_loans
 from processor.analyse.transactions import analyse_transactions
 from processor.errors import WARNING, Problem, UnusableInput, mask_problem_ids, problems_frame
+from processor.read.logs import is_log
 from processor.read.parse import describe_unrecognised, detect_and_parse
 from processor.read.schema import normalise_header
 from processor.read.workbook import atomic_output, read_input
@@ -115,12 +116,14 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         "資料列數": [len(s.frame) for s in parsed], "標題列": [s.header_row for s in parsed],
     })
     head = Block(found_table, title="辨識到的工作表", as_table=False)
-    big = [r for r in raw_sheets if r.source == "csv" and len(r.grid) > MAX_COPIED_CSV_ROWS]
+    big = [r for r in raw_sheets if not r.formatted_copy and not r.result and len(r.grid) > MAX_COPIED_CSV_ROWS]
     blank_forms = [s.sheet for s in parsed if s.layout == "form" and not len(s.frame)]
     overview = ResultSheet("摘要", (head, *blocks), (
         f"精準名單 結果摘要　{source_name}",
         f"基準日 {as_of:%Y/%m/%d}；資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
-        *[f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
+        *[(f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
+           if r.source == "csv" else
+           f"工作表「{r.name}」有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始檔保持不變）。")
           for r in big],
         *[f"「{name}」是空白的貸款懶人包表單，未計入申請人。" for name in blank_forms],
         *([f"這是之前的結果檔：上次的結果工作表（{'、'.join(previous)}）未當成資料，已換成本次的結果。"] if previous else []),
@@ -140,6 +143,15 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     return Analysis(raw_sheets, parsed, problems, [overview, *sheets, check], summary, settings)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when two paths name one file; a path that cannot be resolved (a symbolic link to
+    itself) names none — reading it says "not found" in one line."""
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
 def default_output(input_path: Path) -> Path:
     """``<stem>.scored.xlsx`` beside the input."""
     return input_path.with_name(f"{input_path.stem}.scored.xlsx")
@@ -150,13 +162,16 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
                progress: Callable[[str], None] | None = None, target: str | None = None,
                horizon_days: int | None = None) -> dict:
     """Score one workbook or CSV and write the result workbook atomically; returns the summary.
+    A transaction log (a ``.parquet`` file or a folder) goes to :func:`score_log` with its defaults.
 
     Raises :class:`~processor.errors.UnusableInput` when the file cannot be used at all (not a
     workbook, encrypted, empty, or no sheet of a known kind). INPUT is never modified.
     """
+    if is_log(str(input_path)):  # a Parquet file or a folder (the drop folder, the ribbon): the log path
+        return score_log(str(input_path), output_path, as_of=as_of, settings=settings, progress=progress)
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)
-    if output_path.resolve() == input_path.resolve():
+    if _same_file(output_path, input_path):
         raise UnusableInput("輸出檔不能和輸入檔同名", "請用 -o 指定另一個檔名", en="the output would overwrite the input",
                             fix_en="choose another file name with -o")
     if not output_path.parent.is_dir():
@@ -241,3 +256,110 @@ def train_file(input_path: str | Path, target: str | None, name: str, *, setting
     with atomic_output(report, suffix=".tmp") as tmp:
         problems_frame(mask_problem_ids(problems)).to_csv(tmp, index=False, encoding="utf-8-sig")
     return Training(saved, result, problems, report, settings, error)
+
+
+#: file names of the full per-customer tables written by ``score --out-dir`` (the sheets' names)
+FULL_TABLES = ("沉默排名", "客戶分群")
+
+
+def log_output(input_text: str) -> Path:
+    """Default result workbook of a log: ``<name>.scored.xlsx`` beside the Parquet file, the folder,
+    or the folder a glob looks in (never inside it, where it would join the log)."""
+    path = Path(input_text)
+    if path.is_dir():
+        return path.parent / f"{path.name}.scored.xlsx"
+    if path.suffix.lower() == ".parquet" and path.is_file():
+        return default_output(path)
+    folder = path.parent.resolve()
+    return folder.parent / f"{folder.name}.scored.xlsx"
+
+
+def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = False, as_of=None,
+              settings: Settings | None = None, engine: str = "auto", scheduler: str | None = None,
+              memory_limit: str | None = None, workers: int | None = None,
+              progress: Callable[[str], None] | None = None) -> dict:
+    """Score a transaction log (Parquet file, folder or glob of .parquet/.csv) on the chosen engine
+    (:mod:`processor.engines`): the result workbook keeps 摘要, the top of each list and 資料檢查;
+    ``out_dir`` gets every customer as Parquet (and CSV when asked), one file per sheet.
+
+    Nothing partial is left behind: the tables are written to a hidden folder beside ``out_dir``
+    and moved in only after the workbook is written; on any failure they are removed.
+    """
+    import shutil
+    import tempfile
+
+    from processor.analyse import transactions as tx
+    from processor.engines import customer_tables
+    from processor.errors import UnusableInput, WARNING, mask_problem_ids, problems_frame
+    from processor.read.logs import resolve_log
+    from processor.sheets.report import render
+
+    progress = progress or (lambda message: None)
+    settings = settings or Settings()
+    as_of = pd.Timestamp(as_of).normalize() if as_of is not None else pd.Timestamp.today().normalize()
+    log = resolve_log(input_text)
+    output_path = Path(output_path) if output_path else log_output(input_text)
+    if not output_path.parent.is_dir():
+        raise UnusableInput(f"輸出資料夾 {output_path.parent} 不存在", "請先建立資料夾，或用 -o 指定已存在的資料夾",
+                            en=f"output folder {output_path.parent} does not exist",
+                            fix_en="create the folder first, or point -o to an existing folder")
+    out_dir = Path(out_dir) if out_dir else None
+    if out_dir is not None and not out_dir.parent.resolve().is_dir():
+        raise UnusableInput(f"--out-dir 的上層資料夾 {out_dir.parent} 不存在", "請先建立它，或指定已存在的位置",
+                            en=f"the parent of --out-dir ({out_dir.parent}) does not exist",
+                            fix_en="create it first, or choose an existing place")
+    progress(f"{log.name}：{len(log.files)} 個檔案，約 {log.estimated_rows:,} 筆")
+    tables = customer_tables(log, as_of, settings, engine=engine, scheduler=scheduler, memory_limit=memory_limit,
+                             workers=workers, progress=progress)
+    if tables.silence.empty:
+        raise UnusableInput(f"{log.name} 沒有任何可用的購買紀錄（{tables.rows:,} 列都缺值、是退貨或 0 元、或晚於基準日）",
+                            "請確認 客戶編號、日期、金額 欄有資料，基準日（--as-of）正確",
+                            en=f"{log.name} has no usable purchase ({tables.rows:,} rows)",
+                            fix_en="check the 客戶編號, 日期 and 金額 columns and the --as-of date")
+    built = tx.build_sheets(tables.silence, tables.segments, tables.info, as_of, settings)
+    problems = mask_problem_ids(tables.problems)
+    n_errors = sum(p.severity != WARNING for p in problems)
+    files = pd.DataFrame({"檔案": [f.path.name for f in log.files], "格式": [f.format for f in log.files],
+                          "大小(MB)": [round(f.bytes / 1e6, 1) for f in log.files]})
+    where = ([f"完整表格（每位客戶一列）：{out_dir / (name + '.parquet')}" for name in FULL_TABLES] if out_dir else
+             [f"本活頁簿只列出每張表的前 {tx.MAX_LISTED:,} 位；要每位客戶的完整表格，請加 --out-dir 資料夾（Parquet，"
+              "另加 --csv 也寫 CSV）。"])
+    overview = ResultSheet("摘要", (Block(files, title="交易紀錄檔", as_table=False), *built["summary_blocks"]), (
+        f"精準名單 結果摘要　{log.name}",
+        f"基準日 {as_of:%Y/%m/%d}；{tables.rows:,} 筆交易、{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；"
+        f"資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
+        *where,
+    ))
+    check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
+        "資料檢查：每一列是一個問題；大型交易紀錄不標列號（原始檔沒有被修改）。",
+    ))
+    summary = {
+        "file": log.name, "as_of": f"{as_of:%Y-%m-%d}", "rows": int(tables.rows),
+        "files": [f.path.name for f in log.files], "engine": tables.engine, **tables.details,
+        "sheets": [{"sheet": log.name, "kind": "transactions", "rows": int(tables.rows), "header_row": 1,
+                    "layout": "table"}],
+        "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
+        "result_sheets": [overview.name] + [s.name for s in built["sheets"]] + [check.name],
+        **built["summary"],
+    }
+    analysis = Analysis([], [], problems, [overview, *built["sheets"], check], summary, settings)
+    staging = Path(tempfile.mkdtemp(prefix=f".~pl-{out_dir.name}-", dir=out_dir.parent)) if out_dir else None
+    try:
+        if staging is not None:
+            progress(f"寫出完整表格到 {out_dir}")
+            for name, frame in zip(FULL_TABLES, tx.full_tables(tables.silence, tables.segments)):
+                frame.to_parquet(staging / f"{name}.parquet", index=False)
+                if csv:
+                    frame.to_csv(staging / f"{name}.csv", index=False, encoding="utf-8-sig")
+        progress(f"寫出 {output_path.name}")
+        render(analysis, output_path, output_path, progress)
+        if staging is not None:
+            out_dir.mkdir(exist_ok=True)
+            for path in sorted(staging.iterdir()):
+                path.replace(out_dir / path.name)
+            summary["out_dir"] = str(out_dir)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    summary["output"] = str(output_path)
+    return summary

@@ -29,3 +29,18 @@ def slow(input_path, output_path, **kwargs):
     time.sleep(float(os.environ.get("DROPFOLDER_TEST_SLOW", "0.3")))
     return result
 
+
+
+def hog_or_stall(input_path, output_path, **kwargs):
+    """The real scorer, except for a file named *hog*: memory grows 50 MB at a time until the
+    service ends the worker; and *stall*: it never finishes (a sheet that would take hours)."""
+    name = Path(input_path).name
+    if "hog" in name:
+        held = []
+        while True:
+            held.append(b"\x01" * (50 * 2 ** 20))  # written, so resident (a zeroed buffer would not be)
+            time.sleep(0.05)
+    if "stall" in name:
+        while True:
+            time.sleep(1)
+    return _real(input_path, output_path, **kwargs)

@@ -16,7 +16,7 @@ from processor.service.ledger import ARCHIVED, DUPLICATE, WRITTEN, Ledger
     ("~$週報.xlsx", IGNORE), (".~lock.週報.xlsx#", IGNORE), (".hidden.csv", IGNORE), ("8A1B2C3D", IGNORE),
     ("book.xlsx.tmp", IGNORE), ("list.csv.crdownload", IGNORE), ("big.xlsx.part", IGNORE), ("Thumbs.db", IGNORE),
     ("desktop.ini", IGNORE), ("週報.xlsx", OK), ("LIST.CSV", OK), ("macro.xlsm", OK),
-    ("notes.txt", UNSUPPORTED), ("old.xls", UNSUPPORTED), ("photo.JPG", UNSUPPORTED),
+    ("notes.txt", UNSUPPORTED), ("old.xls", OK), ("photo.JPG", UNSUPPORTED), ("report.docx", UNSUPPORTED),
 ])
 def test_names_are_sorted_into_noise_inputs_and_unsupported_files(name, expected):
     assert classify(name) == expected

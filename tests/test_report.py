@@ -111,3 +111,18 @@ def test_libreoffice_reads_the_streamed_rows(tmp_path):
     assert len(back) == len(frame)
     assert back["整數"].tolist() == frame["整數"].tolist()
     assert back.loc[BULK_MIN_ROWS, "文字"] == frame.loc[BULK_MIN_ROWS, "文字"]
+
+
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://example.invalid/A123456789","開啟")',
+                                  "=cmd|' /C calc'!A123456789", "+A123456789", "@A123456789"])
+def test_a_masked_id_in_a_cell_that_starts_like_a_formula_stays_text_in_the_copied_sheet(run_cli, tmp_path, text):
+    from conftest import write_rows
+
+    path = write_rows(tmp_path / "list.xlsx", {"跟進": [["姓名", "日期", "方式", "備註"],
+                                                         ["王小明", "2024/05/01", "電話", text]]})
+    run_cli("score", path, "-o", tmp_path / "out.xlsx", "--as-of", "2024-06-28")
+    cell = openpyxl.load_workbook(tmp_path / "out.xlsx")["跟進"]["D2"]
+    assert cell.data_type == "s" and "A12*****89" in cell.value and "A123456789" not in cell.value
+    with __import__("zipfile").ZipFile(tmp_path / "out.xlsx") as zf:
+        sheet = next(n for n in zf.namelist() if n.startswith("xl/worksheets/sheet1"))
+        assert b"<f>" not in zf.read(sheet), "a formula was written into the rep's sheet"

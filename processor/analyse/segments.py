@@ -304,7 +304,7 @@ def segment_table(silence: pd.DataFrame, settings: Settings = Settings()) -> tup
     Contribution (quadrant) = ABC class A or B by net amount; loyalty = visit-rate class 忠誠 or
     常規 (seed 004). Returns (table, cluster info).
     """
-    base = pd.DataFrame({"customer_id": silence["customer_id"].to_numpy(),
+    base = pd.DataFrame({"customer_id": silence["customer_id"].array,  # as stored: millions of ids not converted
                          "recency": silence["recency"].to_numpy(dtype=float),
                          "frequency": silence["visits"].to_numpy(dtype=float),
                          "monetary": silence["value"].to_numpy(dtype=float)})

@@ -66,24 +66,76 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
 
     ``transactions`` has columns customer_id, date, amount (optional margin/cost); rows after
     ``as_of`` are ignored (clean with :func:`processor.analyse.transactions.clean_transactions` first to
-    have them reported and ids normalised). Columns: see :data:`LABELS`.
+    have them reported and ids normalised). Columns: see :data:`LABELS`. The per-customer kernel
+    :func:`customer_statistics` then the global step :func:`silence_from_statistics` — the Dask
+    engine runs the same two on partitions shuffled by customer (:mod:`processor.engines`).
 
     >>> t = pd.DataFrame({"customer_id": ["A"] * 3, "amount": [100.0] * 3,
     ...                   "date": pd.to_datetime(["2025-01-01", "2025-01-11", "2025-01-31"])})
     >>> silence_table(t, "2025-03-10").loc[0, ["recency", "rank_ratio", "silence_score", "silence_group"]].astype(str).tolist()
     ['38.0', '1.0', '1.9', 'e']
     """
+    statistics, pool = customer_statistics(transactions, as_of, settings)
+    if priority is None:
+        priority = call_priority(transactions, as_of, settings)
+    return silence_from_statistics(statistics, pool, as_of, settings, priority)
+
+
+#: the per-customer raw values of :func:`customer_statistics` (see :class:`processor.analyse.history.VisitHistory`)
+STATISTICS = ("first_purchase", "last_purchase", "visits", "mean_interval", "max_interval", "recency",
+              "intervals_le_recency", "visits_per_year", "revenue", "margin")
+
+
+def customer_statistics(transactions: pd.DataFrame, as_of, settings: Settings = Settings()
+                        ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The per-customer kernel of 沉默排名: (one row per customer with a visit, pooled-interval histogram).
+
+    Every row of a customer must be in ``transactions`` (a partition shuffled by customer id
+    holds whole customers), so the columns :data:`STATISTICS` are final; nothing here depends on
+    other customers. The histogram counts the intervals Ti (whole days) of customers with enough
+    history (``settings.min_visits``, at least 2): the population pool of seed 004 §四.1, which
+    partitions add up element-wise.
+
+    >>> t = pd.DataFrame({"customer_id": ["A"] * 3, "amount": [1.0] * 3,
+    ...                   "date": pd.to_datetime(["2025-01-01", "2025-01-11", "2025-01-31"])})
+    >>> stats, pool = customer_statistics(t, "2025-03-10")
+    >>> stats["visits"].tolist(), np.flatnonzero(pool).tolist()
+    ([3.0], [10, 20])
+    """
     history = visit_history(transactions, as_of)
     c = history.columns
+    regular = c["visits"] >= max(settings.min_visits, 2)  # one visit has no interval whatever the setting
+    pooled = history.intervals[regular[history.interval_owner]].astype(np.int64)
+    pool = np.bincount(pooled) if len(pooled) else np.zeros(0, dtype=np.int64)
+    ids = history.ids
+    # the tie-break key of silence_from_statistics, hashed here where the ids are plain objects (and in parallel)
+    id_hash = pd.util.hash_array(ids) if len(ids) else np.empty(0, dtype=np.uint64)
+    return pd.DataFrame({"customer_id": ids, **c, "id_hash": id_hash}, copy=False), pool
+
+
+def silence_from_statistics(statistics: pd.DataFrame, pool: np.ndarray, as_of,
+                            settings: Settings = Settings(), priority: np.ndarray | None = None) -> pd.DataFrame:
+    """The global step of 沉默排名 on the one-row-per-customer table of :func:`customer_statistics`
+    (partitions' tables concatenated in any order, their ``pool`` histograms added): value ranks
+    and ABC, TrF/S of customers with too little history, priority, groups and actions.
+
+    Rows come out by falling priority; equal priorities in a fixed order (a hash of the customer
+    id), so every engine and every partitioning lists customers identically. ``priority`` (one per row of
+    ``statistics``) defaults to :func:`processor.analyse.value.priority_from_statistics`: the count
+    model's chance of buying again, fitted on these rows (the learned blend needs each customer's
+    purchase days, which a partitioned engine does not bring back).
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    ids = statistics["customer_id"].array  # as stored (Arrow strings stay Arrow: no conversion of millions)
+    c = {key: statistics[key].to_numpy() for key in STATISTICS}
     visits, recency, max_interval = c["visits"], c["recency"], c["max_interval"]
-    low = visits < max(settings.min_visits, 2)  # one visit has no interval whatever the setting
+    low = visits < max(settings.min_visits, 2)
 
     rank_ratio = (c["intervals_le_recency"] + 1) / visits
     with np.errstate(invalid="ignore", divide="ignore"):
         silence_score = recency / max_interval
     if low.any():
-        pool_trf, pool_s = _population_scores(recency, max_interval, ~low, history.intervals,
-                                              history.interval_owner, settings.typical_gap_days)
+        pool_trf, pool_s = _population_scores(recency, max_interval, ~low, pool, settings.typical_gap_days)
         rank_ratio = np.where(low, pool_trf, rank_ratio)
         silence_score = np.where(low, pool_s, silence_score)
 
@@ -93,16 +145,20 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
     high_value = (abc == 0) | (abc == 1)
     group = np.searchsorted(GROUP_EDGES, rank_ratio, side="right")
     if priority is None:
-        priority = call_priority(transactions, as_of, settings)
+        from processor.analyse.value import priority_from_statistics
+
+        priority = priority_from_statistics(statistics, as_of, settings)
     priority = np.asarray(priority, dtype=float)
     if len(priority) != len(visits):
         raise ValueError(f"priority has {len(priority)} entries for {len(visits)} customers")
     action = _action_codes(group, silence_score, low, high_value)
 
-    order = np.argsort(-priority, kind="stable")  # ties keep first-appearance order (lexsort is 4x slower)
+    # by priority, ties by a hash of the id: independent of row order (a string sort of millions of ids is 10x slower)
+    id_hash = statistics["id_hash"].to_numpy() if "id_hash" in statistics else pd.util.hash_array(np.asarray(ids))
+    order = np.lexsort((id_hash, -priority)) if len(ids) else np.empty(0, dtype=np.int64)
     columns = {
         "priority_rank": np.arange(1, len(order) + 1),
-        "customer_id": history.id_values[history.id_codes[order]],
+        "customer_id": ids.take(order),
         "priority": priority,
         "first_purchase": c["first_purchase"],
         "last_purchase": c["last_purchase"],
@@ -115,7 +171,7 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
         # label columns are categoricals: a million customers share a handful of strings
         "silence_group": (group, GROUPS),
         "history": (low.astype(np.int8), ["一般", LOW_HISTORY]),
-        "dormancy": (_dormancy_codes(pd.Series(c["last_purchase"]), history.as_of), DORMANCY),
+        "dormancy": (_dormancy_codes(pd.Series(c["last_purchase"]), as_of), DORMANCY),
         "visits_per_year": c["visits_per_year"],
         "visit_rate_class": (_visit_rate_codes(c["visits_per_year"], high_value, settings), VISIT_RATE),
         "value": value,
@@ -130,21 +186,21 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
     }, copy=False)  # the arrays are fresh: no second copy into consolidated blocks
 
 
-def _population_scores(recency, max_interval, regular, intervals, owner, typical_gap):
+def _population_scores(recency, max_interval, regular, pool, typical_gap):
     """TrF and S for customers with too little history, against the population (seed 004 §四.1).
 
     TrF is the seed's rank ratio with the pooled intervals of all regular customers in place of
-    the customer's own: (#{pooled Ti ≤ Tr} + 1) ÷ (#pool + 1). S divides Tr by the typical
+    the customer's own: (#{pooled Ti ≤ Tr} + 1) ÷ (#pool + 1); ``pool`` is their histogram by
+    whole days (:func:`customer_statistics`). S divides Tr by the typical
     longest gap, the median of regular customers' max Ti. Without any regular customer there is
     no interval to learn from: the pool is the one gap ``typical_gap`` (settings.typical_gap_days),
     so TrF is 1 exactly when S = Tr ÷ typical_gap reaches 1, else ½ — TrF and S tell one story.
     """
-    pool = intervals[regular[owner]].astype(np.int64) if len(intervals) else np.empty(0, dtype=np.int64)
-    if len(pool):
+    if pool.sum() > 0:
         # intervals are whole days: a cumulative histogram answers #{pool ≤ Tr} without sorting
-        at_most = np.cumsum(np.bincount(pool))
+        at_most = np.cumsum(pool)
         within = at_most[np.clip(recency.astype(np.int64), 0, len(at_most) - 1)]
-        trf = (within + 1) / (len(pool) + 1)
+        trf = (within + 1) / (at_most[-1] + 1)
         reference = float(np.median(max_interval[regular]))
     else:
         reference = float(typical_gap)

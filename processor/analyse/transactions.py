@@ -194,21 +194,39 @@ def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambd
     from processor.analyse import segments as seg
     from processor.analyse import silence as sil
     from processor.analyse import value as val
-    from processor.sheets import value as value_layout
 
     progress("估計客戶價值模型")
     value = val.customer_value(clean, as_of, settings)
-    model, priority, worth, horizon = value.model, value.priority, value.table, value.horizon_days
     progress("計算沉默排名")
     silence = sil.silence_table(clean, as_of, settings, priority=value.scores)
     progress("計算客戶分群")
     segments, info = seg.segment_table(silence, settings)
-    return {"sheets": [silence_sheet(silence, as_of, settings),
-                       value_layout.value_sheet(worth, model, priority, horizon, as_of, settings, MAX_LISTED),
-                       segment_sheet(segments, info, settings)],
-            "summary_blocks": summary_blocks(silence, segments),
-            "summary": {"transactions": headline(silence, segments, info),
-                        "customer_value": value_layout.summary(worth, model, priority, horizon)}}
+    return build_sheets(silence, segments, info, as_of, settings, value)
+
+
+def build_sheets(silence: pd.DataFrame, segments: pd.DataFrame, info: dict, as_of, settings: Settings,
+                 value=None) -> dict:
+    """The sheets, 摘要 blocks and summary of the tables (whichever engine computed them); ``value``
+    (:func:`processor.analyse.value.customer_value`) adds 客戶價值 and the --json ``customer_value`` block."""
+    from processor.sheets import value as value_layout
+
+    middle = [value_layout.value_sheet(value.table, value.model, value.priority, value.horizon_days, as_of, settings,
+                                       MAX_LISTED)] if value is not None else []
+    summary = {"transactions": headline(silence, segments, info)}
+    if value is not None:
+        summary["customer_value"] = value_layout.summary(value.table, value.model, value.priority, value.horizon_days)
+    return {"sheets": [silence_sheet(silence, as_of, settings), *middle, segment_sheet(segments, info, settings)],
+            "summary_blocks": summary_blocks(silence, segments), "summary": summary}
+
+
+def full_tables(silence: pd.DataFrame, segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every customer of 沉默排名 and 客戶分群 with the sheets' headers and values (labels kept as categoricals)."""
+    from processor.analyse import segments as seg
+    from processor.analyse import silence as sil
+
+    if "margin" in silence.columns and silence["margin"].isna().all():
+        silence = silence.drop(columns="margin")
+    return silence.rename(columns=sil.LABELS), segments.rename(columns=seg.LABELS)
 
 
 def _counts(values: pd.Series, order, label: str, money: pd.Series | None = None) -> pd.DataFrame:

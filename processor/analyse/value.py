@@ -522,3 +522,18 @@ def special_expit(z):
     from scipy.special import expit
 
     return expit(z)
+
+
+def priority_from_statistics(statistics: pd.DataFrame, as_of, settings: Settings = Settings()) -> np.ndarray:
+    """0–100 per row of 沉默排名's per-customer statistics (visits, first/last purchase, revenue): the count
+    model's 1 − e^(−E[purchases within the horizon]), for engines that only bring back those rows."""
+    as_of_day = np.datetime64(pd.Timestamp(as_of).normalize().date(), "D")
+    first = statistics["first_purchase"].to_numpy(dtype="datetime64[D]")
+    last = statistics["last_purchase"].to_numpy(dtype="datetime64[D]")
+    visits = statistics["visits"].to_numpy(dtype=float)
+    stats = pd.DataFrame({"x": (visits - 1).astype(np.int64), "t_x": (last - first).astype(np.int64),
+                          "T": (as_of_day - first).astype(np.int64),
+                          "mean_spend": statistics["revenue"].to_numpy(dtype=float) / np.maximum(visits, 1),
+                          "repeat_spend": np.nan})
+    model = fit_value_model(stats, settings, standard_errors=False)
+    return priority_scores(Priority(None, fallback="只有每位客戶的彙總"), stats, model, settings.horizon_days)

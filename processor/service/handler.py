@@ -60,7 +60,7 @@ class Handler:
                 outcome = self._take_inbox(job["name"], job["run_id"], expected, started)
             else:
                 outcome = self._take_claim(job["claim"], job["run_id"], job.get("force_fail", False), expected,
-                                           started)
+                                           started, job.get("limit"))
         except Exception as exc:  # a bug or an odd share must not kill the worker: retry later
             self.log("error", file=job.get("name"), run=job["run_id"], reason=describe_exception(exc))
             outcome = "retry"
@@ -108,7 +108,7 @@ class Handler:
         return self._process(run_id, claim, name, started, fresh=True)
 
     def _take_claim(self, claim_name: str, run_id: str, force_fail: bool, expected: tuple | None,
-                    started: float) -> str:
+                    started: float, limit: list | None = None) -> str:
         """Resume a claim: ours after a worker death, a retry or a re-settle, or a dead instance's."""
         src = self.f.claims / claim_name
         claim = self.f.claims / claim_dir_name(run_id, self.instance)
@@ -139,6 +139,8 @@ class Handler:
         if row and row["status"] == FAILED:
             summary = row["error"] or ""
             return self._fail(run_id, claim, name, UnusableInput(summary, en=summary), started, report=False)
+        if force_fail and limit:
+            return self._fail(run_id, claim, name, limit_exceeded(name, *limit), started)
         if force_fail:
             exc = UnusableInput("處理這個檔案時程式當掉或逾時，已重試仍失敗",
                                 f"請把執行編號 {run_id} 告訴系統管理員",
@@ -184,7 +186,7 @@ class Handler:
             self.ledger.insert(run_id, **new_row)
         if classify(name) == UNSUPPORTED:
             return self._fail(run_id, claim, name, UnusableInput(
-                f"{name} 不是支援的檔案類型（{ext}）", "請送出 .xlsx、.xlsm 或 .csv 檔",
+                f"{name} 不是支援的檔案類型（{ext}）", "請送出 .xlsx、.xlsm、.xlsb、.xls、.ods 或 .csv 檔",
                 en=f"unsupported file type {ext}",
                 fix_en="save it from Excel as .xlsx (Excel workbook) or .csv, then drop that file into inbox/"),
                 started)
@@ -368,6 +370,21 @@ def config_key(settings, scorer: str) -> str:
 
 CRASH_POINTS = ("claimed", "scoring", "temp_written", "placed", "archive_moved")
 
+
+
+def limit_exceeded(name: str, kind: str, value: float) -> UnusableInput:
+    """The report of a file whose scoring the service ended at its time or memory limit."""
+    split = ("請把檔案拆成幾個較小的檔案（例如每個工作表一個檔，或每檔 10 萬列以內），或用 Excel 另存為 .xlsx／CSV"
+             "（刪掉表格外多餘的格式與空白列）後再送出")
+    split_en = ("split it into smaller files (one per sheet, or up to 100,000 rows each), or re-save it from Excel as "
+                ".xlsx or CSV after deleting formatting and empty rows outside the table, then drop it again")
+    if kind == "memory":
+        return UnusableInput(f"{name} 處理時用掉的記憶體超過上限 {value:,.0f} MB，已停止處理", split,
+                             en=f"scoring {name} used more than the memory limit of {value:,.0f} MB and was stopped",
+                             fix_en=split_en)
+    return UnusableInput(f"{name} 處理超過時間上限 {value / 60:,.0f} 分鐘（{value:,.0f} 秒），已停止處理", split,
+                         en=f"scoring {name} took longer than the time limit of {value:,.0f} s and was stopped",
+                         fix_en=split_en)
 
 
 def crash_point(point: str) -> None:

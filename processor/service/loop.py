@@ -44,6 +44,7 @@ class Service:
         self.attempts: dict[str, int] = {}  # run_id → environmental retries so far
         self.expect: dict[str, tuple] = {}  # run_id → identity a re-settling claim must still have
         self.force_fail: set[str] = set()  # run_ids that crashed workers max_crashes times
+        self.limits: dict[str, list] = {}  # run_id → ["time", s] or ["memory", MB]: the limit it passed
         self.gave_up: set[str] = set()
         self.awaiting_marker: set[str] = set()  # done_files: inbox names whose <name>.done is not there yet
         self.leases = Leases(self.f, self.instance, self.host, options.lease)
@@ -155,11 +156,18 @@ class Service:
             self.busy_names.add(job["name"])
         self.pool.send(slot, job)
 
-    def _lost(self, job: dict, exitcode: int | None) -> None:
-        """A worker died holding ``job``: count the crash (the file is failed after ``max_crashes``)."""
+    def _lost(self, job: dict, exitcode: int | None, limit: tuple | None = None) -> None:
+        """A worker died holding ``job``: count the crash (the file is failed after ``max_crashes``);
+        one the service ended for passing its time or memory limit is failed at once, with a report
+        naming the limit (trying again would only hit it again)."""
         self._release(job)
         crashes = self.ledger.note_crash(job["run_id"])
-        self.log("worker_died", file=job.get("name"), run=job["run_id"], exitcode=exitcode, crashes=crashes)
+        self.log("worker_died", file=job.get("name"), run=job["run_id"], exitcode=exitcode, crashes=crashes,
+                 limit=limit[0] if limit else None)
+        if limit is not None:  # its claim is failed next turn (queued now: --once must not stop before it)
+            self.force_fail.add(job["run_id"])
+            self.limits[job["run_id"]] = list(limit)
+            self.retry[job["run_id"]] = (claim_dir_name(job["run_id"], self.instance), time.monotonic())
         if job["kind"] == "inbox":
             self.seen.pop(job["name"], None)
 
@@ -276,7 +284,8 @@ class Service:
                 continue
             del self.retry[run_id]
             self._send(idle.pop(), {"kind": "claim", "claim": claim, "run_id": run_id,
-                                    "force_fail": run_id in self.force_fail, "identity": self.expect.pop(run_id, None)})
+                                    "force_fail": run_id in self.force_fail, "identity": self.expect.pop(run_id, None),
+                                    "limit": self.limits.pop(run_id, None)})
             self.force_fail.discard(run_id)
         for name in due(self.seen, now, self.o.settle, self.busy_names):
             if not idle:

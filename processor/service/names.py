@@ -17,9 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-SUPPORTED = (".xlsx", ".xlsm", ".csv")
+#: what processor.read.workbook reads (its SUPPORTED_SUFFIXES; spelled out here so the service loop and
+#: `status` do not import pandas — tests/test_read_formats.py checks the two agree)
+SUPPORTED = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods", ".csv")
 
-ZIP_KINDS = (".xlsx", ".xlsm")
+ZIP_KINDS = (".xlsx", ".xlsm", ".xlsb", ".ods")  # a partial copy does not open as a zip yet
 
 #: partial downloads and editor temp files: the writer has not finished, never touch them
 TEMP_SUFFIXES = (".tmp", ".temp", ".crdownload", ".part", ".partial", ".download", ".swp", "~", "#")
@@ -34,7 +36,7 @@ IGNORE, OK, UNSUPPORTED = "ignore", "supported", "unsupported"
 
 
 def classify(name: str) -> str:
-    """'ignore' (noise: never touched), 'supported' (.xlsx/.xlsm/.csv) or 'unsupported' (→ failed/).
+    """'ignore' (noise: never touched), 'supported' (:data:`SUPPORTED`) or 'unsupported' (→ failed/).
 
     Ignored: Excel owner files ``~$*``, LibreOffice ``.~lock.*#``, dotfiles, partial downloads
     and temp suffixes, Windows/macOS system files, ``*.done`` markers, and names without an

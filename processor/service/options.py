@@ -22,7 +22,11 @@ class Options:
     lease: float = 30.0  # a claim whose instance stopped heartbeating this long is taken over
     retry_initial: float = 1.0  # back-off for environmental errors doubles from here …
     retry_max: float = 60.0  # … up to here
-    timeout: float = 900.0  # a worker scoring one file longer than this is killed (counts as a crash)
+    #: last line of defence, per file: a worker scoring one file longer than this many seconds, or
+    #: whose memory (resident set) passes ``memory_limit_mb``, is ended and the file goes to failed/
+    #: with a report naming the limit and how to split or re-save the file; the service goes on
+    timeout: float = 600.0
+    memory_limit_mb: float = 4096.0
     max_crashes: int = 2  # a file that killed this many workers is failed as an internal error
     once_max_retries: int = 4  # --once gives up on environmental retries after this many
     done_files: bool = False  # pick up <name> only once the writer has created <name>.done beside it
@@ -59,6 +63,8 @@ def load_options(config: str | os.PathLike | None = None, **overrides) -> Option
         options.poll = None
     if options.workers < 1 or options.settle < 0:
         raise ValueError("workers must be ≥ 1 and settle ≥ 0")
+    if options.timeout <= 0 or options.memory_limit_mb <= 0:
+        raise ValueError("timeout and memory_limit_mb must be > 0")
     if options.as_of is not None:
         options.as_of = date.fromisoformat(str(options.as_of)[:10]).isoformat()
     return options

@@ -59,19 +59,27 @@ class WorkerPool:
                 pass  # the worker died; supervise() handles it
         return done
 
-    def supervise(self, now: float, stopping: bool, lost: Callable[[dict, int | None], None]) -> None:
-        """Kill a worker past ``timeout``; for each dead one call ``lost(job, exitcode)`` for the job it
-        held, then start a replacement (unless stopping)."""
+    def supervise(self, now: float, stopping: bool, lost: Callable[[dict, int | None, tuple | None], None]) -> None:
+        """End a worker past ``timeout`` or ``memory_limit_mb``; for each dead one call
+        ``lost(job, exitcode, limit)`` for the job it held (``limit``: ("time", seconds) or
+        ("memory", MB) when the service ended it), then start a replacement (unless stopping)."""
         for i, slot in enumerate(self.slots):
+            limit = None
             if slot.job and now - slot.started > self.o.timeout:
+                limit = ("time", self.o.timeout)
                 self.log("timeout", file=slot.job.get("name"), run=slot.job["run_id"],
                          duration_s=round(now - slot.started, 1))
+            elif slot.job and (rss := resident_mb(slot.process.pid)) > self.o.memory_limit_mb:
+                limit = ("memory", self.o.memory_limit_mb)
+                self.log("memory_limit", file=slot.job.get("name"), run=slot.job["run_id"], rss_mb=round(rss),
+                         limit_mb=self.o.memory_limit_mb)
+            if limit is not None:
                 slot.process.kill()
                 slot.process.join(timeout=10)
             if slot.process.is_alive():
                 continue
             if slot.job:
-                lost(slot.job, slot.process.exitcode)
+                lost(slot.job, slot.process.exitcode, limit)
             elif not stopping and not slot.reported:
                 self.log("worker_died", exitcode=slot.process.exitcode,
                          reason="a scoring process could not start; see the lines above"
@@ -144,6 +152,25 @@ def worker_main(conn, root: str, options: dict, instance: str) -> None:
             os._exit(0)  # nothing is buffered (log lines are single writes, the ledger is closed):
             # skip tearing down pandas & co., which makes every stop and --once run a second slower
         conn.send(handler.handle(job))
+
+
+def resident_mb(pid: int | None) -> float:
+    """A process's resident memory in MB (0 when it cannot be read: gone, or no way to ask)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:  # Linux: no dependency, ~20 µs
+            for line in fh:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        import psutil  # Windows and macOS
+
+        return psutil.Process(pid).memory_info().rss / 2 ** 20
+    except Exception:  # noqa: BLE001 — no psutil, or the process is gone
+        return 0.0
 
 
 def _exit_with_parent() -> None:

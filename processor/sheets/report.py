@@ -76,7 +76,7 @@ import numpy as _np
 HEADER_FILL = "1F4E78"
 TITLE_SIZE = 13
 MAX_EXCEL_ROWS = 1_048_576
-MAX_COPIED_CSV_ROWS = 100_000  # larger CSVs are not copied into the result: it would take minutes
+MAX_COPIED_CSV_ROWS = 100_000  # larger sheets copied from grids are left out of the result: it would take minutes
 _INVALID_SHEET = _re.compile(r"[\[\]:*?/\\]")
 
 
@@ -569,14 +569,14 @@ def mask_input_ids(wb, analysis) -> None:
     from openpyxl.cell.cell import MergedCell
 
     for raw in analysis.raw:
-        if raw.source != "xlsx" or raw.name not in wb.sheetnames:
-            continue  # CSVs are copied already masked (see render)
+        if raw.name not in wb.sheetnames:
+            continue
         grid, changed = masked_grid(raw, analysis.parsed)
         ws = wb[raw.name]
         for r, c in zip(*_np.nonzero(changed.to_numpy())):  # only the cells that held an ID
             cell = ws.cell(row=int(r) + 1, column=int(c) + 1)
             if not isinstance(cell, MergedCell):
-                cell.value = grid.iat[r, c]
+                _put_value(cell, _cell_value(grid.iat[r, c]))  # a masked "=…" stays text, never a formula
 
 
 def render(analysis, input_path, output_path, progress=None) -> None:
@@ -592,18 +592,26 @@ def render(analysis, input_path, output_path, progress=None) -> None:
     progress = progress or (lambda message: None)
     input_path, output_path = Path(input_path), Path(output_path)
     bulk = BulkRows()
-    if analysis.raw and analysis.raw[0].source == "xlsx":
-        wb = openpyxl.load_workbook(input_path, keep_vba=False, keep_links=False)
-        for raw in analysis.raw:  # scoring a result workbook again: its old results give way to the new
+    wb = None
+    if analysis.raw and all(raw.formatted_copy for raw in analysis.raw):
+        try:
+            wb = openpyxl.load_workbook(input_path, keep_vba=False, keep_links=False)
+        except Exception:  # noqa: BLE001 — e.g. a pivot cache openpyxl cannot load: copy the values instead
+            wb = None
+        if wb is not None and not {raw.name for raw in analysis.raw} <= set(wb.sheetnames):
+            wb = None  # e.g. Strict Open XML: openpyxl finds no sheets where calamine read them
+        for raw in analysis.raw if wb is not None else ():  # scoring a result workbook again: old results go
             if raw.result and raw.name in wb.sheetnames:
                 del wb[raw.name]
-    else:
+    if wb is None:  # (copies from grids are masked as they are written)
+        # values from the grids already read (the input is read once): .xls/.xlsb/.ods, CSV, a large .xlsx
         wb = openpyxl.Workbook()
         wb.remove(wb.active)
         for raw in analysis.raw:
-            if len(raw.grid) <= MAX_COPIED_CSV_ROWS:  # a big export stays in its CSV (archived, untouched)
+            if len(raw.grid) <= MAX_COPIED_CSV_ROWS and not raw.result:  # a big export stays in its file
                 copy_grid_sheet(wb, raw.name, masked_grid(raw, analysis.parsed)[0], bulk)
-    mask_input_ids(wb, analysis)
+    else:
+        mask_input_ids(wb, analysis)
     tables: set[str] = {t for ws in wb.worksheets for t in ws.tables}
     first_result = None
     written = []

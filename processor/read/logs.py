@@ -1,0 +1,250 @@
+"""Transaction logs bigger than a workbook: a Parquet file, a folder of .parquet / .csv files, or a glob
+(``exports/2025-*.csv``) — resolved, checked and read the one way every engine uses (issue 13).
+
+:func:`resolve_log` decides whether INPUT is a log at all (a single workbook or CSV keeps the
+workbook path) and checks every file before any work starts: headers must be a transactions
+table (客戶編號, 日期, 金額 by any alias the schema knows), Parquet columns must have usable types,
+a folder must hold nothing else (hidden files and ``_SUCCESS``-style markers of Spark/Hadoop
+exports excepted). Anything else is :class:`UnusableInput` naming the file and what to do.
+:func:`typed_partition` turns a piece of any file into canonical columns with the product's own
+value parsers, so a CSV log reads like a CSV workbook.
+"""
+
+from __future__ import annotations
+
+import glob as globbing
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from processor.errors import UnusableInput
+from processor.read.schema import TRANSACTIONS, alias_index, normalise_header
+
+LOG_SUFFIXES = (".parquet", ".csv")
+USED = ("customer_id", "date", "amount", "margin", "cost")  # what the customer tables read (品項 is not used)
+_ALIASES = alias_index(TRANSACTIONS)
+_LABEL = {f.key: f.label for f in TRANSACTIONS.fields}
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One file of a log: its path, format and which of its columns hold which field."""
+
+    path: Path
+    format: str  # "parquet" or "csv"
+    columns: dict  # field key → the file's own column name (USED fields only)
+    rows: int | None  # exact for Parquet (from the footer), None for CSV
+    bytes: int
+
+
+@dataclass(frozen=True)
+class TransactionLog:
+    """A checked log: its files (sorted by path) and the name it is reported under."""
+
+    name: str
+    files: tuple[LogFile, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    @property
+    def estimated_rows(self) -> int:
+        """Rows: exact for Parquet, by :data:`CSV_BYTES_PER_ROW` for CSV."""
+        return sum(f.rows if f.rows is not None else f.bytes // CSV_BYTES_PER_ROW for f in self.files)
+
+
+CSV_BYTES_PER_ROW = 30  # 客戶編號,日期,金額,品項 as exported: about 30 bytes a row (generate_transactions.py)
+
+
+def is_log(text: str) -> bool:
+    """INPUT names a log (Parquet file, folder or glob) rather than one workbook or CSV file."""
+    path = Path(text)
+    return path.suffix.lower() == ".parquet" or path.is_dir() or (not path.exists() and globbing.has_magic(text))
+
+
+def resolve_log(text: str) -> TransactionLog:
+    """The checked :class:`TransactionLog` INPUT names; :class:`UnusableInput` when it cannot be used whole.
+
+    >>> resolve_log("no-such-folder/*.parquet")
+    Traceback (most recent call last):
+    processor.errors.UnusableInput: 找不到符合 no-such-folder/*.parquet 的檔案；請確認路徑與萬用字元（例：exports/2025-*.csv）
+    """
+    path = Path(text)
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if not _ignored(p))
+        if not found:
+            raise UnusableInput(f"資料夾 {path.name} 是空的（沒有 .parquet 或 .csv 檔）", "請放入交易紀錄檔再送出",
+                                en=f"folder {path.name} is empty (no .parquet or .csv file)",
+                                fix_en="put the transaction files in it and try again")
+        name = path.name
+    elif globbing.has_magic(text) and not path.exists():
+        found = sorted(Path(p) for p in globbing.glob(text) if not _ignored(Path(p)))
+        if not found:
+            raise UnusableInput(f"找不到符合 {text} 的檔案", "請確認路徑與萬用字元（例：exports/2025-*.csv）",
+                                en=f"no file matches {text}", fix_en="check the path and the pattern (e.g. exports/2025-*.csv)")
+        name = text
+    elif path.is_file():
+        found, name = [path], path.name
+    else:
+        raise UnusableInput(f"找不到檔案 {path.name}", "請確認路徑與檔名", en=f"file not found: {path.name}",
+                            fix_en="check the path and the file name")
+    others = [p for p in found if p.is_dir() or p.suffix.lower() not in LOG_SUFFIXES]
+    if others:
+        shown = "、".join(p.name for p in others[:5]) + ("…" if len(others) > 5 else "")
+        raise UnusableInput(f"{name} 裡有 {len(others)} 個不是交易紀錄的檔案或資料夾（{shown}），整批沒有處理",
+                            "請只放 .parquet 或 .csv 交易紀錄檔（其他檔案請移到別處），或用萬用字元只選交易檔",
+                            en=f"{name} holds {len(others)} file(s) or folder(s) that are not transaction logs "
+                               f"({shown}); nothing was scored",
+                            fix_en="keep only .parquet or .csv transaction files there, or select them with a glob")
+    files = tuple(_check(p) for p in found)
+    not_transactions = [f for f in files if f.columns is None]
+    if not_transactions:
+        bad = not_transactions[0]
+        raise UnusableInput(
+            f"{bad.path.name} 不是交易紀錄（找不到 客戶編號、日期、金額 欄）"
+            + (f"，另有 {len(not_transactions) - 1} 個檔案也是" if len(not_transactions) > 1 else "") + "，整批沒有處理",
+            "請把不是交易紀錄的檔案移出，或改正欄名（用 precision-list templates 的 交易 範本欄名）",
+            en=f"{bad.path.name} is not a transaction log (no 客戶編號/customer id, 日期/date, 金額/amount columns)"
+               + (f"; {len(not_transactions) - 1} more file(s) too" if len(not_transactions) > 1 else "")
+               + "; nothing was scored",
+            fix_en="move the other files out, or rename the columns as in the transactions template")
+    return TransactionLog(name, files)
+
+
+def _ignored(path: Path) -> bool:
+    """Hidden files, Excel lock files and the ``_SUCCESS`` / ``_metadata`` markers Spark and Hadoop write."""
+    return path.name.startswith((".", "_", "~$"))
+
+
+def _check(path: Path) -> LogFile:
+    """A file's format and column mapping (None when it is not a transactions table); wrong types raise."""
+    size = path.stat().st_size
+    if size == 0:
+        raise UnusableInput(f"{path.name} 是空檔案（0 位元組）", "請重新匯出或複製一次", en=f"{path.name} is empty (0 bytes)",
+                            fix_en="export or copy the file again")
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.ParquetFile(path)
+        except Exception as exc:  # pyarrow's own error types vary by version: any failure here is a bad file
+            raise UnusableInput(f"{path.name} 不是有效的 Parquet 檔（{type(exc).__name__}）", "請重新匯出或複製一次",
+                                en=f"{path.name} is not a valid Parquet file", fix_en="export or copy it again") from exc
+        schema = meta.schema_arrow
+        columns = _mapping(schema.names)
+        if columns is not None:
+            _check_types(path, schema, columns)
+        return LogFile(path, "parquet", columns, meta.metadata.num_rows, size)
+    headers = _csv_header(path)
+    return LogFile(path, "csv", _mapping(headers), None, size)
+
+
+def _mapping(names) -> dict | None:
+    found: dict[str, str] = {}
+    for name in names:
+        key = _ALIASES.get(normalise_header(name))
+        if key in USED and key not in found:
+            found[key] = name
+    return found if {"customer_id", "date", "amount"} <= found.keys() else None
+
+
+def _check_types(path: Path, schema, columns: dict) -> None:
+    """Parquet is typed: a date must be a date or timestamp, money a number (text there is an export mistake
+    that would otherwise silently drop every row)."""
+    import pyarrow as pa
+
+    expected = {"date": (pa.types.is_timestamp, pa.types.is_date, "日期或時間 (date/timestamp)"),
+                "amount": (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, "數字 (number)"),
+                "margin": (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, "數字 (number)"),
+                "cost": (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, "數字 (number)")}
+    for key, name in columns.items():
+        if key not in expected:
+            continue
+        *tests, wanted = expected[key]
+        kind = schema.field(name).type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if not any(test(kind) for test in tests):
+            raise UnusableInput(f"{path.name} 的「{name}」欄型別是 {kind}，應該是{wanted}", "請在匯出時把這欄存成正確的型別",
+                                en=f"column {name!r} of {path.name} has type {kind}; expected {wanted}",
+                                fix_en="export that column with the right type", sheet=path.name, column=name)
+
+
+def _csv_header(path: Path) -> list[str]:
+    with open(path, "rb") as fh:
+        head = fh.read(64 * 1024)
+    for encoding in ("utf-8-sig", "cp950"):
+        try:
+            text = head.decode(encoding)
+            break
+        except UnicodeDecodeError as exc:
+            if exc.start > len(head) - 4:  # cut mid-character by the 64 KB read
+                text = head[:exc.start].decode(encoding)
+                break
+    else:
+        raise UnusableInput(f"{path.name} 不是 UTF-8 或 Big5 的文字檔", "請另存為 UTF-8 的 CSV",
+                            en=f"{path.name} is not UTF-8 or Big5 text", fix_en="save it as a UTF-8 CSV")
+    first_line = text.splitlines()[0] if text else ""
+    return list(pd.read_csv(io.StringIO(first_line + "\n"), dtype=str, nrows=0).columns) if first_line.strip() else []
+
+
+def csv_encoding(path: Path) -> str:
+    """utf-8 (BOM or not) or cp950 (Big5), the two encodings reps' CSVs come in."""
+    with open(path, "rb") as fh:
+        head = fh.read(64 * 1024)
+    try:
+        head.decode("utf-8-sig")
+        return "utf-8-sig"
+    except UnicodeDecodeError as exc:
+        return "utf-8-sig" if exc.start > len(head) - 4 else "cp950"
+
+
+def read_file(file: LogFile) -> pd.DataFrame:
+    """A whole file as raw canonical columns (text for CSV), for the in-memory engine."""
+    if file.format == "parquet":
+        frame = pd.read_parquet(file.path, columns=list(file.columns.values()))
+    else:
+        frame = pd.read_csv(file.path, usecols=list(file.columns.values()), dtype=str, keep_default_na=False,
+                            encoding=csv_encoding(file.path))
+    return frame.rename(columns={v: k for k, v in file.columns.items()})
+
+
+def typed_partition(frame: pd.DataFrame) -> pd.DataFrame:
+    """Canonical columns with dates and money typed by the product's own parsers
+    (:func:`processor.read.values.parse_dates` / ``parse_amounts``: ROC dates, ``3萬``, ``1,200``…);
+    what cannot be read becomes missing and is reported by the cleaning step. Typed Parquet
+    columns pass through. A row's index is not an Excel row here: problems carry no row number.
+    """
+    from processor.read.values import parse_amounts, parse_dates
+
+    out = {"customer_id": frame["customer_id"]}
+    date = frame["date"]
+    if date.dtype.kind == "M":
+        out["date"] = date.dt.tz_localize(None) if getattr(date.dt, "tz", None) is not None else date
+    else:
+        out["date"] = parse_dates(date)[0] if not _is_date_objects(date) else pd.to_datetime(date)
+    for key in ("amount", "margin", "cost"):
+        if key in frame.columns:
+            column = frame[key]
+            out[key] = (column.astype(float) if column.dtype.kind in "iufb" else
+                        parse_amounts(column)[0] if column.dtype == object or pd.api.types.is_string_dtype(column)
+                        else pd.to_numeric(column.astype(object), errors="coerce").astype(float))
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _is_date_objects(column: pd.Series) -> bool:
+    """Parquet date32 columns arrive as Python dates (object dtype), not text."""
+    import datetime
+
+    first = column.dropna().head(1)
+    return bool(len(first)) and isinstance(first.iloc[0], datetime.date)
+
+
+def empty_log_frame() -> pd.DataFrame:
+    """The typed columns with no rows: the meta of a partition."""
+    return pd.DataFrame({"customer_id": pd.Series([], dtype=object), "date": pd.Series([], dtype="datetime64[ns]"),
+                         "amount": pd.Series([], dtype=float)})
+

@@ -1,0 +1,258 @@
+"""Transaction logs past one machine (issue 13): Parquet files, folders and globs; the pandas and
+Dask engines giving identical tables; a real dask.distributed scheduler with two worker
+processes on 127.0.0.1, one of them killed mid-job; bad logs refused with one line.
+
+Small data throughout (CI stays fast); the 1M-row identity check and the 50M-row out-of-core run
+are in benchmarks/bench_scale.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from processor.engines import customer_tables
+from processor.pipeline import FULL_TABLES
+from processor.read.logs import resolve_log
+
+AS_OF = "2025-12-31"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def synthetic_log(rows: int, seed: int = 0) -> pd.DataFrame:
+    """Purchases of rows // 6 made-up customers over two years, with the dirt a CRM export has:
+    returns, zero amounts, a few purchases after as-of, ids typed two ways, blank ids."""
+    rng = np.random.default_rng(seed)
+    customers = max(rows // 6, 10)
+    owner = rng.integers(0, customers, rows)
+    day = np.datetime64(AS_OF) - rng.integers(0, 730, rows).astype("timedelta64[D]")
+    amount = np.round(rng.lognormal(7, 0.8, rows))
+    u = rng.random(rows)
+    amount[u < 0.02] *= -0.5
+    amount[(u >= 0.02) & (u < 0.025)] = 0
+    day[(u >= 0.025) & (u < 0.027)] = np.datetime64("2026-02-01")
+    ids = np.char.add("C", np.char.zfill(owner.astype(str), 6)).astype(object)
+    ids[(u >= 0.03) & (u < 0.035)] = np.char.lower(ids[(u >= 0.03) & (u < 0.035)].astype(str)).astype(object)
+    ids[(u >= 0.035) & (u < 0.036)] = None
+    return pd.DataFrame({"客戶編號": ids, "日期": day.astype("datetime64[ns]"), "金額": amount})
+
+
+def write_parquet_folder(folder: Path, frame: pd.DataFrame, files: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, part in enumerate(np.array_split(np.arange(len(frame)), files)):
+        frame.iloc[part].to_parquet(folder / f"tx-{i:02d}.parquet", index=False)
+    return folder
+
+
+def assert_same_tables(a, b) -> None:
+    """Every column, every customer, floats to 1e-9, rows in the same order."""
+    pd.testing.assert_frame_equal(a.silence, b.silence, check_exact=False, rtol=1e-9, atol=1e-9)
+    pd.testing.assert_frame_equal(a.segments, b.segments, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+def kinds(problems) -> list[tuple]:
+    return sorted((p.severity, p.column or "", p.problem) for p in problems)
+
+
+def test_dask_local_cluster_and_pandas_give_identical_tables_and_problems(tmp_path):
+    frame = synthetic_log(30_000)
+    folder = write_parquet_folder(tmp_path / "log", frame, 3)
+    frame.iloc[:5000].to_csv(folder / "extra.csv", index=False, date_format="%Y-%m-%d")
+    log = resolve_log(str(folder))
+    memory = customer_tables(log, AS_OF, engine="pandas")
+    dask = customer_tables(log, AS_OF, engine="dask", workers=2, memory_limit="2GB")
+    assert dask.engine == "dask" and dask.details["workers"] == 2 and dask.details["partitions"] >= 4
+    assert_same_tables(memory, dask)
+    assert memory.rows == dask.rows == 35_000
+    assert kinds(memory.problems) == kinds(dask.problems)  # merged per-partition problems read as one log's
+    assert any("客戶編號有不同寫法" in p.problem for p in dask.problems)
+    assert any("交易日期晚於基準日" in p.problem for p in dask.problems)
+
+
+def test_the_in_memory_engine_matches_the_workbook_path_on_the_same_rows(tmp_path):
+    from processor.analyse.segments import segment_table
+    from processor.analyse.silence import silence_table
+    from processor.analyse.transactions import clean_transactions
+
+    frame = synthetic_log(5_000, seed=3)
+    frame.to_parquet(tmp_path / "one.parquet", index=False)
+    tables = customer_tables(resolve_log(str(tmp_path / "one.parquet")), AS_OF, engine="pandas")
+    clean, _ = clean_transactions(frame.rename(columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"}),
+                                  AS_OF)
+    silence = silence_table(clean, AS_OF)
+    pd.testing.assert_frame_equal(tables.silence, silence)
+    pd.testing.assert_frame_equal(tables.segments, segment_table(silence)[0])
+
+
+def test_score_writes_full_parquet_tables_equal_to_the_engine_and_the_top_in_the_workbook(tmp_path, run_cli):
+    import openpyxl
+
+    frame = synthetic_log(6_000, seed=1)
+    folder = write_parquet_folder(tmp_path / "exports", frame, 2)
+    result = run_cli("score", str(tmp_path / "exports" / "*.parquet"), "--as-of", AS_OF, "--out-dir",
+                     tmp_path / "full", "--csv", "--engine", "pandas", "-o", tmp_path / "r.xlsx", "--json")
+    assert '"engine": "pandas"' in result.stdout
+    expected = customer_tables(resolve_log(str(folder)), AS_OF, engine="pandas")
+    silence = pd.read_parquet(tmp_path / "full" / f"{FULL_TABLES[0]}.parquet")
+    segments = pd.read_parquet(tmp_path / "full" / f"{FULL_TABLES[1]}.parquet")
+    assert len(silence) == len(expected.silence) and len(segments) == len(expected.segments)
+    assert silence["客戶編號"].tolist() == expected.silence["customer_id"].tolist()
+    np.testing.assert_allclose(silence["優先分數"], expected.silence["priority"], rtol=1e-12)
+    assert segments["RFM分群"].astype(str).tolist() == expected.segments["rfm_segment"].astype(str).tolist()
+    assert (tmp_path / "full" / f"{FULL_TABLES[0]}.csv").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging left
+    wb = openpyxl.load_workbook(tmp_path / "r.xlsx", read_only=True)
+    assert wb.sheetnames == ["摘要", "沉默排名", "客戶分群", "資料檢查"]
+    notes = " ".join(str(c) for row in wb["摘要"].iter_rows(values_only=True) for c in row if c)
+    assert str(tmp_path / "full" / "沉默排名.parquet") in notes
+
+
+@pytest.mark.parametrize("case, message", [
+    ("mixed", "不是交易紀錄"),
+    ("stray file", "不是交易紀錄的檔案"),
+    ("wrong types", "「金額」欄型別是"),
+    ("empty folder", "是空的"),
+])
+def test_a_bad_log_exits_2_with_one_line_and_leaves_nothing_in_out_dir(tmp_path, run_cli, case, message):
+    folder = tmp_path / "log"
+    frame = synthetic_log(600)
+    if case == "empty folder":
+        folder.mkdir()
+    else:
+        write_parquet_folder(folder, frame, 2)
+    if case == "mixed":
+        pd.DataFrame({"姓名": ["王小明"], "手機": ["0912345678"]}).to_csv(folder / "contacts.csv", index=False)
+    elif case == "stray file":
+        (folder / "notes.txt").write_text("not data")
+    elif case == "wrong types":
+        frame.assign(金額=frame["金額"].astype(str)).to_parquet(folder / "tx-01.parquet", index=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = run_cli("score", folder, "--as-of", AS_OF, "--out-dir", out, check_exit=2)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_unreachable_scheduler_exits_2_with_one_line(tmp_path, run_cli, monkeypatch):
+    write_parquet_folder(tmp_path / "log", synthetic_log(600), 1)
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "2s")
+    port = free_port()  # nothing listens there
+    result = run_cli("score", tmp_path / "log", "--as-of", AS_OF, "--scheduler", f"tcp://127.0.0.1:{port}",
+                     "--out-dir", tmp_path / "out", check_exit=2)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "排程器" in lines[0] and str(port) in lines[0], result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# --- a real dask.distributed cluster on 127.0.0.1: scheduler and two worker processes ---------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dask_command(*args) -> list[str]:
+    return [sys.executable, "-m", "distributed.cli." + args[0], *args[1:]]
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A scheduler and two single-threaded workers (no nanny: a killed worker stays dead), torn down always."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = dict(os.environ, PYTHONPATH=str(REPO), DASK_DISTRIBUTED__WORKER__DAEMON="False")
+    processes = []
+    try:
+        processes.append(subprocess.Popen(dask_command("dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                                       "--dashboard-address", ":0"),
+                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for i in range(2):
+            processes.append(subprocess.Popen(dask_command("dask_worker", address, "--nthreads", "1", "--no-nanny",
+                                                           "--memory-limit", "1GB", "--name", f"w{i}",
+                                                           "--dashboard-address", ":0",
+                                                           "--local-directory", str(tmp_path / f"w{i}")),
+                                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        client = Client(address, timeout=30)
+        client.wait_for_workers(2, timeout=60)
+        yield address, client, processes[1:]
+        client.close()
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.terminate()
+        for p in processes:
+            try:
+                p.wait(timeout=3)  # a worker whose scheduler went away may linger: it is killed then
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def test_a_folder_scored_on_a_real_scheduler_survives_a_killed_worker(tmp_path, cluster):
+    from tests.conftest import cli_path
+
+    address, client, workers = cluster
+    frame = synthetic_log(200_000, seed=5)
+    folder = write_parquet_folder(tmp_path / "log", frame, 8)
+    expected = customer_tables(resolve_log(str(folder)), AS_OF, engine="pandas")
+    env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO))
+    job = subprocess.Popen([*cli_path(), "score", str(folder), "--as-of", AS_OF, "--scheduler", address,
+                            "--out-dir", str(tmp_path / "full"), "-o", str(tmp_path / "r.xlsx")],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        victim = workers[0]
+        victim_address = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and job.poll() is None:  # kill it once it holds part of the job
+            info = client.scheduler_info()["workers"]
+            held = client.has_what()
+            busy = client.processing()
+            mine = [a for a, w in info.items() if w.get("name") == "w0"]
+            if mine and (held.get(mine[0]) or busy.get(mine[0])):
+                victim_address = mine[0]
+                os.kill(victim.pid, signal.SIGKILL)
+                break
+            time.sleep(0.02)
+        assert victim_address is not None and job.poll() is None, "the job ended before a worker could be killed"
+        out, err = job.communicate(timeout=240)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert job.returncode == 0, err
+    assert victim.wait(timeout=10) == -signal.SIGKILL
+    silence = pd.read_parquet(tmp_path / "full" / f"{FULL_TABLES[0]}.parquet")
+    segments = pd.read_parquet(tmp_path / "full" / f"{FULL_TABLES[1]}.parquet")
+    assert silence["客戶編號"].tolist() == expected.silence["customer_id"].tolist()  # complete, same order
+    np.testing.assert_allclose(silence["沉默得分 S"], expected.silence["silence_score"], rtol=1e-9)
+    np.testing.assert_allclose(silence["優先分數"], expected.silence["priority"], rtol=1e-9)
+    assert segments["集群"].tolist() == expected.segments["cluster"].tolist()
+    np.testing.assert_allclose(segments["綜合價值分數"], expected.segments["value_score"], rtol=1e-9)
+
+
+def test_score_file_takes_a_parquet_file_the_way_the_drop_folder_calls_it(tmp_path):
+    import openpyxl
+
+    from processor.pipeline import score_file
+
+    synthetic_log(3_000, seed=2).to_parquet(tmp_path / "export.parquet", index=False)
+    summary = score_file(tmp_path / "export.parquet", tmp_path / "out.xlsx", as_of=AS_OF)
+    assert summary["engine"] == "pandas" and summary["rows"] == 3_000
+    assert openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True).sheetnames == ["摘要", "沉默排名", "客戶分群",
+                                                                                       "資料檢查"]

@@ -47,10 +47,11 @@ from .messages import FORMULA_AS_OF, in_excel
 
 #: the names Excel sees, in the order the function wizard lists them
 UDF_NAMES = ("PL_TWDATE", "PL_AMOUNT", "PL_ZODIAC", "PL_ID_CHECK", "PL_NEXT_FOLLOWUP", "PL_SILENCE",
-             "PL_RFM", "PL_ABC", "PL_PROB", "PL_EXPECTED_PROFIT")
+             "PL_RFM", "PL_CLV", "PL_PALIVE", "PL_ABC", "PL_PROB", "PL_EXPECTED_PROFIT")
 CATEGORY = "精準名單"
 #: what the function wizard says under each argument box
 ARGUMENT_HELP = {
+    "horizon_days": "預測未來幾天（預設 365）",
     "value": "要轉換的儲存格或範圍（整欄更快）",
     "birthday": "生日的儲存格或範圍（民國或西元皆可）",
     "id": "身分證字號或居留證號的儲存格或範圍",
@@ -485,14 +486,14 @@ def _value_table(transactions: tuple, as_of, horizon_days, columns: tuple[str, .
 @xw.func(category=CATEGORY)
 @_readable
 def PL_CLV(customer_ids, dates, amounts, as_of=None, horizon_days=None):
-    """客戶價值（每位客戶一列，含標題）：仍是客戶機率、未來 N 天預期購買次數、預期客單價、預期營收、預期毛利、顧客終身價值、價值分級（BG/NBD 或 Pareto/NBD ＋ Gamma-Gamma，種子 004）。horizon_days 預設 365。"""
+    """客戶價值（每位客戶一列）：仍是客戶機率、預期購買次數、客單價、營收、毛利、終身價值、分級。"""
     return _value_table((customer_ids, dates, amounts), as_of, horizon_days, VALUE_COLUMNS)
 
 
 @xw.func(category=CATEGORY)
 @_readable
 def PL_PALIVE(customer_ids, dates, as_of=None, horizon_days=None):
-    """仍是客戶機率（每位客戶一列，含標題）：P(alive)、未來 N 天預期購買次數、回購次數、距今天數（BG/NBD 或 Pareto/NBD）。horizon_days 預設 365。"""
+    """仍是客戶機率（每位客戶一列）：P(alive)、預期購買次數、回購次數、距今天數。"""
     return _value_table((customer_ids, dates), as_of, horizon_days, ALIVE_COLUMNS)
 
 

@@ -137,11 +137,12 @@ def _input_sheets(book: OpenWorkbook) -> list:
 def _put_results(book: OpenWorkbook, analysis, wanted: tuple[str, ...] | None) -> list[str]:
     """Render the chosen result sheets with processor.sheets.report.render and copy them in, replacing
     the ones an earlier button put there."""
-    from processor.sheets.report import render
+    from processor.sheets.report import HELP_SHEET, render
 
     sheets = [s for s in analysis.sheets if wanted is None or s.name in wanted or s.name == "資料檢查"]
     previous = _previous_results(book)
-    replace = [name for name in previous if wanted is None or name in {s.name for s in sheets}]
+    # the help sheet is written anew with every run (its sections follow the sheets written)
+    replace = [name for name in previous if wanted is None or name in {s.name for s in sheets} | {HELP_SHEET}]
     with tempfile.TemporaryDirectory(prefix="precision-list-") as tmp:
         rendered = Path(tmp) / "results.xlsx"
         # raw=[]: render only the result sheets; the rep's own sheets stay as they are in the book

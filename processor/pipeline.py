@@ -28,7 +28,7 @@ from processor.read.workbook import atomic_output, read_input
 from processor.settings import LABEL_TO_NAME, Settings, settings_from_pairs
 from processor.sheets.contract import Context, Contribution
 from processor.sheets.propensity import analyse_campaign
-from processor.sheets.report import MAX_COPIED_CSV_ROWS, Block, ResultSheet, render
+from processor.sheets.report import HELP_SHEET, MAX_COPIED_CSV_ROWS, Block, ResultSheet, render
 
 
 @dataclass
@@ -74,6 +74,18 @@ def workbook_settings(raw_sheets, base: Settings | None = None) -> tuple[Setting
     return _settings_sheet(raw_sheets, base or Settings())
 
 
+def date_display(settings: Settings, raw_sheets, parsed) -> str:
+    """西元 or 民國 for this file: the 設定 日期顯示, or for 自動 民國 when at least half the input's typed
+    dates are written in 民國 years (and there is one), else 西元."""
+    from processor.read.parse import date_spellings
+    from processor.settings import AUTO, GREGORIAN, ROC
+
+    if settings.date_display != AUTO:
+        return settings.date_display
+    roc, other = date_spellings(raw_sheets, parsed)
+    return ROC if roc and roc >= other else GREGORIAN
+
+
 def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: str | None = None,
             models_dir: Path | None = None, progress: Callable[[str], None] | None = None,
             source_name: str = "", target: str | None = None, horizon_days: int | None = None) -> Analysis:
@@ -93,6 +105,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     progress(f"辨識 {len(data_sheets)} 個工作表")
     parsed, found = detect_and_parse(data_sheets, as_of)
     problems += found
+    settings = settings.with_values({"date_display": date_display(settings, data_sheets, parsed)})
     by_kind: dict[str, list] = {}
     for sheet in parsed:
         if len(sheet.frame):  # a header-only sheet is listed on 摘要 but gives analysers nothing
@@ -118,26 +131,27 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     head = Block(found_table, title="辨識到的工作表", as_table=False)
     big = [r for r in raw_sheets if not r.formatted_copy and not r.result and len(r.grid) > MAX_COPIED_CSV_ROWS]
     blank_forms = [s.sheet for s in parsed if s.layout == "form" and not len(s.frame)]
+    facts = [
+        f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
+        if r.source == "csv" else
+        f"工作表「{r.name}」有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始檔保持不變）。"
+        for r in big
+    ] + [f"「{name}」是空白的貸款懶人包表單，未計入申請人。" for name in blank_forms] + (
+        [f"這是之前的結果檔：上次的結果工作表（{'、'.join(previous)}）未當成資料，已換成本次的結果。"] if previous else [])
     overview = ResultSheet("摘要", (head, *blocks), (
-        f"精準名單 結果摘要　{source_name}",
-        f"基準日 {as_of:%Y/%m/%d}；資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
-        *[(f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
-           if r.source == "csv" else
-           f"工作表「{r.name}」有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始檔保持不變）。")
-          for r in big],
-        *[f"「{name}」是空白的貸款懶人包表單，未計入申請人。" for name in blank_forms],
-        *([f"這是之前的結果檔：上次的結果工作表（{'、'.join(previous)}）未當成資料，已換成本次的結果。"] if previous else []),
-    ))
+        "摘要是每項分析的重點數字與圖；第一欄是項目或分類，右邊是它的數值。各表的算法見 說明 的各段。",
+    ), lead=" ".join([f"結果摘要　{source_name}　基準日 {settings.date_text(as_of)}；資料問題 {n_errors} 個錯誤、"
+                      f"{len(problems) - n_errors} 個提醒（見 資料檢查）。", *facts]))
     check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
-        "資料檢查：每一列是一個問題，照「如何修正」改好再送一次即可；原始資料沒有被修改。",
-        "無法辨識的值不會被猜測或刪除：該格在分析中視為空白。",
-    ))
+        "嚴重度「錯誤」的值在分析中當作空白；「提醒」是值得確認、但已照常分析的地方。",
+        "無法辨識的值不會被猜測或刪除：該格在分析中視為空白；原始資料沒有被修改。",
+    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可。")
     summary = {
         "file": source_name, "as_of": f"{as_of:%Y-%m-%d}",
         "sheets": [{"sheet": s.sheet, "kind": s.kind.key, "rows": int(len(s.frame)), "header_row": s.header_row,
                     "layout": s.layout} for s in parsed],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
-        "result_sheets": [overview.name] + [s.name for s in sheets] + [check.name],
+        "result_sheets": [overview.name] + [s.name for s in sheets] + [check.name, HELP_SHEET],
         **summary,
     }
     return Analysis(raw_sheets, parsed, problems, [overview, *sheets, check], summary, settings)
@@ -183,8 +197,8 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
                        source_name=input_path.name, target=target, horizon_days=horizon_days)
     if not analysis.parsed:
         described = []
-        for sheet in [r for r in raw if not getattr(r, "result", False)][:5]:
-            _, shown, guess = describe_unrecognised(sheet.grid, limit=8)
+        for sheet in [r for r in raw if not getattr(r, "result", False)][:3]:  # a refusal stays one short line
+            _, shown, guess = describe_unrecognised(sheet.grid, limit=6)
             described.append(f"「{sheet.name}」標題 {shown}" + (f"，最接近「{guess}」" if guess else ""))
         raise UnusableInput("找不到可分析的工作表：" + "；".join(described),
                             "請使用 precision-list templates 產生的範本欄名（標題列放在前 15 列內）",
@@ -325,21 +339,20 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
              [f"本活頁簿只列出每張表的前 {tx.MAX_LISTED:,} 位；要每位客戶的完整表格，請加 --out-dir 資料夾（Parquet，"
               "另加 --csv 也寫 CSV）。"])
     overview = ResultSheet("摘要", (Block(files, title="交易紀錄檔", as_table=False), *built["summary_blocks"]), (
-        f"精準名單 結果摘要　{log.name}",
-        f"基準日 {as_of:%Y/%m/%d}；{tables.rows:,} 筆交易、{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；"
-        f"資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
-        *where,
-    ))
+        "摘要是每項分析的重點數字與圖；第一欄是項目或分類，右邊是它的數值。各表的算法見 結果說明 的各段。",
+    ), lead=" ".join([f"結果摘要　{log.name}　基準日 {settings.date_text(as_of)}；{tables.rows:,} 筆交易、"
+                      f"{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；資料問題 {n_errors} 個錯誤、"
+                      f"{len(problems) - n_errors} 個提醒（見 資料檢查）。", *where]))
     check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
-        "資料檢查：每一列是一個問題；大型交易紀錄不標列號（原始檔沒有被修改）。",
-    ))
+        "大型交易紀錄不標列號；原始檔沒有被修改。",
+    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可。")
     summary = {
         "file": log.name, "as_of": f"{as_of:%Y-%m-%d}", "rows": int(tables.rows),
         "files": [f.path.name for f in log.files], "engine": tables.engine, **tables.details,
         "sheets": [{"sheet": log.name, "kind": "transactions", "rows": int(tables.rows), "header_row": 1,
                     "layout": "table"}],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
-        "result_sheets": [overview.name] + [s.name for s in built["sheets"]] + [check.name],
+        "result_sheets": [overview.name] + [s.name for s in built["sheets"]] + [check.name, HELP_SHEET],
         **built["summary"],
     }
     analysis = Analysis([], [], problems, [overview, *built["sheets"], check], summary, settings)

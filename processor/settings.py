@@ -13,8 +13,19 @@ from pathlib import Path
 from processor.errors import WARNING, Problem
 
 
-def _f(default, label: str, hint: str, *, minimum: float | None = None, maximum: float | None = None):
-    return field(default=default, metadata={"label": label, "hint": hint, "min": minimum, "max": maximum})
+def _f(default, label: str, hint: str, *, minimum: float | None = None, maximum: float | None = None,
+       choices: dict[str, str] | None = None, aliases: tuple[str, ...] = ()):
+    """A setting: ``choices`` (a text setting) maps every accepted spelling to the value it means;
+    ``aliases`` are former labels a 設定 sheet may still use."""
+    return field(default=default, metadata={"label": label, "hint": hint, "min": minimum, "max": maximum,
+                                            "choices": choices, "aliases": aliases})
+
+
+AUTO, GREGORIAN, ROC = "自動", "西元", "民國"
+#: how 日期顯示 may be written (compared without spaces, lower case)
+DATE_DISPLAY_SPELLINGS = {"自動": AUTO, "自动": AUTO, "auto": AUTO, "西元": GREGORIAN, "西元年": GREGORIAN,
+                          "公元": GREGORIAN, "ad": GREGORIAN, "gregorian": GREGORIAN, "民國": ROC, "民国": ROC,
+                          "民國年": ROC, "民国年": ROC, "roc": ROC, "minguo": ROC}
 
 
 @dataclass(frozen=True)
@@ -36,13 +47,17 @@ class Settings:
     abc_a: float = _f(0.10, "A類比例", "客戶數前幾成為 A 類（0–1）", minimum=0, maximum=1)
     abc_b: float = _f(0.20, "B類比例", "接著幾成為 B 類（0–1）", minimum=0, maximum=1)
     # seed 004 silence scoring
-    min_visits: int = _f(2, "最少來店次數", "少於此次數的客戶標為低頻/新客，以全體典型間隔評分", minimum=1)
+    min_visits: int = _f(2, "最少購買次數", "購買天數少於此數的客戶標為低頻/新客，以全體典型間隔評分", minimum=1,
+                         aliases=("最少來店次數",))
     # seed 004 二.2 visit-rate classes: 邊緣 月到店低於2次; 休眠 一個月1次左右、一年度15次以下;
     # 流失 一個月平均不到1次、一年3-5次以下 (忠誠 vs 常規 is spending potential, not a rate: see silence.py)
-    regular_per_month: float = _f(2.0, "忠誠常規每月到店次數", "近 12 個月平均每月到店至少此次數為忠誠/常規，少於此為邊緣（種子：邊緣客戶月到店低於 2 次）", minimum=0)
-    marginal_per_year: float = _f(15.0, "邊緣客戶每年到店次數", "每年到店至少此次數為邊緣，少於此為休眠（種子：休眠客戶一年 15 次以下）", minimum=0)
-    lost_per_year: float = _f(5.0, "流失客戶每年到店次數", "每年到店不超過此次數為流失（種子：流失客戶一年 3–5 次以下）", minimum=0)
-    typical_gap_days: int = _f(90, "無回購資料時的典型間隔天數", "全部客戶都只來過一次時，沉默得分 S 以此天數為分母（種子：三個月以上未到店為最深一級）", minimum=1)
+    regular_per_month: float = _f(2.0, "忠誠常規每月購買次數", "近 12 個月平均每月購買至少此次數為忠誠/常規，少於此為邊緣"
+                                  "（種子：邊緣客戶每月低於 2 次）", minimum=0, aliases=("忠誠常規每月到店次數",))
+    marginal_per_year: float = _f(15.0, "邊緣客戶每年購買次數", "每年購買至少此次數為邊緣，少於此為休眠（種子：休眠客戶一年 15 次以下）",
+                                  minimum=0, aliases=("邊緣客戶每年到店次數",))
+    lost_per_year: float = _f(5.0, "流失客戶每年購買次數", "每年購買不超過此次數為流失（種子：流失客戶一年 3–5 次以下）", minimum=0,
+                              aliases=("流失客戶每年到店次數",))
+    typical_gap_days: int = _f(90, "無回購資料時的典型間隔天數", "全部客戶都只買過一次時，沉默得分 S 以此天數為分母（種子：三個月以上沒買為最深一級）", minimum=1)
     # seed 004 客戶價值 (CLV): horizon, discounting, margin when the log has no 毛利/成本, marketing cost
     horizon_days: int = _f(365, "客戶價值預測天數", "客戶價值表預測未來幾天的購買次數與營收（score 的 --horizon 可覆寫）", minimum=1,
                            maximum=3650)
@@ -58,13 +73,29 @@ class Settings:
     # issue 15: the rep's morning sheet and the manager's roll-up
     call_sheet_rows: int = _f(20, "今日聯絡列數", "今日聯絡 工作表最多列幾位（其餘在 跟進排程、沉默排名、精準名單）", minimum=1)
     rep: str = _f("", "業務", "這份名單是哪位業務的（團隊總覽依此分人；空白時用檔名）")
+    # reps type and think in 民國 years (115/11/29); the result's dates stay real dates either way
+    date_display: str = _f(AUTO, "日期顯示", "結果中的日期用 西元（2026/11/29）或 民國（115/11/29）；"
+                           "自動＝輸入的日期多半寫民國年就用民國", choices=DATE_DISPLAY_SPELLINGS)
 
     def with_values(self, values: dict) -> "Settings":
         return replace(self, **values)
 
+    def date_text(self, value) -> str:
+        """A date as this file shows dates: 民國 115/11/29 when 日期顯示 is 民國, else 2026/11/29.
+
+        >>> Settings(date_display="民國").date_text("2026-11-29"), Settings().date_text("2026-11-29")
+        ('115/11/29', '2026/11/29')
+        """
+        import datetime as dt
+
+        day = value if isinstance(value, (dt.date, dt.datetime)) else dt.date.fromisoformat(str(value)[:10])
+        if self.date_display == ROC:
+            return f"{day.year - 1911}/{day.month:02d}/{day.day:02d}"
+        return f"{day.year}/{day.month:02d}/{day.day:02d}"
+
 
 FIELDS = {f.name: f for f in fields(Settings)}
-LABEL_TO_NAME = {f.metadata["label"]: f.name for f in fields(Settings)}
+LABEL_TO_NAME = {label: f.name for f in fields(Settings) for label in (f.metadata["label"], *f.metadata["aliases"])}
 
 
 def _coerce(name: str, raw) -> object:
@@ -72,6 +103,12 @@ def _coerce(name: str, raw) -> object:
     from processor.read.values import parse_number_scalar  # values imports nothing from here
 
     default = FIELDS[name].default
+    choices = FIELDS[name].metadata["choices"]
+    if choices is not None:
+        chosen = choices.get("".join(str(raw).split()).lower())
+        if chosen is None:
+            raise ValueError(raw)
+        return chosen
     if isinstance(default, str):  # a name such as 業務: kept as typed, one line
         return " ".join(str(raw).split())
     if isinstance(default, tuple):
@@ -154,8 +191,11 @@ def load_config(path: Path | None) -> Settings:
             meta, default = FIELDS[key].metadata, FIELDS[key].default
             bounds = [(word, meta[end]) for word, end in (("≥", "min"), ("≤", "max")) if meta[end] is not None]
             allowed = "".join(f"，{word} {value}" for word, value in bounds)
+            kind = "、".join(dict.fromkeys(meta["choices"].values())) if meta["choices"] else "數字"
             raise UnusableInput(f"設定檔 {path.name} 的 {key} = {raw!r} 無法使用",
-                                f"{meta['hint']}（數字{allowed}；預設 {default}）",
+                                f"{meta['hint']}（{kind}{allowed}；預設 {default}）",
                                 en=f"{path.name}: {key} = {raw!r} is not usable",
-                                fix_en=f"give a number{''.join(f', {w} {v}' for w, v in bounds)} (default {default})") from None
+                                fix_en=(f"give one of {kind}" if meta["choices"] else
+                                        f"give a number{''.join(f', {w} {v}' for w, v in bounds)}")
+                                + f" (default {default})") from None
     return Settings().with_values(values)

@@ -73,8 +73,8 @@ def test_check_data_adds_only_the_problem_list(demo_dir, tmp_path):
     before = openpyxl.load_workbook(book.path()).sheetnames
     ribbon.dispatch("check", book)
     added = [n for n in openpyxl.load_workbook(book.path()).sheetnames if n not in before]
-    assert set(added) == {"資料檢查", "xlwings.conf"}  # a plain .xlsx gets the config sheet on first use
-    assert book.config()[ribbon.RESULT_SHEETS_KEY] == "資料檢查"
+    assert set(added) == {"資料檢查", "結果說明", "xlwings.conf"}  # a plain .xlsx gets the config sheet on first use
+    assert book.config()[ribbon.RESULT_SHEETS_KEY] == "資料檢查|結果說明"
 
 
 def test_a_workbook_with_ribbon_results_sent_to_the_service_is_scored_on_the_reps_sheets_only(demo_dir, tmp_path):
@@ -92,7 +92,7 @@ def test_a_workbook_with_ribbon_results_sent_to_the_service_is_scored_on_the_rep
     assert sorted(openpyxl.load_workbook(tmp_path / "again.xlsx").sheetnames) == \
            sorted(openpyxl.load_workbook(tmp_path / "first.xlsx").sheetnames + ["xlwings.conf"])
     for name in first["result_sheets"]:
-        if name != "摘要":  # 摘要 names the input file
+        if name not in ("摘要", "結果說明"):  # 摘要 (and its line in 結果說明) names the input file
             assert _grid(openpyxl.load_workbook(tmp_path / "again.xlsx")[name]) == \
                    _grid(openpyxl.load_workbook(tmp_path / "first.xlsx")[name]), name
 

@@ -158,7 +158,7 @@ def test_one_customer_typed_three_ways_is_one_customer_with_the_seed_004_scores(
     # seed 004 §三 by hand: visits 1, 11, 31 Jan → T = 10, 20; as of 10 Mar Tr = 38 ≥ max T, so
     # TrF = 3/3 = 1 and S = 38 / 20 = 1.9 (silent, group e)
     out = udfs.PL_SILENCE(SEED_IDS, SEED_DATES, "2025/03/10")
-    assert out[0] == ["客戶編號", "距今天數 Tr", "秩次比 TrF", "沉默得分 S", "沉默分組"]
+    assert out[0] == ["客戶編號", "幾天沒來", "秩次比 TrF", "沉默得分 S", "沉默分組"]
     assert _customers(out) == {"A001": [38.0, 1.0, 1.9, "e"]}
     assert any("不同寫法" in n and "A001" in n for n in _notes(out))
 
@@ -176,7 +176,7 @@ def test_silence_formula_and_the_cli_give_the_same_customers_and_scores(run_cli,
     assert sorted(ours) == sorted(map(str, cli.index))
     for customer, (tr, trf, s, group) in ours.items():
         row = cli.loc[customer]
-        assert (tr, round(trf, 6), round(s, 6), group) == (row["距今天數 Tr"], round(row["秩次比 TrF"], 6),
+        assert (tr, round(trf, 6), round(s, 6), group) == (row["幾天沒來"], round(row["秩次比 TrF"], 6),
                                                           round(row["沉默得分 S"], 6), row["沉默分組"]), customer
 
 

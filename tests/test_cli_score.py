@@ -201,7 +201,7 @@ def test_every_template_column_and_form_line_has_an_input_message_and_dates_are_
     from openpyxl.utils import get_column_letter
 
     from processor.read import schema
-    from processor.sheets.templates import FORM_SHEET, write_templates
+    from processor.sheets.templates import FORM_SHEET, LAST_ROW, write_templates
 
     for path in write_templates(tmp_path):
         wb = openpyxl.load_workbook(path)
@@ -217,11 +217,15 @@ def test_every_template_column_and_form_line_has_an_input_message_and_dates_are_
                 assert len(cells) == len(kind.fields), path.name
             else:
                 by_label = {f.label: f for f in kind.fields}
-                cells = [(by_label[c.value], f"{get_column_letter(c.column)}2:{get_column_letter(c.column)}501") for c in ws[1]]
+                cells = [(by_label[c.value], f"{get_column_letter(c.column)}2:{get_column_letter(c.column)}{LAST_ROW}")
+                         for c in ws[1]]
             for f, ref in cells:
                 assert prompts.get(ref) == f.hint and f.hint, (path.name, ws.title, f.label)
                 if f.type == schema.DATE:
                     assert ws[ref.split(":")[0]].number_format == "@", "Excel must not turn 85/03/12 into 1985"
+                    if ws.title != FORM_SHEET:  # and on every row below, not only the first 500
+                        letter = ref.split(":")[0].rstrip("0123456789")
+                        assert ws.column_dimensions[letter].number_format == "@", (ws.title, f.label)
 
 
 #: one realistic synthetic row, by field key (no real person: the textbook ID number, a made-up name)
@@ -243,10 +247,10 @@ EXPECTED_RESULTS = {
 
 
 def _fill_one_row(template: Path, out: Path) -> Path:
-    """The committed template with SYNTHETIC_ROW typed into row 2 of every table sheet and into
-    the value column of the 貸款懶人包 form, as a rep would."""
+    """The committed template with SYNTHETIC_ROW typed into the first row under the example row of
+    every table sheet and into the value column of the 貸款懶人包 form, as a rep would."""
     from processor.read import schema
-    from processor.sheets.templates import FORM_SHEET
+    from processor.sheets.templates import FIRST_DATA_ROW, FORM_SHEET
 
     wb = openpyxl.load_workbook(template)
     for ws in wb.worksheets:
@@ -262,7 +266,7 @@ def _fill_one_row(template: Path, out: Path) -> Path:
             by_label = {f.label: f.key for f in kind.fields}
             for cell in ws[1]:
                 if by_label.get(cell.value) in SYNTHETIC_ROW:
-                    ws.cell(row=2, column=cell.column, value=SYNTHETIC_ROW[by_label[cell.value]])
+                    ws.cell(row=FIRST_DATA_ROW, column=cell.column, value=SYNTHETIC_ROW[by_label[cell.value]])
     wb.save(out)
     return out
 
@@ -272,7 +276,7 @@ def test_each_committed_template_with_one_row_filled_in_scores_and_its_result_sc
     committed = Path(__file__).resolve().parents[1] / "templates" / name
     filled = _fill_one_row(committed, tmp_path / name)
     summary = json.loads(run_cli("score", filled, "--as-of", AS_OF, "--json").stdout)
-    assert set(summary["result_sheets"]) == {"摘要", "資料檢查"} | EXPECTED_RESULTS[name]
+    assert set(summary["result_sheets"]) == {"摘要", "資料檢查", "結果說明"} | EXPECTED_RESULTS[name]
     assert summary["sheets"] and all(s["rows"] == 1 for s in summary["sheets"]), summary["sheets"]
     assert not [p for p in sheet_rows(tmp_path / f"{filled.stem}.scored.xlsx", "資料檢查", "嚴重度")["問題"]
                 if "必填" in str(p)], "every required field was filled"
@@ -371,7 +375,7 @@ def test_a_blank_loan_form_is_not_an_applicant(run_cli, tmp_path):
     assert "沒有資料" in blank.stderr
     wb = openpyxl.load_workbook(committed)  # the table filled in, the form left blank
     for col, value in enumerate(["王小明", "A123456789"], start=1):
-        wb["貸款"].cell(row=2, column=col, value=value)
+        wb["貸款"].cell(row=3, column=col, value=value)  # below the example row
     wb.save(tmp_path / "table-only.xlsx")
     out = tmp_path / "out.xlsx"
     summary = json.loads(run_cli("score", tmp_path / "table-only.xlsx", "-o", out, "--as-of", AS_OF, "--json").stdout)

@@ -158,13 +158,13 @@ def test_labelled_rows_train_and_unlabelled_rows_are_scored(tmp_path):
     assert result.mode == "partial"
     n_target = int((frame["買A商品"] == "").sum())
     assert (result.groups == "目標").sum() == n_target
-    assert len(result.ranked) == len(frame) and result.ranked["p"].between(0, 1).all()
+    assert len(result.ranked) == n_target and result.ranked["p"].between(0, 1).all()  # the call list: the target group
     assert result.evaluation["rows"] == len(frame) - n_target  # cross-validated on the training group
     assert result.evaluation["auc"] > 0.7
-    ranked = result.ranked.set_index("id")
+    p = result.probabilities.set_axis(frame["會員編號"].to_numpy())
     bosses = frame.loc[frame["職業"].isin(["老闆", "退休"]), "會員編號"]
     others = frame.loc[~frame["職業"].isin(["老闆", "退休"]), "會員編號"]
-    assert ranked.loc[bosses, "p"].mean() > ranked.loc[others, "p"].mean()
+    assert p.loc[bosses].mean() > p.loc[others].mean()
     assert (result.ranked["call"] == np.where(result.ranked["p"] >= 0.1, "是", "否")).all()
     assert "地區" in set(result.ignored["欄位"])
 
@@ -177,7 +177,8 @@ def test_fully_labelled_list_is_split_80_20_stratified_and_everyone_gets_a_proba
     test_rate = result.labels[result.groups == "測試"].mean()
     train_rate = result.labels[result.groups == "訓練"].mean()
     assert abs(test_rate - train_rate) < 0.01  # stratified
-    assert result.ranked["p"].notna().all() and len(result.ranked) == 1000
+    assert result.probabilities.notna().all() and len(result.probabilities) == 1000
+    assert result.ranked.empty, "every result is known: nobody is left to call"
     assert result.fitted.cv["選用"].tolist().count("是") == 1
     assert set(result.comparability.columns) >= {"訓練", "測試", "全部", "差異"}
 
@@ -212,7 +213,7 @@ def test_label_values_other_than_yes_no_get_one_summary_and_a_line_per_cell_unde
     summary, cells = label[0], label[1:]
     assert "只能有兩類" in summary.problem and summary.value in ("也許（10 列）、2（10 列）", "2（10 列）、也許（10 列）")
     assert len(cells) == 20 and {p.value for p in cells} == {"也許", "2"} and all("是" in p.fix for p in cells)
-    assert result.mode == "partial" and (result.groups == "目標").sum() == 20 and len(result.ranked) == 300
+    assert result.mode == "partial" and (result.groups == "目標").sum() == 20 and len(result.ranked) == 20
 
 
 def test_a_target_column_with_more_than_two_classes_is_one_clear_problem_then_one_line_per_cell():
@@ -644,7 +645,7 @@ def test_score_writes_precision_list_and_model_evaluation_sheets(tmp_path):
     head = header_row(rows, "排名")
     assert {"會員編號", "購買機率", "建議聯絡", "十分位", "預期利潤", "累計預期利潤"} <= set(head)
     body = [dict(zip(head, r)) for r in rows[rows.index(head) + 1:]]
-    assert len(body) == 700 and {r["建議聯絡"] for r in body} <= {"是", "否"}
+    assert len(body) == int((frame["買A商品"] == "").sum()) and {r["建議聯絡"] for r in body} <= {"是", "否"}
     probs = [r["購買機率"] for r in body]
     assert probs == sorted(probs, reverse=True)
     evaluation = [c for r in sheet_rows(out, "模型評估") for c in r if isinstance(c, str)]
@@ -738,14 +739,16 @@ def test_score_target_chooses_the_label_column_explicitly(tmp_path):
     assert wrong.returncode == 2 and "找不到目標欄「沒有這欄」" in wrong.stderr
 
 
-def test_a_long_list_shows_its_top_customers_and_says_how_many_are_not_listed(saved, monkeypatch):
+def test_a_long_list_shows_its_top_customers_and_says_how_many_are_not_listed(tmp_path, monkeypatch):
     import processor.analyse.transactions as transactions
 
-    _, result, _ = saved  # the module's fitted campaign: 800 customers
+    frame = make_campaign(800, labelled=0.5)
+    result = run(frame, tmp_path)
+    n_target = int((frame["買A商品"] == "").sum())
     monkeypatch.setattr(transactions, "MAX_LISTED", 100)
     listed, evaluation = sheet_layout.campaign_sheets(result, "會員編號", Settings())
     assert len(listed.blocks[0].frame) == 100 and listed.blocks[0].frame["排名"].tolist() == list(range(1, 101))
-    assert any("共 800 位客戶" in n and "前 100 位" in n for n in listed.notes)
+    assert any(f"共 {n_target:,} 位客戶" in n and "前 100 位" in n for n in listed.notes)
     lift = next(b for b in evaluation.blocks if b.title and b.title.startswith("十分位"))
     assert lift.frame["客戶數"].sum() == result.evaluation["rows"]  # the evaluation covers everyone
 

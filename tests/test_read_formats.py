@@ -205,3 +205,13 @@ def test_the_drop_folder_takes_every_format_the_reader_reads():
 
     assert SUPPORTED == SUPPORTED_SUFFIXES
     assert {classify(f"list{suffix.upper()}") for suffix in SUPPORTED_SUFFIXES} == {OK}
+
+
+def test_a_refusal_quotes_a_few_short_header_cells_on_one_line(run_cli, tmp_path):
+    path = tmp_path / "notes.csv"
+    long_note = "這是一段很長的說明文字\n寫在第一列的儲存格裡，內容包含客戶的各種背景資料與備註"
+    path.write_text(f'"{long_note}",品名,庫存,規格,顏色,尺寸,產地,廠商,備貨\nA,1,2,3,4,5,6,7,8\n', encoding="utf-8")
+    result = run_cli("score", path, "-o", tmp_path / "out.xlsx", check_exit=2)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "這是一段很長的說明文字 寫在第一…" in lines[0]
+    assert "背景資料" not in lines[0] and "廠商" not in lines[0], "at most six short cells are quoted"

@@ -111,7 +111,7 @@ def test_score_writes_full_parquet_tables_equal_to_the_engine_and_the_top_in_the
     assert (tmp_path / "full" / f"{FULL_TABLES[0]}.csv").exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging left
     wb = openpyxl.load_workbook(tmp_path / "r.xlsx", read_only=True)
-    assert wb.sheetnames == ["摘要", "沉默排名", "客戶分群", "資料檢查"]
+    assert wb.sheetnames == ["摘要", "沉默排名", "客戶分群", "資料檢查", "結果說明"]
     notes = " ".join(str(c) for row in wb["摘要"].iter_rows(values_only=True) for c in row if c)
     assert str(tmp_path / "full" / "沉默排名.parquet") in notes
 
@@ -242,7 +242,7 @@ def test_a_folder_scored_on_a_real_scheduler_survives_a_killed_worker(tmp_path, 
     assert silence["客戶編號"].tolist() == expected.silence["customer_id"].tolist()  # complete, same order
     np.testing.assert_allclose(silence["沉默得分 S"], expected.silence["silence_score"], rtol=1e-9)
     np.testing.assert_allclose(silence["優先分數"], expected.silence["priority"], rtol=1e-9)
-    assert segments["集群"].tolist() == expected.segments["cluster"].tolist()
+    assert segments["客群"].tolist() == expected.segments["cluster"].tolist()
     np.testing.assert_allclose(segments["綜合價值分數"], expected.segments["value_score"], rtol=1e-9)
 
 
@@ -254,5 +254,5 @@ def test_score_file_takes_a_parquet_file_the_way_the_drop_folder_calls_it(tmp_pa
     synthetic_log(3_000, seed=2).to_parquet(tmp_path / "export.parquet", index=False)
     summary = score_file(tmp_path / "export.parquet", tmp_path / "out.xlsx", as_of=AS_OF)
     assert summary["engine"] == "pandas" and summary["rows"] == 3_000
-    assert openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True).sheetnames == ["摘要", "沉默排名", "客戶分群",
-                                                                                       "資料檢查"]
+    assert openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True).sheetnames == [
+        "摘要", "沉默排名", "客戶分群", "資料檢查", "結果說明"]

@@ -360,12 +360,12 @@ def test_csv_and_xlsx_inputs_give_the_same_silence_ranking(log_files, tmp_path):
     assert a["transactions"] == b["transactions"]
     assert a["transactions"]["customers"] > 100
     sa, sb = _sheet_frame(tmp_path / "a.xlsx", "沉默排名"), _sheet_frame(tmp_path / "b.xlsx", "沉默排名")
-    for header in ("客戶編號", "距今天數 Tr", "秩次比 TrF", "沉默得分 S", "沉默分組"):
+    for header in ("客戶編號", "幾天沒來", "秩次比 TrF", "沉默得分 S", "沉默分組"):
         assert header in sa.columns
     pd.testing.assert_frame_equal(sa, sb)
     ga, gb = _sheet_frame(tmp_path / "a.xlsx", "客戶分群"), _sheet_frame(tmp_path / "b.xlsx", "客戶分群")
     pd.testing.assert_frame_equal(ga, gb)
-    assert {"RFM分群", "ABC分類", "價值矩陣", "貢獻×忠誠", "綜合價值分數", "價值等級", "集群"} <= set(ga.columns)
+    assert {"RFM分群", "ABC分類", "價值矩陣", "貢獻×忠誠", "綜合價值分數", "價值等級", "客群"} <= set(ga.columns)
 
 
 def test_result_workbook_reports_future_purchase_and_merged_id_in_data_check(log_files, tmp_path):
@@ -439,7 +439,7 @@ def test_two_transaction_sheets_are_one_log_and_problems_name_their_sheet(tmp_pa
     summary = score_file(path, tmp_path / "out.xlsx", as_of="2024-06-28")
     assert summary["transactions"]["customers"] == 2
     table = _sheet_frame(tmp_path / "out.xlsx", "沉默排名").set_index("客戶編號")
-    assert table.loc["A001", "來店天數"] == 2 and table.loc["A001", "消費金額"] == 30500
+    assert table.loc["A001", "購買天數"] == 2 and table.loc["A001", "消費金額"] == 30500
     check = list(openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True)["資料檢查"].iter_rows(values_only=True))
     assert any(r[1] == "網路" and r[2] == 3 and r[3] == "日期" for r in check)  # the 2025 purchase, where it is
     assert any("不同寫法" in str(r[5]) and "a001" in str(r[4]) for r in check)

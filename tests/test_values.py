@@ -133,3 +133,31 @@ def test_number_cells_read_as_text_drop_a_spurious_decimal():
     from processor.read.values import numbers_as_text
 
     assert numbers_as_text(pd.Series([3.0, 3.5, True, "x", None], dtype=object)).tolist() == ["3", 3.5, "1", "x", None]
+
+
+@pytest.mark.parametrize("typed", ["115/11/31", "76/2/29", "民國113年4月31日", "2023/02/29", "1150931"])
+def test_a_day_that_does_not_exist_is_told_as_such(typed):
+    from processor.read.values import nonexistent_dates
+
+    assert parse_dates(pd.Series([typed], dtype=object))[1].iloc[0]
+    assert nonexistent_dates(pd.Series([typed], dtype=object)).iloc[0]
+
+
+@pytest.mark.parametrize("typed", ["77/2/29", "113/13/1", "113/0/5", "abc", "113/11/32", "2024/02/29"])
+def test_a_date_that_is_real_or_not_a_date_at_all_is_not_called_a_missing_day(typed):
+    from processor.read.values import nonexistent_dates
+
+    assert not nonexistent_dates(pd.Series([typed], dtype=object)).iloc[0]
+
+
+def test_the_data_check_says_the_day_does_not_exist_for_115_11_31_and_76_2_29(run_cli, tmp_path):
+    from tests.conftest import sheet_rows, write_rows
+
+    rows = [["姓名", "生日", "最後聯絡日", "意向等級"], ["甲", "76/2/29", "113/5/1", "B"], ["乙", "85/03/12", "115/11/31", "A"],
+            ["丙", "85/13/12", "113/5/1", "C"]]
+    path = write_rows(tmp_path / "c.xlsx", {"名單": rows})
+    run_cli("score", path, "--as-of", "2027-01-01")
+    check = sheet_rows(tmp_path / "c.scored.xlsx", "資料檢查", "問題").set_index("內容")
+    assert "不存在" in check.loc["76/2/29", "問題"] and "不存在" in check.loc["115/11/31", "問題"]
+    assert "2 月平年 28 天" in check.loc["76/2/29", "如何修正"]
+    assert "不存在" not in check.loc["85/13/12", "問題"], "month 13 is a typo of another kind"

@@ -19,16 +19,16 @@ from processor.settings import Settings
 RFM_SEGMENTS = {
     (True, True, True): ("重要價值客戶", "優質客戶", "著重提高客戶滿意度，以便增加留存"),
     (True, False, True): ("重要發展客戶", "消費高但頻率低", "挖掘客戶特徵，提高購買頻率"),
-    (False, True, True): ("重要保持客戶", "最近未購買", "需要做觸達，以防止客戶流失"),
+    (False, True, True): ("重要保持客戶", "最近未購買", "需要主動聯繫，以防止客戶流失"),
     (False, False, True): ("重要挽留客戶", "有潛在價值、將要流失", "需要重點挽留"),
     (True, True, False): ("一般價值客戶", "有潛力發展成優質客戶", "提高客單價，使購買升級"),
     (True, False, False): ("一般發展客戶", "有推廣價值的新客戶", "進行針對性推廣"),
     (False, True, False): ("一般保持客戶", "購買頻繁但金額低", "深挖特徵，進行品類交叉銷售"),
-    (False, False, False): ("一般挽留客戶", "最近無交易、頻率與金額低，相當於流失", "低成本觸達或放棄"),
+    (False, False, False): ("一般挽留客戶", "最近無交易、頻率與金額低，相當於流失", "低成本聯繫或放棄"),
 }
 SEGMENT_ORDER = tuple(v[0] for v in RFM_SEGMENTS.values())
-RULE_NOTE = ("高/低的切點：高於全體平均為「高」。R 以距今天數計，天數少於平均為「高」（最近有買）；"
-             "F 為來店天數、M 為淨消費金額（退貨已扣除），大於平均為「高」。")
+RULE_NOTE = ("高/低的切點：高於全體平均為「高」。R 以幾天沒來計，天數少於平均為「高」（最近有買）；"
+             "F 為購買天數、M 為淨消費金額（退貨已扣除），大於平均為「高」。")
 #: (frequency high, average ticket high) → seed 002 value-matrix cell
 VALUE_MATRIX = {(True, True): "優質型", (False, True): "消費型", (True, False): "經常型", (False, False): "不確定型"}
 #: (contribution high, loyalty high) → seed 004 四步走 quadrant
@@ -52,8 +52,8 @@ SEGMENT_COLUMNS = ("customer_id", "recency", "frequency", "monetary", "average_t
                    "cluster")
 LABELS = {
     "customer_id": TRANSACTIONS.field("customer_id").label,
-    "recency": "R 距今天數",
-    "frequency": "F 來店天數",
+    "recency": "R 幾天沒來",
+    "frequency": "F 購買天數",
     "monetary": "M 消費金額",
     "average_ticket": "平均客單價",
     "r_score": "R分數",
@@ -66,7 +66,7 @@ LABELS = {
     "quadrant": "貢獻×忠誠",
     "value_score": "綜合價值分數",
     "value_tier": "價值等級",
-    "cluster": "集群",
+    "cluster": "客群",
 }
 
 

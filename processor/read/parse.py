@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,8 +19,9 @@ from processor.read import schema
 from processor.errors import ERROR, WARNING, Problem
 from processor.privacy import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids, mask_ids, mask_ids_in_text
 from processor.read.schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
-from processor.read.values import (blank_codes, cell_types, is_blank, name_key, normalise_ids, normalise_text, numbers_as_text,
-                     parse_amounts, parse_bools, parse_dates, parse_phones, parse_tenure)
+from processor.read.values import (blank_codes, cell_types, is_blank, name_key, nonexistent_dates, normalise_ids,
+                                   normalise_text, numbers_as_text, parse_amounts, parse_bools, parse_dates,
+                                   parse_phones, parse_tenure, roc_spelled)
 from processor.read.workbook import HEADER_SCAN_ROWS, RawSheet
 
 
@@ -139,6 +141,9 @@ def _data_like(cells: list) -> bool:
     return bool(status.isin([VALID, BAD_CHECKSUM]).any() or phones_ok.any())
 
 
+HEADLINE_CELL_CHARS = 16  # a header cell quoted in a message is cut after this many characters
+
+
 def sheet_headline(grid: pd.DataFrame) -> tuple[int, list[str], bool]:
     """(Excel row, header texts, looks like data) of an unrecognised sheet's first real row, for
     messages: header texts with ID numbers masked; a row that looks like data gives no texts."""
@@ -148,6 +153,9 @@ def sheet_headline(grid: pd.DataFrame) -> tuple[int, list[str], bool]:
         return first + 1, [], True
     shown = mask_ids_in_text(pd.Series([str(v).strip() for v in cells], dtype=object)).astype(str)
     shown = shown.str.replace(r"\+?\d[\d\-() ]{6,}\d", "＊＊＊", regex=True)  # a phone number inside a header
+    # one line, short cells: a message quotes headers, never a paragraph someone typed into row 1
+    shown = shown.str.replace(r"\s+", " ", regex=True)
+    shown = shown.where(shown.str.len() <= HEADLINE_CELL_CHARS, shown.str[:HEADLINE_CELL_CHARS] + "…")
     return first + 1, shown.tolist(), False
 
 
@@ -254,7 +262,10 @@ def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
 
     if f.type == schema.DATE:
         parsed, bad = parse_dates(raw)
-        report(bad, *_FIX[f.type])
+        missing_day = bad & nonexistent_dates(raw) if bad.any() else bad
+        report(missing_day, "這一天不存在（那個月沒有這一天，或那年不是閏年沒有 2/29）",
+               "請對照月曆改正：4、6、9、11 月只有 30 天，2 月平年 28 天、閏年 29 天")
+        report(bad & ~missing_day, *_FIX[f.type])
         if f.past:
             future = parsed > as_of
             report(future, f"日期在基準日（{as_of:%Y/%m/%d}）之後", "請確認年份（民國年如 113/3/5，西元年如 2024/3/5）", ERROR)
@@ -324,6 +335,11 @@ def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple
     factors = [pd.factorize(body.iloc[:, col], use_na_sentinel=True) for col in range(body.shape[1])]
     blank = np.column_stack([blank_codes(*fc) for fc in factors]) if len(body) else np.zeros((0, body.shape[1]), bool)
     kept = ~blank.all(axis=1)
+    if len(body) and match.columns:  # the template's example row (範例：王小明 …) is not data
+        codes, uniques = factors[min(match.columns)]
+        example = np.array([isinstance(u, str) and unicodedata.normalize("NFKC", u).strip().startswith(
+            schema.EXAMPLE_MARK) for u in uniques] + [False], dtype=bool)
+        kept &= ~example[codes]  # code −1 (blank) takes the trailing False
     if not kept.all():
         body, blank = body.loc[kept], blank[kept]
         factors = [(codes[kept], uniques) for codes, uniques in factors]
@@ -492,3 +508,25 @@ def detect_and_parse(raw_sheets: list[RawSheet], as_of: pd.Timestamp) -> tuple[l
         parsed.append(sheet)
         problems += found
     return parsed, problems
+
+
+DATE_SAMPLE = 10_000  # cells per date column looked at to tell how dates were typed
+
+
+def date_spellings(raw_sheets: list[RawSheet], parsed: list[ParsedSheet]) -> tuple[int, int]:
+    """(typed in 民國 years, typed otherwise) among the filled date cells of the parsed sheets (the
+    first :data:`DATE_SAMPLE` of each column): how this rep writes dates, for 設定 日期顯示 = 自動."""
+    grids = {raw.name: raw.grid for raw in raw_sheets}
+    roc = other = 0
+    for sheet in parsed:
+        grid = grids.get(sheet.sheet)
+        for key, (row, col) in sheet.locations.items():
+            if grid is None or sheet.kind.field(key).type != schema.DATE or col > grid.shape[1]:
+                continue
+            cells = grid.iloc[sheet.header_row:sheet.header_row + DATE_SAMPLE, col - 1] if row is None else \
+                grid.iloc[[row - 1], col - 1]
+            filled = ~is_blank(cells)
+            typed_roc = roc_spelled(cells) & filled
+            roc += int(typed_roc.sum())
+            other += int((filled & ~typed_roc).sum())
+    return roc, other

@@ -22,6 +22,9 @@ TRUST_LEVELS = ("A", "B", "C")  # seed 000 一、2: A 家人/麻吉, B 一般朋
 INTENT_LEVELS = ("H", "A", "B", "C")  # seed 004: H daily, A 3 days, B weekly, C 15–30 days
 FUNNEL_STAGES = ("目標市場", "潛在客戶", "目標客戶", "關鍵客戶", "已成交")  # seed 001 客戶漏斗 + won
 CHANNELS = ("電話", "Line", "見面", "Email", "簡訊", "其他")
+#: dropdown suggestions of free-text fields: a rep may pick one or type another (seed 000 資料表 關係; 貸款懶人包 學歷)
+RELATIONS = ("家人", "親戚", "同學", "朋友", "同事", "前同事", "鄰居", "客戶介紹", "社團", "網路認識", "其他")
+EDUCATION = ("國中以下", "高中職", "專科", "大學", "碩士", "博士")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Field:
     section: str = ""  # loan form section title
     deferred: bool = False  # kept as typed; the analyser that owns it parses and reports it
     minimum: int | None = None  # a whole number below it is reported and not used
+    suggestions: tuple[str, ...] = ()  # a template dropdown that also accepts other text (TEXT fields)
 
     @property
     def number_format(self) -> str:
@@ -91,7 +95,8 @@ CONTACTS = SheetKind(
           hint="生日：" + _DATE_HINT, width=12),
         F("zodiac", "星座", TEXT, "zodiac", "zodiac sign", derived=True,
           hint="由生日自動推算，不必填；填了而與生日不符會提醒", width=8),
-        F("relation", "關係", TEXT, "relationship", "relation", hint="例：同學、前同事、鄰居", width=10),
+        F("relation", "關係", TEXT, "relationship", "relation", hint="例：同學、前同事、鄰居（可從清單選，也可自己寫）",
+          width=10, suggestions=RELATIONS),
         F("phone", "手機", PHONE, "電話", "行動電話", "聯絡電話", "聯繫電話", "聯繫方式", "聯絡方式", "mobile", "phone", "cell",
           hint="例：0912-345-678 或 (02)2345-6789", width=14),
         F("trust", "信任等級", CHOICE, "信任度", "熟悉度", "信任熟悉度", "trust", "trust level", choices=TRUST_LEVELS,
@@ -108,8 +113,10 @@ CONTACTS = SheetKind(
         F("money", "M經濟狀況", TEXT, "經濟狀況", "money", "finance", hint="FORMHTCD 的 M：經濟狀況", width=12),
         F("health", "H健康狀況", TEXT, "健康狀況", "健康", "health", hint="FORMHTCD 的 H：健康狀況", width=12),
         F("time", "T時間", TEXT, "時間", "空閒時間", "time", hint="FORMHTCD 的 T：方便的時間", width=12),
-        F("china", "C對內地的印象", TEXT, "C對內地的印象/有沒有去過", "對內地的印象", "對內地的印象有沒有去過", "有沒有去過", "china",
-          hint="FORMHTCD 的 C：對內地的印象、有沒有去過", width=14),
+        # the seed's 「C對內地的印象」 (a mainland term) stays an alias, so files made before still read
+        F("china", "C對中國大陸的印象", TEXT, "C對中國大陸的印象/有沒有去過", "對中國大陸的印象", "C對內地的印象",
+          "C對內地的印象/有沒有去過", "對內地的印象", "對內地的印象有沒有去過", "有沒有去過", "china",
+          hint="FORMHTCD 的 C：對中國大陸的印象、有沒有去過", width=14),
         # a lone 「D夢想」 column (no 初期/中期/長期 under it) is read as the first: the D letter counts either way
         F("dream_early", "D夢想-初期", TEXT, "夢想初期", "初期", "D夢想", "夢想", "dream", "dream short term",
           hint="FORMHTCD 的 D：初期夢想", width=14),
@@ -222,7 +229,8 @@ LOANS = SheetKind(
         F("id_number", "身分證字號", ID, "身分證", "身分證號", "統一證號", "居留證號", "id number", "national id",
           required=True, section=_S1, hint="例：A123456789；輸出時會遮蔽", width=12),
         F("birthday", "出生年月日", DATE, "生日", "出生日期", "birthday", past=True, section=_S1, hint="出生年月日；" + _DATE_HINT, width=12),
-        F("education", "學歷", TEXT, "education", section=_S1, hint="例：大學、高中", width=8),
+        F("education", "學歷", TEXT, "education", section=_S1, hint="例：大學、高中職（可從清單選，也可自己寫）", width=8,
+          suggestions=EDUCATION),
         F("mobile", "手機", PHONE, "行動電話", "mobile", section=_S1, hint="例：0912-345-678", width=13),
         F("home_phone", "家用電話", PHONE, "住家電話", "市話", "home phone", section=_S1, hint="例：(02)2345-6789", width=13),
         F("registered_address", "戶籍地居所", TEXT, "戶籍地", "戶籍地址", "registered address", section=_S2, hint="戶籍地址", width=20),
@@ -260,13 +268,36 @@ LOANS = SheetKind(
     unique=(("id_number",),),
 )
 
+#: the template's example row (row 2, grey): its first cell begins with this mark, and a row that does is
+#: never read as data (processor.read.parse drops it), so a rep may leave it in place
+EXAMPLE_MARK = "範例"
+#: one made-up record per kind, by field key, shown as the template's example row (no real person)
+EXAMPLES: dict[str, dict[str, object]] = {
+    "contacts": {"name": "範例：王小明", "customer_id": "C001", "birthday": "85/03/12", "relation": "同學",
+                 "phone": "0912-345-678", "owner": "陳小華", "trust": "B", "intent": "A", "stage": "潛在客戶",
+                 "personality": "外向",
+                 "family": "已婚，一個小孩", "occupation": "科技業業務", "recreation": "爬山", "time": "平日晚上",
+                 "dream_early": "換車", "need_what": "每月多 2萬", "need_when": "一年內", "first_contact": "113/06/01",
+                 "last_contact": "113/06/20", "touches": 3, "next_step": "約週末喝咖啡"},
+    "followups": {"name": "範例：王小明", "customer_id": "C001", "date": "113/06/20", "channel": "電話",
+                  "result": "聊近況，對方想多了解", "intent": "A"},
+    "activities": {"title": "範例：讀書會", "date": "113/07/06", "purpose": "認識新朋友", "venue": "○○咖啡",
+                   "mrt": "中山站", "time": "19:00–21:00", "price": 300, "signups": 12},
+    "transactions": {"customer_id": "範例：C001", "date": "113/06/15", "amount": "1,200", "product": "保養品組"},
+    "campaign": {"customer_id": "範例：C001", "label": "是"},
+    "loans": {"name": "範例：王小明", "id_number": "A123456789", "birthday": "85/03/12",
+              "education": "大學", "mobile": "0912-345-678",
+              "company_name": "○○科技股份有限公司", "job_title": "業務專員", "hire_date": "3年2個月",
+              "annual_income": "80萬", "monthly_income": "5萬5千", "uses_credit_card": "是"},
+}
+
 KINDS: dict[str, SheetKind] = {k.key: k for k in (CONTACTS, FOLLOWUPS, ACTIVITIES, TRANSACTIONS, CAMPAIGN, LOANS)}
 #: where two kinds both fit a header row, the more specific kind wins
 PRIORITY = ("loans", "transactions", "activities", "followups", "contacts", "campaign")
 
 #: sheets that are never data: the add-in's start page and xlwings' own settings sheet (skipped
 #: quietly when their headers match no kind, instead of being reported as unrecognised)
-NON_DATA_SHEETS = ("說明", "使用說明", "xlwings.conf", "README")
+NON_DATA_SHEETS = ("說明", "結果說明", "使用說明", "xlwings.conf", "README")
 
 
 @dataclass(frozen=True)

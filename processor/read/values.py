@@ -211,6 +211,13 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _parse_date_text(text: pd.Series) -> pd.Series:
     """Regex path of :func:`parse_dates` for ROC, slashed, dotted, 年月日 and compact spellings."""
+    year, month, day = _date_parts(text)
+    return pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day}, index=text.index), errors="coerce")
+
+
+def _date_parts(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(year, month, day) as floats (NaN where absent) of ROC, slashed, 年月日 and compact spellings;
+    a year below 1000 is a ROC year, a year outside 1800–2200 is NaN (24430401 is a typo)."""
     parts = text.str.extract(_DATE_PARTS)
     compact = text.str.extract(_COMPACT)["digits"]
     seven = (compact.str.len() == 7).fillna(False)
@@ -226,9 +233,39 @@ def _parse_date_text(text: pd.Series) -> pd.Series:
 
     year = number("y")
     year = np.where(year >= 1000, year, year + ROC_OFFSET)
-    year = np.where((year >= 1800) & (year <= 2200), year, np.nan)  # 24430401 is a typo, not the year 2443
-    return pd.to_datetime(pd.DataFrame({"year": year, "month": number("m"), "day": number("d")}, index=text.index),
-                          errors="coerce")
+    year = np.where((year >= 1800) & (year <= 2200), year, np.nan)
+    return year, number("m"), number("d")
+
+
+_ROC_SPELLING = re.compile(r"^(?:民國|民国|ROC)|^\d{1,3}\s*[年/.\-]\s*\d{1,2}|^\d{7}$")
+
+
+def roc_spelled(series: pd.Series) -> pd.Series:
+    """True where a cell is a date typed in 民國 years (85/03/12, 民國113年1月5日, 0850312); date
+    cells, Excel serials and western years (2024/3/5) are not.
+
+    >>> roc_spelled(pd.Series(["85/03/12", "民國113年1月5日", "0850312", "2024/3/5", 45000, None])).tolist()
+    [True, True, True, False, False, False]
+    """
+    series = pd.Series(series)
+    text = normalise_text(series.astype(object).where(series.map(type) == str))
+    return text.str.contains(_ROC_SPELLING).fillna(False).astype(bool)
+
+
+def nonexistent_dates(series: pd.Series) -> pd.Series:
+    """True where a typed date has a real year, a month 1–12 and a day 1–31, yet that day does not
+    exist (115/11/31: November has 30 days; 76/2/29: 1987 is not a leap year) — a slip a rep can
+    fix by checking the calendar, said as such instead of "not a date".
+
+    >>> nonexistent_dates(pd.Series(["115/11/31", "76/2/29", "77/2/29", "2024/13/1", "abc", None])).tolist()
+    [True, True, False, False, False, False]
+    """
+    series = pd.Series(series)
+    text = normalise_text(series.astype(object).where(series.map(type) == str))
+    year, month, day = _date_parts(text.fillna(""))
+    plausible = ~np.isnan(year) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+    real = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day}), errors="coerce").notna().to_numpy()
+    return pd.Series(plausible & ~real, index=series.index)
 
 
 _UNITS = {"萬": 1e4, "万": 1e4, "w": 1e4, "千": 1e3, "k": 1e3, "億": 1e8, "亿": 1e8, "百": 1e2}

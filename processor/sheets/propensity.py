@@ -48,8 +48,7 @@ def analyse_campaign(ctx: Context) -> Contribution | None:
             continue
         id_header = parsed.headers.get("customer_id", "客戶編號")
         out.sheets += campaign_sheets(result, id_header, ctx.settings, suffix)
-        out.summary_blocks.append(Block(key_figures(result, ctx.settings), f"精準名單（{parsed.sheet}）",
-                                        as_table=False, widths={"項目": 30}))
+        out.summary_blocks.append(key_figures_block(result, ctx.settings, f"精準名單（{parsed.sheet}）"))
         summaries.append({"sheet": parsed.sheet, **summary_of(result, ctx.settings)})
     if summaries:
         out.summary["precision_list"] = summaries
@@ -73,9 +72,18 @@ def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, 
     ) + ((f"共 {n:,} 位客戶（建議聯絡 {calls:,} 位）；本表只列出機率最高的前 {MAX_LISTED:,} 位"
           + ("，其後建議聯絡的客戶未列出" if calls > MAX_LISTED else "") + "；模型評估 的各表涵蓋全部客戶。",)
          if n > MAX_LISTED else ())
-    sheets = [ResultSheet(LIST_SHEET + suffix, (list_block(result, id_header),), list_notes)]
+    known = int(result.labels.notna().sum()) if result.labels is not None else 0
+    if n:
+        list_lead = (f"精準名單：結果還不知道的 {n:,} 位客戶，最可能買的在最上面；第一欄「排名」1 = 最先打，"
+                     f"建議聯絡＝是 的 {calls:,} 位打了預期會賺，「主要原因」是他分數高的兩個理由。")
+    else:
+        list_lead = (f"精準名單：這份名單的 {known:,} 位客戶都已有結果（買或沒買），沒有待打的客戶；模型的好壞見 模型評估。"
+                     "要找新客戶：把新名單加在下方、結果欄留白再送一次，或先 train 存模型再對新名單 score --model。")
+    list_notes += ((f"已知結果的 {known:,} 位客戶不在名單上：他們用來訓練與評估模型（見 模型評估），不必再打。",)
+                   if known and n else ())
+    sheets = [ResultSheet(LIST_SHEET + suffix, (list_block(result, id_header),), list_notes, lead=list_lead)]
 
-    blocks = [Block(key_figures(result, settings), "重點指標", as_table=False, widths={"項目": 30})]
+    blocks = [key_figures_block(result, settings, "重點指標")]
     if e:
         seed = seed_000_row(result, settings)
         compare = pd.DataFrame({
@@ -117,7 +125,9 @@ def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, 
                                                  "95%信賴區間上限": "0.000", "p值": "0.0000"}, widths={"變數": 28}))
     if len(result.ignored):
         blocks.append(Block(result.ignored, "未用於預測的欄位"))
-    sheets.append(ResultSheet(EVAL_SHEET + suffix, tuple(blocks), evaluation_notes(result, settings)))
+    eval_lead = ("模型評估：模型在已知結果的客戶上準不準、照名單打比全部都打多賺多少；第一欄是項目或做法，"
+                 "右邊是它的數字與圖。")
+    sheets.append(ResultSheet(EVAL_SHEET + suffix, tuple(blocks), evaluation_notes(result, settings), lead=eval_lead))
     return sheets
 
 
@@ -132,47 +142,76 @@ def list_block(result: CampaignResult, id_header: str) -> Block:
         id_header: r["id"].astype("string").to_numpy(),
         "購買機率": r["p"].to_numpy(),
         "建議聯絡": r["call"].to_numpy(),
-        "十分位": r["decile"].to_numpy(),
+        "主要原因": r["reason"].to_numpy() if "reason" in r else "",
         "預期利潤": r["profit"].round(0).to_numpy(),
         "累計預期利潤": r["cumulative"].round(0).to_numpy(),
-        "資料組": r["group"].to_numpy(),
-        "已知結果": pd.Series(r["label"].to_numpy()).map({1.0: "買", 0.0: "沒買"}).fillna("").to_numpy(),
+        "十分位": r["decile"].to_numpy(),
         "原始列": r["row"].to_numpy(),
     })
+    model = MODEL_LABELS[result.fitted.chosen]
     return Block(frame, None, formats={"購買機率": PROB, "預期利潤": MONEY, "累計預期利潤": MONEY},
                  color_scale=("購買機率",), color_scale_reverse=True, data_bars=("預期利潤",),
-                 widths={id_header: 14, "購買機率": 10, "累計預期利潤": 14})
+                 widths={id_header: 14, "購買機率": 10, "累計預期利潤": 14, "主要原因": 34},
+                 hidden=("十分位", "原始列"), comments={
+                     "排名": "1 = 最可能買；只列結果還不知道的客戶（已知結果的客戶用來訓練與評估模型）",
+                     "購買機率": f"模型（{model}）估計這位客戶會買的機率，已校準",
+                     "建議聯絡": "是＝預期利潤大於 0：購買機率 ×（售價 − 成本）− 聯絡成本（種子 000）",
+                     "主要原因": f"讓這位客戶分數最高的兩項，寫出他的值：把該欄換成一般客戶的值（訓練資料的中位數或最常見的值），"
+                                 f"模型（{model}）的分數下降最多的兩欄",
+                     "預期利潤": "購買機率 ×（售價 − 成本）− 聯絡成本",
+                     "十分位": "1 = 機率最高的一成客戶",
+                     "原始列": "這位客戶在輸入工作表的列號",
+                 })
 
 
 def key_figures(result: CampaignResult, settings: Settings) -> pd.DataFrame:
-    """Short figures (項目 / 數值); what they mean is in the sheet notes, so column B stays narrow."""
+    """Short figures (項目 / 數值): numbers stay numbers, each with its row's format in
+    :func:`key_figures_block` (元, %, 倍 are formats, not text); what they mean is in 結果說明."""
+    return _key_rows(result, settings)[["項目", "數值"]]
+
+
+def key_figures_block(result: CampaignResult, settings: Settings, title: str) -> Block:
+    """:func:`key_figures` as a block whose 數值 carry one number format per row."""
+    rows = _key_rows(result, settings)
+    formats = tuple(f if isinstance(f, str) else None for f in rows["格式"])
+    return Block(rows[["項目", "數值"]], title, formats={"數值": formats}, as_table=False,
+                 widths={"項目": 30})
+
+
+YUAN, COUNT, TIMES = '#,##0" 元"', "#,##0", '0.00" 倍"'
+
+
+def _key_rows(result: CampaignResult, settings: Settings) -> pd.DataFrame:
     e, f, r = result.evaluation or {}, result.fitted, result.ranked
     calls = r["call"] == "是"
-    rows = [("使用模型", MODEL_LABELS[f.chosen] + (f"（已存模型 {result.model_name}）" if result.model_name else ""))]
+    rows = [("使用模型", MODEL_LABELS[f.chosen] + (f"（已存模型 {result.model_name}）" if result.model_name else ""), None)]
     if result.label_reason:
-        rows.append(("已知結果（標籤）欄", result.label_column))
+        rows.append(("已知結果（標籤）欄", result.label_column, None))
     rows += [
-        ("建議聯絡的機率門檻", f"{break_even(settings):.1%}"),
-        ("名單人數", f"{len(r):,}"),
-        ("建議聯絡人數", f"{int(calls.sum()):,}"),
-        ("建議聯絡者的預期利潤合計", f"{r.loc[calls, 'profit'].sum():,.0f} 元"),
-        ("全部都打的預期利潤合計", f"{r['profit'].sum():,.0f} 元"),
+        ("建議聯絡的機率門檻", break_even(settings), PCT),
+        ("待聯絡名單人數（結果未知）", len(r), COUNT),
+        ("建議聯絡人數", int(calls.sum()), COUNT),
+        ("建議聯絡者的預期利潤合計", round(float(r.loc[calls, "profit"].sum())), YUAN),
+        ("名單全部都打的預期利潤合計", round(float(r["profit"].sum())), YUAN),
     ]
     if e:
         rows += [
-            ("評估資料", f"{e['rows']:,} 位（{e['buyers']:,} 位購買）"),
-            ("AUC", f"{e['auc']:.3f}"),
-            ("門檻下的精確率（打了有買的比例）", f"{e['precision']:.1%}"),
-            ("門檻下的召回率（買的人有被打到的比例）", f"{e['recall']:.1%}"),
-            ("前 10% 提升度（Lift）", f"{e['top_decile_lift']:.2f} 倍"),
-            ("照名單打的實際利潤", f"{e['profit_list']:,.0f} 元"),
-            ("全部都打的實際利潤", f"{e['profit_everyone']:,.0f} 元"),
-            ("完美名單（只打會買的人）", f"{e['profit_oracle']:,.0f} 元"),
+            ("評估資料人數", e["rows"], COUNT),
+            ("評估資料中購買", e["buyers"], COUNT),
+            ("AUC", e["auc"], "0.000"),
+            ("門檻下的精確率（打了有買的比例）", e["precision"], PCT),
+            ("門檻下的召回率（買的人有被打到的比例）", e["recall"], PCT),
+            ("前 10% 提升度（Lift）", e["top_decile_lift"], TIMES),
+            ("照名單打的實際利潤", round(e["profit_list"]), YUAN),
+            ("全部都打的實際利潤", round(e["profit_everyone"]), YUAN),
+            ("完美名單（只打會買的人）", round(e["profit_oracle"]), YUAN),
         ]
         seed = seed_000_row(result, settings)
         if seed:
-            rows.append(("種子 000 報告的名單", f"{seed['profit']:,.0f} 元"))
-    return pd.DataFrame(rows, columns=["項目", "數值"])
+            rows.append(("種子 000 報告的名單", round(seed["profit"]), YUAN))
+    frame = pd.DataFrame(rows, columns=["項目", "數值", "格式"])
+    frame["數值"] = frame["數值"].map(nan_to_none).astype(object)
+    return frame
 
 
 def evaluation_notes(result: CampaignResult, settings: Settings) -> tuple[str, ...]:
@@ -201,7 +240,8 @@ def summary_of(result: CampaignResult, settings: Settings) -> dict:
     seed = seed_000_row(result, settings)
     return {"mode": result.mode, "model": result.fitted.chosen, "saved_model": result.model_name,
             "label_column": result.label_column if result.label_reason else None, "label_reason": result.label_reason or None,
-            "customers": int(len(r)), "recommended": int(calls.sum()),
+            "customers": int(len(result.probabilities)) if result.probabilities is not None else int(len(r)),
+            "prospects": int(len(r)), "recommended": int(calls.sum()),
             "expected_profit_recommended": round(float(r.loc[calls, "profit"].sum()), 0),
             "cutoff": break_even(settings),
             **{k: nan_to_none(v) for k, v in e.items() if k in ("rows", "auc", "precision", "recall", "top_decile_lift",

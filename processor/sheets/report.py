@@ -38,10 +38,13 @@ class Chart:
 class Block:
     """A titled table on a result sheet. Columns are display labels (zh-TW), in order.
 
-    ``formats`` maps a column to an Excel number format ("0.0%", "#,##0", "yyyy/mm/dd").
+    ``formats`` maps a column to an Excel number format ("0.0%", "#,##0", "yyyy/mm/dd"; a date
+    format is shown in 民國 years when the 設定 日期顯示 says so, see :func:`render`).
     ``color_scale`` columns get a green→yellow→red 3-colour scale (low→high; reverse with
     ``color_scale_reverse``); ``data_bars`` columns get data bars. ``as_table`` makes it an
     Excel table with filter buttons (the first block of a sheet also gets frozen headers).
+    ``comments`` explain a column in its header cell's comment (how it is computed);
+    ``hidden`` columns are for analysts: grouped and folded away, one click (+) shows them.
     """
 
     frame: pd.DataFrame
@@ -53,15 +56,20 @@ class Block:
     charts: tuple[Chart, ...] = ()
     as_table: bool = True
     widths: dict[str, int] = field(default_factory=dict)
+    comments: dict[str, str] = field(default_factory=dict)
+    hidden: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ResultSheet:
-    """One result sheet: notes on top (rules, sources, caveats), then its blocks in order."""
+    """One result sheet: ``lead`` (one line on row 1: what the sheet is and how to read its first
+    column, linked to the sheet's section of 結果說明), then its blocks from row 2 or 3; ``notes``
+    (rules, sources, caveats) are the sheet's section of the 結果說明 sheet, not the sheet's top."""
 
     name: str
     blocks: tuple[Block, ...]
     notes: tuple[str, ...] = ()
+    lead: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,6 +86,11 @@ TITLE_SIZE = 13
 MAX_EXCEL_ROWS = 1_048_576
 MAX_COPIED_CSV_ROWS = 100_000  # larger sheets copied from grids are left out of the result: it would take minutes
 _INVALID_SHEET = _re.compile(r"[\[\]:*?/\\]")
+DATE_FORMAT = "yyyy/mm/dd"
+#: the 民國 date format: Excel's own zh-TW built-in (numFmt 27 of ECMA-376 is [$-404]e/m/d): in the
+#: Chinese (Taiwan) locale ``e`` is the year of the 民國 era, so 2026/11/29 shows as 115/11/29;
+#: LibreOffice renders it the same (checked by rendering to PDF). The cell stays a real date.
+ROC_DATE_FORMAT = "[$-404]e/mm/dd"
 
 
 def _display_width(text: str) -> int:
@@ -141,16 +154,22 @@ def _table_name(sheet: str, index: int, taken: set[str]) -> str:
     return name
 
 
-def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "BulkRows | None" = None):
+def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "BulkRows | None" = None, *,
+                       date_format: str = DATE_FORMAT, help_link: str | None = None):
     """Write one :class:`ResultSheet` as a new worksheet of ``wb``; returns the worksheet.
 
+    Row 1 is the sheet's lead line (linked to ``help_link``, a cell of the 結果說明 sheet, when given);
+    the first table's header is on row 2 or 3. Each block's charts sit beside it, and the next
+    block starts below them. Date columns take ``date_format`` (民國 or 西元, see :func:`render`).
     Long blocks have their middle rows handed to ``bulk`` (written as XML at save time, see
     :class:`BulkRows`); without ``bulk`` every cell goes through openpyxl.
     """
+    from openpyxl.comments import Comment
     from openpyxl.formatting.rule import ColorScaleRule, DataBarRule
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.filters import AutoFilter
+    from openpyxl.worksheet.hyperlink import Hyperlink
     from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
     ws = wb.create_sheet(safe_sheet_name(sheet.name, set(wb.sheetnames)))
@@ -159,21 +178,26 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
     header_fill = PatternFill("solid", fgColor=HEADER_FILL)
     widths: dict[int, int] = {}
     row = 1
-    for note in sheet.notes:
-        ws.append([text_cell(ws, note)])
-        ws.cell(row=row, column=1).alignment = Alignment(wrap_text=True, vertical="top")
-        row += 1
-    if sheet.notes:
-        ws.cell(row=1, column=1).font = Font(bold=True, size=TITLE_SIZE)
-        ws.append([])
-        row += 1
+    lead = sheet.lead or (sheet.notes[0] if sheet.notes else "")
+    if lead:
+        ws.append([text_cell(ws, lead)])
+        cell = ws.cell(row=1, column=1)
+        cell.font = Font(bold=True, size=LEAD_SIZE)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        row = 2
+        if sheet.blocks and not sheet.blocks[0].title:
+            ws.append([])
+            row = 3
     first_table = True
     wrapped_text: list[tuple[int, int, str]] = []
     n_columns = max((len(b.frame.columns) for b in sheet.blocks), default=1)
     long_list = bool(sheet.blocks) and len(sheet.blocks[0].frame) > LONG_LIST_ROWS
-    next_chart_row = 1  # charts stack down a column right of the widest block, never overlapping
-    chart_col = get_column_letter(n_columns + 2)
+    below_charts = 0  # first row under the charts placed so far: the next block starts there
+    hidden: set[int] = set()
     for index, block in enumerate(sheet.blocks):
+        while row < below_charts:
+            ws.append([])
+            row += 1
         frame = block.frame
         if block.title:
             ws.append([text_cell(ws, block.title)])
@@ -190,19 +214,26 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
             cell.font, cell.fill = header_font, header_fill
             cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
             widths[j] = max(widths.get(j, 0), min(cap, _display_width(name) + 2), block.widths.get(name, 0) if own else 0)
+            if name in block.comments:
+                cell.comment = Comment(block.comments[name], "精準名單", width=320,
+                                       height=max(60, 18 * (1 + _display_width(block.comments[name]) // 40)))
+            if name in block.hidden:
+                hidden.add(j)
         n = len(frame)
         last_row = header_row + n
-        formats = [_column_format(frame.iloc[:, j], block.formats.get(c)) for j, c in enumerate(columns)]
+        formats = [_dated(_column_format(frame.iloc[:, j], block.formats.get(c)), date_format)
+                   for j, c in enumerate(columns)]
         wrapped = [Alignment(wrap_text=True, vertical="top") if c in block.widths else None for c in columns]
         if bulk is not None and n > BULK_MIN_ROWS:
             # openpyxl writes the first and the last row (so styles and the sheet's extent exist);
             # the rows between are streamed in at save time with the first row's styles
-            _put_row(ws, header_row + 1, frame.iloc[0], formats, wrapped, 0)
+            _put_row(ws, header_row + 1, frame.iloc[0], formats, wrapped, 0, date_format=date_format)
             bulk.add(ws, header_row + 2, frame.iloc[1:n - 1])
-            _put_row(ws, last_row, frame.iloc[n - 1], formats, wrapped, n - 1)
+            _put_row(ws, last_row, frame.iloc[n - 1], formats, wrapped, n - 1, date_format=date_format)
         else:
             for i in range(n):
-                _put_row(ws, header_row + 1 + i, frame.iloc[i], formats, wrapped, i, wrapped_text)
+                _put_row(ws, header_row + 1 + i, frame.iloc[i], formats, wrapped, i, wrapped_text,
+                         date_format=date_format)
         if n:
             sample = frame.head(200)
             for j, name in enumerate(columns, start=1):
@@ -236,54 +267,90 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
                 col = get_column_letter(columns.index(name) + 1)
                 ws.conditional_formatting.add(f"{col}{header_row + 1}:{col}{last_row}",
                                               DataBarRule(start_type="min", end_type="max", color="638EC6"))
-        for chart in block.charts:
-            if n:
-                # beside a short block; a block far down a long sheet gets its chart at the top
-                top = max(header_row, next_chart_row) if header_row <= 60 else next_chart_row
-                ws.add_chart(_chart(ws, chart, columns, header_row, last_row), f"{chart_col}{top}")
-                next_chart_row = top + int(chart.height_cm / 0.5) + 2
+        top = header_row
+        for chart in block.charts if n else ():  # beside the block, one under the other
+            negative = bool((frame[list(chart.values)].select_dtypes("number") < 0).any().any())
+            ws.add_chart(_chart(ws, chart, columns, header_row, last_row, negative),
+                         f"{get_column_letter(len(columns) + 2)}{top}")
+            top += chart_rows(chart)
+            below_charts = top + 1
         row = last_row + 1
         ws.append([])
         ws.append([])
         row += 2
     for j, width in widths.items():
         ws.column_dimensions[get_column_letter(j)].width = max(8, width)
+    for j in sorted(hidden):  # analyst columns: folded into an outline group, shown with its + button
+        dimension = ws.column_dimensions[get_column_letter(j)]
+        dimension.outlineLevel, dimension.hidden = 1, True
+    if hidden:
+        ws.sheet_properties.outlinePr.summaryRight = False
     lines: dict[int, int] = {}
     for r, j, text in wrapped_text:  # wrapped cells get the height of their lines (no viewer autofits them)
         lines[r] = max(lines.get(r, 1), -(-_display_width(text) // max(int(max(8, widths.get(j, 8))) - 1, 4)))
     for r, count in lines.items():
         if count > 1:
             ws.row_dimensions[r].height = 15 * count
-    span = _wrap_notes(ws, sheet.notes, n_columns, widths)
+    span = _wrap_lead(ws, n_columns, widths, hidden, help_link) if lead else n_columns
     _print_setup(ws)
     if ws.max_row <= ONE_PAGE_ROWS:  # a short sheet (摘要) prints on one page, charts whole
         ws.page_setup.fitToHeight = 1
     if long_list:
-        # a call list prints its tables only: the charts lifted to the top right would shrink every page
-        ws.print_area = f"A1:{get_column_letter(max(span, n_columns))}{ws.max_row}"
+        # a call list prints its columns only: a chart further right would shrink every page
+        ws.print_area = f"A1:{get_column_letter(max(span, n_columns))}{max(ws.max_row, below_charts)}"
     return ws
 
 
-LONG_LIST_ROWS = 60  # a first block longer than this is a list: its charts sit at the top right, off the print
+LONG_LIST_ROWS = 60  # a first block longer than this is a list: it prints its own columns only
 TITLE_ROWS_FROM = 30  # tables longer than this repeat their header row on every printed page
 ONE_PAGE_ROWS = 80
+LEAD_SIZE = 12
+HELP_SHEET = "結果說明"  # not 說明: workbook.xlsm has a 說明 start page of its own
+HELP_LINK_TEXT = "→ 結果說明"
 
 
-NOTE_MIN_WIDTH = 110  # character widths a note line may use before it wraps (about a landscape page)
+def chart_rows(chart: Chart) -> int:
+    """Sheet rows a chart covers (rows are about 0.5 cm), plus a gap."""
+    return int(chart.height_cm / 0.5) + 1
 
 
-def _wrap_notes(ws, notes: tuple[str, ...], n_columns: int, widths: dict[int, int]) -> int:
-    """Each note line merged across the tables' columns, wrapped, with a row height for its lines:
-    a long caveat then prints inside the page instead of stretching it. Returns the columns spanned."""
+def _dated(fmt, date_format: str):
+    """A column's format with the date format swapped for ``date_format`` (per-row tuples too)."""
+    if isinstance(fmt, tuple):
+        return tuple(date_format if f == DATE_FORMAT else f for f in fmt)
+    return date_format if fmt == DATE_FORMAT else fmt
+
+
+NOTE_MIN_WIDTH = 110  # character widths the lead line may use before it wraps (about a landscape page)
+
+
+def _wrap_lead(ws, n_columns: int, widths: dict[int, int], hidden: set[int], help_link: str | None) -> int:
+    """The lead line merged across the tables' columns, wrapped, with a row height for its lines:
+    it then prints inside the page instead of stretching it; the link to 結果說明 in the last of
+    those columns (a hyperlinked cell is drawn on one line, so the link is short and apart).
+    Returns the columns spanned."""
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.worksheet.hyperlink import Hyperlink
+
     span, total = 0, 0.0
-    while span < max(n_columns, 1) or (total < NOTE_MIN_WIDTH and span < n_columns + 8):
+    # a merged cell wraps over its hidden columns' widths too (LibreOffice draws the line cut off), so
+    # the lead stops before the first folded column
+    last = min(hidden) - 1 if hidden else n_columns + 8
+    while span < last and (span < max(n_columns, 1) or total < NOTE_MIN_WIDTH):
         span += 1
         total += max(8, widths.get(span, 8.43))
-    for r, note in enumerate(notes, start=1):
-        if span > 1:
-            ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=span)
-        lines = max(1, -(-_display_width(note) // max(int(total) - 2, 10)))
-        ws.row_dimensions[r].height = (18 if r == 1 else 15) * lines
+    text_span = span - 1 if help_link and span > 1 else span
+    if help_link:
+        link = ws.cell(row=1, column=text_span + 1, value=HELP_LINK_TEXT)
+        link.hyperlink = Hyperlink(ref=link.coordinate, location=help_link, tooltip="這張表怎麼算、怎麼看")
+        link.font = Font(color="1F4E78", underline="single", size=10)
+        link.alignment = Alignment(horizontal="right", vertical="top")
+        total -= max(8, widths.get(text_span + 1, 8.43)) if text_span < span else 0
+        span = max(span, text_span + 1)
+    if text_span > 1:
+        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=text_span)
+    lines = max(1, -(-_display_width(ws.cell(1, 1).value) // max(int(total) - 2, 10)))
+    ws.row_dimensions[1].height = 18 * lines
     return span
 
 
@@ -292,11 +359,12 @@ def _column_format(values: pd.Series, given):
     if given is not None:
         return given
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return "yyyy/mm/dd"
+        return DATE_FORMAT
     return None
 
 
-def _put_row(ws, r: int, values: pd.Series, formats, wrapped, i: int, wrapped_text: list | None = None) -> None:
+def _put_row(ws, r: int, values: pd.Series, formats, wrapped, i: int, wrapped_text: list | None = None, *,
+             date_format: str = DATE_FORMAT) -> None:
     """One frame row at Excel row ``r``: text stays text, formats per column (or per row: a tuple).
     Wrapped text cells are noted in ``wrapped_text`` as (row, column, text) for the row heights."""
     for j, value in enumerate(values.tolist(), start=1):
@@ -309,7 +377,7 @@ def _put_row(ws, r: int, values: pd.Series, formats, wrapped, i: int, wrapped_te
         if fmt:
             cell.number_format = fmt
         elif isinstance(value, (_dt.datetime, _dt.date)):
-            cell.number_format = "yyyy/mm/dd"
+            cell.number_format = date_format
         if wrapped[j - 1] is not None:
             cell.alignment = wrapped[j - 1]
             if wrapped_text is not None and isinstance(value, str):
@@ -472,7 +540,9 @@ def _print_setup(ws) -> None:
     ws.print_options.gridLines = False
 
 
-def _chart(ws, spec: Chart, columns: list[str], header_row: int, last_row: int):
+def _chart(ws, spec: Chart, columns: list[str], header_row: int, last_row: int, negative: bool = False):
+    """The openpyxl chart of ``spec``. A bar chart's value axis starts at 0 unless a value is
+    negative (the "call everyone" loss must show as a bar below 0, with the labels at the bottom)."""
     from openpyxl.chart import BarChart, LineChart, PieChart, Reference
     from openpyxl.chart.marker import DataPoint, Marker
 
@@ -489,8 +559,10 @@ def _chart(ws, spec: Chart, columns: list[str], header_row: int, last_row: int):
         chart.y_axis.title = spec.y_title or None
         chart.x_axis.title = spec.x_title or None
         chart.y_axis.delete = False
-        if spec.kind in ("bar", "col"):
+        if spec.kind in ("bar", "col") and not negative:
             chart.y_axis.scaling.min = 0
+        elif negative:
+            chart.x_axis.tickLblPos = "low"  # category labels under the plot, not on the 0 line among the bars
         chart.x_axis.delete = False
         chart.legend.position = "b"
     cat_col = columns.index(spec.categories) + 1
@@ -613,13 +685,24 @@ def render(analysis, input_path, output_path, progress=None) -> None:
     else:
         mask_input_ids(wb, analysis)
     tables: set[str] = {t for ws in wb.worksheets for t in ws.tables}
+    from processor.settings import ROC
+
+    date_format = ROC_DATE_FORMAT if analysis.settings.date_display == ROC else DATE_FORMAT
+    helped = [s for s in analysis.sheets if s.notes or s.lead]
+    help_ws = wb.create_sheet(safe_sheet_name(HELP_SHEET, set(wb.sheetnames))) if helped else None  # its name, kept
+    sections = _help_rows(helped)
     first_result = None
     written = []
     for sheet in analysis.sheets:
         progress(f"寫出 {sheet.name}")
-        ws = write_result_sheet(wb, sheet, tables, bulk)
+        link = f"'{help_ws.title}'!A{sections[id(sheet)]}" if id(sheet) in sections else None
+        ws = write_result_sheet(wb, sheet, tables, bulk, date_format=date_format, help_link=link)
         written.append(ws.title)
         first_result = first_result or ws
+    if help_ws is not None:
+        _write_help(help_ws, [(s, written[analysis.sheets.index(s)]) for s in helped], sections)
+        wb.move_sheet(help_ws, offset=len(wb.sheetnames) - 1 - wb.sheetnames.index(help_ws.title))
+        written.append(help_ws.title)
     # which sheets are ours, so scoring this file again skips them (processor.read.workbook reads it)
     props = wb.custom_doc_props
     for prop in [p for p in props if p.name == RESULT_SHEETS_PROPERTY]:
@@ -631,3 +714,56 @@ def render(analysis, input_path, output_path, progress=None) -> None:
             ws.sheet_view.tabSelected = ws is first_result
     with atomic_output(output_path, suffix=".xlsx") as tmp:
         save_workbook(wb, tmp, bulk)
+
+
+HELP_TITLE = "結果說明：每張結果表怎麼算、怎麼看（點各段標題回到那張表）"
+HELP_WIDTH = 100  # characters of the text column of 說明
+
+
+def _help_notes(sheet: ResultSheet) -> tuple[str, ...]:
+    """What a sheet's 說明 section says below its lead line (a sheet without a lead used its first note)."""
+    return sheet.notes if sheet.lead else sheet.notes[1:]
+
+
+def _help_rows(sheets: list[ResultSheet]) -> dict[int, int]:
+    """id(sheet) → the 說明 row its section starts on (title row, lead line, notes, a blank row)."""
+    rows, r = {}, 3
+    for sheet in sheets:
+        rows[id(sheet)] = r
+        r += 2 + len(_help_notes(sheet)) + 1
+    return rows
+
+
+def _write_help(ws, sheets: list[tuple[ResultSheet, str]], rows: dict[int, int]) -> None:
+    """The 結果說明 sheet: one section per result sheet, its title linked back to the sheet (DESIGN §5);
+    each note a bullet (column A) and its text (column B, wrapped)."""
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.worksheet.hyperlink import Hyperlink
+
+    ws.column_dimensions["A"].width = 3
+    ws.column_dimensions["B"].width = HELP_WIDTH
+    ws.cell(row=1, column=1, value=HELP_TITLE).font = Font(bold=True, size=TITLE_SIZE)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for sheet, title in sheets:
+        r = rows[id(sheet)]
+        head = ws.cell(row=r, column=1, value=title)
+        head.font = Font(bold=True, size=12, color="FFFFFF", underline="single")
+        head.fill = PatternFill("solid", fgColor=HEADER_FILL)
+        ws.cell(row=r, column=2).fill = PatternFill("solid", fgColor=HEADER_FILL)
+        head.hyperlink = Hyperlink(ref=f"A{r}", location=f"'{title}'!A1", tooltip=f"回到 {title}")
+        lead = sheet.lead or (sheet.notes[0] if sheet.notes else "")
+        for offset, text in enumerate((lead, *_help_notes(sheet)), start=1):
+            cell = ws.cell(row=r + offset, column=2)
+            _put_value(cell, text)  # text, never a formula
+            cell.alignment = wrap
+            if offset == 1:
+                cell.font = Font(bold=True)
+            else:
+                ws.cell(row=r + offset, column=1, value="•").alignment = Alignment(horizontal="right", vertical="top")
+            lines = max(1, -(-_display_width(text) // (HELP_WIDTH - 6)))
+            ws.row_dimensions[r + offset].height = 16 * lines + 2
+    ws.freeze_panes = "A2"
+    ws.page_setup.orientation = "portrait"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True

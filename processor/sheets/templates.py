@@ -12,7 +12,10 @@ from processor.read import schema
 from processor.settings import FIELDS as SETTING_FIELDS
 from processor.settings import Settings
 
-TEMPLATE_ROWS = 500  # rows that carry formats and dropdowns
+#: formats and dropdowns cover every row Excel has: a template's column style is what a cell typed
+#: anywhere below takes (85/03/12 stays text on row 5,000 too, instead of becoming 1985)
+LAST_ROW = 1_048_576
+EXAMPLE_ROW, FIRST_DATA_ROW = 2, 3  # the grey example row (schema.EXAMPLES), then the rep's rows
 HEADER_FILL = "1F4E78"
 FORM_SHEET = "貸款懶人包"
 SETTINGS_SHEET = "設定"
@@ -26,6 +29,9 @@ def _validation(f: schema.Field, ref: str):
     if f.type == schema.CHOICE:
         dv = DataValidation(type="list", formula1='"' + ",".join(f.choices) + '"', allow_blank=True)
         dv.error, dv.errorTitle, dv.showErrorMessage = f"請從清單選：{' / '.join(f.choices)}", f.label[:32], True
+    elif f.suggestions:
+        dv = DataValidation(type="list", formula1='"' + ",".join(f.suggestions) + '"', allow_blank=True)
+        dv.showErrorMessage = False  # a suggestion list: any other text is accepted as typed
     elif f.type == schema.BOOL:
         dv = DataValidation(type="list", formula1='"是,否"', allow_blank=True)
         dv.showErrorMessage = False  # reps may type Y/N/V/有/無; score understands them
@@ -37,12 +43,15 @@ def _validation(f: schema.Field, ref: str):
 
 
 def add_table_sheet(wb, kind: schema.SheetKind, title: str | None = None):
-    """A one-row-per-record sheet for ``kind``: header row, widths, formats, dropdowns, hints."""
+    """A one-row-per-record sheet for ``kind``: header row, widths, formats and dropdowns on whole
+    columns, hints, a grey example row, and a page setup that prints one page wide (A4 landscape)."""
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
     ws = wb.create_sheet(title or kind.label)
     fields = [f for f in kind.fields if not f.derived] + [f for f in kind.fields if f.derived]
+    example = schema.EXAMPLES.get(kind.key, {})
+    example_font = Font(italic=True, color="808080")
     for col, f in enumerate(fields, start=1):
         cell = ws.cell(row=1, column=col, value=f.label)
         cell.font = Font(bold=True, color="FFFFFF")
@@ -50,14 +59,27 @@ def add_table_sheet(wb, kind: schema.SheetKind, title: str | None = None):
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
         letter = get_column_letter(col)
         ws.column_dimensions[letter].width = f.width + 2
-        ref = f"{letter}2:{letter}{TEMPLATE_ROWS + 1}"
-        ws.add_data_validation(_validation(f, ref))
-        for row in range(2, TEMPLATE_ROWS + 2):  # text keeps phones' leading 0 and ROC dates as typed
-            ws.cell(row=row, column=col).number_format = f.number_format
+        # text keeps phones' leading 0 and ROC dates as typed, on every row (the column's own style)
+        ws.column_dimensions[letter].number_format = f.number_format
+        ws.add_data_validation(_validation(f, f"{letter}{EXAMPLE_ROW}:{letter}{LAST_ROW}"))
+        value = ws.cell(row=EXAMPLE_ROW, column=col, value=example.get(f.key))
+        value.number_format, value.font = f.number_format, example_font
     ws.row_dimensions[1].height = 32
     ws.freeze_panes = "B2" if kind.key in ("contacts", "loans") else "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(fields))}1"
+    _print_setup(ws, landscape=True, one_page=False)
+    ws.print_title_rows = "1:1"
     return ws
+
+
+def _print_setup(ws, *, landscape: bool, one_page: bool) -> None:
+    """A4, one page wide (and, for a form, one page tall): what a rep gets when printing."""
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 1 if one_page else 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
 
 
 def add_loan_form_sheet(wb, title: str = FORM_SHEET):
@@ -88,6 +110,7 @@ def add_loan_form_sheet(wb, title: str = FORM_SHEET):
         letter += 1
         row += 1
     ws.freeze_panes = "A3"
+    _print_setup(ws, landscape=False, one_page=True)  # labels and answers side by side on page 1
     return ws
 
 
@@ -106,7 +129,16 @@ def add_settings_sheet(wb, settings: Settings | None = None, title: str = SETTIN
         ws.cell(row=row, column=1, value=f.metadata["label"])
         ws.cell(row=row, column=2, value=",".join(map(str, value)) if isinstance(value, tuple) else value)
         ws.cell(row=row, column=3, value=f.metadata["hint"])
+        if f.metadata["choices"]:  # e.g. 日期顯示: 自動 / 西元 / 民國
+            from openpyxl.worksheet.datavalidation import DataValidation
+
+            shown = list(dict.fromkeys(f.metadata["choices"].values()))
+            dv = DataValidation(type="list", formula1='"' + ",".join(shown) + '"', allow_blank=True)
+            dv.error, dv.showErrorMessage = f"請從清單選：{' / '.join(shown)}", True
+            dv.add(f"B{row}")
+            ws.add_data_validation(dv)
     ws.freeze_panes = "A2"
+    _print_setup(ws, landscape=False, one_page=False)
     return ws
 
 

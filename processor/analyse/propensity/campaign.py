@@ -48,6 +48,7 @@ class CampaignResult:
     seed_data: bool = False  # the list is seed 000's own example data set
     model_name: str | None = None
     model_meta: dict | None = None
+    probabilities: pd.Series | None = None  # every row's probability, known results included
 
 
 def score_sheet(parsed, settings: Settings, as_of: pd.Timestamp, *, target: str | None = None,
@@ -157,16 +158,31 @@ def score_campaign(frame: pd.DataFrame, sheet: str, settings: Settings, as_of: p
     fitted = fit_models(X.loc[train_idx], y_train, features, settings, progress)
     rest = frame.index.difference(train_idx)
     p = pd.concat([fitted.oof, pd.Series(fitted.predict(X.loc[rest]), index=rest)]).loc[frame.index]
-    result.fitted, result.design = fitted, X
+    result.fitted, result.design, result.probabilities = fitted, X, p
     result.train_frame = frame.loc[train_idx]
     eval_rows = pd.Index(test_idx) if result.mode == "split" else train_idx
     _explain(result, X.loc[train_idx], y_train, fitted, settings)
     _evaluate(result, y.loc[eval_rows].astype(int), p.loc[eval_rows], cutoff, settings)
     result.comparability = comparability(typed[[f.column for f in features]], groups, features)
     problems += shift_problems(result.comparability, sheet)
-    result.ranked = ranked_list(frame["customer_id"], p, settings, cutoff).assign(
-        group=lambda d: groups.loc[d["row"]].to_numpy(), label=lambda d: y.loc[d["row"]].to_numpy())
+    result.ranked = _call_list(frame, X, p, y, fitted, settings, as_of, cutoff).assign(
+        group=lambda d: groups.loc[d["row"]].to_numpy())
     return result
+
+
+def _call_list(frame, X, p, y, fitted, settings, as_of, cutoff) -> pd.DataFrame:
+    """The precision list: the target group only (rows whose result is not known yet, seed 001
+    §5.1) ranked by probability, its top rows with 主要原因 (:mod:`.explain`). Rows with a known
+    result trained or judged the model; calling them is not the question, so they are not listed."""
+    from processor.analyse.transactions import MAX_LISTED
+
+    from .explain import reasons
+
+    unknown = frame.index[y.isna().to_numpy()]
+    ranked = ranked_list(frame.loc[unknown, "customer_id"], p.loc[unknown], settings, cutoff)
+    head = ranked["row"].head(MAX_LISTED)
+    ranked["reason"] = pd.Series(reasons(fitted, X.loc[head], frame, as_of).to_numpy(), index=head.index)
+    return ranked.assign(label=lambda d: y.loc[d["row"]].to_numpy())
 
 
 def _explain(result: CampaignResult, X: pd.DataFrame, y: pd.Series, fitted: Fitted, settings: Settings):
@@ -212,8 +228,8 @@ def _score_with_model(frame, sheet, settings, as_of, model, y, result, exclude) 
     result.eval_source = "此名單上已知結果的客戶（模型未看過）"
     if labelled.sum() >= 2:
         _evaluate(result, y[labelled].astype(int), p[labelled], cutoff, settings)
-    result.ranked = ranked_list(frame["customer_id"], p, settings, cutoff).assign(
-        group=TARGET, label=lambda d: y.loc[d["row"]].to_numpy())
+    result.probabilities = p
+    result.ranked = _call_list(frame, X, p, y, fitted, settings, as_of, cutoff).assign(group=TARGET)
     return result
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from processor.errors import WARNING, Problem
-from processor.read.values import is_blank, normalise_text, parse_bools, parse_dates
+from processor.read.values import is_blank, normalise_text, parse_amounts, parse_bools, parse_dates
 
 NUMBER, CATEGORY, BOOLEAN, DATE = "number", "category", "bool", "date"
 
@@ -223,10 +223,15 @@ def _typed_values(series: pd.Series, kind: str, as_of: pd.Timestamp) -> pd.Serie
 
 
 def _numbers(series: pd.Series) -> pd.Series:
-    """Numbers from cells typed as numbers or as text ("1,200", full-width digits)."""
+    """Numbers from cells typed as numbers or as text, the way reps type amounts ("1,200", "61萬",
+    "3萬5千", full-width digits): :func:`~processor.read.values.parse_amounts`, one reading for every
+    sheet kind. Yes/no cells are not numbers here.
+
+    >>> _numbers(pd.Series(["61萬", "1,200", "３", "abc", True], dtype=object)).tolist()
+    [610000.0, 1200.0, 3.0, nan, nan]
+    """
     obj = pd.Series(series).astype(object)
-    text = normalise_text(obj.where(~obj.map(lambda v: isinstance(v, bool)), None)).str.replace(",", "", regex=False)
-    return pd.to_numeric(text, errors="coerce").astype(float)
+    return parse_amounts(obj.where(~obj.map(lambda v: isinstance(v, bool)), None))[0].astype(float)
 
 
 def leakage(X_typed: pd.DataFrame, y: pd.Series, features: list[Feature], random_state: int = 0) -> pd.DataFrame:

@@ -207,6 +207,18 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_team(args) -> int:
+    """The manager's roll-up: outbox/團隊總覽.xlsx from the newest result of each rep."""
+    from processor.service.team import write_team
+
+    root = Path(args.root)
+    if not (root / "outbox").is_dir():
+        raise UnusableInput(f"{root} 沒有 outbox 資料夾", "請指定 drop folder 的根目錄（裡面有 inbox/ outbox/ failed/）",
+                            en=f"{root} has no outbox folder", fix_en="give the drop folder's root (with inbox/ outbox/ failed/)")
+    print(write_team(root))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="precision-list", description="精準名單 Precision List: whom to call first.")
     parser.add_argument("--version", action="version", version=f"precision-list {__version__}")
@@ -289,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_as_of, help="the day counted as today for every file (default: the day it is "
                                                 "scored), e.g. 2024-03-05 or 113/03/05")
     p.set_defaults(func=cmd_watch)
+
+    p = command("team", help="the manager's roll-up: ROOT/outbox/團隊總覽.xlsx from each rep's newest result")
+    p.add_argument("root", help="the drop folder (its outbox/ and failed/ are read)")
+    p.set_defaults(func=cmd_team)
 
     p = command("status", help="queue / done / failed counts and the last errors of a drop folder")
     p.add_argument("root")

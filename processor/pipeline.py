@@ -114,6 +114,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     sheets: list[ResultSheet] = []
     blocks: list[Block] = []
     summary: dict = {}
+    calls: list = []
     for analyser in ANALYSERS:
         contribution = analyser(ctx)
         if contribution is None:
@@ -122,6 +123,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         blocks += contribution.summary_blocks
         problems += contribution.problems
         summary.update(contribution.summary)
+        calls += contribution.calls
     problems = mask_problem_ids(problems)
     n_errors = sum(p.severity != WARNING for p in problems)
     found_table = pd.DataFrame({
@@ -146,15 +148,24 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         "嚴重度「錯誤」的值在分析中當作空白；「提醒」是值得確認、但已照常分析的地方。",
         "無法辨識的值不會被猜測或刪除：該格在分析中視為空白；原始資料沒有被修改。",
     ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可。")
+    from processor.sheets.today import today_sheet
+
+    today = today_sheet(calls, settings, as_of)
     summary = {
         "file": source_name, "as_of": f"{as_of:%Y-%m-%d}",
         "sheets": [{"sheet": s.sheet, "kind": s.kind.key, "rows": int(len(s.frame)), "header_row": s.header_row,
                     "layout": s.layout} for s in parsed],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
-        "result_sheets": [overview.name] + [s.name for s in sheets] + [check.name, HELP_SHEET],
+        "result_sheets": ([today[0].name] if today else []) + [overview.name] + [s.name for s in sheets]
+        + [check.name, HELP_SHEET],
         **summary,
+        **({"today": today[1]} if today else {}),
     }
-    return Analysis(raw_sheets, parsed, problems, [overview, *sheets, check], summary, settings)
+    from processor.analyse.team import team_facts
+
+    summary["team"] = team_facts(summary, settings.rep)
+    first = [today[0]] if today else []
+    return Analysis(raw_sheets, parsed, problems, [*first, overview, *sheets, check], summary, settings)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -304,9 +315,7 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
 
     from processor.analyse import transactions as tx
     from processor.engines import customer_tables
-    from processor.errors import UnusableInput, WARNING, mask_problem_ids, problems_frame
     from processor.read.logs import resolve_log
-    from processor.sheets.report import render
 
     progress = progress or (lambda message: None)
     settings = settings or Settings()
@@ -319,7 +328,7 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
                             fix_en="create the folder first, or point -o to an existing folder")
     out_dir = Path(out_dir) if out_dir else None
     if out_dir is not None and not out_dir.parent.resolve().is_dir():
-        raise UnusableInput(f"--out-dir 的上層資料夾 {out_dir.parent} 不存在", "請先建立它，或指定已存在的位置",
+        raise UnusableInput(f"完整表格資料夾（out-dir）的上層資料夾 {out_dir.parent} 不存在", "請先建立它，或指定已存在的位置",
                             en=f"the parent of --out-dir ({out_dir.parent}) does not exist",
                             fix_en="create it first, or choose an existing place")
     progress(f"{log.name}：{len(log.files)} 個檔案，約 {log.estimated_rows:,} 筆")
@@ -327,32 +336,33 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
                              workers=workers, progress=progress)
     if tables.silence.empty:
         raise UnusableInput(f"{log.name} 沒有任何可用的購買紀錄（{tables.rows:,} 列都缺值、是退貨或 0 元、或晚於基準日）",
-                            "請確認 客戶編號、日期、金額 欄有資料，基準日（--as-of）正確",
+                            "請確認 客戶編號、日期、金額 欄有資料；若基準日不對，請用 --as-of 指定",
                             en=f"{log.name} has no usable purchase ({tables.rows:,} rows)",
-                            fix_en="check the 客戶編號, 日期 and 金額 columns and the --as-of date")
+                            fix_en="check the customer id, date and amount columns and the --as-of date")
     built = tx.build_sheets(tables.silence, tables.segments, tables.info, as_of, settings)
     problems = mask_problem_ids(tables.problems)
     n_errors = sum(p.severity != WARNING for p in problems)
     files = pd.DataFrame({"檔案": [f.path.name for f in log.files], "格式": [f.format for f in log.files],
                           "大小(MB)": [round(f.bytes / 1e6, 1) for f in log.files]})
     where = ([f"完整表格（每位客戶一列）：{out_dir / (name + '.parquet')}" for name in FULL_TABLES] if out_dir else
-             [f"本活頁簿只列出每張表的前 {tx.MAX_LISTED:,} 位；要每位客戶的完整表格，請加 --out-dir 資料夾（Parquet，"
-              "另加 --csv 也寫 CSV）。"])
+             [f"本活頁簿只列出每張表的前 {tx.MAX_LISTED:,} 位；要每位客戶的完整表格（Parquet／CSV），"
+              "請在命令列指定 out-dir 完整表格資料夾（見 docs/scale.md）。"])
     overview = ResultSheet("摘要", (Block(files, title="交易紀錄檔", as_table=False), *built["summary_blocks"]), (
-        "摘要是每項分析的重點數字與圖；第一欄是項目或分類，右邊是它的數值。各表的算法見 結果說明 的各段。",
-    ), lead=" ".join([f"結果摘要　{log.name}　基準日 {settings.date_text(as_of)}；{tables.rows:,} 筆交易、"
-                      f"{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；資料問題 {n_errors} 個錯誤、"
-                      f"{len(problems) - n_errors} 個提醒（見 資料檢查）。", *where]))
+        f"精準名單 結果摘要　{log.name}",
+        f"基準日 {as_of:%Y/%m/%d}；{tables.rows:,} 筆交易、{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；"
+        f"資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
+        *where,
+    ), lead=f"結果摘要　{log.name}　基準日 {as_of:%Y/%m/%d}；{len(tables.silence):,} 位客戶。" + " ".join(where))
     check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
-        "大型交易紀錄不標列號；原始檔沒有被修改。",
-    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可。")
+        "資料檢查：每一列是一個問題；大型交易紀錄不標列號（原始檔沒有被修改）。",
+    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可（大型交易紀錄不標列號）。")
     summary = {
         "file": log.name, "as_of": f"{as_of:%Y-%m-%d}", "rows": int(tables.rows),
         "files": [f.path.name for f in log.files], "engine": tables.engine, **tables.details,
         "sheets": [{"sheet": log.name, "kind": "transactions", "rows": int(tables.rows), "header_row": 1,
                     "layout": "table"}],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
-        "result_sheets": [overview.name] + [s.name for s in built["sheets"]] + [check.name, HELP_SHEET],
+        "result_sheets": [overview.name] + [s.name for s in built["sheets"]] + [check.name],
         **built["summary"],
     }
     analysis = Analysis([], [], problems, [overview, *built["sheets"], check], summary, settings)

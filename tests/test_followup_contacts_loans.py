@@ -161,3 +161,58 @@ def test_a_typed_zodiac_that_disagrees_with_the_birthday_is_a_reminder_and_the_d
                              "zodiac": ["雙魚座", "双鱼", "天蠍座", "天蠍座"]}, index=[2, 3, 4, 5])
     problems = zodiac_mismatches(contacts)
     assert [(p.row, p.value, p.severity) for p in problems] == [(4, "天蠍座", "提醒")] and "雙魚座" in problems[0].problem
+
+
+# issue 15: the order a rep works the schedule in, and the people set aside
+
+
+def test_an_h_lead_in_its_first_touches_is_called_daily_not_on_day_seven_of_the_curve():
+    first = pd.Series([pd.Timestamp("2024-06-20")])
+    last = pd.Series([pd.Timestamp("2024-06-24")])
+    nxt = next_followup(last, pd.Series(["H"]), pd.Series([3]), S, first)
+    assert nxt.iloc[0] == pd.Timestamp("2024-06-25")  # the curve says 06-27; H says every day
+
+
+def test_todays_work_is_ranked_by_intent_and_stage_with_days_overdue_capped():
+    contacts = pd.DataFrame({
+        "name": ["老C", "H貸款", "今天B", "逾期A目標", "逾期A關鍵"],
+        "last_contact": pd.to_datetime(["2024-06-01", "2024-06-26", "2024-06-21", "2024-05-01", "2024-06-20"]),
+        "touches": [5, 5, 5, 5, 5], "intent": ["C", "H", "B", "A", "A"],
+        "stage": ["關鍵客戶", "目標市場", "關鍵客戶", "目標客戶", "關鍵客戶"]})
+    plan = schedule(contacts, None, AS_OF, S)
+    # H first whatever its stage; the two A leads by stage (58 days late counts like 7); C last
+    assert plan["name"].tolist() == ["H貸款", "逾期A關鍵", "逾期A目標", "今天B", "老C"]
+    assert plan.set_index("name").loc["今天B", "status"] == "今天"
+
+
+def test_urgency_still_orders_leads_of_the_same_intent_and_stage_up_to_the_cap():
+    contacts = pd.DataFrame({"name": ["晚1天", "晚5天", "晚30天", "晚60天"],
+                             "last_contact": pd.to_datetime(["2024-06-24", "2024-06-20", "2024-05-26", "2024-04-26"]),
+                             "touches": [5] * 4, "intent": ["A"] * 4, "stage": ["目標客戶"] * 4})
+    plan = schedule(contacts, None, AS_OF, S)
+    # beyond the 7-day cap the more recently contacted (warmer) lead comes first
+    assert plan["name"].tolist() == ["晚30天", "晚60天", "晚5天", "晚1天"]
+
+
+def test_long_dead_c_leads_and_won_customers_go_to_their_own_groups_at_the_end():
+    contacts = pd.DataFrame({"name": ["死C", "活C", "成交", "B"],
+                             "last_contact": pd.to_datetime(["2024-02-07", "2024-06-01", "2024-06-01", "2024-06-10"]),
+                             "touches": [5] * 4, "intent": ["C", "C", "H", "B"],
+                             "stage": [None, None, "已成交", None]})
+    plan = schedule(contacts, None, AS_OF, S).set_index("name")
+    assert plan.loc["死C", "status"] == "建議降級/停止接觸" and plan.loc["成交", "status"] == "已成交"
+    assert plan.loc["活C", "status"] == "逾期"
+    assert plan.index.tolist() == ["B", "活C", "死C", "成交"]
+
+
+def test_a_contact_listed_twice_and_named_in_the_log_is_one_person_not_an_ambiguous_name():
+    from processor.analyse.followup import link_followups
+
+    contacts = pd.DataFrame({"name": ["黃志宏", "黃志宏"], "phone": ["0971-077-251", "0971-077-251"],
+                             "last_contact": pd.to_datetime(["2024-06-01", "2024-06-01"]), "touches": [5, 5],
+                             "intent": ["B", "B"]})
+    log = pd.DataFrame({"name": ["黃志宏"], "date": pd.to_datetime(["2024-06-24"]), "channel": ["電話"], "result": ["ok"],
+                        "intent": ["A"]})
+    assert link_followups(contacts, log)["same_name"].tolist() == [0]
+    plan = schedule(contacts, log, AS_OF, S)
+    assert len(plan) == 1 and plan.loc[0, "last_contact"] == pd.Timestamp("2024-06-24") and plan.loc[0, "intent"] == "A"

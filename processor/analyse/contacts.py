@@ -95,7 +95,8 @@ def contact_profile(contacts: pd.DataFrame) -> pd.DataFrame:
 # The analyser: 跟進排程 and the contact blocks of 摘要.
 
 from processor.errors import WARNING, Problem  # noqa: E402
-from processor.analyse.followup import link_followups, person_key, schedule  # noqa: E402
+from processor.analyse.followup import (DEAD_C_PERIODS, DUE_STATUSES, URGENCY_CAP_DAYS, link_followups,  # noqa: E402
+                                       person_key, schedule)
 from processor.sheets.report import Block, Chart, ResultSheet  # noqa: E402
 from processor.read.schema import (CONTACTS, FOLLOWUPS, FUNNEL_STAGES, INTENT_LEVELS, SCHEDULE_COLUMNS, TRUST_LEVELS,  # noqa: E402
                      normalise_header)
@@ -167,7 +168,7 @@ def analyse_contacts(ctx) -> "Contribution | None":
         flat = pd.concat([flat, contact_profile(flat)], axis=1).assign(_k=person_key(flat))
         unplaced = int(flat["_k"].isna().sum())
         by_person = flat.dropna(subset=["_k"]).drop_duplicates("_k").set_index("_k").reindex(plan["key"].to_numpy())
-        for key in ("trust", "stage", "phone", "next_step", "zodiac", "completeness", "missing", "needs", "man",
+        for key in ("trust", "stage", "phone", "owner", "next_step", "zodiac", "completeness", "missing", "needs", "man",
                     "man_advice"):
             plan[key] = by_person[key].to_numpy()
     always = {"status", "name", "next_followup", "days_overdue"}
@@ -179,7 +180,11 @@ def analyse_contacts(ctx) -> "Contribution | None":
         f"節奏：第一次接觸後第 {'、'.join(map(str, days))} 天跟進（種子 001 記憶曲線），之後依意向等級 H 每 "
         f"{ctx.settings.cadence_h} 天、A 每 {ctx.settings.cadence_a} 天、B 每 {ctx.settings.cadence_b} 天、C 每 "
         f"{ctx.settings.cadence_c} 天（種子 004；天數可在 設定 工作表調整）；「跟進節奏」欄寫出每人用的是哪一種。",
-        "逾期最久的排最前面；資料完整度＝FORMHTCD 八項已填比例（種子 000 建議第一次見面後達 60–70%）。",
+        "排序：今天要做的（逾期、今天、尚未接觸）在最前，依意向 H→A→B→未分級→C、再依階段 關鍵客戶→目標客戶→潛在客戶→未填→目標市場，"
+        f"再依逾期天數（超過 {URGENCY_CAP_DAYS} 天以 {URGENCY_CAP_DAYS} 天計）；接著 3天內、未到；"
+        f"C 級超過 {DEAD_C_PERIODS} 個週期（{DEAD_C_PERIODS * ctx.settings.cadence_c} 天）沒聯絡的另列「建議降級/停止接觸」，"
+        "階段 已成交 的另列「已成交」，都在最後。",
+        "資料完整度＝FORMHTCD 八項已填比例（種子 000 建議第一次見面後達 60–70%）。",
         *([f"有 {unplaced} 列沒有姓名也沒有客戶編號，未排入（見 資料檢查）。"] if unplaced else []),
     )
     formats = {c.label: c.format for c in SCHEDULE_COLUMNS if c.format}
@@ -189,7 +194,7 @@ def analyse_contacts(ctx) -> "Contribution | None":
     status_counts = plan["status"].value_counts()
     blocks = [Block(pd.DataFrame({"跟進狀態": status_counts.index, "人數": status_counts.to_numpy()}),
                     title="今天要跟進", as_table=False)]
-    summary = {"people": int(len(plan)), "due_today_or_overdue": int(plan["status"].isin(["逾期", "今天", "尚未接觸"]).sum()),
+    summary = {"people": int(len(plan)), "due_today_or_overdue": int(plan["status"].isin(DUE_STATUSES).sum()),
                "by_status": {str(k): int(v) for k, v in status_counts.items()}}
     if contacts is not None:
         trust = _counts(contacts["trust"], TRUST_LEVELS, label["trust"])
@@ -224,4 +229,17 @@ def analyse_contacts(ctx) -> "Contribution | None":
                         "mean_completeness": round(float(profile_all["completeness"].mean()), 3) if len(contacts) else None})
     if followups is not None:
         summary["followups"] = int(len(followups))
-    return Contribution(sheets=[sheet], summary_blocks=blocks, problems=problems, summary={"contacts": summary})
+    return Contribution(sheets=[sheet], summary_blocks=blocks, problems=problems, summary={"contacts": summary},
+                        calls=[due_calls(plan, sheet.name)])
+
+
+def due_calls(plan: pd.DataFrame, sheet: str):
+    """The people 跟進排程 has due today (overdue, due today, never contacted), in its order, with
+    the reason and next step in rep words: the first rows of 今日聯絡."""
+    from processor.analyse.calls import CallList, followup_actions, followup_reasons
+
+    due = plan[plan["status"].isin(DUE_STATUSES)]
+    frame = pd.DataFrame({"key": due["key"], "customer_id": due["customer_id"], "name": due["name"],
+                          "phone": due.get("phone"), "owner": due.get("owner"), "reason": followup_reasons(due),
+                          "action": followup_actions(due), "last_contact": due["last_contact"]})
+    return CallList(sheet, frame, due=True)

@@ -14,6 +14,21 @@ from processor.settings import Settings
 from processor.read.values import name_key, normalise_ids
 
 STATUS_OVERDUE, STATUS_TODAY, STATUS_SOON, STATUS_LATER, STATUS_NEW = "逾期", "今天", "3天內", "未到", "尚未接觸"
+STATUS_DEMOTE, STATUS_WON = "建議降級/停止接觸", "已成交"
+#: the statuses that mean "contact today" (the 今日聯絡 sheet takes these people)
+DUE_STATUSES = (STATUS_OVERDUE, STATUS_TODAY, STATUS_NEW)
+#: the sheet's groups, in order: today's work, then what is coming, then the two groups set aside
+STATUS_ORDER = (STATUS_OVERDUE, STATUS_TODAY, STATUS_NEW, STATUS_SOON, STATUS_LATER, STATUS_DEMOTE, STATUS_WON)
+WON_STAGE = "已成交"
+#: within today's work: intent first (seed 004: H daily is the hottest lead), then funnel stage
+#: (seed 001 客戶漏斗: the nearer the deal, the sooner), unknown in the middle
+INTENT_RANK = {"H": 0, "A": 1, "B": 2, "C": 4}
+STAGE_RANK = {"關鍵客戶": 0, "目標客戶": 1, "潛在客戶": 2, "目標市場": 4}
+UNKNOWN_RANK = 3
+#: days overdue beyond this count the same: a lead 141 days late is not 20 times as urgent as one a week late
+URGENCY_CAP_DAYS = 7
+#: a C lead not contacted for this many of its cadence periods is set aside (建議降級/停止接觸)
+DEAD_C_PERIODS = 3
 
 
 def cadence_days(intent: pd.Series, settings: Settings) -> pd.Series:
@@ -39,9 +54,9 @@ def next_followup(last_contact: pd.Series, intent: pd.Series, touches: pd.Series
     return _next_followup(last_contact, intent, touches, settings, first_contact)[0]
 
 
-def _next_followup(last_contact, intent, touches, settings: Settings, first_contact=None) -> tuple[pd.Series, pd.Series]:
-    """:func:`next_followup` and, per contact, whether the memory curve (True) or the intent
-    cadence (False) set the date."""
+def _next_followup(last_contact, intent, touches, settings: Settings, first_contact=None):
+    """:func:`next_followup`; per contact, whether the memory curve (True) or the intent cadence
+    (False) set the date; and the rule's day count (the curve's day, or the cadence)."""
     last = pd.to_datetime(pd.Series(last_contact), errors="coerce")
     first = last if first_contact is None else pd.to_datetime(pd.Series(first_contact), errors="coerce").fillna(last)
     n = pd.to_numeric(pd.Series(touches, index=last.index), errors="coerce").fillna(1).clip(lower=1).astype(int)
@@ -49,10 +64,12 @@ def _next_followup(last_contact, intent, touches, settings: Settings, first_cont
     in_early = n <= len(early)
     early_days = pd.Series(early[np.clip(n.to_numpy() - 1, 0, len(early) - 1)], index=last.index)
     by_curve = first + pd.to_timedelta(early_days, unit="D")
-    by_cadence = last + pd.to_timedelta(cadence_days(pd.Series(intent, index=last.index), settings), unit="D")
-    # the early curve never schedules a touch before the last one actually happened
-    curve = in_early & (by_curve > last)
-    return by_curve.where(curve, by_cadence), curve
+    cadence = cadence_days(pd.Series(intent, index=last.index), settings)
+    by_cadence = last + pd.to_timedelta(cadence, unit="D")
+    # the early curve never schedules a touch before the last one actually happened, nor later
+    # than the intent's own cadence (an H lead is called daily from the start, seed 004)
+    curve = in_early & (by_curve > last) & ~(by_cadence < by_curve)
+    return by_curve.where(curve, by_cadence), curve, early_days.where(curve, cadence)
 
 
 def due(last_contact: pd.Series, intent: pd.Series, touches: pd.Series, as_of: pd.Timestamp, settings: Settings,
@@ -72,9 +89,9 @@ def due(last_contact: pd.Series, intent: pd.Series, touches: pd.Series, as_of: p
 def _due(last_contact, intent, touches, as_of: pd.Timestamp, settings: Settings, first_contact=None):
     """:func:`due` and, per contact, whether the memory curve set the date (see :func:`_next_followup`)."""
     last = pd.to_datetime(pd.Series(last_contact), errors="coerce")
-    nxt, curve = _next_followup(last, intent, touches, settings, first_contact)
+    nxt, curve, days = _next_followup(last, intent, touches, settings, first_contact)
     nxt = nxt.where(last.notna(), as_of)
-    return nxt, (as_of - nxt).dt.days, curve
+    return nxt, (as_of - nxt).dt.days, curve, days
 
 
 def _id_key(ids: pd.Series) -> pd.Series:
@@ -124,9 +141,12 @@ def link_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) -> pd
     f_name = name_key(followups["name"]) if "name" in followups \
         else pd.Series(pd.NA, index=followups.index, dtype="string")
     by_id = f_id.isin(set(c_id.dropna())).fillna(False)
-    counts = c_name.value_counts()
-    unique = pd.Series(c_key.to_numpy(), index=c_name.to_numpy())[c_name.map(counts).eq(1).fillna(False).to_numpy()]
-    unique_id = pd.Series(c_id.to_numpy(), index=c_name.to_numpy())[unique.index]
+    # people, not rows: a contact listed twice (same name and phone) is one person, never "two of that name"
+    person = pd.DataFrame({"name": c_name, "key": c_key, "id": c_id}).dropna(subset=["key"]).drop_duplicates("key")
+    counts = person["name"].value_counts()
+    only = person[person["name"].map(counts).eq(1).fillna(False)]
+    unique = pd.Series(only["key"].to_numpy(), index=only["name"].to_numpy())
+    unique_id = pd.Series(only["id"].to_numpy(), index=only["name"].to_numpy())
     target = f_name.map(unique)
     ids_agree = f_id.isna() | f_name.map(unique_id).isna()
     by_name = ~by_id & target.notna() & ids_agree
@@ -153,11 +173,11 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
             "first_contact": pd.to_datetime(contacts.get("first_contact")),
             "last_contact": pd.to_datetime(contacts.get("last_contact")),
             "touches": pd.to_numeric(contacts.get("touches"), errors="coerce"), "intent": contacts.get("intent"),
-            "from_list": True, "_row": contacts.index}).dropna(subset=["key"])
+            "stage": contacts.get("stage"), "from_list": True, "_row": contacts.index}).dropna(subset=["key"])
         c = c.groupby("key", sort=False).agg(
             name=("name", "first"), customer_id=("customer_id", "first"), first_contact=("first_contact", "min"),
             last_contact=("last_contact", "max"), touches=("touches", "max"), intent=("intent", "first"),
-            from_list=("from_list", "first"), _row=("_row", "first")).reset_index()
+            stage=("stage", "first"), from_list=("from_list", "first"), _row=("_row", "first")).reset_index()
         parts.append(c)
     log = None
     if followups is not None and len(followups):
@@ -183,7 +203,7 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
             people["from_list"] = people["from_list"].astype("boolean").fillna(False)
     else:
         people = log.reset_index().assign(first_contact=pd.NaT, last_contact=pd.NaT, touches=np.nan, intent=pd.NA,
-                                          from_list=False, _row=pd.NA)
+                                          stage=pd.NA, from_list=False, _row=pd.NA)
     for col in ("log_first", "log_last", "log_touches", "log_intent", "last_channel", "last_result"):
         if col not in people:
             people[col] = pd.NA
@@ -194,13 +214,17 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
                          pd.to_numeric(people["log_touches"], errors="coerce")], axis=1).max(axis=1)
     touches = touches.where(touches.notna(), last.notna().astype(int))
     intent = people["log_intent"].astype("string").fillna(people["intent"].astype("string"))
-    nxt, overdue, by_curve = _due(last, intent, touches, as_of, settings, first)
+    nxt, overdue, by_curve, rule_days = _due(last, intent, touches, as_of, settings, first)
     never = last.isna()
-    status = np.select([never, overdue > 0, overdue == 0, overdue >= -3],
-                       [STATUS_NEW, STATUS_OVERDUE, STATUS_TODAY, STATUS_SOON], STATUS_LATER)
+    stage = people["stage"].astype("string")
+    won = stage.eq(WON_STAGE).fillna(False).to_numpy()
+    dead = (intent.eq("C").fillna(False) & ((as_of - last).dt.days > DEAD_C_PERIODS * settings.cadence_c)).to_numpy()
+    status = np.select([won, dead, never, overdue > 0, overdue == 0, overdue >= -3],
+                       [STATUS_WON, STATUS_DEMOTE, STATUS_NEW, STATUS_OVERDUE, STATUS_TODAY, STATUS_SOON], STATUS_LATER)
     curve = "初次接觸曲線 " + "/".join(map(str, settings.first_touch_days)) + " 天"
     out = pd.DataFrame({
         "key": people["key"], "name": people["name"], "customer_id": people["customer_id"], "intent": intent,
+        "stage": stage,
         "first_contact": first, "last_contact": last, "touches": touches.astype("Int64"),
         "cadence": np.where(never, "尚未接觸", np.where(by_curve, curve,
                                                     "意向 " + intent.fillna("未分級") + " 每 "
@@ -208,7 +232,28 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
         "next_followup": nxt, "days_overdue": overdue.clip(lower=0).astype("Int64"), "status": status,
         "last_channel": people["last_channel"], "last_result": people["last_result"],
         "from_list": people["from_list"], "_row": people["_row"],
+        "rule": np.where(never, "never", np.where(by_curve, "curve", "cadence")), "rule_days": rule_days.astype("Int64"),
     })
-    order = pd.Categorical(out["status"], [STATUS_OVERDUE, STATUS_TODAY, STATUS_NEW, STATUS_SOON, STATUS_LATER], ordered=True)
-    return out.assign(_o=order).sort_values(["_o", "days_overdue", "next_followup"], ascending=[True, False, True],
-                                            kind="stable").drop(columns="_o").reset_index(drop=True)
+    return out.iloc[schedule_order(out)].reset_index(drop=True)
+
+
+def schedule_order(plan: pd.DataFrame) -> np.ndarray:
+    """Row positions of ``plan`` in the 跟進排程 order (issue 15): today's work first — overdue,
+    due today and never contacted together — by intent H→A→B→未分級→C, then funnel stage
+    關鍵客戶→目標客戶→潛在客戶→未填→目標市場, then days overdue capped at
+    :data:`URGENCY_CAP_DAYS` (most first), then the most recently contacted; then due within
+    3 days and later by date; then 建議降級/停止接觸, then 已成交.
+    """
+    group = pd.Series(plan["status"]).map({s: i for i, s in enumerate(STATUS_ORDER)})
+    group = group.where(~plan["status"].isin(DUE_STATUSES), 0)
+    today = group.eq(0)
+    intent = plan["intent"].astype("string").map(INTENT_RANK).astype("Float64").fillna(UNKNOWN_RANK)
+    stage = plan["stage"].astype("string").map(STAGE_RANK).astype("Float64").fillna(UNKNOWN_RANK)
+    urgency = pd.to_numeric(plan["days_overdue"]).astype("Float64").fillna(0).clip(upper=URGENCY_CAP_DAYS)
+    last = pd.to_datetime(plan["last_contact"])
+    keys = pd.DataFrame({
+        "group": group.to_numpy(), "intent": intent.where(today, 0).to_numpy(), "stage": stage.where(today, 0).to_numpy(),
+        "urgency": -urgency.where(today, 0).to_numpy(dtype=float),
+        "recent": -(last - pd.Timestamp(0)).dt.days.where(today, 0).fillna(0).to_numpy(dtype=float),
+        "next": pd.to_datetime(plan["next_followup"]).to_numpy()})
+    return np.lexsort([keys[k].to_numpy() for k in ("next", "recent", "urgency", "stage", "intent", "group")])

@@ -17,13 +17,15 @@ import pandas as pd
 
 from processor.errors import ERROR, WARNING, Problem
 from processor.sheets.report import Block, Chart, ResultSheet
-from processor.read.schema import TRANSACTIONS
+from processor.read.schema import CONTACTS, TRANSACTIONS
 from processor.settings import Settings
 from processor.read.values import IdCodes, normalise_ids  # noqa: F401  normalise_ids re-exported: ids are compared alike everywhere
 
 MAX_ROW_PROBLEMS = 200  # per kind of problem; the rest are counted in one more line
 MAX_LISTED = 50_000  # customers listed per result sheet: a call list, not an export (counts cover everyone)
 DEFAULT_SHEET = TRANSACTIONS.label
+#: the contact-list columns every call list carries, joined by customer id (issue 15)
+CONTACT_LABELS = {k: CONTACTS.field(k).label for k in ("name", "phone", "owner")}
 _LABEL = {f.key: f.label for f in TRANSACTIONS.fields}
 
 
@@ -185,12 +187,21 @@ def analyse_transactions(ctx) -> "Contribution | None":
     clean, problems = clean_transactions(stacked, ctx.as_of)
     if clean.empty or not (clean["amount"] > 0).any():
         return Contribution(problems=problems, summary={"transactions": {"customers": 0}})
-    return Contribution(**build_results(clean, ctx.as_of, ctx.settings, ctx.progress), problems=problems)
+    from processor.analyse.calls import contact_directory
+
+    directory = contact_directory(_stacked(ctx.sheets.get("contacts", [])))
+    return Contribution(**build_results(clean, ctx.as_of, ctx.settings, ctx.progress, directory), problems=problems)
 
 
-def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambda m: None) -> dict:
-    """The three tables and their sheets from clean transactions (used by the analyser and benchmarks):
-    客戶價值 first (its models give 沉默排名 its priority), then 沉默排名 and 客戶分群."""
+def _stacked(parsed) -> pd.DataFrame | None:
+    return pd.concat([s.frame for s in parsed]) if parsed else None
+
+
+def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambda m: None,
+                  directory: pd.DataFrame | None = None) -> dict:
+    """The three tables (客戶價值 first: its models give 沉默排名 its priority) and their sheets from clean
+    transactions (used by the analyser and benchmarks);
+    ``directory`` (:func:`processor.analyse.calls.contact_directory`) adds 姓名, 手機, 負責業務."""
     from processor.analyse import segments as seg
     from processor.analyse import silence as sil
     from processor.analyse import value as val
@@ -201,22 +212,39 @@ def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambd
     silence = sil.silence_table(clean, as_of, settings, priority=value.scores)
     progress("計算客戶分群")
     segments, info = seg.segment_table(silence, settings)
-    return build_sheets(silence, segments, info, as_of, settings, value)
+    return build_sheets(silence, segments, info, as_of, settings, directory, value)
 
 
 def build_sheets(silence: pd.DataFrame, segments: pd.DataFrame, info: dict, as_of, settings: Settings,
-                 value=None) -> dict:
-    """The sheets, 摘要 blocks and summary of the tables (whichever engine computed them); ``value``
-    (:func:`processor.analyse.value.customer_value`) adds 客戶價值 and the --json ``customer_value`` block."""
+                 directory: pd.DataFrame | None = None, value=None) -> dict:
+    """The sheets, 摘要 blocks, summary and 今日聯絡 people of both tables (whichever engine computed
+    them); ``directory`` (:func:`processor.analyse.calls.contact_directory`) adds 姓名, 手機, 負責業務."""
     from processor.sheets import value as value_layout
 
     middle = [value_layout.value_sheet(value.table, value.model, value.priority, value.horizon_days, as_of, settings,
                                        MAX_LISTED)] if value is not None else []
     summary = {"transactions": headline(silence, segments, info)}
-    if value is not None:
+    if value is not None:  # 客戶價值 (processor.analyse.value.customer_value)
         summary["customer_value"] = value_layout.summary(value.table, value.model, value.priority, value.horizon_days)
-    return {"sheets": [silence_sheet(silence, as_of, settings), *middle, segment_sheet(segments, info, settings)],
-            "summary_blocks": summary_blocks(silence, segments), "summary": summary}
+    sheets = [silence_sheet(silence, as_of, settings, directory), *middle,
+              segment_sheet(segments, info, settings, directory)]
+    return {"sheets": sheets, "summary_blocks": summary_blocks(silence, segments), "summary": summary,
+            "calls": [silence_calls(silence, settings.call_sheet_rows, directory, sheets[0].name)]}
+
+
+def silence_calls(silence: pd.DataFrame, rows: int, directory: pd.DataFrame | None, sheet: str):
+    """The top ``rows`` of 沉默排名's call priority for 今日聯絡 — active customers (seed 004: 維持關係,
+    不必推銷) left out — each with its reason (usual gap, days since the last visit, place by amount)
+    and seed 004's playbook line."""
+    from processor.analyse.calls import CallList, people_from_ids, silence_reasons
+    from processor.analyse.silence import ACTIONS
+
+    calling = ~silence["action"].isin(ACTIONS["活躍"]).to_numpy()  # seed 004: active customers need no call
+    reasons = silence_reasons(silence)[calling].head(rows)  # the place by amount is among every customer
+    top = silence[calling].head(rows)
+    frame = people_from_ids(top["customer_id"].astype("string"), directory).assign(
+        reason=reasons.to_numpy(), action=top["action"].astype("string").to_numpy())
+    return CallList(sheet, frame, total=int(calling.sum()))
 
 
 def full_tables(silence: pd.DataFrame, segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -240,11 +268,12 @@ def _counts(values: pd.Series, order, label: str, money: pd.Series | None = None
     return frame
 
 
-def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings) -> ResultSheet:
+def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings, directory: pd.DataFrame | None = None) -> ResultSheet:
     from processor.analyse import silence as sil
+    from processor.analyse.calls import with_contacts
 
     label = sil.LABELS
-    display = sil.to_display(silence.head(MAX_LISTED))
+    display = with_contacts(sil.to_display(silence.head(MAX_LISTED)), label["customer_id"], directory, CONTACT_LABELS)
     formats = {label[k]: f for k, f in {
         "priority": "0.0", "first_purchase": "yyyy/mm/dd", "last_purchase": "yyyy/mm/dd", "mean_interval": "0.0",
         "max_interval": "0", "recency": "0", "rank_ratio": "0.00", "silence_score": "0.00", "visits_per_year": "0.0",
@@ -313,11 +342,14 @@ PRIORITY_CHECK = ("驗證（公開 CDNOW 資料，1997/9/30 前預測 1998/6/30 
                   "名單前 20% 涵蓋下期消費 67.6%，Tr 64.4%。")
 
 
-def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings) -> ResultSheet:
+def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings,
+                  directory: pd.DataFrame | None = None) -> ResultSheet:
     from processor.analyse import segments as seg
+    from processor.analyse.calls import with_contacts
 
     label = seg.LABELS
-    display = segments.head(MAX_LISTED).rename(columns=label)
+    display = with_contacts(segments.head(MAX_LISTED).rename(columns=label), label["customer_id"], directory,
+                            CONTACT_LABELS)
     formats = {label["monetary"]: "#,##0", label["average_ticket"]: "#,##0", label["value_score"]: "0.0",
                label["recency"]: "0"}
     main = Block(display, formats=formats, color_scale=(label["value_score"],), color_scale_reverse=True,

@@ -115,7 +115,7 @@ def _client(scheduler: str | None, memory_limit: str | None, workers: int | None
     n = workers or max(1, min(os.cpu_count() or 1, 4))
     total = _bytes(memory_limit) if memory_limit else int(_machine_memory() * LOCAL_MEMORY_SHARE)
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=total // n,
-                      dashboard_address=None, silence_logs=50) as cluster, Client(cluster) as client:
+                      dashboard_address=":0", silence_logs=50) as cluster, Client(cluster) as client:
         yield client
 
 

@@ -84,7 +84,8 @@ def resolve_log(text: str) -> TransactionLog:
         found = sorted(Path(p) for p in globbing.glob(text) if not _ignored(Path(p)))
         if not found:
             raise UnusableInput(f"找不到符合 {text} 的檔案", "請確認路徑與萬用字元（例：exports/2025-*.csv）",
-                                en=f"no file matches {text}", fix_en="check the path and the pattern (e.g. exports/2025-*.csv)")
+                                en=f"no file matches {text}",
+                                fix_en="check the path and the pattern (e.g. exports/2025-*.csv)")
         name = text
     elif path.is_file():
         found, name = [path], path.name
@@ -132,7 +133,8 @@ def _check(path: Path) -> LogFile:
             meta = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow's own error types vary by version: any failure here is a bad file
             raise UnusableInput(f"{path.name} 不是有效的 Parquet 檔（{type(exc).__name__}）", "請重新匯出或複製一次",
-                                en=f"{path.name} is not a valid Parquet file", fix_en="export or copy it again") from exc
+                                en=f"{path.name} is not a valid Parquet file",
+                                fix_en="export or copy it again") from exc
         schema = meta.schema_arrow
         columns = _mapping(schema.names)
         if columns is not None:

@@ -43,6 +43,8 @@ class RawSheet:
 
 #: custom document property of a result workbook: its result sheets' names, "|"-separated
 RESULT_SHEETS_PROPERTY = "PrecisionListResultSheets"
+#: the result's team facts (processor.analyse.team.team_facts) as JSON in numbered custom properties
+TEAM_PROPERTY = "PrecisionListTeam"
 #: the add-in's settings sheet, and its key recording the result sheets the ribbon put in
 #: ("|"-separated): a workbook.xlsm with ribbon results dropped on the share is read like a
 #: *.scored.xlsx — the rep's sheets are data, the results are not

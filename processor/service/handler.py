@@ -64,7 +64,19 @@ class Handler:
         except Exception as exc:  # a bug or an odd share must not kill the worker: retry later
             self.log("error", file=job.get("name"), run=job["run_id"], reason=describe_exception(exc))
             outcome = "retry"
+        if self.o.team and outcome in ("archived", "failed"):
+            self._refresh_team(job)
         return {**job, "outcome": outcome, "identity": self.identity}
+
+    def _refresh_team(self, job: dict) -> None:
+        """``team = true``: the manager's roll-up follows every result (its failure never fails the file)."""
+        from processor.service.team import TEAM_FILE, write_team
+
+        try:
+            write_team(self.f.root)
+            self.log("team", file=job.get("name"), run=job["run_id"], output=TEAM_FILE)
+        except Exception as exc:  # noqa: BLE001  the roll-up is a convenience; the file's outcome stands
+            self.log("error", file=TEAM_FILE, run=job["run_id"], reason=describe_exception(exc))
 
     def _identity(self, path: Path) -> tuple:
         return file_identity(path.stat(), bool(self.o.poll))

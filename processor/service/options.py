@@ -34,6 +34,7 @@ class Options:
     log_file: str | None = None  # JSON lines also appended here (stderr always)
     scorer: str = "processor.pipeline:score_file"  # "module:function" with score_file's signature
     config: str | None = None  # the TOML file ([settings] is read by processor.settings.load_config)
+    team: bool = False  # refresh outbox/團隊總覽.xlsx after every result or failure (processor.service.team)
 
 
 

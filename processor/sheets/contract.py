@@ -45,3 +45,4 @@ class Contribution:
     summary_blocks: list[Block] = field(default_factory=list)  # shown on 摘要
     problems: list[Problem] = field(default_factory=list)  # shown on 資料檢查
     summary: dict = field(default_factory=dict)  # merged into the --json summary
+    calls: list = field(default_factory=list)  # processor.analyse.calls.CallList: people for 今日聯絡

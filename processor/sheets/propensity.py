@@ -32,6 +32,10 @@ def analyse_campaign(ctx: Context) -> Contribution | None:
     if not sheets:
         return None
     out = Contribution()
+    from processor.analyse.calls import contact_directory, precision_calls
+
+    contacts = ctx.sheets.get("contacts", [])
+    directory = contact_directory(pd.concat([c.frame for c in contacts]) if contacts else None)
     model = None
     if ctx.model:
         # the user asked for this model: without it there is nothing sensible to score with, and a
@@ -47,7 +51,9 @@ def analyse_campaign(ctx: Context) -> Contribution | None:
         if result.ranked is None:
             continue
         id_header = parsed.headers.get("customer_id", "客戶編號")
-        out.sheets += campaign_sheets(result, id_header, ctx.settings, suffix)
+        sheets = campaign_sheets(result, id_header, ctx.settings, suffix, directory)
+        out.sheets += sheets
+        out.calls.append(precision_calls(result.ranked, ctx.settings.call_sheet_rows, directory, sheets[0].name))
         out.summary_blocks.append(key_figures_block(result, ctx.settings, f"精準名單（{parsed.sheet}）"))
         summaries.append({"sheet": parsed.sheet, **summary_of(result, ctx.settings)})
     if summaries:
@@ -55,7 +61,8 @@ def analyse_campaign(ctx: Context) -> Contribution | None:
     return out
 
 
-def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, suffix: str = "") -> list:
+def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, suffix: str = "",
+                    directory: pd.DataFrame | None = None) -> list:
     """The 精準名單 and 模型評估 result sheets for one scored list (DESIGN §4, seed 000/001/003)."""
     MAX_LISTED = transactions.MAX_LISTED  # noqa: N806  read per call, like the other list sheets
 
@@ -81,7 +88,7 @@ def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, 
                      "要找新客戶：把新名單加在下方、結果欄留白再送一次，或先 train 存模型再對新名單 score --model。")
     list_notes += ((f"已知結果的 {known:,} 位客戶不在名單上：他們用來訓練與評估模型（見 模型評估），不必再打。",)
                    if known and n else ())
-    sheets = [ResultSheet(LIST_SHEET + suffix, (list_block(result, id_header),), list_notes, lead=list_lead)]
+    sheets = [ResultSheet(LIST_SHEET + suffix, (list_block(result, id_header, directory),), list_notes, lead=list_lead)]
 
     blocks = [key_figures_block(result, settings, "重點指標")]
     if e:
@@ -131,7 +138,7 @@ def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, 
     return sheets
 
 
-def list_block(result: CampaignResult, id_header: str) -> Block:
+def list_block(result: CampaignResult, id_header: str, directory: pd.DataFrame | None = None) -> Block:
     """The ranked list as a table: the top :data:`~processor.analyse.transactions.MAX_LISTED` customers
     (a call list, not an export; counts and charts on 模型評估 cover everyone)."""
     MAX_LISTED = transactions.MAX_LISTED  # noqa: N806  read per call, like the other list sheets
@@ -149,6 +156,9 @@ def list_block(result: CampaignResult, id_header: str) -> Block:
         "原始列": r["row"].to_numpy(),
     })
     model = MODEL_LABELS[result.fitted.chosen]
+    from processor.analyse.calls import with_contacts
+
+    frame = with_contacts(frame, id_header, directory, transactions.CONTACT_LABELS)  # 姓名, 手機, 負責業務
     return Block(frame, None, formats={"購買機率": PROB, "預期利潤": MONEY, "累計預期利潤": MONEY},
                  color_scale=("購買機率",), color_scale_reverse=True, data_bars=("預期利潤",),
                  widths={id_header: 14, "購買機率": 10, "累計預期利潤": 14, "主要原因": 34},

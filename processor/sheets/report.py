@@ -58,6 +58,8 @@ class Block:
     widths: dict[str, int] = field(default_factory=dict)
     comments: dict[str, str] = field(default_factory=dict)
     hidden: tuple[str, ...] = ()
+    #: columns whose text names result sheets ("跟進排程、沉默排名"): each cell links to the first one
+    sheet_links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class ResultSheet:
     blocks: tuple[Block, ...]
     notes: tuple[str, ...] = ()
     lead: str = ""
+    #: A4 portrait instead of landscape (a sheet printed to write on); wrapped columns keep their widths
+    portrait: bool = False
+    front: bool = False  # the workbook's first tab, before the input's own sheets (今日聯絡)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,9 +239,14 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
             for i in range(n):
                 _put_row(ws, header_row + 1 + i, frame.iloc[i], formats, wrapped, i, wrapped_text,
                          date_format=date_format)
+        for name in block.sheet_links:
+            if name in columns:
+                _link_sheets(ws, columns.index(name) + 1, header_row + 1, frame[name])
         if n:
             sample = frame.head(200)
             for j, name in enumerate(columns, start=1):
+                if sheet.portrait and name in block.widths:
+                    continue  # a printed form: the wrapped column keeps the width it was given
                 lengths = sample.iloc[:, j - 1].map(lambda v: _display_width(v) if isinstance(v, str) else 10)
                 if len(lengths):
                     widths[j] = max(widths[j], min(cap, int(lengths.max()) + 2))
@@ -279,7 +289,7 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
         ws.append([])
         row += 2
     for j, width in widths.items():
-        ws.column_dimensions[get_column_letter(j)].width = max(8, width)
+        ws.column_dimensions[get_column_letter(j)].width = max(8 if not sheet.portrait else 4, width)
     for j in sorted(hidden):  # analyst columns: folded into an outline group, shown with its + button
         dimension = ws.column_dimensions[get_column_letter(j)]
         dimension.outlineLevel, dimension.hidden = 1, True
@@ -291,8 +301,9 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
     for r, count in lines.items():
         if count > 1:
             ws.row_dimensions[r].height = 15 * count
-    span = _wrap_lead(ws, n_columns, widths, hidden, help_link) if lead else n_columns
-    _print_setup(ws)
+    span = _wrap_lead(ws, n_columns, widths, hidden, help_link,
+                      PORTRAIT_WIDTH if sheet.portrait else NOTE_MIN_WIDTH) if lead else n_columns
+    _print_setup(ws, sheet.portrait)
     if ws.max_row <= ONE_PAGE_ROWS:  # a short sheet (摘要) prints on one page, charts whole
         ws.page_setup.fitToHeight = 1
     if long_list:
@@ -322,9 +333,24 @@ def _dated(fmt, date_format: str):
 
 
 NOTE_MIN_WIDTH = 110  # character widths the lead line may use before it wraps (about a landscape page)
+PORTRAIT_WIDTH = 80  # about a portrait page
 
 
-def _wrap_lead(ws, n_columns: int, widths: dict[int, int], hidden: set[int], help_link: str | None) -> int:
+def _link_sheets(ws, col: int, first_row: int, values: pd.Series) -> None:
+    """Internal hyperlinks: each cell to the sheet its text names first (text kept as written)."""
+    from openpyxl.styles import Font
+    from openpyxl.worksheet.hyperlink import Hyperlink
+
+    for i, text in enumerate(values.tolist()):  # a call sheet: tens of rows
+        if isinstance(text, str) and text:
+            cell = ws.cell(row=first_row + i, column=col)
+            target = text.split("、")[0].replace("'", "''")
+            cell.hyperlink = Hyperlink(ref=cell.coordinate, location=f"'{target}'!A1", display=text)
+            cell.font = Font(color="0563C1", underline="single")
+
+
+def _wrap_lead(ws, n_columns: int, widths: dict[int, int], hidden: set[int], help_link: str | None,
+               min_width: int = NOTE_MIN_WIDTH) -> int:
     """The lead line merged across the tables' columns, wrapped, with a row height for its lines:
     it then prints inside the page instead of stretching it; the link to 結果說明 in the last of
     those columns (a hyperlinked cell is drawn on one line, so the link is short and apart).
@@ -336,7 +362,7 @@ def _wrap_lead(ws, n_columns: int, widths: dict[int, int], hidden: set[int], hel
     # a merged cell wraps over its hidden columns' widths too (LibreOffice draws the line cut off), so
     # the lead stops before the first folded column
     last = min(hidden) - 1 if hidden else n_columns + 8
-    while span < last and (span < max(n_columns, 1) or total < NOTE_MIN_WIDTH):
+    while span < last and (span < max(n_columns, 1) or total < min_width):
         span += 1
         total += max(8, widths.get(span, 8.43))
     text_span = span - 1 if help_link and span > 1 else span
@@ -495,6 +521,7 @@ def _inline(text: str) -> str:
     return f'<is><t xml:space="preserve">{text}</t></is>'
 
 
+TEAM_CHUNK = 250
 BULK_MIN_ROWS = 500  # shorter blocks go cell by cell through openpyxl
 
 
@@ -530,9 +557,9 @@ def save_workbook(wb, path, bulk: BulkRows | None = None) -> None:
         ExcelWriter(wb, _Archive(zf, wb, bulk)).save()
 
 
-def _print_setup(ws) -> None:
-    """Landscape, one page wide: what a rep gets when printing or exporting to PDF."""
-    ws.page_setup.orientation = "landscape"
+def _print_setup(ws, portrait: bool = False) -> None:
+    """Landscape (or portrait), one page wide: what a rep gets when printing or exporting to PDF."""
+    ws.page_setup.orientation = "portrait" if portrait else "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
@@ -697,6 +724,8 @@ def render(analysis, input_path, output_path, progress=None) -> None:
         progress(f"寫出 {sheet.name}")
         link = f"'{help_ws.title}'!A{sections[id(sheet)]}" if id(sheet) in sections else None
         ws = write_result_sheet(wb, sheet, tables, bulk, date_format=date_format, help_link=link)
+        if sheet.front:
+            wb.move_sheet(ws, offset=-wb.index(ws))
         written.append(ws.title)
         first_result = first_result or ws
     if help_ws is not None:
@@ -708,6 +737,16 @@ def render(analysis, input_path, output_path, progress=None) -> None:
     for prop in [p for p in props if p.name == RESULT_SHEETS_PROPERTY]:
         props.props.remove(prop)
     props.append(StringProperty(name=RESULT_SHEETS_PROPERTY, value="|".join(written)))
+    from processor.read.workbook import TEAM_PROPERTY
+
+    for prop in [p for p in props if p.name.startswith(TEAM_PROPERTY)]:
+        props.props.remove(prop)
+    if "team" in analysis.summary:  # the manager's roll-up reads these (processor.service.team)
+        import json
+
+        text = json.dumps(analysis.summary["team"], ensure_ascii=False, separators=(",", ":"))
+        for i in range(0, len(text), TEAM_CHUNK):  # Excel keeps custom text properties up to 255 characters
+            props.append(StringProperty(name=f"{TEAM_PROPERTY}{i // TEAM_CHUNK}", value=text[i:i + TEAM_CHUNK]))
     if first_result is not None:
         wb.active = wb.sheetnames.index(first_result.title)
         for ws in wb.worksheets:

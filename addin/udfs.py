@@ -36,6 +36,7 @@ import xlwings as xw
 
 from processor import privacy as idnumber
 from processor.analyse import segments, silence
+from processor.analyse import value as value_module
 from processor.analyse.followup import due
 from processor.analyse.propensity import expected_profit
 from processor.analyse.segments import abc_classes
@@ -54,10 +55,11 @@ from .messages import IN_FORMULA, in_excel
 
 #: the names Excel sees, in the order the function wizard lists them
 UDF_NAMES = ("PL_TWDATE", "PL_AMOUNT", "PL_ZODIAC", "PL_ID_CHECK", "PL_NEXT_FOLLOWUP", "PL_SILENCE",
-             "PL_RFM", "PL_ABC", "PL_PROB", "PL_EXPECTED_PROFIT")
+             "PL_RFM", "PL_CLV", "PL_PALIVE", "PL_ABC", "PL_PROB", "PL_EXPECTED_PROFIT")
 CATEGORY = "精準名單"
 #: what the function wizard says under each argument box
 ARGUMENT_HELP = {
+    "horizon_days": "預測未來幾天（預設 365）",
     "value": "要轉換的儲存格或範圍（整欄更快）",
     "birthday": "生日的儲存格或範圍（民國或西元皆可）",
     "id": "身分證字號或居留證號的儲存格或範圍",
@@ -450,6 +452,43 @@ def PL_RFM(customer_ids, dates, amounts, as_of=None):
     """RFM（每位客戶一列，含標題）：R、F、M 1–5 分與八大客戶分群（種子 002）。表下的 ⚠ 列說明未納入或合併的資料。"""
     return _customer_table(segments.rfm_table, segments.LABELS, (customer_ids, dates, amounts), as_of,
                            RFM_COLUMNS)
+
+
+VALUE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "expected_ticket", "expected_revenue",
+                 "expected_margin", "clv", "value_tier")
+ALIVE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "repeat_purchases", "recency")
+
+
+def _value_table(transactions: tuple, as_of, horizon_days, columns: tuple[str, ...]) -> list[list]:
+    """PL_CLV / PL_PALIVE: :func:`processor.analyse.value.customer_value` on cleaned transactions, zh-TW
+    headed, then the cleaning's notes and (when no model could be fitted) the fallback in one ⚠ row."""
+    when = _as_of(as_of)
+    horizon = int(_number(horizon_days, "horizon_days", Settings().horizon_days))
+    if not 1 <= horizon <= 3650:
+        raise FormulaProblem(f"horizon_days {horizon}：請給 1–3650 的天數")
+    clean, notes = _transactions(*transactions[:2], when, *transactions[2:])
+    if not (clean["amount"] > 0).any():
+        return _with_notes([[f"{WARN}沒有可計算的購買（正數金額、基準日 {when:%Y/%m/%d} 以前）"]], notes)
+    result = value_module.customer_value(clean, when, Settings(), horizon)
+    labels = {k: text.format(h=horizon) for k, text in value_module.LABELS.items()}
+    table = result.table.loc[:, list(columns)].astype({"value_tier": object} if "value_tier" in columns else {})
+    if result.model.fallback:
+        notes = notes + [f"{WARN}{result.model.fallback}"]
+    return _with_notes(_table(table.rename(columns=labels)), notes)
+
+
+@xw.func(category=CATEGORY)
+@_readable
+def PL_CLV(customer_ids, dates, amounts, as_of=None, horizon_days=None):
+    """客戶價值（每位客戶一列）：仍是客戶機率、預期購買次數、客單價、營收、毛利、終身價值、分級。"""
+    return _value_table((customer_ids, dates, amounts), as_of, horizon_days, VALUE_COLUMNS)
+
+
+@xw.func(category=CATEGORY)
+@_readable
+def PL_PALIVE(customer_ids, dates, as_of=None, horizon_days=None):
+    """仍是客戶機率（每位客戶一列）：P(alive)、預期購買次數、回購次數、距今天數。"""
+    return _value_table((customer_ids, dates), as_of, horizon_days, ALIVE_COLUMNS)
 
 
 @xw.func(category=CATEGORY)

@@ -45,6 +45,16 @@ def _today() -> pd.Timestamp:
     return pd.Timestamp.today().normalize()
 
 
+def _horizon(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 3650:
+        raise argparse.ArgumentTypeError(f"--horizon {text!r}: 請給 1–3650 的整數天數 (whole days, 1–3650)")
+    return days
+
+
 def _settings(args):
     """The --config file's [settings], or None; a bad file is UnusableInput (exit 2)."""
     from processor.settings import load_config
@@ -62,13 +72,19 @@ def cmd_score(args) -> int:
     if _is_log_job(args):
         from processor.pipeline import score_log
 
+        settings = _settings(args)
+        if getattr(args, "horizon", None):
+            from processor.settings import Settings
+
+            settings = (settings or Settings()).with_values({"horizon_days": args.horizon})
         summary = score_log(args.input, args.output, out_dir=args.out_dir, csv=args.csv, as_of=args.as_of,
-                            settings=_settings(args), engine=args.engine, scheduler=args.scheduler,
+                            settings=settings, engine=args.engine, scheduler=args.scheduler,
                             memory_limit=args.memory_limit, workers=args.dask_workers, progress=progress)
     else:
         summary = score_file(args.input, args.output, as_of=args.as_of, settings=_settings(args),
                              model=getattr(args, "model", None), models_dir=getattr(args, "models", None),
-                             progress=progress, target=getattr(args, "target", None))
+                             progress=progress, target=getattr(args, "target", None),
+                             horizon_days=getattr(args, "horizon", None))
     if args.json:
         json.dump(summary, sys.stdout, ensure_ascii=False, indent=2, default=str)
         print()
@@ -241,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the messages printed here")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     p.add_argument("--config", help="TOML file with a [settings] table (used where the workbook has no 設定 sheet)")
+    p.add_argument("--horizon", type=_horizon, metavar="DAYS",
+                   help="customer value (客戶價值): predict this many days ahead (default: the 設定 sheet's "
+                        "客戶價值預測天數, else 365); overrides the workbook's setting")
     p.add_argument("--model", help="score campaign lists with the saved model NAME (see train) instead of training")
     p.add_argument("--models", help="models folder (default: $PRECISION_LIST_MODELS, else ./models)")
     p.add_argument("--target", metavar="COLUMN",

@@ -129,15 +129,18 @@ def date_display(settings: Settings, raw_sheets, parsed) -> str:
 
 def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: str | None = None,
             models_dir: Path | None = None, progress: Callable[[str], None] | None = None,
-            source_name: str = "", target: str | None = None) -> Analysis:
+            source_name: str = "", target: str | None = None, horizon_days: int | None = None) -> Analysis:
     """Detect, parse, validate and analyse raw sheets; the pure heart of ``score``.
 
-    ``as_of`` defaults to today (the shells pass it; nothing below reads the clock).
+    ``as_of`` defaults to today (the shells pass it; nothing below reads the clock). ``horizon_days``
+    (score --horizon) overrides the 設定 sheet's 客戶價值預測天數.
     """
     progress = progress or (lambda message: None)
     as_of = pd.Timestamp(as_of).normalize() if as_of is not None else pd.Timestamp.today().normalize()
     previous = [r.name for r in raw_sheets if getattr(r, "result", False)]  # a result workbook scored again
     settings, parsed, problems = read_sheets(raw_sheets, as_of, settings, progress)
+    if horizon_days is not None:
+        settings = settings.with_values({"horizon_days": int(horizon_days)})
     by_kind: dict[str, list] = {}
     for sheet in parsed:
         if len(sheet.frame):  # a header-only sheet is listed on 摘要 but gives analysers nothing
@@ -214,7 +217,8 @@ def default_output(input_path: Path) -> Path:
 
 def score_file(input_path, output_path=None, *, as_of=None, settings: Settings | None = None,
                model: str | None = None, models_dir: Path | None = None,
-               progress: Callable[[str], None] | None = None, target: str | None = None) -> dict:
+               progress: Callable[[str], None] | None = None, target: str | None = None,
+               horizon_days: int | None = None) -> dict:
     """Score one workbook or CSV and write the result workbook atomically; returns the summary.
     A transaction log (a ``.parquet`` file or a folder) goes to :func:`score_log` with its defaults.
 
@@ -234,7 +238,7 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
                             fix_en="create the folder first, or point -o to an existing folder")
     raw = read_input(input_path)
     analysis = analyse(raw, as_of, settings, model=model, models_dir=models_dir, progress=progress,
-                       source_name=input_path.name, target=target)
+                       source_name=input_path.name, target=target, horizon_days=horizon_days)
     if not analysis.parsed:
         described = []
         for sheet in [r for r in raw if not getattr(r, "result", False)][:3]:  # a refusal stays one short line

@@ -1,5 +1,5 @@
 """Transaction logs: cleaning (with problems reported, nothing silently dropped) and the analyser
-that turns every transactions sheet into 沉默排名 and 客戶分群 (DESIGN §4, issue 3).
+that turns every transactions sheet into 沉默排名, 客戶價值 and 客戶分群 (DESIGN §4, issues 3 and 12).
 
 Rules, as stated to the user in 資料檢查 and the sheets' notes:
 * a negative amount is a return: it is deducted from the customer's amount and is not a visit;
@@ -17,6 +17,7 @@ import pandas as pd
 
 from processor.analyse import segments as seg
 from processor.analyse import silence as sil
+from processor.analyse import value as val
 from processor.analyse.calls import contact_directory, with_contacts
 from processor.errors import ERROR, WARNING, Problem, UnusableInput, step
 from processor.sheets.contract import Contribution
@@ -197,22 +198,32 @@ def _stacked(parsed) -> pd.DataFrame | None:
 
 def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambda m: None,
                   directory: pd.DataFrame | None = None) -> dict:
-    """Both tables and their sheets from clean transactions (used by the analyser and benchmarks);
+    """The three tables (客戶價值 first: its models give 沉默排名 its priority) and their sheets from clean
+    transactions (used by the analyser and benchmarks);
     ``directory`` (:func:`processor.analyse.calls.contact_directory`) adds 姓名, 手機, 負責業務."""
+    progress("估計客戶價值模型")
+    value = val.customer_value(clean, as_of, settings)
     progress("計算沉默排名")
-    silence = sil.silence_table(clean, as_of, settings)
+    silence = sil.silence_table(clean, as_of, settings, priority=value.scores)
     progress("計算客戶分群")
     segments, info = seg.segment_table(silence, settings)
-    return build_sheets(silence, segments, info, as_of, settings, directory)
+    return build_sheets(silence, segments, info, as_of, settings, directory, value)
 
 
 def build_sheets(silence: pd.DataFrame, segments: pd.DataFrame, info: dict, as_of, settings: Settings,
-                 directory: pd.DataFrame | None = None) -> dict:
+                 directory: pd.DataFrame | None = None, value=None) -> dict:
     """The sheets, 摘要 blocks, summary and 今日聯絡 people of both tables (whichever engine computed
     them); ``directory`` (:func:`processor.analyse.calls.contact_directory`) adds 姓名, 手機, 負責業務."""
-    sheets = [silence_sheet(silence, as_of, settings, directory), segment_sheet(segments, info, settings, directory)]
-    return {"sheets": sheets, "summary_blocks": summary_blocks(silence, segments),
-            "summary": {"transactions": headline(silence, segments, info)},
+    from processor.sheets import value as value_layout
+
+    middle = [value_layout.value_sheet(value.table, value.model, value.priority, value.horizon_days, as_of, settings,
+                                       MAX_LISTED)] if value is not None else []
+    summary = {"transactions": headline(silence, segments, info)}
+    if value is not None:  # 客戶價值 (processor.analyse.value.customer_value)
+        summary["customer_value"] = value_layout.summary(value.table, value.model, value.priority, value.horizon_days)
+    sheets = [silence_sheet(silence, as_of, settings, directory), *middle,
+              segment_sheet(segments, info, settings, directory)]
+    return {"sheets": sheets, "summary_blocks": summary_blocks(silence, segments), "summary": summary,
             "calls": [silence_calls(silence, settings.call_sheet_rows, directory, sheets[0].name)]}
 
 
@@ -305,14 +316,12 @@ def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings, directory: p
         f"每月 ≥{s.regular_per_month:g} 次（每年 ≥{s.regular_per_month * 12:g} 次）為忠誠或常規——價值高者忠誠、其餘常規"
         f"（種子的常規客戶還有未滿足的需求、可提高客單價）；每年 ≥{s.marginal_per_year:g} 次為邊緣；"
         f"多於 {s.lost_per_year:g} 次為休眠；{s.lost_per_year:g} 次以下為流失。門檻可在 設定 工作表調整。",
-        "優先分數＝100 × 消費金額百分位 × 仍是客戶的機率 × (1+TrF)÷2：高價值、還可能回來、又接近沉默的人最先打"
-        "（種子 004 四.3、五.2）。仍是客戶的機率依本人紀錄估計（來過 n 次、第一次到最後一次相隔幾天、已 Tr 天沒來；"
-        "來得越勤，久未出現越不利），越深的沉默分數越低（五.4）；價值「高」＝ABC 的 A、B 類。",
-        "建議行動依 S 與價值（種子 004 喚回方案）：S>2 深度沉默、"
-        "1≤S≤2 剛沉默；S<1 時 低頻/新客 為新客、c–e 組接近沉默、"
+        f"優先分數＝未來 {s.horizon_days} 天內再購買的機率（%），由 客戶價值 工作表的模型與本資料過去的再購紀錄估計（見該表）；"
+        "TrF、S、分組與建議行動照種子 004，說明客戶現在的狀態與該怎麼做。價值「高」＝ABC 的 A、B 類。",
+        "建議行動依 S 與價值（種子 004 喚回方案）：S>2 深度沉默、1≤S≤2 剛沉默；S<1 時 低頻/新客 為新客、c–e 組接近沉默、"
         "a–b 組活躍。各行動的完整做法（價值高／一般）：" + playbook + "。",
         "退貨（負數金額）已從消費金額扣除、不算一次購買；0 元不算購買。",
-        PRIORITY_CAVEAT,
+        PRIORITY_CHECK,
     ) + _listed_note(len(silence), label["priority_rank"])
     return ResultSheet("沉默排名", (main, groups, dormancy, rate), notes, lead=lead)
 
@@ -323,14 +332,9 @@ def _listed_note(n: int, order: str) -> tuple[str, ...]:
     return (f"共 {n:,} 位客戶；本表只列出{order}前 {MAX_LISTED:,} 位，下方各表與圖（及 摘要）涵蓋全部客戶。",)
 
 
-#: what the CDNOW benchmark measured (benchmarks/bench_cdnow.py; see docs/silence-and-segments.md)
-PRIORITY_CAVEAT = ("驗證：以公開的 CDNOW 資料（1997/9/30 為基準日，看 1998/6/30 前是否再購買）。預測回購的 AUC：單看距今天數 Tr 0.76、"
-                   "優先分數 0.74（來過兩次以上的客戶：優先分數 0.70、Tr 0.71），"
-                   "排序「誰會回來」略遜於 Tr；但名單前 20% 涵蓋的下期消費，"
-                   "優先分數 65%、Tr 64%。只想找最可能回購的人，可依「幾天沒來」由小到大排序。沉默得分 S、秩次比 TrF 單獨預測回購"
-                   "都比 Tr 差（AUC 0.70、0.60）：它們回答「離開多久了」，"
-                   "不是「會不會回來」。改進方向：以模型（BG/NBD）估下期購買次數 × "
-                   "平均客單價，同一資料前 20% 可涵蓋 69% 的下期消費。")
+#: what the CDNOW benchmark measured (benchmarks/bench_clv.py; see docs/customer-value.md)
+PRIORITY_CHECK = ("驗證（公開 CDNOW 資料，1997/9/30 前預測 1998/6/30 前誰會再買）：優先分數 AUC 0.771，只看距今天數 Tr 0.759；"
+                  "名單前 20% 涵蓋下期消費 67.6%，Tr 64.4%。")
 
 
 def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings,

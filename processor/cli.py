@@ -11,12 +11,15 @@ import json
 import logging
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from processor import __version__
 from processor.errors import UnusableInput
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("precision_list")
 
@@ -24,12 +27,23 @@ log = logging.getLogger("precision_list")
 def _as_of(text: str | None) -> pd.Timestamp | None:
     if text is None:
         return None
+    import pandas as pd  # see _today
+
     from processor.read.values import parse_dates
 
     parsed, bad = parse_dates(pd.Series([text], dtype=object))
     if bad.iloc[0] or pd.isna(parsed.iloc[0]):
         raise argparse.ArgumentTypeError(f"--as-of {text!r}: 日期無法辨識 (use 2024-03-05 or 113/03/05)")
     return parsed.iloc[0]
+
+
+def _today() -> pd.Timestamp:
+    """Today, as the analyses take it. pandas is imported only by the commands that need it, so
+    ``watch`` and ``status`` (and the drop folder's worker processes, which re-import this module
+    when they start) do not pay for it before there is work."""
+    import pandas as pd
+
+    return pd.Timestamp.today().normalize()
 
 
 def _settings(args):
@@ -47,8 +61,6 @@ def _human(args) -> bool:
 
 def _json_line(event: str, created: float | None = None, **fields) -> str:
     """One log line in the drop-folder log's shape: {"ts", "event", …}."""
-    from datetime import datetime, timezone
-
     ts = datetime.fromtimestamp(time.time() if created is None else created, timezone.utc)
     return json.dumps({"ts": ts.isoformat(timespec="milliseconds"), "event": event, **fields}, ensure_ascii=False)
 
@@ -105,7 +117,8 @@ def cmd_score(args) -> int:
             print(f"scored {Path(args.input).name}: {kinds}\n{problems['errors']} errors, {problems['warnings']} "
                   f"warnings (sheet 資料檢查)\nresult: {summary['output']}")
         else:
-            print(f"已評分 {Path(args.input).name}：{kinds}\n資料問題 {problems['errors']} 個錯誤、{problems['warnings']} "
+            print(f"已評分 {Path(args.input).name}："
+                  f"{kinds}\n資料問題 {problems['errors']} 個錯誤、{problems['warnings']} "
                   f"個提醒（見 資料檢查 工作表）\n結果：{summary['output']}")
     return 0
 
@@ -122,9 +135,9 @@ def cmd_train(args) -> int:
     from processor.models import default_models_dir
     from processor.pipeline import train_file
 
-    as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
+    as_of = args.as_of if args.as_of is not None else _today()
     done = train_file(Path(args.input), args.target, args.name, settings=_settings(args), as_of=as_of,
-                      trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+                      trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                       models_dir=default_models_dir(args.models), progress=lambda m: print(f"… {m}", file=sys.stderr))
     _print_data_check(done.problems, done.report, args.lang)
     if done.error is not None:
@@ -133,7 +146,8 @@ def cmd_train(args) -> int:
     en = args.lang == "en"
     print((f"saved model {done.path} ({result.fitted.chosen}, {len(result.fitted.features)} features; "
            f"label column {result.label_column!r})") if en else
-          f"已儲存模型 {done.path}（{result.fitted.chosen}，{len(result.fitted.features)} 個欄位；已知結果欄「{result.label_column}」）")
+          f"已儲存模型 {done.path}（{result.fitted.chosen}，"
+          f"{len(result.fitted.features)} 個欄位；已知結果欄「{result.label_column}」）")
     if e:
         print(f"{result.eval_source}：AUC {e['auc']:.3f}，精確率 {e['precision']:.1%}，"
               f"照名單打 {e['profit_list']:,.0f} 元 vs 全部都打 {e['profit_everyone']:,.0f} 元")
@@ -146,8 +160,9 @@ def cmd_train(args) -> int:
 def _print_data_check(problems, report: Path, lang: str, shown: int = 12) -> None:
     """Train's data check on stderr: counts, then one line per kind of problem (errors first),
     without cell values (they may be personal data; the report beside the model has them).
-    The grouping, true counts and ID masking are :func:`processor.errors.problem_kinds`."""
-    from processor.errors import ERROR, problem_kinds
+    The grouping, true counts and ID masking are :func:`processor.sheets.check.problem_kinds`."""
+    from processor.errors import ERROR
+    from processor.sheets.check import problem_kinds
 
     n_errors = sum(p.severity == ERROR for p in problems)
     print((f"data check: {n_errors} errors, {len(problems) - n_errors} warnings (all of them: {report})" if lang == "en"
@@ -173,7 +188,7 @@ def cmd_templates(args) -> int:
 def cmd_demo(args) -> int:
     from processor.demo import write_demo
 
-    as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
+    as_of = args.as_of if args.as_of is not None else _today()
     for path in write_demo(Path(args.dir), seed=args.seed, as_of=as_of):
         print(path)
     return 0
@@ -193,7 +208,7 @@ def cmd_quickstart(args) -> int:
     from processor.service.dropfolder import Service
 
     root = args.root = Path(args.dir)
-    as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
+    as_of = args.as_of if args.as_of is not None else _today()
     staging = root / ".demo-staging"  # written whole, then moved in: the service never sees half a file
     inputs = write_demo(staging, seed=0, as_of=as_of)
     (root / "inbox").mkdir(parents=True, exist_ok=True)
@@ -235,7 +250,7 @@ def cmd_status(args) -> int:
 
 def cmd_team(args) -> int:
     """The manager's roll-up: outbox/團隊總覽.xlsx from the newest result of each rep."""
-    from processor.service.team import write_team
+    from processor.team import write_team
 
     root = Path(args.root)
     if not (root / "outbox").is_dir():

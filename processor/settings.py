@@ -10,7 +10,9 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from processor.errors import WARNING, Problem
+from processor.errors import WARNING, Problem, UnusableInput, step
+from processor.read.schema import normalise_header
+from processor.read.values import parse_number_scalar
 
 
 def _f(default, label: str, hint: str, *, minimum: float | None = None, maximum: float | None = None,
@@ -93,8 +95,6 @@ LABEL_TO_NAME = {label: f.name for f in fields(Settings) for label in (f.metadat
 
 def _coerce(name: str, raw) -> object:
     """Coerce a raw value (from a cell or the TOML file) to the field's type; ValueError if not."""
-    from processor.read.values import parse_number_scalar  # values imports nothing from here
-
     default = FIELDS[name].default
     choices = FIELDS[name].metadata["choices"]
     if choices is not None:
@@ -122,8 +122,6 @@ def _coerce(name: str, raw) -> object:
 
 def settings_from_pairs(pairs: list[tuple[int, object, object]], sheet: str, base: Settings) -> tuple[Settings, list[Problem]]:
     """Read (row, label, value) pairs of a 設定 sheet over ``base``; unknown or bad lines become problems."""
-    from processor.read.schema import normalise_header
-
     by_label = {normalise_header(label): name for label, name in LABEL_TO_NAME.items()}
     by_label.update({normalise_header(name): name for name in FIELDS})
     values, problems = {}, []
@@ -153,8 +151,6 @@ def load_config(path: Path | None) -> Settings:
     >>> load_config(None).price
     2500.0
     """
-    from processor.errors import UnusableInput
-
     if path is None:
         return Settings()
     path = Path(path)
@@ -162,7 +158,7 @@ def load_config(path: Path | None) -> Settings:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except OSError as exc:
-        raise UnusableInput(f"讀不到設定檔 {path}（{type(exc).__name__}）", "請確認 --config 的路徑與檔名",
+        raise UnusableInput(f"讀不到設定檔 {path}（{type(exc).__name__}）", step("check_config"),
                             en=f"cannot read the config file {path} ({type(exc).__name__})",
                             fix_en="check the path given to --config") from None
     except tomllib.TOMLDecodeError as exc:

@@ -224,7 +224,8 @@ def _as_service_user() -> tuple[str | None, str]:
         if python and subprocess.run(
                 ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c",
                  "import processor.service.dropfolder, pandas, openpyxl, watchdog, multiprocessing as m\n"
-                 "p = m.get_context('spawn').Process(target=print); p.start(); p.join(); raise SystemExit(p.exitcode)"],
+                 "p = m.get_context('spawn').Process(target=print); p.start(); p.join()\n"
+                 "raise SystemExit(p.exitcode)"],
                 cwd="/", env=env, capture_output=True, timeout=120).returncode == 0:
             return "65534", python
     pytest.skip(f"no {version} interpreter that uid 65534 may run with this project's packages")

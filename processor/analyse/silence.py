@@ -62,7 +62,8 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
 
     >>> t = pd.DataFrame({"customer_id": ["A"] * 3, "amount": [100.0] * 3,
     ...                   "date": pd.to_datetime(["2025-01-01", "2025-01-11", "2025-01-31"])})
-    >>> silence_table(t, "2025-03-10").loc[0, ["recency", "rank_ratio", "silence_score", "silence_group"]].astype(str).tolist()
+    >>> columns = ["recency", "rank_ratio", "silence_score", "silence_group"]
+    >>> silence_table(t, "2025-03-10").loc[0, columns].astype(str).tolist()
     ['38.0', '1.0', '1.9', 'e']
     """
     statistics, pool = customer_statistics(transactions, as_of, settings)

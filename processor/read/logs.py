@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from processor.errors import UnusableInput
+from processor.errors import UnusableInput, step
 from processor.read.schema import TRANSACTIONS, alias_index, normalise_header
 
 LOG_SUFFIXES = (".parquet", ".csv")
@@ -70,7 +70,7 @@ def resolve_log(text: str) -> TransactionLog:
 
     >>> resolve_log("no-such-folder/*.parquet")
     Traceback (most recent call last):
-    processor.errors.UnusableInput: 找不到符合 no-such-folder/*.parquet 的檔案；請確認路徑與萬用字元（例：exports/2025-*.csv）
+    processor.errors.UnusableInput: 找不到符合 no-such-folder/*.parquet 的檔案；請確認路徑與萬用字元...
     """
     path = Path(text)
     if path.is_dir():
@@ -107,7 +107,7 @@ def resolve_log(text: str) -> TransactionLog:
         raise UnusableInput(
             f"{bad.path.name} 不是交易紀錄（找不到 客戶編號、日期、金額 欄）"
             + (f"，另有 {len(not_transactions) - 1} 個檔案也是" if len(not_transactions) > 1 else "") + "，整批沒有處理",
-            "請把不是交易紀錄的檔案移出，或改正欄名（用 precision-list templates 的 交易 範本欄名）",
+            "請把不是交易紀錄的檔案移出，或改正欄名" + step("transactions_template_headers"),
             en=f"{bad.path.name} is not a transaction log (no 客戶編號/customer id, 日期/date, 金額/amount columns)"
                + (f"; {len(not_transactions) - 1} more file(s) too" if len(not_transactions) > 1 else "")
                + "; nothing was scored",

@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, Iterator
 
+from processor import __version__
 from processor.errors import UnusableInput
 from processor.service.claims import fsync_dir, fsync_file, place, sha256
 from processor.service.ledger import ARCHIVED, CLAIMED, DUPLICATE, FAILED, WRITTEN, Ledger, utc_now
@@ -70,7 +71,7 @@ class Handler:
 
     def _refresh_team(self, job: dict) -> None:
         """``team = true``: the manager's roll-up follows every result (its failure never fails the file)."""
-        from processor.service.team import TEAM_FILE, write_team
+        from processor.team import TEAM_FILE, write_team
 
         try:
             write_team(self.f.root)
@@ -381,8 +382,7 @@ def config_key(settings, scorer: str) -> str:
     Part of the duplicate key (with the content hash and the as-of date): the same list dropped
     again on another day, or under another config, is scored again.
     """
-    from processor import __version__
-    from processor.settings import Settings
+    from processor.settings import Settings  # settings imports values, which imports pandas
 
     payload = json.dumps({"settings": asdict(settings or Settings()), "scorer": scorer, "version": __version__},
                          sort_keys=True, default=str, ensure_ascii=False)

@@ -35,7 +35,7 @@ class Options:
     terminal: str | None = None  # CLI only: "zh-TW"/"en" = human lines on stderr, JSON to log_file only
     scorer: str = "processor.pipeline:score_file"  # "module:function" with score_file's signature
     config: str | None = None  # the TOML file ([settings] is read by processor.settings.load_config)
-    team: bool = False  # refresh outbox/團隊總覽.xlsx after every result or failure (processor.service.team)
+    team: bool = False  # refresh outbox/團隊總覽.xlsx after every result or failure (processor.team)
 
 
 

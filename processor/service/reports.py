@@ -14,8 +14,7 @@ import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
-from processor.errors import UnusableInput
-from processor.privacy import ID_CANDIDATE
+from processor.errors import ID_CANDIDATE, UnusableInput
 from processor.service.ledger import utc_now
 
 class EventLog:

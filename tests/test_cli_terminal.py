@@ -30,8 +30,10 @@ def _drop_folder(tmp_path, demo_dir):
 def _done_line(summary: dict, en: bool = False) -> str:
     sheets, problems = len(summary["sheets"]), summary["problems"]
     if en:
-        return (f"done: {sheets} result sheets, data check {problems['errors']} errors {problems['warnings']} warnings"
-                f" → outbox/貸款懶人包.scored.xlsx")
+        def n(count, noun):
+            return f"{count} {noun}" + ("" if count == 1 else "s")
+        return (f"done: {n(sheets, 'result sheet')}, data check {n(problems['errors'], 'error')} "
+                f"{n(problems['warnings'], 'warning')} → outbox/貸款懶人包.scored.xlsx")
     return f"完成：{sheets} 張結果表，資料問題 {problems['errors']} 錯誤 {problems['warnings']} 提醒 → outbox/貸款懶人包.scored.xlsx"
 
 

@@ -72,7 +72,8 @@ def human_line(record: dict, lang: str = "zh-TW") -> bytes:
         text = f"reading {name} …" if en else f"讀取 {name} …"
     elif event == "scored" and "sheets" in r:
         took = r.get("duration_s")
-        text = (f"done: {r['sheets']} result sheets, data check {r['errors']} errors {r['warnings']} warnings"
+        text = (f"done: {_n(r['sheets'], 'result sheet')}, data check {_n(r['errors'], 'error')} "
+                f"{_n(r['warnings'], 'warning')}"
                 f" → outbox/{r['output']}" + (f" ({took:.1f} s)" if took is not None else "") if en else
                 f"完成：{r['sheets']} 張結果表，資料問題 {r['errors']} 錯誤 {r['warnings']} 提醒 → outbox/{r['output']}"
                 + (f"（{took:.1f} 秒）" if took is not None else ""))
@@ -97,6 +98,10 @@ def human_line(record: dict, lang: str = "zh-TW") -> bytes:
     else:
         return b""
     return (text + "\n").encode("utf-8")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 _REDACTIONS = (

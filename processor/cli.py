@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,12 +63,49 @@ def _settings(args):
     return load_config(Path(args.config)) if getattr(args, "config", None) else None
 
 
+def _human(args) -> bool:
+    """Short lines for people: ``--log-format human``, or ``auto`` (the default) with stderr a terminal.
+    Otherwise (pipes, services, ``--log-format json``) the log stays JSON lines, as it always was."""
+    return args.log_format == "human" or (args.log_format == "auto" and sys.stderr.isatty())
+
+
+def _json_line(event: str, created: float | None = None, **fields) -> str:
+    """One log line in the drop-folder log's shape: {"ts", "event", …}."""
+    ts = datetime.fromtimestamp(time.time() if created is None else created, timezone.utc)
+    return json.dumps({"ts": ts.isoformat(timespec="milliseconds"), "event": event, **fields}, ensure_ascii=False)
+
+
+class _JsonLines(logging.Formatter):
+    """``--log-format json``: every log record as one JSON line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _json_line("log", record.created, level=record.levelname, logger=record.name,
+                          message=record.getMessage())
+
+
+def _service_options(args, **flags):
+    """The drop-folder options, with human lines on the terminal and the JSON log in ROOT/.state/service.log
+    unless a ``log_file`` is configured (see :func:`_human`)."""
+    from processor.service.dropfolder import load_options
+
+    options = load_options(args.config if hasattr(args, "config") else None, **flags)
+    if _human(args):
+        options.terminal = args.lang
+        options.log_file = options.log_file or str(Path(args.root) / ".state" / "service.log")
+    return options
+
+
 def cmd_score(args) -> int:
     from processor.pipeline import score_file
 
+    started = time.monotonic()
+
     def progress(message: str) -> None:
-        if not args.json and sys.stderr.isatty():  # progress for people, not for pipes and logs
-            print(f"… {message}", file=sys.stderr)
+        if args.log_format == "json":
+            print(_json_line("step", message=message), file=sys.stderr, flush=True)
+        elif not args.json and _human(args):  # a step line for people, not for pipes and logs
+            print(f"… {message}（{time.monotonic() - started:.0f} 秒）" if args.lang != "en" else
+                  f"… {message} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
 
     if _is_log_job(args):
         from processor.pipeline import score_log
@@ -183,9 +221,9 @@ def cmd_quickstart(args) -> int:
     """The README's first command: demo workbooks dropped into a local drop folder, the service
     run once over it, and where the results are."""
     from processor.demo import write_demo
-    from processor.service.dropfolder import Service, load_options
+    from processor.service.dropfolder import Service
 
-    root = Path(args.dir)
+    root = args.root = Path(args.dir)
     as_of = args.as_of if args.as_of is not None else _today()
     staging = root / ".demo-staging"  # written whole, then moved in: the service never sees half a file
     inputs = write_demo(staging, seed=0, as_of=as_of)
@@ -194,7 +232,8 @@ def cmd_quickstart(args) -> int:
         path.replace(root / "inbox" / path.name)
     staging.rmdir()
     print(f"範例檔已放進 demo workbooks dropped into: {root / 'inbox'}", flush=True)
-    code = Service(root, load_options(None, settle=0.0, workers=1)).run(once=True)
+    options = _service_options(args, settle=0.0, workers=1)
+    code = Service(root, options).run(once=True)
     results = sorted((root / "outbox").glob("*.xlsx"))
     for path in results:
         print(f"  結果 result: {path}")
@@ -202,15 +241,16 @@ def cmd_quickstart(args) -> int:
     for path in failed:
         print(f"  失敗 failed: {path}（原因見 see {path.name}.error.txt）")
     print(f"結果資料夾 results folder: {root / 'outbox'}；下一步 next: precision-list watch {root}")
+    if options.terminal:
+        print(f"記錄檔 log (JSON lines): {options.log_file}")
     return code
 
 
 def cmd_watch(args) -> int:
-    from processor.service.dropfolder import Service, load_options
+    from processor.service.dropfolder import Service
 
     try:
-        options = load_options(args.config, poll=args.poll, workers=args.workers, settle=args.settle,
-                               as_of=args.as_of)
+        options = _service_options(args, poll=args.poll, workers=args.workers, settle=args.settle, as_of=args.as_of)
     except (OSError, ValueError) as exc:  # a missing or wrong config file: say which, exit 2
         print(f"precision-list watch: {exc}", file=sys.stderr)
         return 2
@@ -240,10 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="precision-list", description="精準名單 Precision List: whom to call first.")
     parser.add_argument("--version", action="version", version=f"precision-list {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step to stderr")
-    # -v also after the command (`score FILE -v`); SUPPRESS keeps a -v given before it
+    log_format = dict(choices=["auto", "human", "json"], help="auto (default): short lines for people on a "
+                      "terminal, JSON lines in pipes and services (drop folder: the JSON goes to .state/service.log)")
+    parser.add_argument("--log-format", default="auto", **log_format)
+    # -v and --log-format also after the command (`score FILE -v`); SUPPRESS keeps one given before it
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="log every step to stderr (also accepted before the command)")
+    verbose.add_argument("--log-format", default=argparse.SUPPRESS, **log_format)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, **kw) -> argparse.ArgumentParser:
@@ -304,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("quickstart", help="drop the demo workbooks into DIR/inbox and run the drop-folder service once (results in DIR/outbox)")
     p.add_argument("dir", nargs="?", default="precision-list-demo")
     p.add_argument("--as-of", type=_as_of, default=None, help="the day counted as today")
+    p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the lines on a terminal")
     p.set_defaults(func=cmd_quickstart)
 
     p = command("watch", help="run the drop-folder service on ROOT (inbox/ → outbox/, archive/, failed/)")
@@ -317,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="TOML file: [service] options and [settings] (see docs/drop-folder.md)")
     p.add_argument("--as-of", type=_as_of, help="the day counted as today for every file (default: the day it is "
                                                 "scored), e.g. 2024-03-05 or 113/03/05")
+    p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the lines on a terminal")
     p.set_defaults(func=cmd_watch)
 
     p = command("team", help="the manager's roll-up: ROOT/outbox/團隊總覽.xlsx from each rep's newest result")
@@ -332,8 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.log_format == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(_JsonLines())
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
+    else:
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         return args.func(args)
     except UnusableInput as exc:

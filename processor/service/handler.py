@@ -229,7 +229,7 @@ class Handler:
             partial.mkdir(parents=True, exist_ok=True)
             temp = partial / "result.xlsx"  # short: the final name may be long; it is tried at the move
             crash_point("scoring")
-            self.scorer(path, temp, as_of=as_of, settings=self.settings)
+            summary = self.scorer(path, temp, as_of=as_of, settings=self.settings)
             if not temp.is_file():
                 raise RuntimeError("the scorer wrote no file")
             # a writer that paused longer than settle went on: never publish this (a failing stat: retry)
@@ -259,7 +259,7 @@ class Handler:
         finally:
             shutil.rmtree(partial, ignore_errors=True)
         self.log("scored", file=name, size=size, run=run_id, output=output,
-                 duration_s=round(time.monotonic() - t0, 3), outcome="ok")
+                 duration_s=round(time.monotonic() - t0, 3), outcome="ok", terminal=_counts(summary))
         return self._archive(run_id, claim, name, started, ARCHIVED)
 
     def _changed_or(self, run_id: str, name: str, path: Path, before: tuple, stat_errors: bool = False,
@@ -364,6 +364,16 @@ class Handler:
                  duration_s=round(time.monotonic() - started, 3))
         return FAILED
 
+
+
+def _counts(summary) -> dict:
+    """Result sheets and data-check counts of score_file's summary, for the log (numbers only);
+    {} for a scorer that returns something else."""
+    try:
+        return {"sheets": len(summary["sheets"]), "errors": int(summary["problems"]["errors"]),
+                "warnings": int(summary["problems"]["warnings"])}
+    except (TypeError, KeyError, ValueError):
+        return {}
 
 
 def config_key(settings, scorer: str) -> str:

@@ -1,16 +1,20 @@
-"""What the core says, in Excel's terms.
+"""The steps core messages name, in Excel's words.
 
-The core's messages are written for every shell, and a few of them name the command line
-(``--model``, ``--as-of``, ``precision-list train``). A rep in Excel has no command line, so
+A core message that asks the rep to do something names the step by its code
+(:data:`processor.errors.STEPS`: train a model, pick the known-result column, set the basis
+date …), worded by default for the command line. A rep in Excel has no command line, so
 everything the add-in shows — dialogs, formula cells, the 資料檢查 sheet it puts into the
-workbook — goes through :func:`in_excel`, which replaces each such phrase with the Excel step
-that does the same. ``tests/test_addin_ribbon.py`` scans every message in ``processor/`` and
-fails when a new one names the command line without an Excel wording here.
+workbook — goes through :func:`in_excel`, which words each step as the Excel button or formula
+argument that does the same (:data:`IN_EXCEL`, :data:`IN_FORMULA`). ``tests/test_addin_ribbon.py``
+checks that every step has an Excel wording and that no core message names the command line
+other than through a step.
 """
 
 from __future__ import annotations
 
 import re
+
+from processor.errors import worded
 
 #: what to do when a saved model is missing, in Excel terms
 MODEL_FIX = ("請在有已知結果（是否購買）的名單上按 精準名單 › 訓練模型；"
@@ -22,35 +26,47 @@ FORMULA_AS_OF = "若基準日不對，請改公式的 as_of（例如 =TODAY() �
 #: a command-line reference in a message (a long option, or a precision-list subcommand)
 CLI_REFERENCE = re.compile(r"(?<![\w-])--[a-z]|precision-list [a-z]")
 
-_STEPS = (
-    (re.compile(r"請先用 precision-list train 訓練，或(?:確認 --models 資料夾|設定 --models / [\w$%]*)"), MODEL_FIX),
-    (re.compile(r"或用 --model 指定已訓練的模型"),
-     "或先在有已知結果的舊名單按 精準名單 › 訓練模型，再按 購買機率（xlwings.conf 的 MODEL 可指定用哪個模型）"),
-    (re.compile(r"若基準日不對，請用 --as-of 指定"), None),  # the shell's own basis-date step
-    (re.compile(r"或從 precision-list templates 複製標題列"), "或用 精準名單 › 插入範本工作表 取得正確的標題列"),
-    (re.compile(r"請使用 precision-list templates 產生的範本欄名"), "請使用 精準名單 › 插入範本工作表 的欄名"),
-    (re.compile(r"請用 -o 指定另一個檔名"), "請另存新檔後再試"),
-    (re.compile(r"請用這一版的 precision-list train 重新訓練"), "請用這一版在名單上重新按 精準名單 › 訓練模型"),
-    (re.compile(r"（precision-list train）"), "（精準名單 › 訓練模型）"),
+#: every step of processor.errors.STEPS as a ribbon button does it
+IN_EXCEL: dict[str, str] = {
+    "train_or_models_dir": MODEL_FIX,
+    "train_or_models_env": MODEL_FIX,
+    "retrain_this_version": "請用這一版在名單上重新按 精準名單 › 訓練模型",
+    "train_command": "（精準名單 › 訓練模型）",
+    "or_use_model": "或先在有已知結果的舊名單按 精準名單 › 訓練模型，"
+                    "再按 購買機率（xlwings.conf 的 MODEL 可指定用哪個模型）",
+    "train_then_score_new_list": "或先在這份名單按 精準名單 › 訓練模型，再對新名單按 購買機率",
+    "as_of": BUTTON_AS_OF,
+    "copy_template_headers": "或用 精準名單 › 插入範本工作表 取得正確的標題列",
+    "use_template_headers": "請使用 精準名單 › 插入範本工作表 的欄名",
+    "other_output": "請另存新檔後再試",
     # Excel has no --target: the rep names the known-result column 是否購買 (a header the schema knows)
-    (re.compile(r"請用 --target 欄名 指定（score 與 train 都可以）"), "請把已知結果那一欄的標題改成「是否購買」"),
-    (re.compile(r"用 --target 指定哪一欄是已知結果"), "把已知結果那一欄的標題改成「是否購買」"),
-    (re.compile(r"請用 --target 指定）"), "請把其中一欄的標題改成「是否購買」）"),
-    (re.compile(r"--target 要寫標題列上的欄名"), "已知結果欄要用標題列上的欄名"),
-    (re.compile(r"（--target）"), "（指定的已知結果欄）"),
-    (re.compile(r"由 --target 指定"), "由指定的欄名"),
-    (re.compile(r"請確認 --config 的路徑與檔名"), "請確認設定檔的路徑與檔名"),
-)
+    "target_either_command": "請把已知結果那一欄的標題改成「是否購買」",
+    "target_which": "把已知結果那一欄的標題改成「是否購買」",
+    "target_one_of": "請把其中一欄的標題改成「是否購買」）",
+    "target_header": "已知結果欄要用標題列上的欄名",
+    "target_given": "（指定的已知結果欄）",
+    "target_reason": "由指定的欄名",
+    "check_config": "請確認設定檔的路徑與檔名",
+    # transaction logs beyond a workbook are scored by the command line only; should one of its
+    # messages reach Excel, it says so instead of naming an option
+    "as_of_is_right": "電腦的日期（基準日）正確",
+    "transactions_template_headers": "（用 精準名單 › 插入範本工作表 › 交易 的欄名）",
+    "full_tables": "每位客戶的完整表格要由系統管理員用命令列輸出",
+    "memory_limit_options": "（由系統管理員調整 Dask worker 的記憶體上限）",
+    "out_dir": "完整表格資料夾",
+    "memory_limit": "記憶體上限",
+}
+#: the same, in a formula cell: the basis date is the formula's as_of argument
+IN_FORMULA: dict[str, str] = {**IN_EXCEL, "as_of": FORMULA_AS_OF}
 
 
-def in_excel(text, as_of_step: str = BUTTON_AS_OF):
-    """``text`` with every command-line step replaced by its Excel step (non-text passes through).
+def in_excel(message, words: dict[str, str] = IN_EXCEL):
+    """``message`` — a text, a :class:`~processor.errors.Problem` or an
+    :class:`~processor.errors.UnusableInput` — with every step it names in Excel's words.
 
-    >>> in_excel("確認日期是否打錯；若基準日不對，請用 --as-of 指定", FORMULA_AS_OF)
+    >>> in_excel("確認日期是否打錯；若基準日不對，請用 --as-of 指定", IN_FORMULA)
     '確認日期是否打錯；若基準日不對，請改公式的 as_of（例如 =TODAY() 或 "2024/3/5"）'
     """
-    if not isinstance(text, str) or ("-" not in text and "precision-list" not in text):
-        return text
-    for pattern, step in _STEPS:
-        text = pattern.sub((as_of_step if step is None else step).replace("\\", r"\\"), text)
-    return text
+    if hasattr(message, "worded"):
+        return message.worded(words)
+    return worded(message, words)

@@ -11,7 +11,6 @@ only :class:`addin.adapter.OpenWorkbook`; nothing here imports xlwings.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -20,27 +19,32 @@ from typing import Callable
 import openpyxl
 import pandas as pd
 
-from processor.read import schema
 from processor.errors import UnusableInput
+from processor.models import ModelError, load_model, load_model_cached, model_path, train_model
+from processor.analyse.propensity import choose_label
+from processor.pipeline import analyse, list_to_train, not_produced, read_sheets
+from processor.read import schema
 from processor.read.workbook import RESULT_SHEETS_KEY, WORKBOOK_SUFFIXES
+from processor.sheets import templates
+from processor.sheets.check import PROBLEM_COLUMNS
+from processor.sheets.report import HELP_SHEET, render
 
 from .adapter import CONFIG_SHEET, OpenWorkbook
 from .messages import MODEL_FIX, in_excel
 
 TITLE = "精準名單"
-NOT_AVAILABLE = "尚未提供 / not available yet"
 INFO_SHEET = "說明"
 MODEL_KEY = "MODEL"  # xlwings.conf: the saved model 購買機率 / 全部執行 score campaign lists with
 CHECK_SHEET = "資料檢查"
 
-#: button id → (result sheets it puts into the workbook (None: all), the core module it needs,
-#: the sheet kind it reads); 資料檢查 always comes along so every problem is visible
-ANALYSES: dict[str, tuple[tuple[str, ...] | None, str | None, str | None]] = {
-    "segments": (("客戶分群",), "processor.analyse.segments", "transactions"),
-    "silence": (("沉默排名",), "processor.analyse.silence", "transactions"),
-    "propensity": (("精準名單", "模型評估"), "processor.analyse.propensity", "campaign"),
-    "run_all": (None, None, None),
-    "check": ((), None, None),
+#: button id → (result sheets it puts into the workbook (None: all), the sheet kind it reads);
+#: 資料檢查 always comes along so every problem is visible
+ANALYSES: dict[str, tuple[tuple[str, ...] | None, str | None]] = {
+    "segments": (("客戶分群",), "transactions"),
+    "silence": (("沉默排名",), "transactions"),
+    "propensity": (("精準名單", "模型評估"), "campaign"),
+    "run_all": (None, None),
+    "check": ((), None),
 }
 
 
@@ -82,8 +86,6 @@ def models_dir(book: OpenWorkbook | None) -> Path:
 def model_file(book: OpenWorkbook | None, name_or_path: str) -> Path:
     """The .skops file of a model given by name (in :func:`models_dir`) or by path (a relative
     path is taken from the workbook's folder)."""
-    from processor.models import model_path
-
     path = model_path(str(name_or_path).strip(), models_dir(book))  # a name → models folder; a path as given
     return _beside_workbook(book, path)
 
@@ -91,8 +93,6 @@ def model_file(book: OpenWorkbook | None, name_or_path: str) -> Path:
 def saved_model(book: OpenWorkbook | None, name_or_path: str) -> dict:
     """The saved model (cached, reloaded when its file changes); a missing one is a ModelError
     whose fix is the Excel step."""
-    from processor.models import ModelError, load_model_cached
-
     path = model_file(book, name_or_path)
     if not path.is_file():
         raise ModelError(f"找不到模型「{name_or_path}」（{path}）", MODEL_FIX)
@@ -137,8 +137,6 @@ def _input_sheets(book: OpenWorkbook) -> list:
 def _put_results(book: OpenWorkbook, analysis, wanted: tuple[str, ...] | None) -> list[str]:
     """Render the chosen result sheets with processor.sheets.report.render and copy them in, replacing
     the ones an earlier button put there."""
-    from processor.sheets.report import HELP_SHEET, render
-
     sheets = [s for s in analysis.sheets if wanted is None or s.name in wanted or s.name == "資料檢查"]
     previous = _previous_results(book)
     # the help sheet is written anew with every run (its sections follow the sheets written)
@@ -156,8 +154,6 @@ def _put_results(book: OpenWorkbook, analysis, wanted: tuple[str, ...] | None) -
 def _in_excel(analysis):
     """The analysis with the 資料檢查 texts and every sheet's notes worded for Excel
     (:func:`addin.messages.in_excel`): the rep has no command line."""
-    from processor.errors import PROBLEM_COLUMNS
-
     # only our own texts: 內容 and 工作表 are the rep's cells and sheet names, shown as they are
     ours = (PROBLEM_COLUMNS["problem"], PROBLEM_COLUMNS["fix"])
 
@@ -178,37 +174,33 @@ def _in_excel(analysis):
 
 
 def _not_produced(analysis, label: str, kind_key: str, model: Path | None, folder: Path) -> UnusableInput:
-    """Why a button's sheets are missing, told apart: no such sheet; a sheet with headers only;
-    a campaign list with no known outcomes and no saved model; rows that were all unusable."""
+    """Why a button's sheets are missing, in Excel's words: the core's diagnosis
+    (:func:`processor.pipeline.not_produced`), the same one ``score`` reports in 資料檢查."""
     kind = schema.KINDS[kind_key]
-    found = [s for s in analysis.parsed if s.kind.key == kind_key]
-    names = "、".join(f"「{s.sheet}」" for s in found)
-    if not found:
+    why = not_produced(analysis, kind_key)
+    names = "、".join(f"「{name}」" for name in why.sheets)
+    if why.reason == "no_sheet":
         required = "、".join(f.label for f in kind.fields if f.required)
         return UnusableInput(f"沒有產生「{label}」：找不到「{kind.label}」工作表（要有 {required} 欄）",
                              f"請用 精準名單 › 插入範本工作表 › {kind.label}，貼上資料再按一次",
                              en=f"no {kind.key} sheet")
-    if all(len(s.frame) == 0 for s in found):
+    if why.reason == "headers_only":
         return UnusableInput(f"沒有產生「{label}」：{names} 工作表只有標題列，沒有資料",
                              "請在標題列下方貼上資料再按一次", en=f"{kind.key} sheet has headers but no rows")
-    if kind_key == "campaign" and model is None and not any(
-            "label" in s.headers and s.frame["label"].notna().any() for s in found):
-        outcome = kind.field("label").label
-        return UnusableInput(f"沒有產生「{label}」：{names} 沒有已知結果（{outcome}）欄，模型資料夾也沒有已存的模型",
-                             f"請先在有已知結果的舊名單按 精準名單 › 訓練模型（存到 {folder}），"
-                             f"或在 {CONFIG_SHEET} 的 {MODEL_KEY} 填模型名稱，再按一次；"
-                             f"也可以在「{outcome}」欄填 是/否（要預測的客戶留白）",
-                             en="no labelled rows and no saved model")
-    rows = sum(len(s.frame) for s in found)
-    return UnusableInput(f"沒有產生「{label}」：{names} 的 {rows:,} 列資料都無法使用", f"原因見「{CHECK_SHEET}」工作表",
+    if why.reason == "stopped":
+        # where the add-in looked for a saved model is the shell's own fact, said beside the core's reason
+        no_model = f"；模型資料夾（{folder}）也沒有已存的模型" if kind_key == "campaign" and model is None else ""
+        problem = in_excel(why.problem)
+        return UnusableInput(f"沒有產生「{label}」：{names} {problem.problem}{no_model}",
+                             problem.fix, en=f"{kind.key}: stopped by a problem of the list",
+                             sheet=why.problem.sheet, column=why.problem.column)
+    return UnusableInput(f"沒有產生「{label}」：{names} 的 {why.rows:,} 列資料都無法使用", f"原因見「{CHECK_SHEET}」工作表",
                          en=f"no usable rows in the {kind.key} sheet")
 
 
 def run_analysis(book: OpenWorkbook, control_id: str) -> str:
     """客戶分群 / 沉默排名 / 購買機率 / 全部執行 / 檢查資料: the pipeline on the open workbook."""
-    from processor.pipeline import analyse
-
-    wanted, module, kind = ANALYSES[control_id]
+    wanted, kind = ANALYSES[control_id]
     raw = _input_sheets(book)
     if not raw:
         raise UnusableInput("這個活頁簿沒有資料工作表", "請先用 精準名單 › 插入範本工作表，貼上資料再按一次")
@@ -221,8 +213,6 @@ def run_analysis(book: OpenWorkbook, control_id: str) -> str:
     produced = {s.name for s in analysis.sheets}
     if wanted and not produced & set(wanted):
         label = "、".join(wanted)
-        if module and importlib.util.find_spec(module) is None:
-            raise UnusableInput(f"「{label}」{NOT_AVAILABLE}（{module}）", "這個版本還沒有這項分析；請先用 全部執行 或 檢查資料")
         problem = _not_produced(analysis, label, kind, model, models_dir(book))
         if any(s.kind.key == kind and len(s.frame) for s in analysis.parsed):
             _put_results(book, analysis, ())  # the reasons, row by row, in 資料檢查
@@ -243,8 +233,6 @@ def _scored_with(analysis, model: Path | None) -> str:
 
 def insert_template(book: OpenWorkbook, kind_key: str) -> str:
     """插入範本工作表: the schema's blank template for one sheet kind, copied into the workbook."""
-    from processor.sheets import templates
-
     kind = schema.KINDS[kind_key]
     with tempfile.TemporaryDirectory(prefix="precision-list-") as tmp:
         path = Path(tmp) / "template.xlsx"
@@ -256,30 +244,20 @@ def insert_template(book: OpenWorkbook, kind_key: str) -> str:
     return f"已插入範本工作表 {'、'.join(added)}：一列是{kind.one_row_is}"
 
 
-def _core(module: str, name: str, what: str):
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        raise UnusableInput(f"{what} {NOT_AVAILABLE}（{module}）", "這個版本還沒有這項功能") from None
-
-
 def train(book: OpenWorkbook) -> str:
     """訓練模型: train the purchase-probability model on the labelled rows of the 行銷名單 sheet
     and save it in the models folder under the name of its label column (e.g. 買A商品)."""
-    from processor.pipeline import analyse
-
-    train_model = _core("processor.models", "train_model", "訓練模型")
     today = _today()
-    analysis = analyse(_input_sheets(book), today, progress=book.status, source_name=book.name)
-    campaigns = [s for s in analysis.parsed if s.kind.key == "campaign" and "label" in s.headers]
-    if not campaigns:
+    settings, parsed, _ = read_sheets(_input_sheets(book), today, progress=book.status)
+    sheet = list_to_train(parsed)
+    choice = choose_label(sheet) if sheet is not None else None
+    if choice is None or choice.column is None:
         kind = schema.KINDS["campaign"]
         raise UnusableInput(f"找不到有結果欄的「{kind.label}」工作表",
                             f"訓練需要已知結果的客戶：在「{kind.field('label').label}」欄填 是/否（要預測的客戶留白）")
-    sheet = campaigns[0]
-    target = sheet.headers["label"]
+    target = choice.header
     name = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in str(target)).strip()[:80] or "model"
-    path, _ = train_model(sheet, target, name, settings=analysis.settings, as_of=today,
+    path, _ = train_model(sheet, target, name, settings=settings, as_of=today,
                           trained_at=pd.Timestamp.now().isoformat(timespec="seconds"),
                           models_dir=models_dir(book), progress=book.status)
     return (f"已用「{sheet.sheet}」訓練模型「{name}」，存於 {path}；新名單按 購買機率 即用最新的模型評分，"
@@ -296,22 +274,17 @@ def model_info(book: OpenWorkbook) -> str:
         in_use = _model_for(book, "propensity")
     except UnusableInput:
         in_use = None
-    try:
-        load_model = importlib.import_module("processor.models").load_model
-    except (ImportError, AttributeError):
-        load_model = None
     lines = []
     for path in models[:15]:
         line = f"{path.stem}　{pd.Timestamp(path.stat().st_mtime, unit='s'):%Y/%m/%d %H:%M}"
         if in_use is not None and path.resolve() == in_use.resolve():
             line += "　（購買機率 用這個）"
-        if load_model is not None:
-            try:
-                meta = load_model(path)["meta"]
-                line += (f"　目標「{meta.get('target', '')}」、{meta.get('rows_trained', '?')} 列訓練、"
-                         f"模型 {meta.get('chosen', '?')}")
-            except Exception as error:  # noqa: BLE001 - one unreadable file must not hide the others
-                line += f"　無法讀取：{error}"
+        try:
+            meta = load_model(path)["meta"]
+            line += (f"　目標「{meta.get('target', '')}」、{meta.get('rows_trained', '?')} 列訓練、"
+                     f"模型 {meta.get('chosen', '?')}")
+        except Exception as error:  # noqa: BLE001 - one unreadable file must not hide the others
+            line += f"　無法讀取：{error}"
         lines.append(line)
     return f"模型資料夾 {folder}：\n" + "\n".join(lines)
 
@@ -370,7 +343,7 @@ def dispatch(control_id: str, book: OpenWorkbook | None = None) -> str:
 
     ``book`` defaults to the Excel workbook that called (xlwings); tests pass a FileWorkbook.
     """
-    if book is None:
+    if book is None:  # only inside Excel: the handlers above never import xlwings (module docstring)
         from .excel import ExcelWorkbook
 
         book = ExcelWorkbook.caller()
@@ -384,7 +357,7 @@ def dispatch(control_id: str, book: OpenWorkbook | None = None) -> str:
         book.message(outcome)
         return outcome
     except UnusableInput as problem:
-        text = in_excel(str(problem))
+        text = str(in_excel(problem))
         book.message(text, error=True)
         return text
     except Exception as error:  # noqa: BLE001 - a button must end in a dialog, not a traceback

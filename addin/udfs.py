@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import importlib
 import itertools
 
 import numpy as np
@@ -36,21 +35,31 @@ import pandas as pd
 import xlwings as xw
 
 from processor import privacy as idnumber
+from processor.analyse import segments, silence
+from processor.analyse import value as value_module
+from processor.analyse.followup import due
+from processor.analyse.propensity import expected_profit
+from processor.analyse.segments import abc_classes
+from processor.analyse.transactions import clean_transactions
+from processor.models import predict_proba
 from processor.read import schema
 from processor.read import parse as validation
 from processor.read import values as parsers
 from processor.errors import Problem, UnusableInput
 from processor.settings import Settings
 
+from . import ribbon
 from .adapter import as_in_file
-from .messages import FORMULA_AS_OF, in_excel
+from .excel import ExcelWorkbook
+from .messages import IN_FORMULA, in_excel
 
 #: the names Excel sees, in the order the function wizard lists them
 UDF_NAMES = ("PL_TWDATE", "PL_AMOUNT", "PL_ZODIAC", "PL_ID_CHECK", "PL_NEXT_FOLLOWUP", "PL_SILENCE",
-             "PL_RFM", "PL_ABC", "PL_PROB", "PL_EXPECTED_PROFIT")
+             "PL_RFM", "PL_CLV", "PL_PALIVE", "PL_ABC", "PL_PROB", "PL_EXPECTED_PROFIT")
 CATEGORY = "精準名單"
 #: what the function wizard says under each argument box
 ARGUMENT_HELP = {
+    "horizon_days": "預測未來幾天（預設 365）",
     "value": "要轉換的儲存格或範圍（整欄更快）",
     "birthday": "生日的儲存格或範圍（民國或西元皆可）",
     "id": "身分證字號或居留證號的儲存格或範圍",
@@ -69,7 +78,6 @@ ARGUMENT_HELP = {
     "cost": "成本（選填，預設 750）",
     "contact_cost": "聯絡成本（選填，預設 175）",
 }
-NOT_AVAILABLE = "尚未提供 / not available yet"
 #: note rows under a per-customer table, at most (the rest are counted in one more row)
 MAX_NOTES = 20
 WARN = "⚠ "
@@ -267,14 +275,6 @@ def _number(value, name: str, default: float) -> float:
     return number
 
 
-def _core(module: str, name: str):
-    """A core function that may not have landed yet; missing → a formula problem, not a crash."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        raise FormulaProblem(f"{NOT_AVAILABLE}: {module}.{name}") from None
-
-
 def _readable(func):
     """Turn any failure into one cell with a readable reason (Excel would show only #VALUE!)."""
     @functools.wraps(func)
@@ -284,7 +284,7 @@ def _readable(func):
         except FormulaProblem as problem:
             return [[f"{WARN}{problem}"]]
         except UnusableInput as problem:  # the core's own message for people (sheet, value, fix)
-            return [[WARN + in_excel(str(problem), FORMULA_AS_OF)]]
+            return [[WARN + str(in_excel(problem, IN_FORMULA))]]
         except Exception as error:
             return [[f"{WARN}{func.__name__} 無法計算：{type(error).__name__}: {error}"]]
     return wrapper
@@ -299,7 +299,7 @@ def _note(problem: Problem) -> str:
         f"第 {problem.row} 列" if problem.row is not None and "列" not in problem.problem else "",
         f"{problem.column}" + (f" {problem.value}" if problem.value.startswith("「") else f"「{problem.value}」")
         if problem.column and problem.value else "") if part)
-    fix = in_excel(problem.fix, FORMULA_AS_OF)
+    fix = in_excel(problem.fix, IN_FORMULA)
     return f"{WARN}{problem.severity}：{problem.problem}" + (f"（{where}）" if where else "") + (f"：{fix}" if fix else "")
 
 
@@ -308,7 +308,6 @@ def _transactions(customer_ids, dates, as_of: pd.Timestamp, amounts=None) -> tup
     :func:`processor.analyse.transactions.clean_transactions` (ids normalised, purchases after as_of
     and incomplete rows set aside and reported, returns deducted). Rows blank in every column
     are the unused end of a selected range and are skipped without a note."""
-    clean_transactions = _core("processor.analyse.transactions", "clean_transactions")
     ids = _column(customer_ids, "customer_ids")
     raw_dates = _column(dates, "dates")
     raw_amounts = None if amounts is None else _column(amounts, "amounts")
@@ -350,17 +349,14 @@ def _with_notes(table: list[list], notes: list[str]) -> list[list]:
     return table + [[note] + [""] * (width - 1) for note in shown]
 
 
-def _customer_table(core: str, transactions: tuple, as_of, columns: tuple[str, ...]) -> list[list]:
-    """PL_SILENCE / PL_RFM: the core's per-customer table on cleaned transactions, zh-TW headed,
-    followed by the cleaning's notes."""
-    module, name = core.rsplit(".", 1)
-    table_of = _core(module, name)
+def _customer_table(table_of, labels: dict, transactions: tuple, as_of, columns: tuple[str, ...]) -> list[list]:
+    """PL_SILENCE / PL_RFM: the core's per-customer table on cleaned transactions, zh-TW headed
+    (``labels``), followed by the cleaning's notes."""
     when = _as_of(as_of)
     clean, notes = _transactions(*transactions[:2], when, *transactions[2:])
     if not (clean["amount"] > 0).any():
         return _with_notes([[f"{WARN}沒有可計算的購買（正數金額、基準日 {when:%Y/%m/%d} 以前）"]], notes)
     table = table_of(clean, when, Settings())
-    labels = getattr(importlib.import_module(module), "LABELS", {})
     return _with_notes(_table(table.loc[:, list(columns)].rename(columns=labels)), notes)
 
 
@@ -419,8 +415,7 @@ def PL_ID_CHECK(id):  # noqa: A002 - the name the function wizard shows
 @xw.arg("touches", ndim=2)
 @_readable
 def PL_NEXT_FOLLOWUP(last_contact, intent_level, touches, as_of=None):
-    """下次跟進日與逾期天數（兩欄，同 跟進排程）：+1/+3/+7 天，之後 H 每天、A 3天、B 7天、C 15天；意向留白 14 天。錯的格顯示 ⚠。"""
-    due = _core("processor.analyse.followup", "due")
+    """下次跟進日與逾期天數（兩欄，同 跟進排程）：+1/+3/+7 天，之後 H 每天、A 3天、B 7天、C 15天；意向留白 14 天。錯的格顯示 ⚠。"""  # noqa: E501  the text Excel shows
     when = _as_of(as_of)
     columns = {key: _column(arg, key) for key, arg in
                (("last_contact", last_contact), ("intent", intent_level), ("touches", touches))}
@@ -448,14 +443,52 @@ RFM_COLUMNS = ("customer_id", "recency", "frequency", "monetary", "r_score", "f_
 @_readable
 def PL_SILENCE(customer_ids, dates, as_of=None):
     """沉默排名（每位客戶一列，含標題）：客戶、Tr、TrF、S、分組 a–e（種子 004）。表下的 ⚠ 列說明未納入或合併的資料。"""
-    return _customer_table("processor.analyse.silence.silence_table", (customer_ids, dates), as_of, SILENCE_COLUMNS)
+    return _customer_table(silence.silence_table, silence.LABELS, (customer_ids, dates), as_of, SILENCE_COLUMNS)
 
 
 @xw.func(category=CATEGORY)
 @_readable
 def PL_RFM(customer_ids, dates, amounts, as_of=None):
     """RFM（每位客戶一列，含標題）：R、F、M 1–5 分與八大客戶分群（種子 002）。表下的 ⚠ 列說明未納入或合併的資料。"""
-    return _customer_table("processor.analyse.segments.rfm_table", (customer_ids, dates, amounts), as_of, RFM_COLUMNS)
+    return _customer_table(segments.rfm_table, segments.LABELS, (customer_ids, dates, amounts), as_of,
+                           RFM_COLUMNS)
+
+
+VALUE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "expected_ticket", "expected_revenue",
+                 "expected_margin", "clv", "value_tier")
+ALIVE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "repeat_purchases", "recency")
+
+
+def _value_table(transactions: tuple, as_of, horizon_days, columns: tuple[str, ...]) -> list[list]:
+    """PL_CLV / PL_PALIVE: :func:`processor.analyse.value.customer_value` on cleaned transactions, zh-TW
+    headed, then the cleaning's notes and (when no model could be fitted) the fallback in one ⚠ row."""
+    when = _as_of(as_of)
+    horizon = int(_number(horizon_days, "horizon_days", Settings().horizon_days))
+    if not 1 <= horizon <= 3650:
+        raise FormulaProblem(f"horizon_days {horizon}：請給 1–3650 的天數")
+    clean, notes = _transactions(*transactions[:2], when, *transactions[2:])
+    if not (clean["amount"] > 0).any():
+        return _with_notes([[f"{WARN}沒有可計算的購買（正數金額、基準日 {when:%Y/%m/%d} 以前）"]], notes)
+    result = value_module.customer_value(clean, when, Settings(), horizon)
+    labels = {k: text.format(h=horizon) for k, text in value_module.LABELS.items()}
+    table = result.table.loc[:, list(columns)].astype({"value_tier": object} if "value_tier" in columns else {})
+    if result.model.fallback:
+        notes = notes + [f"{WARN}{result.model.fallback}"]
+    return _with_notes(_table(table.rename(columns=labels)), notes)
+
+
+@xw.func(category=CATEGORY)
+@_readable
+def PL_CLV(customer_ids, dates, amounts, as_of=None, horizon_days=None):
+    """客戶價值（每位客戶一列）：仍是客戶機率、預期購買次數、客單價、營收、毛利、終身價值、分級。"""
+    return _value_table((customer_ids, dates, amounts), as_of, horizon_days, VALUE_COLUMNS)
+
+
+@xw.func(category=CATEGORY)
+@_readable
+def PL_PALIVE(customer_ids, dates, as_of=None, horizon_days=None):
+    """仍是客戶機率（每位客戶一列）：P(alive)、預期購買次數、回購次數、距今天數。"""
+    return _value_table((customer_ids, dates), as_of, horizon_days, ALIVE_COLUMNS)
 
 
 @xw.func(category=CATEGORY)
@@ -463,7 +496,6 @@ def PL_RFM(customer_ids, dates, amounts, as_of=None):
 @_readable
 def PL_ABC(values):
     """ABC 分類（柏拉圖 10%/20%/70%）：依金額由大到小，每格回傳 A、B 或 C；0、負數與無法辨識的金額不分類，顯示 ⚠。"""
-    abc_classes = _core("processor.analyse.segments", "abc_classes")
     raw, shape = _cells(values)
     amount, bad = _each_distinct(_amounts, raw)
     # like 客戶分群: a customer without a positive amount has bought nothing and is not ranked
@@ -481,9 +513,6 @@ def PL_ABC(values):
 @_readable
 def PL_PROB(table_with_header, model_name, as_of=None, caller=None):
     """購買機率：選含標題列的客戶表與模型名稱，回傳每位客戶的購買機率（第一格為標題）。模型檔變更時自動重新載入。"""
-    from . import ribbon
-
-    predict_proba = _core("processor.models", "predict_proba")
     rows = _block(table_with_header)
     if len(rows) < 2:
         raise FormulaProblem("請選含標題列的客戶表（至少一列標題、一列資料）")
@@ -491,8 +520,6 @@ def PL_PROB(table_with_header, model_name, as_of=None, caller=None):
     frame = pd.DataFrame(rows[1:], columns=header)
     book = None
     if caller is not None:  # xlwings passes the calling cell; None off Excel
-        from .excel import ExcelWorkbook
-
         book = ExcelWorkbook(caller.sheet.book)
     if model_name is None or not str(model_name).strip():
         raise FormulaProblem("請填模型名稱（按 訓練模型 時的名稱，見 模型說明）")
@@ -505,8 +532,7 @@ def PL_PROB(table_with_header, model_name, as_of=None, caller=None):
 @xw.arg("p", ndim=2)
 @_readable
 def PL_EXPECTED_PROFIT(p, price=None, cost=None, contact_cost=None):
-    """預期利潤 = 購買機率 × (售價 − 成本) − 聯絡成本（種子 000）。機率可寫 0.35 或 35%；售價/成本/聯絡成本留白則用 2500/750/175。"""
-    expected_profit = _core("processor.analyse.propensity", "expected_profit")
+    """預期利潤 = 購買機率 × (售價 − 成本) − 聯絡成本（種子 000）。機率可寫 0.35 或 35%；售價/成本/聯絡成本留白則用 2500/750/175。"""  # noqa: E501  the text Excel shows
     defaults = Settings()
     economics = defaults.with_values({"price": _number(price, "price", defaults.price),
                                       "cost": _number(cost, "cost", defaults.cost),

@@ -138,6 +138,7 @@ def ribbon_xml(kinds) -> str:
     """addin/ribbon.xml with the 插入範本工作表 menu filled in: one button per sheet kind."""
     buttons = "\n".join(
         f'            <button id="template_{kind.key}" label={quoteattr(kind.label)} '
-        f'onAction="{RIBBON_CALLBACK}" supertip={quoteattr("插入空白的「" + kind.label + "」範本工作表（一列是" + kind.one_row_is + "）")}/>'
+        f'onAction="{RIBBON_CALLBACK}" '
+        f'supertip={quoteattr("插入空白的「" + kind.label + "」範本工作表（一列是" + kind.one_row_is + "）")}/>'
         for kind in kinds.values())
     return (HERE / "ribbon.xml").read_text(encoding="utf-8").replace("<!-- TEMPLATE_BUTTONS -->", buttons)

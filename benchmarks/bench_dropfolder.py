@@ -137,7 +137,8 @@ def main() -> None:
     print(f"drop-folder benchmark on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end "
           f"(settle {SETTLE}s subtracted from latencies)")
     print(f"{'measure':<46}{'service':>12}{'baseline':>12}  baseline = score_file() in-process")
-    print(f"{'latency, 1,000-row .xlsx (median of ' + str(args.latency_runs) + ') s':<46}{latency:>12.3f}{direct_one:>12.3f}")
+    label = f"latency, 1,000-row .xlsx (median of {args.latency_runs}) s"
+    print(f"{label:<46}{latency:>12.3f}{direct_one:>12.3f}")
     print(f"{f'throughput, {n} small files, 1 worker, files/s':<46}{n / one:>12.1f}{n / direct_loop:>12.1f}")
     print(f"{f'throughput, {n} small files, 2 workers, files/s':<46}{n / two:>12.1f}{n / direct_loop:>12.1f}")
     print(f"{f'wall time, {n} files: 1 worker / 2 workers / loop, s':<46}{one:>7.1f} / {two:.1f} / {direct_loop:.1f}")

@@ -32,14 +32,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 READERS = {
-    "ours (read_input: extent scan + calamine + grid)":
-        "from processor.read.workbook import read_input; g = read_input(PATH)[0].grid; n = g.shape",
-    "calamine to_python":
-        "import python_calamine as pc; rows = pc.CalamineWorkbook.from_path(PATH).get_sheet_by_index(0).to_python();"
-        " n = (len(rows), len(rows[0]))",
-    "openpyxl read-only (baseline)":
-        "import openpyxl, pandas as pd; wb = openpyxl.load_workbook(PATH, read_only=True, data_only=True);"
-        " g = pd.DataFrame(list(wb.worksheets[0].iter_rows(values_only=True)), dtype=object); wb.close(); n = g.shape",
+    "ours (read_input: extent scan + calamine + grid)": (
+        "from processor.read.workbook import read_input; "
+        "g = read_input(PATH)[0].grid; n = g.shape"),
+    "calamine to_python": (
+        "import python_calamine as pc; "
+        "rows = pc.CalamineWorkbook.from_path(PATH).get_sheet_by_index(0).to_python();"
+        " n = (len(rows), len(rows[0]))"),
+    "openpyxl read-only (baseline)": (
+        "import openpyxl, pandas as pd; "
+        "wb = openpyxl.load_workbook(PATH, read_only=True, data_only=True);"
+        " g = pd.DataFrame(list(wb.worksheets[0].iter_rows(values_only=True)), dtype=object);"
+        " wb.close(); n = g.shape"),
 }
 
 

@@ -159,7 +159,8 @@ def main(argv=None) -> None:
     args.data.mkdir(parents=True, exist_ok=True)
     paths = {rows: csv_for(rows, args.data) for rows in args.rows}
     print("Product path, a fresh process per size: CSV → both tables (read_input → analyse) and CSV → result workbook")
-    print("(+ render); beside it (b) and (c) from the same CSV (pandas.read_csv → their table). Targets at 5M: < 30 s, < 4 GB.")
+    print("(+ render); beside it (b) and (c) from the same CSV (pandas.read_csv → their table). "
+          "Targets at 5M: < 30 s, < 4 GB.")
     print(f"{'rows':>10} {'customers':>10} | {'read':>5} {'parse':>5} {'tables':>6} {'write':>5} | {'→tables':>7} "
           f"{'MB':>5} | {'→xlsx':>6} {'MB':>5} | {'(b) s':>6} {'(c) s':>6} {'MB':>5} | {'b/a':>5} {'c/a':>5}")
     for rows in args.rows:

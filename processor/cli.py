@@ -10,12 +10,16 @@ import argparse
 import json
 import logging
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from processor import __version__
 from processor.errors import UnusableInput
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("precision_list")
 
@@ -23,12 +27,33 @@ log = logging.getLogger("precision_list")
 def _as_of(text: str | None) -> pd.Timestamp | None:
     if text is None:
         return None
+    import pandas as pd  # see _today
+
     from processor.read.values import parse_dates
 
     parsed, bad = parse_dates(pd.Series([text], dtype=object))
     if bad.iloc[0] or pd.isna(parsed.iloc[0]):
         raise argparse.ArgumentTypeError(f"--as-of {text!r}: 日期無法辨識 (use 2024-03-05 or 113/03/05)")
     return parsed.iloc[0]
+
+
+def _today() -> pd.Timestamp:
+    """Today, as the analyses take it. pandas is imported only by the commands that need it, so
+    ``watch`` and ``status`` (and the drop folder's worker processes, which re-import this module
+    when they start) do not pay for it before there is work."""
+    import pandas as pd
+
+    return pd.Timestamp.today().normalize()
+
+
+def _horizon(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 3650:
+        raise argparse.ArgumentTypeError(f"--horizon {text!r}: 請給 1–3650 的整數天數 (whole days, 1–3650)")
+    return days
 
 
 def _settings(args):
@@ -38,23 +63,66 @@ def _settings(args):
     return load_config(Path(args.config)) if getattr(args, "config", None) else None
 
 
+def _human(args) -> bool:
+    """Short lines for people: ``--log-format human``, or ``auto`` (the default) with stderr a terminal.
+    Otherwise (pipes, services, ``--log-format json``) the log stays JSON lines, as it always was."""
+    return args.log_format == "human" or (args.log_format == "auto" and sys.stderr.isatty())
+
+
+def _json_line(event: str, created: float | None = None, **fields) -> str:
+    """One log line in the drop-folder log's shape: {"ts", "event", …}."""
+    ts = datetime.fromtimestamp(time.time() if created is None else created, timezone.utc)
+    return json.dumps({"ts": ts.isoformat(timespec="milliseconds"), "event": event, **fields}, ensure_ascii=False)
+
+
+class _JsonLines(logging.Formatter):
+    """``--log-format json``: every log record as one JSON line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _json_line("log", record.created, level=record.levelname, logger=record.name,
+                          message=record.getMessage())
+
+
+def _service_options(args, **flags):
+    """The drop-folder options, with human lines on the terminal and the JSON log in ROOT/.state/service.log
+    unless a ``log_file`` is configured (see :func:`_human`)."""
+    from processor.service.dropfolder import load_options
+
+    options = load_options(args.config if hasattr(args, "config") else None, **flags)
+    if _human(args):
+        options.terminal = args.lang
+        options.log_file = options.log_file or str(Path(args.root) / ".state" / "service.log")
+    return options
+
+
 def cmd_score(args) -> int:
     from processor.pipeline import score_file
 
+    started = time.monotonic()
+
     def progress(message: str) -> None:
-        if not args.json and sys.stderr.isatty():  # progress for people, not for pipes and logs
-            print(f"… {message}", file=sys.stderr)
+        if args.log_format == "json":
+            print(_json_line("step", message=message), file=sys.stderr, flush=True)
+        elif not args.json and _human(args):  # a step line for people, not for pipes and logs
+            print(f"… {message}（{time.monotonic() - started:.0f} 秒）" if args.lang != "en" else
+                  f"… {message} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
 
     if _is_log_job(args):
         from processor.pipeline import score_log
 
+        settings = _settings(args)
+        if getattr(args, "horizon", None):
+            from processor.settings import Settings
+
+            settings = (settings or Settings()).with_values({"horizon_days": args.horizon})
         summary = score_log(args.input, args.output, out_dir=args.out_dir, csv=args.csv, as_of=args.as_of,
-                            settings=_settings(args), engine=args.engine, scheduler=args.scheduler,
+                            settings=settings, engine=args.engine, scheduler=args.scheduler,
                             memory_limit=args.memory_limit, workers=args.dask_workers, progress=progress)
     else:
         summary = score_file(args.input, args.output, as_of=args.as_of, settings=_settings(args),
                              model=getattr(args, "model", None), models_dir=getattr(args, "models", None),
-                             progress=progress, target=getattr(args, "target", None))
+                             progress=progress, target=getattr(args, "target", None),
+                             horizon_days=getattr(args, "horizon", None))
     if args.json:
         json.dump(summary, sys.stdout, ensure_ascii=False, indent=2, default=str)
         print()
@@ -65,7 +133,8 @@ def cmd_score(args) -> int:
             print(f"scored {Path(args.input).name}: {kinds}\n{problems['errors']} errors, {problems['warnings']} "
                   f"warnings (sheet 資料檢查)\nresult: {summary['output']}")
         else:
-            print(f"已評分 {Path(args.input).name}：{kinds}\n資料問題 {problems['errors']} 個錯誤、{problems['warnings']} "
+            print(f"已評分 {Path(args.input).name}："
+                  f"{kinds}\n資料問題 {problems['errors']} 個錯誤、{problems['warnings']} "
                   f"個提醒（見 資料檢查 工作表）\n結果：{summary['output']}")
     return 0
 
@@ -82,9 +151,9 @@ def cmd_train(args) -> int:
     from processor.models import default_models_dir
     from processor.pipeline import train_file
 
-    as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
+    as_of = args.as_of if args.as_of is not None else _today()
     done = train_file(Path(args.input), args.target, args.name, settings=_settings(args), as_of=as_of,
-                      trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+                      trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                       models_dir=default_models_dir(args.models), progress=lambda m: print(f"… {m}", file=sys.stderr))
     _print_data_check(done.problems, done.report, args.lang)
     if done.error is not None:
@@ -93,7 +162,8 @@ def cmd_train(args) -> int:
     en = args.lang == "en"
     print((f"saved model {done.path} ({result.fitted.chosen}, {len(result.fitted.features)} features; "
            f"label column {result.label_column!r})") if en else
-          f"已儲存模型 {done.path}（{result.fitted.chosen}，{len(result.fitted.features)} 個欄位；已知結果欄「{result.label_column}」）")
+          f"已儲存模型 {done.path}（{result.fitted.chosen}，"
+          f"{len(result.fitted.features)} 個欄位；已知結果欄「{result.label_column}」）")
     if e:
         print(f"{result.eval_source}：AUC {e['auc']:.3f}，精確率 {e['precision']:.1%}，"
               f"照名單打 {e['profit_list']:,.0f} 元 vs 全部都打 {e['profit_everyone']:,.0f} 元")
@@ -106,8 +176,9 @@ def cmd_train(args) -> int:
 def _print_data_check(problems, report: Path, lang: str, shown: int = 12) -> None:
     """Train's data check on stderr: counts, then one line per kind of problem (errors first),
     without cell values (they may be personal data; the report beside the model has them).
-    The grouping, true counts and ID masking are :func:`processor.errors.problem_kinds`."""
-    from processor.errors import ERROR, problem_kinds
+    The grouping, true counts and ID masking are :func:`processor.sheets.check.problem_kinds`."""
+    from processor.errors import ERROR
+    from processor.sheets.check import problem_kinds
 
     n_errors = sum(p.severity == ERROR for p in problems)
     print((f"data check: {n_errors} errors, {len(problems) - n_errors} warnings (all of them: {report})" if lang == "en"
@@ -133,7 +204,7 @@ def cmd_templates(args) -> int:
 def cmd_demo(args) -> int:
     from processor.demo import write_demo
 
-    as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
+    as_of = args.as_of if args.as_of is not None else _today()
     for path in write_demo(Path(args.dir), seed=args.seed, as_of=as_of):
         print(path)
     return 0
@@ -150,10 +221,10 @@ def cmd_quickstart(args) -> int:
     """The README's first command: demo workbooks dropped into a local drop folder, the service
     run once over it, and where the results are."""
     from processor.demo import write_demo
-    from processor.service.dropfolder import Service, load_options
+    from processor.service.dropfolder import Service
 
-    root = Path(args.dir)
-    as_of = args.as_of if args.as_of is not None else pd.Timestamp.today().normalize()
+    root = args.root = Path(args.dir)
+    as_of = args.as_of if args.as_of is not None else _today()
     staging = root / ".demo-staging"  # written whole, then moved in: the service never sees half a file
     inputs = write_demo(staging, seed=0, as_of=as_of)
     (root / "inbox").mkdir(parents=True, exist_ok=True)
@@ -161,7 +232,8 @@ def cmd_quickstart(args) -> int:
         path.replace(root / "inbox" / path.name)
     staging.rmdir()
     print(f"範例檔已放進 demo workbooks dropped into: {root / 'inbox'}", flush=True)
-    code = Service(root, load_options(None, settle=0.0, workers=1)).run(once=True)
+    options = _service_options(args, settle=0.0, workers=1)
+    code = Service(root, options).run(once=True)
     results = sorted((root / "outbox").glob("*.xlsx"))
     for path in results:
         print(f"  結果 result: {path}")
@@ -169,15 +241,16 @@ def cmd_quickstart(args) -> int:
     for path in failed:
         print(f"  失敗 failed: {path}（原因見 see {path.name}.error.txt）")
     print(f"結果資料夾 results folder: {root / 'outbox'}；下一步 next: precision-list watch {root}")
+    if options.terminal:
+        print(f"記錄檔 log (JSON lines): {options.log_file}")
     return code
 
 
 def cmd_watch(args) -> int:
-    from processor.service.dropfolder import Service, load_options
+    from processor.service.dropfolder import Service
 
     try:
-        options = load_options(args.config, poll=args.poll, workers=args.workers, settle=args.settle,
-                               as_of=args.as_of)
+        options = _service_options(args, poll=args.poll, workers=args.workers, settle=args.settle, as_of=args.as_of)
     except (OSError, ValueError) as exc:  # a missing or wrong config file: say which, exit 2
         print(f"precision-list watch: {exc}", file=sys.stderr)
         return 2
@@ -193,7 +266,7 @@ def cmd_status(args) -> int:
 
 def cmd_team(args) -> int:
     """The manager's roll-up: outbox/團隊總覽.xlsx from the newest result of each rep."""
-    from processor.service.team import write_team
+    from processor.team import write_team
 
     root = Path(args.root)
     if not (root / "outbox").is_dir():
@@ -207,10 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="precision-list", description="精準名單 Precision List: whom to call first.")
     parser.add_argument("--version", action="version", version=f"precision-list {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step to stderr")
-    # -v also after the command (`score FILE -v`); SUPPRESS keeps a -v given before it
+    log_format = dict(choices=["auto", "human", "json"], help="auto (default): short lines for people on a "
+                      "terminal, JSON lines in pipes and services (drop folder: the JSON goes to .state/service.log)")
+    parser.add_argument("--log-format", default="auto", **log_format)
+    # -v and --log-format also after the command (`score FILE -v`); SUPPRESS keeps one given before it
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="log every step to stderr (also accepted before the command)")
+    verbose.add_argument("--log-format", default=argparse.SUPPRESS, **log_format)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, **kw) -> argparse.ArgumentParser:
@@ -224,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the messages printed here")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     p.add_argument("--config", help="TOML file with a [settings] table (used where the workbook has no 設定 sheet)")
+    p.add_argument("--horizon", type=_horizon, metavar="DAYS",
+                   help="customer value (客戶價值): predict this many days ahead (default: the 設定 sheet's "
+                        "客戶價值預測天數, else 365); overrides the workbook's setting")
     p.add_argument("--model", help="score campaign lists with the saved model NAME (see train) instead of training")
     p.add_argument("--models", help="models folder (default: $PRECISION_LIST_MODELS, else ./models)")
     p.add_argument("--target", metavar="COLUMN",
@@ -268,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("quickstart", help="drop the demo workbooks into DIR/inbox and run the drop-folder service once (results in DIR/outbox)")
     p.add_argument("dir", nargs="?", default="precision-list-demo")
     p.add_argument("--as-of", type=_as_of, default=None, help="the day counted as today")
+    p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the lines on a terminal")
     p.set_defaults(func=cmd_quickstart)
 
     p = command("watch", help="run the drop-folder service on ROOT (inbox/ → outbox/, archive/, failed/)")
@@ -281,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="TOML file: [service] options and [settings] (see docs/drop-folder.md)")
     p.add_argument("--as-of", type=_as_of, help="the day counted as today for every file (default: the day it is "
                                                 "scored), e.g. 2024-03-05 or 113/03/05")
+    p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the lines on a terminal")
     p.set_defaults(func=cmd_watch)
 
     p = command("team", help="the manager's roll-up: ROOT/outbox/團隊總覽.xlsx from each rep's newest result")
@@ -296,8 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.log_format == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(_JsonLines())
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
+    else:
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         return args.func(args)
     except UnusableInput as exc:

@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 
 from processor.privacy import LETTER_CODES, WEIGHTS
+from processor.settings import Settings
+from processor.sheets.report import text_cell
+from processor.sheets.templates import add_settings_sheet
 from processor.read.schema import CHANNELS, CONTACTS, FOLLOWUPS, FUNNEL_STAGES, LOANS, TRANSACTIONS, ACTIVITIES, CAMPAIGN
 
 SURNAMES = list("陳林黃張李王吳劉蔡楊許鄭謝郭洪曾邱廖賴徐周葉蘇莊呂江何蕭羅高")
@@ -71,7 +74,10 @@ def demo_contacts(rng, n=300, as_of=DEMO_AS_OF) -> tuple[pd.DataFrame, pd.DataFr
     touches = rng.integers(1, 9, n)
     last = pd.Series(as_of - pd.to_timedelta(rng.geometric(1 / 8, n) - 1, unit="D"))
     last = last.where(last >= first, first).where(touches > 1, first)
-    fill = lambda options, p=0.6: [rng.choice(options) if rng.random() < p else None for _ in range(n)]
+
+    def fill(options, p=0.6):
+        return [rng.choice(options) if rng.random() < p else None for _ in range(n)]
+
     contacts = pd.DataFrame({
         L["name"]: names, L["birthday"]: _roc(birthdays, rng), L["relation"]: fill(["同學", "前同事", "鄰居", "朋友介紹", "社團"], 0.9),
         L["phone"]: _phones(rng, n), L["trust"]: rng.choice(list("ABC"), n, p=[0.2, 0.4, 0.4]),
@@ -147,7 +153,7 @@ def demo_loans(rng) -> tuple[dict, pd.DataFrame]:
         "保險": "壽險、醫療險", "基金": "定期定額 5千", "其他投資": None,
     }
     rows = []
-    for i in range(6):
+    for _ in range(6):
         rows.append({
             "姓名": _names(rng, 1)[0], "身分證字號": valid_id(rng),
             "出生年月日": f"{rng.integers(60, 90)}/{rng.integers(1, 13):02d}/{rng.integers(1, 29):02d}",
@@ -167,7 +173,7 @@ def demo_transactions(rng, customers=400, as_of=DEMO_AS_OF) -> pd.DataFrame:
     ids = [f"C{i:04d}" for i in range(1, customers + 1)]
     rows = []
     start = as_of - pd.Timedelta(days=540)
-    for i, cid in enumerate(ids):  # a few hundred synthetic customers
+    for cid in ids:  # a few hundred synthetic customers
         gap = rng.choice([12, 25, 45, 90])
         day = start + pd.Timedelta(days=int(rng.integers(0, 120)))
         churn_at = start + pd.Timedelta(days=int(rng.integers(90, 600)))
@@ -199,8 +205,6 @@ def write_demo(directory: Path, seed: int = 0, as_of: pd.Timestamp = DEMO_AS_OF)
     import openpyxl
     from openpyxl.styles import Font
 
-    from processor.settings import Settings
-    from processor.sheets.templates import add_settings_sheet
 
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
@@ -244,8 +248,6 @@ def write_demo(directory: Path, seed: int = 0, as_of: pd.Timestamp = DEMO_AS_OF)
 
 def _write_frame(ws, frame: pd.DataFrame) -> None:
     """Rows as typed: strings stay text even when they start with = (like a pasted formula)."""
-    from processor.sheets.report import text_cell
-
     ws.append(list(frame.columns))
     for row in frame.itertuples(index=False, name=None):
         ws.append([text_cell(ws, v) for v in row])

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from processor.errors import UnusableInput
+from processor.errors import UnusableInput, step
 from processor.analyse.propensity import (BOOLEAN, CATEGORY, DATE, KIND_LABELS, MODELS, OTHER, CampaignResult, Feature, Fitted, LogitFit,
                          data_fingerprint, design_matrix, nan_to_none, refit, score_sheet)
 from processor.settings import Settings
@@ -163,7 +163,7 @@ def verify_file(path: Path, key: bytes | None) -> str:
         with zipfile.ZipFile(path) as archive:
             if SIGNATURE not in archive.namelist():
                 raise ModelError(f"模型檔沒有簽章（已設定簽章金鑰），{TAMPERED}",
-                                 "請用持有金鑰的電腦重新訓練模型（precision-list train）",
+                                 "請用持有金鑰的電腦重新訓練模型" + step("train_command"),
                                  en="the model file is not signed although a signing key is configured; refused",
                                  fix_en="retrain it on a machine that holds the key")
             claimed = json.loads(archive.read(SIGNATURE))
@@ -423,7 +423,7 @@ def load_model(path: str | Path) -> dict:
 
     path = Path(path)
     if not path.exists():
-        raise ModelError(f"找不到模型檔 {path}", "請先用 precision-list train 訓練，或確認 --models 資料夾",
+        raise ModelError(f"找不到模型檔 {path}", step("train_or_models_dir"),
                          en=f"model file {path} not found", fix_en="train one with precision-list train, or check --models")
     _check_archive(path)
     signature = verify_file(path, signing_key())
@@ -444,7 +444,7 @@ def load_model(path: str | Path) -> dict:
         raise _tampered("結構不對")
     if bundle["format"] != FORMAT:
         raise ModelError(f"模型檔是舊版或不認得的格式（{str(bundle['format'])[:40]}），已拒絕載入",
-                         "請用這一版的 precision-list train 重新訓練",
+                         step("retrain_this_version"),
                          en=f"model file format {str(bundle['format'])[:40]!r} is not {FORMAT}",
                          fix_en="retrain the model with this version")
     try:
@@ -468,7 +468,7 @@ def load_model_cached(name_or_path: str | Path, models_dir: str | Path | None = 
         stat = path.stat()
     except FileNotFoundError:
         raise ModelError(f"找不到模型「{name_or_path}」（{path}）",
-                         f"請先用 precision-list train 訓練，或設定 --models / {MODELS_ENV}",
+                         step("train_or_models_env"),
                          en=f"model {str(name_or_path)!r} not found ({path})",
                          fix_en=f"train it with precision-list train, or set --models / {MODELS_ENV}") from None
     key = str(path.resolve())
@@ -529,8 +529,7 @@ def save_trained(parsed, result: CampaignResult, name: str, *, settings: Setting
     """Save what :func:`train_model` trained (see there); UnusableInput when nothing was."""
     path = model_path(name, models_dir)
     if result.fitted is None:
-        errors = [p for p in result.problems if p.severity == "錯誤"] or result.problems
-        first = errors[-1] if errors else None  # the last error is the one that stopped training
+        first = result.stopped_by()
         raise UnusableInput(first.problem if first else "無法訓練模型", first.fix if first else "",
                             en="cannot train a model on this list", sheet=parsed.sheet,
                             column=first.column if first else None,

@@ -8,7 +8,9 @@ two ways. Analysers are pure functions of a :class:`~processor.sheets.contract.C
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -16,19 +18,26 @@ import pandas as pd
 
 from processor import models
 from processor.analyse import propensity
-from processor.analyse.activities import analyse_activities
+from processor.analyse import transactions as tx
 from processor.analyse.contacts import analyse_contacts
-from processor.analyse.loans import analyse_loans
+from processor.analyse.team import team_facts
 from processor.analyse.transactions import analyse_transactions
-from processor.errors import WARNING, Problem, UnusableInput, mask_problem_ids, problems_frame
-from processor.read.logs import is_log
-from processor.read.parse import describe_unrecognised, detect_and_parse
+from processor.errors import WARNING, Problem, UnusableInput, step
+from processor.engines import customer_tables
+from processor.read.logs import is_log, resolve_log
+from processor.read.parse import date_spellings, describe_unrecognised, detect_and_parse
 from processor.read.schema import normalise_header
+from processor.privacy import mask_problem_ids
 from processor.read.workbook import atomic_output, read_input
-from processor.settings import LABEL_TO_NAME, Settings, settings_from_pairs
+from processor.settings import AUTO, GREGORIAN, LABEL_TO_NAME, ROC, Settings, settings_from_pairs
+from processor.sheets.check import check_sheet, problems_frame
 from processor.sheets.contract import Context, Contribution
+from processor.sheets.activities import analyse_activities
+from processor.sheets.loans import analyse_loans
 from processor.sheets.propensity import analyse_campaign
-from processor.sheets.report import HELP_SHEET, MAX_COPIED_CSV_ROWS, Block, ResultSheet, render
+from processor.sheets.report import HELP_SHEET, Block, ResultSheet, render
+from processor.sheets.summary import overview_sheet
+from processor.sheets.today import today_sheet
 
 
 @dataclass
@@ -41,6 +50,27 @@ class Analysis:
     sheets: list[ResultSheet]  # 摘要 first, 資料檢查 last
     summary: dict
     settings: Settings
+    stopped: list[Problem] = field(default_factory=list)  # see Contribution.stopped
+
+
+@dataclass(frozen=True)
+class NotProduced:
+    """Why the sheets of one kind gave no result sheet — the one diagnosis every shell words in
+    its own terms. ``reason`` is one of:
+
+    * ``"no_sheet"``: no sheet of that kind was recognised;
+    * ``"headers_only"``: its sheets have headers (or are blank forms) but no rows;
+    * ``"stopped"``: its analyser stopped on ``problem`` (e.g. only 30 known results where 50
+      are needed to train, or a saved model whose columns the list lacks);
+    * ``"no_usable_rows"``: every row had a problem (listed in 資料檢查).
+
+    ``sheets`` are the names of the sheets of that kind, ``rows`` how many data rows they hold.
+    """
+
+    reason: str
+    sheets: tuple[str, ...] = ()
+    rows: int = 0
+    problem: Problem | None = None
 
 
 #: the analysers, in the order their sheets appear after 摘要
@@ -74,12 +104,23 @@ def workbook_settings(raw_sheets, base: Settings | None = None) -> tuple[Setting
     return _settings_sheet(raw_sheets, base or Settings())
 
 
+def read_sheets(raw_sheets, as_of: pd.Timestamp, settings: Settings | None = None,
+                progress: Callable[[str], None] = lambda message: None) -> tuple[Settings, list, list[Problem]]:
+    """(settings, parsed sheets, problems) of raw sheets, the one way every command reads them:
+    result sheets of an earlier run are left out, the 設定 sheet is read over ``settings``, every
+    other sheet is detected, parsed and checked."""
+    inputs = [r for r in raw_sheets if not getattr(r, "result", False)]
+    settings, problems, settings_names = workbook_settings(inputs, settings)
+    data_sheets = [r for r in inputs if r.name not in settings_names]
+    progress(f"辨識 {len(data_sheets)} 個工作表")
+    parsed, found = detect_and_parse(data_sheets, as_of)
+    settings = settings.with_values({"date_display": date_display(settings, data_sheets, parsed)})
+    return settings, parsed, problems + found
+
+
 def date_display(settings: Settings, raw_sheets, parsed) -> str:
     """西元 or 民國 for this file: the 設定 日期顯示, or for 自動 民國 when at least half the input's typed
     dates are written in 民國 years (and there is one), else 西元."""
-    from processor.read.parse import date_spellings
-    from processor.settings import AUTO, GREGORIAN, ROC
-
     if settings.date_display != AUTO:
         return settings.date_display
     roc, other = date_spellings(raw_sheets, parsed)
@@ -88,21 +129,18 @@ def date_display(settings: Settings, raw_sheets, parsed) -> str:
 
 def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: str | None = None,
             models_dir: Path | None = None, progress: Callable[[str], None] | None = None,
-            source_name: str = "", target: str | None = None) -> Analysis:
+            source_name: str = "", target: str | None = None, horizon_days: int | None = None) -> Analysis:
     """Detect, parse, validate and analyse raw sheets; the pure heart of ``score``.
 
-    ``as_of`` defaults to today (the shells pass it; nothing below reads the clock).
+    ``as_of`` defaults to today (the shells pass it; nothing below reads the clock). ``horizon_days``
+    (score --horizon) overrides the 設定 sheet's 客戶價值預測天數.
     """
     progress = progress or (lambda message: None)
     as_of = pd.Timestamp(as_of).normalize() if as_of is not None else pd.Timestamp.today().normalize()
     previous = [r.name for r in raw_sheets if getattr(r, "result", False)]  # a result workbook scored again
-    inputs = [r for r in raw_sheets if not getattr(r, "result", False)]
-    settings, problems, settings_names = workbook_settings(inputs, settings)
-    data_sheets = [r for r in inputs if r.name not in settings_names]
-    progress(f"辨識 {len(data_sheets)} 個工作表")
-    parsed, found = detect_and_parse(data_sheets, as_of)
-    problems += found
-    settings = settings.with_values({"date_display": date_display(settings, data_sheets, parsed)})
+    settings, parsed, problems = read_sheets(raw_sheets, as_of, settings, progress)
+    if horizon_days is not None:
+        settings = settings.with_values({"horizon_days": int(horizon_days)})
     by_kind: dict[str, list] = {}
     for sheet in parsed:
         if len(sheet.frame):  # a header-only sheet is listed on 摘要 but gives analysers nothing
@@ -112,6 +150,7 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     blocks: list[Block] = []
     summary: dict = {}
     calls: list = []
+    stopped: list[Problem] = []
     for analyser in ANALYSERS:
         contribution = analyser(ctx)
         if contribution is None:
@@ -119,34 +158,13 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         sheets += contribution.sheets
         blocks += contribution.summary_blocks
         problems += contribution.problems
+        stopped += contribution.stopped
         summary.update(contribution.summary)
         calls += contribution.calls
     problems = mask_problem_ids(problems)
     n_errors = sum(p.severity != WARNING for p in problems)
-    found_table = pd.DataFrame({
-        "工作表": [s.sheet for s in parsed], "類型": [s.kind.label for s in parsed],
-        "資料列數": [len(s.frame) for s in parsed], "標題列": [s.header_row for s in parsed],
-    })
-    head = Block(found_table, title="辨識到的工作表", as_table=False)
-    big = [r for r in raw_sheets if not r.formatted_copy and not r.result and len(r.grid) > MAX_COPIED_CSV_ROWS]
-    blank_forms = [s.sheet for s in parsed if s.layout == "form" and not len(s.frame)]
-    facts = [
-        f"{r.name}.csv 有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始 CSV 保持不變）。"
-        if r.source == "csv" else
-        f"工作表「{r.name}」有 {len(r.grid):,} 列，超過 {MAX_COPIED_CSV_ROWS:,} 列，未複製進本活頁簿（原始檔保持不變）。"
-        for r in big
-    ] + [f"「{name}」是空白的貸款懶人包表單，未計入申請人。" for name in blank_forms] + (
-        [f"這是之前的結果檔：上次的結果工作表（{'、'.join(previous)}）未當成資料，已換成本次的結果。"] if previous else [])
-    overview = ResultSheet("摘要", (head, *blocks), (
-        "摘要是每項分析的重點數字與圖；第一欄是項目或分類，右邊是它的數值。各表的算法見 說明 的各段。",
-    ), lead=" ".join([f"結果摘要　{source_name}　基準日 {settings.date_text(as_of)}；資料問題 {n_errors} 個錯誤、"
-                      f"{len(problems) - n_errors} 個提醒（見 資料檢查）。", *facts]))
-    check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
-        "嚴重度「錯誤」的值在分析中當作空白；「提醒」是值得確認、但已照常分析的地方。",
-        "無法辨識的值不會被猜測或刪除：該格在分析中視為空白；原始資料沒有被修改。",
-    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可。")
-    from processor.sheets.today import today_sheet
-
+    overview = overview_sheet(raw_sheets, parsed, problems, blocks, as_of, source_name, previous, settings)
+    check = check_sheet(problems)
     today = today_sheet(calls, settings, as_of)
     summary = {
         "file": source_name, "as_of": f"{as_of:%Y-%m-%d}",
@@ -158,11 +176,29 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
         **summary,
         **({"today": today[1]} if today else {}),
     }
-    from processor.analyse.team import team_facts
-
     summary["team"] = team_facts(summary, settings.rep)
     first = [today[0]] if today else []
-    return Analysis(raw_sheets, parsed, problems, [*first, overview, *sheets, check], summary, settings)
+    return Analysis(raw_sheets, parsed, problems, [*first, overview, *sheets, check], summary, settings,
+                    mask_problem_ids(stopped))
+
+
+def not_produced(analysis: Analysis, kind_key: str) -> NotProduced:
+    """Why no result sheet came from the sheets of kind ``kind_key`` (see :class:`NotProduced`).
+
+    The same facts ``score`` reports in 資料檢查, told apart in order: no such sheet; headers
+    only; the problem that stopped the analyser; else no usable row.
+    """
+    found = [s for s in analysis.parsed if s.kind.key == kind_key]
+    names = tuple(s.sheet for s in found)
+    rows = sum(len(s.frame) for s in found)
+    if not found:
+        return NotProduced("no_sheet")
+    if rows == 0:
+        return NotProduced("headers_only", names)
+    problem = next((p for p in analysis.stopped if p.sheet in names), None)
+    if problem is not None:
+        return NotProduced("stopped", names, rows, problem)
+    return NotProduced("no_usable_rows", names, rows)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -181,7 +217,8 @@ def default_output(input_path: Path) -> Path:
 
 def score_file(input_path, output_path=None, *, as_of=None, settings: Settings | None = None,
                model: str | None = None, models_dir: Path | None = None,
-               progress: Callable[[str], None] | None = None, target: str | None = None) -> dict:
+               progress: Callable[[str], None] | None = None, target: str | None = None,
+               horizon_days: int | None = None) -> dict:
     """Score one workbook or CSV and write the result workbook atomically; returns the summary.
     A transaction log (a ``.parquet`` file or a folder) goes to :func:`score_log` with its defaults.
 
@@ -193,7 +230,7 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)
     if _same_file(output_path, input_path):
-        raise UnusableInput("輸出檔不能和輸入檔同名", "請用 -o 指定另一個檔名", en="the output would overwrite the input",
+        raise UnusableInput("輸出檔不能和輸入檔同名", step("other_output"), en="the output would overwrite the input",
                             fix_en="choose another file name with -o")
     if not output_path.parent.is_dir():
         raise UnusableInput(f"輸出資料夾 {output_path.parent} 不存在", "請先建立資料夾，或用 -o 指定已存在的資料夾",
@@ -201,14 +238,14 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
                             fix_en="create the folder first, or point -o to an existing folder")
     raw = read_input(input_path)
     analysis = analyse(raw, as_of, settings, model=model, models_dir=models_dir, progress=progress,
-                       source_name=input_path.name, target=target)
+                       source_name=input_path.name, target=target, horizon_days=horizon_days)
     if not analysis.parsed:
         described = []
         for sheet in [r for r in raw if not getattr(r, "result", False)][:3]:  # a refusal stays one short line
             _, shown, guess = describe_unrecognised(sheet.grid, limit=6)
             described.append(f"「{sheet.name}」標題 {shown}" + (f"，最接近「{guess}」" if guess else ""))
         raise UnusableInput("找不到可分析的工作表：" + "；".join(described),
-                            "請使用 precision-list templates 產生的範本欄名（標題列放在前 15 列內）",
+                            step("use_template_headers") + "（標題列放在前 15 列內）",
                             en="no sheet with recognisable headers (contacts, follow-ups, activities, transactions, "
                                "campaign list or loan intake)",
                             fix_en="use the column names of the templates written by `precision-list templates` "
@@ -244,26 +281,32 @@ class Training:
     error: UnusableInput | None = None
 
 
+def list_to_train(parsed: list, target: str | None = None):
+    """The campaign list ``train`` learns from: with ``target``, the first one; else the first
+    whose known-result column is found the way ``score`` finds it
+    (:func:`~processor.analyse.propensity.choose_label`), else the first. None without any."""
+    campaigns = [s for s in parsed if s.kind.key == "campaign" and len(s.frame)]
+    if not campaigns:
+        return None
+    if target is not None:
+        return campaigns[0]
+    return next((s for s in campaigns if propensity.choose_label(s).column is not None), campaigns[0])
+
+
 def train_file(input_path: str | Path, target: str | None, name: str, *, settings: Settings | None = None,
                as_of: pd.Timestamp, trained_at: str, models_dir: str | Path | None = None,
                progress=lambda m: None) -> Training:
-    """``precision-list train``: read a workbook or CSV as ``score`` does (its 設定 sheet over
-    ``settings``, every sheet parsed and checked), train on its campaign list (the first one whose
+    """``precision-list train``: read a workbook or CSV as ``score`` does (:func:`read_sheets`: its
+    設定 sheet over ``settings``, every sheet parsed and checked), train on its campaign list (the first one whose
     label is found) and save the model; the file's 資料檢查 goes beside the model as
     ``NAME.資料檢查.csv``, also when nothing could be trained."""
     path = models.model_path(name, models_dir)
-    raw = read_input(Path(input_path))
-    settings, problems, settings_sheets = workbook_settings(raw, settings)
-    parsed, found = detect_and_parse([r for r in raw if r.name not in settings_sheets], as_of)
-    problems += found
-    campaigns = [s for s in parsed if s.kind.key == "campaign" and len(s.frame)]
-    if not campaigns:
+    settings, parsed, problems = read_sheets(read_input(Path(input_path)), as_of, settings, progress)
+    sheet = list_to_train(parsed, target)
+    if sheet is None:
         raise UnusableInput("找不到行銷名單工作表（要有客戶編號欄）", "標題列請包含「客戶編號」（或 UID、會員編號）與目標欄",
                             en="no campaign list (a sheet with a customer id column) found",
                             fix_en="the header row needs a customer id column (客戶編號, UID, 會員編號) and the target column")
-    sheet = campaigns[0]
-    if target is None:  # the first list with a recognisable label, as score would read it
-        sheet = next((s for s in campaigns if propensity.choose_label(s).column is not None), sheet)
     result = propensity.score_sheet(sheet, settings, as_of, target=target, progress=progress)
     problems += result.problems
     saved, error = None, None
@@ -306,15 +349,6 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
     Nothing partial is left behind: the tables are written to a hidden folder beside ``out_dir``
     and moved in only after the workbook is written; on any failure they are removed.
     """
-    import shutil
-    import tempfile
-
-    from processor.analyse import transactions as tx
-    from processor.engines import customer_tables
-    from processor.errors import UnusableInput, WARNING, mask_problem_ids, problems_frame
-    from processor.read.logs import resolve_log
-    from processor.sheets.report import render
-
     progress = progress or (lambda message: None)
     settings = settings or Settings()
     as_of = pd.Timestamp(as_of).normalize() if as_of is not None else pd.Timestamp.today().normalize()
@@ -326,7 +360,7 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
                             fix_en="create the folder first, or point -o to an existing folder")
     out_dir = Path(out_dir) if out_dir else None
     if out_dir is not None and not out_dir.parent.resolve().is_dir():
-        raise UnusableInput(f"--out-dir 的上層資料夾 {out_dir.parent} 不存在", "請先建立它，或指定已存在的位置",
+        raise UnusableInput(f"{step('out_dir')} 的上層資料夾 {out_dir.parent} 不存在", "請先建立它，或指定已存在的位置",
                             en=f"the parent of --out-dir ({out_dir.parent}) does not exist",
                             fix_en="create it first, or choose an existing place")
     progress(f"{log.name}：{len(log.files)} 個檔案，約 {log.estimated_rows:,} 筆")
@@ -334,32 +368,32 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
                              workers=workers, progress=progress)
     if tables.silence.empty:
         raise UnusableInput(f"{log.name} 沒有任何可用的購買紀錄（{tables.rows:,} 列都缺值、是退貨或 0 元、或晚於基準日）",
-                            "請確認 客戶編號、日期、金額 欄有資料，基準日（--as-of）正確",
+                            "請確認 客戶編號、日期、金額 欄有資料，" + step("as_of_is_right"),
                             en=f"{log.name} has no usable purchase ({tables.rows:,} rows)",
-                            fix_en="check the 客戶編號, 日期 and 金額 columns and the --as-of date")
+                            fix_en="check the customer id, date and amount columns and the --as-of date")
     built = tx.build_sheets(tables.silence, tables.segments, tables.info, as_of, settings)
     problems = mask_problem_ids(tables.problems)
     n_errors = sum(p.severity != WARNING for p in problems)
     files = pd.DataFrame({"檔案": [f.path.name for f in log.files], "格式": [f.format for f in log.files],
                           "大小(MB)": [round(f.bytes / 1e6, 1) for f in log.files]})
     where = ([f"完整表格（每位客戶一列）：{out_dir / (name + '.parquet')}" for name in FULL_TABLES] if out_dir else
-             [f"本活頁簿只列出每張表的前 {tx.MAX_LISTED:,} 位；要每位客戶的完整表格，請加 --out-dir 資料夾（Parquet，"
-              "另加 --csv 也寫 CSV）。"])
+             [f"本活頁簿只列出每張表的前 {tx.MAX_LISTED:,} 位；{step('full_tables')}。"])
     overview = ResultSheet("摘要", (Block(files, title="交易紀錄檔", as_table=False), *built["summary_blocks"]), (
-        "摘要是每項分析的重點數字與圖；第一欄是項目或分類，右邊是它的數值。各表的算法見 結果說明 的各段。",
-    ), lead=" ".join([f"結果摘要　{log.name}　基準日 {settings.date_text(as_of)}；{tables.rows:,} 筆交易、"
-                      f"{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；資料問題 {n_errors} 個錯誤、"
-                      f"{len(problems) - n_errors} 個提醒（見 資料檢查）。", *where]))
+        f"精準名單 結果摘要　{log.name}",
+        f"基準日 {as_of:%Y/%m/%d}；{tables.rows:,} 筆交易、{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；"
+        f"資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
+        *where,
+    ), lead=f"結果摘要　{log.name}　基準日 {as_of:%Y/%m/%d}；{len(tables.silence):,} 位客戶。" + " ".join(where))
     check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
-        "大型交易紀錄不標列號；原始檔沒有被修改。",
-    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可。")
+        "資料檢查：每一列是一個問題；大型交易紀錄不標列號（原始檔沒有被修改）。",
+    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可（大型交易紀錄不標列號）。")
     summary = {
         "file": log.name, "as_of": f"{as_of:%Y-%m-%d}", "rows": int(tables.rows),
         "files": [f.path.name for f in log.files], "engine": tables.engine, **tables.details,
         "sheets": [{"sheet": log.name, "kind": "transactions", "rows": int(tables.rows), "header_row": 1,
                     "layout": "table"}],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
-        "result_sheets": [overview.name] + [s.name for s in built["sheets"]] + [check.name, HELP_SHEET],
+        "result_sheets": [overview.name] + [s.name for s in built["sheets"]] + [check.name],
         **built["summary"],
     }
     analysis = Analysis([], [], problems, [overview, *built["sheets"], check], summary, settings)

@@ -9,9 +9,12 @@ the 11 digits are weighted 1,9,8,7,6,5,4,3,2,1,1 and the sum must be divisible b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
+from processor.errors import ID_CANDIDATE, Problem
 from processor.read.values import normalise_text
 
 LETTER_CODES = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ",
@@ -23,9 +26,6 @@ for _letter, _code in LETTER_CODES.items():
 WEIGHTS = np.array([1, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1])
 
 VALID, BAD_FORMAT, BAD_CHECKSUM, MASKED = "有效", "格式錯誤", "檢查碼錯誤", "已遮蔽"
-#: where an ID number may sit inside longer text (notes, a whole row pasted into one cell), after NFKC;
-#: the drop-folder's log redaction uses it too
-ID_CANDIDATE = r"(?<![A-Za-z0-9])[A-Za-z][1289A-Da-d]\d{8}(?!\d)"
 _WIDE_CANDIDATE = r"[A-Za-zＡ-Ｚａ-ｚ][1289A-Da-d１２８９Ａ-Ｄａ-ｄ][0-9０-９]{8}"
 
 
@@ -101,3 +101,17 @@ def mask_ids_in_text(series: pd.Series) -> pd.Series:
     out[changed[changed].index] = masked[changed].astype(object)
     return out
 
+
+def mask_problem_ids(problems: list[Problem]) -> list[Problem]:
+    """The problems with every valid ID number in their value and column text masked: a
+    problem about any column may quote a cell that holds one (DESIGN §6: IDs masked in outputs).
+
+    >>> mask_problem_ids([Problem("s", 2, "備註", "A123456789 王", "x", "y")])[0].value
+    'A12*****89 王'
+    """
+    if not problems:
+        return problems
+    values = mask_ids_in_text(pd.Series([p.value for p in problems], dtype=object)).tolist()
+    columns = mask_ids_in_text(pd.Series([p.column for p in problems], dtype=object)).tolist()
+    return [p if (value is p.value and column is p.column) else replace(p, value=value, column=column)
+            for p, value, column in zip(problems, values, columns)]

@@ -10,7 +10,9 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from processor.errors import WARNING, Problem
+from processor.errors import WARNING, Problem, UnusableInput, step
+from processor.read.schema import normalise_header
+from processor.read.values import parse_number_scalar
 
 
 def _f(default, label: str, hint: str, *, minimum: float | None = None, maximum: float | None = None,
@@ -58,6 +60,13 @@ class Settings:
     lost_per_year: float = _f(5.0, "流失客戶每年購買次數", "每年購買不超過此次數為流失（種子：流失客戶一年 3–5 次以下）", minimum=0,
                               aliases=("流失客戶每年到店次數",))
     typical_gap_days: int = _f(90, "無回購資料時的典型間隔天數", "全部客戶都只買過一次時，沉默得分 S 以此天數為分母（種子：三個月以上沒買為最深一級）", minimum=1)
+    # seed 004 客戶價值 (CLV): horizon, discounting, margin when the log has no 毛利/成本, marketing cost
+    horizon_days: int = _f(365, "客戶價值預測天數", "客戶價值表預測未來幾天的購買次數與營收（score 的 --horizon 可覆寫）", minimum=1,
+                           maximum=3650)
+    discount_rate: float = _f(0.10, "年折現率", "顧客終身價值每年折現的比率（0.10 = 10%）", minimum=0, maximum=1)
+    margin_rate: float = _f(0.70, "毛利率", "交易資料沒有毛利/成本欄時，預期毛利＝預期營收 × 此比率（預設依種子 000 售價 2,500、成本 750）",
+                            minimum=0, maximum=1)
+    marketing_cost: float = _f(0.0, "每年行銷費用", "每位仍是客戶的客戶每年的關係營銷費用（元），從顧客終身價值扣除（種子 004）", minimum=0)
     # seed 001/002 composite value score weights (recency, frequency, monetary)
     weight_r: float = _f(0.3, "價值分數權重R", "綜合價值分數中最近購買的權重", minimum=0)
     weight_f: float = _f(0.3, "價值分數權重F", "綜合價值分數中購買頻率的權重", minimum=0)
@@ -93,8 +102,6 @@ LABEL_TO_NAME = {label: f.name for f in fields(Settings) for label in (f.metadat
 
 def _coerce(name: str, raw) -> object:
     """Coerce a raw value (from a cell or the TOML file) to the field's type; ValueError if not."""
-    from processor.read.values import parse_number_scalar  # values imports nothing from here
-
     default = FIELDS[name].default
     choices = FIELDS[name].metadata["choices"]
     if choices is not None:
@@ -122,8 +129,6 @@ def _coerce(name: str, raw) -> object:
 
 def settings_from_pairs(pairs: list[tuple[int, object, object]], sheet: str, base: Settings) -> tuple[Settings, list[Problem]]:
     """Read (row, label, value) pairs of a 設定 sheet over ``base``; unknown or bad lines become problems."""
-    from processor.read.schema import normalise_header
-
     by_label = {normalise_header(label): name for label, name in LABEL_TO_NAME.items()}
     by_label.update({normalise_header(name): name for name in FIELDS})
     values, problems = {}, []
@@ -153,8 +158,6 @@ def load_config(path: Path | None) -> Settings:
     >>> load_config(None).price
     2500.0
     """
-    from processor.errors import UnusableInput
-
     if path is None:
         return Settings()
     path = Path(path)
@@ -162,7 +165,7 @@ def load_config(path: Path | None) -> Settings:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except OSError as exc:
-        raise UnusableInput(f"讀不到設定檔 {path}（{type(exc).__name__}）", "請確認 --config 的路徑與檔名",
+        raise UnusableInput(f"讀不到設定檔 {path}（{type(exc).__name__}）", step("check_config"),
                             en=f"cannot read the config file {path} ({type(exc).__name__})",
                             fix_en="check the path given to --config") from None
     except tomllib.TOMLDecodeError as exc:

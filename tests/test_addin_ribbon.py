@@ -3,7 +3,6 @@ code the Excel buttons run; only the adapter differs)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -99,16 +98,12 @@ def test_a_workbook_with_ribbon_results_sent_to_the_service_is_scored_on_the_rep
 
 @pytest.mark.parametrize("button, sheet, module", [("silence", "沉默排名", "processor.analyse.silence"),
                                                    ("segments", "客戶分群", "processor.analyse.segments")])
-def test_an_analysis_button_says_plainly_when_its_analysis_is_not_available_or_its_data_is_missing(
-        demo_dir, tmp_path, button, sheet, module):
+def test_an_analysis_button_says_plainly_when_its_data_is_missing(demo_dir, tmp_path, button, sheet, module):
     book = _book(demo_dir, tmp_path)  # contacts and follow-ups, no transactions
     outcome = ribbon.dispatch(button, book)
     title, text, error = book.messages[-1]
     assert error and text == outcome
-    if importlib.util.find_spec(module) is None:
-        assert ribbon.NOT_AVAILABLE in text and module in text
-    else:
-        assert f"找不到「{schema.KINDS['transactions'].label}」工作表" in text
+    assert f"找不到「{schema.KINDS['transactions'].label}」工作表" in text
 
 
 def _small_book(tmp_path: Path) -> FileWorkbook:
@@ -237,10 +232,6 @@ def _campaign_book(demo_dir: Path, folder: Path, name: str = "行銷.xlsx", rows
     return FileWorkbook(path)
 
 
-needs_models = pytest.mark.skipif(importlib.util.find_spec("processor.models") is None,
-                                  reason="processor.models not on this branch")
-
-
 @pytest.fixture(scope="module")
 def trained(demo_dir, tmp_path_factory) -> tuple[FileWorkbook, Path, str]:
     """(the labelled workbook, its models folder, 訓練模型's outcome), trained once per module."""
@@ -250,11 +241,8 @@ def trained(demo_dir, tmp_path_factory) -> tuple[FileWorkbook, Path, str]:
     return book, folder / "models", ribbon.dispatch("train", book)
 
 
-def test_train_saves_a_model_the_probability_formula_can_use_or_says_it_is_not_available(trained):
+def test_train_saves_a_model_the_probability_formula_can_use(trained):
     book, models, text = trained
-    if importlib.util.find_spec("processor.models") is None:
-        assert book.messages[-1][2] and ribbon.NOT_AVAILABLE in text
-        return
     assert not book.messages[-1][2], text
     saved = list(models.glob("*.skops"))
     assert len(saved) == 1 and saved[0].stem in text
@@ -264,7 +252,6 @@ def test_train_saves_a_model_the_probability_formula_can_use_or_says_it_is_not_a
     assert out[0] == ["購買機率"] and all(0 <= r[0] <= 1 for r in out[1:]), out
 
 
-@needs_models
 def test_propensity_scores_a_new_list_without_outcomes_with_the_newest_saved_model(demo_dir, trained, tmp_path):
     _, models, _ = trained
     book = _campaign_book(demo_dir, tmp_path, "新名單.xlsx", rows=300, labels=False)
@@ -276,7 +263,6 @@ def test_propensity_scores_a_new_list_without_outcomes_with_the_newest_saved_mod
     assert len(ranked) == 300 and ranked["購買機率"].between(0, 1).all()
 
 
-@needs_models
 def test_the_model_key_in_xlwings_conf_picks_the_model_even_when_a_newer_one_exists(demo_dir, trained, tmp_path):
     _, models, _ = trained
     folder = tmp_path / "models"
@@ -300,10 +286,26 @@ def test_propensity_on_a_list_without_outcomes_and_no_saved_model_says_exactly_t
     book.set_config("MODELS_DIR", str(tmp_path / "empty"))
     text = ribbon.dispatch("propensity", book)
     assert book.messages[-1][2]
-    if importlib.util.find_spec("processor.analyse.propensity") is None:
-        return
     assert "沒有已知結果" in text and "沒有已存的模型" in text and "訓練模型" in text
     assert "找不到" not in text and not CLI_REFERENCE.search(text)
+
+
+def test_a_list_with_too_few_known_results_under_another_header_gets_the_cores_reason(tmp_path):
+    # 買B商品 is a result column the core recognises by its header; 30 known results are too few
+    # to train: Excel must say so, as `score` does, not claim the list has no result column
+    rows = [["客戶編號", "年齡", "職業", "買B商品"]]
+    rows += [[f"C{i:03d}", 20 + i % 40, ["藍領", "老闆", "學生"][i % 3], (i % 2 if i < 30 else None)]
+             for i in range(300)]
+    book = FileWorkbook(write_rows(tmp_path / "B商品.xlsx", {"行銷名單": rows}))
+    book.set_config("MODELS_DIR", str(tmp_path / "empty"))
+    text = ribbon.dispatch("propensity", book)
+    assert book.messages[-1][2]
+    assert "只有 30 位客戶有已知結果" in text and "50" in text, text
+    assert "沒有已知結果" not in text and "是否購買" not in text.split("：", 1)[0]
+    core = score_file(tmp_path / "B商品.xlsx", tmp_path / "out.xlsx", as_of="2024-06-30")
+    assert core["problems"]["errors"] >= 1  # the command line reports the same reason in 資料檢查
+    check = sheet_rows(tmp_path / "out.xlsx", "資料檢查", "嚴重度")
+    assert check["問題"].str.contains("只有 30 位客戶有已知結果").any()
 
 
 def test_a_sheet_with_headers_but_no_rows_is_told_apart_from_a_missing_sheet(tmp_path):
@@ -313,7 +315,6 @@ def test_a_sheet_with_headers_but_no_rows_is_told_apart_from_a_missing_sheet(tmp
     assert book.messages[-1][2] and "只有標題列" in text and "找不到" not in text
 
 
-@pytest.mark.skipif(importlib.util.find_spec("processor.analyse.silence") is None, reason="no silence core")
 def test_when_no_row_is_usable_the_reasons_are_put_in_the_check_sheet_in_excel_terms(tmp_path):
     rows = [["客戶編號", "日期", "金額"], ["A1", "2099/01/05", 100], ["A2", "2099/02/01", 50]]
     book = FileWorkbook(write_rows(tmp_path / "未來.xlsx", {"交易": rows}))
@@ -326,24 +327,43 @@ def test_when_no_row_is_usable_the_reasons_are_put_in_the_check_sheet_in_excel_t
 
 
 def test_every_core_message_that_names_the_command_line_has_an_excel_wording():
-    """Scans every string in processor/ that a person reads (it holds CJK text) and names a
-    command-line option or subcommand; each must come out of in_excel without one. cli.py is
-    left out: its messages are printed by the command line itself, never shown in Excel."""
+    """Scans every string in processor/ (all layers) that a person reads (it holds CJK text) and
+    names a command-line option or subcommand: each must be one of the steps of
+    processor.errors.STEPS, so in_excel words it without one. cli.py is left out: its messages are
+    printed by the command line itself, never shown in Excel."""
     import ast
 
+    from processor.errors import STEPS
+
     found = []
-    for source in sorted(p for p in (ROOT / "processor").glob("*.py") if p.name != "cli.py"):
+    for source in sorted(p for p in (ROOT / "processor").rglob("*.py") if p.name != "cli.py"):
         tree = ast.parse(source.read_text(encoding="utf-8"))
         docstrings = {id(node.body[0].value) for node in ast.walk(tree)
                       if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
                       and node.body and isinstance(node.body[0], ast.Expr)}
+        # en= / fix_en=: the English line of the command line's --lang en and the service's log, never in Excel
+        english = {id(part) for node in ast.walk(tree) if isinstance(node, ast.keyword) and node.arg in ("en", "fix_en")
+                   for part in ast.walk(node.value)}
         for node in ast.walk(tree):
             if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                    and id(node) not in english
                     and re.search(r"[\u4e00-\u9fff]", node.value) and CLI_REFERENCE.search(node.value)):
-                found.append((source.name, node.value))
+                found.append((source.relative_to(ROOT).as_posix(), node.value))
     assert found, "the scan must see the core's command-line hints (e.g. --as-of) to be worth anything"
     for name, text in found:
+        assert name == "processor/errors.py" and text in STEPS.values(), (name, text)
         assert not CLI_REFERENCE.search(in_excel(text)), (name, text, in_excel(text))
+
+
+def test_every_step_a_core_message_may_name_has_its_own_excel_wording():
+    from addin.messages import IN_EXCEL, IN_FORMULA
+    from processor.errors import STEPS, step
+
+    assert IN_EXCEL.keys() == STEPS.keys() == IN_FORMULA.keys()
+    for code in STEPS:
+        for words in (IN_EXCEL, IN_FORMULA):
+            text = in_excel("請修正；" + step(code), words)
+            assert text == "請修正；" + words[code] and not CLI_REFERENCE.search(text), (code, text)
 
 
 def test_run_all_on_the_untouched_built_workbook_reports_no_errors(tmp_path):
@@ -385,7 +405,8 @@ def test_a_model_error_in_a_button_ends_in_a_dialog_with_its_fix(demo_dir, tmp_p
 def test_the_data_check_rewords_only_our_problem_and_fix_texts_never_the_reps_cells():
     import dataclasses
 
-    from processor.errors import Problem, problems_frame
+    from processor.errors import Problem
+    from processor.sheets.check import problems_frame
     from processor.sheets.report import Block, ResultSheet
 
     @dataclasses.dataclass

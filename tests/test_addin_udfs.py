@@ -7,7 +7,6 @@ tests run the installed CLI on the same rows and compare.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import inspect
 import itertools
 
@@ -17,12 +16,6 @@ from hypothesis import given, settings, strategies as st
 from addin import udfs
 from addin.messages import CLI_REFERENCE
 from conftest import sheet_rows, write_rows
-
-
-def _available(module: str, name: str) -> bool:
-    if importlib.util.find_spec(module) is None:
-        return False
-    return hasattr(importlib.import_module(module), name)
 
 
 def _notes(out: list[list]) -> list[str]:
@@ -73,31 +66,22 @@ def test_id_check_tells_valid_from_bad_checksum_from_bad_format():
     assert udfs.PL_ID_CHECK([["A123456789", "A123456788", "12345", None]]) == [["有效", "檢查碼錯誤", "格式錯誤", ""]]
 
 
-needs_propensity = pytest.mark.skipif(not _available("processor.analyse.propensity", "expected_profit"),
-                                      reason="processor.analyse.propensity not merged into this branch yet")
 
 
-def test_expected_profit_says_not_available_until_the_propensity_core_is_present():
-    out = udfs.PL_EXPECTED_PROFIT([[0.5]])
-    if _available("processor.analyse.propensity", "expected_profit"):
-        assert out == [[700.0]]
-    else:
-        assert out == [[f"⚠ {udfs.NOT_AVAILABLE}: processor.analyse.propensity.expected_profit"]]
+def test_expected_profit_of_a_half_chance_is_seed_000s_margin_less_the_call():
+    assert udfs.PL_EXPECTED_PROFIT([[0.5]]) == [[700.0]]
 
 
-@needs_propensity
 def test_expected_profit_uses_the_seed_economics_when_price_and_costs_are_left_blank():
     assert udfs.PL_EXPECTED_PROFIT([[0.5], [0.1], [0.0]]) == [[700.0], [0.0], [-175.0]]
     assert udfs.PL_EXPECTED_PROFIT([[0.5]], 3000, "1,000", 100) == [[900.0]]
 
 
-@needs_propensity
 def test_a_probability_typed_as_percent_text_is_read_like_the_number_it_means():
     # seed 000: 0.35 × (2500 − 750) − 175 = 437.5, however the 35% is written
     assert udfs.PL_EXPECTED_PROFIT([[0.35], ["35%"], ["３５％"], [" 35 %"], ["0.35"]]) == [[437.5]] * 5
 
 
-@needs_propensity
 def test_expected_profit_rejects_a_probability_outside_zero_to_one_cell_by_cell():
     out = udfs.PL_EXPECTED_PROFIT([[0.5], [1.5], ["abc"], ["150%"]])
     assert out[0] == [700.0]
@@ -106,7 +90,6 @@ def test_expected_profit_rejects_a_probability_outside_zero_to_one_cell_by_cell(
     assert out[3][0].startswith("⚠ 機率「150%」不在 0 到 1 之間")
 
 
-@needs_propensity
 def test_a_bad_price_is_one_readable_cell_not_a_crash():
     out = udfs.PL_EXPECTED_PROFIT([[0.5]], "貴")
     assert out == [["⚠ 「price」「貴」不是數字"]]
@@ -114,10 +97,7 @@ def test_a_bad_price_is_one_readable_cell_not_a_crash():
 
 def test_a_block_where_one_column_is_expected_is_a_readable_message():
     out = udfs.PL_SILENCE([["a", "b"], ["c", "d"]], [["2024/1/1"], ["2024/2/1"]])
-    if _available("processor.analyse.silence", "silence_table"):
-        assert "請選一欄" in out[0][0]
-    else:
-        assert udfs.NOT_AVAILABLE in out[0][0]
+    assert "請選一欄" in out[0][0]
 
 
 @pytest.mark.parametrize("name, module, core, args", [
@@ -126,34 +106,26 @@ def test_a_block_where_one_column_is_expected_is_a_readable_message():
     ("PL_ABC", "processor.analyse.segments", "abc_classes", ([[100], [50], [1]],)),
     ("PL_NEXT_FOLLOWUP", "processor.analyse.followup", "due", ([["2024/1/1"]], [["H"]], [[1]], "2024/1/10")),
 ])
-def test_formulas_over_analytics_give_a_table_or_say_plainly_that_the_analysis_is_not_available_yet(name, module, core, args):
+def test_formulas_over_analytics_give_a_table(name, module, core, args):
     out = getattr(udfs, name)(*args)
-    if _available(module, core):
-        assert not str(out[0][0]).startswith("⚠"), out
-        assert len(out) >= 2 or name in ("PL_NEXT_FOLLOWUP",)
-    else:
-        assert out == [[f"⚠ {udfs.NOT_AVAILABLE}: {module}.{core}"]]
+    assert not str(out[0][0]).startswith("⚠"), out
+    assert len(out) >= 2 or name in ("PL_NEXT_FOLLOWUP",)
 
 
 def test_probability_formula_names_the_missing_model_where_it_looked_and_the_excel_step(tmp_path, monkeypatch):
     monkeypatch.setenv("PRECISION_LIST_MODELS", str(tmp_path))
     out = udfs.PL_PROB([["客戶編號", "年齡"], ["c1", 30]], "沒有這個模型")
-    if _available("processor.models", "load_model_cached"):
-        assert out[0][0].startswith("⚠ 找不到模型「沒有這個模型」") and str(tmp_path) in out[0][0]
-        assert "訓練模型" in out[0][0] and not CLI_REFERENCE.search(out[0][0])
-    else:
-        assert out == [[f"⚠ {udfs.NOT_AVAILABLE}: processor.models.load_model_cached"]]
+    assert out[0][0].startswith("⚠ 找不到模型「沒有這個模型」") and str(tmp_path) in out[0][0]
+    assert "訓練模型" in out[0][0] and not CLI_REFERENCE.search(out[0][0])
 
 
 # ---------------------------------------------------------------------------------------------
 # PL_SILENCE / PL_RFM: the pipeline's cleaning, so a formula and the CLI agree
 
-needs_silence = pytest.mark.skipif(not _available("processor.analyse.silence", "silence_table"), reason="no silence core")
 SEED_IDS = [["A001"], ["a001 "], ["Ａ００１"]]
 SEED_DATES = [["2025/01/01"], ["2025/01/11"], ["2025/01/31"]]
 
 
-@needs_silence
 def test_one_customer_typed_three_ways_is_one_customer_with_the_seed_004_scores():
     # seed 004 §三 by hand: visits 1, 11, 31 Jan → T = 10, 20; as of 10 Mar Tr = 38 ≥ max T, so
     # TrF = 3/3 = 1 and S = 38 / 20 = 1.9 (silent, group e)
@@ -163,7 +135,6 @@ def test_one_customer_typed_three_ways_is_one_customer_with_the_seed_004_scores(
     assert any("不同寫法" in n and "A001" in n for n in _notes(out))
 
 
-@needs_silence
 def test_silence_formula_and_the_cli_give_the_same_customers_and_scores(run_cli, tmp_path):
     rows = [["客戶編號", "日期", "金額"], ["A001", "2025/01/01", 100], ["a001 ", "2025/01/11", 100],
             ["Ａ００１", "2025/01/31", 100], [1001, "2024/12/01", 50], [1001, "2025/02/20", 50], ["B7", "2025/02/01", 80]]
@@ -180,7 +151,6 @@ def test_silence_formula_and_the_cli_give_the_same_customers_and_scores(run_cli,
                                                           round(row["沉默得分 S"], 6), row["沉默分組"]), customer
 
 
-@needs_silence
 def test_numeric_customer_ids_from_excel_come_back_without_a_trailing_point_zero():
     ids = [[1001.0], [1001.0], [1002.0]]
     dates = [["2025/01/01"], ["2025/02/01"], ["2025/01/15"]]
@@ -189,7 +159,6 @@ def test_numeric_customer_ids_from_excel_come_back_without_a_trailing_point_zero
     assert not _notes(udfs.PL_SILENCE([[1001.0], ["1001"]], [["2025/01/01"], ["2025/02/01"]], "2025/03/10"))
 
 
-@needs_silence
 def test_a_purchase_after_as_of_is_left_out_and_said_so_under_the_table_in_excel_terms():
     out = udfs.PL_SILENCE(["C1", "C1", "C2"], ["2024/1/1", "2025/3/1", "2024/2/1"], "2024/06/28")
     notes = _notes(out)
@@ -199,7 +168,6 @@ def test_a_purchase_after_as_of_is_left_out_and_said_so_under_the_table_in_excel
     assert all(len(row) == len(out[0]) for row in out)  # notes are as wide as the table
 
 
-@needs_silence
 def test_a_customer_with_only_a_return_is_named_under_the_rfm_table_not_dropped_silently():
     out = udfs.PL_RFM(["C1", "C2"], ["2024/1/1", "2024/2/1"], ["-500", "100"], "2024/06/28")
     assert set(_customers(out)) == {"C2"}
@@ -208,14 +176,12 @@ def test_a_customer_with_only_a_return_is_named_under_the_rfm_table_not_dropped_
     assert any("只有退貨" in n and "C1" in n for n in notes)
 
 
-@needs_silence
 def test_an_unreadable_date_in_transactions_is_a_note_naming_its_row_and_the_rest_is_still_computed():
     out = udfs.PL_SILENCE(["A", "B", "A"], ["2024/1/1", "昨天", "2024/3/1"], "2024/6/1")
     assert set(_customers(out)) == {"A"}
     assert any(n.startswith("⚠ 錯誤：第 2 列日期「昨天」無法辨識") for n in _notes(out))
 
 
-@needs_silence
 def test_the_unused_end_of_a_selected_range_is_skipped_without_notes():
     ids = [["A"], ["A"]] + [[None]] * 50
     dates = [["2024/1/1"], ["2024/2/1"]] + [[None]] * 50
@@ -223,7 +189,6 @@ def test_the_unused_end_of_a_selected_range_is_skipped_without_notes():
     assert set(_customers(out)) == {"A"} and not _notes(out)
 
 
-@needs_silence
 def test_many_problems_are_capped_with_a_count_of_the_rest():
     n = udfs.MAX_NOTES + 15
     out = udfs.PL_SILENCE([f"c{i}" for i in range(n)] + ["ok"], ["明天"] * n + ["2024/1/1"], "2024/6/1")
@@ -233,17 +198,14 @@ def test_many_problems_are_capped_with_a_count_of_the_rest():
 
 def test_misaligned_transaction_columns_are_reported_with_their_lengths():
     out = udfs.PL_SILENCE(["a", "b"], ["2024/1/1"])
-    if _available("processor.analyse.silence", "silence_table"):
-        assert out == [["⚠ 客戶編號、日期的列數不同（2、1）：請選同樣多列"]]
+    assert out == [["⚠ 客戶編號、日期的列數不同（2、1）：請選同樣多列"]]
 
 
 # ---------------------------------------------------------------------------------------------
 # PL_NEXT_FOLLOWUP: the 跟進排程 schedule; bad cells say why
 
-needs_followup = pytest.mark.skipif(not _available("processor.analyse.followup", "due"), reason="no follow-up core")
 
 
-@needs_followup
 def test_next_followup_follows_the_first_touch_curve_then_the_intent_cadence_and_counts_days_overdue():
     out = udfs.PL_NEXT_FOLLOWUP([["2024/3/1"], ["2024/3/1"], ["昨天"]], [["A"], ["C"], ["H"]], [[5], [1], [1]], "2024/3/10")
     assert out[0] == [dt.datetime(2024, 3, 4), 6]  # A: every 3 days after the early curve
@@ -251,7 +213,6 @@ def test_next_followup_follows_the_first_touch_curve_then_the_intent_cadence_and
     assert out[2][0].startswith("⚠ 最後聯絡日「昨天」日期無法辨識") and out[2][1] == ""
 
 
-@needs_followup
 def test_an_unknown_intent_a_non_number_or_negative_touch_count_gets_a_message_not_a_default():
     out = udfs.PL_NEXT_FOLLOWUP([["2024/6/1"]] * 5, [["Z"], ["h"], [None], ["A"], ["A"]], [[5], [-2], ["abc"], [3.5], [5]],
                                 "2024/06/28")
@@ -262,19 +223,16 @@ def test_an_unknown_intent_a_non_number_or_negative_touch_count_gets_a_message_n
     assert out[4] == [dt.datetime(2024, 6, 4), 24]
 
 
-@needs_followup
 def test_a_blank_intent_is_the_documented_unrated_cadence_and_blank_rows_stay_blank():
     out = udfs.PL_NEXT_FOLLOWUP([["2024/6/1"], [None]], [[None], [None]], [[5], [None]], "2024/06/28")
     assert out == [[dt.datetime(2024, 6, 15), 13], ["", ""]]  # 未分級: every 14 days
 
 
-@needs_followup
 def test_a_last_contact_after_as_of_is_flagged():
     out = udfs.PL_NEXT_FOLLOWUP([["2024/7/1"]], [["A"]], [[3]], "2024/06/28")
     assert out[0][0].startswith("⚠ 最後聯絡日「2024/7/1」日期在基準日（2024/06/28）之後")
 
 
-@needs_followup
 def test_next_followup_formula_and_the_cli_schedule_agree(run_cli, tmp_path):
     rows = [["姓名", "最後聯絡日", "意向等級", "聯絡次數"], ["甲", "2024/06/20", "B", 6], ["乙", "2024/06/01", "H", 9],
             ["丙", "2024/06/27", "C", 1], ["丁", "2024/05/01", None, 4], ["戊", "2024/06/26", "A", 2]]
@@ -290,17 +248,14 @@ def test_next_followup_formula_and_the_cli_schedule_agree(run_cli, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # PL_ABC
 
-needs_segments = pytest.mark.skipif(not _available("processor.analyse.segments", "abc_classes"), reason="no segments core")
 
 
-@needs_segments
 def test_abc_of_ten_customers_is_one_a_two_b_seven_c():
     # seed 001 二: top 10% A, next 20% B, the rest C
     out = udfs.PL_ABC([[v] for v in range(100, 0, -10)])
     assert [r[0] for r in out] == ["A", "B", "B"] + ["C"] * 7
 
 
-@needs_segments
 def test_zero_and_negative_amounts_are_not_classed_and_do_not_count_towards_the_cut_offs():
     out = udfs.PL_ABC([[v] for v in range(100, 0, -10)] + [[0], [-500], ["x"], [None]])
     assert [r[0] for r in out[:10]] == ["A", "B", "B"] + ["C"] * 7
@@ -324,9 +279,7 @@ def test_every_formula_is_exported_with_a_docstring_for_the_function_wizard():
                                    st.floats(allow_nan=False, allow_infinity=False)),
                          min_size=3, max_size=3), min_size=1, max_size=6))
 def test_cell_formulas_never_raise_and_always_return_the_shape_they_were_given(rows):
-    funcs = [udfs.PL_TWDATE, udfs.PL_AMOUNT, udfs.PL_ZODIAC, udfs.PL_ID_CHECK, udfs.PL_ABC]
-    if _available("processor.analyse.propensity", "expected_profit"):
-        funcs.append(udfs.PL_EXPECTED_PROFIT)
+    funcs = [udfs.PL_TWDATE, udfs.PL_AMOUNT, udfs.PL_ZODIAC, udfs.PL_ID_CHECK, udfs.PL_ABC, udfs.PL_EXPECTED_PROFIT]
     for func in funcs:
         out = func(rows)
         assert len(out) == len(rows) and all(len(r) == 3 for r in out), func.__name__

@@ -244,8 +244,8 @@ SYNTHETIC_ROW = {
 #: the result sheets each committed template gives once one row is filled in
 EXPECTED_RESULTS = {
     "名單.xlsx": {"今日聯絡", "跟進排程"}, "跟進紀錄.xlsx": {"今日聯絡", "跟進排程"}, "暖線活動.xlsx": set(),
-    "交易.xlsx": {"今日聯絡", "沉默排名", "客戶分群"}, "行銷名單.xlsx": set(), "貸款.xlsx": {"貸款檢核"},
-    "精準名單範本.xlsx": {"今日聯絡", "跟進排程", "貸款檢核", "沉默排名", "客戶分群"},
+    "交易.xlsx": {"今日聯絡", "沉默排名", "客戶價值", "客戶分群"}, "行銷名單.xlsx": set(), "貸款.xlsx": {"貸款檢核"},
+    "精準名單範本.xlsx": {"今日聯絡", "跟進排程", "貸款檢核", "沉默排名", "客戶價值", "客戶分群"},
 }
 
 

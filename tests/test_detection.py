@@ -213,7 +213,7 @@ def test_a_contact_without_a_name_is_reported():
 
 
 def test_missing_required_values_are_capped_like_every_per_cell_report():
-    from processor.read.parse import MAX_PROBLEMS_PER_CHECK
+    from processor.errors import MAX_PROBLEMS_PER_CHECK
 
     rows = [["客戶編號", "日期", "金額"]] + [[None, "2024/1/1", 1]] * (MAX_PROBLEMS_PER_CHECK + 50)
     _, problems = detect_and_parse([raw(rows)], AS_OF)

@@ -21,6 +21,11 @@ from dropfolder_kit import (PYTHON, REPO, SETTLE, ServiceProcess, child_pids, cs
                             settled_everything, stray_temps, wait_until, write_config, xlsx_bytes)
 
 
+#: the fast stand-in scorer (:func:`dropfolder_scorers.stand_in`), for tests of what the service does with
+#: files (claims, names, duplicates, folders, signals); tests that look inside a result use the real one
+STAND_IN = "tests.dropfolder_scorers:stand_in"
+
+
 def _ts(event: dict) -> float:
     return datetime.fromisoformat(event["ts"]).timestamp()
 
@@ -116,7 +121,7 @@ def test_a_csv_whose_writer_pauses_longer_than_the_quiet_period_is_rescored_whol
 def test_with_done_files_a_file_waits_for_its_done_marker_and_the_marker_is_removed(tmp_path):
     """B1 option (Camel's doneFileName): writers that can pause for long create <name>.done last."""
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml", done_files=True)
+    config = write_config(tmp_path / "c.toml", done_files=True, scorer=STAND_IN)
     drop(root, "waiting.csv", csv_bytes(10, 12))
     drop(root, "ready.csv", csv_bytes(10, 13))
     (root / "inbox" / "ready.csv.done").write_bytes(b"")
@@ -219,7 +224,7 @@ def test_the_same_name_dropped_again_gets_a_new_result_and_the_same_content_is_n
     content already scored (a duplicate, not scored again) and a new one.
     """
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml")
+    config = write_config(tmp_path / "c.toml", scorer=STAND_IN)
     day = ("--as-of", "2024-07-01")  # one scoring day for both runs, even across midnight
     versions = [xlsx_bytes(30 + i, 20 + i) for i in range(3)]
     with ServiceProcess(root, *day, config=config) as service:
@@ -258,7 +263,7 @@ def test_the_same_content_is_scored_again_on_another_day_but_not_twice_on_one_da
     """B9: the duplicate key is content + as-of day (+ settings: see the ledger unit test), so last
     month's list dropped again gets today's ranking."""
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml")
+    config = write_config(tmp_path / "c.toml", scorer=STAND_IN)
     data = csv_bytes(40, 45)
     drop(root, "monday.csv", data)
     drop(root, "monday-again.csv", data)  # the same list twice on one day: scored once
@@ -277,7 +282,7 @@ def test_the_same_content_is_scored_again_on_another_day_but_not_twice_on_one_da
 def test_a_file_re_saved_or_deleted_during_its_quiet_period_restarts_the_timer_without_errors(tmp_path):
     """Matrix 14: only the final content is scored; a vanished file is no error."""
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml")
+    config = write_config(tmp_path / "c.toml", scorer=STAND_IN)
     first, final = csv_bytes(10, 40), csv_bytes(12, 41)
     with ServiceProcess(root, "--settle", "1.5", config=config) as service:
         wait_until(lambda: (root / "inbox").is_dir(), 20, message="inbox/")
@@ -301,7 +306,7 @@ def test_inbox_deleted_and_recreated_while_running_is_noticed_and_later_drops_ar
     second file up within the test.
     """
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml", scan_interval=3600.0)
+    config = write_config(tmp_path / "c.toml", scan_interval=3600.0, scorer=STAND_IN)
     args = ["--poll", poll] if poll else []
     with ServiceProcess(root, *args, config=config) as service:
         wait_until(lambda: service.events("watch_armed"), 20, message="watching")
@@ -321,7 +326,7 @@ def test_inbox_deleted_and_recreated_while_running_is_noticed_and_later_drops_ar
 def test_archive_failed_and_outbox_deleted_while_running_are_created_again(tmp_path):
     """B8: someone tidies the share by deleting folders; the next files still end where they belong."""
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml")
+    config = write_config(tmp_path / "c.toml", scorer=STAND_IN)
     with ServiceProcess(root, config=config) as service:
         wait_until(lambda: service.events("watch_armed"), 20, message="watching")
         for folder in ("archive", "failed", "outbox"):
@@ -341,7 +346,7 @@ def test_archive_failed_and_outbox_deleted_while_running_are_created_again(tmp_p
 def test_sigterm_mid_file_finishes_the_file_in_hand_then_exits_cleanly(tmp_path):
     """Matrix 16: a clean stop never abandons a half-scored file, and status no longer lists the service."""
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml", scorer="tests.dropfolder_scorers:slow")
+    config = write_config(tmp_path / "c.toml", scorer=STAND_IN + "_slow")
     with ServiceProcess(root, config=config, env={"DROPFOLDER_TEST_SLOW": "2.0"}) as service:
         wait_until(lambda: (root / "inbox").is_dir(), 20, message="inbox/")
         drop(root, "long.csv", csv_bytes(30, 60))
@@ -361,7 +366,7 @@ def test_sigterm_mid_file_finishes_the_file_in_hand_then_exits_cleanly(tmp_path)
 def test_long_unicode_and_windows_invalid_names_end_in_archive_or_failed_under_names_every_client_can_open(tmp_path):
     """B3, matrix 16 and 7: names near the 255-byte limit, characters Windows refuses, case variants."""
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml")
+    config = write_config(tmp_path / "c.toml", scorer=STAND_IN)
     long_csv = "長" * 80 + ".csv"  # 244 bytes: a timestamped archive name would not fit
     long_txt = "x" * 243 + ".txt"  # 247 bytes: <name>.error.txt would not fit
     drops = [(long_csv, csv_bytes(10, 70)), (long_txt, b"not a list"), ("a:b?c.csv", csv_bytes(10, 71)),
@@ -503,7 +508,7 @@ def test_fifty_thousand_files_beside_inbox_are_never_listed_or_stat_ed_by_a_poll
         (root / folder).mkdir(parents=True)
     for i in range(50_000):
         (root / ("archive" if i % 2 else "reports") / f"old-{i:05d}.csv").touch()
-    config = write_config(tmp_path / "c.toml")
+    config = write_config(tmp_path / "c.toml", scorer=STAND_IN)
     trace = tmp_path / "trace.txt"
     wrap = ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=%file,getdents64,close", "-o", str(trace)]
     probe = subprocess.run([*wrap[:-2], "-o", os.devnull, "true"], capture_output=True)

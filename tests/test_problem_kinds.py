@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from processor.errors import ERROR, WARNING, Problem, problem_kinds
-from processor.read.parse import MAX_PROBLEMS_PER_CHECK, _capped
+from processor.errors import ERROR, MAX_PROBLEMS_PER_CHECK, WARNING, Problem
+from processor.errors import capped as _capped
+from processor.sheets.check import problem_kinds
 
 
 def test_a_capped_check_counts_every_bad_row_not_only_the_listed_ones():

@@ -61,7 +61,7 @@ def _table(shared=None):
     """A small follow-up table (header at row 1, 4 rows)."""
     yield row(1, ["姓名", "日期", "方式", "結果"], shared=shared)
     for i in range(2, 6):
-        yield row(i, [f"客戶{i}", "2024/05/0%d" % i, "電話", "未接"], shared=shared)
+        yield row(i, [f"客戶{i}", f"2024/05/0{i:d}", "電話", "未接"], shared=shared)
 
 
 def test_a_gnumeric_style_sheet_declaring_a1_xfd1048576_with_a_last_row_spanning_every_column_is_scored(tmp_path):

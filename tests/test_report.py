@@ -41,7 +41,8 @@ def _sheet(frame: pd.DataFrame) -> ResultSheet:
 
 
 def _cells(path):
-    """Every cell as (value, format, type); floats to 10 digits (openpyxl rounds floats it writes; the stream writes the exact repr)."""
+    """Every cell as (value, format, type); floats to 10 digits (openpyxl rounds floats it writes;
+    the stream writes the exact repr)."""
     ws = openpyxl.load_workbook(path)["結果"]
     return [[(float(f"{c.value:.10g}") if isinstance(c.value, float) else c.value, c.number_format, c.data_type)
              for c in row] for row in ws.iter_rows()]

@@ -145,12 +145,12 @@ def test_a_bad_log_exits_2_with_one_line_and_leaves_nothing_in_out_dir(tmp_path,
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_an_unreachable_scheduler_exits_2_with_one_line(tmp_path, run_cli, monkeypatch):
+def test_an_unreachable_scheduler_exits_2_with_one_line(tmp_path, run_installed_cli):
     write_parquet_folder(tmp_path / "log", synthetic_log(600), 1)
-    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "2s")
     port = free_port()  # nothing listens there
-    result = run_cli("score", tmp_path / "log", "--as-of", AS_OF, "--scheduler", f"tcp://127.0.0.1:{port}",
-                     "--out-dir", tmp_path / "out", check_exit=2)
+    result = run_installed_cli("score", tmp_path / "log", "--as-of", AS_OF, "--scheduler", f"tcp://127.0.0.1:{port}",
+                               "--out-dir", tmp_path / "out", check_exit=2,
+                               env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "排程器" in lines[0] and str(port) in lines[0], result.stderr
     assert not (tmp_path / "out").exists()
@@ -256,3 +256,18 @@ def test_score_file_takes_a_parquet_file_the_way_the_drop_folder_calls_it(tmp_pa
     assert summary["engine"] == "pandas" and summary["rows"] == 3_000
     assert openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True).sheetnames == [
         "摘要", "沉默排名", "客戶分群", "資料檢查", "結果說明"]
+
+
+def test_a_parquet_file_dropped_in_the_inbox_is_scored_into_the_outbox(tmp_path):
+    import openpyxl
+
+    from processor.service.dropfolder import Service, load_options
+
+    (tmp_path / "inbox").mkdir()
+    synthetic_log(2_000, seed=4).to_parquet(tmp_path / "inbox" / "crm-export.parquet", index=False)
+    assert Service(tmp_path, load_options(None, settle=0.0, workers=1, as_of=pd.Timestamp(AS_OF))).run(once=True) == 0
+    result = tmp_path / "outbox" / "crm-export.scored.xlsx"
+    assert openpyxl.load_workbook(result, read_only=True).sheetnames == ["摘要", "沉默排名", "客戶分群", "資料檢查",
+                                                                          "結果說明"]
+    assert [p.name for p in (tmp_path / "archive").iterdir()] == ["crm-export.parquet"]
+    assert not any((tmp_path / "failed").iterdir())

@@ -14,7 +14,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from processor.errors import ERROR, UnusableInput
 from processor.settings import Settings
 from processor.analyse import silence as silence_module
-from processor.analyse.silence import call_priority, dormancy_buckets, silence_table, visit_rate_classes
+from processor.analyse.silence import dormancy_buckets, silence_table, visit_rate_classes
 from processor.analyse.transactions import clean_transactions, normalise_ids
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,14 +175,26 @@ def test_visit_rate_thresholds_come_from_settings():
     assert visit_rate_classes(pd.Series([12.0]), np.array([False]), Settings(lost_per_year=12)).tolist() == ["流失"]
 
 
-def test_priority_puts_a_valuable_customer_at_the_edge_of_silence_first():
-    # same value and pace (every 30 days, 8 visits): just here, at the edge of silence, long gone
-    table = pd.DataFrame({"value": [1000.0, 1000.0, 1000.0, 10.0], "rank_ratio": [0.3, 1.0, 1.0, 1.0],
-                          "recency": [3.0, 30.0, 300.0, 30.0], "mean_interval": [30.0] * 4, "visits": [8] * 4})
-    priority = call_priority(table)
-    assert priority.idxmax() == 1
-    assert priority[1] > priority[0] > priority[2]
-    assert priority[3] == pytest.approx(priority[1] / 4)  # same state, value percentile ¼ instead of 1
+def test_priority_is_the_chance_of_buying_again_and_puts_the_regular_still_coming_first():
+    # B came every 10 days until 5 days ago; A came every 10 days but has been gone 200 days
+    frame = _load("generate_transactions").generate(3000, seed=5).rename(
+        columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount", "品項": "product"})
+    as_of = frame["date"].max()
+    regular = pd.DataFrame({"customer_id": "B", "amount": 100.0,
+                            "date": as_of - pd.to_timedelta(range(5, 300, 10), unit="D")})
+    gone = pd.DataFrame({"customer_id": "A", "amount": 100.0,
+                         "date": as_of - pd.to_timedelta(range(200, 495, 10), unit="D")})
+    table = silence_table(pd.concat([frame, regular, gone], ignore_index=True), as_of).set_index("customer_id")
+    assert table["priority"].between(0, 100).all()
+    assert table.loc["B", "priority"] > table.loc["A", "priority"]
+    assert table.loc["B", "priority_rank"] < 0.1 * len(table)
+
+
+def test_priority_given_by_the_caller_orders_the_table():
+    frame = pd.DataFrame({"customer_id": ["A", "B", "C"], "amount": 1.0,
+                          "date": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03"])})
+    table = silence_table(frame, "2025-02-01", priority=np.array([5.0, 50.0, 20.0]))
+    assert table["customer_id"].tolist() == ["B", "C", "A"]
 
 
 def test_actions_follow_the_silence_score_not_only_the_group():

@@ -1,31 +1,22 @@
-"""Warm-up activities (暖線活動, seed 000 其他 一): the events and their debriefs, for 摘要."""
+"""Warm-up activities (暖線活動, seed 000 其他 一): the events and whether each debrief is written."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from processor.sheets.report import Block
-from processor.read.schema import ACTIVITIES
+DEBRIEF = ("went_well", "watch_out", "next_time")  # 做得很棒的點 / 要注意的點 / 下次可以怎麼做
 
 
-def analyse_activities(ctx):
-    """A 暖線活動 block for 摘要: each event with its sign-ups and whether the debrief is written."""
-    from processor.sheets.contract import Contribution
+def activity_review(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The events by date, with how many of the three debrief fields are written and whether the
+    event has been held by ``as_of`` (``held``) or is still to come (``upcoming``; an event without
+    a readable date is neither).
 
-    sheets = ctx.sheets.get("activities", [])
-    if not sheets:
-        return None
-    events = pd.concat([s.frame for s in sheets]).sort_values("date", kind="stable")
-    label = {f.key: f.label for f in ACTIVITIES.fields}
-    debrief = events[["went_well", "watch_out", "next_time"]].notna().sum(axis=1)
-    table = pd.DataFrame({
-        label["title"]: events["title"], label["date"]: events["date"], label["venue"]: events["venue"],
-        label["signups"]: events["signups"], label["price"]: events["price"],
-        "檢討已寫": debrief.astype(str) + "/3",
-        "狀態": (events["date"] > ctx.as_of).map({True: "即將舉辦", False: "已舉辦"}),
-    })
-    missing = int(((events["date"] <= ctx.as_of) & (debrief < 3)).sum())
-    note = f"暖線活動（已舉辦但檢討未寫完：{missing} 場；結束後請與推薦人討論 做得很棒的點 / 要注意的點 / 下次可以怎麼做）"
-    return Contribution(summary_blocks=[Block(table, title=note, formats={label["date"]: "yyyy/mm/dd",
-                                                                          label["price"]: "#,##0"}, as_table=False)],
-                        summary={"activities": {"events": int(len(events)), "debrief_missing": missing}})
+    >>> events = pd.DataFrame({"date": pd.to_datetime(["2024-05-01", "2024-03-01"]), "went_well": ["好", None],
+    ...                        "watch_out": [None, None], "next_time": [None, None]})
+    >>> activity_review(events, pd.Timestamp("2024-04-01"))[["debrief_written", "held", "upcoming"]].values.tolist()
+    [[0, True, False], [1, False, True]]
+    """
+    events = events.sort_values("date", kind="stable")
+    return events.assign(debrief_written=events[list(DEBRIEF)].notna().sum(axis=1), held=events["date"] <= as_of,
+                         upcoming=events["date"] > as_of)

@@ -171,7 +171,7 @@ COLLECT_BELOW = 0.6  # seed 000: aim for 60–70% of the profile after the first
 def followup_actions(plan: pd.DataFrame) -> pd.Series:
     """建議做法 for follow-ups: the rep's own 夥伴需求點/預計下一步 when typed, else seed 000's next
     step for where the lead is (profile under 60% → collect; needs not confirmed → confirm; else invite)."""
-    from processor.analyse.contacts import NEEDS_CONFIRMED
+    from processor.analyse.followup import NEEDS_CONFIRMED
 
     completeness = pd.to_numeric(plan.get("completeness", pd.Series(np.nan, index=plan.index))).fillna(0)
     needs = plan.get("needs", pd.Series(pd.NA, index=plan.index)).astype("string")
@@ -225,10 +225,8 @@ def precision_calls(ranked: pd.DataFrame, rows: int, directory: pd.DataFrame | N
     its ``group``) for 今日聯絡: the target group only — a customer who already bought or said no is
     evaluation, not someone to call — where 建議聯絡 = 是, by probability; the reason is the
     probability, with the model's main reasons (主要原因, the ranked list's ``reason`` column)."""
-    from processor.analyse.propensity import TARGET
-
-    target = ranked["group"] == TARGET if "group" in ranked else pd.Series(True, index=ranked.index)
-    todo = ranked[target & (ranked["call"] == "是")]
+    # the ranked list holds the target group only (propensity.campaign._call_list): nobody with a known result
+    todo = ranked[ranked["call"] == "是"]
     top = todo.head(rows)
     why = top["reason"] if "reason" in top else None
     frame = people_from_ids(top["id"].astype("string"), directory).assign(

@@ -10,6 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from processor.errors import WARNING, Problem
+from processor.errors import capped as _capped
+from processor.sheets.contract import Contribution
+from processor.analyse.calls import CallList, followup_actions, followup_reasons
+from processor.analyse.followup import NEEDS_CONFIRMED, NEEDS_NONE, NEEDS_PARTIAL  # noqa: F401  re-exported
+from processor.analyse.followup import DEAD_C_PERIODS, DUE_STATUSES, URGENCY_CAP_DAYS, link_followups, person_key, schedule
+from processor.sheets.report import Block, Chart, ResultSheet
+from processor.read.schema import (CONTACTS, FOLLOWUPS, FUNNEL_STAGES, INTENT_LEVELS, SCHEDULE_COLUMNS, TRUST_LEVELS,
+                     normalise_header)
 from processor.read.values import zodiac_signs
 
 #: FORMHTCD: the profile letters of seed 000's 資料表; D counts when any of 初期/中期/長期 is filled
@@ -27,7 +36,6 @@ MAN_ADVICE = {
     "M+a+n": "不必優先接觸，保持關係即可",
     "m+a+n": "停止接觸，把時間留給更好的名單",
 }
-NEEDS_CONFIRMED, NEEDS_PARTIAL, NEEDS_NONE = "已確認需求", "部分確認", "未確認"
 
 
 def _filled(frame: pd.DataFrame, key: str) -> pd.Series:
@@ -68,7 +76,8 @@ def needs_status(contacts: pd.DataFrame) -> pd.Series:
 def man_type(contacts: pd.DataFrame) -> pd.Series:
     """MAN type such as "M+a+N" (capital = yes), <NA> where any of the three is unknown (seed 001).
 
-    >>> man_type(pd.DataFrame({"man_money": [True, None], "man_authority": [False, True], "man_need": [True, True]})).tolist()
+    >>> answers = {"man_money": [True, None], "man_authority": [False, True], "man_need": [True, True]}
+    >>> man_type(pd.DataFrame(answers)).tolist()
     ['M+a+N', <NA>]
     """
     parts = []
@@ -94,12 +103,6 @@ def contact_profile(contacts: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # The analyser: 跟進排程 and the contact blocks of 摘要.
 
-from processor.errors import WARNING, Problem  # noqa: E402
-from processor.analyse.followup import (DEAD_C_PERIODS, DUE_STATUSES, URGENCY_CAP_DAYS, link_followups,  # noqa: E402
-                                       person_key, schedule)
-from processor.sheets.report import Block, Chart, ResultSheet  # noqa: E402
-from processor.read.schema import (CONTACTS, FOLLOWUPS, FUNNEL_STAGES, INTENT_LEVELS, SCHEDULE_COLUMNS, TRUST_LEVELS,  # noqa: E402
-                     normalise_header)
 
 DERIVED = [f.key for f in CONTACTS.fields if f.derived]
 COMPLETENESS_BINS = ([-0.01, 0.3, 0.6, 0.7, 1.0], ["0–30%", "31–60%", "61–70%", "71–100%"])
@@ -145,10 +148,8 @@ def ambiguous_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) 
                                            link["same_name"][hit])]
 
 
-def analyse_contacts(ctx) -> "Contribution | None":
+def analyse_contacts(ctx) -> Contribution | None:
     """跟進排程 from the contact list and/or the follow-up log, and the contact summary blocks."""
-    from processor.read.parse import _capped
-    from processor.sheets.contract import Contribution
 
     contacts = _stack(ctx.sheets.get("contacts", []))
     followups = _stack(ctx.sheets.get("followups", []))
@@ -236,8 +237,6 @@ def analyse_contacts(ctx) -> "Contribution | None":
 def due_calls(plan: pd.DataFrame, sheet: str):
     """The people 跟進排程 has due today (overdue, due today, never contacted), in its order, with
     the reason and next step in rep words: the first rows of 今日聯絡."""
-    from processor.analyse.calls import CallList, followup_actions, followup_reasons
-
     due = plan[plan["status"].isin(DUE_STATUSES)]
     frame = pd.DataFrame({"key": due["key"], "customer_id": due["customer_id"], "name": due["name"],
                           "phone": due.get("phone"), "owner": due.get("owner"), "reason": followup_reasons(due),

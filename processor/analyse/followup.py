@@ -31,6 +31,9 @@ URGENCY_CAP_DAYS = 7
 DEAD_C_PERIODS = 3
 
 
+#: whether the needs (要多少 / 多久內 / 願意付出什麼, seed 000) are confirmed: all three, some, none
+NEEDS_CONFIRMED, NEEDS_PARTIAL, NEEDS_NONE = "已確認需求", "部分確認", "未確認"
+
 def cadence_days(intent: pd.Series, settings: Settings) -> pd.Series:
     """Days between follow-ups for each intent level H/A/B/C (seed 004); unknown → the default."""
     table = {"H": settings.cadence_h, "A": settings.cadence_a, "B": settings.cadence_b, "C": settings.cadence_c}

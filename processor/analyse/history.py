@@ -26,10 +26,12 @@ MIN_RATE_WINDOW_DAYS = 30  # a first visit last week is not a rate of 50 a year
 class VisitHistory:
     """Per-customer arrays (one entry per customer with at least one visit) plus the pooled intervals.
 
-    ``ids`` (``id_values[id_codes]``) are the customer ids; ``columns`` maps first_purchase, last_purchase (datetime64[ns]),
+    ``ids`` (``id_values[id_codes]``) are the customer ids; ``columns`` maps first_purchase,
+    last_purchase (datetime64[ns]),
     visits, mean_interval, max_interval, recency, intervals_le_recency, visits_per_year (visits in
     the last 365 days per year of that window the customer was known, the window at least 30 days
-    from the first visit), revenue (net of returns) and margin (NaN without margin/cost columns) to arrays aligned with ``ids``.
+    from the first visit), revenue (net of returns) and margin (NaN without margin/cost columns)
+    to arrays aligned with ``ids``.
     ``intervals``/``interval_owner`` hold every interval Ti and the position of the customer it
     belongs to, for population-level references. Plain arrays: a million customers are not
     copied into a frame only to be taken apart again.

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from processor.privacy import check_ids, mask_ids
-from processor.read.schema import LOAN_REVIEW_COLUMNS, LOANS
+from processor.read.schema import LOANS
 from processor.read.values import parse_tenure
 
 #: annual income ÷ (monthly × 12): 12 months plus up to ~4 months of bonus is plausible
@@ -20,7 +20,8 @@ def tenure_years(hire: pd.Series, as_of: pd.Timestamp) -> tuple[pd.Series, pd.Se
     """Job tenure in years from 到職日或年資 (see :func:`processor.read.values.parse_tenure`) and a mask
     of cells that give none (unreadable, or a hire date after ``as_of``; parse reports both).
 
-    >>> tenure_years(pd.Series(["3年6個月", "108/03/01", "18个月", "abc"]), pd.Timestamp("2024-03-01"))[0].round(2).tolist()
+    >>> years, _ = tenure_years(pd.Series(["3年6個月", "108/03/01", "18个月", "abc"]), pd.Timestamp("2024-03-01"))
+    >>> years.round(2).tolist()
     [3.5, 5.0, 1.5, nan]
     """
     years, bad, future = parse_tenure(hire, as_of)
@@ -31,7 +32,8 @@ def age_years(birthday: pd.Series, as_of: pd.Timestamp) -> pd.Series:
     """Completed years of age on ``as_of``: one more only once the birthday's month and day are
     reached (a 29 Feb birthday is reached on 1 Mar in other years, as the Civil Code §121 counts).
 
-    >>> age_years(pd.Series(pd.to_datetime(["1990-06-28", "1990-06-29", "2000-02-29"])), pd.Timestamp("2024-06-28")).tolist()
+    >>> births = pd.Series(pd.to_datetime(["1990-06-28", "1990-06-29", "2000-02-29"]))
+    >>> age_years(births, pd.Timestamp("2024-06-28")).tolist()
     [34, 33, 24]
     """
     born = pd.to_datetime(pd.Series(birthday), errors="coerce")
@@ -65,29 +67,3 @@ def loan_review(loans: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         "annual_income": annual, "monthly_income": monthly, "income_ratio": ratio.round(2),
         "income_check": check, "missing": missing,
     }, index=loans.index)
-
-
-def analyse_loans(ctx):
-    """貸款檢核: one row per applicant (forms and tables alike), ID masked."""
-    from processor.sheets.contract import Contribution
-    from processor.sheets.report import Block, ResultSheet
-
-    sheets = ctx.sheets.get("loans", [])
-    if not sheets:
-        return None
-    frames = [s.frame.assign(_sheet=s.sheet, _row=s.frame.index) for s in sheets if len(s.frame)]
-    if not frames:
-        return None
-    loans = pd.concat(frames, ignore_index=True)
-    review = loan_review(loans, ctx.as_of).assign(sheet=loans["_sheet"], row=loans["_row"])
-    table = pd.DataFrame({c.label: review[c.key] for c in LOAN_REVIEW_COLUMNS})
-    notes = ("種子 000 貸款懶人包 1–5 項；資料完整度＝已填項目的比例，「尚缺項目」列出還沒填的。",
-             f"年齡與年資以基準日 {ctx.settings.date_text(ctx.as_of)} 計算；年所得應約為月收入×12 至×16.8（含年終、獎金），"
-             "超出範圍請與申請人確認。",
-             "身分證字號在所有輸出中都已遮蔽。")
-    lead = "貸款檢核：每位申請人一列，第一欄是他所在的工作表；看「證號檢查」「收入一致性」「尚缺項目」決定下一步要補什麼。"
-    formats = {c.label: c.format for c in LOAN_REVIEW_COLUMNS if c.format}
-    sheet = ResultSheet("貸款檢核", (Block(table, formats=formats, data_bars=("資料完整度",)),), notes, lead=lead)
-    consistent = int((review["income_check"] == "一致").sum())
-    return Contribution(sheets=[sheet], summary={"loans": {"applicants": int(len(review)), "income_consistent": consistent,
-                                                           "mean_completeness": round(float(review["completeness"].mean()), 3)}})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from processor.analyse.history import visit_history
 from processor.read.schema import TRANSACTIONS
 from processor.settings import Settings
 
@@ -108,8 +109,6 @@ def rfm_table(transactions: pd.DataFrame, as_of, settings: Settings = Settings()
     >>> rfm_table(t, "2025-03-10")[["customer_id", "rfm_segment"]].values.tolist()
     [['A', '重要價值客戶'], ['B', '一般挽留客戶']]
     """
-    from processor.analyse.history import visit_history
-
     history = visit_history(transactions, as_of)
     c = history.columns
     base = pd.DataFrame({"customer_id": history.ids, "recency": c["recency"], "frequency": c["visits"],

@@ -7,6 +7,11 @@ a [0,0.4) b [0.4,0.6) c [0.6,0.8) d [0.8,0.95) e [0.95,1]. §四.1 leaves low-fr
 for later; here they are kept, flagged 低頻/新客 and scored against the population's intervals.
 休眠客户的定义 gives the dormancy buckets (1/2/3/3+ months) and the five visit-rate classes;
 §四.3/§五.2 put high-value customers near silence first; the playbooks give the actions.
+
+The call priority (優先分數) is the chance the customer buys again within the 設定 horizon, from the
+customer-value models (:mod:`processor.analyse.value`, issue 12): measured on CDNOW it ranks returners
+better than plain recency, which the seed's own rule of thumb (value × TrF) did not. TrF, S, the
+groups and the actions stay as the rep-facing explanation and playbook.
 """
 
 from __future__ import annotations
@@ -51,8 +56,13 @@ LABELS = {
 }
 
 
-def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settings()) -> pd.DataFrame:
+def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settings(),
+                  priority: np.ndarray | None = None) -> pd.DataFrame:
     """One row per customer with a visit, sorted by call priority (seed 004 §三–§五).
+
+    ``priority`` (0–100, one per customer in order of first appearance, as
+    :func:`processor.analyse.value.customer_statistics` lists them) is computed by
+    :func:`call_priority` when not given; the transactions analyser passes the one it computed for 客戶價值.
 
     ``transactions`` has columns customer_id, date, amount (optional margin/cost); rows after
     ``as_of`` are ignored (clean with :func:`processor.analyse.transactions.clean_transactions` first to
@@ -62,11 +72,14 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
 
     >>> t = pd.DataFrame({"customer_id": ["A"] * 3, "amount": [100.0] * 3,
     ...                   "date": pd.to_datetime(["2025-01-01", "2025-01-11", "2025-01-31"])})
-    >>> silence_table(t, "2025-03-10").loc[0, ["recency", "rank_ratio", "silence_score", "silence_group"]].astype(str).tolist()
+    >>> columns = ["recency", "rank_ratio", "silence_score", "silence_group"]
+    >>> silence_table(t, "2025-03-10").loc[0, columns].astype(str).tolist()
     ['38.0', '1.0', '1.9', 'e']
     """
     statistics, pool = customer_statistics(transactions, as_of, settings)
-    return silence_from_statistics(statistics, pool, as_of, settings)
+    if priority is None:
+        priority = call_priority(transactions, as_of, settings)
+    return silence_from_statistics(statistics, pool, as_of, settings, priority)
 
 
 #: the per-customer raw values of :func:`customer_statistics` (see :class:`processor.analyse.history.VisitHistory`)
@@ -102,13 +115,16 @@ def customer_statistics(transactions: pd.DataFrame, as_of, settings: Settings = 
 
 
 def silence_from_statistics(statistics: pd.DataFrame, pool: np.ndarray, as_of,
-                            settings: Settings = Settings()) -> pd.DataFrame:
+                            settings: Settings = Settings(), priority: np.ndarray | None = None) -> pd.DataFrame:
     """The global step of 沉默排名 on the one-row-per-customer table of :func:`customer_statistics`
     (partitions' tables concatenated in any order, their ``pool`` histograms added): value ranks
     and ABC, TrF/S of customers with too little history, priority, groups and actions.
 
     Rows come out by falling priority; equal priorities in a fixed order (a hash of the customer
-    id), so every engine and every partitioning lists customers identically.
+    id), so every engine and every partitioning lists customers identically. ``priority`` (one per row of
+    ``statistics``) defaults to :func:`processor.analyse.value.priority_from_statistics`: the count
+    model's chance of buying again, fitted on these rows (the learned blend needs each customer's
+    purchase days, which a partitioned engine does not bring back).
     """
     as_of = pd.Timestamp(as_of).normalize()
     ids = statistics["customer_id"].array  # as stored (Arrow strings stay Arrow: no conversion of millions)
@@ -129,8 +145,13 @@ def silence_from_statistics(statistics: pd.DataFrame, pool: np.ndarray, as_of,
     abc = abc_codes(value, settings, value_rank)
     high_value = (abc == 0) | (abc == 1)
     group = np.searchsorted(GROUP_EDGES, rank_ratio, side="right")
-    priority = _priority(value_rank / max(len(value), 1), rank_ratio, recency, c["mean_interval"], visits,
-                         settings.typical_gap_days)
+    if priority is None:
+        from processor.analyse.value import priority_from_statistics
+
+        priority = priority_from_statistics(statistics, as_of, settings)
+    priority = np.asarray(priority, dtype=float)
+    if len(priority) != len(visits):
+        raise ValueError(f"priority has {len(priority)} entries for {len(visits)} customers")
     action = _action_codes(group, silence_score, low, high_value)
 
     # by priority, ties by a hash of the id: independent of row order (a string sort of millions of ids is 10x slower)
@@ -188,46 +209,15 @@ def _population_scores(recency, max_interval, regular, pool, typical_gap):
     return trf, recency / reference
 
 
-STAYS = 0.9  # chance a customer has not left for good after their last visit (our assumption; CDNOW-checked)
+def call_priority(transactions: pd.DataFrame, as_of, settings: Settings = Settings()) -> np.ndarray:
+    """0–100 per customer (first-appearance order): the chance (%) of buying again within settings.horizon_days.
 
-
-def call_priority(table: pd.DataFrame, settings: Settings = Settings()) -> pd.Series:
-    """0–100: valuable customers who are still likely to come back, near silence first (seed 004 §四.3, §五).
-
-    priority = 100 × value percentile × P(still a customer) × (1 + TrF) ÷ 2, from the columns
-    value, rank_ratio, recency, mean_interval and visits of :func:`silence_table`.
-    P(still a customer) weighs the absence against the customer's own history the way BG/NBD-type
-    models do: a customer still buying at their own rate, with rates varying across customers
-    (gamma, scale α = the median mean interval of customers with two visits, or
-    settings.typical_gap_days), goes Tr days without buying with likelihood
-    L = ((α + t) ÷ (α + t + Tr))^(n+1), t = days from first to last of n visits — so the more
-    often someone came, the faster a long absence counts against them. With the prior
-    :data:`STAYS`, P = 0.9·L ÷ (0.9·L + 0.1). (1 + TrF) ÷ 2 is seed 004 §五.2 (group e first):
-    among equally valuable and likely customers, the one at the edge of silence ranks up to twice
-    as high as one who was just here; §五.4 (combine TrF with S) is P falling as the silence deepens.
-    On CDNOW it ranks returners a little worse than plain recency, but its top 20% holds more of
-    next period's spend (benchmarks/bench_cdnow.py).
-
-    >>> t = pd.DataFrame({"value": [10.0, 10.0, 10.0], "rank_ratio": [0.125, 1.0, 1.0], "recency": [3.0, 30.0, 120.0],
-    ...                   "mean_interval": [30.0] * 3, "visits": [8] * 3})
-    >>> call_priority(t).round(1).tolist()  # just here, at the edge of silence (S = 1), four gaps gone
-    [50.0, 75.7, 19.0]
+    The customer-value models fitted on this log (:func:`processor.analyse.value.fit_value_model`) and a
+    logistic blend learned on the log's own past (:func:`processor.analyse.value.fit_priority`).
     """
-    v = table["value"].to_numpy(dtype=float)
-    return pd.Series(_priority(rank_max(v) / max(len(v), 1), table["rank_ratio"].to_numpy(dtype=float),
-                               table["recency"].to_numpy(dtype=float), table["mean_interval"].to_numpy(dtype=float),
-                               table["visits"].to_numpy(dtype=float), settings.typical_gap_days), index=table.index)
+    from processor.analyse.value import customer_value
 
-
-def _priority(value_pct, rank_ratio, recency, mean_interval, visits, typical_gap) -> np.ndarray:
-    regular = visits >= 2
-    scale = float(np.median(mean_interval[regular])) if regular.any() else float(typical_gap)
-    scale = max(scale, 1.0)
-    span = np.where(regular, np.nan_to_num(mean_interval) * (visits - 1), 0.0)
-    # P = s·L ÷ (s·L + 1 − s) as 1 ÷ (1 + e^x), x = the log odds of having left: stable for any L
-    log_l = (visits + 1) * (np.log(scale + span) - np.log(scale + span + recency))
-    alive = np.exp(-np.logaddexp(0, np.log((1 - STAYS) / STAYS) - log_l))
-    return 100 * value_pct * alive * (1 + rank_ratio) / 2
+    return customer_value(transactions, as_of, settings).scores
 
 
 def dormancy_buckets(last_purchase: pd.Series, as_of) -> pd.Series:

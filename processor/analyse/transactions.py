@@ -1,5 +1,5 @@
 """Transaction logs: cleaning (with problems reported, nothing silently dropped) and the analyser
-that turns every transactions sheet into 沉默排名 and 客戶分群 (DESIGN §4, issue 3).
+that turns every transactions sheet into 沉默排名, 客戶價值 and 客戶分群 (DESIGN §4, issues 3 and 12).
 
 Rules, as stated to the user in 資料檢查 and the sheets' notes:
 * a negative amount is a return: it is deducted from the customer's amount and is not a visit;
@@ -15,7 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from processor.errors import ERROR, WARNING, Problem
+from processor.analyse import segments as seg
+from processor.analyse import silence as sil
+from processor.analyse import value as val
+from processor.analyse.calls import contact_directory, with_contacts
+from processor.errors import ERROR, WARNING, Problem, UnusableInput, step
+from processor.sheets.contract import Contribution
 from processor.sheets.report import Block, Chart, ResultSheet
 from processor.read.schema import CONTACTS, TRANSACTIONS
 from processor.settings import Settings
@@ -44,8 +49,6 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
     """
     missing = [k for k in ("customer_id", "date", "amount") if k not in transactions.columns]
     if missing:
-        from processor.errors import UnusableInput
-
         raise UnusableInput("交易資料缺少欄位：" + "、".join(_LABEL[k] for k in missing),
                             "請加上 客戶編號、日期、金額 三欄", en=f"transactions need columns {missing}",
                             fix_en="add the columns 客戶編號 (customer id), 日期 (date) and 金額 (amount)")
@@ -64,7 +67,7 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
 
     problems += _row_problems(future, sheets, rows, _LABEL["date"], dates,
                               f"交易日期晚於基準日 {as_of:%Y/%m/%d}，這筆沒有納入計算",
-                              "確認日期（民國/西元年）是否打錯；若基準日不對，請用 --as-of 指定", ERROR)
+                              "確認日期（民國/西元年）是否打錯；" + step("as_of"), ERROR)
     if incomplete.any():
         problems.append(_summary_problem(incomplete, sheets, rows, None,
                                          "缺少客戶編號、日期或金額（或無法辨識），沒有納入計算",
@@ -174,10 +177,8 @@ def _no_purchase(customer: np.ndarray, amount: np.ndarray, names: np.ndarray, sh
 # The analyser: sheets and summary for the result workbook
 
 
-def analyse_transactions(ctx) -> "Contribution | None":
+def analyse_transactions(ctx) -> Contribution | None:
     """沉默排名 and 客戶分群 from every transactions sheet, plus the 摘要 headline blocks."""
-    from processor.sheets.contract import Contribution
-
     parsed = ctx.sheets.get("transactions", [])
     if not parsed:
         return None
@@ -187,8 +188,6 @@ def analyse_transactions(ctx) -> "Contribution | None":
     clean, problems = clean_transactions(stacked, ctx.as_of)
     if clean.empty or not (clean["amount"] > 0).any():
         return Contribution(problems=problems, summary={"transactions": {"customers": 0}})
-    from processor.analyse.calls import contact_directory
-
     directory = contact_directory(_stacked(ctx.sheets.get("contacts", [])))
     return Contribution(**build_results(clean, ctx.as_of, ctx.settings, ctx.progress, directory), problems=problems)
 
@@ -199,25 +198,32 @@ def _stacked(parsed) -> pd.DataFrame | None:
 
 def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambda m: None,
                   directory: pd.DataFrame | None = None) -> dict:
-    """Both tables and their sheets from clean transactions (used by the analyser and benchmarks);
+    """The three tables (客戶價值 first: its models give 沉默排名 its priority) and their sheets from clean
+    transactions (used by the analyser and benchmarks);
     ``directory`` (:func:`processor.analyse.calls.contact_directory`) adds 姓名, 手機, 負責業務."""
-    from processor.analyse import segments as seg
-    from processor.analyse import silence as sil
-
+    progress("估計客戶價值模型")
+    value = val.customer_value(clean, as_of, settings)
     progress("計算沉默排名")
-    silence = sil.silence_table(clean, as_of, settings)
+    silence = sil.silence_table(clean, as_of, settings, priority=value.scores)
     progress("計算客戶分群")
     segments, info = seg.segment_table(silence, settings)
-    return build_sheets(silence, segments, info, as_of, settings, directory)
+    return build_sheets(silence, segments, info, as_of, settings, directory, value)
 
 
 def build_sheets(silence: pd.DataFrame, segments: pd.DataFrame, info: dict, as_of, settings: Settings,
-                 directory: pd.DataFrame | None = None) -> dict:
+                 directory: pd.DataFrame | None = None, value=None) -> dict:
     """The sheets, 摘要 blocks, summary and 今日聯絡 people of both tables (whichever engine computed
     them); ``directory`` (:func:`processor.analyse.calls.contact_directory`) adds 姓名, 手機, 負責業務."""
-    sheets = [silence_sheet(silence, as_of, settings, directory), segment_sheet(segments, info, settings, directory)]
-    return {"sheets": sheets, "summary_blocks": summary_blocks(silence, segments),
-            "summary": {"transactions": headline(silence, segments, info)},
+    from processor.sheets import value as value_layout
+
+    middle = [value_layout.value_sheet(value.table, value.model, value.priority, value.horizon_days, as_of, settings,
+                                       MAX_LISTED)] if value is not None else []
+    summary = {"transactions": headline(silence, segments, info)}
+    if value is not None:  # 客戶價值 (processor.analyse.value.customer_value)
+        summary["customer_value"] = value_layout.summary(value.table, value.model, value.priority, value.horizon_days)
+    sheets = [silence_sheet(silence, as_of, settings, directory), *middle,
+              segment_sheet(segments, info, settings, directory)]
+    return {"sheets": sheets, "summary_blocks": summary_blocks(silence, segments), "summary": summary,
             "calls": [silence_calls(silence, settings.call_sheet_rows, directory, sheets[0].name)]}
 
 
@@ -258,9 +264,6 @@ def _counts(values: pd.Series, order, label: str, money: pd.Series | None = None
 
 
 def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings, directory: pd.DataFrame | None = None) -> ResultSheet:
-    from processor.analyse import silence as sil
-    from processor.analyse.calls import with_contacts
-
     label = sil.LABELS
     display = with_contacts(sil.to_display(silence.head(MAX_LISTED)), label["customer_id"], directory, CONTACT_LABELS)
     formats = {label[k]: f for k, f in {
@@ -303,20 +306,22 @@ def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings, directory: p
         "÷ 購買天數 n；TrF＝1 表示 Tr 已達歷史最長間隔。",
         "沉默得分 S＝Tr ÷ 最長間隔：S<1 尚未沉默，S=1 進入沉默，S>1 已沉默 S−1。分組（依 TrF）：a [0,0.4) b [0.4,0.6) "
         "c [0.6,0.8) d [0.8,0.95) e [0.95,1]。",
-        f"購買少於 {s.min_visits} 天者標為「低頻/新客」：TrF 改以全體一般客戶的所有間隔計秩次比，S 以一般客戶最長間隔的中位數為分母"
-        f"（全部客戶都只來過一次時，以 {s.typical_gap_days} 天為典型間隔：S＝Tr÷{s.typical_gap_days}，S≥1 時 TrF＝1，否則 0.5）。",
+        f"購買少於 {s.min_visits} 天者標為「低頻/新客」："
+        "TrF 改以全體一般客戶的所有間隔計秩次比，S 以一般客戶最長間隔的中位數為分母"
+        f"（全部客戶都只來過一次時，以 {s.typical_gap_days} 天為典型間隔："
+        f"S＝Tr÷{s.typical_gap_days}，S≥1 時 TrF＝1，否則 0.5）。",
         "多久沒買以整個日曆月計（1/31 到 2/28 算滿 1 個月）：未滿1個月、1個月、2個月、3個月、3個月以上（4 個月起）。",
-        f"一年買幾次＝近 12 個月的購買天數（首次購買未滿一年者按實際期間換算成一年，最短以 1 個月計）。購買頻率分類（種子 004）："
+        "一年買幾次＝近 12 個月的購買天數（首次購買未滿一年者按實際期間換算成一年，"
+        "最短以 1 個月計）。購買頻率分類（種子 004）："
         f"每月 ≥{s.regular_per_month:g} 次（每年 ≥{s.regular_per_month * 12:g} 次）為忠誠或常規——價值高者忠誠、其餘常規"
         f"（種子的常規客戶還有未滿足的需求、可提高客單價）；每年 ≥{s.marginal_per_year:g} 次為邊緣；"
         f"多於 {s.lost_per_year:g} 次為休眠；{s.lost_per_year:g} 次以下為流失。門檻可在 設定 工作表調整。",
-        "優先分數＝100 × 消費金額百分位 × 仍是客戶的機率 × (1+TrF)÷2：高價值、還可能回來、又接近沉默的人最先打"
-        "（種子 004 四.3、五.2）。仍是客戶的機率依本人紀錄估計（來過 n 次、第一次到最後一次相隔幾天、已 Tr 天沒來；"
-        "來得越勤，久未出現越不利），越深的沉默分數越低（五.4）；價值「高」＝ABC 的 A、B 類。",
+        f"優先分數＝未來 {s.horizon_days} 天內再購買的機率（%），由 客戶價值 工作表的模型與本資料過去的再購紀錄估計（見該表）；"
+        "TrF、S、分組與建議行動照種子 004，說明客戶現在的狀態與該怎麼做。價值「高」＝ABC 的 A、B 類。",
         "建議行動依 S 與價值（種子 004 喚回方案）：S>2 深度沉默、1≤S≤2 剛沉默；S<1 時 低頻/新客 為新客、c–e 組接近沉默、"
         "a–b 組活躍。各行動的完整做法（價值高／一般）：" + playbook + "。",
         "退貨（負數金額）已從消費金額扣除、不算一次購買；0 元不算購買。",
-        PRIORITY_CAVEAT,
+        PRIORITY_CHECK,
     ) + _listed_note(len(silence), label["priority_rank"])
     return ResultSheet("沉默排名", (main, groups, dormancy, rate), notes, lead=lead)
 
@@ -327,19 +332,13 @@ def _listed_note(n: int, order: str) -> tuple[str, ...]:
     return (f"共 {n:,} 位客戶；本表只列出{order}前 {MAX_LISTED:,} 位，下方各表與圖（及 摘要）涵蓋全部客戶。",)
 
 
-#: what the CDNOW benchmark measured (benchmarks/bench_cdnow.py; see docs/silence-and-segments.md)
-PRIORITY_CAVEAT = ("驗證：以公開的 CDNOW 資料（1997/9/30 為基準日，看 1998/6/30 前是否再購買）。預測回購的 AUC：單看距今天數 Tr 0.76、"
-                   "優先分數 0.74（來過兩次以上的客戶：優先分數 0.70、Tr 0.71），排序「誰會回來」略遜於 Tr；但名單前 20% 涵蓋的下期消費，"
-                   "優先分數 65%、Tr 64%。只想找最可能回購的人，可依「幾天沒來」由小到大排序。沉默得分 S、秩次比 TrF 單獨預測回購"
-                   "都比 Tr 差（AUC 0.70、0.60）：它們回答「離開多久了」，不是「會不會回來」。改進方向：以模型（BG/NBD）估下期購買次數 × "
-                   "平均客單價，同一資料前 20% 可涵蓋 69% 的下期消費。")
+#: what the CDNOW benchmark measured (benchmarks/bench_clv.py; see docs/customer-value.md)
+PRIORITY_CHECK = ("驗證（公開 CDNOW 資料，1997/9/30 前預測 1998/6/30 前誰會再買）：優先分數 AUC 0.771，只看距今天數 Tr 0.759；"
+                  "名單前 20% 涵蓋下期消費 67.6%，Tr 64.4%。")
 
 
 def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings,
                   directory: pd.DataFrame | None = None) -> ResultSheet:
-    from processor.analyse import segments as seg
-    from processor.analyse.calls import with_contacts
-
     label = seg.LABELS
     display = with_contacts(segments.head(MAX_LISTED).rename(columns=label), label["customer_id"], directory,
                             CONTACT_LABELS)
@@ -373,8 +372,10 @@ def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings,
     s = settings
     silhouette = "、".join(f"k={k}: {v:.3f}" for k, v in info["silhouette"].items()) or "資料不足，未分群"
     sampled = (f"客戶 {info['n']:,} 位，超過 {seg.CLUSTER_SAMPLE:,} 位，所以用隨機抽樣（不是小批次 mini-batch）："
-               f"以 {seg.CLUSTER_SAMPLE:,} 位選 k 並求中心、輪廓係數以其中 {seg.SILHOUETTE_SAMPLE:,} 位計算，再把每位客戶分到最近的中心。"
-               "原因：輪廓係數的計算量隨人數平方成長，mini-batch 只加快求中心、幫不了選 k；三個標準化特徵的中心在萬人樣本已很穩定。"
+               f"以 {seg.CLUSTER_SAMPLE:,} 位選 k 並求中心、"
+               f"輪廓係數以其中 {seg.SILHOUETTE_SAMPLE:,} 位計算，再把每位客戶分到最近的中心。"
+               "原因：輪廓係數的計算量隨人數平方成長，mini-batch 只加快求中心、"
+               "幫不了選 k；三個標準化特徵的中心在萬人樣本已很穩定。"
                if info.get("sampled") else "")
     lead = ("客戶分群：每位客戶一列，依綜合價值分數由高到低；第一欄是客戶編號，"
             "右邊是他屬於哪一類（RFM、ABC、價值矩陣、客群）。下方是各類人數與建議策略。")
@@ -387,8 +388,10 @@ def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings,
         f"ABC：依消費金額排名，前 {s.abc_a:.0%} 為 A、前 {s.abc_a + s.abc_b:.0%} 之內其餘為 B、其餘 C；人數四捨五入"
         f"（例：25 位客戶 × 10% = 2.5 → 3 位 A），A 至少 1 位；同額取較好的類別。",
         "價值矩陣：F 與平均客單價各以平均值分高低 → 優質型（皆高）、消費型（客單價高）、經常型（頻率高）、不確定型。",
-        "貢獻×忠誠：貢獻高＝ABC 的 A、B；忠誠高＝購買頻率 忠誠或常規 → 蜜蜂（皆高）、蜻蜓（貢獻高）、蝴蝶（忠誠高）、螳螂。",
-        f"綜合價值分數 0–100＝R、F、M 百分位 × 權重（R {s.weight_r:g}、F {s.weight_f:g}、M {s.weight_m:g}，正規化為 1）；"
+        "貢獻×忠誠：貢獻高＝ABC 的 A、B；"
+        "忠誠高＝購買頻率 忠誠或常規 → 蜜蜂（皆高）、蜻蜓（貢獻高）、蝴蝶（忠誠高）、螳螂。",
+        f"綜合價值分數 0–100＝R、F、M 百分位 × 權重（R {s.weight_r:g}、"
+        f"F {s.weight_f:g}、M {s.weight_m:g}，正規化為 1）；"
         "VIP >80、重要 >60、普通 >40、其餘小客戶。",
         f"k-means：標準化後的 log(1+R)、log(1+F)、log(1+M)，k 由 2–8 中輪廓係數最高者（{silhouette}），"
         f"隨機種子 {s.random_state}；客群 1 平均價值最高。{sampled}",
@@ -398,10 +401,8 @@ def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings,
 
 def call_first_mask(silence: pd.DataFrame) -> pd.Series:
     """優先聯絡: high value (ABC A/B), group d or e, and not yet deeply silent (S ≤ 2)."""
-    from processor.analyse.silence import DEEP_SILENCE
-
     return ((silence["value_class"] == "高") & silence["silence_group"].isin(["d", "e"])
-            & (silence["silence_score"] <= DEEP_SILENCE))
+            & (silence["silence_score"] <= sil.DEEP_SILENCE))
 
 
 def headline(silence: pd.DataFrame, segments: pd.DataFrame, info: dict) -> dict:
@@ -418,9 +419,6 @@ def headline(silence: pd.DataFrame, segments: pd.DataFrame, info: dict) -> dict:
 
 
 def summary_blocks(silence: pd.DataFrame, segments: pd.DataFrame) -> list[Block]:
-    from processor.analyse import segments as seg
-    from processor.analyse import silence as sil
-
     h = headline(silence, segments, {"k": 0})
     numbers = pd.DataFrame({
         "項目": ["客戶數", "已沉默比例（S ≥ 1）", "優先聯絡人數（高價值、d/e 組、S ≤ 2）", "總消費金額"],

@@ -13,7 +13,7 @@ import os
 from contextlib import contextmanager
 
 from processor.engines.kernel import Partial, customer_key, partition_tables
-from processor.errors import UnusableInput
+from processor.errors import UnusableInput, step
 from processor.read.logs import TransactionLog, csv_encoding, typed_partition
 from processor.settings import Settings
 
@@ -47,7 +47,7 @@ def partials(log: TransactionLog, as_of, settings: Settings, progress, *, schedu
             results = client.gather(futures)
         except KilledWorker as exc:  # the same part killed worker after worker: too little memory per worker
             raise UnusableInput("Dask worker 一再因記憶體不足而中止，工作沒有完成",
-                                "請提高每個 worker 的記憶體（--memory-limit，或 dask worker --memory-limit），或減少 worker 數",
+                                "請提高每個 worker 的記憶體" + step("memory_limit_options") + "，或減少 worker 數",
                                 en="Dask workers kept dying (out of memory); the job did not finish",
                                 fix_en="give each worker more memory (--memory-limit) or use fewer workers") from exc
         return results, {"workers": workers_seen, "partitions": len(tasks), "scheduler": scheduler or "local"}
@@ -115,7 +115,7 @@ def _client(scheduler: str | None, memory_limit: str | None, workers: int | None
     n = workers or max(1, min(os.cpu_count() or 1, 4))
     total = _bytes(memory_limit) if memory_limit else int(_machine_memory() * LOCAL_MEMORY_SHARE)
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=total // n,
-                      dashboard_address=None, silence_logs=50) as cluster, Client(cluster) as client:
+                      dashboard_address=":0", silence_logs=50) as cluster, Client(cluster) as client:
         yield client
 
 
@@ -132,5 +132,5 @@ def _bytes(text: str) -> int:
     try:
         return int(parse_bytes(text))
     except (ValueError, TypeError):
-        raise UnusableInput(f"--memory-limit {text!r} 無法辨識", "請寫成 6GB 或 6000MB",
+        raise UnusableInput(f"{step('memory_limit')} {text!r} 無法辨識", "請寫成 6GB 或 6000MB",
                             en=f"--memory-limit {text!r} is not a size", fix_en="write it like 6GB or 6000MB") from None

@@ -128,7 +128,7 @@ def merge_problems(lists: list[list[Problem]]) -> list[Problem]:
             else:
                 listed.setdefault((p.severity, p.sheet, p.column, p.fix), []).append(p)
     out: list[Problem] = []
-    for key, kept in listed.items():
+    for kept in listed.values():
         out += kept[:MAX_LISTED_PROBLEMS]
         if len(kept) > MAX_LISTED_PROBLEMS:
             first = kept[0]

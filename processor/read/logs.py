@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from processor.errors import UnusableInput
+from processor.errors import UnusableInput, step
 from processor.read.schema import TRANSACTIONS, alias_index, normalise_header
 
 LOG_SUFFIXES = (".parquet", ".csv")
@@ -70,7 +70,7 @@ def resolve_log(text: str) -> TransactionLog:
 
     >>> resolve_log("no-such-folder/*.parquet")
     Traceback (most recent call last):
-    processor.errors.UnusableInput: 找不到符合 no-such-folder/*.parquet 的檔案；請確認路徑與萬用字元（例：exports/2025-*.csv）
+    processor.errors.UnusableInput: 找不到符合 no-such-folder/*.parquet 的檔案；請確認路徑與萬用字元...
     """
     path = Path(text)
     if path.is_dir():
@@ -84,7 +84,8 @@ def resolve_log(text: str) -> TransactionLog:
         found = sorted(Path(p) for p in globbing.glob(text) if not _ignored(Path(p)))
         if not found:
             raise UnusableInput(f"找不到符合 {text} 的檔案", "請確認路徑與萬用字元（例：exports/2025-*.csv）",
-                                en=f"no file matches {text}", fix_en="check the path and the pattern (e.g. exports/2025-*.csv)")
+                                en=f"no file matches {text}",
+                                fix_en="check the path and the pattern (e.g. exports/2025-*.csv)")
         name = text
     elif path.is_file():
         found, name = [path], path.name
@@ -106,7 +107,7 @@ def resolve_log(text: str) -> TransactionLog:
         raise UnusableInput(
             f"{bad.path.name} 不是交易紀錄（找不到 客戶編號、日期、金額 欄）"
             + (f"，另有 {len(not_transactions) - 1} 個檔案也是" if len(not_transactions) > 1 else "") + "，整批沒有處理",
-            "請把不是交易紀錄的檔案移出，或改正欄名（用 precision-list templates 的 交易 範本欄名）",
+            "請把不是交易紀錄的檔案移出，或改正欄名" + step("transactions_template_headers"),
             en=f"{bad.path.name} is not a transaction log (no 客戶編號/customer id, 日期/date, 金額/amount columns)"
                + (f"; {len(not_transactions) - 1} more file(s) too" if len(not_transactions) > 1 else "")
                + "; nothing was scored",
@@ -132,7 +133,8 @@ def _check(path: Path) -> LogFile:
             meta = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow's own error types vary by version: any failure here is a bad file
             raise UnusableInput(f"{path.name} 不是有效的 Parquet 檔（{type(exc).__name__}）", "請重新匯出或複製一次",
-                                en=f"{path.name} is not a valid Parquet file", fix_en="export or copy it again") from exc
+                                en=f"{path.name} is not a valid Parquet file",
+                                fix_en="export or copy it again") from exc
         schema = meta.schema_arrow
         columns = _mapping(schema.names)
         if columns is not None:

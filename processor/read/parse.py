@@ -8,7 +8,6 @@ that cannot be understood becomes a :class:`~processor.errors.Problem`; nothing 
 from __future__ import annotations
 
 import difflib
-import re
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -16,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from processor.read import schema
-from processor.errors import ERROR, WARNING, Problem
+from processor.errors import ERROR, MAX_PROBLEMS_PER_CHECK, WARNING, Problem, step
+from processor.errors import capped as _capped
 from processor.privacy import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids, mask_ids, mask_ids_in_text
 from processor.read.schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
 from processor.read.values import (blank_codes, cell_types, is_blank, name_key, nonexistent_dates, normalise_ids,
@@ -196,22 +196,6 @@ _FIX = {
 }
 
 
-MAX_PROBLEMS_PER_CHECK = 200  # per sheet, column and kind of problem; the rest are counted in one line
-#: appended to the problem of the one line that counts the rest (:func:`_capped`; read back by :func:`capped_rest`)
-CAPPED_SUFFIX = "（同樣的問題還有 {rest} 列，未逐列列出）"
-_CAPPED = re.compile(re.escape(CAPPED_SUFFIX.split("{rest}")[0]) + r"(\d+)" + re.escape(CAPPED_SUFFIX.split("{rest}")[1]) + "$")
-
-
-def capped_rest(problem: str) -> tuple[str, int]:
-    """A problem text without the :data:`CAPPED_SUFFIX`, and how many rows that suffix counts (0 if none).
-
-    >>> capped_rest("日期無法辨識" + CAPPED_SUFFIX.format(rest=800))
-    ('日期無法辨識', 800)
-    """
-    found = _CAPPED.search(problem)
-    return (problem[:found.start()], int(found.group(1))) if found else (problem, 0)
-
-
 def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
                   factor: tuple | None = None) -> tuple[pd.Series, list[Problem]]:
     """Parse one column; long text columns are parsed once per distinct value (exports repeat a lot).
@@ -236,16 +220,6 @@ def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
                 problems += _capped(found)
             return parsed, problems
     return _parse_values(raw, f, sheet, as_of)
-
-
-def _capped(found: list[Problem]) -> list[Problem]:
-    if len(found) <= MAX_PROBLEMS_PER_CHECK:
-        return found
-    first = found[0]
-    rest = len(found) - MAX_PROBLEMS_PER_CHECK
-    return found[:MAX_PROBLEMS_PER_CHECK] + [Problem(first.sheet, None, first.column, f"另有 {rest} 列",
-                                                     first.problem + CAPPED_SUFFIX.format(rest=rest),
-                                                     first.fix, first.severity)]
 
 
 def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
@@ -399,7 +373,8 @@ def _shown(kind: SheetKind, frame: pd.DataFrame, key: str, rows) -> list[str]:
 
 def _compared(key: str, values: pd.Series) -> pd.Series:
     """A column's cells as duplicates are compared: customer ids as transactions compare them
-    (:func:`~processor.read.values.normalise_ids`), names as follow-ups match them (:func:`~processor.read.values.name_key`),
+    (:func:`~processor.read.values.normalise_ids`), names as follow-ups match them
+    (:func:`~processor.read.values.name_key`),
     other cells (phones already normalised by the phone parser) stripped and lower-cased; blank → <NA>."""
     if key == "customer_id":
         return normalise_ids(values).astype("string")
@@ -503,7 +478,7 @@ def detect_and_parse(raw_sheets: list[RawSheet], as_of: pd.Timestamp) -> tuple[l
             problems.append(Problem(raw.name, row, None, shown,
                                     f"看不出是哪一種工作表（最接近：{guess}），未分析" if guess else
                                     "看不出是哪一種工作表：找不到標題列，未分析",
-                                    f"請把標題列改成{template}的欄名，或從 precision-list templates 複製標題列", WARNING))
+                                    f"請把標題列改成{template}的欄名，{step('copy_template_headers')}", WARNING))
             continue
         parsed.append(sheet)
         problems += found

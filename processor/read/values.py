@@ -248,7 +248,7 @@ def roc_spelled(series: pd.Series) -> pd.Series:
     [True, True, True, False, False, False]
     """
     series = pd.Series(series)
-    text = normalise_text(series.astype(object).where(series.map(type) == str))
+    text = normalise_text(series.astype(object).where(series.map(type).eq(str)))
     return text.str.contains(_ROC_SPELLING).fillna(False).astype(bool)
 
 
@@ -261,7 +261,7 @@ def nonexistent_dates(series: pd.Series) -> pd.Series:
     [True, True, False, False, False, False]
     """
     series = pd.Series(series)
-    text = normalise_text(series.astype(object).where(series.map(type) == str))
+    text = normalise_text(series.astype(object).where(series.map(type).eq(str)))
     year, month, day = _date_parts(text.fillna(""))
     plausible = ~np.isnan(year) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
     real = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day}), errors="coerce").notna().to_numpy()
@@ -432,7 +432,9 @@ def parse_tenure(series: pd.Series, as_of: pd.Timestamp) -> tuple[pd.Series, pd.
     a bare number up to 60 is years (the column says 年資). Returns (years, bad, future): bad
     where a non-blank cell is neither, future where the hire date lies after ``as_of``.
 
-    >>> parse_tenure(pd.Series(["3年6個月", "108/03/01", "18个月", "abc", "2030/1/1"]), pd.Timestamp("2024-03-01"))[0].round(2).tolist()
+    >>> cells = pd.Series(["3年6個月", "108/03/01", "18个月", "abc", "2030/1/1"])
+    >>> years = parse_tenure(cells, pd.Timestamp("2024-03-01"))[0]
+    >>> years.round(2).tolist()
     [3.5, 5.0, 1.5, nan, nan]
     """
     series = pd.Series(series, dtype=object)

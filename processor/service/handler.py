@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, Iterator
 
+from processor import __version__
 from processor.errors import UnusableInput
 from processor.service.claims import fsync_dir, fsync_file, place, sha256
 from processor.service.ledger import ARCHIVED, CLAIMED, DUPLICATE, FAILED, WRITTEN, Ledger, utc_now
@@ -70,7 +71,7 @@ class Handler:
 
     def _refresh_team(self, job: dict) -> None:
         """``team = true``: the manager's roll-up follows every result (its failure never fails the file)."""
-        from processor.service.team import TEAM_FILE, write_team
+        from processor.team import TEAM_FILE, write_team
 
         try:
             write_team(self.f.root)
@@ -228,7 +229,7 @@ class Handler:
             partial.mkdir(parents=True, exist_ok=True)
             temp = partial / "result.xlsx"  # short: the final name may be long; it is tried at the move
             crash_point("scoring")
-            self.scorer(path, temp, as_of=as_of, settings=self.settings)
+            summary = self.scorer(path, temp, as_of=as_of, settings=self.settings)
             if not temp.is_file():
                 raise RuntimeError("the scorer wrote no file")
             # a writer that paused longer than settle went on: never publish this (a failing stat: retry)
@@ -258,7 +259,7 @@ class Handler:
         finally:
             shutil.rmtree(partial, ignore_errors=True)
         self.log("scored", file=name, size=size, run=run_id, output=output,
-                 duration_s=round(time.monotonic() - t0, 3), outcome="ok")
+                 duration_s=round(time.monotonic() - t0, 3), outcome="ok", terminal=_counts(summary))
         return self._archive(run_id, claim, name, started, ARCHIVED)
 
     def _changed_or(self, run_id: str, name: str, path: Path, before: tuple, stat_errors: bool = False,
@@ -365,14 +366,23 @@ class Handler:
 
 
 
+def _counts(summary) -> dict:
+    """Result sheets and data-check counts of score_file's summary, for the log (numbers only);
+    {} for a scorer that returns something else."""
+    try:
+        return {"sheets": len(summary["sheets"]), "errors": int(summary["problems"]["errors"]),
+                "warnings": int(summary["problems"]["warnings"])}
+    except (TypeError, KeyError, ValueError):
+        return {}
+
+
 def config_key(settings, scorer: str) -> str:
     """What besides the bytes and the day decides a result: the settings, the scorer, the version.
 
     Part of the duplicate key (with the content hash and the as-of date): the same list dropped
     again on another day, or under another config, is scored again.
     """
-    from processor import __version__
-    from processor.settings import Settings
+    from processor.settings import Settings  # settings imports values, which imports pandas
 
     payload = json.dumps({"settings": asdict(settings or Settings()), "scorer": scorer, "version": __version__},
                          sort_keys=True, default=str, ensure_ascii=False)

@@ -35,7 +35,7 @@ class Service:
         self.o = options
         self.host = host_name()
         self.instance = f"{os.getpid()}-{secrets.token_hex(2)}@{self.host}"
-        self.log = EventLog(options.log_file, instance=self.instance)
+        self.log = EventLog(options.log_file, options.terminal, instance=self.instance)
         self.seen: dict[str, Seen] = {}
         self.pool = WorkerPool(self.f.root, options, self.instance, self.log)
         self.busy_names: set[str] = set()

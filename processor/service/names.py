@@ -20,6 +20,8 @@ from typing import Iterator
 #: what processor.read.workbook reads (its SUPPORTED_SUFFIXES; spelled out here so the service loop and
 #: `status` do not import pandas — tests/test_read_formats.py checks the two agree)
 SUPPORTED = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods", ".csv")
+#: transaction logs, scored by processor.pipeline.score_log through the same scorer call (docs/scale.md)
+LOG_SUFFIXES = (".parquet",)
 
 ZIP_KINDS = (".xlsx", ".xlsm", ".xlsb", ".ods")  # a partial copy does not open as a zip yet
 
@@ -52,7 +54,7 @@ def classify(name: str) -> str:
     ext = os.path.splitext(name)[1].lower()
     if not ext:
         return IGNORE
-    return OK if ext in SUPPORTED else UNSUPPORTED
+    return OK if ext in SUPPORTED or ext in LOG_SUFFIXES else UNSUPPORTED
 
 
 

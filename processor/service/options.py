@@ -31,10 +31,11 @@ class Options:
     once_max_retries: int = 4  # --once gives up on environmental retries after this many
     done_files: bool = False  # pick up <name> only once the writer has created <name>.done beside it
     as_of: str | None = None  # the day counted as today, YYYY-MM-DD (watch --as-of); None = each day's date
-    log_file: str | None = None  # JSON lines also appended here (stderr always)
+    log_file: str | None = None  # JSON lines also appended here (stderr too, unless terminal)
+    terminal: str | None = None  # CLI only: "zh-TW"/"en" = human lines on stderr, JSON to log_file only
     scorer: str = "processor.pipeline:score_file"  # "module:function" with score_file's signature
     config: str | None = None  # the TOML file ([settings] is read by processor.settings.load_config)
-    team: bool = False  # refresh outbox/團隊總覽.xlsx after every result or failure (processor.service.team)
+    team: bool = False  # refresh outbox/團隊總覽.xlsx after every result or failure (processor.team)
 
 
 
@@ -48,7 +49,7 @@ def load_options(config: str | os.PathLike | None = None, **overrides) -> Option
     if config is not None:
         with open(config, "rb") as fh:
             table = tomllib.load(fh).get("service", {})
-        known = {f.name for f in fields(Options)} - {"config", "as_of"}
+        known = {f.name for f in fields(Options)} - {"config", "as_of", "terminal"}
         unknown = set(table) - known
         if unknown:
             raise ValueError(f"{config}: unknown [service] options {sorted(unknown)}; known: {sorted(known)}")

@@ -141,7 +141,7 @@ def worker_main(conn, root: str, options: dict, instance: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the file in hand is always finished
     _exit_with_parent()
     opts = Options(**options)
-    handler = Handler(Folders(Path(root)), opts, instance, EventLog(opts.log_file, instance=instance))
+    handler = Handler(Folders(Path(root)), opts, instance, EventLog(opts.log_file, opts.terminal, instance=instance))
     while True:
         try:
             job = conn.recv()

@@ -14,23 +14,32 @@ import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
-from processor.errors import UnusableInput
-from processor.privacy import ID_CANDIDATE
+from processor.errors import ID_CANDIDATE, UnusableInput
 from processor.service.ledger import utc_now
 
 class EventLog:
-    """One JSON line per event on stderr (and ``log_file``): names, sizes, times — never cells."""
+    """One JSON line per event on stderr (and ``log_file``): names, sizes, times — never cells.
 
-    def __init__(self, log_file: str | None = None, **constant):
+    With ``terminal`` ("zh-TW" or "en", set by the CLI when stderr is a terminal) stderr gets the
+    short human line of :func:`human_line` instead (events without one print nothing) and the JSON
+    lines go to ``log_file`` only.
+    """
+
+    def __init__(self, log_file: str | None = None, terminal: str | None = None, **constant):
         self.log_file = log_file
+        self.terminal = terminal
         self.constant = constant
 
-    def __call__(self, event: str, **fields) -> None:
+    def __call__(self, event: str, terminal: dict | None = None, **fields) -> None:
+        """Log ``event`` with ``fields``; ``terminal`` holds fields for the human line only (the JSON
+        stays as it always was)."""
         record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "event": event,
                   **self.constant, **{k: v for k, v in fields.items() if v is not None}}
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        shown = line if self.terminal is None else human_line({**record, **(terminal or {})}, self.terminal)
         try:
-            os.write(2, line)  # one write per line: lines from workers do not interleave
+            if shown:
+                os.write(2, shown)  # one write per line: lines from workers do not interleave
         except OSError:
             pass
         if self.log_file:
@@ -40,6 +49,59 @@ class EventLog:
             except OSError:
                 pass
 
+
+
+def human_line(record: dict, lang: str = "zh-TW") -> bytes:
+    """The terminal's line for a log ``record`` (b"" for events a person need not see): file names,
+    counts and the program's own English summaries only, like the JSON line itself.
+
+    >>> human_line({"event": "claimed", "file": "名單.xlsx"}).decode()
+    '讀取 名單.xlsx …\\n'
+    >>> human_line({"event": "scored", "file": "a.xlsx", "output": "a.scored.xlsx", "sheets": 3, "errors": 2,
+    ...             "warnings": 5, "duration_s": 4.21}, "en").decode()
+    'done: 3 result sheets, data check 2 errors 5 warnings → outbox/a.scored.xlsx (4.2 s)\\n'
+    >>> human_line({"event": "settled", "file": "a.xlsx"})
+    b''
+    """
+    r, en = record, lang == "en"
+    event, name = r["event"], r.get("file", "")
+    if event == "started":
+        text = (f"watching {r['root']}/inbox ({r.get('workers', 1)} worker(s))" if en
+                else f"監看 {r['root']}/inbox（{r.get('workers', 1)} 個評分程序）")
+    elif event == "claimed":
+        text = f"reading {name} …" if en else f"讀取 {name} …"
+    elif event == "scored" and "sheets" in r:
+        took = r.get("duration_s")
+        text = (f"done: {_n(r['sheets'], 'result sheet')}, data check {_n(r['errors'], 'error')} "
+                f"{_n(r['warnings'], 'warning')}"
+                f" → outbox/{r['output']}" + (f" ({took:.1f} s)" if took is not None else "") if en else
+                f"完成：{r['sheets']} 張結果表，資料問題 {r['errors']} 錯誤 {r['warnings']} 提醒 → outbox/{r['output']}"
+                + (f"（{took:.1f} 秒）" if took is not None else ""))
+    elif event in ("scored", "duplicate"):
+        text = (f"{name}: already scored → outbox/{r['output']}" if event == "duplicate" and en else
+                f"{name}：已評分過 → outbox/{r['output']}" if event == "duplicate" else
+                f"done → outbox/{r['output']}" if en else f"完成 → outbox/{r['output']}")
+    elif event == "failed":
+        why = f"{r['reason']}; " if r.get("reason") else ""
+        text = (f"failed: {name} → failed/{r.get('failed_as', name)} ({why}see {r.get('failed_as', name)}.error.txt)"
+                if en else f"失敗：{name} → failed/{r.get('failed_as', name)}（{why}原因見 {r.get('failed_as', name)}"
+                           ".error.txt）")
+    elif event in ("retry", "error", "worker_died", "timeout", "memory_limit", "watch_error", "scan_error"):
+        what = r.get("reason") or r.get("outcome") or event
+        text = (f"{event} {name}: {what}" if en else f"{'重試' if event == 'retry' else '問題'} {name}：{what}").replace(
+            " :", ":").replace(" ：", "：")
+    elif event == "team":
+        text = f"team roll-up → outbox/{r['output']}" if en else f"團隊總覽 → outbox/{r['output']}"
+    elif event == "stopped":
+        left = r.get("waiting") or 0
+        text = (f"stopped ({left} waiting)" if en else f"已停止（{left} 個等待中）") if left else ("stopped" if en else "已停止")
+    else:
+        return b""
+    return (text + "\n").encode("utf-8")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 _REDACTIONS = (

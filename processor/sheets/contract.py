@@ -46,3 +46,6 @@ class Contribution:
     problems: list[Problem] = field(default_factory=list)  # shown on 資料檢查
     summary: dict = field(default_factory=dict)  # merged into the --json summary
     calls: list = field(default_factory=list)  # processor.analyse.calls.CallList: people for 今日聯絡
+    #: for an input sheet that gave no result sheet, the problem that stopped it (also in ``problems``);
+    #: read by :func:`processor.pipeline.not_produced`
+    stopped: list[Problem] = field(default_factory=list)

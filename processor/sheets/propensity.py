@@ -13,6 +13,7 @@ from processor import models
 from processor.analyse import transactions
 from processor.analyse.propensity import (MODEL_LABELS, SEED_000_LIST, CampaignResult, break_even, nan_to_none,
                                           score_sheet, seed_000_row)
+from processor.errors import step
 from processor.settings import Settings
 from processor.sheets.contract import Context, Contribution
 from processor.sheets.report import Block, Chart, ResultSheet
@@ -49,6 +50,7 @@ def analyse_campaign(ctx: Context) -> Contribution | None:
                              progress=ctx.progress)
         out.problems += result.problems
         if result.ranked is None:
+            out.stopped += [p for p in [result.stopped_by()] if p is not None]
             continue
         id_header = parsed.headers.get("customer_id", "客戶編號")
         sheets = campaign_sheets(result, id_header, ctx.settings, suffix, directory)
@@ -85,7 +87,7 @@ def campaign_sheets(result: CampaignResult, id_header: str, settings: Settings, 
                      f"建議聯絡＝是 的 {calls:,} 位打了預期會賺，「主要原因」是他分數高的兩個理由。")
     else:
         list_lead = (f"精準名單：這份名單的 {known:,} 位客戶都已有結果（買或沒買），沒有待打的客戶；模型的好壞見 模型評估。"
-                     "要找新客戶：把新名單加在下方、結果欄留白再送一次，或先 train 存模型再對新名單 score --model。")
+                     "要找新客戶：把新名單加在下方、結果欄留白再送一次，" + step("train_then_score_new_list") + "。")
     list_notes += ((f"已知結果的 {known:,} 位客戶不在名單上：他們用來訓練與評估模型（見 模型評估），不必再打。",)
                    if known and n else ())
     sheets = [ResultSheet(LIST_SHEET + suffix, (list_block(result, id_header, directory),), list_notes, lead=list_lead)]
@@ -166,7 +168,8 @@ def list_block(result: CampaignResult, id_header: str, directory: pd.DataFrame |
                      "排名": "1 = 最可能買；只列結果還不知道的客戶（已知結果的客戶用來訓練與評估模型）",
                      "購買機率": f"模型（{model}）估計這位客戶會買的機率，已校準",
                      "建議聯絡": "是＝預期利潤大於 0：購買機率 ×（售價 − 成本）− 聯絡成本（種子 000）",
-                     "主要原因": f"讓這位客戶分數最高的兩項，寫出他的值：把該欄換成一般客戶的值（訓練資料的中位數或最常見的值），"
+                     "主要原因": "讓這位客戶分數最高的兩項，寫出他的值："
+                                 "把該欄換成一般客戶的值（訓練資料的中位數或最常見的值），"
                                  f"模型（{model}）的分數下降最多的兩欄",
                      "預期利潤": "購買機率 ×（售價 − 成本）− 聯絡成本",
                      "十分位": "1 = 機率最高的一成客戶",
@@ -227,7 +230,8 @@ def _key_rows(result: CampaignResult, settings: Settings) -> pd.DataFrame:
 def evaluation_notes(result: CampaignResult, settings: Settings) -> tuple[str, ...]:
     e = result.evaluation
     notes = [f"評估資料：{result.eval_source}。門檻在看測試結果之前就由經濟條件決定："
-             f"{break_even(settings):.1%} = 聯絡成本 {settings.contact_cost:,.0f} ÷ (售價 {settings.price:,.0f} − 成本 {settings.cost:,.0f})。"]
+             f"{break_even(settings):.1%} = 聯絡成本 {settings.contact_cost:,.0f} ÷ "
+             f"(售價 {settings.price:,.0f} − 成本 {settings.cost:,.0f})。"]
     if result.label_reason:
         notes.append(f"已知結果（標籤）欄：「{result.label_column}」，{result.label_reason}。")
     if result.seed_data and e:

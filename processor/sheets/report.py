@@ -7,10 +7,18 @@ the drop-folder service and the ribbon buttons all use this one renderer (DESIGN
 
 from __future__ import annotations
 
+import datetime as _dt
+import re as _re
+import unicodedata as _ud
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as _np
 import pandas as pd
+
+from processor.privacy import mask_ids, mask_ids_in_text
+from processor.read.schema import ID_HEADERS, normalise_header
+from processor.read.workbook import RESULT_SHEETS_PROPERTY, atomic_output
 
 ChartKind = Literal["bar", "col", "line", "pie"]
 
@@ -79,12 +87,6 @@ class ResultSheet:
 
 # ---------------------------------------------------------------------------------------------
 # Rendering (openpyxl). The only place that knows about cells, styles and charts.
-
-import datetime as _dt
-import re as _re
-import unicodedata as _ud
-
-import numpy as _np
 
 HEADER_FILL = "1F4E78"
 TITLE_SIZE = 13
@@ -174,7 +176,6 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.filters import AutoFilter
-    from openpyxl.worksheet.hyperlink import Hyperlink
     from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
     ws = wb.create_sheet(safe_sheet_name(sheet.name, set(wb.sheetnames)))
@@ -638,9 +639,6 @@ def masked_grid(raw, parsed) -> tuple[pd.DataFrame, pd.DataFrame]:
     of a column headed as an ID number (the loan field, or a 身分證字號 column on any other sheet
     kind), and any valid ID number in any other cell, wherever it sits (typed into 備註, on a
     sheet no kind matched)."""
-    from processor.privacy import mask_ids, mask_ids_in_text
-    from processor.read.schema import ID_HEADERS, normalise_header
-
     grid = raw.grid
     out = grid.copy()
     changed = pd.DataFrame(False, index=grid.index, columns=grid.columns)
@@ -689,8 +687,6 @@ def render(analysis, input_path, output_path, progress=None) -> None:
 
     import openpyxl
     from openpyxl.packaging.custom import StringProperty
-
-    from processor.read.workbook import RESULT_SHEETS_PROPERTY, atomic_output
 
     progress = progress or (lambda message: None)
     input_path, output_path = Path(input_path), Path(output_path)
@@ -745,7 +741,7 @@ def render(analysis, input_path, output_path, progress=None) -> None:
 
     for prop in [p for p in props if p.name.startswith(TEAM_PROPERTY)]:
         props.props.remove(prop)
-    if "team" in analysis.summary:  # the manager's roll-up reads these (processor.service.team)
+    if "team" in analysis.summary:  # the manager's roll-up reads these (processor.team)
         import json
 
         text = json.dumps(analysis.summary["team"], ensure_ascii=False, separators=(",", ":"))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from processor.errors import WARNING, Problem
+from processor.errors import ERROR, WARNING, Problem, step
 from processor.read.schema import normalise_header
 from processor.read.values import is_blank
 from processor.settings import Settings
@@ -49,6 +49,15 @@ class CampaignResult:
     model_name: str | None = None
     model_meta: dict | None = None
     probabilities: pd.Series | None = None  # every row's probability, known results included
+
+    def stopped_by(self) -> Problem | None:
+        """The problem that kept this list from being scored (too few known results, one class
+        only, no usable column …): the last error, which is the one that ended scoring; None
+        when it was scored."""
+        if self.ranked is not None:
+            return None
+        errors = [p for p in self.problems if p.severity == ERROR] or self.problems
+        return errors[-1] if errors else None
 
 
 def score_sheet(parsed, settings: Settings, as_of: pd.Timestamp, *, target: str | None = None,
@@ -102,13 +111,13 @@ def score_campaign(frame: pd.DataFrame, sheet: str, settings: Settings, as_of: p
         problems.append(Problem(sheet, None, label_header, None,
                                 f"「{label_header}」欄都是空白：沒有已知結果，無法訓練購買機率模型" if blank else
                                 "沒有已知結果（標籤）欄，無法訓練購買機率模型",
-                                "加上「是否購買」欄（1/0 或 是/否；要預測的留白）、用 --target 指定哪一欄是已知結果，"
-                                "或用 --model 指定已訓練的模型"))
+                                f"加上「是否購買」欄（1/0 或 是/否；要預測的留白）、{step('target_which')}，"
+                                + step("or_use_model")))
         return result
     if n_labelled < MIN_LABELLED:
         problems.append(Problem(sheet, None, label_header, str(n_labelled),
                                 f"只有 {n_labelled} 位客戶有已知結果，至少要 {MIN_LABELLED} 位才能訓練",
-                                "請補上更多過去名單的結果，或用 --model 指定已訓練的模型"))
+                                "請補上更多過去名單的結果，" + step("or_use_model")))
         return result
     if min(n_buyers, n_labelled - n_buyers) < MIN_PER_CLASS:
         only = "都買了" if n_buyers > n_labelled / 2 else "都沒買"

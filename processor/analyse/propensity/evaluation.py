@@ -126,7 +126,8 @@ def shift_problems(table: pd.DataFrame, sheet: str) -> list[Problem]:
         shown = "；".join(f"{r['統計']} " + " / ".join(f"{g} {r[g]}" for g in groups) for _, r in rows.iterrows())
         problems.append(Problem(sheet, None, str(column), shown[:200],
                                 "訓練組與" + "、".join(g + "組" for g in groups if g != TRAIN) +
-                                f"在這一欄差異大（{rows['差異'].iloc[0].lstrip('⚠ ')}）：模型從不太一樣的客戶學來，機率可能偏高或偏低",
+                                f"在這一欄差異大（{rows['差異'].iloc[0].lstrip('⚠ ')}）："
+                                "模型從不太一樣的客戶學來，機率可能偏高或偏低",
                                 "確認兩組客戶來自同一類名單；差異是真的就留意這欄的影響（模型評估「資料是否一致」表）",
                                 WARNING))
     return problems

@@ -76,7 +76,8 @@ def top_reasons(contrib: pd.DataFrame, shown: pd.DataFrame, n: int = REASONS) ->
     largest first, joined with 「、」; :data:`NO_REASON` when none raises it.
 
     >>> c = pd.DataFrame({"年齡": [0.5, -0.2], "職業": [0.9, -0.1], "會員": [0.1, -0.3]})
-    >>> s = pd.DataFrame({"年齡": ["年齡 62", "年齡 30"], "職業": ["職業 老闆", "職業 學生"], "會員": ["會員 是", "會員 否"]})
+    >>> s = pd.DataFrame({"年齡": ["年齡 62", "年齡 30"], "職業": ["職業 老闆", "職業 學生"],
+    ...                   "會員": ["會員 是", "會員 否"]})
     >>> top_reasons(c, s).tolist()
     ['職業 老闆、年齡 62', '沒有特別高於一般客戶的條件']
     """

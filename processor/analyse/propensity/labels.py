@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from processor.errors import WARNING, Problem, UnusableInput
-from processor.read.parse import _capped
+from processor.errors import WARNING, Problem, UnusableInput, step
+from processor.errors import capped
 from processor.read.schema import CAMPAIGN, LABEL_HEADER_PATTERNS, normalise_header
 from processor.read.values import is_blank, normalise_text, parse_bools
 
@@ -45,11 +45,11 @@ class LabelChoice:
         if self.column is None or not (self.guessed or self.explicit):
             return []
         if self.explicit:
-            return [Problem(sheet, None, other, None, f"「{other}」也是結果欄；這次預測「{self.header}」（--target），它未用於預測",
+            return [Problem(sheet, None, other, None, f"「{other}」也是結果欄；這次預測「{self.header}」{step('target_given')}，它未用於預測",
                             "若它是打電話前就知道的資料，請改欄名再送", WARNING) for other in self.others]
         also = f"；另外「{'」「'.join(self.others)}」也像結果欄，未當標籤（仍當一般欄位）" if self.others else ""
         return [Problem(sheet, None, self.header, None, f"以「{self.header}」欄當作已知結果（標籤）：{self.reason}{also}",
-                        "若不是這一欄，請用 --target 欄名 指定（score 與 train 都可以）", WARNING)]
+                        "若不是這一欄，" + step("target_either_command"), WARNING)]
 
 
 def choose_label(parsed, target: str | None = None, never: tuple[str, ...] = ()) -> LabelChoice:
@@ -78,15 +78,15 @@ def choose_label(parsed, target: str | None = None, never: tuple[str, ...] = ())
         wanted = normalise_header(target)
         if "label" in headers and wanted in (normalise_header(headers["label"]), normalise_header("label"),
                                              normalise_header(CAMPAIGN.field("label").label)):
-            return LabelChoice("label", headers["label"], "由 --target 指定", explicit=True)
+            return LabelChoice("label", headers["label"], step("target_reason"), explicit=True)
         for column in open_columns:
             if normalise_header(header_of[column]) == wanted or normalise_header(column) == wanted:
                 # the schema's own result column is then another outcome: never a feature (see feature_columns)
-                return LabelChoice(column, header_of[column], "由 --target 指定", explicit=True,
+                return LabelChoice(column, header_of[column], step("target_reason"), explicit=True,
                                    others=(headers["label"],) if has_schema_label else ())
         shown = "、".join(([headers["label"]] if "label" in headers else []) + list(header_of.values())[:15])
         raise UnusableInput(f"在工作表「{parsed.sheet}」找不到目標欄「{target}」",
-                            f"--target 要寫標題列上的欄名；這張表有：{shown}",
+                            f"{step('target_header')}；這張表有：{shown}",
                             en=f"target column {target!r} not found in sheet {parsed.sheet!r}",
                             fix_en="--target takes a header exactly as it reads in the sheet", sheet=parsed.sheet,
                             column=str(target))
@@ -120,7 +120,7 @@ def choose_label(parsed, target: str | None = None, never: tuple[str, ...] = ())
         return LabelChoice(partial[0], header_of[partial[0]],
                            "唯一一個只填了一部分的 是/否 欄（已填的當已知結果，空白的當要預測的客戶）", guessed=True)
     return LabelChoice(None, headers.get("label", CAMPAIGN.field("label").label),
-                       "找不到結果欄" + (f"（「{'」「'.join(header_of[c] for c in partial)}」都可能是，請用 --target 指定）"
+                       "找不到結果欄" + (f"（「{'」「'.join(header_of[c] for c in partial)}」都可能是，{step('target_one_of')}"
                                    if partial else ""))
 
 
@@ -157,6 +157,6 @@ def parse_label(series: pd.Series, sheet: str, column: str) -> tuple[pd.Series, 
         problems.append(Problem(sheet, int(rows[0]), column, others,
                                 f"標籤欄「{column}」只能有兩類（1/0 或 是/否）；另有 {len(shown)} 種其他值共 "
                                 f"{int(bad.sum()):,} 列，這些列當作未知結果（只評分、不拿來訓練）", fix))
-        problems += _capped([Problem(sheet, int(row), column, str(series[row]), "不是 1/0 或 是/否，此列當作未知結果", fix)
+        problems += capped([Problem(sheet, int(row), column, str(series[row]), "不是 1/0 或 是/否，此列當作未知結果", fix)
                              for row in rows])
     return y, problems

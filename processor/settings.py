@@ -61,7 +61,7 @@ class Settings:
                               aliases=("流失客戶每年到店次數",))
     typical_gap_days: int = _f(90, "無回購資料時的典型間隔天數", "全部客戶都只買過一次時，沉默得分 S 以此天數為分母（種子：三個月以上沒買為最深一級）", minimum=1)
     # seed 004 客戶價值 (CLV): horizon, discounting, margin when the log has no 毛利/成本, marketing cost
-    horizon_days: int = _f(365, "客戶價值預測天數", "客戶價值表預測未來幾天的購買次數與營收（score 的 --horizon 可覆寫）", minimum=1,
+    horizon_days: int = _f(365, "客戶價值預測天數", "客戶價值表預測未來幾天的購買次數與營收", minimum=1,
                            maximum=3650)
     discount_rate: float = _f(0.10, "年折現率", "顧客終身價值每年折現的比率（0.10 = 10%）", minimum=0, maximum=1)
     margin_rate: float = _f(0.70, "毛利率", "交易資料沒有毛利/成本欄時，預期毛利＝預期營收 × 此比率（預設依種子 000 售價 2,500、成本 750）",

@@ -28,7 +28,7 @@ def _drop_folder(tmp_path, demo_dir):
 
 
 def _done_line(summary: dict, en: bool = False) -> str:
-    sheets, problems = len(summary["sheets"]), summary["problems"]
+    sheets, problems = len(summary["result_sheets"]), summary["problems"]
     if en:
         def n(count, noun):
             return f"{count} {noun}" + ("" if count == 1 else "s")

@@ -81,3 +81,12 @@ def test_libreoffice_shows_the_roc_year(run_cli, tmp_path):
                     "--outdir", str(tmp_path), str(tmp_path / "plan.xlsx")], check=True, capture_output=True, timeout=240)
     text = subprocess.run(["pdftotext", str(tmp_path / "plan.pdf"), "-"], capture_output=True, text=True).stdout
     assert "113/06/20" in text and "2024/06/20" not in text
+
+
+def test_the_basis_date_written_in_text_follows_the_date_display_too(run_cli, tmp_path):
+    path = _contacts(tmp_path / "c.xlsx", ["113/06/20", "113/5/1"])
+    run_cli("score", path, "--as-of", AS_OF)
+    wb = openpyxl.load_workbook(tmp_path / "c.scored.xlsx")
+    text = " ".join(str(c.value) for name in ("跟進排程", "今日聯絡", "結果說明") if name in wb.sheetnames
+                    for row in wb[name].iter_rows(max_row=60) for c in row if isinstance(c.value, str))
+    assert "基準日 113/06/28" in text and "2024/06/28" not in text

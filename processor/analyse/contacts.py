@@ -177,7 +177,7 @@ def analyse_contacts(ctx) -> Contribution | None:
     table = table.loc[:, table.notna().any() | table.columns.isin([c.label for c in SCHEDULE_COLUMNS if c.key in always])]
     days = ctx.settings.first_touch_days
     notes = (
-        f"跟進排程　基準日 {ctx.as_of:%Y/%m/%d}",
+        f"跟進排程　基準日 {ctx.settings.date_text(ctx.as_of)}",
         f"節奏：第一次接觸後第 {'、'.join(map(str, days))} 天跟進（種子 001 記憶曲線），之後依意向等級 H 每 "
         f"{ctx.settings.cadence_h} 天、A 每 {ctx.settings.cadence_a} 天、B 每 {ctx.settings.cadence_b} 天、C 每 "
         f"{ctx.settings.cadence_c} 天（種子 004；天數可在 設定 工作表調整）；「跟進節奏」欄寫出每人用的是哪一種。",

@@ -370,7 +370,7 @@ def _counts(summary) -> dict:
     """Result sheets and data-check counts of score_file's summary, for the log (numbers only);
     {} for a scorer that returns something else."""
     try:
-        return {"sheets": len(summary["sheets"]), "errors": int(summary["problems"]["errors"]),
+        return {"sheets": len(summary["result_sheets"]), "errors": int(summary["problems"]["errors"]),
                 "warnings": int(summary["problems"]["warnings"])}
     except (TypeError, KeyError, ValueError):
         return {}

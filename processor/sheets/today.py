@@ -65,7 +65,7 @@ def today_sheet(calls: list, settings: Settings, as_of) -> tuple[ResultSheet, di
     rest = pd.DataFrame({"名單": list(totals), "今天列入": [taken[s] for s in totals],
                          "名單上的人": list(totals.values())})
     links = Block(rest, title="其餘的人在各自的工作表（點名單名稱過去）", as_table=False, sheet_links=("名單",))
-    lead = f"{TODAY_DESCRIPTION}　共 {len(people)} 位，基準日 {pd.Timestamp(as_of):%Y/%m/%d}"
+    lead = f"{TODAY_DESCRIPTION}　共 {len(people)} 位，基準日 {settings.date_text(pd.Timestamp(as_of))}"
     notes = (TODAY_METHOD, f"這次列出 {len(people)} 位（設定「今日聯絡列數」{settings.call_sheet_rows}）。")
     due_sheets = {cl.sheet for cl in calls if cl.due}
     summary = {"rows": int(len(people)), "due_listed": int(people["sheet"].isin(due_sheets).sum()),

@@ -46,7 +46,7 @@ def value_sheet(table: pd.DataFrame, model: val.ValueModel, priority: val.Priori
     tier_block = Block(tier_frame, title="價值分級", formats={"顧客終身價值合計": "#,##0"}, as_table=False,
                        charts=(Chart("col", "各價值分級人數", labels["value_tier"], ("人數",)),))
     notes = (
-        f"客戶價值　基準日 {pd.Timestamp(as_of):%Y/%m/%d}，預測未來 {horizon_days} 天（種子 004 客戶價值分析）",
+        f"客戶價值　基準日 {settings.date_text(pd.Timestamp(as_of))}，預測未來 {horizon_days} 天（種子 004 客戶價值分析）",
         "仍是客戶機率＝依購買次數、最近一次與第一次購買的時間，模型估計此客戶尚未流失的機率；"
         f"未來{horizon_days}天預期購買次數＝模型估計的購買天數（同一天多筆算一次）。",
         "預期客單價＝Gamma-Gamma 模型把本人回購平均金額向全體平均收斂（買越少次收斂越多；只買過一次者用全體平均）。",

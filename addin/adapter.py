@@ -18,8 +18,8 @@ from typing import Protocol
 
 import openpyxl
 
-from processor.sheets.report import safe_sheet_name
 from processor.read.workbook import CONFIG_SHEET, RawSheet, atomic_output, config_from_rows, read_input
+from processor.sheets.report import safe_sheet_name
 
 
 class OpenWorkbook(Protocol):
@@ -66,7 +66,6 @@ def as_in_file(value):
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-
 class FileWorkbook:
     """The open-workbook interface over a workbook file (openpyxl): used by tests and scripts.
 
@@ -99,8 +98,10 @@ class FileWorkbook:
         try:
             if CONFIG_SHEET not in wb.sheetnames:
                 return {}
-            return config_from_rows((row[0], row[1] if len(row) > 1 else None)
-                                    for row in wb[CONFIG_SHEET].iter_rows(max_col=2, values_only=True))
+            return config_from_rows(
+                (row[0], row[1] if len(row) > 1 else None)
+                for row in wb[CONFIG_SHEET].iter_rows(max_col=2, values_only=True)
+            )
         finally:
             wb.close()
 
@@ -201,7 +202,10 @@ def _retarget_chart(chart, old: str, new: str) -> None:
         return
     quoted_old, quoted_new = f"'{old}'!", f"'{new}'!"
     for series in getattr(chart, "series", []):
-        for ref in (series.val and series.val.numRef, series.cat and (series.cat.numRef or series.cat.strRef),
-                    series.tx and series.tx.strRef):
+        for ref in (
+            series.val and series.val.numRef,
+            series.cat and (series.cat.numRef or series.cat.strRef),
+            series.tx and series.tx.strRef,
+        ):
             if ref is not None and ref.f:
                 ref.f = ref.f.replace(quoted_old, quoted_new).replace(f"{old}!", quoted_new)

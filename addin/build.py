@@ -29,7 +29,7 @@ from processor.read.workbook import CONFIG_SHEET
 
 from . import udfs
 from .ovba import vba_project
-from .vba import ribbon_xml, project_modules
+from .vba import project_modules, ribbon_xml
 
 FIXED_DATE = dt.datetime(2024, 1, 1)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -152,10 +152,14 @@ def workbook_sheets() -> openpyxl.Workbook:
 MACRO_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
 PLAIN_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 VBA_CONTENT = '<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/>'
-VBA_REL = ('<Relationship Id="rIdVBA" Type="http://schemas.microsoft.com/office/2006/relationships/vbaProject" '
-           'Target="vbaProject.bin"/>')
-UI_REL = ('<Relationship Id="rIdCustomUI" Type="http://schemas.microsoft.com/office/2006/relationships/ui/extensibility" '
-          'Target="customUI/customUI.xml"/>')
+VBA_REL = (
+    '<Relationship Id="rIdVBA" Type="http://schemas.microsoft.com/office/2006/relationships/vbaProject" '
+    'Target="vbaProject.bin"/>'
+)
+UI_REL = (
+    '<Relationship Id="rIdCustomUI" Type="http://schemas.microsoft.com/office/2006/relationships/ui/extensibility" '
+    'Target="customUI/customUI.xml"/>'
+)
 
 
 def _insert_before_close(xml: str, close_tag: str, addition: str) -> str:
@@ -183,8 +187,9 @@ def build_bytes() -> bytes:
     bytes), so a build with lxml active is refused rather than silently differing.
     """
     if openpyxl.LXML:
-        raise RuntimeError("openpyxl is writing through lxml, which gives different bytes: "
-                           f"run OPENPYXL_LXML=False {REBUILD}")
+        raise RuntimeError(
+            f"openpyxl is writing through lxml, which gives different bytes: run OPENPYXL_LXML=False {REBUILD}"
+        )
     wb = workbook_sheets()
     code_names = [sheet.sheet_properties.codeName for sheet in wb.worksheets]
     raw = io.BytesIO()

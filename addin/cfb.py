@@ -48,7 +48,7 @@ def _balanced(entries: list[_Entry], depth: int, out: list[tuple[_Entry, int]]) 
     node = entries[mid]
     out.append((node, depth))
     node.left = _balanced(entries[:mid], depth + 1, out)
-    node.right = _balanced(entries[mid + 1:], depth + 1, out)
+    node.right = _balanced(entries[mid + 1 :], depth + 1, out)
     return node.sid
 
 
@@ -132,8 +132,23 @@ def compound_file(streams: dict[tuple[str, ...], bytes]) -> bytes:
     difat = list(range(fat_sectors)) + [FREESECT] * (109 - fat_sectors)
     header = struct.pack(
         "<8s16sHHHHH6sIIIIIIIII",
-        bytes.fromhex("d0cf11e0a1b11ae1"), b"\0" * 16, 0x003E, 0x0003, 0xFFFE, 9, 6, b"\0" * 6,
-        0, fat_sectors, dir_start, 0, MINI_CUTOFF, minifat_start, minifat_sectors, ENDOFCHAIN, 0,
+        bytes.fromhex("d0cf11e0a1b11ae1"),
+        b"\0" * 16,
+        0x003E,
+        0x0003,
+        0xFFFE,
+        9,
+        6,
+        b"\0" * 6,
+        0,
+        fat_sectors,
+        dir_start,
+        0,
+        MINI_CUTOFF,
+        minifat_start,
+        minifat_sectors,
+        ENDOFCHAIN,
+        0,
     ) + struct.pack("<109I", *difat)
     assert len(header) == SECTOR
 
@@ -151,8 +166,19 @@ def _dir_entry(e: _Entry) -> bytes:
     name = (e.name + "\0").encode("utf-16-le")
     return struct.pack(
         "<64sHBBIII16sIQQIQ",
-        name, len(name), e.kind, e.color, e.left, e.right, e.child,
-        b"\0" * 16, 0, 0, 0, e.start if e.kind != STORAGE else 0, e.size if e.kind != STORAGE else 0,
+        name,
+        len(name),
+        e.kind,
+        e.color,
+        e.left,
+        e.right,
+        e.child,
+        b"\0" * 16,
+        0,
+        0,
+        0,
+        e.start if e.kind != STORAGE else 0,
+        e.size if e.kind != STORAGE else 0,
     )
 
 

@@ -18,12 +18,12 @@ from .adapter import CONFIG_SHEET, as_in_file, config_from_rows
 
 
 class ExcelWorkbook:
-    def __init__(self, book: "xw.Book"):
+    def __init__(self, book: xw.Book):
         self.book = book
         self.name = book.name
 
     @classmethod
-    def caller(cls) -> "ExcelWorkbook":
+    def caller(cls) -> ExcelWorkbook:
         return cls(xw.Book.caller())
 
     def path(self) -> Path | None:

@@ -17,11 +17,13 @@ import re
 from processor.errors import worded
 
 #: what to do when a saved model is missing, in Excel terms
-MODEL_FIX = ("請在有已知結果（是否購買）的名單上按 精準名單 › 訓練模型；"
-             "模型在別的資料夾時，在 xlwings.conf 工作表的 MODELS_DIR 填那個資料夾")
+MODEL_FIX = (
+    "請在有已知結果（是否購買）的名單上按 精準名單 › 訓練模型；"
+    "模型在別的資料夾時，在 xlwings.conf 工作表的 MODELS_DIR 填那個資料夾"
+)
 #: the basis date of a ribbon button is today; of a formula, its as_of argument
 BUTTON_AS_OF = "若基準日不對，請確認電腦的日期（按鈕以今天為基準日）"
-FORMULA_AS_OF = "若基準日不對，請改公式的 as_of（例如 =TODAY() 或 \"2024/3/5\"）"
+FORMULA_AS_OF = '若基準日不對，請改公式的 as_of（例如 =TODAY() 或 "2024/3/5"）'
 
 #: a command-line reference in a message (a long option, or a precision-list subcommand)
 CLI_REFERENCE = re.compile(r"(?<![\w-])--[a-z]|precision-list [a-z]")
@@ -33,7 +35,7 @@ IN_EXCEL: dict[str, str] = {
     "retrain_this_version": "請用這一版在名單上重新按 精準名單 › 訓練模型",
     "train_command": "（精準名單 › 訓練模型）",
     "or_use_model": "或先在有已知結果的舊名單按 精準名單 › 訓練模型，"
-                    "再按 購買機率（xlwings.conf 的 MODEL 可指定用哪個模型）",
+    "再按 購買機率（xlwings.conf 的 MODEL 可指定用哪個模型）",
     "train_then_score_new_list": "或先在這份名單按 精準名單 › 訓練模型，再對新名單按 購買機率",
     "as_of": BUTTON_AS_OF,
     "copy_template_headers": "或用 精準名單 › 插入範本工作表 取得正確的標題列",

@@ -40,12 +40,17 @@ LCID = 0x0409
 #: object library (IRibbonControl lives there); Office resolves them by GUID and version
 REFERENCES = (
     ("stdole", r"*\G{00020430-0000-0000-C000-000000000046}#2.0#0#C:\Windows\System32\stdole2.tlb#OLE Automation"),
-    ("Office", r"*\G{2DF8D04C-5BFA-101B-BDE5-00AA0044DE52}#2.0#0#C:\Program Files\Common Files\Microsoft Shared"
-               r"\OFFICE16\MSO.DLL#Microsoft Office 16.0 Object Library"),
+    (
+        "Office",
+        r"*\G{2DF8D04C-5BFA-101B-BDE5-00AA0044DE52}#2.0#0#C:\Program Files\Common Files\Microsoft Shared"
+        r"\OFFICE16\MSO.DLL#Microsoft Office 16.0 Object Library",
+    ),
 )
 
-_EXCEL_BASES = {"workbook": "0{00020819-0000-0000-C000-000000000046}",
-                "worksheet": "0{00020820-0000-0000-C000-000000000046}"}
+_EXCEL_BASES = {
+    "workbook": "0{00020819-0000-0000-C000-000000000046}",
+    "worksheet": "0{00020820-0000-0000-C000-000000000046}",
+}
 _CLASS_BASE = "0{FCFB3D2A-A0FA-1068-A738-08002B3371B5}"
 
 
@@ -65,6 +70,7 @@ class Module:
 # ---------------------------------------------------------------------------------------------
 # §2.4.1 compression
 
+
 def compress(data: bytes) -> bytes:
     """[MS-OVBA] 2.4.1.3.1 CompressedContainer of ``data``.
 
@@ -76,7 +82,7 @@ def compress(data: bytes) -> bytes:
     """
     out = bytearray(b"\x01")
     for start in range(0, len(data), 4096):
-        out += _compress_chunk(data[start:start + 4096])
+        out += _compress_chunk(data[start : start + 4096])
     return bytes(out)
 
 
@@ -101,7 +107,7 @@ def _compress_chunk(chunk: bytes) -> bytes:
             if pos > 0 and pos + 2 < n:
                 bit_count, max_length = _copy_token_help(pos)
                 limit = min(max_length, n - pos)
-                for candidate in reversed(heads.get(chunk[pos:pos + 3], [])[-64:]):
+                for candidate in reversed(heads.get(chunk[pos : pos + 3], [])[-64:]):
                     size = 3
                     while size < limit and chunk[candidate + size] == chunk[pos + size]:
                         size += 1
@@ -119,7 +125,7 @@ def _compress_chunk(chunk: bytes) -> bytes:
                 step = 1
             for p in range(pos, pos + step):
                 if p + 3 <= n:
-                    heads.setdefault(chunk[p:p + 3], []).append(p)
+                    heads.setdefault(chunk[p : p + 3], []).append(p)
             pos += step
         body[flag_at] = flags
     if len(body) > 4096:  # incompressible: store the chunk raw (only legal for a full chunk)
@@ -131,6 +137,7 @@ def _compress_chunk(chunk: bytes) -> bytes:
 
 # ---------------------------------------------------------------------------------------------
 # §2.4.3 data encryption (the PROJECT stream's CMG, DPB and GC values)
+
 
 def encrypt(project_id: str, data: bytes, seed: int = 0x55) -> str:
     """[MS-OVBA] 2.4.3.2 encryption, as upper-case hex. ``seed`` is fixed for reproducibility;
@@ -158,7 +165,7 @@ def decrypt(hex_text: str) -> tuple[int, bytes]:
         byte = enc ^ ((encrypted_2 + unencrypted_1) & 0xFF)
         plain.append(byte)
         encrypted_2, encrypted_1, unencrypted_1 = encrypted_1, enc, byte
-    rest = plain[(seed & 6) // 2:]
+    rest = plain[(seed & 6) // 2 :]
     length = struct.unpack("<I", rest[:4])[0]
     if length != len(rest) - 4:
         raise ValueError("encrypted length does not match its data")
@@ -167,6 +174,7 @@ def decrypt(hex_text: str) -> tuple[int, bytes]:
 
 # ---------------------------------------------------------------------------------------------
 # Module sources as the VBA editor stores them
+
 
 def _crlf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
@@ -185,15 +193,26 @@ def from_cls(text: str) -> Module:
     lines = _crlf(text).split("\r\n")
     if lines and lines[0].startswith("VERSION"):
         end = lines.index("END")
-        lines = lines[end + 1:]
+        lines = lines[end + 1 :]
     attrs = [ln for ln in lines if ln.startswith("Attribute VB_")]
-    body = lines[len(attrs):]
+    body = lines[len(attrs) :]
     given = {ln.split("=")[0].split()[1]: ln for ln in attrs}
     name = given["VB_Name"].split("=", 1)[1].strip().strip('"')
-    order = ["VB_Name", "VB_Base", "VB_GlobalNameSpace", "VB_Creatable", "VB_PredeclaredId", "VB_Exposed",
-             "VB_TemplateDerived", "VB_Customizable"]
-    defaults = {"VB_Base": f'Attribute VB_Base = "{_CLASS_BASE}"', "VB_TemplateDerived": "Attribute VB_TemplateDerived = False",
-                "VB_Customizable": "Attribute VB_Customizable = False"}
+    order = [
+        "VB_Name",
+        "VB_Base",
+        "VB_GlobalNameSpace",
+        "VB_Creatable",
+        "VB_PredeclaredId",
+        "VB_Exposed",
+        "VB_TemplateDerived",
+        "VB_Customizable",
+    ]
+    defaults = {
+        "VB_Base": f'Attribute VB_Base = "{_CLASS_BASE}"',
+        "VB_TemplateDerived": "Attribute VB_TemplateDerived = False",
+        "VB_Customizable": "Attribute VB_Customizable = False",
+    }
     head = [given.get(key, defaults.get(key)) for key in order]
     extra = [ln for key, ln in given.items() if key not in order]
     return Module(name, CLASS, "\r\n".join([h for h in head if h] + extra + body))
@@ -201,10 +220,16 @@ def from_cls(text: str) -> Module:
 
 def document_module(name: str, host: str, code: str = "") -> Module:
     """The code-behind module of the workbook (``host="workbook"``) or of one worksheet."""
-    attrs = [f'Attribute VB_Name = "{name}"', f'Attribute VB_Base = "{_EXCEL_BASES[host]}"',
-             "Attribute VB_GlobalNameSpace = False", "Attribute VB_Creatable = False",
-             "Attribute VB_PredeclaredId = True", "Attribute VB_Exposed = True",
-             "Attribute VB_TemplateDerived = False", "Attribute VB_Customizable = True"]
+    attrs = [
+        f'Attribute VB_Name = "{name}"',
+        f'Attribute VB_Base = "{_EXCEL_BASES[host]}"',
+        "Attribute VB_GlobalNameSpace = False",
+        "Attribute VB_Creatable = False",
+        "Attribute VB_PredeclaredId = True",
+        "Attribute VB_Exposed = True",
+        "Attribute VB_TemplateDerived = False",
+        "Attribute VB_Customizable = True",
+    ]
     return Module(name, DOCUMENT, "\r\n".join(attrs) + "\r\n" + _crlf(code))
 
 
@@ -217,6 +242,7 @@ def _attribute(text: str, key: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # §2.3.4.2 dir stream, §2.3.1 PROJECT, §2.3.3 PROJECTwm
+
 
 def _mbcs(text: str) -> bytes:
     return text.encode(f"cp{CODEPAGE}")
@@ -267,14 +293,22 @@ def project_id(project_name: str) -> str:
 def _project_stream(project_name: str, modules: list[Module], pid: str) -> bytes:
     lines = [f'ID="{pid}"']
     for m in modules:
-        lines.append({DOCUMENT: f"Document={m.name}/&H00000000", CLASS: f"Class={m.name}",
-                      STANDARD: f"Module={m.name}"}[m.kind])
-    lines += [f'Name="{project_name}"', 'HelpContextID="0"', 'VersionCompatible32="393222000"',
-              f'CMG="{encrypt(pid, struct.pack("<I", 0))}"',  # not protected
-              f'DPB="{encrypt(pid, bytes([0]))}"',  # no password
-              f'GC="{encrypt(pid, bytes([0xFF]))}"',  # visible
-              "", "[Host Extender Info]", "&H00000001={3832D640-CF90-11CF-8E43-00A0C911005A};VBE;&H00000000",
-              "", "[Workspace]"]
+        lines.append(
+            {DOCUMENT: f"Document={m.name}/&H00000000", CLASS: f"Class={m.name}", STANDARD: f"Module={m.name}"}[m.kind]
+        )
+    lines += [
+        f'Name="{project_name}"',
+        'HelpContextID="0"',
+        'VersionCompatible32="393222000"',
+        f'CMG="{encrypt(pid, struct.pack("<I", 0))}"',  # not protected
+        f'DPB="{encrypt(pid, bytes([0]))}"',  # no password
+        f'GC="{encrypt(pid, bytes([0xFF]))}"',  # visible
+        "",
+        "[Host Extender Info]",
+        "&H00000001={3832D640-CF90-11CF-8E43-00A0C911005A};VBE;&H00000000",
+        "",
+        "[Workspace]",
+    ]
     lines += [f"{m.name}=0, 0, 0, 0, C" for m in modules]
     return _mbcs("\r\n".join(lines) + "\r\n")
 

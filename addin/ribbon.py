@@ -13,15 +13,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import openpyxl
 import pandas as pd
 
+from processor.analyse.propensity import choose_label
 from processor.errors import UnusableInput
 from processor.models import ModelError, load_model, load_model_cached, model_path, train_model
-from processor.analyse.propensity import choose_label
 from processor.pipeline import analyse, list_to_train, not_produced, read_sheets
 from processor.read import schema
 from processor.read.workbook import RESULT_SHEETS_KEY, WORKBOOK_SUFFIXES
@@ -181,21 +181,33 @@ def _not_produced(analysis, label: str, kind_key: str, model: Path | None, folde
     names = "、".join(f"「{name}」" for name in why.sheets)
     if why.reason == "no_sheet":
         required = "、".join(f.label for f in kind.fields if f.required)
-        return UnusableInput(f"沒有產生「{label}」：找不到「{kind.label}」工作表（要有 {required} 欄）",
-                             f"請用 精準名單 › 插入範本工作表 › {kind.label}，貼上資料再按一次",
-                             en=f"no {kind.key} sheet")
+        return UnusableInput(
+            f"沒有產生「{label}」：找不到「{kind.label}」工作表（要有 {required} 欄）",
+            f"請用 精準名單 › 插入範本工作表 › {kind.label}，貼上資料再按一次",
+            en=f"no {kind.key} sheet",
+        )
     if why.reason == "headers_only":
-        return UnusableInput(f"沒有產生「{label}」：{names} 工作表只有標題列，沒有資料",
-                             "請在標題列下方貼上資料再按一次", en=f"{kind.key} sheet has headers but no rows")
+        return UnusableInput(
+            f"沒有產生「{label}」：{names} 工作表只有標題列，沒有資料",
+            "請在標題列下方貼上資料再按一次",
+            en=f"{kind.key} sheet has headers but no rows",
+        )
     if why.reason == "stopped":
         # where the add-in looked for a saved model is the shell's own fact, said beside the core's reason
         no_model = f"；模型資料夾（{folder}）也沒有已存的模型" if kind_key == "campaign" and model is None else ""
         problem = in_excel(why.problem)
-        return UnusableInput(f"沒有產生「{label}」：{names} {problem.problem}{no_model}",
-                             problem.fix, en=f"{kind.key}: stopped by a problem of the list",
-                             sheet=why.problem.sheet, column=why.problem.column)
-    return UnusableInput(f"沒有產生「{label}」：{names} 的 {why.rows:,} 列資料都無法使用", f"原因見「{CHECK_SHEET}」工作表",
-                         en=f"no usable rows in the {kind.key} sheet")
+        return UnusableInput(
+            f"沒有產生「{label}」：{names} {problem.problem}{no_model}",
+            problem.fix,
+            en=f"{kind.key}: stopped by a problem of the list",
+            sheet=why.problem.sheet,
+            column=why.problem.column,
+        )
+    return UnusableInput(
+        f"沒有產生「{label}」：{names} 的 {why.rows:,} 列資料都無法使用",
+        f"原因見「{CHECK_SHEET}」工作表",
+        en=f"no usable rows in the {kind.key} sheet",
+    )
 
 
 def run_analysis(book: OpenWorkbook, control_id: str) -> str:
@@ -205,8 +217,14 @@ def run_analysis(book: OpenWorkbook, control_id: str) -> str:
     if not raw:
         raise UnusableInput("這個活頁簿沒有資料工作表", "請先用 精準名單 › 插入範本工作表，貼上資料再按一次")
     model = _model_for(book, control_id)
-    analysis = analyse(raw, _today(), model=str(model) if model else None, models_dir=models_dir(book),
-                       progress=book.status, source_name=book.name)
+    analysis = analyse(
+        raw,
+        _today(),
+        model=str(model) if model else None,
+        models_dir=models_dir(book),
+        progress=book.status,
+        source_name=book.name,
+    )
     if not analysis.parsed:
         raise UnusableInput("找不到可分析的工作表", "請使用 精準名單 › 插入範本工作表 的欄名（標題列放在前 15 列內）")
     analysis = _in_excel(analysis)
@@ -219,16 +237,22 @@ def run_analysis(book: OpenWorkbook, control_id: str) -> str:
         raise problem
     added = _put_results(book, analysis, wanted)
     errors = analysis.summary["problems"]["errors"]
-    return (f"完成：加入 {'、'.join(added)}" + _scored_with(analysis, model)
-            + (f"；資料有 {errors} 個錯誤，見「{CHECK_SHEET}」" if errors else ""))
+    return (
+        f"完成：加入 {'、'.join(added)}"
+        + _scored_with(analysis, model)
+        + (f"；資料有 {errors} 個錯誤，見「{CHECK_SHEET}」" if errors else "")
+    )
 
 
 def _scored_with(analysis, model: Path | None) -> str:
     """How the campaign lists were scored (the model file as the rep sees it in the models folder)."""
     if not analysis.summary.get("precision_list"):
         return ""
-    return (f"（用已存模型「{model.stem}」評分）" if model is not None else
-            "（用這份名單的已知結果訓練；要保存模型給新名單用，請按 訓練模型）")
+    return (
+        f"（用已存模型「{model.stem}」評分）"
+        if model is not None
+        else "（用這份名單的已知結果訓練；要保存模型給新名單用，請按 訓練模型）"
+    )
 
 
 def insert_template(book: OpenWorkbook, kind_key: str) -> str:
@@ -253,15 +277,26 @@ def train(book: OpenWorkbook) -> str:
     choice = choose_label(sheet) if sheet is not None else None
     if choice is None or choice.column is None:
         kind = schema.KINDS["campaign"]
-        raise UnusableInput(f"找不到有結果欄的「{kind.label}」工作表",
-                            f"訓練需要已知結果的客戶：在「{kind.field('label').label}」欄填 是/否（要預測的客戶留白）")
+        raise UnusableInput(
+            f"找不到有結果欄的「{kind.label}」工作表",
+            f"訓練需要已知結果的客戶：在「{kind.field('label').label}」欄填 是/否（要預測的客戶留白）",
+        )
     target = choice.header
     name = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in str(target)).strip()[:80] or "model"
-    path, _ = train_model(sheet, target, name, settings=settings, as_of=today,
-                          trained_at=pd.Timestamp.now().isoformat(timespec="seconds"),
-                          models_dir=models_dir(book), progress=book.status)
-    return (f"已用「{sheet.sheet}」訓練模型「{name}」，存於 {path}；新名單按 購買機率 即用最新的模型評分，"
-            f"公式可用 =PL_PROB(表格, \"{name}\")")
+    path, _ = train_model(
+        sheet,
+        target,
+        name,
+        settings=settings,
+        as_of=today,
+        trained_at=pd.Timestamp.now().isoformat(timespec="seconds"),
+        models_dir=models_dir(book),
+        progress=book.status,
+    )
+    return (
+        f"已用「{sheet.sheet}」訓練模型「{name}」，存於 {path}；新名單按 購買機率 即用最新的模型評分，"
+        f'公式可用 =PL_PROB(表格, "{name}")'
+    )
 
 
 def model_info(book: OpenWorkbook) -> str:
@@ -281,8 +316,10 @@ def model_info(book: OpenWorkbook) -> str:
             line += "　（購買機率 用這個）"
         try:
             meta = load_model(path)["meta"]
-            line += (f"　目標「{meta.get('target', '')}」、{meta.get('rows_trained', '?')} 列訓練、"
-                     f"模型 {meta.get('chosen', '?')}")
+            line += (
+                f"　目標「{meta.get('target', '')}」、{meta.get('rows_trained', '?')} 列訓練、"
+                f"模型 {meta.get('chosen', '?')}"
+            )
         except Exception as error:  # noqa: BLE001 - one unreadable file must not hide the others
             line += f"　無法讀取：{error}"
         lines.append(line)
@@ -292,7 +329,9 @@ def model_info(book: OpenWorkbook) -> str:
 def _drop_folder(book: OpenWorkbook) -> Path:
     folder = _config_path(book, "DROP_FOLDER")
     if folder is None:
-        raise UnusableInput("還沒設定共用資料夾", f"請在「{CONFIG_SHEET}」工作表的 DROP_FOLDER 填共用資料夾路徑（內含 inbox、outbox）")
+        raise UnusableInput(
+            "還沒設定共用資料夾", f"請在「{CONFIG_SHEET}」工作表的 DROP_FOLDER 填共用資料夾路徑（內含 inbox、outbox）"
+        )
     if not (folder / "inbox").is_dir():
         raise UnusableInput(f"找不到共用資料夾 {folder / 'inbox'}", "請確認 DROP_FOLDER 路徑與網路磁碟已連線")
     return folder
@@ -319,7 +358,9 @@ def fetch(book: OpenWorkbook) -> str:
     stem = Path(book.name).stem
     found = sorted(outbox.glob(f"{stem}*.scored.xlsx"), key=lambda p: p.stat().st_mtime, reverse=True)
     if not found:
-        raise UnusableInput(f"outbox 還沒有 {stem} 的結果", "請稍候再按一次；若很久沒有結果，請看 failed 資料夾的錯誤說明")
+        raise UnusableInput(
+            f"outbox 還沒有 {stem} 的結果", "請稍候再按一次；若很久沒有結果，請看 failed 資料夾的錯誤說明"
+        )
     book.open_file(found[0])
     return f"已開啟 {found[0].name}"
 

@@ -41,11 +41,11 @@ from processor.analyse.followup import due
 from processor.analyse.propensity import expected_profit
 from processor.analyse.segments import abc_classes
 from processor.analyse.transactions import clean_transactions
-from processor.models import predict_proba
-from processor.read import schema
-from processor.read import parse as validation
-from processor.read import values as parsers
 from processor.errors import Problem, UnusableInput
+from processor.models import predict_proba
+from processor.read import parse as validation
+from processor.read import schema
+from processor.read import values as parsers
 from processor.settings import Settings
 
 from . import ribbon
@@ -54,8 +54,20 @@ from .excel import ExcelWorkbook
 from .messages import IN_FORMULA, in_excel
 
 #: the names Excel sees, in the order the function wizard lists them
-UDF_NAMES = ("PL_TWDATE", "PL_AMOUNT", "PL_ZODIAC", "PL_ID_CHECK", "PL_NEXT_FOLLOWUP", "PL_SILENCE",
-             "PL_RFM", "PL_CLV", "PL_PALIVE", "PL_ABC", "PL_PROB", "PL_EXPECTED_PROFIT")
+UDF_NAMES = (
+    "PL_TWDATE",
+    "PL_AMOUNT",
+    "PL_ZODIAC",
+    "PL_ID_CHECK",
+    "PL_NEXT_FOLLOWUP",
+    "PL_SILENCE",
+    "PL_RFM",
+    "PL_CLV",
+    "PL_PALIVE",
+    "PL_ABC",
+    "PL_PROB",
+    "PL_EXPECTED_PROFIT",
+)
 CATEGORY = "精準名單"
 #: what the function wizard says under each argument box
 ARGUMENT_HELP = {
@@ -89,6 +101,7 @@ class FormulaProblem(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # Range ↔ pandas conversion (the whole shell)
+
 
 def _grid(value) -> np.ndarray:
     """What Excel passes (a scalar, one row/column as a flat list, or a list of rows) as a 2-D array."""
@@ -244,6 +257,7 @@ def _checked(raw, field: schema.Field, as_of: pd.Timestamp, cell=None) -> tuple[
     as_of or before 1900 — what 資料檢查 reports), once per distinct cell value. ``messages``
     holds ``⚠ <label>「<cell>」<problem>：<fix>`` where a cell fails and is missing elsewhere;
     ``cell`` converts each distinct value first."""
+
     def check(distinct: pd.Series):
         values = distinct if cell is None else distinct.map(cell)
         parsed, problems = validation._parse_values(values, field, "", as_of, limit=None)  # noqa: SLF001
@@ -277,6 +291,7 @@ def _number(value, name: str, default: float) -> float:
 
 def _readable(func):
     """Turn any failure into one cell with a readable reason (Excel would show only #VALUE!)."""
+
     @functools.wraps(func)
     def wrapper(*args):
         try:
@@ -287,20 +302,30 @@ def _readable(func):
             return [[WARN + str(in_excel(problem, IN_FORMULA))]]
         except Exception as error:
             return [[f"{WARN}{func.__name__} 無法計算：{type(error).__name__}: {error}"]]
+
     return wrapper
 
 
 # ---------------------------------------------------------------------------------------------
 # Transactions: the pipeline's cleaning, with what it set aside as note rows
 
+
 def _note(problem: Problem) -> str:
     """One ``⚠`` row under a table: what the cleaning did to which rows of the range, and the fix."""
-    where = "、".join(part for part in (
-        f"第 {problem.row} 列" if problem.row is not None and "列" not in problem.problem else "",
-        f"{problem.column}" + (f" {problem.value}" if problem.value.startswith("「") else f"「{problem.value}」")
-        if problem.column and problem.value else "") if part)
+    where = "、".join(
+        part
+        for part in (
+            f"第 {problem.row} 列" if problem.row is not None and "列" not in problem.problem else "",
+            f"{problem.column}" + (f" {problem.value}" if problem.value.startswith("「") else f"「{problem.value}」")
+            if problem.column and problem.value
+            else "",
+        )
+        if part
+    )
     fix = in_excel(problem.fix, IN_FORMULA)
-    return f"{WARN}{problem.severity}：{problem.problem}" + (f"（{where}）" if where else "") + (f"：{fix}" if fix else "")
+    return (
+        f"{WARN}{problem.severity}：{problem.problem}" + (f"（{where}）" if where else "") + (f"：{fix}" if fix else "")
+    )
 
 
 def _transactions(customer_ids, dates, as_of: pd.Timestamp, amounts=None) -> tuple[pd.DataFrame, list[str]]:
@@ -313,8 +338,10 @@ def _transactions(customer_ids, dates, as_of: pd.Timestamp, amounts=None) -> tup
     raw_amounts = None if amounts is None else _column(amounts, "amounts")
     lengths = [len(ids), len(raw_dates)] + ([] if raw_amounts is None else [len(raw_amounts)])
     if len(set(lengths)) > 1:
-        raise FormulaProblem(f"客戶編號、日期{'、金額' if amounts is not None else ''}的列數不同"
-                             f"（{'、'.join(map(str, lengths))}）：請選同樣多列")
+        raise FormulaProblem(
+            f"客戶編號、日期{'、金額' if amounts is not None else ''}的列數不同"
+            f"（{'、'.join(map(str, lengths))}）：請選同樣多列"
+        )
     id_cells, date_cells = _Distinct(ids), _Distinct(raw_dates)
     when, bad_dates = _each_distinct(_dates, date_cells)
     if raw_amounts is None:  # dates only (PL_SILENCE): every listed date is a purchase, worth one unit
@@ -327,15 +354,21 @@ def _transactions(customer_ids, dates, as_of: pd.Timestamp, amounts=None) -> tup
     rows = pd.RangeIndex(1, len(ids) + 1)  # "第 N 列" = the Nth row of the selected range
     # ids as the pipeline reads a 客戶編號 cell from a file: Excel's 1001.0 is the 1001 openpyxl gives
     text_ids, _ = _checked(id_cells, schema.KINDS["transactions"].field("customer_id"), as_of, as_in_file)
-    frame = pd.DataFrame({"customer_id": text_ids.to_numpy(), "date": when.to_numpy(), "amount": amount.to_numpy()},
-                         index=rows)[used.to_numpy()]
+    frame = pd.DataFrame(
+        {"customer_id": text_ids.to_numpy(), "date": when.to_numpy(), "amount": amount.to_numpy()}, index=rows
+    )[used.to_numpy()]
     if not frame["customer_id"].notna().any():
         raise FormulaProblem("客戶編號都是空的：第一個引數請選客戶編號那一欄")
     notes = []
-    for bad, raw, label, fix in ((bad_dates, raw_dates, "日期", DATE_FIX), (bad_amounts, raw_amounts, "金額", AMOUNT_FIX)):
+    for bad, raw, label, fix in (
+        (bad_dates, raw_dates, "日期", DATE_FIX),
+        (bad_amounts, raw_amounts, "金額", AMOUNT_FIX),
+    ):
         where = np.flatnonzero((bad & used).to_numpy())
-        notes += [f"{WARN}錯誤：第 {i + 1} 列{label}「{raw.iloc[i]}」無法辨識，這列沒有納入計算：{fix}"
-                  for i in where[:MAX_NOTES]]
+        notes += [
+            f"{WARN}錯誤：第 {i + 1} 列{label}「{raw.iloc[i]}」無法辨識，這列沒有納入計算：{fix}"
+            for i in where[:MAX_NOTES]
+        ]
         if len(where) > MAX_NOTES:
             notes.append(f"{WARN}錯誤：另有 {len(where) - MAX_NOTES:,} 列{label}無法辨識，也沒有納入計算：{fix}")
     clean, problems = clean_transactions(frame, as_of, sheet="")
@@ -345,7 +378,9 @@ def _transactions(customer_ids, dates, as_of: pd.Timestamp, amounts=None) -> tup
 def _with_notes(table: list[list], notes: list[str]) -> list[list]:
     """The table, then one row per note (capped at MAX_NOTES), as wide as the table."""
     width = len(table[0])
-    shown = notes[:MAX_NOTES] + ([f"{WARN}另有 {len(notes) - MAX_NOTES} 個問題未列出"] if len(notes) > MAX_NOTES else [])
+    shown = notes[:MAX_NOTES] + (
+        [f"{WARN}另有 {len(notes) - MAX_NOTES} 個問題未列出"] if len(notes) > MAX_NOTES else []
+    )
     return table + [[note] + [""] * (width - 1) for note in shown]
 
 
@@ -417,11 +452,15 @@ def PL_ID_CHECK(id):  # noqa: A002 - the name the function wizard shows
 def PL_NEXT_FOLLOWUP(last_contact, intent_level, touches, as_of=None):
     """下次跟進日與逾期天數（兩欄，同 跟進排程）：+1/+3/+7 天，之後 H 每天、A 3天、B 7天、C 15天；意向留白 14 天。錯的格顯示 ⚠。"""  # noqa: E501  the text Excel shows
     when = _as_of(as_of)
-    columns = {key: _column(arg, key) for key, arg in
-               (("last_contact", last_contact), ("intent", intent_level), ("touches", touches))}
+    columns = {
+        key: _column(arg, key)
+        for key, arg in (("last_contact", last_contact), ("intent", intent_level), ("touches", touches))
+    }
     lengths = [len(c) for c in columns.values()]
     if len(set(lengths)) > 1:
-        raise FormulaProblem(f"最後聯絡日、意向等級、聯絡次數的列數不同（{'、'.join(map(str, lengths))}）：請選同樣多列")
+        raise FormulaProblem(
+            f"最後聯絡日、意向等級、聯絡次數的列數不同（{'、'.join(map(str, lengths))}）：請選同樣多列"
+        )
     columns = {key: _Distinct(raw) for key, raw in columns.items()}
     checked = {key: _checked(cells, _CONTACT.field(key), when) for key, cells in columns.items()}
     count, count_messages = checked["touches"]  # a negative count is the schema's problem too (minimum 0)
@@ -450,12 +489,19 @@ def PL_SILENCE(customer_ids, dates, as_of=None):
 @_readable
 def PL_RFM(customer_ids, dates, amounts, as_of=None):
     """RFM（每位客戶一列，含標題）：R、F、M 1–5 分與八大客戶分群（種子 002）。表下的 ⚠ 列說明未納入或合併的資料。"""
-    return _customer_table(segments.rfm_table, segments.LABELS, (customer_ids, dates, amounts), as_of,
-                           RFM_COLUMNS)
+    return _customer_table(segments.rfm_table, segments.LABELS, (customer_ids, dates, amounts), as_of, RFM_COLUMNS)
 
 
-VALUE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "expected_ticket", "expected_revenue",
-                 "expected_margin", "clv", "value_tier")
+VALUE_COLUMNS = (
+    "customer_id",
+    "p_alive",
+    "expected_purchases",
+    "expected_ticket",
+    "expected_revenue",
+    "expected_margin",
+    "clv",
+    "value_tier",
+)
 ALIVE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "repeat_purchases", "recency")
 
 
@@ -503,8 +549,12 @@ def PL_ABC(values):
     classes = pd.Series(abc_classes(amount.where(~not_positive), Settings()), index=raw.index, dtype=object)
     messages = _unreadable(bad, raw, "金額", AMOUNT_FIX)
     if not_positive.any():
-        messages[not_positive] = (WARN + "金額 " + amount[not_positive].map("{:,.0f}".format)
-                                  + " 不是正數，不分類：ABC 只比較有消費的客戶（退貨多於購買或 0 元請另外看）")
+        messages[not_positive] = (
+            WARN
+            + "金額 "
+            + amount[not_positive].map("{:,.0f}".format)
+            + " 不是正數，不分類：ABC 只比較有消費的客戶（退貨多於購買或 0 元請另外看）"
+        )
     return _shaped(_with_messages(classes, messages), shape)
 
 
@@ -534,9 +584,13 @@ def PL_PROB(table_with_header, model_name, as_of=None, caller=None):
 def PL_EXPECTED_PROFIT(p, price=None, cost=None, contact_cost=None):
     """預期利潤 = 購買機率 × (售價 − 成本) − 聯絡成本（種子 000）。機率可寫 0.35 或 35%；售價/成本/聯絡成本留白則用 2500/750/175。"""  # noqa: E501  the text Excel shows
     defaults = Settings()
-    economics = defaults.with_values({"price": _number(price, "price", defaults.price),
-                                      "cost": _number(cost, "cost", defaults.cost),
-                                      "contact_cost": _number(contact_cost, "contact_cost", defaults.contact_cost)})
+    economics = defaults.with_values(
+        {
+            "price": _number(price, "price", defaults.price),
+            "cost": _number(cost, "cost", defaults.cost),
+            "contact_cost": _number(contact_cost, "contact_cost", defaults.contact_cost),
+        }
+    )
     raw, shape = _cells(p)
     prob, unread = _each_distinct(_probabilities, raw)
     outside = ((prob < 0) | (prob > 1)).to_numpy()

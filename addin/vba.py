@@ -32,8 +32,10 @@ RIBBON_CALLBACK = "OnRibbonAction"
 
 def xlwings_modules() -> list[Module]:
     """The standalone xlwings VBA (module ``xlwings`` + class ``Dictionary``) of the installed xlwings."""
-    return [from_bas((XLWINGS_DIR / "xlwings.bas").read_text(encoding="cp1252")),
-            from_cls((XLWINGS_DIR / "addin" / "Dictionary.cls").read_text(encoding="cp1252"))]
+    return [
+        from_bas((XLWINGS_DIR / "xlwings.bas").read_text(encoding="cp1252")),
+        from_cls((XLWINGS_DIR / "addin" / "Dictionary.cls").read_text(encoding="cp1252")),
+    ]
 
 
 def ribbon_module() -> Module:
@@ -46,8 +48,11 @@ CALLER = "caller"  # xlwings' reserved argument: the calling cell, passed by Pyt
 def udf_signature(func) -> list[tuple[str, bool]]:
     """(argument name, optional?) of a UDF as Excel sees it, read the way xlwings reads it
     (``inspect.signature``); xlwings' reserved ``caller`` argument is not one Excel passes."""
-    return [(p.name, p.default is not inspect.Parameter.empty) for p in inspect.signature(func).parameters.values()
-            if p.name != CALLER]
+    return [
+        (p.name, p.default is not inspect.Parameter.empty)
+        for p in inspect.signature(func).parameters.values()
+        if p.name != CALLER
+    ]
 
 
 def _call_args(func) -> str:
@@ -112,9 +117,13 @@ def _registration(vba: VBAWriter) -> None:
         for name in udfs.UDF_NAMES:
             doc = inspect.getdoc(getattr(udfs, name)).splitlines()[0][:255]
             args = [arg for arg, _ in udf_signature(getattr(udfs, name))]
-            arg_docs = "Array(" + ", ".join(f'FromUtf16Hex("{_hex16(udfs.ARGUMENT_HELP[a][:255])}")' for a in args) + ")"
-            vba.writeln(f'Application.MacroOptions Macro:="{name}", Description:=FromUtf16Hex("{_hex16(doc)}"), '
-                        f'Category:=FromUtf16Hex("{category}"), ArgumentDescriptions:={arg_docs}')
+            arg_docs = (
+                "Array(" + ", ".join(f'FromUtf16Hex("{_hex16(udfs.ARGUMENT_HELP[a][:255])}")' for a in args) + ")"
+            )
+            vba.writeln(
+                f'Application.MacroOptions Macro:="{name}", Description:=FromUtf16Hex("{_hex16(doc)}"), '
+                f'Category:=FromUtf16Hex("{category}"), ArgumentDescriptions:={arg_docs}'
+            )
         vba.writeln("ThisWorkbook.Saved = wasSaved")
     vba.writeln("End Sub")
 
@@ -129,9 +138,12 @@ End Sub
 
 def project_modules(sheet_code_names: list[str], workbook_name: str = "workbook.xlsm") -> list[Module]:
     """Every module of the workbook's VBA project, in the order the VBA editor lists them."""
-    return ([document_module("ThisWorkbook", "workbook", THIS_WORKBOOK_CODE)]
-            + [document_module(code_name, "worksheet") for code_name in sheet_code_names]
-            + xlwings_modules() + [ribbon_module(), udf_wrappers(workbook_name)])
+    return (
+        [document_module("ThisWorkbook", "workbook", THIS_WORKBOOK_CODE)]
+        + [document_module(code_name, "worksheet") for code_name in sheet_code_names]
+        + xlwings_modules()
+        + [ribbon_module(), udf_wrappers(workbook_name)]
+    )
 
 
 def ribbon_xml(kinds) -> str:
@@ -139,6 +151,7 @@ def ribbon_xml(kinds) -> str:
     buttons = "\n".join(
         f'            <button id="template_{kind.key}" label={quoteattr(kind.label)} '
         f'onAction="{RIBBON_CALLBACK}" '
-        f'supertip={quoteattr("插入空白的「" + kind.label + "」範本工作表（一列是" + kind.one_row_is + "）")}/>'
-        for kind in kinds.values())
+        f"supertip={quoteattr('插入空白的「' + kind.label + '」範本工作表（一列是' + kind.one_row_is + '）')}/>"
+        for kind in kinds.values()
+    )
     return (HERE / "ribbon.xml").read_text(encoding="utf-8").replace("<!-- TEMPLATE_BUTTONS -->", buttons)

@@ -53,8 +53,9 @@ def read_cdnow(path: Path) -> pd.DataFrame:
         names, header, usecols = ["customer_id", "master_id", "date", "cds", "amount"], None, [0, 2, 3, 4]
     else:
         names, header, usecols = ["customer_id", "date", "cds", "amount"], 0, None
-    frame = pd.read_csv(path, sep=r"\s+", header=header, names=names, usecols=usecols,
-                        dtype={"customer_id": str, "date": str})
+    frame = pd.read_csv(
+        path, sep=r"\s+", header=header, names=names, usecols=usecols, dtype={"customer_id": str, "date": str}
+    )
     frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
     return frame
 
@@ -70,12 +71,16 @@ def bgnbd_expected_purchases(calibration: pd.DataFrame, customers: pd.Series) ->
         bought = calibration[calibration["amount"] > 0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            summary = summary_data_from_transaction_data(bought, "customer_id", "date",
-                                                         observation_period_end=CALIBRATION_END, freq="W")
+            summary = summary_data_from_transaction_data(
+                bought, "customer_id", "date", observation_period_end=CALIBRATION_END, freq="W"
+            )
             model = BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"])
             expected = model.conditional_expected_number_of_purchases_up_to_time(
-                39, summary["frequency"], summary["recency"], summary["T"])
-        return pd.Series(np.asarray(expected), index=summary.index).reindex(customers.to_numpy()).set_axis(customers.index)
+                39, summary["frequency"], summary["recency"], summary["T"]
+            )
+        return (
+            pd.Series(np.asarray(expected), index=summary.index).reindex(customers.to_numpy()).set_axis(customers.index)
+        )
     except Exception as error:  # lifetimes is unmaintained: report and carry on without the model
         print(f"(BG/NBD reference skipped: {type(error).__name__}: {error})")
         return None
@@ -84,8 +89,8 @@ def bgnbd_expected_purchases(calibration: pd.DataFrame, customers: pd.Series) ->
 def evaluate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     from sklearn.metrics import roc_auc_score
 
-    from processor.settings import Settings
     from processor.analyse.silence import silence_table
+    from processor.settings import Settings
 
     calibration = frame[frame["date"] <= CALIBRATION_END]
     holdout = frame[(frame["date"] > CALIBRATION_END) & (frame["date"] <= HOLDOUT_END)]
@@ -106,9 +111,11 @@ def evaluate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         scores["BG/NBD E[purchases]"] = expected
         scores["BG/NBD E[purchases]×ticket"] = expected * table["value"] / table["visits"]
     rows = []
-    for subset, mask in (("all customers", np.ones(len(table), dtype=bool)),
-                         ("2+ visits in calibration", (table["visits"] >= 2).to_numpy()),
-                         ("1 visit (低頻/新客)", (table["visits"] < 2).to_numpy())):
+    for subset, mask in (
+        ("all customers", np.ones(len(table), dtype=bool)),
+        ("2+ visits in calibration", (table["visits"] >= 2).to_numpy()),
+        ("1 visit (低頻/新客)", (table["visits"] < 2).to_numpy()),
+    ):
         y = table.loc[mask, "returned"]
         row = {"subset": subset, "customers": int(mask.sum()), "return_rate": float(y.mean())}
         for name, score in scores.items():
@@ -116,15 +123,22 @@ def evaluate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         rows.append(row)
     # the yardstick a caller cares about: how much of next period's spend sits in the top 20% called
     spend = table["holdout_spend"]
-    top = {name: float(spend[score.rank(method="first", ascending=False) <= 0.2 * len(table)].sum() / spend.sum())
-           for name, score in scores.items()}
+    top = {
+        name: float(spend[score.rank(method="first", ascending=False) <= 0.2 * len(table)].sum() / spend.sum())
+        for name, score in scores.items()
+    }
     return pd.DataFrame(rows), table, top
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", type=Path, nargs="+", default=None,
-                        help="CDNOW_master.txt and/or CDNOW_sample.txt (default: both, from lifetimes)")
+    parser.add_argument(
+        "--file",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="CDNOW_master.txt and/or CDNOW_sample.txt (default: both, from lifetimes)",
+    )
     args = parser.parse_args(argv)
     paths = args.file or [cdnow_path(), cdnow_path().with_name("CDNOW_sample.txt")]
     for number, path in enumerate(paths):
@@ -136,10 +150,14 @@ def main(argv=None) -> None:
 def report(path: Path) -> None:
     frame = read_cdnow(path)
     results, table, top = evaluate(frame)
-    print(f"CDNOW {path.name}: {len(frame):,} rows, {frame['customer_id'].nunique():,} customers; "
-          f"calibration ≤ {CALIBRATION_END:%Y-%m-%d}, holdout ≤ {HOLDOUT_END:%Y-%m-%d}")
-    print("AUC of 'buys again in the holdout' (0.5 = coin toss); reference from the issue: "
-          "−Tr 0.771, −TrF 0.673, Pareto/NBD 0.779 over all customers (of CDNOW_sample.txt)\n")
+    print(
+        f"CDNOW {path.name}: {len(frame):,} rows, {frame['customer_id'].nunique():,} customers; "
+        f"calibration ≤ {CALIBRATION_END:%Y-%m-%d}, holdout ≤ {HOLDOUT_END:%Y-%m-%d}"
+    )
+    print(
+        "AUC of 'buys again in the holdout' (0.5 = coin toss); reference from the issue: "
+        "−Tr 0.771, −TrF 0.673, Pareto/NBD 0.779 over all customers (of CDNOW_sample.txt)\n"
+    )
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
         print(results.set_index("subset").T.to_string())
     print("\nshare of holdout spend from the top 20% of customers under each ranking:")

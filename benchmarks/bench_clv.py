@@ -79,9 +79,9 @@ def rfm_logistic(calibration: pd.DataFrame, stats: pd.DataFrame) -> np.ndarray:
 
 
 def cdnow(path: Path) -> None:
+    from bench_cdnow import read_cdnow
     from sklearn.metrics import roc_auc_score
 
-    from bench_cdnow import read_cdnow
     from processor.analyse import value
     from processor.settings import Settings
 
@@ -104,20 +104,27 @@ def cdnow(path: Path) -> None:
         scores[f"{fit.name} E[purchases]×GG ticket"] = scores[f"{fit.name} E[purchases]"] * ticket
     scores["logistic log-RFM, in-calibration split"] = rfm_logistic(calibration, stats)
     scores["call priority (shipped)"] = result.scores
-    print(f"CDNOW {path.name}: {len(stats):,} customers with a purchase by {CALIBRATION_END:%Y-%m-%d}; holdout to "
-          f"{HOLDOUT_END:%Y-%m-%d} ({HORIZON} days); customer_value took {wall:.2f} s wall, {cpu:.2f} s CPU")
+    print(
+        f"CDNOW {path.name}: {len(stats):,} customers with a purchase by {CALIBRATION_END:%Y-%m-%d}; holdout to "
+        f"{HOLDOUT_END:%Y-%m-%d} ({HORIZON} days); customer_value took {wall:.2f} s wall, {cpu:.2f} s CPU"
+    )
     print(f"{'ranking':<42} {'AUC':>6} {'top-20% share':>14}")
     for name, score in scores.items():
         print(f"{name:<42} {roc_auc_score(returned, score):6.3f} {top_share(score, spend):14.3f}")
     auc, share = roc_auc_score(returned, result.scores), top_share(result.scores, spend)
     need_auc, need_share = GATES.get(path.name, (np.nan, np.nan))
-    print(f"gate: AUC ≥ {need_auc} {'PASS' if auc >= need_auc else 'FAIL'} ({auc:.3f}); top-20% share ≥ {need_share} "
-          f"{'PASS' if share >= need_share else 'FAIL'} ({share:.3f}); vs −Tr: "
-          f"{auc - roc_auc_score(returned, scores['−Tr (plain recency)']):+.3f} AUC")
+    print(
+        f"gate: AUC ≥ {need_auc} {'PASS' if auc >= need_auc else 'FAIL'} ({auc:.3f}); top-20% share ≥ {need_share} "
+        f"{'PASS' if share >= need_share else 'FAIL'} ({share:.3f}); vs −Tr: "
+        f"{auc - roc_auc_score(returned, scores['−Tr (plain recency)']):+.3f} AUC"
+    )
     print(f"\nmodel choice: {model.choice}")
     for fit in model.candidates + ((model.spend,) if model.spend is not None else ()):
-        print(f"  {fit.name:<12} " + ", ".join(f"{k} {v:.4g}" for k, v in fit.params.items())
-              + f"  LL {fit.log_likelihood:,.1f}  (time unit: day)")
+        print(
+            f"  {fit.name:<12} "
+            + ", ".join(f"{k} {v:.4g}" for k, v in fit.params.items())
+            + f"  LL {fit.log_likelihood:,.1f}  (time unit: day)"
+        )
     actual = bought.groupby("customer_id")["date"].nunique()
     actual_total = int(actual.sum())
     print(f"\naggregate holdout purchase days: actual {actual_total:,}")
@@ -142,9 +149,9 @@ def cdnow(path: Path) -> None:
 
 
 def guard() -> None:
+    from generate_transactions import generate
     from sklearn.metrics import roc_auc_score
 
-    from generate_transactions import generate
     from processor.analyse.value import customer_value
     from processor.settings import Settings
 
@@ -155,12 +162,16 @@ def guard() -> None:
         for cut, horizon in (("2025-06-30", 184), ("2024-12-31", 365)):
             cut = pd.Timestamp(cut)
             result = customer_value(frame[frame["date"] <= cut], cut, Settings(horizon_days=horizon))
-            later = frame[(frame["date"] > cut) & (frame["date"] <= cut + pd.Timedelta(days=horizon))
-                          & (frame["amount"] > 0)]
+            later = frame[
+                (frame["date"] > cut) & (frame["date"] <= cut + pd.Timedelta(days=horizon)) & (frame["amount"] > 0)
+            ]
             y = result.stats["customer_id"].isin(set(later["customer_id"]))
             ours, recency = roc_auc_score(y, result.scores), roc_auc_score(y, -result.stats["recency"])
-            print(f"{f'synthetic seed {seed}, {rows:,} rows, cut {cut:%Y-%m-%d}':<34} {len(y):9,} {ours:8.3f} "
-                  f"{recency:6.3f} {ours - recency:+6.3f}  {'yes' if ours >= recency - 0.01 else 'NO'}", flush=True)
+            print(
+                f"{f'synthetic seed {seed}, {rows:,} rows, cut {cut:%Y-%m-%d}':<34} {len(y):9,} {ours:8.3f} "
+                f"{recency:6.3f} {ours - recency:+6.3f}  {'yes' if ours >= recency - 0.01 else 'NO'}",
+                flush=True,
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,7 +207,10 @@ def speed(n: int, skip_lifetimes: bool) -> None:
     from processor.analyse import btyd
 
     print(f"Speed: {n:,} synthetic customers from the CDNOW-fitted parameters (weeks), one thread; s = wall / CPU")
-    print(f"{'model, data':<34} {'triples':>9} {'ours s':>13} {'lifetimes s':>15} {'× wall':>7}  parameters ours | lifetimes")
+    print(
+        f"{'model, data':<34} {'triples':>9} {'ours s':>13} {'lifetimes s':>15} {'× wall':>7}  parameters ours | "
+        f"lifetimes"
+    )
     rng = np.random.default_rng(0)
     for model in ("Pareto/NBD", "BG/NBD"):
         x, t_x, T = simulate(model, n, rng)
@@ -219,9 +233,13 @@ def speed(n: int, skip_lifetimes: bool) -> None:
             theirs, lwall, lcpu = timed(cls().fit, *lt_data)
             names = list(ours.params)
             ratio = max(abs(ours.params[k] / theirs.params_[k] - 1) for k in names)
-            print(line + f" {lwall:7.1f}/{lcpu:7.1f} {lwall / wall:7.1f}  "
-                  + ", ".join(f"{k} {ours.params[k]:.4g}|{theirs.params_[k]:.4g}" for k in names)
-                  + f"  (max diff {ratio:.2%})", flush=True)
+            print(
+                line
+                + f" {lwall:7.1f}/{lcpu:7.1f} {lwall / wall:7.1f}  "
+                + ", ".join(f"{k} {ours.params[k]:.4g}|{theirs.params_[k]:.4g}" for k in names)
+                + f"  (max diff {ratio:.2%})",
+                flush=True,
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,22 +252,34 @@ def budget(rows: int) -> None:
     data = Path("/tmp/precision-list-bench")
     data.mkdir(parents=True, exist_ok=True)
     path = csv_for(rows, data)
-    out = subprocess.run([sys.executable, str(HERE / "bench_silence.py"), "--only", "product", "--path", str(path)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, str(HERE / "bench_silence.py"), "--only", "product", "--path", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     p = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"Budget: {p['rows']:,} rows, {p['customers']:,} customers, the whole score path incl. 客戶價值 "
-          f"(fresh process): CSV → tables {p['tables_s']:.1f} s ({p['tables_mb']:.0f} MB), → workbook "
-          f"{p['workbook_s']:.1f} s ({p['workbook_mb']:.0f} MB peak); target < 30 s, < 4 GB")
-    print(f"  read {p['read_s']:.1f} s, parse {p['parse_s']:.1f} s, analyse {p['analyse_s']:.1f} s, "
-          f"render {p['render_s']:.1f} s")
+    print(
+        f"Budget: {p['rows']:,} rows, {p['customers']:,} customers, the whole score path incl. 客戶價值 "
+        f"(fresh process): CSV → tables {p['tables_s']:.1f} s ({p['tables_mb']:.0f} MB), → workbook "
+        f"{p['workbook_s']:.1f} s ({p['workbook_mb']:.0f} MB peak); target < 30 s, < 4 GB"
+    )
+    print(
+        f"  read {p['read_s']:.1f} s, parse {p['parse_s']:.1f} s, analyse {p['analyse_s']:.1f} s, "
+        f"render {p['render_s']:.1f} s"
+    )
 
 
 def main(argv=None) -> None:
     from bench_cdnow import cdnow_path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", nargs="+", default=["cdnow", "guard", "speed", "budget"],
-                        choices=["cdnow", "guard", "speed", "budget"])
+    parser.add_argument(
+        "--part",
+        nargs="+",
+        default=["cdnow", "guard", "speed", "budget"],
+        choices=["cdnow", "guard", "speed", "budget"],
+    )
     parser.add_argument("--customers", type=int, default=1_000_000, help="speed part: synthetic customers")
     parser.add_argument("--rows", type=int, default=5_000_000, help="budget part: transactions")
     parser.add_argument("--skip-lifetimes", action="store_true", help="speed part: ours only")

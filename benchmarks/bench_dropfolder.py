@@ -85,8 +85,10 @@ def bench_latency(work: Path, runs: int) -> tuple[float, float, float]:
 def bench_throughput(work: Path, count: int, workers: int) -> tuple[float, float]:
     root = work / f"throughput{workers}"
     config = write_config(work / f"t{workers}.toml", scan_interval=5.0)
-    payload = {f"b{i:03d}.{'xlsx' if i % 10 == 0 else 'csv'}": (xlsx_bytes(12, i) if i % 10 == 0 else csv_bytes(12, i))
-               for i in range(count)}
+    payload = {
+        f"b{i:03d}.{'xlsx' if i % 10 == 0 else 'csv'}": (xlsx_bytes(12, i) if i % 10 == 0 else csv_bytes(12, i))
+        for i in range(count)
+    }
     with ServiceProcess(root, "--workers", str(workers), "--settle", str(SETTLE), config=config) as service:
         wait_for(lambda: service.events("watch_armed"), 60)
         for w in range(workers):  # each worker imports the scorer's libraries on its first file
@@ -134,8 +136,10 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     n = args.files
-    print(f"drop-folder benchmark on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end "
-          f"(settle {SETTLE}s subtracted from latencies)")
+    print(
+        f"drop-folder benchmark on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end "
+        f"(settle {SETTLE}s subtracted from latencies)"
+    )
     print(f"{'measure':<46}{'service':>12}{'baseline':>12}  baseline = score_file() in-process")
     label = f"latency, 1,000-row .xlsx (median of {args.latency_runs}) s"
     print(f"{label:<46}{latency:>12.3f}{direct_one:>12.3f}")

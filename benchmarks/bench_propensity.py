@@ -32,19 +32,21 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from processor.analyse.propensity import SEED_000_LIST, evaluate, score_campaign
 from processor.models import load_model, predict_proba
 from processor.pipeline import train_file
 from processor.read.parse import detect_and_parse
-from processor.analyse.propensity import SEED_000_LIST, evaluate, score_campaign
-from processor.settings import Settings
 from processor.read.workbook import read_input
+from processor.settings import Settings
 
 #: seed 000's data, beside the repository as every seed is: ``../shared/data/`` from the repo root
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "campaign_marketing2.csv"
 AS_OF = pd.Timestamp("2024-01-01")
 SEED = {"called": SEED_000_LIST["called"], "buyers": SEED_000_LIST["buyers"]}
 _ECONOMICS = Settings()  # the seed's: price 2,500, cost 750, contact 175
-SEED["profit"] = SEED["buyers"] * (_ECONOMICS.price - _ECONOMICS.cost) - SEED["called"] * _ECONOMICS.contact_cost  # 342,825
+SEED["profit"] = (
+    SEED["buyers"] * (_ECONOMICS.price - _ECONOMICS.cost) - SEED["called"] * _ECONOMICS.contact_cost
+)  # 342,825
 
 
 class Clock:
@@ -85,10 +87,14 @@ def bar(tmp: Path) -> None:
         "seed 000 list*": (SEED["called"], SEED["buyers"], SEED["profit"]),
         "perfect oracle": (e["buyers"], e["buyers"], e["profit_oracle"]),
     }
-    print(f"test 20%: {e['rows']:,} customers, {e['buyers']:,} buyers; model {result.fitted.chosen}, "
-          f"cut-off p ≥ {result.fitted.cutoff:.3f} (break-even, from the economics)")
-    print(f"AUC {e['auc']:.4f}   precision at cut-off {e['precision']:.1%} "
-          f"(seed 000: 60.1%)   top-decile lift {e['top_decile_lift']:.2f}")
+    print(
+        f"test 20%: {e['rows']:,} customers, {e['buyers']:,} buyers; model {result.fitted.chosen}, "
+        f"cut-off p ≥ {result.fitted.cutoff:.3f} (break-even, from the economics)"
+    )
+    print(
+        f"AUC {e['auc']:.4f}   precision at cut-off {e['precision']:.1%} "
+        f"(seed 000: 60.1%)   top-decile lift {e['top_decile_lift']:.2f}"
+    )
     print(f"{'':16}{'called':>8}{'buyers':>8}{'precision':>11}{'profit':>12}{'vs seed':>9}")
     for name, (n, b, profit) in figures.items():
         print(f"{name:16}{n:>8,}{b:>8,}{b / n:>11.1%}{round(profit):>12,}{profit / SEED['profit']:>8.2f}×")
@@ -101,8 +107,10 @@ def bar(tmp: Path) -> None:
 def train(tmp: Path) -> Path:
     clock = Clock()
     done = train_file(DATA, None, "bench", as_of=AS_OF, trained_at="bench", models_dir=tmp / "models")
-    print(f"train on the 45,211-row file (read, parse, 80/20 split, 3 models × 3-fold CV, refit on all "
-          f"45,211, save): {clock}; model file {done.path.stat().st_size / 1e6:.2f} MB")
+    print(
+        f"train on the 45,211-row file (read, parse, 80/20 split, 3 models × 3-fold CV, refit on all "
+        f"45,211, save): {clock}; model file {done.path.stat().st_size / 1e6:.2f} MB"
+    )
     return done.path
 
 
@@ -135,6 +143,7 @@ def score(rows: int, model_path: Path, tmp: Path, skip_cli: bool) -> None:
                 return analyser(ctx)
             finally:
                 spent[analyser.__name__] = str(clock)
+
         return run
 
     pipeline.ANALYSERS[:] = [timed(a) for a in pipeline.ANALYSERS]
@@ -157,12 +166,28 @@ def score(rows: int, model_path: Path, tmp: Path, skip_cli: bool) -> None:
         return
     script = shutil.which("precision-list", path=str(Path(sys.executable).parent)) or "precision-list"
     clock = Clock()
-    done = subprocess.run([script, "score", str(path), "-o", str(tmp / "cli.xlsx"), "--model", str(model_path),
-                           "--as-of", f"{AS_OF:%Y-%m-%d}"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            script,
+            "score",
+            str(path),
+            "-o",
+            str(tmp / "cli.xlsx"),
+            "--model",
+            str(model_path),
+            "--as-of",
+            f"{AS_OF:%Y-%m-%d}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     took = str(clock)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"(c) end to end, `precision-list score` on {rows:,} rows in a fresh process: {took}, "
-          f"peak memory {peak:,.0f} MB, exit {done.returncode}" + (f": {done.stderr.strip()[-300:]}" if done.returncode else ""))
+    print(
+        f"(c) end to end, `precision-list score` on {rows:,} rows in a fresh process: {took}, "
+        f"peak memory {peak:,.0f} MB, exit {done.returncode}"
+        + (f": {done.stderr.strip()[-300:]}" if done.returncode else "")
+    )
 
 
 def main() -> None:

@@ -33,17 +33,19 @@ sys.path.insert(0, str(REPO))
 
 READERS = {
     "ours (read_input: extent scan + calamine + grid)": (
-        "from processor.read.workbook import read_input; "
-        "g = read_input(PATH)[0].grid; n = g.shape"),
+        "from processor.read.workbook import read_input; g = read_input(PATH)[0].grid; n = g.shape"
+    ),
     "calamine to_python": (
         "import python_calamine as pc; "
         "rows = pc.CalamineWorkbook.from_path(PATH).get_sheet_by_index(0).to_python();"
-        " n = (len(rows), len(rows[0]))"),
+        " n = (len(rows), len(rows[0]))"
+    ),
     "openpyxl read-only (baseline)": (
         "import openpyxl, pandas as pd; "
         "wb = openpyxl.load_workbook(PATH, read_only=True, data_only=True);"
         " g = pd.DataFrame(list(wb.worksheets[0].iter_rows(values_only=True)), dtype=object);"
-        " wb.close(); n = g.shape"),
+        " wb.close(); n = g.shape"
+    ),
 }
 
 
@@ -55,12 +57,18 @@ def rows_xml(n: int, shared: dict):
     channels = ["門市", "網路", "電話"]
     for i in range(n):
         r = i + 2
-        yield (f'<row r="{r}">' + cell(f"A{r}", f"C{i:07d}", shared=shared)
-               + f'<c r="B{r}" s="2"><v>{45000 + i % 700}</v></c><c r="C{r}"><v>{(i * 37) % 9000 + 100}</v></c>'
-               + cell(f"D{r}", f"品項{i % 40}", shared=shared) + cell(f"E{r}", channels[i % 3], shared=shared)
-               + f'<c r="F{r}"><v>{i % 5 + 1}</v></c>' + cell(f"G{r}", f"門市{i % 120}", shared=shared)
-               + cell(f"H{r}", f"業務{i % 300}", shared=shared)
-               + cell(f"I{r}", "VIP" if i % 4 == 0 else "一般", shared=shared) + f'<c r="J{r}"><v>{i % 60}</v></c></row>')
+        yield (
+            f'<row r="{r}">'
+            + cell(f"A{r}", f"C{i:07d}", shared=shared)
+            + f'<c r="B{r}" s="2"><v>{45000 + i % 700}</v></c><c r="C{r}"><v>{(i * 37) % 9000 + 100}</v></c>'
+            + cell(f"D{r}", f"品項{i % 40}", shared=shared)
+            + cell(f"E{r}", channels[i % 3], shared=shared)
+            + f'<c r="F{r}"><v>{i % 5 + 1}</v></c>'
+            + cell(f"G{r}", f"門市{i % 120}", shared=shared)
+            + cell(f"H{r}", f"業務{i % 300}", shared=shared)
+            + cell(f"I{r}", "VIP" if i % 4 == 0 else "一般", shared=shared)
+            + f'<c r="J{r}"><v>{i % 60}</v></c></row>'
+        )
 
 
 def write_workbook(path: Path, n: int) -> Path:
@@ -73,8 +81,7 @@ def write_workbook(path: Path, n: int) -> Path:
 def measure(code: str, path: Path) -> tuple[float, float, float, str]:
     """(wall s, CPU s, peak MB, shape) of ``code`` run in a fresh interpreter."""
     script = f"PATH = {str(path)!r}\n{code}\nprint(n)"
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYTHONPATH=str(REPO))
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(REPO))
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
     out = proc.stdout.read().decode().strip()
@@ -96,8 +103,10 @@ def main() -> None:
         if not path.exists():
             started = time.monotonic()
             write_workbook(path, args.rows)
-            print(f"wrote {path.name}: {args.rows:,} rows × 10 columns, {path.stat().st_size / 1e6:.1f} MB "
-                  f"({time.monotonic() - started:.0f} s)")
+            print(
+                f"wrote {path.name}: {args.rows:,} rows × 10 columns, {path.stat().st_size / 1e6:.1f} MB "
+                f"({time.monotonic() - started:.0f} s)"
+            )
         print(f"{'reader':<52}{'wall s':>9}{'CPU s':>9}{'peak MB':>10}  shape")
         for name, code in READERS.items():
             if args.only and args.only not in name:

@@ -91,8 +91,9 @@ def run_once(log: str, engine: str, out: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT), **THREADS)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
     peaks: dict[int, tuple[str, int]] = {}
     root = psutil.Process(proc.pid)
     while proc.poll() is None:
@@ -115,8 +116,11 @@ def run_once(log: str, engine: str, out: Path) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{engine} on {log} failed:\n{err_text[-3000:]}")
     result = json.loads(out_text.strip().splitlines()[-1])
-    result.update(wall=wall, cpu=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-                  peaks=sorted(peaks.values(), key=lambda x: -x[1]))
+    result.update(
+        wall=wall,
+        cpu=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        peaks=sorted(peaks.values(), key=lambda x: -x[1]),
+    )
     return result
 
 
@@ -149,9 +153,11 @@ def identity(folder: Path) -> str:
     t2 = time.perf_counter()
     pd.testing.assert_frame_equal(a.silence, b.silence, check_exact=False, rtol=1e-9, atol=1e-9)
     pd.testing.assert_frame_equal(a.segments, b.segments, check_exact=False, rtol=1e-9, atol=1e-9)
-    return (f"identity on {a.rows:,} rows, {len(a.silence):,} customers: pandas and Dask (2 workers, "
-            f"{b.details['partitions']} partitions) identical in all {a.silence.shape[1]} + {a.segments.shape[1]} "
-            f"columns (floats to 1e-9); pandas {t1 - t0:.1f} s, Dask {t2 - t1:.1f} s wall (incl. cluster start)")
+    return (
+        f"identity on {a.rows:,} rows, {len(a.silence):,} customers: pandas and Dask (2 workers, "
+        f"{b.details['partitions']} partitions) identical in all {a.silence.shape[1]} + {a.segments.shape[1]} "
+        f"columns (floats to 1e-9); pandas {t1 - t0:.1f} s, Dask {t2 - t1:.1f} s wall (incl. cluster start)"
+    )
 
 
 def main(argv=None) -> None:
@@ -172,14 +178,19 @@ def main(argv=None) -> None:
             r = run_once(log, engine, Path(tmp))
         peaks = ", ".join(f"{name} {rss / 1e9:.2f}" for name, rss in r["peaks"][:6])
         rows_out.append((engine, n, r))
-        print(f"{engine:6s} {r['rows']:>11,} rows {r['customers']:>10,} customers  wall {r['wall']:7.1f} s  "
-              f"CPU {r['cpu']:7.1f} s  {r['rows'] / r['wall']:>10,.0f} rows/s  peak RSS GB: {peaks}", flush=True)
+        print(
+            f"{engine:6s} {r['rows']:>11,} rows {r['customers']:>10,} customers  wall {r['wall']:7.1f} s  "
+            f"CPU {r['cpu']:7.1f} s  {r['rows'] / r['wall']:>10,.0f} rows/s  peak RSS GB: {peaks}",
+            flush=True,
+        )
         for at, message in r["marks"]:
             print(f"         {at:7.1f} s  {message}")
     print("\nside by side (wall s, CPU s, rows/s, largest process RSS GB, wall per M rows):")
     for engine, n, r in rows_out:
-        print(f"  {engine:6s} {n / 1e6:5.0f}M  {r['wall']:7.1f}  {r['cpu']:7.1f}  {r['rows'] / r['wall']:>10,.0f}  "
-              f"{r['peaks'][0][1] / 1e9:5.2f}  {r['wall'] / (r['rows'] / 1e6):6.2f}")
+        print(
+            f"  {engine:6s} {n / 1e6:5.0f}M  {r['wall']:7.1f}  {r['cpu']:7.1f}  {r['rows'] / r['wall']:>10,.0f}  "
+            f"{r['peaks'][0][1] / 1e9:5.2f}  {r['wall'] / (r['rows'] / 1e6):6.2f}"
+        )
 
 
 if __name__ == "__main__":

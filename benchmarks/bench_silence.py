@@ -37,8 +37,9 @@ COLUMNS = {"客戶編號": "customer_id", "日期": "date", "金額": "amount", 
 def csv_for(rows: int, folder: Path) -> Path:
     path = folder / f"transactions_{rows}.csv"
     if not path.exists():
-        subprocess.run([sys.executable, str(HERE / "generate_transactions.py"), "--rows", str(rows), "-o", str(path)],
-                       check=True)
+        subprocess.run(
+            [sys.executable, str(HERE / "generate_transactions.py"), "--rows", str(rows), "-o", str(path)], check=True
+        )
     return path
 
 
@@ -61,15 +62,16 @@ def timed(fn, *args, repeat: int = 1, **kw):
 def lifetimes_summary(frame: pd.DataFrame) -> pd.DataFrame:
     from lifetimes.utils import summary_data_from_transaction_data
 
-    return summary_data_from_transaction_data(frame, "customer_id", "date", monetary_value_col="amount",
-                                              observation_period_end=AS_OF, freq="D")
+    return summary_data_from_transaction_data(
+        frame, "customer_id", "date", monetary_value_col="amount", observation_period_end=AS_OF, freq="D"
+    )
 
 
 def product_path(path: Path) -> dict:
     """What ``precision-list score`` does, step by step, in this (fresh) process."""
     from processor.pipeline import analyse
-    from processor.sheets.report import render
     from processor.read.workbook import read_input
+    from processor.sheets.report import render
 
     marks: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -86,11 +88,19 @@ def product_path(path: Path) -> dict:
     out = path.with_suffix(".scored.xlsx")
     render(analysis, path, out)
     marks["written"] = time.perf_counter()
-    return {"rows": int(analysis.summary["sheets"][0]["rows"]), "customers": analysis.summary["transactions"]["customers"],
-            "read_s": marks["read"] - t0, "parse_s": marks["parsed"] - marks["read"],
-            "analyse_s": marks["tables"] - marks["parsed"], "render_s": marks["written"] - marks["tables"],
-            "tables_s": marks["tables"] - t0, "workbook_s": marks["written"] - t0,
-            "tables_mb": tables_mb, "workbook_mb": peak_rss_mb(), "output_mb": out.stat().st_size / 1e6}
+    return {
+        "rows": int(analysis.summary["sheets"][0]["rows"]),
+        "customers": analysis.summary["transactions"]["customers"],
+        "read_s": marks["read"] - t0,
+        "parse_s": marks["parsed"] - marks["read"],
+        "analyse_s": marks["tables"] - marks["parsed"],
+        "render_s": marks["written"] - marks["tables"],
+        "tables_s": marks["tables"] - t0,
+        "workbook_s": marks["written"] - t0,
+        "tables_mb": tables_mb,
+        "workbook_mb": peak_rss_mb(),
+        "output_mb": out.stat().st_size / 1e6,
+    }
 
 
 def peer_from_csv(path: Path, loop: bool) -> dict:
@@ -102,15 +112,20 @@ def peer_from_csv(path: Path, loop: bool) -> dict:
     read = time.perf_counter() - t0
     c = timed(lifetimes_summary, frame)[0]
     b = timed(silence_loop, frame, AS_OF)[0] if loop else None
-    return {"read_s": read, "lifetimes_s": read + c, "loop_s": read + b if b is not None else None,
-            "peak_mb": peak_rss_mb()}
+    return {
+        "read_s": read,
+        "lifetimes_s": read + c,
+        "loop_s": read + b if b is not None else None,
+        "peak_mb": peak_rss_mb(),
+    }
 
 
 def core(path: Path, loop_max_rows: int) -> dict:
-    from processor.analyse.segments import segment_table
-    from processor.settings import Settings
-    from processor.analyse.silence import silence_table
     from reference_loop import silence_loop
+
+    from processor.analyse.segments import segment_table
+    from processor.analyse.silence import silence_table
+    from processor.settings import Settings
 
     frame = read_log(path)
     rows, customers = len(frame), frame["customer_id"].nunique()
@@ -122,8 +137,14 @@ def core(path: Path, loop_max_rows: int) -> dict:
     table = silence_table(frame, AS_OF, Settings())
     seg, _ = timed(segment_table, table, Settings())
     b = timed(silence_loop, frame, AS_OF)[0] if rows <= loop_max_rows else None
-    return {"rows": rows, "customers": customers, "ours_silence_s": a, "ours_segments_s": seg, "loop_s": b,
-            "lifetimes_s": c}
+    return {
+        "rows": rows,
+        "customers": customers,
+        "ours_silence_s": a,
+        "ours_segments_s": seg,
+        "loop_s": b,
+        "lifetimes_s": c,
+    }
 
 
 def peak_rss_mb() -> float:
@@ -147,40 +168,60 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000, 5_000_000])
     parser.add_argument("--data", type=Path, default=Path("/tmp/precision-list-bench"))
-    parser.add_argument("--loop-max-rows", type=int, default=1_000_000,
-                        help="skip the Python loop above this many rows (it grows to minutes)")
+    parser.add_argument(
+        "--loop-max-rows",
+        type=int,
+        default=1_000_000,
+        help="skip the Python loop above this many rows (it grows to minutes)",
+    )
     parser.add_argument("--only", choices=["product", "peer", "peer-loop"], help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.only:
-        result = product_path(args.path) if args.only == "product" else peer_from_csv(args.path, args.only == "peer-loop")
+        result = (
+            product_path(args.path) if args.only == "product" else peer_from_csv(args.path, args.only == "peer-loop")
+        )
         print(json.dumps(result))
         return
     args.data.mkdir(parents=True, exist_ok=True)
     paths = {rows: csv_for(rows, args.data) for rows in args.rows}
     print("Product path, a fresh process per size: CSV → both tables (read_input → analyse) and CSV → result workbook")
-    print("(+ render); beside it (b) and (c) from the same CSV (pandas.read_csv → their table). "
-          "Targets at 5M: < 30 s, < 4 GB.")
-    print(f"{'rows':>10} {'customers':>10} | {'read':>5} {'parse':>5} {'tables':>6} {'write':>5} | {'→tables':>7} "
-          f"{'MB':>5} | {'→xlsx':>6} {'MB':>5} | {'(b) s':>6} {'(c) s':>6} {'MB':>5} | {'b/a':>5} {'c/a':>5}")
+    print(
+        "(+ render); beside it (b) and (c) from the same CSV (pandas.read_csv → their table). "
+        "Targets at 5M: < 30 s, < 4 GB."
+    )
+    print(
+        f"{'rows':>10} {'customers':>10} | {'read':>5} {'parse':>5} {'tables':>6} {'write':>5} | {'→tables':>7} "
+        f"{'MB':>5} | {'→xlsx':>6} {'MB':>5} | {'(b) s':>6} {'(c) s':>6} {'MB':>5} | {'b/a':>5} {'c/a':>5}"
+    )
     for rows in args.rows:
         p = _fresh("--only", "product", "--path", paths[rows])
         q = _fresh("--only", "peer-loop" if rows <= args.loop_max_rows else "peer", "--path", paths[rows])
         loop = f"{q['loop_s']:6.1f}" if q["loop_s"] is not None else f"{'–':>6}"
-        print(f"{p['rows']:>10,} {p['customers']:>10,} | {p['read_s']:5.1f} {p['parse_s']:5.1f} {p['analyse_s']:6.1f} "
-              f"{p['render_s']:5.1f} | {p['tables_s']:7.1f} {p['tables_mb']:5.0f} | {p['workbook_s']:6.1f} "
-              f"{p['workbook_mb']:5.0f} | {loop} {q['lifetimes_s']:6.1f} {q['peak_mb']:5.0f} | "
-              f"{_ratio(q['loop_s'], p['tables_s'])[1:]} {_ratio(q['lifetimes_s'], p['tables_s'])[1:]}", flush=True)
+        print(
+            f"{p['rows']:>10,} {p['customers']:>10,} | {p['read_s']:5.1f} {p['parse_s']:5.1f} {p['analyse_s']:6.1f} "
+            f"{p['render_s']:5.1f} | {p['tables_s']:7.1f} {p['tables_mb']:5.0f} | {p['workbook_s']:6.1f} "
+            f"{p['workbook_mb']:5.0f} | {loop} {q['lifetimes_s']:6.1f} {q['peak_mb']:5.0f} | "
+            f"{_ratio(q['loop_s'], p['tables_s'])[1:]} {_ratio(q['lifetimes_s'], p['tables_s'])[1:]}",
+            flush=True,
+        )
     print("  (a) = CSV → both tables; (b), (c) = CSV → their table (less than ours: no segments, no sheets)")
-    print(f"\nCore in memory: silence table side by side, as-of {AS_OF}; (a) and (c) alternated, best of 5 (3 at 5M), s")
-    print(f"{'rows':>10} {'customers':>10} | {'(a) ours':>9} {'(b) loop':>9} {'(c) lifetimes':>13} | "
-          f"{'b/a':>6} {'c/a':>6} | {'segments':>8}")
+    print(
+        f"\nCore in memory: silence table side by side, as-of {AS_OF}; (a) and (c) alternated, best of 5 (3 at 5M), s"
+    )
+    print(
+        f"{'rows':>10} {'customers':>10} | {'(a) ours':>9} {'(b) loop':>9} {'(c) lifetimes':>13} | "
+        f"{'b/a':>6} {'c/a':>6} | {'segments':>8}"
+    )
     for rows in args.rows:
         r = core(paths[rows], args.loop_max_rows)
         loop = f"{r['loop_s']:9.2f}" if r["loop_s"] is not None else f"{'skipped':>9}"
-        print(f"{r['rows']:>10,} {r['customers']:>10,} | {r['ours_silence_s']:9.3f} {loop} {r['lifetimes_s']:13.3f} | "
-              f"{_ratio(r['loop_s'], r['ours_silence_s'])} {_ratio(r['lifetimes_s'], r['ours_silence_s'])} | "
-              f"{r['ours_segments_s']:8.2f}", flush=True)
+        print(
+            f"{r['rows']:>10,} {r['customers']:>10,} | {r['ours_silence_s']:9.3f} {loop} {r['lifetimes_s']:13.3f} | "
+            f"{_ratio(r['loop_s'], r['ours_silence_s'])} {_ratio(r['lifetimes_s'], r['ours_silence_s'])} | "
+            f"{r['ours_segments_s']:8.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -68,8 +68,9 @@ def _inputs(rows: int, rng: np.random.Generator) -> dict[str, dict]:
     base = dt.datetime(2021, 1, 1)
     day_cells = [base + dt.timedelta(days=int(d)) for d in rng.integers(0, 1_200, rows)]
     amounts = rng.integers(100, 100_000, rows).astype(float).tolist()  # Python floats, as COM gives them
-    amount_cells = [f"{a / 1e4:g}萬" if i % 20 == 0 else f"{a:,.0f}" if i % 20 == 1 else a
-                    for i, a in enumerate(amounts)]
+    amount_cells = [
+        f"{a / 1e4:g}萬" if i % 20 == 0 else f"{a:,.0f}" if i % 20 == 1 else a for i, a in enumerate(amounts)
+    ]
     letters = "ABCDEFGHJKLMNPQRSTUVXYWZIO"
     realistic = {
         "dates": [[f"{d.year - 1911}/{d.month:02d}/{d.day:02d}"] for d in day_cells],
@@ -100,8 +101,9 @@ def _silence_loop(ids, dates, as_of):
     sys.path.insert(0, str(Path(__file__).parent))
     from reference_loop import silence_loop
 
-    frame = pd.DataFrame({"customer_id": [r[0] for r in ids], "date": pd.to_datetime([r[0] for r in dates]),
-                          "amount": 1.0})
+    frame = pd.DataFrame(
+        {"customer_id": [r[0] for r in ids], "date": pd.to_datetime([r[0] for r in dates]), "amount": 1.0}
+    )
     return silence_loop(frame, pd.Timestamp(as_of))
 
 
@@ -129,8 +131,12 @@ def _abc_sort(values, a_share: float = 0.10, b_share: float = 0.20):
     first_rank: dict[float, int] = {}
     for rank, v in enumerate(numbers):
         first_rank.setdefault(v, rank)
-    return [["A" if first_rank[v[0]] < a_cut else "B" if first_rank[v[0]] < b_cut else "C"]
-            if isinstance(v[0], float) and v[0] > 0 else [""] for v in values]
+    return [
+        ["A" if first_rank[v[0]] < a_cut else "B" if first_rank[v[0]] < b_cut else "C"]
+        if isinstance(v[0], float) and v[0] > 0
+        else [""]
+        for v in values
+    ]
 
 
 def _model(folder: Path) -> Path | None:
@@ -179,21 +185,63 @@ def main(argv: list[str] | None = None) -> None:
     data = _inputs(rows, np.random.default_rng(0))
     r, w = data["realistic"], data["worst"]
     cases = [  # name, call(columns) → result, per-cell function or (baseline name, baseline call)
-        ("PL_TWDATE", lambda d: udfs.PL_TWDATE(d["dates"]), ("per cell", lambda d: _per_cell(udfs.PL_TWDATE, rows, d["dates"]))),
-        ("PL_AMOUNT", lambda d: udfs.PL_AMOUNT(d["amounts"]), ("per cell", lambda d: _per_cell(udfs.PL_AMOUNT, rows, d["amounts"]))),
-        ("PL_ZODIAC", lambda d: udfs.PL_ZODIAC(d["day_cells"]), ("per cell", lambda d: _per_cell(udfs.PL_ZODIAC, rows, d["day_cells"]))),
-        ("PL_ID_CHECK", lambda d: udfs.PL_ID_CHECK(d["ids"]), ("per cell", lambda d: _per_cell(udfs.PL_ID_CHECK, rows, d["ids"]))),
-        ("PL_NEXT_FOLLOWUP", lambda d: udfs.PL_NEXT_FOLLOWUP(d["day_cells"], d["intent"], d["touches"], AS_OF),
-         ("per cell", lambda d: _per_cell(lambda a, b, c: udfs.PL_NEXT_FOLLOWUP(a, b, c, AS_OF), rows,
-                                          d["day_cells"], d["intent"], d["touches"]))),
-        ("PL_SILENCE", lambda d: udfs.PL_SILENCE(d["customers"], d["day_cells"], AS_OF),
-         ("loop/customer*", lambda d: _best(_silence_loop, d["customers"], r["day_cells"], AS_OF, repeat=1))),
-        ("PL_RFM", lambda d: udfs.PL_RFM(d["customers"], d["day_cells"], d["amounts"], AS_OF),
-         ("loop/customer*", lambda d: _best(_rfm_loop, d["customers"], r["day_cells"], r["amount_numbers"], AS_OF,
-                                               repeat=1))),
-        ("PL_ABC", lambda d: udfs.PL_ABC(d["amounts"]), ("python sort*", lambda d: _best(_abc_sort, r["amount_numbers"], repeat=1))),
-        ("PL_EXPECTED_PROFIT", lambda d: udfs.PL_EXPECTED_PROFIT(d["probs"]),
-         ("per cell", lambda d: _per_cell(udfs.PL_EXPECTED_PROFIT, rows, d["probs"]))),
+        (
+            "PL_TWDATE",
+            lambda d: udfs.PL_TWDATE(d["dates"]),
+            ("per cell", lambda d: _per_cell(udfs.PL_TWDATE, rows, d["dates"])),
+        ),
+        (
+            "PL_AMOUNT",
+            lambda d: udfs.PL_AMOUNT(d["amounts"]),
+            ("per cell", lambda d: _per_cell(udfs.PL_AMOUNT, rows, d["amounts"])),
+        ),
+        (
+            "PL_ZODIAC",
+            lambda d: udfs.PL_ZODIAC(d["day_cells"]),
+            ("per cell", lambda d: _per_cell(udfs.PL_ZODIAC, rows, d["day_cells"])),
+        ),
+        (
+            "PL_ID_CHECK",
+            lambda d: udfs.PL_ID_CHECK(d["ids"]),
+            ("per cell", lambda d: _per_cell(udfs.PL_ID_CHECK, rows, d["ids"])),
+        ),
+        (
+            "PL_NEXT_FOLLOWUP",
+            lambda d: udfs.PL_NEXT_FOLLOWUP(d["day_cells"], d["intent"], d["touches"], AS_OF),
+            (
+                "per cell",
+                lambda d: _per_cell(
+                    lambda a, b, c: udfs.PL_NEXT_FOLLOWUP(a, b, c, AS_OF),
+                    rows,
+                    d["day_cells"],
+                    d["intent"],
+                    d["touches"],
+                ),
+            ),
+        ),
+        (
+            "PL_SILENCE",
+            lambda d: udfs.PL_SILENCE(d["customers"], d["day_cells"], AS_OF),
+            ("loop/customer*", lambda d: _best(_silence_loop, d["customers"], r["day_cells"], AS_OF, repeat=1)),
+        ),
+        (
+            "PL_RFM",
+            lambda d: udfs.PL_RFM(d["customers"], d["day_cells"], d["amounts"], AS_OF),
+            (
+                "loop/customer*",
+                lambda d: _best(_rfm_loop, d["customers"], r["day_cells"], r["amount_numbers"], AS_OF, repeat=1),
+            ),
+        ),
+        (
+            "PL_ABC",
+            lambda d: udfs.PL_ABC(d["amounts"]),
+            ("python sort*", lambda d: _best(_abc_sort, r["amount_numbers"], repeat=1)),
+        ),
+        (
+            "PL_EXPECTED_PROFIT",
+            lambda d: udfs.PL_EXPECTED_PROFIT(d["probs"]),
+            ("per cell", lambda d: _per_cell(udfs.PL_EXPECTED_PROFIT, rows, d["probs"])),
+        ),
     ]
     only = {n.strip() for n in args.only.split(",") if n.strip()}
     tmp = tempfile.TemporaryDirectory(prefix="bench-udfs-")
@@ -204,13 +252,24 @@ def main(argv: list[str] | None = None) -> None:
         else:
             table = _campaign_table(Path(tmp.name), rows)
             udfs.PL_PROB(table[:3], str(model))  # load the model once: the formula caches it
-            cases.append(("PL_PROB", lambda d: udfs.PL_PROB(table, str(model)),
-                          ("per cell", lambda d: _per_cell(lambda row: udfs.PL_PROB([table[0], row], str(model)),
-                                                           rows, table[1:SAMPLE // 10 + 1]))))
+            cases.append(
+                (
+                    "PL_PROB",
+                    lambda d: udfs.PL_PROB(table, str(model)),
+                    (
+                        "per cell",
+                        lambda d: _per_cell(
+                            lambda row: udfs.PL_PROB([table[0], row], str(model)), rows, table[1 : SAMPLE // 10 + 1]
+                        ),
+                    ),
+                )
+            )
     print(f"{rows:,} rows, Python side only (best of 3); per-cell baselines scaled from a {SAMPLE:,}-cell sample;")
     print("* baseline on pre-parsed numbers and dates, arithmetic only (see the docstring)")
-    print(f"{'formula':<20}{'realistic s':>12}{'worst s':>10}" +
-          ("" if args.no_baselines else f"   {'baseline':<18}{'baseline s':>11}{'speed-up':>10}"))
+    print(
+        f"{'formula':<20}{'realistic s':>12}{'worst s':>10}"
+        + ("" if args.no_baselines else f"   {'baseline':<18}{'baseline s':>11}{'speed-up':>10}")
+    )
     for name, call, (baseline_name, baseline) in cases:
         if only and name not in only:
             continue
@@ -224,8 +283,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name:<20}{realistic:>12.3f}{worst:>10.3f}", flush=True)
             continue
         base = baseline(r)
-        print(f"{name:<20}{realistic:>12.3f}{worst:>10.3f}   {baseline_name:<18}{base:>11.2f}{base / realistic:>9.0f}x",
-              flush=True)
+        print(
+            f"{name:<20}{realistic:>12.3f}{worst:>10.3f}   {baseline_name:<18}{base:>11.2f}{base / realistic:>9.0f}x",
+            flush=True,
+        )
     tmp.cleanup()
 
 

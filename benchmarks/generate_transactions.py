@@ -62,7 +62,7 @@ def _draw(rng, customers: int, start_id: int) -> pd.DataFrame:
     keep = day <= end_day
     owner, day = owner[keep], day[keep]
     dates = day.astype("datetime64[D]")
-    month = (dates.astype("datetime64[M]").astype(np.int64) % 12)
+    month = dates.astype("datetime64[M]").astype(np.int64) % 12
     weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
     accept = rng.random(len(day)) < SEASON[month] * WEEKDAY[weekday]
     return pd.DataFrame({"customer": owner[accept] + start_id, "day": day[accept]})
@@ -75,12 +75,14 @@ def _finish(out: pd.DataFrame, rng) -> pd.DataFrame:
     u = rng.random(len(out))
     amount = np.where(u < 0.02, -np.round(amount * rng.uniform(0.2, 1.0, len(out))), amount)
     amount = np.where((u >= 0.02) & (u < 0.023), 0.0, amount)
-    return pd.DataFrame({
-        "客戶編號": np.char.add("C", np.char.zfill(out["customer"].to_numpy().astype(str), 7)),
-        "日期": out["day"].to_numpy().astype("datetime64[D]"),
-        "金額": amount,
-        "品項": PRODUCTS[rng.integers(0, len(PRODUCTS), len(out))],
-    })
+    return pd.DataFrame(
+        {
+            "客戶編號": np.char.add("C", np.char.zfill(out["customer"].to_numpy().astype(str), 7)),
+            "日期": out["day"].to_numpy().astype("datetime64[D]"),
+            "金額": amount,
+            "品項": PRODUCTS[rng.integers(0, len(PRODUCTS), len(out))],
+        }
+    )
 
 
 def main(argv=None) -> None:
@@ -92,8 +94,10 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     frame = generate(args.rows, args.seed)
     frame.to_csv(args.output, index=False, date_format="%Y-%m-%d")
-    print(f"{len(frame):,} rows, {frame['客戶編號'].nunique():,} customers → {args.output} "
-          f"({args.output.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s; as-of {END:%Y-%m-%d}")
+    print(
+        f"{len(frame):,} rows, {frame['客戶編號'].nunique():,} customers → {args.output} "
+        f"({args.output.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s; as-of {END:%Y-%m-%d}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,18 @@ def silence_loop(transactions: pd.DataFrame, as_of, min_visits: int = 2) -> pd.D
         rank = max(i + 1 for i, v in enumerate(values) if v == tr)  # ties take the highest rank
         trf = rank / n
         group = "a" if trf < 0.4 else "b" if trf < 0.6 else "c" if trf < 0.8 else "d" if trf < 0.95 else "e"
-        rows.append({"customer_id": customer, "visits": n, "max_interval": float(max(intervals)),
-                     "recency": float(tr), "rank_ratio": trf, "silence_score": tr / max(intervals),
-                     "silence_group": group})
-    return pd.DataFrame(rows, columns=["customer_id", "visits", "max_interval", "recency", "rank_ratio",
-                                       "silence_score", "silence_group"])
+        rows.append(
+            {
+                "customer_id": customer,
+                "visits": n,
+                "max_interval": float(max(intervals)),
+                "recency": float(tr),
+                "rank_ratio": trf,
+                "silence_score": tr / max(intervals),
+                "silence_group": group,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["customer_id", "visits", "max_interval", "recency", "rank_ratio", "silence_score", "silence_group"],
+    )

@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,7 +71,7 @@ def _human(args) -> bool:
 
 def _json_line(event: str, created: float | None = None, **fields) -> str:
     """One log line in the drop-folder log's shape: {"ts", "event", …}."""
-    ts = datetime.fromtimestamp(time.time() if created is None else created, timezone.utc)
+    ts = datetime.fromtimestamp(time.time() if created is None else created, UTC)
     return json.dumps({"ts": ts.isoformat(timespec="milliseconds"), "event": event, **fields}, ensure_ascii=False)
 
 
@@ -79,8 +79,9 @@ class _JsonLines(logging.Formatter):
     """``--log-format json``: every log record as one JSON line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return _json_line("log", record.created, level=record.levelname, logger=record.name,
-                          message=record.getMessage())
+        return _json_line(
+            "log", record.created, level=record.levelname, logger=record.name, message=record.getMessage()
+        )
 
 
 def _service_options(args, **flags):
@@ -104,8 +105,13 @@ def cmd_score(args) -> int:
         if args.log_format == "json":
             print(_json_line("step", message=message), file=sys.stderr, flush=True)
         elif not args.json and _human(args):  # a step line for people, not for pipes and logs
-            print(f"… {message}（{time.monotonic() - started:.0f} 秒）" if args.lang != "en" else
-                  f"… {message} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+            print(
+                f"… {message}（{time.monotonic() - started:.0f} 秒）"
+                if args.lang != "en"
+                else f"… {message} ({time.monotonic() - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     if _is_log_job(args):
         from processor.pipeline import score_log
@@ -115,14 +121,31 @@ def cmd_score(args) -> int:
             from processor.settings import Settings
 
             settings = (settings or Settings()).with_values({"horizon_days": args.horizon})
-        summary = score_log(args.input, args.output, out_dir=args.out_dir, csv=args.csv, as_of=args.as_of,
-                            settings=settings, engine=args.engine, scheduler=args.scheduler,
-                            memory_limit=args.memory_limit, workers=args.dask_workers, progress=progress)
+        summary = score_log(
+            args.input,
+            args.output,
+            out_dir=args.out_dir,
+            csv=args.csv,
+            as_of=args.as_of,
+            settings=settings,
+            engine=args.engine,
+            scheduler=args.scheduler,
+            memory_limit=args.memory_limit,
+            workers=args.dask_workers,
+            progress=progress,
+        )
     else:
-        summary = score_file(args.input, args.output, as_of=args.as_of, settings=_settings(args),
-                             model=getattr(args, "model", None), models_dir=getattr(args, "models", None),
-                             progress=progress, target=getattr(args, "target", None),
-                             horizon_days=getattr(args, "horizon", None))
+        summary = score_file(
+            args.input,
+            args.output,
+            as_of=args.as_of,
+            settings=_settings(args),
+            model=getattr(args, "model", None),
+            models_dir=getattr(args, "models", None),
+            progress=progress,
+            target=getattr(args, "target", None),
+            horizon_days=getattr(args, "horizon", None),
+        )
     if args.json:
         json.dump(summary, sys.stdout, ensure_ascii=False, indent=2, default=str)
         print()
@@ -130,12 +153,16 @@ def cmd_score(args) -> int:
         problems = summary["problems"]
         kinds = "、".join(f"{s['sheet']}（{s['kind']}，{s['rows']} 列）" for s in summary["sheets"])
         if args.lang == "en":
-            print(f"scored {Path(args.input).name}: {kinds}\n{problems['errors']} errors, {problems['warnings']} "
-                  f"warnings (sheet 資料檢查)\nresult: {summary['output']}")
+            print(
+                f"scored {Path(args.input).name}: {kinds}\n{problems['errors']} errors, {problems['warnings']} "
+                f"warnings (sheet 資料檢查)\nresult: {summary['output']}"
+            )
         else:
-            print(f"已評分 {Path(args.input).name}："
-                  f"{kinds}\n資料問題 {problems['errors']} 個錯誤、{problems['warnings']} "
-                  f"個提醒（見 資料檢查 工作表）\n結果：{summary['output']}")
+            print(
+                f"已評分 {Path(args.input).name}："
+                f"{kinds}\n資料問題 {problems['errors']} 個錯誤、{problems['warnings']} "
+                f"個提醒（見 資料檢查 工作表）\n結果：{summary['output']}"
+            )
     return 0
 
 
@@ -152,24 +179,41 @@ def cmd_train(args) -> int:
     from processor.pipeline import train_file
 
     as_of = args.as_of if args.as_of is not None else _today()
-    done = train_file(Path(args.input), args.target, args.name, settings=_settings(args), as_of=as_of,
-                      trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      models_dir=default_models_dir(args.models), progress=lambda m: print(f"… {m}", file=sys.stderr))
+    done = train_file(
+        Path(args.input),
+        args.target,
+        args.name,
+        settings=_settings(args),
+        as_of=as_of,
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        models_dir=default_models_dir(args.models),
+        progress=lambda m: print(f"… {m}", file=sys.stderr),
+    )
     _print_data_check(done.problems, done.report, args.lang)
     if done.error is not None:
         raise done.error
     result, e = done.result, done.result.evaluation or {}
     en = args.lang == "en"
-    print((f"saved model {done.path} ({result.fitted.chosen}, {len(result.fitted.features)} features; "
-           f"label column {result.label_column!r})") if en else
-          f"已儲存模型 {done.path}（{result.fitted.chosen}，"
-          f"{len(result.fitted.features)} 個欄位；已知結果欄「{result.label_column}」）")
+    print(
+        (
+            f"saved model {done.path} ({result.fitted.chosen}, {len(result.fitted.features)} features; "
+            f"label column {result.label_column!r})"
+        )
+        if en
+        else f"已儲存模型 {done.path}（{result.fitted.chosen}，"
+        f"{len(result.fitted.features)} 個欄位；已知結果欄「{result.label_column}」）"
+    )
     if e:
-        print(f"{result.eval_source}：AUC {e['auc']:.3f}，精確率 {e['precision']:.1%}，"
-              f"照名單打 {e['profit_list']:,.0f} 元 vs 全部都打 {e['profit_everyone']:,.0f} 元")
+        print(
+            f"{result.eval_source}：AUC {e['auc']:.3f}，精確率 {e['precision']:.1%}，"
+            f"照名單打 {e['profit_list']:,.0f} 元 vs 全部都打 {e['profit_everyone']:,.0f} 元"
+        )
     if result.mode == "split":
-        print("儲存的模型已用全部有已知結果的客戶重新訓練（上面的數字是 80% 模型在保留 20% 上的成績）"
-              if not en else "the saved model was refitted on every labelled row (figures above: the 80% model on the held-out 20%)")
+        print(
+            "儲存的模型已用全部有已知結果的客戶重新訓練（上面的數字是 80% 模型在保留 20% 上的成績）"
+            if not en
+            else "the saved model was refitted on every labelled row (figures above: the 80% model on the held-out 20%)"
+        )
     return 0
 
 
@@ -181,13 +225,21 @@ def _print_data_check(problems, report: Path, lang: str, shown: int = 12) -> Non
     from processor.sheets.check import problem_kinds
 
     n_errors = sum(p.severity == ERROR for p in problems)
-    print((f"data check: {n_errors} errors, {len(problems) - n_errors} warnings (all of them: {report})" if lang == "en"
-           else f"資料檢查：{n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（全部見 {report}）"), file=sys.stderr)
+    print(
+        (
+            f"data check: {n_errors} errors, {len(problems) - n_errors} warnings (all of them: {report})"
+            if lang == "en"
+            else f"資料檢查：{n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（全部見 {report}）"
+        ),
+        file=sys.stderr,
+    )
     kinds = problem_kinds(problems)
     for kind in kinds[:shown]:
         where = f"{kind.sheet}「{kind.column}」" if kind.column else kind.sheet
-        print(f"  {kind.severity} {where}：{kind.problem}" + (f"（{kind.count:,} 列）" if kind.count > 1 else ""),
-              file=sys.stderr)
+        print(
+            f"  {kind.severity} {where}：{kind.problem}" + (f"（{kind.count:,} 列）" if kind.count > 1 else ""),
+            file=sys.stderr,
+        )
     if len(kinds) > shown:
         print(f"  … 另有 {len(kinds) - shown} 種問題，見 {report}", file=sys.stderr)
 
@@ -270,8 +322,12 @@ def cmd_team(args) -> int:
 
     root = Path(args.root)
     if not (root / "outbox").is_dir():
-        raise UnusableInput(f"{root} 沒有 outbox 資料夾", "請指定 drop folder 的根目錄（裡面有 inbox/ outbox/ failed/）",
-                            en=f"{root} has no outbox folder", fix_en="give the drop folder's root (with inbox/ outbox/ failed/)")
+        raise UnusableInput(
+            f"{root} 沒有 outbox 資料夾",
+            "請指定 drop folder 的根目錄（裡面有 inbox/ outbox/ failed/）",
+            en=f"{root} has no outbox folder",
+            fix_en="give the drop folder's root (with inbox/ outbox/ failed/)",
+        )
     print(write_team(root))
     return 0
 
@@ -280,13 +336,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="precision-list", description="精準名單 Precision List: whom to call first.")
     parser.add_argument("--version", action="version", version=f"precision-list {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step to stderr")
-    log_format = dict(choices=["auto", "human", "json"], help="auto (default): short lines for people on a "
-                      "terminal, JSON lines in pipes and services (drop folder: the JSON goes to .state/service.log)")
+    log_format = dict(
+        choices=["auto", "human", "json"],
+        help="auto (default): short lines for people on a "
+        "terminal, JSON lines in pipes and services (drop folder: the JSON goes to .state/service.log)",
+    )
     parser.add_argument("--log-format", default="auto", **log_format)
     # -v and --log-format also after the command (`score FILE -v`); SUPPRESS keeps one given before it
     verbose = argparse.ArgumentParser(add_help=False)
-    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                         help="log every step to stderr (also accepted before the command)")
+    verbose.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log every step to stderr (also accepted before the command)",
+    )
     verbose.add_argument("--log-format", default=argparse.SUPPRESS, **log_format)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -294,36 +358,65 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[verbose], **kw)
 
     p = command("score", help="score a workbook or CSV and write the result workbook")
-    p.add_argument("input", help="the .xlsx, .xlsm, .xlsb, .xls, .ods or .csv to score (never modified); for transactions "
-                                 "also a .parquet file, a folder of .parquet/.csv files or a glob such as 'exports/2025-*.csv'")
+    p.add_argument(
+        "input",
+        help="the .xlsx, .xlsm, .xlsb, .xls, .ods or .csv to score (never modified); for transactions "
+        "also a .parquet file, a folder of .parquet/.csv files or a glob such as 'exports/2025-*.csv'",
+    )
     p.add_argument("-o", "--output", help="result workbook (default: INPUT.scored.xlsx beside the input)")
-    p.add_argument("--as-of", type=_as_of, help="the day counted as today (default: today), e.g. 2024-03-05 or 113/03/05")
+    p.add_argument(
+        "--as-of", type=_as_of, help="the day counted as today (default: today), e.g. 2024-03-05 or 113/03/05"
+    )
     p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the messages printed here")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     p.add_argument("--config", help="TOML file with a [settings] table (used where the workbook has no 設定 sheet)")
-    p.add_argument("--horizon", type=_horizon, metavar="DAYS",
-                   help="customer value (客戶價值): predict this many days ahead (default: the 設定 sheet's "
-                        "客戶價值預測天數, else 365); overrides the workbook's setting")
+    p.add_argument(
+        "--horizon",
+        type=_horizon,
+        metavar="DAYS",
+        help="customer value (客戶價值): predict this many days ahead (default: the 設定 sheet's "
+        "客戶價值預測天數, else 365); overrides the workbook's setting",
+    )
     p.add_argument("--model", help="score campaign lists with the saved model NAME (see train) instead of training")
     p.add_argument("--models", help="models folder (default: $PRECISION_LIST_MODELS, else ./models)")
-    p.add_argument("--target", metavar="COLUMN",
-                   help="the campaign list's known-result column, as its header reads (default: recognised, and said in 資料檢查)")
+    p.add_argument(
+        "--target",
+        metavar="COLUMN",
+        help="the campaign list's known-result column, as its header reads (default: recognised, and said in 資料檢查)",
+    )
     big = p.add_argument_group("transaction logs (Parquet, folders, globs; see docs/scale.md)")
-    big.add_argument("--engine", choices=["auto", "pandas", "dask"], default="auto",
-                     help="auto: pandas up to 5 million rows, Dask above (or when --scheduler is given)")
-    big.add_argument("--scheduler", metavar="ADDRESS",
-                     help="an existing dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
-    big.add_argument("--out-dir", metavar="DIR", help="write every customer's rows as Parquet (沉默排名, 客戶分群) here")
+    big.add_argument(
+        "--engine",
+        choices=["auto", "pandas", "dask"],
+        default="auto",
+        help="auto: pandas up to 5 million rows, Dask above (or when --scheduler is given)",
+    )
+    big.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="an existing dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)",
+    )
+    big.add_argument(
+        "--out-dir", metavar="DIR", help="write every customer's rows as Parquet (沉默排名, 客戶分群) here"
+    )
     big.add_argument("--csv", action="store_true", help="with --out-dir: also write the full tables as CSV")
-    big.add_argument("--memory-limit", metavar="SIZE",
-                     help="local cluster: total worker memory, e.g. 6GB (default: half the machine's)")
-    big.add_argument("--dask-workers", type=int, metavar="N", help="local cluster: worker processes (default: cores, ≤ 4)")
+    big.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="local cluster: total worker memory, e.g. 6GB (default: half the machine's)",
+    )
+    big.add_argument(
+        "--dask-workers", type=int, metavar="N", help="local cluster: worker processes (default: cores, ≤ 4)"
+    )
     p.set_defaults(func=cmd_score)
 
     p = command("train", help="train a purchase-probability model on a labelled campaign list and save it")
     p.add_argument("input", help="the .xlsx, .xlsm or .csv with the campaign list")
-    p.add_argument("--target", metavar="COLUMN",
-                   help="the 0/1 (是/否) column to predict, as its header reads, e.g. 買A商品 (default: recognised as score does)")
+    p.add_argument(
+        "--target",
+        metavar="COLUMN",
+        help="the 0/1 (是/否) column to predict, as its header reads, e.g. 買A商品 (default: recognised as score does)",
+    )
     p.add_argument("--name", required=True, help="save as NAME (NAME.skops in the models folder)")
     p.add_argument("--models", help="models folder (default: $PRECISION_LIST_MODELS, else ./models)")
     p.add_argument("--as-of", type=_as_of, help="the day counted as today (for date columns)")
@@ -345,7 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="workbook.xlsm", help="where to write it (default: ./workbook.xlsm)")
     p.set_defaults(func=cmd_build_workbook)
 
-    p = command("quickstart", help="drop the demo workbooks into DIR/inbox and run the drop-folder service once (results in DIR/outbox)")
+    p = command(
+        "quickstart",
+        help="drop the demo workbooks into DIR/inbox and run the drop-folder service once (results in DIR/outbox)",
+    )
     p.add_argument("dir", nargs="?", default="precision-list-demo")
     p.add_argument("--as-of", type=_as_of, default=None, help="the day counted as today")
     p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the lines on a terminal")
@@ -354,14 +450,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("watch", help="run the drop-folder service on ROOT (inbox/ → outbox/, archive/, failed/)")
     p.add_argument("root", help="the shared folder; inbox/ outbox/ failed/ archive/ .state/ are created in it")
     p.add_argument("--once", action="store_true", help="process what is waiting, then exit (for schedulers)")
-    p.add_argument("--poll", type=float, metavar="SECONDS",
-                   help="poll every SECONDS instead of OS notifications (required on SMB/NFS shares)")
+    p.add_argument(
+        "--poll",
+        type=float,
+        metavar="SECONDS",
+        help="poll every SECONDS instead of OS notifications (required on SMB/NFS shares)",
+    )
     p.add_argument("--workers", type=int, metavar="N", help="files scored in parallel (default 1)")
-    p.add_argument("--settle", type=float, metavar="SECONDS",
-                   help="a file must stay unchanged this long before it is picked up (default 2)")
+    p.add_argument(
+        "--settle",
+        type=float,
+        metavar="SECONDS",
+        help="a file must stay unchanged this long before it is picked up (default 2)",
+    )
     p.add_argument("--config", help="TOML file: [service] options and [settings] (see docs/drop-folder.md)")
-    p.add_argument("--as-of", type=_as_of, help="the day counted as today for every file (default: the day it is "
-                                                "scored), e.g. 2024-03-05 or 113/03/05")
+    p.add_argument(
+        "--as-of",
+        type=_as_of,
+        help="the day counted as today for every file (default: the day it is scored), e.g. 2024-03-05 or 113/03/05",
+    )
     p.add_argument("--lang", choices=["zh-TW", "en"], default="zh-TW", help="language of the lines on a terminal")
     p.set_defaults(func=cmd_watch)
 
@@ -383,8 +490,10 @@ def main(argv: list[str] | None = None) -> int:
         handler.setFormatter(_JsonLines())
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     else:
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
     try:
         return args.func(args)
     except UnusableInput as exc:
@@ -395,8 +504,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # an internal error: one line for the rep, the trace with --verbose
         log.debug("internal error", exc_info=True)
-        print(f"precision-list: 內部錯誤 internal error: {type(exc).__name__}: {exc}"
-              + ("" if args.verbose else "（加 -v 看詳細 / add -v for details）"), file=sys.stderr)
+        print(
+            f"precision-list: 內部錯誤 internal error: {type(exc).__name__}: {exc}"
+            + ("" if args.verbose else "（加 -v 看詳細 / add -v for details）"),
+            file=sys.stderr,
+        )
         if args.verbose:
             raise
         return 1

@@ -23,8 +23,9 @@ WARNING = "提醒"
 MAX_PROBLEMS_PER_CHECK = 200  # per sheet, column and kind of problem; the rest are counted in one line
 #: appended to the problem of the one line that counts the rest (:func:`capped`; read back by :func:`capped_rest`)
 CAPPED_SUFFIX = "（同樣的問題還有 {rest} 列，未逐列列出）"
-_CAPPED = re.compile(re.escape(CAPPED_SUFFIX.split("{rest}")[0]) + r"(\d+)" + re.escape(CAPPED_SUFFIX.split("{rest}")[1])
-                     + "$")
+_CAPPED = re.compile(
+    re.escape(CAPPED_SUFFIX.split("{rest}")[0]) + r"(\d+)" + re.escape(CAPPED_SUFFIX.split("{rest}")[1]) + "$"
+)
 #: where an ID number (身分證字號 / 居留證號) may sit inside longer text, after NFKC: processor.privacy
 #: masks what passes the checksum, and the drop-folder service redacts every match from what it logs
 ID_CANDIDATE = r"(?<![A-Za-z0-9])[A-Za-z][1289A-Da-d]\d{8}(?!\d)"
@@ -93,8 +94,17 @@ class UnusableInput(Exception):
     message never carries cell contents that could be personal data (names, IDs, phones).
     """
 
-    def __init__(self, what: str, fix: str = "", *, en: str = "", fix_en: str = "",
-                 sheet: str | None = None, row: int | None = None, column: str | None = None):
+    def __init__(
+        self,
+        what: str,
+        fix: str = "",
+        *,
+        en: str = "",
+        fix_en: str = "",
+        sheet: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ):
         self.what = what
         self.fix = fix
         self.en = en  # what, in English
@@ -106,8 +116,15 @@ class UnusableInput(Exception):
 
     def worded(self, words: dict[str, str]) -> UnusableInput:
         """The same problem (same class, same place) with its steps in a shell's words (see :func:`worded`)."""
-        return type(self)(worded(self.what, words), worded(self.fix, words), en=self.en, fix_en=self.fix_en,
-                          sheet=self.sheet, row=self.row, column=self.column)
+        return type(self)(
+            worded(self.what, words),
+            worded(self.fix, words),
+            en=self.en,
+            fix_en=self.fix_en,
+            sheet=self.sheet,
+            row=self.row,
+            column=self.column,
+        )
 
     def english(self) -> str:
         """One English line: what went wrong and how to fix it."""
@@ -126,9 +143,17 @@ def capped(found: list[Problem]) -> list[Problem]:
         return found
     first = found[0]
     rest = len(found) - MAX_PROBLEMS_PER_CHECK
-    return found[:MAX_PROBLEMS_PER_CHECK] + [Problem(first.sheet, None, first.column, f"另有 {rest} 列",
-                                                     first.problem + CAPPED_SUFFIX.format(rest=rest),
-                                                     first.fix, first.severity)]
+    return found[:MAX_PROBLEMS_PER_CHECK] + [
+        Problem(
+            first.sheet,
+            None,
+            first.column,
+            f"另有 {rest} 列",
+            first.problem + CAPPED_SUFFIX.format(rest=rest),
+            first.fix,
+            first.severity,
+        )
+    ]
 
 
 def capped_rest(problem: str) -> tuple[str, int]:
@@ -138,7 +163,7 @@ def capped_rest(problem: str) -> tuple[str, int]:
     ('日期無法辨識', 800)
     """
     found = _CAPPED.search(problem)
-    return (problem[:found.start()], int(found.group(1))) if found else (problem, 0)
+    return (problem[: found.start()], int(found.group(1))) if found else (problem, 0)
 
 
 def step(code: str) -> str:

@@ -40,11 +40,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from processor.analyse.propensity import (
+    BOOLEAN,
+    CATEGORY,
+    DATE,
+    KIND_LABELS,
+    MODELS,
+    OTHER,
+    CampaignResult,
+    Feature,
+    Fitted,
+    LogitFit,
+    data_fingerprint,
+    design_matrix,
+    nan_to_none,
+    refit,
+    score_sheet,
+)
 from processor.errors import UnusableInput, step
-from processor.analyse.propensity import (BOOLEAN, CATEGORY, DATE, KIND_LABELS, MODELS, OTHER, CampaignResult, Feature, Fitted, LogitFit,
-                         data_fingerprint, design_matrix, nan_to_none, refit, score_sheet)
-from processor.settings import Settings
 from processor.read.workbook import atomic_output
+from processor.settings import Settings
 
 FORMAT = "precision-list-model/2"  # /2: pooled levels kept per feature; files of /1 are refused (retrain)
 SUFFIX = ".skops"
@@ -57,10 +72,12 @@ MAX_UNZIPPED_BYTES = 256_000_000
 #: the only non-builtin types a model file may contain (besides skops' own defaults: numpy
 #: arrays, sklearn estimators it trusts by default, builtins such as dict/list/str); both are
 #: structurally checked after loading (see the module docstring)
-ALLOWED_TYPES = frozenset({
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-})
+ALLOWED_TYPES = frozenset(
+    {
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    }
+)
 _NAME = re.compile(r"^[\w\-. ]{1,80}$")
 TAMPERED = "可能被竄改，已拒絕載入"
 RETRAIN = "請重新訓練模型，並確認共用資料夾的寫入權限"
@@ -74,9 +91,12 @@ class ModelError(UnusableInput):
 
 
 def _tampered(reason: str) -> ModelError:
-    return ModelError(f"模型檔內容不正確（{reason}），{TAMPERED}", RETRAIN,
-                      en=f"the model file is malformed ({reason}) and may have been tampered with; refused",
-                      fix_en="retrain the model and check who can write to the shared folder")
+    return ModelError(
+        f"模型檔內容不正確（{reason}），{TAMPERED}",
+        RETRAIN,
+        en=f"the model file is malformed ({reason}) and may have been tampered with; refused",
+        fix_en="retrain the model and check who can write to the shared folder",
+    )
 
 
 def default_models_dir(explicit: str | Path | None = None) -> Path:
@@ -94,8 +114,12 @@ def model_path(name_or_path: str | Path, models_dir: str | Path | None = None) -
     if text.endswith(SUFFIX) or os.sep in text or "/" in text:
         return Path(text)
     if not _NAME.match(text) or text.startswith("."):
-        raise ModelError(f"模型名稱「{text}」不能用", "名稱只用中英文、數字、- _ . 與空白，最多 80 字",
-                         en=f"model name {text!r} is not allowed", fix_en="use letters, digits, - _ . and spaces (≤ 80)")
+        raise ModelError(
+            f"模型名稱「{text}」不能用",
+            "名稱只用中英文、數字、- _ . 與空白，最多 80 字",
+            en=f"model name {text!r} is not allowed",
+            fix_en="use letters, digits, - _ . and spaces (≤ 80)",
+        )
     return default_models_dir(models_dir) / f"{text}{SUFFIX}"
 
 
@@ -125,10 +149,12 @@ def signing_key() -> bytes | None:
         if not key:
             return None
     if len(key) < MIN_KEY_BYTES:
-        raise ModelError(f"模型簽章金鑰太短（至少 {MIN_KEY_BYTES} 個字元）",
-                         "請用 python -c \"import secrets; print(secrets.token_hex(32))\" 產生金鑰",
-                         en=f"the model signing key is shorter than {MIN_KEY_BYTES} bytes",
-                         fix_en="generate one with secrets.token_hex(32)")
+        raise ModelError(
+            f"模型簽章金鑰太短（至少 {MIN_KEY_BYTES} 個字元）",
+            '請用 python -c "import secrets; print(secrets.token_hex(32))" 產生金鑰',
+            en=f"the model signing key is shorter than {MIN_KEY_BYTES} bytes",
+            fix_en="generate one with secrets.token_hex(32)",
+        )
     return key
 
 
@@ -153,7 +179,7 @@ def sign_file(path: Path, key: bytes) -> None:
 
 
 def verify_file(path: Path, key: bytes | None) -> str:
-    """"verified", "unsigned" (no key configured, so nothing to check) or raises ModelError.
+    """ "verified", "unsigned" (no key configured, so nothing to check) or raises ModelError.
 
     With a key, a file without a signature or with a wrong one is refused (someone who can write
     to the share but does not hold the key cannot make a model that loads)."""
@@ -162,18 +188,23 @@ def verify_file(path: Path, key: bytes | None) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             if SIGNATURE not in archive.namelist():
-                raise ModelError(f"模型檔沒有簽章（已設定簽章金鑰），{TAMPERED}",
-                                 "請用持有金鑰的電腦重新訓練模型" + step("train_command"),
-                                 en="the model file is not signed although a signing key is configured; refused",
-                                 fix_en="retrain it on a machine that holds the key")
+                raise ModelError(
+                    f"模型檔沒有簽章（已設定簽章金鑰），{TAMPERED}",
+                    "請用持有金鑰的電腦重新訓練模型" + step("train_command"),
+                    en="the model file is not signed although a signing key is configured; refused",
+                    fix_en="retrain it on a machine that holds the key",
+                )
             claimed = json.loads(archive.read(SIGNATURE))
             expected = _mac(archive, key)
     except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, OSError):
         raise _tampered("不是有效的模型檔") from None
     if not isinstance(claimed, dict) or not hmac.compare_digest(str(claimed.get("mac", "")), expected):
-        raise ModelError(f"模型檔簽章不符，{TAMPERED}", "請重新訓練模型；若金鑰換過，請用新金鑰重新訓練",
-                         en="the model file's signature does not match; refused",
-                         fix_en="retrain the model (with the current key)")
+        raise ModelError(
+            f"模型檔簽章不符，{TAMPERED}",
+            "請重新訓練模型；若金鑰換過，請用新金鑰重新訓練",
+            en="the model file's signature does not match; refused",
+            fix_en="retrain the model (with the current key)",
+        )
     return "verified"
 
 
@@ -183,14 +214,31 @@ def verify_file(path: Path, key: bytes | None) -> str:
 def _fitted_json(fitted: Fitted) -> dict:
     logit: LogitFit = fitted.estimators["logit"]
     return {
-        "features": [{"column": f.column, "kind": f.kind, "levels": list(f.levels), "fill": f.fill,
-                      "has_missing": f.has_missing, "pooled": list(f.pooled), "pooled_all": f.pooled_all}
-                     for f in fitted.features],
-        "design": fitted.design, "chosen": fitted.chosen, "cutoff": fitted.cutoff,
+        "features": [
+            {
+                "column": f.column,
+                "kind": f.kind,
+                "levels": list(f.levels),
+                "fill": f.fill,
+                "has_missing": f.has_missing,
+                "pooled": list(f.pooled),
+                "pooled_all": f.pooled_all,
+            }
+            for f in fitted.features
+        ],
+        "design": fitted.design,
+        "chosen": fitted.chosen,
+        "cutoff": fitted.cutoff,
         "calibration": {k: list(v) for k, v in fitted.calibration.items()},
         "economics": fitted.economics,
-        "logit": {"names": logit.names, "params": logit.params.tolist(), "bse": logit.bse.tolist(),
-                  "pvalues": logit.pvalues.tolist(), "regularised": logit.regularised, "converged": logit.converged},
+        "logit": {
+            "names": logit.names,
+            "params": logit.params.tolist(),
+            "bse": logit.bse.tolist(),
+            "pvalues": logit.pvalues.tolist(),
+            "regularised": logit.regularised,
+            "converged": logit.converged,
+        },
         "cv": json.loads(fitted.cv.to_json(orient="records", force_ascii=False)),
     }
 
@@ -215,8 +263,11 @@ def _fitted_from(data: dict, tree, boosting) -> Fitted:
         raise _tampered("缺少必要欄位") from None
     if chosen not in MODELS:
         raise _tampered(f"選用的模型「{str(chosen)[:20]}」不存在")
-    if not (isinstance(calibration, dict) and set(calibration) == set(MODELS)
-            and all(isinstance(v, list) and len(v) == 2 and all(map(_finite, v)) for v in calibration.values())):
+    if not (
+        isinstance(calibration, dict)
+        and set(calibration) == set(MODELS)
+        and all(isinstance(v, list) and len(v) == 2 and all(map(_finite, v)) for v in calibration.values())
+    ):
         raise _tampered("機率校正參數不正確")
     if not (_finite(cutoff) and 0 <= cutoff <= 1):
         raise _tampered("機率門檻不正確")
@@ -228,36 +279,69 @@ def _fitted_from(data: dict, tree, boosting) -> Fitted:
     if not isinstance(raw_features, list) or not raw_features:
         raise _tampered("欄位清單不正確")
     for f in raw_features:
-        if not (isinstance(f, dict) and isinstance(f.get("column"), str) and f.get("kind") in KIND_LABELS
-                and _strings(f.get("levels")) and _finite(f.get("fill")) and isinstance(f.get("has_missing"), bool)
-                and _strings(f.get("pooled", [])) and isinstance(f.get("pooled_all", True), bool)):
+        if not (
+            isinstance(f, dict)
+            and isinstance(f.get("column"), str)
+            and f.get("kind") in KIND_LABELS
+            and _strings(f.get("levels"))
+            and _finite(f.get("fill"))
+            and isinstance(f.get("has_missing"), bool)
+            and _strings(f.get("pooled", []))
+            and isinstance(f.get("pooled_all", True), bool)
+        ):
             raise _tampered("欄位型態不正確")
-        if (f["kind"] == CATEGORY) != bool(f["levels"]) or (f["kind"] == CATEGORY and (
-                len(f["levels"]) < 2 or f["levels"][-1] != OTHER or len(set(f["levels"])) != len(f["levels"]))):
+        if (f["kind"] == CATEGORY) != bool(f["levels"]) or (
+            f["kind"] == CATEGORY
+            and (len(f["levels"]) < 2 or f["levels"][-1] != OTHER or len(set(f["levels"])) != len(f["levels"]))
+        ):
             raise _tampered("類別欄的類別不正確")
-        features.append(Feature(f["column"], f["kind"], tuple(f["levels"]), float(f["fill"]), f["has_missing"],
-                                tuple(f.get("pooled", [])), f.get("pooled_all", True)))
+        features.append(
+            Feature(
+                f["column"],
+                f["kind"],
+                tuple(f["levels"]),
+                float(f["fill"]),
+                f["has_missing"],
+                tuple(f.get("pooled", [])),
+                f.get("pooled_all", True),
+            )
+        )
     if len({f.column for f in features}) != len(features):
         raise _tampered("欄位重複")
     expected = [c for f in features for c in f.design_columns()]
     if design != expected:
         raise _tampered("模型欄位與特徵不一致")
-    if not (isinstance(lg, dict) and _strings(lg.get("names")) and set(lg["names"]) <= set(design)
-            and len(set(lg["names"])) == len(lg["names"])):
+    if not (
+        isinstance(lg, dict)
+        and _strings(lg.get("names"))
+        and set(lg["names"]) <= set(design)
+        and len(set(lg["names"])) == len(lg["names"])
+    ):
         raise _tampered("邏輯迴歸的變數不正確")
     arrays = []
     for key in ("params", "bse", "pvalues"):
         values = lg.get(key)
-        if not (isinstance(values, list) and len(values) == len(lg["names"]) + 1
-                and all(v is None or isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+        if not (
+            isinstance(values, list)
+            and len(values) == len(lg["names"]) + 1
+            and all(v is None or isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        ):
             raise _tampered("邏輯迴歸的係數不正確")
         arrays.append(np.array([np.nan if v is None else v for v in values], dtype=float))
     if not np.isfinite(arrays[0]).all():
         raise _tampered("邏輯迴歸的係數不正確")
     logit = LogitFit(list(lg["names"]), *arrays, bool(lg.get("regularised")), bool(lg.get("converged", True)))
-    fitted = Fitted(features, list(design), {"logit": logit, "tree": tree, "boosting": boosting},
-                    {k: (float(v[0]), float(v[1])) for k, v in calibration.items()}, chosen, pd.DataFrame(cv),
-                    pd.Series(dtype=float), float(cutoff), {k: float(economics[k]) for k in ("price", "cost", "contact_cost")})
+    fitted = Fitted(
+        features,
+        list(design),
+        {"logit": logit, "tree": tree, "boosting": boosting},
+        {k: (float(v[0]), float(v[1])) for k, v in calibration.items()},
+        chosen,
+        pd.DataFrame(cv),
+        pd.Series(dtype=float),
+        float(cutoff),
+        {k: float(economics[k]) for k in ("price", "cost", "contact_cost")},
+    )
     check_fitted(fitted)
     return fitted
 
@@ -272,8 +356,12 @@ def _check_children(left: np.ndarray, right: np.ndarray, internal: np.ndarray, w
     n = len(internal)
     index = np.arange(n)
     left, right = left.astype(np.int64), right.astype(np.int64)
-    if not ((left[internal] > index[internal]) & (right[internal] > index[internal])
-            & (left[internal] < n) & (right[internal] < n)).all():
+    if not (
+        (left[internal] > index[internal])
+        & (right[internal] > index[internal])
+        & (left[internal] < n)
+        & (right[internal] < n)
+    ).all():
         raise _tampered(f"{what}的節點索引超出範圍")
     children = np.sort(np.concatenate([left[internal], right[internal]]))
     if not np.array_equal(children, np.arange(1, n)):
@@ -299,8 +387,14 @@ def check_tree(tree, design: list[str]) -> None:
         raise _tampered(f"{what}的型態不對")
     _check_columns(tree, design, what)
     t = tree.tree_
-    if not (tree.n_outputs_ == 1 and tree.n_classes_ == 2 and t.n_outputs == 1 and t.n_features == len(design)
-            and t.max_n_classes == 2 and t.n_classes.tolist() == [2]):
+    if not (
+        tree.n_outputs_ == 1
+        and tree.n_classes_ == 2
+        and t.n_outputs == 1
+        and t.n_features == len(design)
+        and t.max_n_classes == 2
+        and t.n_classes.tolist() == [2]
+    ):
         raise _tampered(f"{what}的維度不正確")
     if not (1 <= t.node_count == t.capacity):
         raise _tampered(f"{what}的節點數不正確")
@@ -317,8 +411,12 @@ def check_tree(tree, design: list[str]) -> None:
     feature = nodes["feature"][internal]
     if not ((feature >= 0) & (feature < len(design))).all():
         raise _tampered(f"{what}的欄位索引超出範圍")
-    if not (np.isfinite(nodes["threshold"][internal]).all() and np.isin(nodes["missing_go_to_left"], (0, 1)).all()
-            and np.isfinite(values).all() and (values >= 0).all()):
+    if not (
+        np.isfinite(nodes["threshold"][internal]).all()
+        and np.isin(nodes["missing_go_to_left"], (0, 1)).all()
+        and np.isfinite(values).all()
+        and (values >= 0).all()
+    ):
         raise _tampered(f"{what}的數值不正確")
 
 
@@ -338,31 +436,54 @@ def check_boosting(boosting, design: list[str]) -> None:
     _check_columns(boosting, design, what)
     loss, mapper = getattr(boosting, "_loss", None), getattr(boosting, "_bin_mapper", None)
     baseline = getattr(boosting, "_baseline_prediction", None)
-    if not (type(loss) is HalfBinomialLoss and type(getattr(loss, "link", None)) is LogitLink
-            and boosting.n_trees_per_iteration_ == 1 and getattr(boosting, "_preprocessor", None) is None
-            and getattr(boosting, "is_categorical_", None) is None and getattr(boosting, "_in_fit", False) is False
-            and type(mapper) is _BinMapper and isinstance(baseline, np.ndarray) and baseline.shape == (1, 1)
-            and baseline.dtype == np.float64 and np.isfinite(baseline).all()):
+    if not (
+        type(loss) is HalfBinomialLoss
+        and type(getattr(loss, "link", None)) is LogitLink
+        and boosting.n_trees_per_iteration_ == 1
+        and getattr(boosting, "_preprocessor", None) is None
+        and getattr(boosting, "is_categorical_", None) is None
+        and getattr(boosting, "_in_fit", False) is False
+        and type(mapper) is _BinMapper
+        and isinstance(baseline, np.ndarray)
+        and baseline.shape == (1, 1)
+        and baseline.dtype == np.float64
+        and np.isfinite(baseline).all()
+    ):
         raise _tampered(f"{what}的設定不正確")
     categorical = getattr(mapper, "is_categorical_", None)
     if not (isinstance(categorical, np.ndarray) and categorical.shape == (len(design),) and not categorical.any()):
         raise _tampered(f"{what}的設定不正確")
     predictors = getattr(boosting, "_predictors", None)
-    if not (isinstance(predictors, list) and predictors
-            and all(isinstance(i, list) and len(i) == 1 and type(i[0]) is TreePredictor for i in predictors)):
+    if not (
+        isinstance(predictors, list)
+        and predictors
+        and all(isinstance(i, list) and len(i) == 1 and type(i[0]) is TreePredictor for i in predictors)
+    ):
         raise _tampered(f"{what}的樹不正確")
     for [predictor] in predictors:  # a few hundred small trees; each check is vectorised over its nodes
         nodes = predictor.nodes
-        if not (isinstance(nodes, np.ndarray) and nodes.dtype == PREDICTOR_RECORD_DTYPE and nodes.ndim == 1
-                and len(nodes) >= 1):
+        if not (
+            isinstance(nodes, np.ndarray)
+            and nodes.dtype == PREDICTOR_RECORD_DTYPE
+            and nodes.ndim == 1
+            and len(nodes) >= 1
+        ):
             raise _tampered(f"{what}的節點表形狀不正確")
         for bitsets in (predictor.binned_left_cat_bitsets, predictor.raw_left_cat_bitsets):
-            if not (isinstance(bitsets, np.ndarray) and bitsets.dtype == np.uint32 and bitsets.ndim == 2
-                    and bitsets.shape[1] == 8):
+            if not (
+                isinstance(bitsets, np.ndarray)
+                and bitsets.dtype == np.uint32
+                and bitsets.ndim == 2
+                and bitsets.shape[1] == 8
+            ):
                 raise _tampered(f"{what}的類別分割表不正確")
         leaf = nodes["is_leaf"]
-        if not (np.isin(leaf, (0, 1)).all() and not nodes["is_categorical"].any()
-                and np.isin(nodes["missing_go_to_left"], (0, 1)).all() and np.isfinite(nodes["value"]).all()):
+        if not (
+            np.isin(leaf, (0, 1)).all()
+            and not nodes["is_categorical"].any()
+            and np.isin(nodes["missing_go_to_left"], (0, 1)).all()
+            and np.isfinite(nodes["value"]).all()
+        ):
             raise _tampered(f"{what}的節點不正確")
         internal = leaf == 0
         _check_children(nodes["left"], nodes["right"], internal, what)
@@ -386,9 +507,13 @@ def save_model(fitted: Fitted, meta: dict, path: Path) -> Path:
     import skops.io as sio
 
     key = signing_key()
-    bundle = {"format": FORMAT, "meta": json.dumps(meta, ensure_ascii=False, default=str),
-              "fitted": json.dumps(_fitted_json(fitted), ensure_ascii=False),
-              "tree": fitted.estimators["tree"], "boosting": fitted.estimators["boosting"]}
+    bundle = {
+        "format": FORMAT,
+        "meta": json.dumps(meta, ensure_ascii=False, default=str),
+        "fitted": json.dumps(_fitted_json(fitted), ensure_ascii=False),
+        "tree": fitted.estimators["tree"],
+        "boosting": fitted.estimators["boosting"],
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     # ".tmp", not ".skops": the half-written file must not show up in the ribbon's list of models
     with atomic_output(path, suffix=".tmp") as tmp:
@@ -407,9 +532,12 @@ def _check_archive(path: Path) -> None:
             if sum(i.file_size for i in archive.infolist()) > MAX_UNZIPPED_BYTES:
                 raise _tampered("解壓後過大")
     except zipfile.BadZipFile:
-        raise ModelError(f"模型檔不是有效的模型（{TAMPERED}或損毀）", RETRAIN,
-                         en="the file is not a model (tampered with or damaged); refused",
-                         fix_en="retrain the model and check who can write to the shared folder") from None
+        raise ModelError(
+            f"模型檔不是有效的模型（{TAMPERED}或損毀）",
+            RETRAIN,
+            en="the file is not a model (tampered with or damaged); refused",
+            fix_en="retrain the model and check who can write to the shared folder",
+        ) from None
 
 
 def load_model(path: str | Path) -> dict:
@@ -423,8 +551,12 @@ def load_model(path: str | Path) -> dict:
 
     path = Path(path)
     if not path.exists():
-        raise ModelError(f"找不到模型檔 {path}", step("train_or_models_dir"),
-                         en=f"model file {path} not found", fix_en="train one with precision-list train, or check --models")
+        raise ModelError(
+            f"找不到模型檔 {path}",
+            step("train_or_models_dir"),
+            en=f"model file {path} not found",
+            fix_en="train one with precision-list train, or check --models",
+        )
     _check_archive(path)
     signature = verify_file(path, signing_key())
     try:
@@ -433,9 +565,12 @@ def load_model(path: str | Path) -> dict:
         raise _tampered("無法讀取內容清單") from None
     unexpected = untrusted - ALLOWED_TYPES
     if unexpected:
-        raise ModelError(f"模型檔含有不允許的內容（{', '.join(sorted(unexpected))[:200]}），{TAMPERED}", RETRAIN,
-                         en=f"the model file contains types that are not allowed ({', '.join(sorted(unexpected))[:200]}); "
-                            "refused", fix_en="retrain the model and check who can write to the shared folder")
+        raise ModelError(
+            f"模型檔含有不允許的內容（{', '.join(sorted(unexpected))[:200]}），{TAMPERED}",
+            RETRAIN,
+            en=f"the model file contains types that are not allowed ({', '.join(sorted(unexpected))[:200]}); refused",
+            fix_en="retrain the model and check who can write to the shared folder",
+        )
     try:
         bundle = sio.load(path, trusted=sorted(untrusted))
     except Exception:
@@ -443,10 +578,12 @@ def load_model(path: str | Path) -> dict:
     if not isinstance(bundle, dict) or set(bundle) != {"format", "meta", "fitted", "tree", "boosting"}:
         raise _tampered("結構不對")
     if bundle["format"] != FORMAT:
-        raise ModelError(f"模型檔是舊版或不認得的格式（{str(bundle['format'])[:40]}），已拒絕載入",
-                         step("retrain_this_version"),
-                         en=f"model file format {str(bundle['format'])[:40]!r} is not {FORMAT}",
-                         fix_en="retrain the model with this version")
+        raise ModelError(
+            f"模型檔是舊版或不認得的格式（{str(bundle['format'])[:40]}），已拒絕載入",
+            step("retrain_this_version"),
+            en=f"model file format {str(bundle['format'])[:40]!r} is not {FORMAT}",
+            fix_en="retrain the model with this version",
+        )
     try:
         data, meta = json.loads(bundle["fitted"]), json.loads(bundle["meta"])
     except (TypeError, ValueError):
@@ -454,8 +591,13 @@ def load_model(path: str | Path) -> dict:
     if not isinstance(meta, dict):
         raise _tampered("說明資料不是物件")
     fitted = _fitted_from(data, bundle["tree"], bundle["boosting"])
-    return {"fitted": fitted, "meta": meta, "name": str(meta.get("name", path.stem)), "path": str(path),
-            "signature": signature}
+    return {
+        "fitted": fitted,
+        "meta": meta,
+        "name": str(meta.get("name", path.stem)),
+        "path": str(path),
+        "signature": signature,
+    }
 
 
 _CACHE: dict[str, tuple[int, int, dict]] = {}
@@ -467,10 +609,12 @@ def load_model_cached(name_or_path: str | Path, models_dir: str | Path | None = 
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise ModelError(f"找不到模型「{name_or_path}」（{path}）",
-                         step("train_or_models_env"),
-                         en=f"model {str(name_or_path)!r} not found ({path})",
-                         fix_en=f"train it with precision-list train, or set --models / {MODELS_ENV}") from None
+        raise ModelError(
+            f"找不到模型「{name_or_path}」（{path}）",
+            step("train_or_models_env"),
+            en=f"model {str(name_or_path)!r} not found ({path})",
+            fix_en=f"train it with precision-list train, or set --models / {MODELS_ENV}",
+        ) from None
     key = str(path.resolve())
     hit = _CACHE.get(key)
     if hit and hit[0] == stat.st_mtime_ns and hit[1] == stat.st_size:
@@ -492,13 +636,20 @@ def predict_proba(model: dict, frame: pd.DataFrame, as_of: pd.Timestamp | None =
     fitted: Fitted = model["fitted"]
     missing = [f.column for f in fitted.features if f.column not in frame]
     if missing:
-        raise ModelError(f"缺少模型需要的欄位：{'、'.join(missing)}", "欄名要和訓練時相同",
-                         en=f"columns the model needs are missing: {', '.join(missing)}",
-                         fix_en="use the headers the model was trained with")
+        raise ModelError(
+            f"缺少模型需要的欄位：{'、'.join(missing)}",
+            "欄名要和訓練時相同",
+            en=f"columns the model needs are missing: {', '.join(missing)}",
+            fix_en="use the headers the model was trained with",
+        )
     if as_of is None:
         if any(f.kind == DATE for f in fitted.features):
-            raise ModelError("此模型用到日期欄，需要指定今天的日期", "請提供 as_of",
-                             en="this model uses a date column and needs today's date", fix_en="pass as_of")
+            raise ModelError(
+                "此模型用到日期欄，需要指定今天的日期",
+                "請提供 as_of",
+                en="this model uses a date column and needs today's date",
+                fix_en="pass as_of",
+            )
         as_of = pd.Timestamp("2000-01-01")  # unused: no date features
     X, _ = design_matrix(frame, fitted.features, as_of)
     return fitted.predict(X)
@@ -507,8 +658,17 @@ def predict_proba(model: dict, frame: pd.DataFrame, as_of: pd.Timestamp | None =
 # --------------------------------------------------------------------------- training
 
 
-def train_model(parsed, target: str | None, name: str, *, settings: Settings, as_of: pd.Timestamp, trained_at: str,
-                models_dir: str | Path | None = None, progress=lambda m: None) -> tuple[Path, CampaignResult]:
+def train_model(
+    parsed,
+    target: str | None,
+    name: str,
+    *,
+    settings: Settings,
+    as_of: pd.Timestamp,
+    trained_at: str,
+    models_dir: str | Path | None = None,
+    progress=lambda m: None,
+) -> tuple[Path, CampaignResult]:
     """Train on one parsed campaign sheet and save it as NAME.
 
     The list is read exactly as ``score`` reads it (:func:`~processor.analyse.propensity.score_sheet`:
@@ -520,20 +680,41 @@ def train_model(parsed, target: str | None, name: str, *, settings: Settings, as
     can be trained.
     """
     result = score_sheet(parsed, settings, as_of, target=target, progress=progress)
-    return save_trained(parsed, result, name, settings=settings, as_of=as_of, trained_at=trained_at,
-                        models_dir=models_dir, progress=progress), result
+    return save_trained(
+        parsed,
+        result,
+        name,
+        settings=settings,
+        as_of=as_of,
+        trained_at=trained_at,
+        models_dir=models_dir,
+        progress=progress,
+    ), result
 
 
-def save_trained(parsed, result: CampaignResult, name: str, *, settings: Settings, as_of: pd.Timestamp,
-                 trained_at: str, models_dir: str | Path | None = None, progress=lambda m: None) -> Path:
+def save_trained(
+    parsed,
+    result: CampaignResult,
+    name: str,
+    *,
+    settings: Settings,
+    as_of: pd.Timestamp,
+    trained_at: str,
+    models_dir: str | Path | None = None,
+    progress=lambda m: None,
+) -> Path:
     """Save what :func:`train_model` trained (see there); UnusableInput when nothing was."""
     path = model_path(name, models_dir)
     if result.fitted is None:
         first = result.stopped_by()
-        raise UnusableInput(first.problem if first else "無法訓練模型", first.fix if first else "",
-                            en="cannot train a model on this list", sheet=parsed.sheet,
-                            column=first.column if first else None,
-                            fix_en="see the data check for the reason (e.g. too few labelled rows or only one class)")
+        raise UnusableInput(
+            first.problem if first else "無法訓練模型",
+            first.fix if first else "",
+            en="cannot train a model on this list",
+            sheet=parsed.sheet,
+            column=first.column if first else None,
+            fix_en="see the data check for the reason (e.g. too few labelled rows or only one class)",
+        )
     e = result.evaluation or {}
     fitted, trained_rows = result.fitted, result.train_frame.index
     if result.mode == "split":
@@ -541,22 +722,35 @@ def save_trained(parsed, result: CampaignResult, name: str, *, settings: Setting
         trained_rows = result.labels.index[result.labels.notna()]
         fitted = refit(fitted, result.design.loc[trained_rows], result.labels.loc[trained_rows], settings, progress)
     meta = {
-        "name": name, "trained_at": trained_at, "as_of": str(as_of.date()), "source_sheet": parsed.sheet,
-        "target": result.label_column, "target_reason": result.label_reason,
+        "name": name,
+        "trained_at": trained_at,
+        "as_of": str(as_of.date()),
+        "source_sheet": parsed.sheet,
+        "target": result.label_column,
+        "target_reason": result.label_reason,
         "id_column": parsed.headers.get("customer_id", "客戶編號"),
         "fingerprint": data_fingerprint(parsed.frame.loc[trained_rows]),
         "rows_trained": int(len(trained_rows)),
         "buyers_trained": int(result.labels.loc[trained_rows].sum()),
         "refitted_on_all_labelled": result.mode == "split",
-        "features": [{"column": f.column, "kind": f.kind, "kind_label": KIND_LABELS[f.kind],
-                      "levels": list(f.levels)} for f in fitted.features],
+        "features": [
+            {"column": f.column, "kind": f.kind, "kind_label": KIND_LABELS[f.kind], "levels": list(f.levels)}
+            for f in fitted.features
+        ],
         "ignored": result.ignored.to_dict(orient="records"),
-        "chosen": fitted.chosen, "cutoff": fitted.cutoff, "economics": fitted.economics,
-        "evaluation": {"source": result.eval_source, "model_rows": int(len(result.train_frame)),
-                       **{k: nan_to_none(v) for k, v in e.items()}},
+        "chosen": fitted.chosen,
+        "cutoff": fitted.cutoff,
+        "economics": fitted.economics,
+        "evaluation": {
+            "source": result.eval_source,
+            "model_rows": int(len(result.train_frame)),
+            **{k: nan_to_none(v) for k, v in e.items()},
+        },
         "cv": json.loads(fitted.cv.to_json(orient="records", force_ascii=False)),
-        "data_check": {"errors": sum(p.severity == "錯誤" for p in result.problems),
-                       "warnings": sum(p.severity != "錯誤" for p in result.problems)},
+        "data_check": {
+            "errors": sum(p.severity == "錯誤" for p in result.problems),
+            "warnings": sum(p.severity != "錯誤" for p in result.problems),
+        },
         "versions": _versions(),
     }
     return save_model(fitted, meta, path)
@@ -569,6 +763,20 @@ def _versions() -> dict:
     return {"scikit-learn": sklearn.__version__, "statsmodels": statsmodels.__version__}
 
 
-__all__ = ["ModelError", "load_model", "load_model_cached", "save_model", "predict_proba", "train_model", "save_trained",
-           "model_path", "default_models_dir", "check_fitted", "signing_key", "verify_file", "ALLOWED_TYPES",
-           "BOOLEAN", "CATEGORY"]
+__all__ = [
+    "ModelError",
+    "load_model",
+    "load_model_cached",
+    "save_model",
+    "predict_proba",
+    "train_model",
+    "save_trained",
+    "model_path",
+    "default_models_dir",
+    "check_fitted",
+    "signing_key",
+    "verify_file",
+    "ALLOWED_TYPES",
+    "BOOLEAN",
+    "CATEGORY",
+]

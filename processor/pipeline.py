@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -22,17 +22,17 @@ from processor.analyse import transactions as tx
 from processor.analyse.contacts import analyse_contacts
 from processor.analyse.team import team_facts
 from processor.analyse.transactions import analyse_transactions
-from processor.errors import WARNING, Problem, UnusableInput, step
 from processor.engines import customer_tables
+from processor.errors import WARNING, Problem, UnusableInput, step
+from processor.privacy import mask_problem_ids
 from processor.read.logs import is_log, resolve_log
 from processor.read.parse import date_spellings, describe_unrecognised, detect_and_parse
 from processor.read.schema import normalise_header
-from processor.privacy import mask_problem_ids
 from processor.read.workbook import atomic_output, read_input
 from processor.settings import AUTO, GREGORIAN, LABEL_TO_NAME, ROC, Settings, settings_from_pairs
+from processor.sheets.activities import analyse_activities
 from processor.sheets.check import check_sheet, problems_frame
 from processor.sheets.contract import Context, Contribution
-from processor.sheets.activities import analyse_activities
 from processor.sheets.loans import analyse_loans
 from processor.sheets.propensity import analyse_campaign
 from processor.sheets.report import HELP_SHEET, Block, ResultSheet, render
@@ -75,7 +75,12 @@ class NotProduced:
 
 #: the analysers, in the order their sheets appear after 摘要
 ANALYSERS: list[Callable[[Context], Contribution | None]] = [
-    analyse_contacts, analyse_loans, analyse_activities, analyse_transactions, analyse_campaign]
+    analyse_contacts,
+    analyse_loans,
+    analyse_activities,
+    analyse_transactions,
+    analyse_campaign,
+]
 
 SETTINGS_SHEET_NAMES = {"設定", "设定", "settings", "config"}
 SETTINGS_SCAN_ROWS = 300
@@ -90,9 +95,15 @@ def _settings_sheet(raw_sheets, base: Settings) -> tuple[Settings, list[Problem]
             continue
         # settings are a short label column: a long data sheet is not normalised cell by cell
         first = grid.iloc[:SETTINGS_SCAN_ROWS, 0].map(lambda v: normalise_header(v) if v is not None else "")
-        if normalise_header(raw.name) in {normalise_header(n) for n in SETTINGS_SHEET_NAMES} or first.isin(labels).sum() >= 2:
-            pairs = [(int(i) + 1, grid.iat[i, 0], grid.iat[i, 1]) for i in range(len(first))
-                     if first.iat[i] in labels or (first.iat[i] and grid.iat[i, 1] is not None and i > 0)]
+        if (
+            normalise_header(raw.name) in {normalise_header(n) for n in SETTINGS_SHEET_NAMES}
+            or first.isin(labels).sum() >= 2
+        ):
+            pairs = [
+                (int(i) + 1, grid.iat[i, 0], grid.iat[i, 1])
+                for i in range(len(first))
+                if first.iat[i] in labels or (first.iat[i] and grid.iat[i, 1] is not None and i > 0)
+            ]
             settings, problems = settings_from_pairs(pairs, raw.name, base)
             return settings, problems, {raw.name}
     return base, [], set()
@@ -104,8 +115,12 @@ def workbook_settings(raw_sheets, base: Settings | None = None) -> tuple[Setting
     return _settings_sheet(raw_sheets, base or Settings())
 
 
-def read_sheets(raw_sheets, as_of: pd.Timestamp, settings: Settings | None = None,
-                progress: Callable[[str], None] = lambda message: None) -> tuple[Settings, list, list[Problem]]:
+def read_sheets(
+    raw_sheets,
+    as_of: pd.Timestamp,
+    settings: Settings | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> tuple[Settings, list, list[Problem]]:
     """(settings, parsed sheets, problems) of raw sheets, the one way every command reads them:
     result sheets of an earlier run are left out, the 設定 sheet is read over ``settings``, every
     other sheet is detected, parsed and checked."""
@@ -127,9 +142,18 @@ def date_display(settings: Settings, raw_sheets, parsed) -> str:
     return ROC if roc and roc >= other else GREGORIAN
 
 
-def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: str | None = None,
-            models_dir: Path | None = None, progress: Callable[[str], None] | None = None,
-            source_name: str = "", target: str | None = None, horizon_days: int | None = None) -> Analysis:
+def analyse(
+    raw_sheets,
+    as_of=None,
+    settings: Settings | None = None,
+    *,
+    model: str | None = None,
+    models_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    source_name: str = "",
+    target: str | None = None,
+    horizon_days: int | None = None,
+) -> Analysis:
     """Detect, parse, validate and analyse raw sheets; the pure heart of ``score``.
 
     ``as_of`` defaults to today (the shells pass it; nothing below reads the clock). ``horizon_days``
@@ -167,19 +191,31 @@ def analyse(raw_sheets, as_of=None, settings: Settings | None = None, *, model: 
     check = check_sheet(problems)
     today = today_sheet(calls, settings, as_of)
     summary = {
-        "file": source_name, "as_of": f"{as_of:%Y-%m-%d}",
-        "sheets": [{"sheet": s.sheet, "kind": s.kind.key, "rows": int(len(s.frame)), "header_row": s.header_row,
-                    "layout": s.layout} for s in parsed],
+        "file": source_name,
+        "as_of": f"{as_of:%Y-%m-%d}",
+        "sheets": [
+            {
+                "sheet": s.sheet,
+                "kind": s.kind.key,
+                "rows": int(len(s.frame)),
+                "header_row": s.header_row,
+                "layout": s.layout,
+            }
+            for s in parsed
+        ],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
-        "result_sheets": ([today[0].name] if today else []) + [overview.name] + [s.name for s in sheets]
+        "result_sheets": ([today[0].name] if today else [])
+        + [overview.name]
+        + [s.name for s in sheets]
         + [check.name, HELP_SHEET],
         **summary,
         **({"today": today[1]} if today else {}),
     }
     summary["team"] = team_facts(summary, settings.rep)
     first = [today[0]] if today else []
-    return Analysis(raw_sheets, parsed, problems, [*first, overview, *sheets, check], summary, settings,
-                    mask_problem_ids(stopped))
+    return Analysis(
+        raw_sheets, parsed, problems, [*first, overview, *sheets, check], summary, settings, mask_problem_ids(stopped)
+    )
 
 
 def not_produced(analysis: Analysis, kind_key: str) -> NotProduced:
@@ -215,10 +251,18 @@ def default_output(input_path: Path) -> Path:
     return input_path.with_name(f"{input_path.stem}.scored.xlsx")
 
 
-def score_file(input_path, output_path=None, *, as_of=None, settings: Settings | None = None,
-               model: str | None = None, models_dir: Path | None = None,
-               progress: Callable[[str], None] | None = None, target: str | None = None,
-               horizon_days: int | None = None) -> dict:
+def score_file(
+    input_path,
+    output_path=None,
+    *,
+    as_of=None,
+    settings: Settings | None = None,
+    model: str | None = None,
+    models_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    target: str | None = None,
+    horizon_days: int | None = None,
+) -> dict:
     """Score one workbook or CSV and write the result workbook atomically; returns the summary.
     A transaction log (a ``.parquet`` file or a folder) goes to :func:`score_log` with its defaults.
 
@@ -230,40 +274,63 @@ def score_file(input_path, output_path=None, *, as_of=None, settings: Settings |
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)
     if _same_file(output_path, input_path):
-        raise UnusableInput("輸出檔不能和輸入檔同名", step("other_output"), en="the output would overwrite the input",
-                            fix_en="choose another file name with -o")
+        raise UnusableInput(
+            "輸出檔不能和輸入檔同名",
+            step("other_output"),
+            en="the output would overwrite the input",
+            fix_en="choose another file name with -o",
+        )
     if not output_path.parent.is_dir():
-        raise UnusableInput(f"輸出資料夾 {output_path.parent} 不存在", "請先建立資料夾，或用 -o 指定已存在的資料夾",
-                            en=f"output folder {output_path.parent} does not exist",
-                            fix_en="create the folder first, or point -o to an existing folder")
+        raise UnusableInput(
+            f"輸出資料夾 {output_path.parent} 不存在",
+            "請先建立資料夾，或用 -o 指定已存在的資料夾",
+            en=f"output folder {output_path.parent} does not exist",
+            fix_en="create the folder first, or point -o to an existing folder",
+        )
     raw = read_input(input_path)
-    analysis = analyse(raw, as_of, settings, model=model, models_dir=models_dir, progress=progress,
-                       source_name=input_path.name, target=target, horizon_days=horizon_days)
+    analysis = analyse(
+        raw,
+        as_of,
+        settings,
+        model=model,
+        models_dir=models_dir,
+        progress=progress,
+        source_name=input_path.name,
+        target=target,
+        horizon_days=horizon_days,
+    )
     if not analysis.parsed:
         described = []
         for sheet in [r for r in raw if not getattr(r, "result", False)][:3]:  # a refusal stays one short line
             _, shown, guess = describe_unrecognised(sheet.grid, limit=6)
             described.append(f"「{sheet.name}」標題 {shown}" + (f"，最接近「{guess}」" if guess else ""))
-        raise UnusableInput("找不到可分析的工作表：" + "；".join(described),
-                            step("use_template_headers") + "（標題列放在前 15 列內）",
-                            en="no sheet with recognisable headers (contacts, follow-ups, activities, transactions, "
-                               "campaign list or loan intake)",
-                            fix_en="use the column names of the templates written by `precision-list templates` "
-                                   "(header row within the first 15 rows)")
+        raise UnusableInput(
+            "找不到可分析的工作表：" + "；".join(described),
+            step("use_template_headers") + "（標題列放在前 15 列內）",
+            en="no sheet with recognisable headers (contacts, follow-ups, activities, transactions, "
+            "campaign list or loan intake)",
+            fix_en="use the column names of the templates written by `precision-list templates` "
+            "(header row within the first 15 rows)",
+        )
     if all(len(s.frame) == 0 for s in analysis.parsed):
         names = "、".join(s.sheet for s in analysis.parsed)
-        raise UnusableInput(f"工作表 {names} 只有標題列（或是空白表單），沒有資料", "請在標題列下方（或表單的值欄）填入資料再送出",
-                            en=f"sheet(s) {names} have headers (or a blank form) but no data",
-                            fix_en="fill in rows below the header row (or the form's value column) and submit again")
+        raise UnusableInput(
+            f"工作表 {names} 只有標題列（或是空白表單），沒有資料",
+            "請在標題列下方（或表單的值欄）填入資料再送出",
+            en=f"sheet(s) {names} have headers (or a blank form) but no data",
+            fix_en="fill in rows below the header row (or the form's value column) and submit again",
+        )
     if progress:
         progress(f"寫出 {output_path.name}")
     try:
         render(analysis, input_path, output_path, progress)
     except PermissionError as exc:
-        raise UnusableInput(f"無法寫入 {output_path.name}（沒有權限，或檔案正在 Excel 開著）",
-                            "請關掉 Excel 中開著的結果檔，或用 -o 指定可寫入的位置",
-                            en=f"cannot write {output_path.name} (no permission, or it is open in Excel)",
-                            fix_en="close the result file in Excel, or choose a writable place with -o") from exc
+        raise UnusableInput(
+            f"無法寫入 {output_path.name}（沒有權限，或檔案正在 Excel 開著）",
+            "請關掉 Excel 中開著的結果檔，或用 -o 指定可寫入的位置",
+            en=f"cannot write {output_path.name} (no permission, or it is open in Excel)",
+            fix_en="close the result file in Excel, or choose a writable place with -o",
+        ) from exc
     analysis.summary["output"] = str(output_path)
     return analysis.summary
 
@@ -293,9 +360,17 @@ def list_to_train(parsed: list, target: str | None = None):
     return next((s for s in campaigns if propensity.choose_label(s).column is not None), campaigns[0])
 
 
-def train_file(input_path: str | Path, target: str | None, name: str, *, settings: Settings | None = None,
-               as_of: pd.Timestamp, trained_at: str, models_dir: str | Path | None = None,
-               progress=lambda m: None) -> Training:
+def train_file(
+    input_path: str | Path,
+    target: str | None,
+    name: str,
+    *,
+    settings: Settings | None = None,
+    as_of: pd.Timestamp,
+    trained_at: str,
+    models_dir: str | Path | None = None,
+    progress=lambda m: None,
+) -> Training:
     """``precision-list train``: read a workbook or CSV as ``score`` does (:func:`read_sheets`: its
     設定 sheet over ``settings``, every sheet parsed and checked), train on its campaign list (the first one whose
     label is found) and save the model; the file's 資料檢查 goes beside the model as
@@ -304,15 +379,26 @@ def train_file(input_path: str | Path, target: str | None, name: str, *, setting
     settings, parsed, problems = read_sheets(read_input(Path(input_path)), as_of, settings, progress)
     sheet = list_to_train(parsed, target)
     if sheet is None:
-        raise UnusableInput("找不到行銷名單工作表（要有客戶編號欄）", "標題列請包含「客戶編號」（或 UID、會員編號）與目標欄",
-                            en="no campaign list (a sheet with a customer id column) found",
-                            fix_en="the header row needs a customer id column (客戶編號, UID, 會員編號) and the target column")
+        raise UnusableInput(
+            "找不到行銷名單工作表（要有客戶編號欄）",
+            "標題列請包含「客戶編號」（或 UID、會員編號）與目標欄",
+            en="no campaign list (a sheet with a customer id column) found",
+            fix_en="the header row needs a customer id column (客戶編號, UID, 會員編號) and the target column",
+        )
     result = propensity.score_sheet(sheet, settings, as_of, target=target, progress=progress)
     problems += result.problems
     saved, error = None, None
     try:
-        saved = models.save_trained(sheet, result, name, settings=settings, as_of=as_of, trained_at=trained_at,
-                             models_dir=models_dir, progress=progress)
+        saved = models.save_trained(
+            sheet,
+            result,
+            name,
+            settings=settings,
+            as_of=as_of,
+            trained_at=trained_at,
+            models_dir=models_dir,
+            progress=progress,
+        )
     except UnusableInput as exc:  # nothing could be trained: the report still says why, in full
         error = exc
     report = path.with_name(f"{path.stem}.資料檢查.csv")
@@ -338,10 +424,20 @@ def log_output(input_text: str) -> Path:
     return folder.parent / f"{folder.name}.scored.xlsx"
 
 
-def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = False, as_of=None,
-              settings: Settings | None = None, engine: str = "auto", scheduler: str | None = None,
-              memory_limit: str | None = None, workers: int | None = None,
-              progress: Callable[[str], None] | None = None) -> dict:
+def score_log(
+    input_text: str,
+    output_path=None,
+    *,
+    out_dir=None,
+    csv: bool = False,
+    as_of=None,
+    settings: Settings | None = None,
+    engine: str = "auto",
+    scheduler: str | None = None,
+    memory_limit: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """Score a transaction log (Parquet file, folder or glob of .parquet/.csv) on the chosen engine
     (:mod:`processor.engines`): the result workbook keeps 摘要, the top of each list and 資料檢查;
     ``out_dir`` gets every customer as Parquet (and CSV when asked), one file per sheet.
@@ -355,43 +451,80 @@ def score_log(input_text: str, output_path=None, *, out_dir=None, csv: bool = Fa
     log = resolve_log(input_text)
     output_path = Path(output_path) if output_path else log_output(input_text)
     if not output_path.parent.is_dir():
-        raise UnusableInput(f"輸出資料夾 {output_path.parent} 不存在", "請先建立資料夾，或用 -o 指定已存在的資料夾",
-                            en=f"output folder {output_path.parent} does not exist",
-                            fix_en="create the folder first, or point -o to an existing folder")
+        raise UnusableInput(
+            f"輸出資料夾 {output_path.parent} 不存在",
+            "請先建立資料夾，或用 -o 指定已存在的資料夾",
+            en=f"output folder {output_path.parent} does not exist",
+            fix_en="create the folder first, or point -o to an existing folder",
+        )
     out_dir = Path(out_dir) if out_dir else None
     if out_dir is not None and not out_dir.parent.resolve().is_dir():
-        raise UnusableInput(f"{step('out_dir')} 的上層資料夾 {out_dir.parent} 不存在", "請先建立它，或指定已存在的位置",
-                            en=f"the parent of --out-dir ({out_dir.parent}) does not exist",
-                            fix_en="create it first, or choose an existing place")
+        raise UnusableInput(
+            f"{step('out_dir')} 的上層資料夾 {out_dir.parent} 不存在",
+            "請先建立它，或指定已存在的位置",
+            en=f"the parent of --out-dir ({out_dir.parent}) does not exist",
+            fix_en="create it first, or choose an existing place",
+        )
     progress(f"{log.name}：{len(log.files)} 個檔案，約 {log.estimated_rows:,} 筆")
-    tables = customer_tables(log, as_of, settings, engine=engine, scheduler=scheduler, memory_limit=memory_limit,
-                             workers=workers, progress=progress)
+    tables = customer_tables(
+        log,
+        as_of,
+        settings,
+        engine=engine,
+        scheduler=scheduler,
+        memory_limit=memory_limit,
+        workers=workers,
+        progress=progress,
+    )
     if tables.silence.empty:
-        raise UnusableInput(f"{log.name} 沒有任何可用的購買紀錄（{tables.rows:,} 列都缺值、是退貨或 0 元、或晚於基準日）",
-                            "請確認 客戶編號、日期、金額 欄有資料，" + step("as_of_is_right"),
-                            en=f"{log.name} has no usable purchase ({tables.rows:,} rows)",
-                            fix_en="check the customer id, date and amount columns and the --as-of date")
+        raise UnusableInput(
+            f"{log.name} 沒有任何可用的購買紀錄（{tables.rows:,} 列都缺值、是退貨或 0 元、或晚於基準日）",
+            "請確認 客戶編號、日期、金額 欄有資料，" + step("as_of_is_right"),
+            en=f"{log.name} has no usable purchase ({tables.rows:,} rows)",
+            fix_en="check the customer id, date and amount columns and the --as-of date",
+        )
     built = tx.build_sheets(tables.silence, tables.segments, tables.info, as_of, settings)
     problems = mask_problem_ids(tables.problems)
     n_errors = sum(p.severity != WARNING for p in problems)
-    files = pd.DataFrame({"檔案": [f.path.name for f in log.files], "格式": [f.format for f in log.files],
-                          "大小(MB)": [round(f.bytes / 1e6, 1) for f in log.files]})
-    where = ([f"完整表格（每位客戶一列）：{out_dir / (name + '.parquet')}" for name in FULL_TABLES] if out_dir else
-             [f"本活頁簿只列出每張表的前 {tx.MAX_LISTED:,} 位；{step('full_tables')}。"])
-    overview = ResultSheet("摘要", (Block(files, title="交易紀錄檔", as_table=False), *built["summary_blocks"]), (
-        f"精準名單 結果摘要　{log.name}",
-        f"基準日 {as_of:%Y/%m/%d}；{tables.rows:,} 筆交易、{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；"
-        f"資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
-        *where,
-    ), lead=f"結果摘要　{log.name}　基準日 {as_of:%Y/%m/%d}；{len(tables.silence):,} 位客戶。" + " ".join(where))
-    check = ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
-        "資料檢查：每一列是一個問題；大型交易紀錄不標列號（原始檔沒有被修改）。",
-    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可（大型交易紀錄不標列號）。")
+    files = pd.DataFrame(
+        {
+            "檔案": [f.path.name for f in log.files],
+            "格式": [f.format for f in log.files],
+            "大小(MB)": [round(f.bytes / 1e6, 1) for f in log.files],
+        }
+    )
+    where = (
+        [f"完整表格（每位客戶一列）：{out_dir / (name + '.parquet')}" for name in FULL_TABLES]
+        if out_dir
+        else [f"本活頁簿只列出每張表的前 {tx.MAX_LISTED:,} 位；{step('full_tables')}。"]
+    )
+    overview = ResultSheet(
+        "摘要",
+        (Block(files, title="交易紀錄檔", as_table=False), *built["summary_blocks"]),
+        (
+            f"精準名單 結果摘要　{log.name}",
+            f"基準日 {as_of:%Y/%m/%d}；{tables.rows:,} 筆交易、{len(tables.silence):,} 位客戶（引擎 {tables.engine}）；"
+            f"資料問題 {n_errors} 個錯誤、{len(problems) - n_errors} 個提醒（見 資料檢查）。",
+            *where,
+        ),
+        lead=f"結果摘要　{log.name}　基準日 {as_of:%Y/%m/%d}；{len(tables.silence):,} 位客戶。" + " ".join(where),
+    )
+    check = ResultSheet(
+        "資料檢查",
+        (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),),
+        ("資料檢查：每一列是一個問題；大型交易紀錄不標列號（原始檔沒有被修改）。",),
+        lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可（大型交易紀錄不標列號）。",
+    )
     summary = {
-        "file": log.name, "as_of": f"{as_of:%Y-%m-%d}", "rows": int(tables.rows),
-        "files": [f.path.name for f in log.files], "engine": tables.engine, **tables.details,
-        "sheets": [{"sheet": log.name, "kind": "transactions", "rows": int(tables.rows), "header_row": 1,
-                    "layout": "table"}],
+        "file": log.name,
+        "as_of": f"{as_of:%Y-%m-%d}",
+        "rows": int(tables.rows),
+        "files": [f.path.name for f in log.files],
+        "engine": tables.engine,
+        **tables.details,
+        "sheets": [
+            {"sheet": log.name, "kind": "transactions", "rows": int(tables.rows), "header_row": 1, "layout": "table"}
+        ],
         "problems": {"errors": n_errors, "warnings": len(problems) - n_errors},
         "result_sheets": [overview.name] + [s.name for s in built["sheets"]] + [check.name],
         **built["summary"],

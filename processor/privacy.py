@@ -17,9 +17,12 @@ import pandas as pd
 from processor.errors import ID_CANDIDATE, Problem
 from processor.read.values import normalise_text
 
-LETTER_CODES = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-                        [10, 11, 12, 13, 14, 15, 16, 17, 34, 18, 19, 20, 21, 22, 35, 23, 24, 25, 26, 27, 28, 29,
-                         32, 30, 31, 33]))
+LETTER_CODES = dict(
+    zip(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        [10, 11, 12, 13, 14, 15, 16, 17, 34, 18, 19, 20, 21, 22, 35, 23, 24, 25, 26, 27, 28, 29, 32, 30, 31, 33],
+    )
+)
 _LETTER_LOOKUP = np.zeros(128, dtype=np.int64)
 for _letter, _code in LETTER_CODES.items():
     _LETTER_LOOKUP[ord(_letter)] = _code
@@ -113,5 +116,7 @@ def mask_problem_ids(problems: list[Problem]) -> list[Problem]:
         return problems
     values = mask_ids_in_text(pd.Series([p.value for p in problems], dtype=object)).tolist()
     columns = mask_ids_in_text(pd.Series([p.column for p in problems], dtype=object)).tolist()
-    return [p if (value is p.value and column is p.column) else replace(p, value=value, column=column)
-            for p, value, column in zip(problems, values, columns)]
+    return [
+        p if (value is p.value and column is p.column) else replace(p, value=value, column=column)
+        for p, value, column in zip(problems, values, columns)
+    ]

@@ -15,19 +15,42 @@ from processor.read.schema import normalise_header
 from processor.read.values import parse_number_scalar
 
 
-def _f(default, label: str, hint: str, *, minimum: float | None = None, maximum: float | None = None,
-       choices: dict[str, str] | None = None, aliases: tuple[str, ...] = ()):
+def _f(
+    default,
+    label: str,
+    hint: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    choices: dict[str, str] | None = None,
+    aliases: tuple[str, ...] = (),
+):
     """A setting: ``choices`` (a text setting) maps every accepted spelling to the value it means;
     ``aliases`` are former labels a 設定 sheet may still use."""
-    return field(default=default, metadata={"label": label, "hint": hint, "min": minimum, "max": maximum,
-                                            "choices": choices, "aliases": aliases})
+    return field(
+        default=default,
+        metadata={"label": label, "hint": hint, "min": minimum, "max": maximum, "choices": choices, "aliases": aliases},
+    )
 
 
 AUTO, GREGORIAN, ROC = "自動", "西元", "民國"
 #: how 日期顯示 may be written (compared without spaces, lower case)
-DATE_DISPLAY_SPELLINGS = {"自動": AUTO, "自动": AUTO, "auto": AUTO, "西元": GREGORIAN, "西元年": GREGORIAN,
-                          "公元": GREGORIAN, "ad": GREGORIAN, "gregorian": GREGORIAN, "民國": ROC, "民国": ROC,
-                          "民國年": ROC, "民国年": ROC, "roc": ROC, "minguo": ROC}
+DATE_DISPLAY_SPELLINGS = {
+    "自動": AUTO,
+    "自动": AUTO,
+    "auto": AUTO,
+    "西元": GREGORIAN,
+    "西元年": GREGORIAN,
+    "公元": GREGORIAN,
+    "ad": GREGORIAN,
+    "gregorian": GREGORIAN,
+    "民國": ROC,
+    "民国": ROC,
+    "民國年": ROC,
+    "民国年": ROC,
+    "roc": ROC,
+    "minguo": ROC,
+}
 
 
 @dataclass(frozen=True)
@@ -49,37 +72,74 @@ class Settings:
     abc_a: float = _f(0.10, "A類比例", "客戶數前幾成為 A 類（0–1）", minimum=0, maximum=1)
     abc_b: float = _f(0.20, "B類比例", "接著幾成為 B 類（0–1）", minimum=0, maximum=1)
     # seed 004 silence scoring
-    min_visits: int = _f(2, "最少購買次數", "購買天數少於此數的客戶標為低頻/新客，以全體典型間隔評分", minimum=1,
-                         aliases=("最少來店次數",))
+    min_visits: int = _f(
+        2,
+        "最少購買次數",
+        "購買天數少於此數的客戶標為低頻/新客，以全體典型間隔評分",
+        minimum=1,
+        aliases=("最少來店次數",),
+    )
     # seed 004 二.2 visit-rate classes: 邊緣 月到店低於2次; 休眠 一個月1次左右、一年度15次以下;
     # 流失 一個月平均不到1次、一年3-5次以下 (忠誠 vs 常規 is spending potential, not a rate: see silence.py)
-    regular_per_month: float = _f(2.0, "忠誠常規每月購買次數", "近 12 個月平均每月購買至少此次數為忠誠/常規，少於此為邊緣"
-                                  "（種子：邊緣客戶每月低於 2 次）", minimum=0, aliases=("忠誠常規每月到店次數",))
-    marginal_per_year: float = _f(15.0, "邊緣客戶每年購買次數", "每年購買至少此次數為邊緣，少於此為休眠（種子：休眠客戶一年 15 次以下）",
-                                  minimum=0, aliases=("邊緣客戶每年到店次數",))
-    lost_per_year: float = _f(5.0, "流失客戶每年購買次數", "每年購買不超過此次數為流失（種子：流失客戶一年 3–5 次以下）", minimum=0,
-                              aliases=("流失客戶每年到店次數",))
-    typical_gap_days: int = _f(90, "無回購資料時的典型間隔天數", "全部客戶都只買過一次時，沉默得分 S 以此天數為分母（種子：三個月以上沒買為最深一級）", minimum=1)
+    regular_per_month: float = _f(
+        2.0,
+        "忠誠常規每月購買次數",
+        "近 12 個月平均每月購買至少此次數為忠誠/常規，少於此為邊緣（種子：邊緣客戶每月低於 2 次）",
+        minimum=0,
+        aliases=("忠誠常規每月到店次數",),
+    )
+    marginal_per_year: float = _f(
+        15.0,
+        "邊緣客戶每年購買次數",
+        "每年購買至少此次數為邊緣，少於此為休眠（種子：休眠客戶一年 15 次以下）",
+        minimum=0,
+        aliases=("邊緣客戶每年到店次數",),
+    )
+    lost_per_year: float = _f(
+        5.0,
+        "流失客戶每年購買次數",
+        "每年購買不超過此次數為流失（種子：流失客戶一年 3–5 次以下）",
+        minimum=0,
+        aliases=("流失客戶每年到店次數",),
+    )
+    typical_gap_days: int = _f(
+        90,
+        "無回購資料時的典型間隔天數",
+        "全部客戶都只買過一次時，沉默得分 S 以此天數為分母（種子：三個月以上沒買為最深一級）",
+        minimum=1,
+    )
     # seed 004 客戶價值 (CLV): horizon, discounting, margin when the log has no 毛利/成本, marketing cost
-    horizon_days: int = _f(365, "客戶價值預測天數", "客戶價值表預測未來幾天的購買次數與營收", minimum=1,
-                           maximum=3650)
+    horizon_days: int = _f(365, "客戶價值預測天數", "客戶價值表預測未來幾天的購買次數與營收", minimum=1, maximum=3650)
     discount_rate: float = _f(0.10, "年折現率", "顧客終身價值每年折現的比率（0.10 = 10%）", minimum=0, maximum=1)
-    margin_rate: float = _f(0.70, "毛利率", "交易資料沒有毛利/成本欄時，預期毛利＝預期營收 × 此比率（預設依種子 000 售價 2,500、成本 750）",
-                            minimum=0, maximum=1)
-    marketing_cost: float = _f(0.0, "每年行銷費用", "每位仍是客戶的客戶每年的關係營銷費用（元），從顧客終身價值扣除（種子 004）", minimum=0)
+    margin_rate: float = _f(
+        0.70,
+        "毛利率",
+        "交易資料沒有毛利/成本欄時，預期毛利＝預期營收 × 此比率（預設依種子 000 售價 2,500、成本 750）",
+        minimum=0,
+        maximum=1,
+    )
+    marketing_cost: float = _f(
+        0.0, "每年行銷費用", "每位仍是客戶的客戶每年的關係營銷費用（元），從顧客終身價值扣除（種子 004）", minimum=0
+    )
     # seed 001/002 composite value score weights (recency, frequency, monetary)
     weight_r: float = _f(0.3, "價值分數權重R", "綜合價值分數中最近購買的權重", minimum=0)
     weight_f: float = _f(0.3, "價值分數權重F", "綜合價值分數中購買頻率的權重", minimum=0)
     weight_m: float = _f(0.4, "價值分數權重M", "綜合價值分數中購買金額的權重", minimum=0)
     random_state: int = _f(0, "隨機種子", "分群與模型的隨機種子，固定則結果可重現")
     # issue 15: the rep's morning sheet and the manager's roll-up
-    call_sheet_rows: int = _f(20, "今日聯絡列數", "今日聯絡 工作表最多列幾位（其餘在 跟進排程、沉默排名、精準名單）", minimum=1)
+    call_sheet_rows: int = _f(
+        20, "今日聯絡列數", "今日聯絡 工作表最多列幾位（其餘在 跟進排程、沉默排名、精準名單）", minimum=1
+    )
     rep: str = _f("", "業務", "這份名單是哪位業務的（團隊總覽依此分人；空白時用檔名）")
     # reps type and think in 民國 years (115/11/29); the result's dates stay real dates either way
-    date_display: str = _f(AUTO, "日期顯示", "結果中的日期用 西元（2026/11/29）或 民國（115/11/29）；"
-                           "自動＝輸入的日期多半寫民國年就用民國", choices=DATE_DISPLAY_SPELLINGS)
+    date_display: str = _f(
+        AUTO,
+        "日期顯示",
+        "結果中的日期用 西元（2026/11/29）或 民國（115/11/29）；自動＝輸入的日期多半寫民國年就用民國",
+        choices=DATE_DISPLAY_SPELLINGS,
+    )
 
-    def with_values(self, values: dict) -> "Settings":
+    def with_values(self, values: dict) -> Settings:
         return replace(self, **values)
 
     def date_text(self, value) -> str:
@@ -127,7 +187,9 @@ def _coerce(name: str, raw) -> object:
     return value
 
 
-def settings_from_pairs(pairs: list[tuple[int, object, object]], sheet: str, base: Settings) -> tuple[Settings, list[Problem]]:
+def settings_from_pairs(
+    pairs: list[tuple[int, object, object]], sheet: str, base: Settings
+) -> tuple[Settings, list[Problem]]:
     """Read (row, label, value) pairs of a 設定 sheet over ``base``; unknown or bad lines become problems."""
     by_label = {normalise_header(label): name for label, name in LABEL_TO_NAME.items()}
     by_label.update({normalise_header(name): name for name in FIELDS})
@@ -137,15 +199,32 @@ def settings_from_pairs(pairs: list[tuple[int, object, object]], sheet: str, bas
             continue
         name = by_label.get(normalise_header(str(label)))
         if name is None:
-            problems.append(Problem(sheet, row, "項目", str(label), "不認得的設定項目，已略過",
-                                    "項目名稱請用範本 設定 工作表上的名稱", WARNING))
+            problems.append(
+                Problem(
+                    sheet,
+                    row,
+                    "項目",
+                    str(label),
+                    "不認得的設定項目，已略過",
+                    "項目名稱請用範本 設定 工作表上的名稱",
+                    WARNING,
+                )
+            )
             continue
         try:
             values[name] = _coerce(name, raw)
         except (ValueError, TypeError):
             meta = FIELDS[name].metadata
-            problems.append(Problem(sheet, row, meta["label"], str(raw), "設定值無法使用，改用預設值",
-                                    f"{meta['hint']}；預設 {FIELDS[name].default}"))
+            problems.append(
+                Problem(
+                    sheet,
+                    row,
+                    meta["label"],
+                    str(raw),
+                    "設定值無法使用，改用預設值",
+                    f"{meta['hint']}；預設 {FIELDS[name].default}",
+                )
+            )
     return base.with_values(values), problems
 
 
@@ -165,20 +244,30 @@ def load_config(path: Path | None) -> Settings:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except OSError as exc:
-        raise UnusableInput(f"讀不到設定檔 {path}（{type(exc).__name__}）", step("check_config"),
-                            en=f"cannot read the config file {path} ({type(exc).__name__})",
-                            fix_en="check the path given to --config") from None
+        raise UnusableInput(
+            f"讀不到設定檔 {path}（{type(exc).__name__}）",
+            step("check_config"),
+            en=f"cannot read the config file {path} ({type(exc).__name__})",
+            fix_en="check the path given to --config",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise UnusableInput(f"設定檔 {path.name} 不是正確的 TOML：{exc}", "請對照 docs/dropfolder.sample.toml 修正",
-                            en=f"the config file {path.name} is not valid TOML: {exc}",
-                            fix_en="compare it with docs/dropfolder.sample.toml") from None
+        raise UnusableInput(
+            f"設定檔 {path.name} 不是正確的 TOML：{exc}",
+            "請對照 docs/dropfolder.sample.toml 修正",
+            en=f"the config file {path.name} is not valid TOML: {exc}",
+            fix_en="compare it with docs/dropfolder.sample.toml",
+        ) from None
     table = data.get("settings", {})
     if not isinstance(table, dict):
         table = {"settings": table}
     unknown = sorted(set(table) - set(FIELDS))
     if unknown:
-        raise UnusableInput(f"設定檔 {path.name} 的 [settings] 有不認得的項目 {unknown}", f"可用的項目：{sorted(FIELDS)}",
-                            en=f"{path.name}: unknown settings {unknown}", fix_en=f"known settings: {sorted(FIELDS)}")
+        raise UnusableInput(
+            f"設定檔 {path.name} 的 [settings] 有不認得的項目 {unknown}",
+            f"可用的項目：{sorted(FIELDS)}",
+            en=f"{path.name}: unknown settings {unknown}",
+            fix_en=f"known settings: {sorted(FIELDS)}",
+        )
     values = {}
     for key, raw in table.items():
         try:
@@ -188,10 +277,15 @@ def load_config(path: Path | None) -> Settings:
             bounds = [(word, meta[end]) for word, end in (("≥", "min"), ("≤", "max")) if meta[end] is not None]
             allowed = "".join(f"，{word} {value}" for word, value in bounds)
             kind = "、".join(dict.fromkeys(meta["choices"].values())) if meta["choices"] else "數字"
-            raise UnusableInput(f"設定檔 {path.name} 的 {key} = {raw!r} 無法使用",
-                                f"{meta['hint']}（{kind}{allowed}；預設 {default}）",
-                                en=f"{path.name}: {key} = {raw!r} is not usable",
-                                fix_en=(f"give one of {kind}" if meta["choices"] else
-                                        f"give a number{''.join(f', {w} {v}' for w, v in bounds)}")
-                                + f" (default {default})") from None
+            raise UnusableInput(
+                f"設定檔 {path.name} 的 {key} = {raw!r} 無法使用",
+                f"{meta['hint']}（{kind}{allowed}；預設 {default}）",
+                en=f"{path.name}: {key} = {raw!r} is not usable",
+                fix_en=(
+                    f"give one of {kind}"
+                    if meta["choices"]
+                    else f"give a number{''.join(f', {w} {v}' for w, v in bounds)}"
+                )
+                + f" (default {default})",
+            ) from None
     return Settings().with_values(values)

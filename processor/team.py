@@ -73,14 +73,29 @@ def collect(root: Path) -> list[dict]:
         facts = result_facts(path)
         stem = path.name.removesuffix(".scored.xlsx").removesuffix(".xlsx")
         rep = (facts or {}).get("rep") or stem
-        found.append({"rep": rep, "file": path.name, "mtime": path.stat().st_mtime, "facts": facts,
-                      "status": STATUS_DONE if facts is not None else STATUS_UNKNOWN,
-                      "note": "" if facts is not None else "舊版結果，請重新放入 inbox 評分"})
+        found.append(
+            {
+                "rep": rep,
+                "file": path.name,
+                "mtime": path.stat().st_mtime,
+                "facts": facts,
+                "status": STATUS_DONE if facts is not None else STATUS_UNKNOWN,
+                "note": "" if facts is not None else "舊版結果，請重新放入 inbox 評分",
+            }
+        )
     failed = root / "failed"
     for path in sorted(failed.iterdir()) if failed.is_dir() else []:
         if path.is_file() and not path.name.endswith(ERROR_SUFFIX) and not path.name.startswith("."):
-            found.append({"rep": _rep_of_failed(path), "file": path.name, "mtime": path.stat().st_mtime,
-                          "facts": None, "status": STATUS_FAILED, "note": _problem(path)})
+            found.append(
+                {
+                    "rep": _rep_of_failed(path),
+                    "file": path.name,
+                    "mtime": path.stat().st_mtime,
+                    "facts": None,
+                    "status": STATUS_FAILED,
+                    "note": _problem(path),
+                }
+            )
     newest: dict[str, dict] = {}
     for entry in found:  # a few files per rep
         if entry["rep"] not in newest or entry["mtime"] > newest[entry["rep"]]["mtime"]:
@@ -97,21 +112,46 @@ def team_sheets(table) -> list:
     money = {"預期利潤": "#,##0"}
     main = Block(table, formats={c: "#,##0" for c in NUMBER_COLUMNS}, widths={"狀態": 24})
     stage = [c for c in NUMBER_COLUMNS if c.startswith("階段:")]
-    charts = (Block(reps[["業務", "今天到期", "逾期"]].fillna(0), title="今天要跟進", as_table=False,
-                    charts=(Chart("col", "各業務今天到期與逾期", "業務", ("今天到期", "逾期"), y_title="人"),)),
-              Block(reps[["業務", *stage]].fillna(0), title="漏斗階段", as_table=False,
-                    charts=(Chart("bar", "各業務漏斗階段", "業務", tuple(stage), y_title="人"),)),
-              Block(reps[["業務", "沉默高價值", "名單人數", "預期利潤"]].fillna(0), title="沉默高價值客戶與精準名單",
-                    formats=money, as_table=False,
-                    charts=(Chart("col", "各業務精準名單預期利潤", "業務", ("預期利潤",), y_title="元"),)),)
-    notes = ("團隊總覽：每位業務最新一份結果的數字，一列一位業務，最後一列是團隊合計；狀態「失敗」的業務沒有數字（不是 0），"
-             "請看 failed/ 的錯誤報告。",
-             "業務＝結果檔 設定 工作表的「業務」，沒填時用檔名。今天到期＝今天到期＋尚未接觸；逾期＝跟進排程逾期；"
-             "沉默高價值＝高價值、沉默 d/e 組、S ≤ 2（種子 004）；名單人數與預期利潤＝精準名單建議聯絡的人與其預期利潤（種子 000）。"
-             "只有人數與金額，沒有個人資料。")
-    return [ResultSheet("團隊總覽", (main,), notes),
-            ResultSheet("圖表", charts, ("團隊總覽的圖：今天要跟進、漏斗階段、精準名單預期利潤（各業務；失敗的業務以 0 畫出，"
-                                       "見 團隊總覽 的狀態）。",))]
+    charts = (
+        Block(
+            reps[["業務", "今天到期", "逾期"]].fillna(0),
+            title="今天要跟進",
+            as_table=False,
+            charts=(Chart("col", "各業務今天到期與逾期", "業務", ("今天到期", "逾期"), y_title="人"),),
+        ),
+        Block(
+            reps[["業務", *stage]].fillna(0),
+            title="漏斗階段",
+            as_table=False,
+            charts=(Chart("bar", "各業務漏斗階段", "業務", tuple(stage), y_title="人"),),
+        ),
+        Block(
+            reps[["業務", "沉默高價值", "名單人數", "預期利潤"]].fillna(0),
+            title="沉默高價值客戶與精準名單",
+            formats=money,
+            as_table=False,
+            charts=(Chart("col", "各業務精準名單預期利潤", "業務", ("預期利潤",), y_title="元"),),
+        ),
+    )
+    notes = (
+        "團隊總覽：每位業務最新一份結果的數字，一列一位業務，最後一列是團隊合計；狀態「失敗」的業務沒有數字（不是 0），"
+        "請看 failed/ 的錯誤報告。",
+        "業務＝結果檔 設定 工作表的「業務」，沒填時用檔名。今天到期＝今天到期＋尚未接觸；逾期＝跟進排程逾期；"
+        "沉默高價值＝高價值、沉默 d/e 組、S ≤ 2（種子 004）；"
+        "名單人數與預期利潤＝精準名單建議聯絡的人與其預期利潤（種子 000）。"
+        "只有人數與金額，沒有個人資料。",
+    )
+    return [
+        ResultSheet("團隊總覽", (main,), notes),
+        ResultSheet(
+            "圖表",
+            charts,
+            (
+                "團隊總覽的圖：今天要跟進、漏斗階段、精準名單預期利潤（各業務；失敗的業務以 0 畫出，"
+                "見 團隊總覽 的狀態）。",
+            ),
+        ),
+    ]
 
 
 def write_team(root, progress=lambda message: None) -> Path:

@@ -41,10 +41,13 @@ class Ran(NamedTuple):
 
 
 #: Python's own warning filters when it runs a script without -W (what a rep's terminal sees)
-PYTHON_DEFAULT_WARNINGS = [("default", None, DeprecationWarning, "__main__", 0),
-                           ("ignore", None, DeprecationWarning, None, 0),
-                           ("ignore", None, PendingDeprecationWarning, None, 0),
-                           ("ignore", None, ImportWarning, None, 0), ("ignore", None, ResourceWarning, None, 0)]
+PYTHON_DEFAULT_WARNINGS = [
+    ("default", None, DeprecationWarning, "__main__", 0),
+    ("ignore", None, DeprecationWarning, None, 0),
+    ("ignore", None, PendingDeprecationWarning, None, 0),
+    ("ignore", None, ImportWarning, None, 0),
+    ("ignore", None, ResourceWarning, None, 0),
+]
 
 
 def cli_in_process(*args, env: dict | None = None, cwd=None) -> Ran:
@@ -79,8 +82,9 @@ def cli_in_process(*args, env: dict | None = None, cwd=None) -> Ran:
         finally:
             root.removeHandler(handler)
             root.setLevel(level)
-    text = err.getvalue() + "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
-                                    for w in caught)
+    text = err.getvalue() + "".join(
+        warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught
+    )
     return Ran(argv, code, out.getvalue(), text)
 
 
@@ -88,8 +92,9 @@ def cli_subprocess(*args, env: dict | None = None, cwd=None) -> subprocess.Compl
     """The installed ``precision-list`` as a real process: for the few tests that prove the command itself
     works (console script, exit codes, a real score, quickstart); everything else runs in-process."""
     environment = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO), **(env or {}))
-    return subprocess.run([*cli_path(), *map(str, args)], capture_output=True, text=True, env=environment, cwd=cwd,
-                          timeout=300)
+    return subprocess.run(
+        [*cli_path(), *map(str, args)], capture_output=True, text=True, env=environment, cwd=cwd, timeout=300
+    )
 
 
 def _checked(runner):
@@ -98,6 +103,7 @@ def _checked(runner):
         if check_exit is not None:
             assert result.returncode == check_exit, (result.returncode, result.stdout, result.stderr)
         return result
+
     return run
 
 
@@ -154,8 +160,13 @@ def demo_scores(demo_dir, tmp_path_factory):
         out = folder / f"{path.stem}.result.xlsx"
         ran = cli_in_process("score", path, "-o", out, "--as-of", AS_OF, "--json")
         assert ran.returncode == 0, (path.name, ran.stdout, ran.stderr)
-        scores[path.name] = DemoScore(path, out, json.loads(ran.stdout), path.read_bytes() == before,
-                                      [p.name for p in folder.iterdir() if p.name.startswith(".~pl-")])
+        scores[path.name] = DemoScore(
+            path,
+            out,
+            json.loads(ran.stdout),
+            path.read_bytes() == before,
+            [p.name for p in folder.iterdir() if p.name.startswith(".~pl-")],
+        )
     written, summaries = _fingerprints(folder), json.dumps([s.summary for s in scores.values()], default=str)
     yield scores
     assert _fingerprints(folder) == written, "a test changed a shared demo result: copy it first"
@@ -185,8 +196,8 @@ def sheet_rows(path: Path, name: str, header_contains: str | None = None) -> pd.
         start = next(i for i, r in enumerate(rows) if header_contains in [str(v) for v in r if v is not None])
     header = [v for v in rows[start] if v is not None]
     body = []
-    for r in rows[start + 1:]:
+    for r in rows[start + 1 :]:
         if all(v is None for v in r):
             break
-        body.append(list(r[:len(header)]))
+        body.append(list(r[: len(header)]))
     return pd.DataFrame(body, columns=header)

@@ -34,10 +34,14 @@ def transactions(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     customers = rng.integers(1, max(2, rows // 4), rows)
     days = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 540, rows), unit="D")
-    return pd.DataFrame({"客戶編號": [f"C{seed:04d}{c:05d}" for c in customers],
-                         "日期": days.strftime("%Y-%m-%d"),
-                         "金額": rng.integers(100, 9000, rows),
-                         "品項": rng.choice(["保養品", "保健食品", "課程"], rows)})
+    return pd.DataFrame(
+        {
+            "客戶編號": [f"C{seed:04d}{c:05d}" for c in customers],
+            "日期": days.strftime("%Y-%m-%d"),
+            "金額": rng.integers(100, 9000, rows),
+            "品項": rng.choice(["保養品", "保健食品", "課程"], rows),
+        }
+    )
 
 
 def csv_bytes(rows: int, seed: int) -> bytes:
@@ -58,10 +62,14 @@ def followups(rows: int, seed: int) -> pd.DataFrame:
     """A follow-up log (客戶編號, 日期, 方式, 結果): the cheapest real sheet to score, for bursts."""
     rng = np.random.default_rng(seed)
     days = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, rows), unit="D")
-    return pd.DataFrame({"客戶編號": [f"F{seed:05d}{c:03d}" for c in rng.integers(1, 50, rows)],
-                         "日期": days.strftime("%Y-%m-%d"),
-                         "方式": rng.choice(["電話", "Line", "見面", "Email"], rows),
-                         "結果": rng.choice(["有興趣", "再聯絡", "不需要", "約下週見面"], rows)})
+    return pd.DataFrame(
+        {
+            "客戶編號": [f"F{seed:05d}{c:03d}" for c in rng.integers(1, 50, rows)],
+            "日期": days.strftime("%Y-%m-%d"),
+            "方式": rng.choice(["電話", "Line", "見面", "Email"], rows),
+            "結果": rng.choice(["有興趣", "再聯絡", "不需要", "約下週見面"], rows),
+        }
+    )
 
 
 def small_workbook(seed: int, rows: int = 8) -> tuple[str, bytes]:
@@ -115,9 +123,17 @@ def write_config(path: Path, settings: dict | None = None, **service) -> Path:
 class ServiceProcess:
     """``python -m processor.cli watch ROOT …`` with its JSON-lines log captured to a file."""
 
-    def __init__(self, root: Path, *args: str, config: Path | None = None, log: Path | None = None,
-                 user: str | None = None, wrap: list[str] | None = None, env: dict | None = None,
-                 python: str = PYTHON):
+    def __init__(
+        self,
+        root: Path,
+        *args: str,
+        config: Path | None = None,
+        log: Path | None = None,
+        user: str | None = None,
+        wrap: list[str] | None = None,
+        env: dict | None = None,
+        python: str = PYTHON,
+    ):
         self.root = root
         self.log_path = log or root.parent / f"service-{time.monotonic_ns()}.log"
         command = [python, "-m", "processor.cli", "watch", str(root), "--settle", str(SETTLE), *args]
@@ -133,8 +149,9 @@ class ServiceProcess:
             import sysconfig
 
             environment["PYTHONPATH"] = os.pathsep.join([str(REPO), sysconfig.get_paths()["purelib"]])
-        self.proc = subprocess.Popen(command, cwd=REPO, stdout=self.log_file, stderr=self.log_file, env=environment,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            command, cwd=REPO, stdout=self.log_file, stderr=self.log_file, env=environment, start_new_session=True
+        )
 
     @property
     def pid(self) -> int:

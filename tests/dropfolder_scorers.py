@@ -32,31 +32,29 @@ def stand_in(input_path, output_path, **kwargs):
     from xml.sax.saxutils import escape
 
     data = Path(input_path).read_bytes()
-    cells = [("檔名", "SHA-256", "位元組"),
-             (Path(input_path).name, hashlib.sha256(data).hexdigest(), str(len(data)))]
-    rows = "".join(f'<row r="{r}">' + "".join(f'<c r="{col}{r}" t="inlineStr"><is><t>{escape(v)}</t></is></c>'
-                                              for col, v in zip("ABC", values)) + "</row>"
-                   for r, values in enumerate(cells, start=1))
+    cells = [("檔名", "SHA-256", "位元組"), (Path(input_path).name, hashlib.sha256(data).hexdigest(), str(len(data)))]
+    rows = "".join(
+        f'<row r="{r}">'
+        + "".join(f'<c r="{col}{r}" t="inlineStr"><is><t>{escape(v)}</t></is></c>' for col, v in zip("ABC", values))
+        + "</row>"
+        for r, values in enumerate(cells, start=1)
+    )
     main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
     rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
     parts = {
-        "[Content_Types].xml":
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            '<Override PartName="/xl/workbook.xml" '
-            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-            '<Override PartName="/xl/worksheets/sheet1.xml" '
-            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>',
-        "_rels/.rels":
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
-        "xl/workbook.xml":
-            f'<workbook xmlns="{main}" xmlns:r="{rel}"><sheets>'
-            f'<sheet name="{STAND_IN_SHEET}" sheetId="1" r:id="rId1"/></sheets></workbook>',
-        "xl/_rels/workbook.xml.rels":
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
+        "[Content_Types].xml": '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>',
+        "_rels/.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": f'<workbook xmlns="{main}" xmlns:r="{rel}"><sheets>'
+        f'<sheet name="{STAND_IN_SHEET}" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
         "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{main}"><sheetData>{rows}</sheetData></worksheet>',
     }
     with zipfile.ZipFile(output_path, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -86,7 +84,6 @@ def slow(input_path, output_path, **kwargs):
     return result
 
 
-
 def hog_or_stall(input_path, output_path, **kwargs):
     """The real scorer, except for a file named *hog*: memory grows 50 MB at a time until the
     service ends the worker; and *stall*: it never finishes (a sheet that would take hours)."""
@@ -94,7 +91,7 @@ def hog_or_stall(input_path, output_path, **kwargs):
     if "hog" in name:
         held = []
         while True:
-            held.append(b"\x01" * (50 * 2 ** 20))  # written, so resident (a zeroed buffer would not be)
+            held.append(b"\x01" * (50 * 2**20))  # written, so resident (a zeroed buffer would not be)
             time.sleep(0.05)
     if "stall" in name:
         while True:

@@ -19,7 +19,8 @@ from xml.etree import ElementTree
 import olefile
 import openpyxl
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oletools.olevba import VBA_Parser, decompress_stream
 
 from addin import build, cfb, ovba, udfs, vba
@@ -62,7 +63,8 @@ def test_a_fresh_build_is_byte_identical_to_the_committed_workbook(built):
     assert built.read_bytes() == COMMITTED.read_bytes(), (
         f"workbook.xlsm differs from a fresh build ({installed}). If you changed addin/, the schema or the "
         f"templates: run {build.REBUILD} and commit workbook.xlsm. If not, check that the versions above "
-        "are the ones pinned in pyproject.toml (pip install -e .)")
+        "are the ones pinned in pyproject.toml (pip install -e .)"
+    )
 
 
 def test_every_package_the_workbook_bytes_depend_on_is_pinned_exactly_and_installed_at_its_pin():
@@ -70,7 +72,8 @@ def test_every_package_the_workbook_bytes_depend_on_is_pinned_exactly_and_instal
     for name in build.BYTE_DEPENDENCIES:
         assert pins.get(name), f"pyproject.toml must pin {name}==<version>: workbook.xlsm's bytes depend on it"
         assert importlib.metadata.version(name) == pins[name], (
-            f"{name} {importlib.metadata.version(name)} is installed but {pins[name]} is pinned: pip install -e .")
+            f"{name} {importlib.metadata.version(name)} is installed but {pins[name]} is pinned: pip install -e ."
+        )
 
 
 def test_the_embedded_xlwings_vba_module_is_the_version_pinned_in_pyproject(macros):
@@ -91,6 +94,7 @@ def test_the_xlwings_module_is_the_one_shipped_with_the_installed_xlwings(macros
     shipped = (vba.XLWINGS_DIR / "xlwings.bas").read_text(encoding="cp1252")
     assert macros["xlwings"] == shipped.replace("\r\n", "\n").replace("\n", "\r\n")
     import xlwings
+
     assert f"'Version: {xlwings.__version__}" in macros["xlwings"]
 
 
@@ -106,8 +110,11 @@ def test_every_ribbon_action_names_a_vba_sub_taking_an_iribboncontrol(built, mac
     assert actions == {vba.RIBBON_CALLBACK}
     code = "\n".join(macros.values())
     for action in actions:
-        assert re.search(rf"^\s*(Public\s+)?Sub\s+{action}\s*\(\s*control\s+As\s+IRibbonControl\s*\)", code,
-                         re.MULTILINE | re.IGNORECASE), action
+        assert re.search(
+            rf"^\s*(Public\s+)?Sub\s+{action}\s*\(\s*control\s+As\s+IRibbonControl\s*\)",
+            code,
+            re.MULTILINE | re.IGNORECASE,
+        ), action
 
 
 def test_the_ribbon_tab_has_the_groups_and_buttons_of_the_issue_and_a_template_per_sheet_kind(built):
@@ -126,6 +133,7 @@ def test_the_ribbon_tab_has_the_groups_and_buttons_of_the_issue_and_a_template_p
 
 def test_every_button_id_is_dispatched_by_python(built):
     from addin import ribbon
+
     ids = [el.get("id") for el in _ribbon(built).iter() if el.get("onAction")]
     assert ids and all(ribbon.handler_for(i) is not None for i in ids)
 
@@ -138,13 +146,17 @@ def test_every_embedded_udf_wrapper_matches_its_python_signature(macros):
         python = list(inspect.signature(getattr(udfs, name)).parameters.values())
         vba_params = [p.strip() for p in params.split(",") if p.strip()]
         # xlwings fills its reserved "caller" argument itself; Excel never passes it
-        expected = [("Optional " if p.default is not inspect.Parameter.empty else "") + p.name for p in python
-                    if p.name != "caller"]
+        expected = [
+            ("Optional " if p.default is not inspect.Parameter.empty else "") + p.name
+            for p in python
+            if p.name != "caller"
+        ]
         assert vba_params == expected, name
         call = re.search(rf'{name} = XLPy\.CallUDF\("([\w.]+)", "{name}", Array\(([^)]*)\), ThisWorkbook', code)
         assert call.group(1) == "addin.udfs"
-        assert [a.strip() for a in call.group(2).split(",")] == ["Nothing" if p.name == "caller" else p.name
-                                                                 for p in python]
+        assert [a.strip() for a in call.group(2).split(",")] == [
+            "Nothing" if p.name == "caller" else p.name for p in python
+        ]
 
 
 def test_the_package_declares_itself_macro_enabled_and_links_the_vba_project(built):
@@ -183,8 +195,11 @@ def test_the_project_stream_says_unprotected_no_password_and_visible(built):
     # version 0xFFFF, no performance cache: the header xlwings' own add-in ships with
     with zipfile.ZipFile(vba.XLWINGS_DIR / "addin" / "xlwings.xlam") as package:
         office = olefile.OleFileIO(io.BytesIO(package.read("xl/vbaProject.bin")))
-    assert ole.openstream("VBA/_VBA_PROJECT").read() == office.openstream("VBA/_VBA_PROJECT").read()[:7] \
+    assert (
+        ole.openstream("VBA/_VBA_PROJECT").read()
+        == office.openstream("VBA/_VBA_PROJECT").read()[:7]
         == bytes.fromhex("cc61ffff000100")
+    )
 
 
 def test_our_decryption_reads_the_protection_values_office_wrote_in_the_xlwings_quickstart():
@@ -194,7 +209,7 @@ def test_our_decryption_reads_the_protection_values_office_wrote_in_the_xlwings_
     key = sum(values["ID"].encode("ascii")) & 0xFF
     assert ovba.decrypt(values["CMG"]) == (key, b"\0\0\0\0")
     assert ovba.decrypt(values["GC"]) == (key, b"\xff")
-    assert ovba.encrypt(values["ID"], b"\0\0\0\0", seed=int(values["CMG"][:2], 16)) [:6] == values["CMG"][:6]
+    assert ovba.encrypt(values["ID"], b"\0\0\0\0", seed=int(values["CMG"][:2], 16))[:6] == values["CMG"][:6]
 
 
 @settings(max_examples=40, deadline=None)
@@ -206,12 +221,16 @@ def test_olevba_decompresses_whatever_we_compress(data):
 def test_compression_matches_the_spec_example_byte_for_byte_where_the_match_is_unambiguous():
     # [MS-OVBA] 3.2.1: no repeated bytes, so the only valid encoding is all literals
     assert ovba.compress(b"abcdefghijklmnopqrstuv.").hex() == (
-        "0119b000" "6162636465666768" "00" "696a6b6c6d6e6f70" "00" "7172737475762e")
+        "0119b000616263646566676800696a6b6c6d6e6f70007172737475762e"
+    )
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.dictionaries(st.text(alphabet="ABCdef_012", min_size=1, max_size=20), st.binary(max_size=6000),
-                       min_size=1, max_size=40))
+@given(
+    st.dictionaries(
+        st.text(alphabet="ABCdef_012", min_size=1, max_size=20), st.binary(max_size=6000), min_size=1, max_size=40
+    )
+)
 def test_olefile_reads_back_every_stream_of_a_compound_file_we_wrote(streams):
     paths = {("VBA", name): data for name, data in streams.items()}
     ole = olefile.OleFileIO(io.BytesIO(cfb.compound_file(paths)))
@@ -231,15 +250,24 @@ def test_libreoffice_opens_the_workbook_renders_every_sheet_and_imports_every_vb
         pytest.skip("LibreOffice (soffice) is not installed")
     profile = f"-env:UserInstallation=file://{tmp_path}/profile"
     for fmt in ("pdf", "ods"):
-        subprocess.run([soffice, "--headless", "--norestore", profile, "--convert-to", fmt, "--outdir", str(tmp_path),
-                        str(built)], check=True, capture_output=True, timeout=180)
+        subprocess.run(
+            [soffice, "--headless", "--norestore", profile, "--convert-to", fmt, "--outdir", str(tmp_path), str(built)],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
     pdf = (tmp_path / "workbook.pdf").read_bytes()
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
     wb = openpyxl.load_workbook(built, keep_vba=True)
     assert pages >= len(wb.worksheets)
     if shutil.which("pdftotext"):  # every sheet's first text (title or first header) is on a page
-        text = re.sub(r"\s+", "", subprocess.run(["pdftotext", str(tmp_path / "workbook.pdf"), "-"],
-                                                 capture_output=True, text=True, check=True).stdout)
+        text = re.sub(
+            r"\s+",
+            "",
+            subprocess.run(
+                ["pdftotext", str(tmp_path / "workbook.pdf"), "-"], capture_output=True, text=True, check=True
+            ).stdout,
+        )
         for ws in wb.worksheets:
             first = next(c.value for row in ws.iter_rows(max_row=3) for c in row if isinstance(c.value, str))
             assert re.sub(r"\s+", "", first) in text, ws.title
@@ -275,11 +303,11 @@ def test_our_dir_stream_has_the_record_layout_office_wrote_in_xlwings_own_add_in
     with zipfile.ZipFile(built) as package:
         ours = _dir_record_ids(package.read("xl/vbaProject.bin"))
     head = office.index(0x000F)
-    assert ours[:ours.index(0x000F)] == office[:head]  # project information and the two references
-    module = office[head + 2:office.index(0x002B) + 1]
+    assert ours[: ours.index(0x000F)] == office[:head]  # project information and the two references
+    module = office[head + 2 : office.index(0x002B) + 1]
     assert module[0] == 0x0019 and module[-1] == 0x002B
-    body = ours[ours.index(0x000F) + 2:-1]
-    per_module = [body[i:i + len(module)] for i in range(0, len(body), len(module))]
+    body = ours[ours.index(0x000F) + 2 : -1]
+    per_module = [body[i : i + len(module)] for i in range(0, len(body), len(module))]
     assert all(m[:9] == module[:9] and m[9] in (0x0021, 0x0022) and m[10:] == module[10:] for m in per_module)
     assert ours[-1] == office[-1] == 0x0010
 
@@ -295,8 +323,9 @@ def test_the_function_wizard_gets_each_docstring_and_argument_help_in_utf16(macr
         line = next(ln for ln in code.split("\r\n") if f'Macro:="{name}"' in ln)
         texts = [bytes.fromhex(h).decode("utf-16-be") for h in re.findall(r'FromUtf16Hex\("([0-9A-F]*)"\)', line)]
         args = [a for a, _ in vba.udf_signature(getattr(udfs, name))]
-        assert texts == [inspect.getdoc(getattr(udfs, name)).splitlines()[0], udfs.CATEGORY] + \
-            [udfs.ARGUMENT_HELP[a] for a in args]
+        assert texts == [inspect.getdoc(getattr(udfs, name)).splitlines()[0], udfs.CATEGORY] + [
+            udfs.ARGUMENT_HELP[a] for a in args
+        ]
 
 
 def _config_rows(built) -> list[tuple]:
@@ -314,9 +343,11 @@ def test_no_xlwings_setting_is_written_blank_so_the_reps_own_xlwings_conf_still_
     blank, before it looks at %USERPROFILE%\\.xlwings\\xlwings.conf: a blank Interpreter_Win row
     would hide the rep's own interpreter (e.g. conda's)."""
     code = macros["xlwings"]
-    assert re.search(r'If GetConfigFromSheet\(ThisWorkbook\)\.Exists\(configKey\) = True Then\s+'
-                     r'GetConfig = GetConfigFromSheet\(ThisWorkbook\)\.Item\(configKey\)', code), \
-        "the embedded xlwings.bas no longer reads the sheet first: re-check this rule"
+    assert re.search(
+        r"If GetConfigFromSheet\(ThisWorkbook\)\.Exists\(configKey\) = True Then\s+"
+        r"GetConfig = GetConfigFromSheet\(ThisWorkbook\)\.Item\(configKey\)",
+        code,
+    ), "the embedded xlwings.bas no longer reads the sheet first: re-check this rule"
     read_by_xlwings = set(re.findall(r'GetConfig\("([^"]+)"', code))
     assert {"INTERPRETER_WIN", "PYTHONPATH", "UDF MODULES", "CONDA PATH"} <= read_by_xlwings
     rows = _config_rows(built)
@@ -365,8 +396,14 @@ def test_the_embedded_wrappers_are_what_xlwings_own_import_functions_writes(macr
     decorated by xlwings' real Windows decorators, in a fresh interpreter. Only the Windows COM
     modules xlwings.udfs imports (pythoncom, pywintypes, win32com) are empty stand-ins; the code
     under test — xlwings' generator, its decorators, addin.udfs and our embedded module — is real."""
-    result = subprocess.run([sys.executable, "-c", XLWINGS_WRAPPERS], capture_output=True, text=True, cwd=ROOT,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", XLWINGS_WRAPPERS],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     theirs, ours = _functions(result.stdout), _functions(macros[vba.UDF_VBA_MODULE])
     assert sorted(theirs) == sorted(udfs.UDF_NAMES)

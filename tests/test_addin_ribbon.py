@@ -10,13 +10,13 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import sheet_rows, write_rows
 
 from addin import ribbon
 from addin.adapter import FileWorkbook
 from addin.messages import CLI_REFERENCE, in_excel
-from conftest import sheet_rows, write_rows
-from processor.read import schema
 from processor.pipeline import score_file
+from processor.read import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,10 +46,12 @@ def test_run_all_puts_exactly_the_services_result_sheets_with_the_same_tables_ch
         assert len(a._charts) == len(b._charts), name
         assert [str(cf.sqref) for cf in a.conditional_formatting] == [str(cf.sqref) for cf in b.conditional_formatting]
         assert a.freeze_panes == b.freeze_panes, name
-        assert [c.number_format for row in a.iter_rows() for c in row] == \
-               [c.number_format for row in b.iter_rows() for c in row], name
-        assert [a.column_dimensions[k].width for k in sorted(b.column_dimensions)] == \
-               [b.column_dimensions[k].width for k in sorted(b.column_dimensions)], name
+        assert [c.number_format for row in a.iter_rows() for c in row] == [
+            c.number_format for row in b.iter_rows() for c in row
+        ], name
+        assert [a.column_dimensions[k].width for k in sorted(b.column_dimensions)] == [
+            b.column_dimensions[k].width for k in sorted(b.column_dimensions)
+        ], name
     # pressing the button again replaces its sheets instead of piling up copies
     first = ours.sheetnames
     ribbon.dispatch("run_all", book)
@@ -88,16 +90,20 @@ def test_a_workbook_with_ribbon_results_sent_to_the_service_is_scored_on_the_rep
     first = score_file(original, tmp_path / "first.xlsx")
     assert again["result_sheets"] == first["result_sheets"]
     # the ribbon's results give way to the service's: no "摘要 (2)" beside the old 摘要
-    assert sorted(openpyxl.load_workbook(tmp_path / "again.xlsx").sheetnames) == \
-           sorted(openpyxl.load_workbook(tmp_path / "first.xlsx").sheetnames + ["xlwings.conf"])
+    assert sorted(openpyxl.load_workbook(tmp_path / "again.xlsx").sheetnames) == sorted(
+        openpyxl.load_workbook(tmp_path / "first.xlsx").sheetnames + ["xlwings.conf"]
+    )
     for name in first["result_sheets"]:
         if name not in ("摘要", "結果說明"):  # 摘要 (and its line in 結果說明) names the input file
-            assert _grid(openpyxl.load_workbook(tmp_path / "again.xlsx")[name]) == \
-                   _grid(openpyxl.load_workbook(tmp_path / "first.xlsx")[name]), name
+            assert _grid(openpyxl.load_workbook(tmp_path / "again.xlsx")[name]) == _grid(
+                openpyxl.load_workbook(tmp_path / "first.xlsx")[name]
+            ), name
 
 
-@pytest.mark.parametrize("button, sheet, module", [("silence", "沉默排名", "processor.analyse.silence"),
-                                                   ("segments", "客戶分群", "processor.analyse.segments")])
+@pytest.mark.parametrize(
+    "button, sheet, module",
+    [("silence", "沉默排名", "processor.analyse.silence"), ("segments", "客戶分群", "processor.analyse.segments")],
+)
 def test_an_analysis_button_says_plainly_when_its_data_is_missing(demo_dir, tmp_path, button, sheet, module):
     book = _book(demo_dir, tmp_path)  # contacts and follow-ups, no transactions
     outcome = ribbon.dispatch(button, book)
@@ -159,8 +165,11 @@ def test_fetch_opens_the_newest_result_for_this_workbook_only(demo_dir, tmp_path
     root = _drop_folder(tmp_path)
     book.set_config("DROP_FOLDER", str(root))
     stem = Path(book.name).stem
-    old, new, other = (root / "outbox" / f"{stem}.scored.xlsx", root / "outbox" / f"{stem}-2.scored.xlsx",
-                       root / "outbox" / "別人的.scored.xlsx")
+    old, new, other = (
+        root / "outbox" / f"{stem}.scored.xlsx",
+        root / "outbox" / f"{stem}-2.scored.xlsx",
+        root / "outbox" / "別人的.scored.xlsx",
+    )
     for i, path in enumerate((old, new, other)):
         path.write_bytes(b"x")
         os.utime(path, (1_700_000_000 + i * 10, 1_700_000_000 + i * 10))
@@ -213,8 +222,9 @@ def test_a_corrupt_workbook_and_an_unknown_button_end_in_an_error_dialog(tmp_pat
     assert book.messages[-1][2] and "no_such_button" in book.messages[-1][1]
 
 
-def _campaign_book(demo_dir: Path, folder: Path, name: str = "行銷.xlsx", rows: int | None = None,
-                   labels: bool = True) -> FileWorkbook:
+def _campaign_book(
+    demo_dir: Path, folder: Path, name: str = "行銷.xlsx", rows: int | None = None, labels: bool = True
+) -> FileWorkbook:
     """The demo campaign list (a CSV) as the 行銷名單 sheet of an .xlsx workbook; without
     ``labels`` it is a new list: the 是否購買 column left out."""
     from processor.read.workbook import read_input
@@ -247,6 +257,7 @@ def test_train_saves_a_model_the_probability_formula_can_use(trained):
     saved = list(models.glob("*.skops"))
     assert len(saved) == 1 and saved[0].stem in text
     from addin import udfs
+
     rows = [list(r) for r in openpyxl.load_workbook(book.path())["行銷名單"].iter_rows(max_row=4, values_only=True)]
     out = udfs.PL_PROB(rows, str(saved[0]))
     assert out[0] == ["購買機率"] and all(0 <= r[0] <= 1 for r in out[1:]), out
@@ -294,8 +305,9 @@ def test_a_list_with_too_few_known_results_under_another_header_gets_the_cores_r
     # 買B商品 is a result column the core recognises by its header; 30 known results are too few
     # to train: Excel must say so, as `score` does, not claim the list has no result column
     rows = [["客戶編號", "年齡", "職業", "買B商品"]]
-    rows += [[f"C{i:03d}", 20 + i % 40, ["藍領", "老闆", "學生"][i % 3], (i % 2 if i < 30 else None)]
-             for i in range(300)]
+    rows += [
+        [f"C{i:03d}", 20 + i % 40, ["藍領", "老闆", "學生"][i % 3], (i % 2 if i < 30 else None)] for i in range(300)
+    ]
     book = FileWorkbook(write_rows(tmp_path / "B商品.xlsx", {"行銷名單": rows}))
     book.set_config("MODELS_DIR", str(tmp_path / "empty"))
     text = ribbon.dispatch("propensity", book)
@@ -338,16 +350,29 @@ def test_every_core_message_that_names_the_command_line_has_an_excel_wording():
     found = []
     for source in sorted(p for p in (ROOT / "processor").rglob("*.py") if p.name != "cli.py"):
         tree = ast.parse(source.read_text(encoding="utf-8"))
-        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                      if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
-                      and node.body and isinstance(node.body[0], ast.Expr)}
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
         # en= / fix_en=: the English line of the command line's --lang en and the service's log, never in Excel
-        english = {id(part) for node in ast.walk(tree) if isinstance(node, ast.keyword) and node.arg in ("en", "fix_en")
-                   for part in ast.walk(node.value)}
+        english = {
+            id(part)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.keyword) and node.arg in ("en", "fix_en")
+            for part in ast.walk(node.value)
+        }
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
-                    and id(node) not in english
-                    and re.search(r"[\u4e00-\u9fff]", node.value) and CLI_REFERENCE.search(node.value)):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docstrings
+                and id(node) not in english
+                and re.search(r"[\u4e00-\u9fff]", node.value)
+                and CLI_REFERENCE.search(node.value)
+            ):
                 found.append((source.relative_to(ROOT).as_posix(), node.value))
     assert found, "the scan must see the core's command-line hints (e.g. --as-of) to be worth anything"
     for name, text in found:

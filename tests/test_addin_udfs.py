@@ -11,11 +11,12 @@ import inspect
 import itertools
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import sheet_rows, write_rows
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from addin import udfs
 from addin.messages import CLI_REFERENCE
-from conftest import sheet_rows, write_rows
 
 
 def _notes(out: list[list]) -> list[str]:
@@ -28,8 +29,13 @@ def _customers(out: list[list]) -> dict[str, list]:
 
 def test_roc_and_western_dates_in_a_column_come_back_as_dates_in_the_same_shape():
     out = udfs.PL_TWDATE([["85/03/12"], ["民國113年1月5日"], ["2024/3/5"], [45000], [None]])
-    assert out == [[dt.datetime(1996, 3, 12)], [dt.datetime(2024, 1, 5)], [dt.datetime(2024, 3, 5)],
-                   [dt.datetime(2023, 3, 15)], [""]]
+    assert out == [
+        [dt.datetime(1996, 3, 12)],
+        [dt.datetime(2024, 1, 5)],
+        [dt.datetime(2024, 3, 5)],
+        [dt.datetime(2023, 3, 15)],
+        [""],
+    ]
 
 
 def test_an_unreadable_date_gets_a_message_naming_the_value_and_the_fix_and_its_neighbours_still_parse():
@@ -66,8 +72,6 @@ def test_id_check_tells_valid_from_bad_checksum_from_bad_format():
     assert udfs.PL_ID_CHECK([["A123456789", "A123456788", "12345", None]]) == [["有效", "檢查碼錯誤", "格式錯誤", ""]]
 
 
-
-
 def test_expected_profit_of_a_half_chance_is_seed_000s_margin_less_the_call():
     assert udfs.PL_EXPECTED_PROFIT([[0.5]]) == [[700.0]]
 
@@ -100,12 +104,25 @@ def test_a_block_where_one_column_is_expected_is_a_readable_message():
     assert "請選一欄" in out[0][0]
 
 
-@pytest.mark.parametrize("name, module, core, args", [
-    ("PL_SILENCE", "processor.analyse.silence", "silence_table", (["a", "a", "b"], ["2024/1/1", "2024/2/1", "2024/1/5"], "2024/6/1")),
-    ("PL_RFM", "processor.analyse.segments", "rfm_table", (["a", "a", "b"], ["2024/1/1", "2024/2/1", "2024/1/5"], [100, 200, 50], "2024/6/1")),
-    ("PL_ABC", "processor.analyse.segments", "abc_classes", ([[100], [50], [1]],)),
-    ("PL_NEXT_FOLLOWUP", "processor.analyse.followup", "due", ([["2024/1/1"]], [["H"]], [[1]], "2024/1/10")),
-])
+@pytest.mark.parametrize(
+    "name, module, core, args",
+    [
+        (
+            "PL_SILENCE",
+            "processor.analyse.silence",
+            "silence_table",
+            (["a", "a", "b"], ["2024/1/1", "2024/2/1", "2024/1/5"], "2024/6/1"),
+        ),
+        (
+            "PL_RFM",
+            "processor.analyse.segments",
+            "rfm_table",
+            (["a", "a", "b"], ["2024/1/1", "2024/2/1", "2024/1/5"], [100, 200, 50], "2024/6/1"),
+        ),
+        ("PL_ABC", "processor.analyse.segments", "abc_classes", ([[100], [50], [1]],)),
+        ("PL_NEXT_FOLLOWUP", "processor.analyse.followup", "due", ([["2024/1/1"]], [["H"]], [[1]], "2024/1/10")),
+    ],
+)
 def test_formulas_over_analytics_give_a_table(name, module, core, args):
     out = getattr(udfs, name)(*args)
     assert not str(out[0][0]).startswith("⚠"), out
@@ -136,8 +153,15 @@ def test_one_customer_typed_three_ways_is_one_customer_with_the_seed_004_scores(
 
 
 def test_silence_formula_and_the_cli_give_the_same_customers_and_scores(run_cli, tmp_path):
-    rows = [["客戶編號", "日期", "金額"], ["A001", "2025/01/01", 100], ["a001 ", "2025/01/11", 100],
-            ["Ａ００１", "2025/01/31", 100], [1001, "2024/12/01", 50], [1001, "2025/02/20", 50], ["B7", "2025/02/01", 80]]
+    rows = [
+        ["客戶編號", "日期", "金額"],
+        ["A001", "2025/01/01", 100],
+        ["a001 ", "2025/01/11", 100],
+        ["Ａ００１", "2025/01/31", 100],
+        [1001, "2024/12/01", 50],
+        [1001, "2025/02/20", 50],
+        ["B7", "2025/02/01", 80],
+    ]
     path = write_rows(tmp_path / "交易.xlsx", {"交易": rows})
     run_cli("score", path, "-o", tmp_path / "out.xlsx", "--as-of", "2025-03-10")
     cli = sheet_rows(tmp_path / "out.xlsx", "沉默排名", "秩次比 TrF").set_index("客戶編號")
@@ -147,8 +171,12 @@ def test_silence_formula_and_the_cli_give_the_same_customers_and_scores(run_cli,
     assert sorted(ours) == sorted(map(str, cli.index))
     for customer, (tr, trf, s, group) in ours.items():
         row = cli.loc[customer]
-        assert (tr, round(trf, 6), round(s, 6), group) == (row["幾天沒來"], round(row["秩次比 TrF"], 6),
-                                                          round(row["沉默得分 S"], 6), row["沉默分組"]), customer
+        assert (tr, round(trf, 6), round(s, 6), group) == (
+            row["幾天沒來"],
+            round(row["秩次比 TrF"], 6),
+            round(row["沉默得分 S"], 6),
+            row["沉默分組"],
+        ), customer
 
 
 def test_numeric_customer_ids_from_excel_come_back_without_a_trailing_point_zero():
@@ -163,7 +191,9 @@ def test_a_purchase_after_as_of_is_left_out_and_said_so_under_the_table_in_excel
     out = udfs.PL_SILENCE(["C1", "C1", "C2"], ["2024/1/1", "2025/3/1", "2024/2/1"], "2024/06/28")
     notes = _notes(out)
     assert _customers(out)["C1"][0] == 179.0  # the 2025 purchase did not count
-    assert len(notes) == 1 and "晚於基準日 2024/06/28" in notes[0] and "第 2 列" in notes[0] and "2025/03/01" in notes[0]
+    assert (
+        len(notes) == 1 and "晚於基準日 2024/06/28" in notes[0] and "第 2 列" in notes[0] and "2025/03/01" in notes[0]
+    )
     assert "as_of" in notes[0] and not CLI_REFERENCE.search(notes[0])
     assert all(len(row) == len(out[0]) for row in out)  # notes are as wide as the table
 
@@ -205,17 +235,19 @@ def test_misaligned_transaction_columns_are_reported_with_their_lengths():
 # PL_NEXT_FOLLOWUP: the 跟進排程 schedule; bad cells say why
 
 
-
 def test_next_followup_follows_the_first_touch_curve_then_the_intent_cadence_and_counts_days_overdue():
-    out = udfs.PL_NEXT_FOLLOWUP([["2024/3/1"], ["2024/3/1"], ["昨天"]], [["A"], ["C"], ["H"]], [[5], [1], [1]], "2024/3/10")
+    out = udfs.PL_NEXT_FOLLOWUP(
+        [["2024/3/1"], ["2024/3/1"], ["昨天"]], [["A"], ["C"], ["H"]], [[5], [1], [1]], "2024/3/10"
+    )
     assert out[0] == [dt.datetime(2024, 3, 4), 6]  # A: every 3 days after the early curve
     assert out[1] == [dt.datetime(2024, 3, 2), 8]  # first contact + 1 day
     assert out[2][0].startswith("⚠ 最後聯絡日「昨天」日期無法辨識") and out[2][1] == ""
 
 
 def test_an_unknown_intent_a_non_number_or_negative_touch_count_gets_a_message_not_a_default():
-    out = udfs.PL_NEXT_FOLLOWUP([["2024/6/1"]] * 5, [["Z"], ["h"], [None], ["A"], ["A"]], [[5], [-2], ["abc"], [3.5], [5]],
-                                "2024/06/28")
+    out = udfs.PL_NEXT_FOLLOWUP(
+        [["2024/6/1"]] * 5, [["Z"], ["h"], [None], ["A"], ["A"]], [[5], [-2], ["abc"], [3.5], [5]], "2024/06/28"
+    )
     assert out[0][0].startswith("⚠ 意向等級「Z」不是可選的值") and "H / A / B / C" in out[0][0]
     assert out[1][0].startswith("⚠ 聯絡次數「-2」不能是負數")
     assert out[2][0].startswith("⚠ 聯絡次數「abc」不是整數")
@@ -234,20 +266,26 @@ def test_a_last_contact_after_as_of_is_flagged():
 
 
 def test_next_followup_formula_and_the_cli_schedule_agree(run_cli, tmp_path):
-    rows = [["姓名", "最後聯絡日", "意向等級", "聯絡次數"], ["甲", "2024/06/20", "B", 6], ["乙", "2024/06/01", "H", 9],
-            ["丙", "2024/06/27", "C", 1], ["丁", "2024/05/01", None, 4], ["戊", "2024/06/26", "A", 2]]
+    rows = [
+        ["姓名", "最後聯絡日", "意向等級", "聯絡次數"],
+        ["甲", "2024/06/20", "B", 6],
+        ["乙", "2024/06/01", "H", 9],
+        ["丙", "2024/06/27", "C", 1],
+        ["丁", "2024/05/01", None, 4],
+        ["戊", "2024/06/26", "A", 2],
+    ]
     path = write_rows(tmp_path / "名單.xlsx", {"名單": rows})
     run_cli("score", path, "-o", tmp_path / "out.xlsx", "--as-of", "2024-06-28")
     plan = sheet_rows(tmp_path / "out.xlsx", "跟進排程", "狀態").set_index("姓名")
-    out = udfs.PL_NEXT_FOLLOWUP([[r[1]] for r in rows[1:]], [[r[2]] for r in rows[1:]], [[float(r[3])] for r in rows[1:]],
-                                "2024/06/28")
+    out = udfs.PL_NEXT_FOLLOWUP(
+        [[r[1]] for r in rows[1:]], [[r[2]] for r in rows[1:]], [[float(r[3])] for r in rows[1:]], "2024/06/28"
+    )
     for row, (due, overdue) in zip(rows[1:], out):
         assert (due, overdue) == (plan.loc[row[0], "下次跟進日"].to_pydatetime(), plan.loc[row[0], "逾期天數"]), row
 
 
 # ---------------------------------------------------------------------------------------------
 # PL_ABC
-
 
 
 def test_abc_of_ten_customers_is_one_a_two_b_seven_c():
@@ -266,18 +304,33 @@ def test_zero_and_negative_amounts_are_not_classed_and_do_not_count_towards_the_
 # ---------------------------------------------------------------------------------------------
 # Every formula
 
+
 def test_every_formula_is_exported_with_a_docstring_for_the_function_wizard():
     for name in udfs.UDF_NAMES:
         func = getattr(udfs, name)
         assert func.__doc__ and len(func.__doc__) <= 255, name
-        assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
-                   for p in inspect.signature(func).parameters.values()), name
+        assert all(
+            p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in inspect.signature(func).parameters.values()
+        ), name
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.one_of(st.none(), st.text(max_size=8), st.integers(-10**6, 10**6),
-                                   st.floats(allow_nan=False, allow_infinity=False)),
-                         min_size=3, max_size=3), min_size=1, max_size=6))
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(
+                st.none(),
+                st.text(max_size=8),
+                st.integers(-(10**6), 10**6),
+                st.floats(allow_nan=False, allow_infinity=False),
+            ),
+            min_size=3,
+            max_size=3,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_cell_formulas_never_raise_and_always_return_the_shape_they_were_given(rows):
     funcs = [udfs.PL_TWDATE, udfs.PL_AMOUNT, udfs.PL_ZODIAC, udfs.PL_ID_CHECK, udfs.PL_ABC, udfs.PL_EXPECTED_PROFIT]
     for func in funcs:
@@ -287,11 +340,20 @@ def test_cell_formulas_never_raise_and_always_return_the_shape_they_were_given(r
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["A1", "a1 ", "Ａ1", 7.0, "B2", None, ""]),
-                          st.one_of(st.dates(dt.date(2023, 1, 1), dt.date(2024, 12, 31)).map(lambda d: d.strftime("%Y/%m/%d")),
-                                    st.sampled_from(["明天", None, 45000])),
-                          st.one_of(st.integers(-500, 5000), st.sampled_from(["3萬", "abc", None]))),
-                min_size=1, max_size=25))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A1", "a1 ", "Ａ1", 7.0, "B2", None, ""]),
+            st.one_of(
+                st.dates(dt.date(2023, 1, 1), dt.date(2024, 12, 31)).map(lambda d: d.strftime("%Y/%m/%d")),
+                st.sampled_from(["明天", None, 45000]),
+            ),
+            st.one_of(st.integers(-500, 5000), st.sampled_from(["3萬", "abc", None])),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
 def test_transaction_formulas_never_crash_and_every_row_is_a_customer_or_a_note(rows):
     ids, dates, amounts = ([[r[i]] for r in rows] for i in range(3))
     for out in (udfs.PL_SILENCE(ids, dates, "2024/06/28"), udfs.PL_RFM(ids, dates, amounts, "2024/06/28")):
@@ -313,10 +375,15 @@ def test_no_formula_message_points_at_the_command_line(tmp_path, monkeypatch):
         assert not CLI_REFERENCE.search(str(cell)), cell
 
 
-_cell = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=False), st.integers(-10**9, 10**9), st.booleans(),
-                  st.datetimes(dt.datetime(1890, 1, 1), dt.datetime(2100, 1, 1)),
-                  st.sampled_from(["3萬", "1,200", "(500)", "85/03/12", "2024-03-05", "45000", " ", "", "abc", "0850312"]),
-                  st.text(max_size=6))
+_cell = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=False),
+    st.integers(-(10**9), 10**9),
+    st.booleans(),
+    st.datetimes(dt.datetime(1890, 1, 1), dt.datetime(2100, 1, 1)),
+    st.sampled_from(["3萬", "1,200", "(500)", "85/03/12", "2024-03-05", "45000", " ", "", "abc", "0850312"]),
+    st.text(max_size=6),
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -325,6 +392,7 @@ def test_the_typed_fast_paths_give_exactly_what_the_pipelines_parsers_give(cells
     """Numbers and date cells skip the parsers' text paths (and the blank check's); the results
     must not change."""
     import pandas as pd
+
     from processor.read import values
 
     series = pd.Series(cells, dtype=object)

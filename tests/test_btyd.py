@@ -19,8 +19,13 @@ CALIBRATION_END = pd.Timestamp("1997-09-30")
 def _cdnow_sample() -> pd.DataFrame:
     spec = importlib.util.find_spec("lifetimes")  # only its data file: the standard 2,357-customer sample
     path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "CDNOW_sample.txt"
-    frame = pd.read_csv(path, sep=r"\s+", header=None, names=["customer_id", "master_id", "date", "cds", "amount"],
-                        dtype={"customer_id": str, "date": str})
+    frame = pd.read_csv(
+        path,
+        sep=r"\s+",
+        header=None,
+        names=["customer_id", "master_id", "date", "cds", "amount"],
+        dtype={"customer_id": str, "date": str},
+    )
     frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
     return frame
 
@@ -88,9 +93,11 @@ def test_analytic_gradients_match_finite_differences():
     T = rng.uniform(10, 3000, 200)
     t_x = np.where(x > 0, rng.uniform(0, 1, 200) * T, 0.0)
     m = rng.gamma(3, 20, 200)
-    for loglik, theta, data, rtol in ((btyd._bgnbd_ll, np.log([0.4, 30.0, 0.8, 2.5]), (x, t_x, T), 1e-5),
-                                      (btyd._pareto_ll, np.log([0.6, 70.0, 0.6, 80.0]), (x, t_x, T), 1e-5),
-                                      (btyd._gamma_gamma_ll, np.log([6.0, 3.5, 15.0]), (np.maximum(x, 1), m), 1e-5)):
+    for loglik, theta, data, rtol in (
+        (btyd._bgnbd_ll, np.log([0.4, 30.0, 0.8, 2.5]), (x, t_x, T), 1e-5),
+        (btyd._pareto_ll, np.log([0.6, 70.0, 0.6, 80.0]), (x, t_x, T), 1e-5),
+        (btyd._gamma_gamma_ll, np.log([6.0, 3.5, 15.0]), (np.maximum(x, 1), m), 1e-5),
+    ):
         _, grad = loglik(theta, *data, grad=True)
         for i in range(len(theta)):
             step = np.zeros(len(theta))
@@ -107,17 +114,25 @@ def _pareto_closed_form(r, alpha, s, beta, x, t_x, T):
     else:
         big, b = beta, r + x
     diff = abs(alpha - beta)
-    a0 = (special.hyp2f1(a, b, a + 1, diff / (big + t_x)) / (big + t_x) ** a
-          - special.hyp2f1(a, b, a + 1, diff / (big + T)) / (big + T) ** a)
-    return (special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-            + np.log((alpha + T) ** -(r + x) * (beta + T) ** -s + s / a * a0))
+    a0 = (
+        special.hyp2f1(a, b, a + 1, diff / (big + t_x)) / (big + t_x) ** a
+        - special.hyp2f1(a, b, a + 1, diff / (big + T)) / (big + T) ** a
+    )
+    return (
+        special.gammaln(r + x)
+        - special.gammaln(r)
+        + r * np.log(alpha)
+        + s * np.log(beta)
+        + np.log((alpha + T) ** -(r + x) * (beta + T) ** -s + s / a * a0)
+    )
 
 
 def test_pareto_nbd_likelihood_matches_the_closed_form_and_stays_finite_at_x300_T3000():
     fit = btyd.ParetoNBDFit.from_params(0.55, 10.6, 0.61, 11.7)
     x, t_x, T = np.array([0.0, 3, 12]), np.array([0.0, 20, 70]), np.array([78.0, 78, 78])
-    np.testing.assert_allclose(fit.log_likelihood_of(x, t_x, T), _pareto_closed_form(0.55, 10.6, 0.61, 11.7, x, t_x, T),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        fit.log_likelihood_of(x, t_x, T), _pareto_closed_form(0.55, 10.6, 0.61, 11.7, x, t_x, T), rtol=1e-10
+    )
     big = btyd.ParetoNBDFit.from_params(0.55, 70.0, 0.61, 80.0)
     x, t_x, T = np.array([300.0, 300.0]), np.array([2990.0, 10.0]), np.array([3000.0, 3000.0])
     assert np.isfinite(big.log_likelihood_of(x, t_x, T)).all()
@@ -172,10 +187,15 @@ def test_simulated_customers_give_back_their_parameters_within_standard_errors(m
     assert rho > 0.99
 
 
-@pytest.mark.parametrize("fit", [btyd.BGNBDFit.from_params(0.24, 30.0, 0.79, 2.4),
-                                 btyd.ParetoNBDFit.from_params(0.55, 74.0, 0.61, 82.0),
-                                 btyd.BGNBDFit.from_params(2.0, 10.0, 3.0, 1.5),
-                                 btyd.ParetoNBDFit.from_params(3.0, 5.0, 2.0, 400.0)])
+@pytest.mark.parametrize(
+    "fit",
+    [
+        btyd.BGNBDFit.from_params(0.24, 30.0, 0.79, 2.4),
+        btyd.ParetoNBDFit.from_params(0.55, 74.0, 0.61, 82.0),
+        btyd.BGNBDFit.from_params(2.0, 10.0, 3.0, 1.5),
+        btyd.ParetoNBDFit.from_params(3.0, 5.0, 2.0, 400.0),
+    ],
+)
 def test_p_alive_is_a_probability_and_expected_purchases_fall_with_recency(fit):
     rng = np.random.default_rng(3)
     x = np.repeat(rng.integers(1, 80, 50), 30).astype(float)
@@ -194,7 +214,11 @@ def test_sufficient_statistics_need_no_order_and_work_per_partition():
     customer = np.array([2, 0, 1, 0, 2, 0])
     day = np.array([30, 5, 7, 1, 10, 20])
     whole = btyd.sufficient_statistics(customer, day, 40)
-    assert whole["x"].tolist() == [2, 0, 1] and whole["t_x"].tolist() == [19, 0, 20] and whole["T"].tolist() == [39, 33, 30]
+    assert (
+        whole["x"].tolist() == [2, 0, 1]
+        and whole["t_x"].tolist() == [19, 0, 20]
+        and whole["T"].tolist() == [39, 33, 30]
+    )
     left = btyd.sufficient_statistics(customer[customer < 2], day[customer < 2], 40)
     right = btyd.sufficient_statistics(customer[customer == 2], day[customer == 2], 40)
     assert np.concatenate([left["x"], right["x"]]).tolist() == whole["x"].tolist()

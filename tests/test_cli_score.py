@@ -15,7 +15,6 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-
 from conftest import AS_OF, sheet_rows, write_rows
 
 
@@ -40,7 +39,9 @@ def test_contact_workbook_gets_followup_schedule_zodiac_and_the_deliberate_mista
     assert {"下次跟進日", "逾期天數", "星座", "資料完整度", "MAN類型"} <= set(plan.columns)
     assert set(plan["狀態"]) <= {"逾期", "今天", "3天內", "未到", "尚未接觸", "建議降級/停止接觸", "已成交"}
     names = plan.dropna(subset=["手機"])  # the demo's duplicate contact (same name and phone) is one row
-    assert not names.duplicated(["姓名", "手機"]).any() and not plan.duplicated(["姓名", "最後聯絡日", "意向等級"]).any()
+    assert (
+        not names.duplicated(["姓名", "手機"]).any() and not plan.duplicated(["姓名", "最後聯絡日", "意向等級"]).any()
+    )
     checks = sheet_rows(out, "資料檢查", "嚴重度")
     found = set(zip(checks["列"], checks["欄位"]))
     # the demo's deliberate mistakes, at their Excel rows (title row + header row = +3 from index)
@@ -56,11 +57,16 @@ def test_loan_workbook_masks_ids_everywhere_and_checks_income(demo_scores):
     review = sheet_rows(out, "貸款檢核", "身分證字號")
     assert len(review) == 7  # the form's applicant + six in the table
     assert review["身分證字號"].str.fullmatch(r"[A-Z]\d{2}\*{5}\d{2}").all()
-    assert set(review["收入一致性"]) <= {"一致", "年所得低於月收入×12，請確認", "年所得遠高於月收入×12，請確認獎金或兼差",
-                                         "無法比對（缺年所得或月收入）"}
+    assert set(review["收入一致性"]) <= {
+        "一致",
+        "年所得低於月收入×12，請確認",
+        "年所得遠高於月收入×12，請確認獎金或兼差",
+        "無法比對（缺年所得或月收入）",
+    }
     form_row = review.iloc[0]
     assert form_row["年所得"] == 1_200_000 and form_row["平均月收入"] == 85_000 and form_row["年齡"] == 34
     import re
+
     unmasked = re.compile(r"^[A-Z][12]\d{8}$")
     for ws in wb.worksheets:
         for row in ws.iter_rows(values_only=True):
@@ -68,22 +74,39 @@ def test_loan_workbook_masks_ids_everywhere_and_checks_income(demo_scores):
 
 
 def test_messy_workbooks_simplified_english_and_xlsm_are_understood(run_cli, tmp_path):
-    simplified = write_rows(tmp_path / "简体.xlsx", {"名单": [["姓名", "生日", "信任等级", "意向等级", "最后联络日", "联络次数"],
-                                                          ["王小明", "85/03/12", "A", "H", "113/06/20", 5]]})
-    english = write_rows(tmp_path / "english.xlsx", {"Sheet1": [["Name", "Birthday", "Trust level", "Intent", "Last contact"],
-                                                                ["Amy", "1990-01-02", "b", "a", "2024/6/1"]]})
+    simplified = write_rows(
+        tmp_path / "简体.xlsx",
+        {
+            "名单": [
+                ["姓名", "生日", "信任等级", "意向等级", "最后联络日", "联络次数"],
+                ["王小明", "85/03/12", "A", "H", "113/06/20", 5],
+            ]
+        },
+    )
+    english = write_rows(
+        tmp_path / "english.xlsx",
+        {
+            "Sheet1": [
+                ["Name", "Birthday", "Trust level", "Intent", "Last contact"],
+                ["Amy", "1990-01-02", "b", "a", "2024/6/1"],
+            ]
+        },
+    )
     xlsx = write_rows(tmp_path / "macro.xlsx", {"交易": [["客戶編號", "日期", "金額"], ["A1", "113/1/5", "3萬"]]})
     xlsm = tmp_path / "macro.xlsm"
     with zipfile.ZipFile(xlsx) as src, zipfile.ZipFile(xlsm, "w") as dst:
         for item in src.infolist():
             data = src.read(item.filename)
             if item.filename == "[Content_Types].xml":
-                data = data.replace(b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
-                                    b"application/vnd.ms-excel.sheet.macroEnabled.main+xml")
+                data = data.replace(
+                    b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+                    b"application/vnd.ms-excel.sheet.macroEnabled.main+xml",
+                )
             dst.writestr(item, data)
     for path, kind in ((simplified, "contacts"), (english, "contacts"), (xlsm, "transactions")):
-        summary = json.loads(run_cli("score", path, "-o", tmp_path / f"{path.stem}.out.xlsx", "--as-of", AS_OF,
-                                     "--json").stdout)
+        summary = json.loads(
+            run_cli("score", path, "-o", tmp_path / f"{path.stem}.out.xlsx", "--as-of", AS_OF, "--json").stdout
+        )
         assert [s["kind"] for s in summary["sheets"]] == [kind], path.name
         assert summary["problems"]["errors"] == 0, path.name
 
@@ -91,8 +114,11 @@ def test_messy_workbooks_simplified_english_and_xlsm_are_understood(run_cli, tmp
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "cp950"])
 def test_csv_in_big5_and_utf8_with_bom(run_cli, tmp_path, encoding):
     path = tmp_path / f"list-{encoding}.csv"
-    path.write_bytes("姓名,生日,信任等級,手機\n王小明,85/03/12,A,0912345678\n陳美玲,民國70年1月2日,C,(02)2345-6789\n"
-                     .encode(encoding))
+    path.write_bytes(
+        "姓名,生日,信任等級,手機\n王小明,85/03/12,A,0912345678\n陳美玲,民國70年1月2日,C,(02)2345-6789\n".encode(
+            encoding
+        )
+    )
     out = tmp_path / "out.xlsx"
     summary = json.loads(run_cli("score", path, "-o", out, "--as-of", AS_OF, "--json").stdout)
     assert summary["sheets"][0]["kind"] == "contacts" and summary["sheets"][0]["rows"] == 2
@@ -102,8 +128,11 @@ def test_csv_in_big5_and_utf8_with_bom(run_cli, tmp_path, encoding):
 
 def test_text_that_looks_like_a_formula_is_written_back_as_text(run_cli, tmp_path):
     path = tmp_path / "inject.csv"
-    path.write_text('姓名,生日,信任等級,備註\n"=1+1",85/03/12,A,"@SUM(A1)"\n"+886",85/03/12,B,"-2+3"\n'
-                    '"=HYPERLINK(""http://x.invalid"",""x"")",85/13/12,A,x\n', encoding="utf-8")
+    path.write_text(
+        '姓名,生日,信任等級,備註\n"=1+1",85/03/12,A,"@SUM(A1)"\n"+886",85/03/12,B,"-2+3"\n'
+        '"=HYPERLINK(""http://x.invalid"",""x"")",85/13/12,A,x\n',
+        encoding="utf-8",
+    )
     out = tmp_path / "out.xlsx"
     run_cli("score", path, "-o", out, "--as-of", AS_OF)
     with zipfile.ZipFile(out) as zf:
@@ -143,17 +172,23 @@ def _bytes(path: Path, data: bytes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda d: _bytes(d / "empty.xlsx", b""), "空檔案"),
-    (lambda d: _bytes(d / "notes.xlsx", b"just some notes\n"), "不是真正的 Excel"),
-    (lambda d: _bytes(d / "cut.xlsx", write_rows(d / "whole.xlsx", {"a": [["姓名"], ["x"]]}).read_bytes()[:600]), "損毀"),
-    (lambda d: _encrypted(d), "密碼"),
-    (lambda d: _bytes(d / "random.csv", bytes(range(256)) * 8), "二進位"),
-    (lambda d: _bytes(d / "word.xlsx", _docx_like(d)), "不是 Excel 活頁簿"),
-    (lambda d: write_rows(d / "headers-only.xlsx", {"名單": [["姓名", "生日", "信任等級"]]}), "沒有資料"),
-    (lambda d: write_rows(d / "stock.xlsx", {"庫存": [["品名", "庫存量"], ["A", 1]]}), "找不到可分析的工作表"),
-    (lambda d: d / "missing.xlsx", "找不到檔案"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda d: _bytes(d / "empty.xlsx", b""), "空檔案"),
+        (lambda d: _bytes(d / "notes.xlsx", b"just some notes\n"), "不是真正的 Excel"),
+        (
+            lambda d: _bytes(d / "cut.xlsx", write_rows(d / "whole.xlsx", {"a": [["姓名"], ["x"]]}).read_bytes()[:600]),
+            "損毀",
+        ),
+        (lambda d: _encrypted(d), "密碼"),
+        (lambda d: _bytes(d / "random.csv", bytes(range(256)) * 8), "二進位"),
+        (lambda d: _bytes(d / "word.xlsx", _docx_like(d)), "不是 Excel 活頁簿"),
+        (lambda d: write_rows(d / "headers-only.xlsx", {"名單": [["姓名", "生日", "信任等級"]]}), "沒有資料"),
+        (lambda d: write_rows(d / "stock.xlsx", {"庫存": [["品名", "庫存量"], ["A", 1]]}), "找不到可分析的工作表"),
+        (lambda d: d / "missing.xlsx", "找不到檔案"),
+    ],
+)
 def test_unusable_files_exit_2_with_one_readable_line(run_cli, tmp_path, make, words):
     path = make(tmp_path)
     result = run_cli("score", path, "-o", tmp_path / "out.xlsx", check_exit=2)
@@ -169,7 +204,9 @@ def test_english_messages_with_lang_en(run_cli, tmp_path):
 
 
 def test_default_output_sits_beside_the_input_and_as_of_accepts_roc(run_cli, tmp_path):
-    path = write_rows(tmp_path / "名單.xlsx", {"名單": [["姓名", "最後聯絡日", "意向等級", "聯絡次數"], ["甲", "113/06/20", "B", 6]]})
+    path = write_rows(
+        tmp_path / "名單.xlsx", {"名單": [["姓名", "最後聯絡日", "意向等級", "聯絡次數"], ["甲", "113/06/20", "B", 6]]}
+    )
     summary = json.loads(run_cli("score", path, "--as-of", "113/06/28", "--json").stdout)
     assert summary["output"] == str(tmp_path / "名單.scored.xlsx") and summary["as_of"] == "2024-06-28"
     plan = sheet_rows(tmp_path / "名單.scored.xlsx", "跟進排程", "狀態")
@@ -196,8 +233,9 @@ def test_templates_command_writes_what_is_committed(run_cli, tmp_path):
             a, b = fresh[name], kept[name]
             assert [c.value for c in a[1]] == [c.value for c in b[1]], (path.name, name)
             assert list(a.iter_rows(max_col=3, values_only=True)) == list(b.iter_rows(max_col=3, values_only=True))
-            assert sorted((dv.sqref.__str__(), dv.formula1, dv.prompt) for dv in a.data_validations.dataValidation) == \
-                sorted((dv.sqref.__str__(), dv.formula1, dv.prompt) for dv in b.data_validations.dataValidation)
+            assert sorted(
+                (dv.sqref.__str__(), dv.formula1, dv.prompt) for dv in a.data_validations.dataValidation
+            ) == sorted((dv.sqref.__str__(), dv.formula1, dv.prompt) for dv in b.data_validations.dataValidation)
 
 
 def test_every_template_column_and_form_line_has_an_input_message_and_dates_are_text(tmp_path):
@@ -209,19 +247,28 @@ def test_every_template_column_and_form_line_has_an_input_message_and_dates_are_
     for path in write_templates(tmp_path):
         wb = openpyxl.load_workbook(path)
         for ws in wb.worksheets:
-            kind = schema.LOANS if ws.title == FORM_SHEET else next((k for k in schema.KINDS.values() if k.label == ws.title), None)
+            kind = (
+                schema.LOANS
+                if ws.title == FORM_SHEET
+                else next((k for k in schema.KINDS.values() if k.label == ws.title), None)
+            )
             if kind is None:
                 continue
             prompts = {str(cell): dv.prompt for dv in ws.data_validations.dataValidation for cell in dv.sqref.ranges}
             if ws.title == FORM_SHEET:  # label "(a)姓名:" in column A, the value cell beside it
                 index = schema.ALIASES["loans"]
-                cells = [(kind.field(index[schema.normalise_header(c.value)]), f"B{c.row}") for (c,) in ws.iter_rows(max_col=1)
-                         if c.value and schema.normalise_header(c.value) in index]
+                cells = [
+                    (kind.field(index[schema.normalise_header(c.value)]), f"B{c.row}")
+                    for (c,) in ws.iter_rows(max_col=1)
+                    if c.value and schema.normalise_header(c.value) in index
+                ]
                 assert len(cells) == len(kind.fields), path.name
             else:
                 by_label = {f.label: f for f in kind.fields}
-                cells = [(by_label[c.value], f"{get_column_letter(c.column)}2:{get_column_letter(c.column)}{LAST_ROW}")
-                         for c in ws[1]]
+                cells = [
+                    (by_label[c.value], f"{get_column_letter(c.column)}2:{get_column_letter(c.column)}{LAST_ROW}")
+                    for c in ws[1]
+                ]
             for f, ref in cells:
                 assert prompts.get(ref) == f.hint and f.hint, (path.name, ws.title, f.label)
                 if f.type == schema.DATE:
@@ -233,18 +280,46 @@ def test_every_template_column_and_form_line_has_an_input_message_and_dates_are_
 
 #: one realistic synthetic row, by field key (no real person: the textbook ID number, a made-up name)
 SYNTHETIC_ROW = {
-    "name": "王小明", "customer_id": "C001", "birthday": "85/03/12", "zodiac": "雙魚座", "relation": "同學",
-    "phone": "0912-345-678", "trust": "A", "intent": "H", "stage": "潛在客戶", "family": "已婚", "occupation": "業務",
-    "dream_mid": "買房", "first_contact": "113/06/01", "last_contact": "113/06/20", "touches": 3,
-    "date": "113/06/15", "channel": "電話", "result": "聊近況", "title": "讀書會", "purpose": "認識新朋友",
-    "venue": "咖啡廳", "price": "500", "signups": 12, "went_well": "準時開始", "amount": "1,200", "label": "是",
-    "id_number": "A123456789", "annual_income": "120萬", "monthly_income": "8萬5千", "hire_date": "3年2個月",
+    "name": "王小明",
+    "customer_id": "C001",
+    "birthday": "85/03/12",
+    "zodiac": "雙魚座",
+    "relation": "同學",
+    "phone": "0912-345-678",
+    "trust": "A",
+    "intent": "H",
+    "stage": "潛在客戶",
+    "family": "已婚",
+    "occupation": "業務",
+    "dream_mid": "買房",
+    "first_contact": "113/06/01",
+    "last_contact": "113/06/20",
+    "touches": 3,
+    "date": "113/06/15",
+    "channel": "電話",
+    "result": "聊近況",
+    "title": "讀書會",
+    "purpose": "認識新朋友",
+    "venue": "咖啡廳",
+    "price": "500",
+    "signups": 12,
+    "went_well": "準時開始",
+    "amount": "1,200",
+    "label": "是",
+    "id_number": "A123456789",
+    "annual_income": "120萬",
+    "monthly_income": "8萬5千",
+    "hire_date": "3年2個月",
     "side_job": "無",
 }
 #: the result sheets each committed template gives once one row is filled in
 EXPECTED_RESULTS = {
-    "名單.xlsx": {"今日聯絡", "跟進排程"}, "跟進紀錄.xlsx": {"今日聯絡", "跟進排程"}, "暖線活動.xlsx": set(),
-    "交易.xlsx": {"今日聯絡", "沉默排名", "客戶價值", "客戶分群"}, "行銷名單.xlsx": set(), "貸款.xlsx": {"貸款檢核"},
+    "名單.xlsx": {"今日聯絡", "跟進排程"},
+    "跟進紀錄.xlsx": {"今日聯絡", "跟進排程"},
+    "暖線活動.xlsx": set(),
+    "交易.xlsx": {"今日聯絡", "沉默排名", "客戶價值", "客戶分群"},
+    "行銷名單.xlsx": set(),
+    "貸款.xlsx": {"貸款檢核"},
     "精準名單範本.xlsx": {"今日聯絡", "跟進排程", "貸款檢核", "沉默排名", "客戶價值", "客戶分群"},
 }
 
@@ -281,13 +356,15 @@ def test_each_committed_template_with_one_row_filled_in_scores_and_its_result_sc
     summary = json.loads(run_cli("score", filled, "--as-of", AS_OF, "--json").stdout)
     assert set(summary["result_sheets"]) == {"摘要", "資料檢查", "結果說明"} | EXPECTED_RESULTS[name]
     assert summary["sheets"] and all(s["rows"] == 1 for s in summary["sheets"]), summary["sheets"]
-    assert not [p for p in sheet_rows(tmp_path / f"{filled.stem}.scored.xlsx", "資料檢查", "嚴重度")["問題"]
-                if "必填" in str(p)], "every required field was filled"
+    assert not [
+        p for p in sheet_rows(tmp_path / f"{filled.stem}.scored.xlsx", "資料檢查", "嚴重度")["問題"] if "必填" in str(p)
+    ], "every required field was filled"
     scored = tmp_path / f"{filled.stem}.scored.xlsx"
     again = json.loads(run_cli("score", scored, "-o", tmp_path / "again.xlsx", "--as-of", AS_OF, "--json").stdout)
     assert again["result_sheets"] == summary["result_sheets"]
-    assert [(s["sheet"], s["kind"], s["rows"]) for s in again["sheets"]] == \
-        [(s["sheet"], s["kind"], s["rows"]) for s in summary["sheets"]], "old result sheets are not read as data"
+    assert [(s["sheet"], s["kind"], s["rows"]) for s in again["sheets"]] == [
+        (s["sheet"], s["kind"], s["rows"]) for s in summary["sheets"]
+    ], "old result sheets are not read as data"
     names = openpyxl.load_workbook(tmp_path / "again.xlsx").sheetnames
     assert len(names) == len(set(names)) and not [n for n in names if n.endswith(" (2)")]
     assert again.get("contacts", {}).get("people") == summary.get("contacts", {}).get("people")
@@ -302,12 +379,28 @@ def test_result_workbook_opens_and_renders_in_libreoffice(demo_scores, tmp_path)
         pytest.skip("LibreOffice is not installed (CI installs it: see .ci/run)")
     out = tmp_path / "r.xlsx"
     shutil.copyfile(demo_scores["貸款懶人包.xlsx"].output, out)  # LibreOffice writes r.pdf beside it
-    subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo", "--convert-to", "pdf",
-                    "--outdir", str(tmp_path), str(out)], check=True, capture_output=True, timeout=240)
+    subprocess.run(
+        [
+            soffice,
+            "--headless",
+            f"-env:UserInstallation=file://{tmp_path}/lo",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
     pdf = tmp_path / "r.pdf"
     assert pdf.exists() and pdf.stat().st_size > 10_000
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout \
-        if shutil.which("pdftotext") else ""
+    text = (
+        subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+        if shutil.which("pdftotext")
+        else ""
+    )
     if text:
         assert "貸款檢核" in text and "資料檢查" in text
 
@@ -316,9 +409,18 @@ def test_quickstart_drops_the_demo_into_a_drop_folder_and_runs_the_service_once(
     result = run_installed_cli("quickstart", tmp_path / "pl", "--as-of", AS_OF)
     outbox = tmp_path / "pl" / "outbox"
     results = sorted(p.name for p in outbox.glob("*.scored.xlsx"))
-    assert results == ["交易紀錄.scored.xlsx", "名單與跟進.scored.xlsx", "行銷名單.scored.xlsx", "貸款懶人包.scored.xlsx"]
-    assert sorted(p.name for p in (tmp_path / "pl" / "archive").iterdir()) == \
-        ["交易紀錄.csv", "名單與跟進.xlsx", "行銷名單.csv", "貸款懶人包.xlsx"]
+    assert results == [
+        "交易紀錄.scored.xlsx",
+        "名單與跟進.scored.xlsx",
+        "行銷名單.scored.xlsx",
+        "貸款懶人包.scored.xlsx",
+    ]
+    assert sorted(p.name for p in (tmp_path / "pl" / "archive").iterdir()) == [
+        "交易紀錄.csv",
+        "名單與跟進.xlsx",
+        "行銷名單.csv",
+        "貸款懶人包.xlsx",
+    ]
     assert not list((tmp_path / "pl" / "inbox").iterdir())
     assert str(outbox) in result.stdout
 
@@ -330,12 +432,18 @@ def _all_strings(path: Path) -> list[str]:
 
 def test_id_numbers_are_masked_in_every_copied_sheet_and_in_every_problem(run_cli, tmp_path):
     # a 身分證字號 column on a contact list (not a contact field), IDs typed into 備註, a sheet no kind matches
-    path = write_rows(tmp_path / "ids.xlsx", {
-        "名單": [["姓名", "生日", "信任等級", "身分證字號", "備註"],
-                 ["王小明", "85/03/12", "A", "A123456789", "證號 F131104093 已核對"],
-                 ["陳美玲", "85/13/40", "B", "F131104093", None], ["林志明", "85/03/12", "C", "A123456788", "訂單 A123456788"]],
-        "雜項": [["王小明", "A123456789", "0912345678"], ["x", "y", "z"]],
-    })
+    path = write_rows(
+        tmp_path / "ids.xlsx",
+        {
+            "名單": [
+                ["姓名", "生日", "信任等級", "身分證字號", "備註"],
+                ["王小明", "85/03/12", "A", "A123456789", "證號 F131104093 已核對"],
+                ["陳美玲", "85/13/40", "B", "F131104093", None],
+                ["林志明", "85/03/12", "C", "A123456788", "訂單 A123456788"],
+            ],
+            "雜項": [["王小明", "A123456789", "0912345678"], ["x", "y", "z"]],
+        },
+    )
     out = tmp_path / "out.xlsx"
     run_cli("score", path, "-o", out, "--as-of", AS_OF)
     strings = _all_strings(out)
@@ -359,7 +467,10 @@ def test_a_csv_whose_name_is_not_a_valid_sheet_name_is_still_masked(run_cli, tmp
 
 
 def test_an_unrecognised_sheet_that_starts_with_data_is_not_echoed_into_the_exit_message(run_cli, tmp_path):
-    path = write_rows(tmp_path / "data.xlsx", {"data": [["王小明", "A123456789", "0912345678"], ["陳美玲", "F131104093", "0922333444"]]})
+    path = write_rows(
+        tmp_path / "data.xlsx",
+        {"data": [["王小明", "A123456789", "0912345678"], ["陳美玲", "F131104093", "0922333444"]]},
+    )
     result = run_cli("score", path, "-o", tmp_path / "out.xlsx", check_exit=2)
     for secret in ("王小明", "A123456789", "0912345678"):
         assert secret not in result.stderr
@@ -367,7 +478,9 @@ def test_an_unrecognised_sheet_that_starts_with_data_is_not_echoed_into_the_exit
 
 
 def test_headers_of_an_unrecognised_sheet_are_shown_with_id_and_phone_numbers_masked(run_cli, tmp_path):
-    path = write_rows(tmp_path / "stock.xlsx", {"庫存": [["品名", "庫存量", "A123456789 的", "找 0912-345-678"], ["A", 1, 2, 3]]})
+    path = write_rows(
+        tmp_path / "stock.xlsx", {"庫存": [["品名", "庫存量", "A123456789 的", "找 0912-345-678"], ["A", 1, 2, 3]]}
+    )
     result = run_cli("score", path, "-o", tmp_path / "out.xlsx", check_exit=2)
     assert "品名、庫存量、A12*****89 的、找 ＊＊＊" in result.stderr
 
@@ -390,7 +503,9 @@ def test_a_blank_loan_form_is_not_an_applicant(run_cli, tmp_path):
 
 def test_the_installed_command_shows_help_and_exits_2_with_one_line_on_bad_input(run_installed_cli, tmp_path):
     shown = run_installed_cli("--help")
-    assert "precision-list" in shown.stdout and all(c in shown.stdout for c in ("score", "train", "watch", "quickstart"))
+    assert "precision-list" in shown.stdout and all(
+        c in shown.stdout for c in ("score", "train", "watch", "quickstart")
+    )
     wrong = run_installed_cli("score", check_exit=2)  # argparse: the input is missing
     assert "usage:" in wrong.stderr and "Traceback" not in wrong.stderr
     (tmp_path / "empty.xlsx").write_bytes(b"")
@@ -399,13 +514,16 @@ def test_the_installed_command_shows_help_and_exits_2_with_one_line_on_bad_input
     assert len(lines) == 1 and "空檔案" in lines[0] and not (tmp_path / "out.xlsx").exists()
 
 
-@pytest.mark.parametrize("config, words", [
-    ("[settings]\nprice = -5\n", "price"),
-    ("[settings]\nprice = \"abc\"\n", "price"),
-    ("[settings]\nnot_a_setting = 1\n", "not_a_setting"),
-    ("[settings\nprice = 1\n", "TOML"),
-    (None, "讀不到設定檔"),
-])
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        ("[settings]\nprice = -5\n", "price"),
+        ('[settings]\nprice = "abc"\n', "price"),
+        ("[settings]\nnot_a_setting = 1\n", "not_a_setting"),
+        ("[settings\nprice = 1\n", "TOML"),
+        (None, "讀不到設定檔"),
+    ],
+)
 def test_a_bad_config_file_exits_2_and_says_which_setting(run_cli, tmp_path, config, words):
     path = write_rows(tmp_path / "c.xlsx", {"名單": [["姓名", "信任等級"], ["甲", "A"]]})
     toml = tmp_path / "c.toml"
@@ -431,36 +549,53 @@ def test_the_result_file_opens_for_other_reps_on_a_share(tmp_path):
     path = write_rows(tmp_path / "c.xlsx", {"名單": [["姓名", "信任等級"], ["甲", "A"]]})
     out = tmp_path / "c.out.xlsx"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    subprocess.run(["sh", "-c", 'umask 002 && exec "$@"', "sh", *cli_path(), "score", str(path), "-o", str(out)],
-                   check=True, env=env, capture_output=True)
+    subprocess.run(
+        ["sh", "-c", 'umask 002 && exec "$@"', "sh", *cli_path(), "score", str(path), "-o", str(out)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     assert stat.S_IMODE(out.stat().st_mode) == 0o664  # what any new file gets under that umask, not mkstemp's 0600
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda d: _bytes(d / "empty.xlsx", b""), "save or copy"),
-    (lambda d: _encrypted(d), "remove the password"),
-    (lambda d: write_rows(d / "stock.xlsx", {"庫存": [["品名", "庫存量"], ["A", 1]]}), "precision-list templates"),
-    (lambda d: write_rows(d / "headers-only.xlsx", {"名單": [["姓名", "生日", "信任等級"]]}), "fill in rows"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda d: _bytes(d / "empty.xlsx", b""), "save or copy"),
+        (lambda d: _encrypted(d), "remove the password"),
+        (lambda d: write_rows(d / "stock.xlsx", {"庫存": [["品名", "庫存量"], ["A", 1]]}), "precision-list templates"),
+        (lambda d: write_rows(d / "headers-only.xlsx", {"名單": [["姓名", "生日", "信任等級"]]}), "fill in rows"),
+    ],
+)
 def test_english_messages_say_how_to_fix(run_cli, tmp_path, make, words):
     result = run_cli("score", make(tmp_path), "-o", tmp_path / "out.xlsx", "--lang", "en", check_exit=2)
     assert words in result.stderr and not any("\u4e00" <= ch <= "\u9fff" for ch in result.stderr.split(";")[-1])
 
 
 def test_the_addin_workbook_start_page_and_xlwings_conf_are_skipped_quietly(run_cli, tmp_path):
-    path = write_rows(tmp_path / "book.xlsx", {
-        "說明": [["精準名單 Precision List"], ["1. 插入範本工作表"], ["2. 貼上資料"]],
-        "名單": [["姓名", "信任等級"], ["甲", "A"]],
-        "xlwings.conf": [["Interpreter_Win", "python"], ["UDF Modules", "addin.udfs"]],
-    })
+    path = write_rows(
+        tmp_path / "book.xlsx",
+        {
+            "說明": [["精準名單 Precision List"], ["1. 插入範本工作表"], ["2. 貼上資料"]],
+            "名單": [["姓名", "信任等級"], ["甲", "A"]],
+            "xlwings.conf": [["Interpreter_Win", "python"], ["UDF Modules", "addin.udfs"]],
+        },
+    )
     summary = json.loads(run_cli("score", path, "--as-of", AS_OF, "--json").stdout)
     assert summary["problems"] == {"errors": 0, "warnings": 0}
 
 
 def test_json_summary_counts_stages_man_types_and_completeness(run_cli, tmp_path):
-    path = write_rows(tmp_path / "c.xlsx", {"名單": [
-        ["姓名", "階段", "M有購買力", "A有決定權", "N有需求", "F家庭", "O工作現況"],
-        ["甲", "潛在客戶", "是", "否", "是", "已婚", "業務"], ["乙", "潜在客户", None, None, None, None, None]]})
+    path = write_rows(
+        tmp_path / "c.xlsx",
+        {
+            "名單": [
+                ["姓名", "階段", "M有購買力", "A有決定權", "N有需求", "F家庭", "O工作現況"],
+                ["甲", "潛在客戶", "是", "否", "是", "已婚", "業務"],
+                ["乙", "潜在客户", None, None, None, None, None],
+            ]
+        },
+    )
     summary = json.loads(run_cli("score", path, "--as-of", AS_OF, "--json").stdout)["contacts"]
     assert summary["by_stage"]["潛在客戶"] == 2  # 简体 潜在客户 is the same stage
     assert summary["by_man"] == {"M+a+N": 1, "未填": 1}
@@ -468,8 +603,16 @@ def test_json_summary_counts_stages_man_types_and_completeness(run_cli, tmp_path
 
 
 def test_a_negative_touch_count_is_reported_in_the_data_check(run_cli, tmp_path):
-    path = write_rows(tmp_path / "list.xlsx", {"名單": [["姓名", "最後聯絡日", "意向等級", "聯絡次數"],
-                                                      ["王小明", "2024/06/20", "B", -2], ["陳美玲", "2024/06/20", "A", 3]]})
+    path = write_rows(
+        tmp_path / "list.xlsx",
+        {
+            "名單": [
+                ["姓名", "最後聯絡日", "意向等級", "聯絡次數"],
+                ["王小明", "2024/06/20", "B", -2],
+                ["陳美玲", "2024/06/20", "A", 3],
+            ]
+        },
+    )
     out = tmp_path / "out.xlsx"
     run_cli("score", path, "-o", out, "--as-of", AS_OF)
     checks = sheet_rows(out, "資料檢查", "嚴重度")

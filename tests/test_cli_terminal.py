@@ -12,7 +12,6 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import AS_OF, REPO, cli_in_process, cli_path
 
 LOAN = "貸款懶人包.xlsx"  # the quickest demo file (about half a second to score)
@@ -30,11 +29,18 @@ def _drop_folder(tmp_path, demo_dir):
 def _done_line(summary: dict, en: bool = False) -> str:
     sheets, problems = len(summary["result_sheets"]), summary["problems"]
     if en:
+
         def n(count, noun):
             return f"{count} {noun}" + ("" if count == 1 else "s")
-        return (f"done: {n(sheets, 'result sheet')}, data check {n(problems['errors'], 'error')} "
-                f"{n(problems['warnings'], 'warning')} → outbox/貸款懶人包.scored.xlsx")
-    return f"完成：{sheets} 張結果表，資料問題 {problems['errors']} 錯誤 {problems['warnings']} 提醒 → outbox/貸款懶人包.scored.xlsx"
+
+        return (
+            f"done: {n(sheets, 'result sheet')}, data check {n(problems['errors'], 'error')} "
+            f"{n(problems['warnings'], 'warning')} → outbox/貸款懶人包.scored.xlsx"
+        )
+    return (
+        f"完成：{sheets} 張結果表，資料問題 {problems['errors']} 錯誤 {problems['warnings']} 提醒 → "
+        f"outbox/貸款懶人包.scored.xlsx"
+    )
 
 
 def _json_lines(text: str) -> list[dict]:
@@ -42,7 +48,8 @@ def _json_lines(text: str) -> list[dict]:
 
 
 def test_watch_for_a_person_says_what_it_reads_and_what_it_wrote_and_keeps_the_json_in_the_state_log(
-        tmp_path, demo_dir, demo_scores, capfd):
+    tmp_path, demo_dir, demo_scores, capfd
+):
     root = _drop_folder(tmp_path, demo_dir)
     ran = cli_in_process("watch", root, "--once", "--settle", "0", "--as-of", AS_OF, "--log-format", "human")
     assert ran.returncode == 0, ran
@@ -58,10 +65,12 @@ def test_watch_for_a_person_says_what_it_reads_and_what_it_wrote_and_keeps_the_j
 
 
 def test_lang_en_gives_the_same_lines_in_english_and_log_format_is_accepted_before_the_command(
-        tmp_path, demo_dir, demo_scores, capfd):
+    tmp_path, demo_dir, demo_scores, capfd
+):
     root = _drop_folder(tmp_path, demo_dir)
-    ran = cli_in_process("--log-format", "human", "watch", root, "--once", "--settle", "0", "--as-of", AS_OF,
-                         "--lang", "en")
+    ran = cli_in_process(
+        "--log-format", "human", "watch", root, "--once", "--settle", "0", "--as-of", AS_OF, "--lang", "en"
+    )
     assert ran.returncode == 0, ran
     lines = capfd.readouterr().err.splitlines()
     assert f"reading {LOAN} …" in lines and "stopped" in lines
@@ -79,12 +88,14 @@ def test_a_pipe_and_log_format_json_keep_todays_json_lines_on_stderr(tmp_path, d
 
 
 def test_score_shows_steps_with_seconds_for_people_and_json_step_lines_with_log_format_json(tmp_path, demo_dir):
-    for_people = cli_in_process("score", demo_dir / LOAN, "-o", tmp_path / "a.xlsx", "--as-of", AS_OF,
-                                "--log-format", "human")
+    for_people = cli_in_process(
+        "score", demo_dir / LOAN, "-o", tmp_path / "a.xlsx", "--as-of", AS_OF, "--log-format", "human"
+    )
     steps = [line for line in for_people.stderr.splitlines() if line.startswith("… ")]
     assert for_people.returncode == 0 and steps and all(line.endswith(" 秒）") for line in steps), for_people.stderr
-    as_json = cli_in_process("--log-format", "json", "score", demo_dir / LOAN, "-o", tmp_path / "b.xlsx",
-                             "--as-of", AS_OF)
+    as_json = cli_in_process(
+        "--log-format", "json", "score", demo_dir / LOAN, "-o", tmp_path / "b.xlsx", "--as-of", AS_OF
+    )
     events = _json_lines(as_json.stderr)
     same_steps = [line[2:].rsplit("（", 1)[0].replace("a.xlsx", "b.xlsx") for line in steps]
     assert as_json.returncode == 0 and [e["message"] for e in events if e["event"] == "step"] == same_steps
@@ -96,8 +107,9 @@ def _on_terminal(args: list, timeout: float = 180) -> tuple[int, str]:
     """Run the installed command with stdout and stderr on a real pseudo-terminal; what the terminal showed."""
     master, slave = os.openpty()
     env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([*cli_path(), *map(str, args)], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
-                            env=env)
+    proc = subprocess.Popen(
+        [*cli_path(), *map(str, args)], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env
+    )
     os.close(slave)
     shown, deadline = b"", time.monotonic() + timeout
     try:
@@ -131,9 +143,13 @@ def test_a_real_terminal_gets_human_lines_and_a_pipe_gets_the_json_unchanged(tmp
     assert '"event": "scored"' in (on_tty / ".state" / "service.log").read_text(encoding="utf-8")
 
     piped = _drop_folder(tmp_path / "pipe", demo_dir)
-    ran = subprocess.run([*cli_path(), "watch", str(piped), "--once", "--settle", "0", "--as-of", AS_OF],
-                         capture_output=True, text=True, timeout=180,
-                         env=dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO)))
+    ran = subprocess.run(
+        [*cli_path(), "watch", str(piped), "--once", "--settle", "0", "--as-of", AS_OF],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO)),
+    )
     events = _json_lines(ran.stderr)
     assert ran.returncode == 0 and [set(e) for e in events if e["event"] == "scored"] == [SCORED_KEYS]
     assert "讀取" not in ran.stderr and not (piped / ".state" / "service.log").exists()

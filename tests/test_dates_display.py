@@ -8,7 +8,6 @@ import subprocess
 
 import openpyxl
 import pytest
-
 from conftest import write_rows
 
 AS_OF = "2024-06-28"
@@ -28,8 +27,12 @@ def _dated_cells(path, sheet="跟進排程"):
     ws = openpyxl.load_workbook(path)[sheet]
     header_row = next(r for r in range(1, 6) if ws.cell(r, 1).value == "狀態")
     headers = {c.column: c.value for c in ws[header_row]}
-    return sorted((headers[c.column], c.value, c.number_format) for row in ws.iter_rows(min_row=header_row + 1)
-                  for c in row if c.is_date and c.value is not None)
+    return sorted(
+        (headers[c.column], c.value, c.number_format)
+        for row in ws.iter_rows(min_row=header_row + 1)
+        for c in row
+        if c.is_date and c.value is not None
+    )
 
 
 def test_roc_input_gives_roc_dates_and_the_scored_result_scored_again_gives_the_same_dates(run_cli, tmp_path):
@@ -77,8 +80,21 @@ def test_libreoffice_shows_the_roc_year(run_cli, tmp_path):
         if name != "跟進排程":
             del wb[name]
     wb.save(tmp_path / "plan.xlsx")
-    subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo", "--convert-to", "pdf",
-                    "--outdir", str(tmp_path), str(tmp_path / "plan.xlsx")], check=True, capture_output=True, timeout=240)
+    subprocess.run(
+        [
+            soffice,
+            "--headless",
+            f"-env:UserInstallation=file://{tmp_path}/lo",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(tmp_path / "plan.xlsx"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
     text = subprocess.run(["pdftotext", str(tmp_path / "plan.pdf"), "-"], capture_output=True, text=True).stdout
     assert "113/06/20" in text and "2024/06/20" not in text
 
@@ -87,6 +103,12 @@ def test_the_basis_date_written_in_text_follows_the_date_display_too(run_cli, tm
     path = _contacts(tmp_path / "c.xlsx", ["113/06/20", "113/5/1"])
     run_cli("score", path, "--as-of", AS_OF)
     wb = openpyxl.load_workbook(tmp_path / "c.scored.xlsx")
-    text = " ".join(str(c.value) for name in ("跟進排程", "今日聯絡", "結果說明") if name in wb.sheetnames
-                    for row in wb[name].iter_rows(max_row=60) for c in row if isinstance(c.value, str))
+    text = " ".join(
+        str(c.value)
+        for name in ("跟進排程", "今日聯絡", "結果說明")
+        if name in wb.sheetnames
+        for row in wb[name].iter_rows(max_row=60)
+        for c in row
+        if isinstance(c.value, str)
+    )
     assert "基準日 113/06/28" in text and "2024/06/28" not in text

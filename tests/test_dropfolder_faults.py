@@ -19,10 +19,28 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from dropfolder_kit import (REPO, ServiceProcess, csv_bytes, done_count, drop, files, followups, is_valid_xlsx,
-                            ledger_rows, read_events, results, run_cli, settled_everything, small_workbook,
-                            stand_in_source, stray_temps, wait_for_progress, wait_until, write_config, xlsx_bytes)
+from dropfolder_kit import (
+    REPO,
+    ServiceProcess,
+    csv_bytes,
+    done_count,
+    drop,
+    files,
+    followups,
+    is_valid_xlsx,
+    ledger_rows,
+    read_events,
+    results,
+    run_cli,
+    settled_everything,
+    small_workbook,
+    stand_in_source,
+    stray_temps,
+    wait_for_progress,
+    wait_until,
+    write_config,
+    xlsx_bytes,
+)
 
 
 def _sha(data: bytes) -> str:
@@ -76,25 +94,34 @@ def test_kill_9_at_random_moments_loses_nothing_and_yields_exactly_one_result_pe
     while in_flight < KILLS_IN_FLIGHT:
         assert kills < 2 * KILLS_IN_FLIGHT, f"only {in_flight} of {kills} kills landed while a file was in hand"
         if not list((root / ".state" / "claims").glob("*/*")) and not files(root / "inbox"):  # something to do
-            for name in pending[:rng.choice([1, 2])]:
+            for name in pending[: rng.choice([1, 2])]:
                 drop(root, name, inputs[name])
                 pending.remove(name)
         log = tmp_path / f"cycle{kills:02d}.log"
         logs.append(log)
-        service = ServiceProcess(root, "--workers", str(1 + kills % 2), config=config, log=log,
-                                 env={"DROPFOLDER_TEST_SLOW": "0.4"})
+        service = ServiceProcess(
+            root, "--workers", str(1 + kills % 2), config=config, log=log, env={"DROPFOLDER_TEST_SLOW": "0.4"}
+        )
         try:
-            wait_until(lambda: read_events(log, "claimed") or read_events(log, "recovered"), 60, 0.02,
-                       "a file in hand")
+            wait_until(lambda: read_events(log, "claimed") or read_events(log, "recovered"), 60, 0.02, "a file in hand")
             time.sleep(rng.uniform(0, 0.5))
             workers = service.children()
             if kills % 2:
                 service.kill_group()
             else:
                 service.kill()  # the main process only: its workers must follow it
-                wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") and
-                                           "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
-                                           for pid in workers), 10, 0.05, "orphaned workers to exit")
+                wait_until(
+                    lambda: (
+                        not any(
+                            os.path.exists(f"/proc/{pid}")
+                            and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+                            for pid in workers
+                        )
+                    ),
+                    10,
+                    0.05,
+                    "orphaned workers to exit",
+                )
             kills += 1
         finally:
             service.__exit__(None, None, None)
@@ -111,11 +138,14 @@ def test_kill_9_at_random_moments_loses_nothing_and_yields_exactly_one_result_pe
     expected = sorted(n.rsplit(".", 1)[0] + ".scored.xlsx" for n in inputs)
     assert sorted(results(root)) == expected, "exactly one result per input, no (2) copies"
     assert all(is_valid_xlsx(root / "outbox" / n) for n in expected)
-    assert all(stand_in_source(root / "outbox" / (n.rsplit(".", 1)[0] + ".scored.xlsx")) == (n, _sha(data))
-               for n, data in inputs.items()), "every result is the one of the input of its name"
+    assert all(
+        stand_in_source(root / "outbox" / (n.rsplit(".", 1)[0] + ".scored.xlsx")) == (n, _sha(data))
+        for n, data in inputs.items()
+    ), "every result is the one of the input of its name"
     assert stray_temps(root) == [], "no temp file left in outbox/"
-    assert sorted(_sha((root / "archive" / n).read_bytes()) for n in files(root / "archive")) == \
-        sorted(_sha(d) for d in inputs.values()), "every original archived exactly once"
+    assert sorted(_sha((root / "archive" / n).read_bytes()) for n in files(root / "archive")) == sorted(
+        _sha(d) for d in inputs.values()
+    ), "every original archived exactly once"
     rows = ledger_rows(root)
     assert Counter(r["status"] for r in rows) == Counter({"archived": len(inputs)})
     recovered = [e for log in logs + [tmp_path / "final.log"] for e in read_events(log, "recovered")]
@@ -129,8 +159,7 @@ def test_a_power_cut_at_each_step_is_recovered_to_exactly_one_result_on_restart(
     config = write_config(tmp_path / "c.toml")
     data = csv_bytes(30, 90)
     drop(root, "cut.csv", data)
-    crashed = ServiceProcess(root, config=config, env={"PRECISION_LIST_CRASH_AT": point},
-                             log=tmp_path / "crashed.log")
+    crashed = ServiceProcess(root, config=config, env={"PRECISION_LIST_CRASH_AT": point}, log=tmp_path / "crashed.log")
     assert crashed.wait(60) == -9, "the service was cut at the named step"
     assert _held_inputs(root)[_sha(data)] >= 1, "the input survived the cut"
     assert _results_are_whole(root / "outbox")
@@ -146,8 +175,11 @@ def test_a_power_cut_at_each_step_is_recovered_to_exactly_one_result_on_restart(
         assert scored_again == []
 
 
-@pytest.mark.parametrize("count, args", [(500, ["--workers", "2"]), (100, ["--poll", "0.5"])],
-                         ids=["500-notifications-2-workers", "100-polling-1-worker"])
+@pytest.mark.parametrize(
+    "count, args",
+    [(500, ["--workers", "2"]), (100, ["--poll", "0.5"])],
+    ids=["500-notifications-2-workers", "100-polling-1-worker"],
+)
 def test_a_burst_of_small_workbooks_ends_with_one_result_and_one_archived_original_each(tmp_path, count, args):
     """Issue test 3, matrix 4: half waiting at start, half dropped at once while running.
 
@@ -157,18 +189,20 @@ def test_a_burst_of_small_workbooks_ends_with_one_result_and_one_archived_origin
     config = write_config(tmp_path / "c.toml", scorer="tests.dropfolder_scorers:stand_in")
     payload = {f"b{i:03d}.{ext}": data for i, (ext, data) in ((i, small_workbook(i)) for i in range(count))}
     names = list(payload)
-    for name in names[:count // 2]:
+    for name in names[: count // 2]:
         drop(root, name, payload[name])
     with ServiceProcess(root, *args, config=config) as service:
         wait_until(lambda: service.events("claimed"), 60, message="service running")
-        for name in names[count // 2:]:
+        for name in names[count // 2 :]:
             drop(root, name, payload[name])
         wait_for_progress(lambda: done_count(root), count, stall=60, message=f"{count} files archived")
         wait_until(lambda: settled_everything(root, count), 30, message="nothing left in hand")
         assert service.stop() == 0
     assert sorted(results(root)) == sorted(n.rsplit(".", 1)[0] + ".scored.xlsx" for n in names)
-    assert all(stand_in_source(root / "outbox" / (n.rsplit(".", 1)[0] + ".scored.xlsx")) == (n, _sha(payload[n]))
-               for n in names), "every result is the one of the input of its name"
+    assert all(
+        stand_in_source(root / "outbox" / (n.rsplit(".", 1)[0] + ".scored.xlsx")) == (n, _sha(payload[n]))
+        for n in names
+    ), "every result is the one of the input of its name"
     assert len(files(root / "archive")) == count and files(root / "failed") == []
     assert Counter(r["status"] for r in ledger_rows(root)) == Counter({"archived": count})
     assert stray_temps(root) == []
@@ -182,12 +216,22 @@ def test_two_instances_on_one_root_process_each_file_once_and_the_survivor_takes
     config = write_config(tmp_path / "c.toml", scorer="tests.dropfolder_scorers:stand_in_slow")
     names = [f"t{i:03d}.csv" for i in range(80)]
     payload = {name: followups(15, 300 + i).to_csv(index=False).encode("utf-8-sig") for i, name in enumerate(names)}
-    with ServiceProcess(root, config=config, env={"DROPFOLDER_TEST_SLOW": "0.05"}) as a, \
-            ServiceProcess(root, config=config, env={"DROPFOLDER_TEST_SLOW": "0.05"}) as b:
+    with (
+        ServiceProcess(root, config=config, env={"DROPFOLDER_TEST_SLOW": "0.05"}) as a,
+        ServiceProcess(root, config=config, env={"DROPFOLDER_TEST_SLOW": "0.05"}) as b,
+    ):
         for name in names:
             drop(root, name, payload[name])
-        wait_until(lambda: len(a.events("archived")) >= 10 and a.events("claimed")[-1:] and
-                   len(a.events("claimed")) > len(a.events("archived")), 120, 0.02, "A busy with a file")
+        wait_until(
+            lambda: (
+                len(a.events("archived")) >= 10
+                and a.events("claimed")[-1:]
+                and len(a.events("claimed")) > len(a.events("archived"))
+            ),
+            120,
+            0.02,
+            "A busy with a file",
+        )
         a_instance = a.events("started")[0]["instance"]
         a.kill()
         orphaned = [c.name.split("~")[0] for c in (root / ".state" / "claims").iterdir() if c.name.endswith(a_instance)]
@@ -196,8 +240,9 @@ def test_two_instances_on_one_root_process_each_file_once_and_the_survivor_takes
         assert b.proc.poll() is None
         assert b.stop() == 0
     assert sorted(results(root)) == sorted(n.replace(".csv", ".scored.xlsx") for n in names)
-    assert all(stand_in_source(root / "outbox" / n.replace(".csv", ".scored.xlsx")) == (n, _sha(payload[n]))
-               for n in names), "every result is the one of the input of its name"
+    assert all(
+        stand_in_source(root / "outbox" / n.replace(".csv", ".scored.xlsx")) == (n, _sha(payload[n])) for n in names
+    ), "every result is the one of the input of its name"
     rows = ledger_rows(root)
     assert len(rows) == len(names) and {r["status"] for r in rows} == {"archived"}
     assert a.events("archived") and b.events("archived"), "both instances did part of the work"
@@ -221,12 +266,27 @@ def _as_service_user() -> tuple[str | None, str]:
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), sysconfig.get_paths()["purelib"]])}
     for python in (sys.executable, shutil.which(version) or "", f"/usr/bin/{version}"):
-        if python and subprocess.run(
-                ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c",
-                 "import processor.service.dropfolder, pandas, openpyxl, watchdog, multiprocessing as m\n"
-                 "p = m.get_context('spawn').Process(target=print); p.start(); p.join()\n"
-                 "raise SystemExit(p.exitcode)"],
-                cwd="/", env=env, capture_output=True, timeout=120).returncode == 0:
+        if (
+            python
+            and subprocess.run(
+                [
+                    "setpriv",
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    python,
+                    "-c",
+                    "import processor.service.dropfolder, pandas, openpyxl, watchdog, multiprocessing as m\n"
+                    "p = m.get_context('spawn').Process(target=print); p.start(); p.join()\n"
+                    "raise SystemExit(p.exitcode)",
+                ],
+                cwd="/",
+                env=env,
+                capture_output=True,
+                timeout=120,
+            ).returncode
+            == 0
+        ):
             return "65534", python
     pytest.skip(f"no {version} interpreter that uid 65534 may run with this project's packages")
 
@@ -246,8 +306,11 @@ def test_an_unwritable_outbox_or_inbox_is_retried_never_blamed_on_the_input(tmp_
             wait_until(lambda: (root / "outbox").is_dir() and service.events("watch_armed"), 30, message="start")
             os.chmod(root / "outbox", 0o555)
             drop(root, "a.csv", csv_bytes(20, 70), staging=base / "staging")
-            wait_until(lambda: len([e for e in service.events("retry") if e.get("file") == "a.csv"]) >= 3, 60,
-                       message="retries on outbox/")
+            wait_until(
+                lambda: len([e for e in service.events("retry") if e.get("file") == "a.csv"]) >= 3,
+                60,
+                message="retries on outbox/",
+            )
             assert files(root / "failed") == [] and results(root) == []
             assert [p.name for p in (root / ".state" / "claims").glob("*/*")] == ["a.csv"]
             in_hand = run_cli("status", str(root)).stdout.split("in hand:")[1]
@@ -257,8 +320,11 @@ def test_an_unwritable_outbox_or_inbox_is_retried_never_blamed_on_the_input(tmp_
             # a rep's lock makes the claim rename fail; here: inbox/ read-only for the service user
             os.chmod(root / "inbox", 0o555)
             drop(root, "b.csv", csv_bytes(20, 71), staging=base / "staging")
-            wait_until(lambda: len([e for e in service.events("locked") if e.get("file") == "b.csv"]) >= 2, 60,
-                       message="claim retries")
+            wait_until(
+                lambda: len([e for e in service.events("locked") if e.get("file") == "b.csv"]) >= 2,
+                60,
+                message="claim retries",
+            )
             assert files(root / "inbox") == ["b.csv"] and files(root / "failed") == []
             os.chmod(root / "inbox", 0o755)
             wait_until(lambda: settled_everything(root, 2), 60, message="b.csv once inbox/ is writable")
@@ -275,8 +341,12 @@ def _can_mount_tmpfs() -> str | None:
         return "unshare is not installed"
     probe = tempfile.mkdtemp()
     try:
-        done = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {probe}"],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {probe}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     finally:
         os.rmdir(probe)
     return None if done.returncode == 0 else f"cannot mount a tmpfs in a user namespace: {done.stderr.strip()}"
@@ -304,8 +374,11 @@ def test_a_full_disk_under_outbox_keeps_the_input_claimed_and_scores_it_once_spa
                 pass
         data = xlsx_bytes(1000, 80)
         drop(root, "big.xlsx", data)
-        wait_until(lambda: len([e for e in service.events("retry") if e.get("file") == "big.xlsx"]) >= 3, 60,
-                   message="retries on a full disk")
+        wait_until(
+            lambda: len([e for e in service.events("retry") if e.get("file") == "big.xlsx"]) >= 3,
+            60,
+            message="retries on a full disk",
+        )
         assert files(root / "failed") == [] and _results_are_whole(outbox)
         assert [n for n in files(outbox) if n.endswith(".scored.xlsx")] == []
         assert [p.name for p in (root / ".state" / "claims").glob("*/*")] == ["big.xlsx"]

@@ -9,16 +9,16 @@ scorer (tests/dropfolder_scorers.py:hog_or_stall) is the real one except for fil
 
 from __future__ import annotations
 
-from dropfolder_kit import (ServiceProcess, csv_bytes, drop, files, ledger_rows, read_events, results,
-                            write_config)
+from dropfolder_kit import ServiceProcess, csv_bytes, drop, files, ledger_rows, read_events, results, write_config
 
 
 def test_a_file_past_the_memory_or_time_limit_is_failed_with_a_report_and_the_files_around_it_are_scored(tmp_path):
     root = tmp_path / "share"
     for sub in ("inbox", "outbox", "archive", "failed"):
         (root / sub).mkdir(parents=True)
-    config = write_config(tmp_path / "limits.toml", scorer="tests.dropfolder_scorers:hog_or_stall",
-                          memory_limit_mb=600, timeout=20)
+    config = write_config(
+        tmp_path / "limits.toml", scorer="tests.dropfolder_scorers:hog_or_stall", memory_limit_mb=600, timeout=20
+    )
     names = ["a.csv", "hog.csv", "b.csv", "stall.csv", "c.csv"]
     for i, name in enumerate(names):
         drop(root, name, csv_bytes(20, seed=i))

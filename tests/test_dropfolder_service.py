@@ -15,11 +15,28 @@ import time
 from datetime import datetime
 
 import pytest
-
-from dropfolder_kit import (PYTHON, REPO, SETTLE, ServiceProcess, child_pids, csv_bytes, data_rows, drop,
-                            encrypted_xlsx, files, headers_only_xlsx, is_valid_xlsx, ledger_rows, results, run_cli,
-                            settled_everything, stray_temps, wait_until, write_config, xlsx_bytes)
-
+from dropfolder_kit import (
+    PYTHON,
+    REPO,
+    SETTLE,
+    ServiceProcess,
+    child_pids,
+    csv_bytes,
+    data_rows,
+    drop,
+    encrypted_xlsx,
+    files,
+    headers_only_xlsx,
+    is_valid_xlsx,
+    ledger_rows,
+    results,
+    run_cli,
+    settled_everything,
+    stray_temps,
+    wait_until,
+    write_config,
+    xlsx_bytes,
+)
 
 #: the fast stand-in scorer (:func:`dropfolder_scorers.stand_in`), for tests of what the service does with
 #: files (claims, names, duplicates, folders, signals); tests that look inside a result use the real one
@@ -49,10 +66,10 @@ def test_a_file_written_slowly_in_chunks_is_picked_up_once_and_only_after_its_la
     workbook = xlsx_bytes(300, 1, pad=2_000_000)  # ~2 MB: 31 chunks
     table = csv_bytes(3000, 2)
     # one write of each per tick of SETTLE / 4; the .xlsx skips 12 ticks after its 11th chunk
-    xlsx_plan = [workbook[i:i + 65536] for i in range(0, len(workbook), 65536)]
+    xlsx_plan = [workbook[i : i + 65536] for i in range(0, len(workbook), 65536)]
     xlsx_plan[11:11] = [None] * 12
     ticks = len(xlsx_plan)
-    csv_plan = [table[len(table) * k // ticks:len(table) * (k + 1) // ticks] for k in range(ticks)]
+    csv_plan = [table[len(table) * k // ticks : len(table) * (k + 1) // ticks] for k in range(ticks)]
     longest_csv_pause = 0.0
     with ServiceProcess(root, config=config) as service:
         wait_until(lambda: (root / "inbox").is_dir(), 20, message="inbox/ created")
@@ -126,8 +143,11 @@ def test_with_done_files_a_file_waits_for_its_done_marker_and_the_marker_is_remo
     drop(root, "ready.csv", csv_bytes(10, 13))
     (root / "inbox" / "ready.csv.done").write_bytes(b"")
     with ServiceProcess(root, config=config) as service:
-        wait_until(lambda: "ready.csv" in files(root / "archive") and service.events("deferred"), 60,
-                   message="ready.csv scored, waiting.csv deferred")
+        wait_until(
+            lambda: "ready.csv" in files(root / "archive") and service.events("deferred"),
+            60,
+            message="ready.csv scored, waiting.csv deferred",
+        )
         assert files(root / "inbox") == ["waiting.csv"], "no marker, no pick-up; the used marker is gone"
         assert [e["reason"] for e in service.events("deferred")] == ["waiting for waiting.csv.done"]
         (root / "inbox" / "waiting.csv.done").write_bytes(b"")
@@ -153,12 +173,21 @@ def test_unusable_inputs_go_to_failed_with_a_report_while_noise_is_left_alone_an
         "encrypted.xlsx": encrypted_xlsx(),
         "empty.csv": b"",
         "headers_only.xlsx": headers_only_xlsx(),
-        "bad_headers.csv": "欄一,欄二\n1,2\n".encode("utf-8"),
+        "bad_headers.csv": "欄一,欄二\n1,2\n".encode(),
         "boom.csv": csv_bytes(5, 5),
     }
-    noise = {"~$good.xlsx": b"owner", ".~lock.good.xlsx#": b"lock", "8A1B2C3D": b"excel temp", "x.tmp": b"t",
-             "dl.csv.crdownload": b"partial", "stays.xlsx.part": good[:100], ".hidden.csv": csv_bytes(3, 6),
-             "Thumbs.db": b"thumbs", "sub/inner.csv": csv_bytes(3, 7), "orphan.csv.done": b""}
+    noise = {
+        "~$good.xlsx": b"owner",
+        ".~lock.good.xlsx#": b"lock",
+        "8A1B2C3D": b"excel temp",
+        "x.tmp": b"t",
+        "dl.csv.crdownload": b"partial",
+        "stays.xlsx.part": good[:100],
+        ".hidden.csv": csv_bytes(3, 6),
+        "Thumbs.db": b"thumbs",
+        "sub/inner.csv": csv_bytes(3, 7),
+        "orphan.csv.done": b"",
+    }
     for name, data in {**bad, **noise}.items():
         (root / "inbox" / name).write_bytes(data)
     old, future = root / "inbox" / "old.csv", root / "inbox" / "future.csv"
@@ -188,8 +217,14 @@ def test_unusable_inputs_go_to_failed_with_a_report_while_noise_is_left_alone_an
         assert service.stop() == 0
     assert sorted(files(root / "inbox")) == sorted(n for n in noise if "/" not in n and not n.startswith("."))
     assert (root / "inbox" / ".hidden.csv").exists() and (root / "inbox" / "sub" / "inner.csv").exists()
-    assert sorted(results(root)) == ["after.scored.xlsx", "download.scored.xlsx", "future.scored.xlsx",
-                                     "good (2).scored.xlsx", "good.scored.xlsx", "old.scored.xlsx"]
+    assert sorted(results(root)) == [
+        "after.scored.xlsx",
+        "download.scored.xlsx",
+        "future.scored.xlsx",
+        "good (2).scored.xlsx",
+        "good.scored.xlsx",
+        "old.scored.xlsx",
+    ]
     assert all(is_valid_xlsx(root / "outbox" / n) for n in results(root))
     assert (root / "archive" / "download.xlsx").read_bytes() == downloaded
     failed = files(root / "failed")
@@ -199,13 +234,21 @@ def test_unusable_inputs_go_to_failed_with_a_report_while_noise_is_left_alone_an
         assert (root / "failed" / name).read_bytes() == data, "the original is kept byte for byte"
         report = (root / "failed" / f"{name}.error.txt").read_text(encoding="utf-8-sig")
         assert rows[name]["run_id"] in report and name in report
-        assert "問題：" in report and "如何修正：" in report and "How to fix:" in report and "What went wrong:" in report
+        assert (
+            "問題：" in report and "如何修正：" in report and "How to fix:" in report and "What went wrong:" in report
+        )
     assert "密碼" in (root / "failed" / "encrypted.xlsx.error.txt").read_text(encoding="utf-8-sig")
     assert "沒有資料" in (root / "failed" / "headers_only.xlsx.error.txt").read_text(encoding="utf-8-sig")
     assert "內部錯誤" in (root / "failed" / "boom.csv.error.txt").read_text(encoding="utf-8-sig")
     assert "unsupported file type .txt" in (root / "failed" / "notes.txt.error.txt").read_text(encoding="utf-8-sig")
-    english_fix = {name: next(line for line in (root / "failed" / f"{name}.error.txt").read_text(
-        encoding="utf-8-sig").splitlines() if line.startswith("How to fix:")) for name in bad}
+    english_fix = {
+        name: next(
+            line
+            for line in (root / "failed" / f"{name}.error.txt").read_text(encoding="utf-8-sig").splitlines()
+            if line.startswith("How to fix:")
+        )
+        for name in bad
+    }
     assert "save it from Excel as .xlsx" in english_fix["notes.txt"]
     assert "save or copy the file again" in english_fix["empty.csv"]
     assert "drop the file into inbox/ again" in english_fix["boom.csv"]
@@ -315,8 +358,14 @@ def test_inbox_deleted_and_recreated_while_running_is_noticed_and_later_drops_ar
         shutil.rmtree(root / "inbox")
         (root / "inbox").mkdir(exist_ok=True)  # the service may have re-created it already
         if not poll:  # inotify goes deaf on a replaced folder (same inode number, seen); polling just re-lists it
-            wait_until(lambda: any(e.get("reason") in ("inbox replaced", "inbox re-created", "observer stopped")
-                                   for e in service.events("watch_armed")), 10, message="watch re-armed")
+            wait_until(
+                lambda: any(
+                    e.get("reason") in ("inbox replaced", "inbox re-created", "observer stopped")
+                    for e in service.events("watch_armed")
+                ),
+                10,
+                message="watch re-armed",
+            )
         drop(root, "after.csv", csv_bytes(10, 51))
         wait_until(lambda: "after.csv" in files(root / "archive"), 60, message="after.csv")
         assert service.stop() == 0
@@ -369,8 +418,13 @@ def test_long_unicode_and_windows_invalid_names_end_in_archive_or_failed_under_n
     config = write_config(tmp_path / "c.toml", scorer=STAND_IN)
     long_csv = "長" * 80 + ".csv"  # 244 bytes: a timestamped archive name would not fit
     long_txt = "x" * 243 + ".txt"  # 247 bytes: <name>.error.txt would not fit
-    drops = [(long_csv, csv_bytes(10, 70)), (long_txt, b"not a list"), ("a:b?c.csv", csv_bytes(10, 71)),
-             ("Report.csv", csv_bytes(10, 72)), ("report.csv", csv_bytes(10, 73))]
+    drops = [
+        (long_csv, csv_bytes(10, 70)),
+        (long_txt, b"not a list"),
+        ("a:b?c.csv", csv_bytes(10, 71)),
+        ("Report.csv", csv_bytes(10, 72)),
+        ("report.csv", csv_bytes(10, 73)),
+    ]
     for name, data in drops:
         drop(root, name, data)
     with ServiceProcess(root, config=config) as service:
@@ -391,8 +445,9 @@ def test_long_unicode_and_windows_invalid_names_end_in_archive_or_failed_under_n
     assert (root / "failed" / kept_txt).read_bytes() == b"not a list"
     assert (root / "failed" / f"{kept_txt}.error.txt").exists()
     archived_long = [n for n in files(root / "archive") if n.startswith("長")]
-    assert sorted(_sha((root / "archive" / n).read_bytes()) for n in archived_long) == \
-        sorted([_sha(csv_bytes(10, 70)), _sha(csv_bytes(11, 74))])
+    assert sorted(_sha((root / "archive" / n).read_bytes()) for n in archived_long) == sorted(
+        [_sha(csv_bytes(10, 70)), _sha(csv_bytes(11, 74))]
+    )
 
 
 def test_what_a_file_contains_never_reaches_the_ledger_the_log_or_status(tmp_path):
@@ -424,8 +479,10 @@ def test_a_claim_of_a_service_on_another_pc_that_stopped_hours_ago_is_recovered_
     root = tmp_path / "root"
     config = write_config(tmp_path / "c.toml", lease=3.0)
     claims, instances = root / ".state" / "claims", root / ".state" / "instances"
-    for run, owner, name in (("20260101T000000-abcdef", "999-abcd@otherpc", "orphan.csv"),
-                             ("20260101T000001-fedcba", "998-dcba@livepc", "held.csv")):
+    for run, owner, name in (
+        ("20260101T000000-abcdef", "999-abcd@otherpc", "orphan.csv"),
+        ("20260101T000001-fedcba", "998-dcba@livepc", "held.csv"),
+    ):
         (claims / f"{run}~{owner}").mkdir(parents=True)
         (claims / f"{run}~{owner}" / name).write_bytes(csv_bytes(12, 80 + len(name)))
         instances.mkdir(exist_ok=True)
@@ -460,8 +517,11 @@ def test_an_empty_file_waits_for_its_writer_and_is_failed_only_after_the_grace_p
         wait_until(lambda: service.events("watch_armed"), 20, message="watching")
         (root / "inbox" / "never.csv").write_bytes(b"")
         (root / "inbox" / "late.csv").write_bytes(b"")
-        wait_until(lambda: {e["file"] for e in service.events("deferred")} == {"never.csv", "late.csv"}, 20,
-                   message="both deferred")
+        wait_until(
+            lambda: {e["file"] for e in service.events("deferred")} == {"never.csv", "late.csv"},
+            20,
+            message="both deferred",
+        )
         assert "never.csv" in files(root / "inbox") and "late.csv" in files(root / "inbox"), "waiting, not failed"
         (root / "inbox" / "late.csv").write_bytes(csv_bytes(10, 90))
         wait_until(lambda: settled_everything(root, 2), 60, message="both done")
@@ -487,8 +547,11 @@ def test_an_excel_save_over_a_waiting_file_is_scored_once_with_the_saved_content
         (root / "inbox" / "book.xlsx").unlink()
         os.rename(root / "inbox" / "A1B2C3D4", root / "inbox" / "book.xlsx")
         quick = time.monotonic() - began < 1.0  # well inside the 2 s quiet period
-        wait_until(lambda: saved in [(root / "archive" / n).read_bytes() for n in files(root / "archive")], 60,
-                   message="the saved content archived")
+        wait_until(
+            lambda: saved in [(root / "archive" / n).read_bytes() for n in files(root / "archive")],
+            60,
+            message="the saved content archived",
+        )
         (root / "inbox" / "~$book.xlsx").unlink()  # Excel closed
         assert service.stop() == 0
     archived = [(root / "archive" / n).read_bytes() for n in files(root / "archive")]
@@ -529,7 +592,7 @@ def test_fifty_thousand_files_beside_inbox_are_never_listed_or_stat_ed_by_a_poll
             continue
         pid, call = match.groups()
         if call.endswith("<unfinished ...>"):
-            unfinished[pid] = call[:-len("<unfinished ...>")]
+            unfinished[pid] = call[: -len("<unfinished ...>")]
             continue
         resumed = re.match(r"<\.\.\. \w+ resumed>(.*)", call)
         if resumed:
@@ -557,8 +620,13 @@ def test_fifty_thousand_files_beside_inbox_are_never_listed_or_stat_ed_by_a_poll
 def test_a_misspelt_config_option_stops_watch_at_start_with_exit_2_naming_it(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("[service]\nsettel = 3\n", encoding="utf-8")
-    done = subprocess.run([PYTHON, "-m", "processor.cli", "watch", str(tmp_path / "root"), "--config", str(config)],
-                          cwd=REPO, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run(
+        [PYTHON, "-m", "processor.cli", "watch", str(tmp_path / "root"), "--config", str(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert done.returncode == 2 and "settel" in done.stderr
     assert not (tmp_path / "root").exists()

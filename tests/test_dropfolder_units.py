@@ -6,18 +6,44 @@ import os
 import re
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from processor.service.dropfolder import IGNORE, OK, UNSUPPORTED, classify, kept_names, load_options, place, result_names
+from processor.service.dropfolder import (
+    IGNORE,
+    OK,
+    UNSUPPORTED,
+    classify,
+    kept_names,
+    load_options,
+    place,
+    result_names,
+)
 from processor.service.ledger import ARCHIVED, DUPLICATE, WRITTEN, Ledger
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("~$週報.xlsx", IGNORE), (".~lock.週報.xlsx#", IGNORE), (".hidden.csv", IGNORE), ("8A1B2C3D", IGNORE),
-    ("book.xlsx.tmp", IGNORE), ("list.csv.crdownload", IGNORE), ("big.xlsx.part", IGNORE), ("Thumbs.db", IGNORE),
-    ("desktop.ini", IGNORE), ("週報.xlsx", OK), ("LIST.CSV", OK), ("macro.xlsm", OK),
-    ("notes.txt", UNSUPPORTED), ("old.xls", OK), ("photo.JPG", UNSUPPORTED), ("report.docx", UNSUPPORTED),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("~$週報.xlsx", IGNORE),
+        (".~lock.週報.xlsx#", IGNORE),
+        (".hidden.csv", IGNORE),
+        ("8A1B2C3D", IGNORE),
+        ("book.xlsx.tmp", IGNORE),
+        ("list.csv.crdownload", IGNORE),
+        ("big.xlsx.part", IGNORE),
+        ("Thumbs.db", IGNORE),
+        ("desktop.ini", IGNORE),
+        ("週報.xlsx", OK),
+        ("LIST.CSV", OK),
+        ("macro.xlsm", OK),
+        ("notes.txt", UNSUPPORTED),
+        ("old.xls", OK),
+        ("photo.JPG", UNSUPPORTED),
+        ("report.docx", UNSUPPORTED),
+    ],
+)
 def test_names_are_sorted_into_noise_inputs_and_unsupported_files(name, expected):
     assert classify(name) == expected
 
@@ -63,8 +89,9 @@ def test_ledger_resumes_a_result_written_before_a_crash_instead_of_scoring_again
     decision, name = led.begin_scoring("r1", "h", result_names("a.csv"), lambda n: False, lambda c: False)
     assert (decision, name) == ("score", "a.scored.xlsx")
     # crash after os.replace, before the ledger said "written": the result file is there
-    decision, name = led.begin_scoring("r1", "h", result_names("a.csv"), lambda n: n == "a.scored.xlsx",
-                                       lambda c: False)
+    decision, name = led.begin_scoring(
+        "r1", "h", result_names("a.csv"), lambda n: n == "a.scored.xlsx", lambda c: False
+    )
     assert (decision, name) == (WRITTEN, "a.scored.xlsx")
 
 
@@ -76,8 +103,9 @@ def test_ledger_calls_the_same_content_a_duplicate_once_it_has_a_result(tmp_path
     busy, _ = led.begin_scoring("r2", "same", result_names("b.csv"), lambda n: False, lambda c: True)
     assert busy == "busy"  # the first copy is being scored right now by a live claim
     led.update("r1", status=ARCHIVED)
-    decision, name = led.begin_scoring("r2", "same", result_names("b.csv"), lambda n: n == "a.scored.xlsx",
-                                       lambda c: True)
+    decision, name = led.begin_scoring(
+        "r2", "same", result_names("b.csv"), lambda n: n == "a.scored.xlsx", lambda c: True
+    )
     assert (decision, name) == (DUPLICATE, "a.scored.xlsx")
 
 
@@ -136,14 +164,16 @@ def test_leftover_partial_results_of_runs_without_a_claim_are_swept_and_live_one
 
 
 @hsettings(max_examples=200, deadline=None)
-@given(st.text(min_size=1, max_size=120).filter(lambda s: "/" not in s and "\x00" not in s),
-       st.sampled_from([".csv", ".xlsx", ".txt", ".a:b", ""]))
+@given(
+    st.text(min_size=1, max_size=120).filter(lambda s: "/" not in s and "\x00" not in s),
+    st.sampled_from([".csv", ".xlsx", ".txt", ".a:b", ""]),
+)
 def test_every_archive_and_failed_name_is_windows_valid_and_leaves_room_for_its_report(stem, ext):
     from processor.service.dropfolder import REPORT_SUFFIX
 
     for _, name in zip(range(3), kept_names(stem + ext)):
         assert not WINDOWS_INVALID.search(name) and not name.endswith((" ", "."))
-        assert len(f"{name}{REPORT_SUFFIX}".encode("utf-8")) <= 255
+        assert len(f"{name}{REPORT_SUFFIX}".encode()) <= 255
 
 
 def test_a_name_near_the_byte_limit_is_shortened_whole_characters_at_a_time():
@@ -151,7 +181,7 @@ def test_a_name_near_the_byte_limit_is_shortened_whole_characters_at_a_time():
     names = kept_names(long)
     first, stamped = next(names), next(names)
     assert first.endswith(".csv") and stamped.endswith(".csv") and set(first[:-4]) == {"長"}
-    assert len(f"{stamped}.error.txt".encode("utf-8")) <= 255
+    assert len(f"{stamped}.error.txt".encode()) <= 255
     assert len(next(kept_names(long, name_max=100)).encode("utf-8")) <= 100 - len(".20261123-091203-999.error.txt")
 
 
@@ -211,15 +241,19 @@ def test_the_same_content_is_a_duplicate_only_for_the_same_day_and_the_same_conf
     for run in ("r1", "r2", "r3", "r4"):
         led.insert(run, "a.csv", claim=f"{run}~me", instance="me", size=3)
     exists = {"a.scored.xlsx"}.__contains__
-    led.begin_scoring("r1", "h", result_names("a.csv"), lambda n: False, lambda c: False, as_of="2024-07-01",
-                      config_key="k1")
+    led.begin_scoring(
+        "r1", "h", result_names("a.csv"), lambda n: False, lambda c: False, as_of="2024-07-01", config_key="k1"
+    )
     led.update("r1", status=ARCHIVED)
-    same = led.begin_scoring("r2", "h", result_names("a.csv"), exists, lambda c: False, as_of="2024-07-01",
-                             config_key="k1")
-    next_day = led.begin_scoring("r3", "h", result_names("a.csv"), exists, lambda c: False, as_of="2024-07-02",
-                                 config_key="k1")
-    other_config = led.begin_scoring("r4", "h", result_names("a.csv"), exists, lambda c: False, as_of="2024-07-01",
-                                     config_key="k2")
+    same = led.begin_scoring(
+        "r2", "h", result_names("a.csv"), exists, lambda c: False, as_of="2024-07-01", config_key="k1"
+    )
+    next_day = led.begin_scoring(
+        "r3", "h", result_names("a.csv"), exists, lambda c: False, as_of="2024-07-02", config_key="k1"
+    )
+    other_config = led.begin_scoring(
+        "r4", "h", result_names("a.csv"), exists, lambda c: False, as_of="2024-07-01", config_key="k2"
+    )
     assert same == (DUPLICATE, "a.scored.xlsx")
     assert next_day[0] == "score" and other_config[0] == "score"
 
@@ -239,27 +273,39 @@ def test_a_ledger_written_by_the_first_release_gets_the_new_columns_and_keeps_it
 
     path = tmp_path / "old.sqlite"
     old = sqlite3.connect(path)
-    old.execute("CREATE TABLE drops (run_id TEXT PRIMARY KEY, name TEXT NOT NULL, size INTEGER, content_hash TEXT,"
-                " status TEXT NOT NULL, claim TEXT, instance TEXT, output_name TEXT, output_key TEXT UNIQUE,"
-                " duplicate_of TEXT, archive_name TEXT, failed_name TEXT, error TEXT, attempts INTEGER NOT NULL"
-                " DEFAULT 0, crashes INTEGER NOT NULL DEFAULT 0, claimed_at TEXT, finished_at TEXT, duration_s REAL)")
-    old.execute("INSERT INTO drops (run_id, name, status, archive_name) VALUES ('r0', 'Report.xlsx', 'archived',"
-                " 'Report.xlsx')")
+    old.execute(
+        "CREATE TABLE drops (run_id TEXT PRIMARY KEY, name TEXT NOT NULL, size INTEGER, content_hash TEXT,"
+        " status TEXT NOT NULL, claim TEXT, instance TEXT, output_name TEXT, output_key TEXT UNIQUE,"
+        " duplicate_of TEXT, archive_name TEXT, failed_name TEXT, error TEXT, attempts INTEGER NOT NULL"
+        " DEFAULT 0, crashes INTEGER NOT NULL DEFAULT 0, claimed_at TEXT, finished_at TEXT, duration_s REAL)"
+    )
+    old.execute(
+        "INSERT INTO drops (run_id, name, status, archive_name) VALUES ('r0', 'Report.xlsx', 'archived', 'Report.xlsx')"
+    )
     old.commit()
     old.close()
     led = Ledger(path)
     assert led.get("r0")["archive_key"] == "report.xlsx" and "as_of" in led.get("r0")
     led.insert("r1", "report.xlsx", claim="r1~me", instance="me", size=1)
-    assert led.reserve_name("r1", "archive_name", iter(["report.xlsx", "report.2.xlsx"]),
-                            lambda n: False) == "report.2.xlsx"
+    assert (
+        led.reserve_name("r1", "archive_name", iter(["report.xlsx", "report.2.xlsx"]), lambda n: False)
+        == "report.2.xlsx"
+    )
 
 
 def test_the_error_report_says_where_and_how_to_fix_in_both_languages():
-    from processor.service.dropfolder import error_report
     from processor.errors import UnusableInput
+    from processor.service.dropfolder import error_report
 
-    exc = UnusableInput("欄位「金額」不是數字", "請改成數字", en="column 金額 is not a number",
-                        fix_en="type the amount as a number, e.g. 1200", sheet="交易", row=12, column="金額")
+    exc = UnusableInput(
+        "欄位「金額」不是數字",
+        "請改成數字",
+        en="column 金額 is not a number",
+        fix_en="type the amount as a number, e.g. 1200",
+        sheet="交易",
+        row=12,
+        column="金額",
+    )
     text = error_report("list.xlsx", "run-1", exc, "list.xlsx")
     assert "位置：list.xlsx，工作表「交易」，第 12 列，欄位「金額」" in text
     assert "Where: list.xlsx, sheet 交易, row 12, column 金額" in text
@@ -268,11 +314,14 @@ def test_the_error_report_says_where_and_how_to_fix_in_both_languages():
 
 
 def test_what_the_ledger_and_log_keep_of_a_failure_is_english_and_masks_personal_data():
-    from processor.service.dropfolder import describe_exception, summary_line
     from processor.errors import UnusableInput
+    from processor.service.dropfolder import describe_exception, summary_line
 
-    quoting = UnusableInput("標題 林測試、0912345678", en="header row looks like data: 0912-345-678, A123456789",
-                            fix_en="put the column names in the first row")
+    quoting = UnusableInput(
+        "標題 林測試、0912345678",
+        en="header row looks like data: 0912-345-678, A123456789",
+        fix_en="put the column names in the first row",
+    )
     assert summary_line(quoting) == "header row looks like data: <number>, <id>; put the column names in the first row"
     assert "林測試" not in summary_line(UnusableInput("標題 林測試"))  # no English: nothing of the zh-TW text
     try:
@@ -283,8 +332,8 @@ def test_what_the_ledger_and_log_keep_of_a_failure_is_english_and_masks_personal
 
 
 def test_full_width_id_numbers_are_masked_in_what_the_ledger_and_log_keep():
-    from processor.service.dropfolder import redact
     from processor.privacy import VALID, check_ids
+    from processor.service.dropfolder import redact
 
     wide = "Ａ１２３４５６７８９"  # A123456789 typed full-width: passes the checksum once folded
     assert check_ids([wide])[1].tolist() == [VALID]

@@ -1,19 +1,31 @@
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from processor.demo import valid_id
 from processor.privacy import BAD_CHECKSUM, BAD_FORMAT, VALID, check_ids, mask_ids
 
 
-@pytest.mark.parametrize("number, status", [
-    ("A123456789", VALID),  # the textbook example: 1+0+16+21+24+25+24+21+16+9*... sums to 130
-    ("a123456789", VALID), ("Ａ１２３４５６７８９", VALID), ("A 123 456 789", VALID),
-    ("A123456788", BAD_CHECKSUM), ("F131104093", VALID), ("A800000014", VALID), ("AC01234567", VALID),
-    ("AC01234568", BAD_CHECKSUM), ("A323456789", BAD_FORMAT), ("A12345678", BAD_FORMAT), ("1234567890", BAD_FORMAT),
-    ("AE12345678", BAD_FORMAT),
-])
+@pytest.mark.parametrize(
+    "number, status",
+    [
+        ("A123456789", VALID),  # the textbook example: 1+0+16+21+24+25+24+21+16+9*... sums to 130
+        ("a123456789", VALID),
+        ("Ａ１２３４５６７８９", VALID),
+        ("A 123 456 789", VALID),
+        ("A123456788", BAD_CHECKSUM),
+        ("F131104093", VALID),
+        ("A800000014", VALID),
+        ("AC01234567", VALID),
+        ("AC01234568", BAD_CHECKSUM),
+        ("A323456789", BAD_FORMAT),
+        ("A12345678", BAD_FORMAT),
+        ("1234567890", BAD_FORMAT),
+        ("AE12345678", BAD_FORMAT),
+    ],
+)
 def test_national_and_resident_ids_by_checksum(number, status):
     assert check_ids(pd.Series([number]))[1].iloc[0] == status
 
@@ -37,18 +49,34 @@ def test_masking_hides_the_middle_of_every_id():
 def test_valid_ids_inside_any_text_are_masked_and_look_alikes_are_left_alone():
     from processor.privacy import mask_ids_in_text
 
-    cells = pd.Series(["A123456789", "證號：ａ１２３４５６７８９。", "訂單 A123456788", "AC01234567 與 F131104093", "XA1234567890",
-                       None, 12], dtype=object)
-    assert mask_ids_in_text(cells).tolist() == ["A12*****89", "證號:A12*****89。", "訂單 A123456788",
-                                                "AC0*****67 與 F13*****93", "XA1234567890", None, 12]
+    cells = pd.Series(
+        [
+            "A123456789",
+            "證號：ａ１２３４５６７８９。",
+            "訂單 A123456788",
+            "AC01234567 與 F131104093",
+            "XA1234567890",
+            None,
+            12,
+        ],
+        dtype=object,
+    )
+    assert mask_ids_in_text(cells).tolist() == [
+        "A12*****89",
+        "證號:A12*****89。",
+        "訂單 A123456788",
+        "AC0*****67 與 F13*****93",
+        "XA1234567890",
+        None,
+        12,
+    ]
 
 
 def test_the_same_id_in_many_cells_and_either_case_is_masked_alike_everywhere():
     from processor.privacy import mask_ids_in_text
 
     cells = pd.Series(["a123456789 / A123456789", "A123456789", "f131104093 A123456788"] * 3, dtype=object)
-    assert mask_ids_in_text(cells).tolist() == ["A12*****89 / A12*****89", "A12*****89",
-                                                "F13*****93 A123456788"] * 3
+    assert mask_ids_in_text(cells).tolist() == ["A12*****89 / A12*****89", "A12*****89", "F13*****93 A123456788"] * 3
 
 
 def test_a_number_this_program_masked_before_is_recognised_as_masked():

@@ -14,7 +14,9 @@ def test_a_capped_check_counts_every_bad_row_not_only_the_listed_ones():
     other = [Problem("名單", 3, "電話", "x", "電話格式不對", "f", WARNING)] * 3
     kinds = problem_kinds(other + capped)
     assert [(k.severity, k.column, k.problem, k.count) for k in kinds] == [
-        (ERROR, "生日", "日期無法辨識", 1000), (WARNING, "電話", "電話格式不對", 3)]
+        (ERROR, "生日", "日期無法辨識", 1000),
+        (WARNING, "電話", "電話格式不對", 3),
+    ]
 
 
 def test_a_column_that_holds_an_id_number_is_masked():

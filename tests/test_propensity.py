@@ -16,21 +16,31 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+import test_propensity_bar as propensity_bar
+from conftest import cli_in_process
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import processor.models as models
 import processor.analyse.propensity as propensity
+import processor.errors as propensity_errors
+import processor.models as models
 import processor.sheets.propensity as sheet_layout
-import test_propensity_bar as propensity_bar
-from conftest import cli_in_process
+from processor.analyse.propensity import (
+    BOOLEAN,
+    CATEGORY,
+    DATE,
+    NUMBER,
+    break_even,
+    design_matrix,
+    expected_profit,
+    infer_features,
+    infer_kind,
+    score_campaign,
+)
 from processor.models import ModelError, load_model, load_model_cached, predict_proba, save_trained, train_model
 from processor.read.parse import detect_and_parse
-from processor.analyse.propensity import (BOOLEAN, CATEGORY, DATE, NUMBER, break_even, design_matrix, expected_profit,
-                                  infer_features, infer_kind, score_campaign)
-from processor.settings import Settings
 from processor.read.workbook import read_input
-import processor.errors as propensity_errors
+from processor.settings import Settings
 
 AS_OF = pd.Timestamp("2024-06-30")
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,15 +55,17 @@ def make_campaign(n: int = 600, seed: int = 1, labelled: float = 1.0) -> pd.Data
     days = rng.integers(1, 400, n)
     z = -2.2 + 0.04 * (age - 45) + np.where(np.isin(job, ["老闆", "退休"]), 1.2, 0) + 1.0 * member - 0.004 * days
     bought = rng.random(n) < 1 / (1 + np.exp(-z))
-    frame = pd.DataFrame({
-        "會員編號": [f"M{i:05d}" for i in range(n)],
-        "年齡": age.astype(str),
-        "職業": job,
-        "是否會員": np.where(member, "是", "否"),
-        "上次聯絡": (AS_OF - pd.to_timedelta(days, unit="D")).strftime("%Y/%m/%d"),
-        "地區": "台北",  # constant
-        "買A商品": np.where(bought, "1", "0"),
-    })
+    frame = pd.DataFrame(
+        {
+            "會員編號": [f"M{i:05d}" for i in range(n)],
+            "年齡": age.astype(str),
+            "職業": job,
+            "是否會員": np.where(member, "是", "否"),
+            "上次聯絡": (AS_OF - pd.to_timedelta(days, unit="D")).strftime("%Y/%m/%d"),
+            "地區": "台北",  # constant
+            "買A商品": np.where(bought, "1", "0"),
+        }
+    )
     unlabelled = rng.random(n) >= labelled
     frame.loc[unlabelled, "買A商品"] = ""
     return frame
@@ -90,8 +102,15 @@ def test_column_kinds_are_inferred_from_what_reps_type():
 
 def test_constant_id_like_and_all_blank_columns_are_ignored_and_reported():
     n = 80
-    frame = pd.DataFrame({"年齡": [str(20 + i % 40) for i in range(n)], "電話": [f"09{i:08d}" for i in range(n)],
-                          "地區": ["台北"] * n, "備註": [""] * n, "序號": [str(i) for i in range(n)]})
+    frame = pd.DataFrame(
+        {
+            "年齡": [str(20 + i % 40) for i in range(n)],
+            "電話": [f"09{i:08d}" for i in range(n)],
+            "地區": ["台北"] * n,
+            "備註": [""] * n,
+            "序號": [str(i) for i in range(n)],
+        }
+    )
     features, ignored, problems = infer_features(frame, list(frame.columns), "名單", AS_OF)
     assert [f.column for f in features] == ["年齡"]
     assert set(ignored["欄位"]) == {"電話", "地區", "備註", "序號"}
@@ -211,7 +230,10 @@ def test_label_values_other_than_yes_no_get_one_summary_and_a_line_per_cell_unde
     result = propensity.score_sheet(parsed, Settings(), AS_OF)
     label = [p for p in result.problems if p.column == "買A商品" and p.severity == "錯誤"]
     summary, cells = label[0], label[1:]
-    assert "只能有兩類" in summary.problem and summary.value in ("也許（10 列）、2（10 列）", "2（10 列）、也許（10 列）")
+    assert "只能有兩類" in summary.problem and summary.value in (
+        "也許（10 列）、2（10 列）",
+        "2（10 列）、也許（10 列）",
+    )
     assert len(cells) == 20 and {p.value for p in cells} == {"也許", "2"} and all("是" in p.fix for p in cells)
     assert result.mode == "partial" and (result.groups == "目標").sum() == 20 and len(result.ranked) == 20
 
@@ -332,8 +354,12 @@ def test_target_picks_the_label_explicitly_and_an_unknown_target_says_which_colu
 
 def test_comparability_flags_a_shifted_mode_of_a_yes_no_column_and_says_so_in_the_data_check():
     groups = pd.Series(["訓練"] * 100 + ["目標"] * 100)
-    typed = pd.DataFrame({"是否會員": [1.0] * 30 + [0.0] * 70 + [1.0] * 80 + [0.0] * 20,
-                          "年齡": np.tile(np.arange(20, 70), 4).astype(float)})
+    typed = pd.DataFrame(
+        {
+            "是否會員": [1.0] * 30 + [0.0] * 70 + [1.0] * 80 + [0.0] * 20,
+            "年齡": np.tile(np.arange(20, 70), 4).astype(float),
+        }
+    )
     features = [propensity.Feature("是否會員", BOOLEAN), propensity.Feature("年齡", NUMBER)]
     table = propensity.comparability(typed, groups, features)
     member = table[(table["欄位"] == "是否會員") & (table["統計"] == "眾數")].iloc[0]
@@ -360,8 +386,15 @@ def no_signing_key_unless_a_test_sets_one(tmp_path_factory):
 def saved(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("models")
     parsed, _ = parsed_from(make_campaign(800), tmp)
-    path, result = train_model(parsed, "買A商品", "A商品", settings=Settings(), as_of=AS_OF,
-                               trained_at="2024-06-30T00:00:00+00:00", models_dir=tmp / "models")
+    path, result = train_model(
+        parsed,
+        "買A商品",
+        "A商品",
+        settings=Settings(),
+        as_of=AS_OF,
+        trained_at="2024-06-30T00:00:00+00:00",
+        models_dir=tmp / "models",
+    )
     return path, result, parsed
 
 
@@ -371,7 +404,11 @@ def test_a_saved_model_reloads_with_its_metadata_and_is_the_evaluated_kind_refit
     meta = model["meta"]
     assert meta["target"] == "買A商品" and meta["trained_at"].startswith("2024-06-30")
     assert {f["column"]: f["kind"] for f in meta["features"]} == {
-        "年齡": NUMBER, "職業": CATEGORY, "是否會員": BOOLEAN, "上次聯絡": DATE}
+        "年齡": NUMBER,
+        "職業": CATEGORY,
+        "是否會員": BOOLEAN,
+        "上次聯絡": DATE,
+    }
     assert len(meta["fingerprint"]) == 16 and meta["evaluation"]["auc"] > 0.6
     assert result.mode == "split" and meta["refitted_on_all_labelled"]
     assert meta["rows_trained"] == 800 and meta["evaluation"]["model_rows"] == 640  # judged: the 80% model
@@ -435,8 +472,9 @@ def test_a_skops_file_edited_to_call_a_function_is_refused_before_building_anyth
             if item.filename == "schema.json":
                 text = data.decode()
                 # swap the tree's predictor type for os.system: what an attacker would try
-                text = text.replace('"__class__": "Tree"', '"__class__": "system"', 1) \
-                           .replace('"__module__": "sklearn.tree._tree"', '"__module__": "os"', 1)
+                text = text.replace('"__class__": "Tree"', '"__class__": "system"', 1).replace(
+                    '"__module__": "sklearn.tree._tree"', '"__module__": "os"', 1
+                )
                 assert "system" in text
                 data = text.encode()
             dst.writestr(item, data)
@@ -444,8 +482,9 @@ def test_a_skops_file_edited_to_call_a_function_is_refused_before_building_anyth
         load_model(tampered)
 
 
-def rewrite_model(src: Path, dst: Path, *, tree_kind: str | None = None, nodes=None, fitted=None,
-                  schema_text=None) -> Path:
+def rewrite_model(
+    src: Path, dst: Path, *, tree_kind: str | None = None, nodes=None, fitted=None, schema_text=None
+) -> Path:
     """A copy of a model file as an attacker with write access to the share would make it: one
     node table edited (``nodes`` gets the numpy record array of the first ``tree_kind`` table),
     the JSON half edited (``fitted`` gets the dict), or the manifest text rewritten."""
@@ -486,8 +525,10 @@ def _internal(array, kind):
 
 def _set(field, value, kind):
     def edit(array):
-        array[field][np.flatnonzero(_internal(array, kind))[0] if value == "cycle" else _internal(array, kind)] = \
+        array[field][np.flatnonzero(_internal(array, kind))[0] if value == "cycle" else _internal(array, kind)] = (
             0 if value == "cycle" else value
+        )
+
     return edit
 
 
@@ -506,8 +547,9 @@ TAMPERED_TABLES = {
 def test_a_node_table_edited_out_of_range_is_refused_before_anything_predicts(saved, tmp_path, edit):
     path, _, _ = saved
     kind, nodes = TAMPERED_TABLES[edit]
-    bad = rewrite_model(path, tmp_path / "bad.skops", tree_kind=kind, nodes=nodes,
-                        fitted=lambda d: d.update(chosen=kind))
+    bad = rewrite_model(
+        path, tmp_path / "bad.skops", tree_kind=kind, nodes=nodes, fitted=lambda d: d.update(chosen=kind)
+    )
     with pytest.raises(ModelError, match="可能被竄改，已拒絕載入"):
         load_model(bad)
 
@@ -518,12 +560,27 @@ def test_the_cli_refuses_a_model_whose_child_indices_point_outside_the_tree_inst
     (exit -11) — this test would fail, pytest would not die."""
     path, _, parsed = saved
     field = {"boosting": "left", "tree": "left_child"}[kind]
-    rewrite_model(path, tmp_path / "share" / "OOB.skops", tree_kind=kind, nodes=_set(field, 2_000_000_000, kind),
-                  fitted=lambda d: d.update(chosen=kind))
+    rewrite_model(
+        path,
+        tmp_path / "share" / "OOB.skops",
+        tree_kind=kind,
+        nodes=_set(field, 2_000_000_000, kind),
+        fitted=lambda d: d.update(chosen=kind),
+    )
     src = tmp_path / "new.csv"
     make_campaign(200, seed=9).drop(columns="買A商品").to_csv(src, index=False)
-    done = cli_process("score", str(src), "-o", str(tmp_path / "out.xlsx"), "--model", "OOB",
-                       "--models", str(tmp_path / "share"), "--as-of", "2024-06-30")
+    done = cli_process(
+        "score",
+        str(src),
+        "-o",
+        str(tmp_path / "out.xlsx"),
+        "--model",
+        "OOB",
+        "--models",
+        str(tmp_path / "share"),
+        "--as-of",
+        "2024-06-30",
+    )
     assert done.returncode == 2, (done.returncode, done.stderr)
     assert "可能被竄改，已拒絕載入" in done.stderr and not (tmp_path / "out.xlsx").exists()
 
@@ -556,8 +613,13 @@ def test_a_model_whose_estimators_are_swapped_for_other_trusted_ones_is_refused(
     regressor = DecisionTreeRegressor(max_depth=2).fit(X, result.labels.loc[X.index])
     with zipfile.ZipFile(path) as archive:
         fitted = json.loads(json.loads(json.loads(archive.read("schema.json"))["content"]["fitted"]["content"]))
-    bundle = {"format": models.FORMAT, "meta": "{}", "fitted": json.dumps(fitted, ensure_ascii=False),
-              "tree": regressor, "boosting": result.fitted.estimators["boosting"]}
+    bundle = {
+        "format": models.FORMAT,
+        "meta": "{}",
+        "fitted": json.dumps(fitted, ensure_ascii=False),
+        "tree": regressor,
+        "boosting": result.fitted.estimators["boosting"],
+    }
     sio.dump(bundle, tmp_path / "swapped.skops")
     with pytest.raises(ModelError, match="決策樹的型態不對.*可能被竄改"):
         load_model(tmp_path / "swapped.skops")
@@ -565,9 +627,13 @@ def test_a_model_whose_estimators_are_swapped_for_other_trusted_ones_is_refused(
 
 def test_a_model_file_of_the_old_format_is_refused_with_retrain_advice(saved, tmp_path):
     path, _, _ = saved
-    old = rewrite_model(path, tmp_path / "old.skops",
-                        schema_text=lambda t: t.replace(json.dumps(json.dumps(models.FORMAT))[1:-1],
-                                                        json.dumps(json.dumps("precision-list-model/1"))[1:-1]))
+    old = rewrite_model(
+        path,
+        tmp_path / "old.skops",
+        schema_text=lambda t: t.replace(
+            json.dumps(json.dumps(models.FORMAT))[1:-1], json.dumps(json.dumps("precision-list-model/1"))[1:-1]
+        ),
+    )
     with pytest.raises(ModelError, match="舊版") as refused:
         load_model(old)
     assert "重新訓練" in refused.value.fix
@@ -578,13 +644,19 @@ def test_with_a_signing_key_models_are_signed_and_an_unsigned_or_edited_one_is_r
     monkeypatch.setenv(models.KEY_ENV, "team-secret-0123456789abcdef")
     with pytest.raises(ModelError, match="沒有簽章"):
         load_model(path)  # the fixture's model was saved without a key
-    signed = save_trained(parsed, result, "signed", settings=Settings(), as_of=AS_OF,  # the fixture's fit, saved
-                          trained_at="2024-06-30T00:00:00+00:00", models_dir=tmp_path)  # again under the key
+    signed = save_trained(
+        parsed,
+        result,
+        "signed",
+        settings=Settings(),
+        as_of=AS_OF,  # the fixture's fit, saved
+        trained_at="2024-06-30T00:00:00+00:00",
+        models_dir=tmp_path,
+    )  # again under the key
     assert models.SIGNATURE in zipfile.ZipFile(signed).namelist()
     assert load_model(signed)["signature"] == "verified"
     # an edit the structural checks alone would accept (the name in the metadata) breaks the signature
-    renamed = rewrite_model(signed, tmp_path / "renamed.skops",
-                            schema_text=lambda t: t.replace("signed", "hacked"))
+    renamed = rewrite_model(signed, tmp_path / "renamed.skops", schema_text=lambda t: t.replace("signed", "hacked"))
     with pytest.raises(ModelError, match="簽章不符"):
         load_model(renamed)
     monkeypatch.setenv(models.KEY_ENV, "another-key-0123456789abcdef")
@@ -616,8 +688,13 @@ def cli(*args, env_models: Path | None = None):
 
 def cli_process(*args) -> subprocess.CompletedProcess:
     """The CLI as a real process: for a test whose failure would be a crash of the interpreter."""
-    return subprocess.run([sys.executable, "-m", "processor.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "processor.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
 
 
 def sheet_rows(path: Path, name: str) -> list[tuple]:
@@ -644,7 +721,7 @@ def test_score_writes_precision_list_and_model_evaluation_sheets(tmp_path):
     rows = sheet_rows(out, "精準名單")
     head = header_row(rows, "排名")
     assert {"會員編號", "購買機率", "建議聯絡", "十分位", "預期利潤", "累計預期利潤"} <= set(head)
-    body = [dict(zip(head, r)) for r in rows[rows.index(head) + 1:]]
+    body = [dict(zip(head, r)) for r in rows[rows.index(head) + 1 :]]
     assert len(body) == int((frame["買A商品"] == "").sum()) and {r["建議聯絡"] for r in body} <= {"是", "否"}
     probs = [r["購買機率"] for r in body]
     assert probs == sorted(probs, reverse=True)
@@ -658,7 +735,9 @@ def test_score_writes_precision_list_and_model_evaluation_sheets(tmp_path):
     with zipfile.ZipFile(out) as archive:
         charts = [archive.read(n).decode() for n in archive.namelist() if n.startswith("xl/charts/chart")]
     lines = [c for c in charts if "<lineChart>" in c]
-    assert lines and all("<smooth val=\"1\"" not in c and "<smooth val=\"0\"" in c for c in lines)  # gains and profit curves drawn straight
+    assert lines and all(
+        '<smooth val="1"' not in c and '<smooth val="0"' in c for c in lines
+    )  # gains and profit curves drawn straight
     checks = [c for r in sheet_rows(out, "資料檢查") for c in r if isinstance(c, str)]
     assert any("常數" in c for c in checks)  # 地區
 
@@ -666,8 +745,17 @@ def test_score_writes_precision_list_and_model_evaluation_sheets(tmp_path):
 def test_train_then_score_with_the_saved_model_and_a_missing_column(tmp_path):
     train_src = tmp_path / "past.csv"
     make_campaign(800, seed=2).to_csv(train_src, index=False)
-    done = cli("train", str(train_src), "--target", "買A商品", "--name", "A商品", "--as-of", "2024-06-30",
-               env_models=tmp_path / "share")
+    done = cli(
+        "train",
+        str(train_src),
+        "--target",
+        "買A商品",
+        "--name",
+        "A商品",
+        "--as-of",
+        "2024-06-30",
+        env_models=tmp_path / "share",
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "share" / "A商品.skops").exists()
 
@@ -675,18 +763,38 @@ def test_train_then_score_with_the_saved_model_and_a_missing_column(tmp_path):
     new_src = tmp_path / "new.csv"
     new.to_csv(new_src, index=False)
     out = tmp_path / "new.out.xlsx"
-    done = cli("score", str(new_src), "-o", str(out), "--model", "A商品", "--models", str(tmp_path / "share"),
-               "--as-of", "2024-06-30")
+    done = cli(
+        "score",
+        str(new_src),
+        "-o",
+        str(out),
+        "--model",
+        "A商品",
+        "--models",
+        str(tmp_path / "share"),
+        "--as-of",
+        "2024-06-30",
+    )
     assert done.returncode == 0, done.stderr
     head = header_row(sheet_rows(out, "精準名單"), "排名")
     assert "會員編號" in head
-    checks = [r for r in sheet_rows(out, "資料檢查") if any(isinstance(c, str) and "缺少模型需要的欄位" in c for c in r)]
+    checks = [
+        r for r in sheet_rows(out, "資料檢查") if any(isinstance(c, str) and "缺少模型需要的欄位" in c for c in r)
+    ]
     assert {c for r in checks for c in r} >= {"是否會員", "上次聯絡"}
     evaluation = [c for r in sheet_rows(out, "模型評估") for c in r if isinstance(c, str)]
     assert any("勝算比" in c for c in evaluation) and any("已存模型 A商品" in c for c in evaluation)
 
-    missing = cli("score", str(new_src), "-o", str(tmp_path / "x.xlsx"), "--model", "沒有這個",
-                  "--models", str(tmp_path / "share"))
+    missing = cli(
+        "score",
+        str(new_src),
+        "-o",
+        str(tmp_path / "x.xlsx"),
+        "--model",
+        "沒有這個",
+        "--models",
+        str(tmp_path / "share"),
+    )
     assert missing.returncode == 2 and "找不到模型" in missing.stderr
 
 
@@ -731,7 +839,9 @@ def test_score_target_chooses_the_label_column_explicitly(tmp_path):
     frame["買B商品"] = frame["買A商品"].sample(frac=1, random_state=3).to_numpy()
     src = tmp_path / "名單.csv"
     frame.to_csv(src, index=False)
-    done = cli("score", str(src), "-o", str(tmp_path / "out.xlsx"), "--target", "買B商品", "--as-of", "2024-06-30", "--json")
+    done = cli(
+        "score", str(src), "-o", str(tmp_path / "out.xlsx"), "--target", "買B商品", "--as-of", "2024-06-30", "--json"
+    )
     assert done.returncode == 0, done.stderr
     [summary] = json.loads(done.stdout)["precision_list"]
     assert summary["label_column"] == "買B商品" and summary["label_reason"] == "由 --target 指定"
@@ -793,8 +903,9 @@ def test_a_list_with_2000_feature_columns_is_scored_on_its_strongest_columns_and
     assert ran.returncode == 0, ran.stderr
     book = openpyxl.load_workbook(tmp_path / "wide.xlsx", read_only=True)
     assert {"精準名單", "模型評估", "資料檢查"} <= set(book.sheetnames)
-    check = "\n".join(" ".join(str(v) for v in row if v is not None)
-                      for row in book["資料檢查"].iter_rows(values_only=True))
+    check = "\n".join(
+        " ".join(str(v) for v in row if v is not None) for row in book["資料檢查"].iter_rows(values_only=True)
+    )
     limit = propensity.MAX_FEATURES
     assert f"模型只用訓練組上單獨預測力（AUC）最強的 {limit} 欄，其餘 {2000 - limit:,} 欄未使用" in check
     assert "未用於預測的欄位" in check and f"在 {limit} 欄以內" in check

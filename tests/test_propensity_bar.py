@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from processor.read.parse import detect_and_parse
 from processor.analyse.propensity import score_sheet
-from processor.sheets.propensity import campaign_sheets
-from processor.settings import Settings
+from processor.read.parse import detect_and_parse
 from processor.read.workbook import read_input
+from processor.settings import Settings
+from processor.sheets.propensity import campaign_sheets
 
 #: seed 000's data, beside the repository as every seed is: ``../shared/data/`` from the repo root
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "campaign_marketing2.csv"

@@ -9,13 +9,13 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-
 from conftest import sheet_rows
+from test_propensity import AS_OF, make_campaign, parsed_from
+
 from processor.analyse.propensity import infer_features, score_campaign
 from processor.analyse.propensity.explain import NO_REASON, contributions, reasons, shown_values
 from processor.analyse.propensity.fit import _logit
 from processor.settings import Settings
-from test_propensity import AS_OF, make_campaign, parsed_from
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -105,8 +105,10 @@ def test_for_the_logistic_model_a_contribution_is_its_term_beta_times_value_minu
     contrib = contributions(fitted, X)
     beta = dict(zip(logit.names, logit.params[1:]))
     for f in fitted.features:
-        term = sum(beta.get(c, 0.0) * (X[c] - (f.fill if c == f.column and f.kind != "category" else 0.0))
-                   for c in f.design_columns())
+        term = sum(
+            beta.get(c, 0.0) * (X[c] - (f.fill if c == f.column and f.kind != "category" else 0.0))
+            for c in f.design_columns()
+        )
         assert np.allclose(contrib[f.column], slope * term, atol=1e-6), f.column
 
 

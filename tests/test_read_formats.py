@@ -16,8 +16,8 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-
 from conftest import AS_OF, write_rows
+
 from processor.errors import UnusableInput
 from processor.pipeline import analyse
 from processor.read.workbook import read_input
@@ -40,8 +40,12 @@ def _convert(source: Path, fmt: str, out: Path) -> Path:
         pytest.skip("LibreOffice (soffice) is not installed")
     out.mkdir(exist_ok=True)
     profile = f"-env:UserInstallation=file://{out}/profile-{fmt}"  # each call its own profile
-    subprocess.run([soffice, "--headless", "--norestore", profile, "--convert-to", fmt, "--outdir", str(out),
-                    str(source)], check=True, capture_output=True, timeout=240)
+    subprocess.run(
+        [soffice, "--headless", "--norestore", profile, "--convert-to", fmt, "--outdir", str(out), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
     return out / f"{source.stem}.{fmt}"
 
 
@@ -94,15 +98,27 @@ def _word_doc(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name, content, words", [
-    ("list.xls", "<html><body><table><tr><td>姓名</td><td>生日</td></tr><tr><td>王小明</td><td>1980/1/2</td></tr>"
-                 "</table></body></html>", "網頁（HTML）"),
-    ("list.xls", '<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet>'
-                 "<Table><Row><Cell><Data>王小明</Data></Cell><Cell><Data>1980/1/2</Data></Cell></Row></Table>"
-                 "</Worksheet></Workbook>", "SpreadsheetML"),
-])
-def test_html_and_spreadsheetml_exports_are_refused_by_what_they_are_without_echoing_them(tmp_path, name, content,
-                                                                                          words):
+@pytest.mark.parametrize(
+    "name, content, words",
+    [
+        (
+            "list.xls",
+            "<html><body><table><tr><td>姓名</td><td>生日</td></tr><tr><td>王小明</td><td>1980/1/2</td></tr>"
+            "</table></body></html>",
+            "網頁（HTML）",
+        ),
+        (
+            "list.xls",
+            '<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet>'
+            "<Table><Row><Cell><Data>王小明</Data></Cell><Cell><Data>1980/1/2</Data></Cell></Row></Table>"
+            "</Worksheet></Workbook>",
+            "SpreadsheetML",
+        ),
+    ],
+)
+def test_html_and_spreadsheetml_exports_are_refused_by_what_they_are_without_echoing_them(
+    tmp_path, name, content, words
+):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
     with pytest.raises(UnusableInput) as caught:
@@ -126,8 +142,9 @@ def test_an_xlsx_named_csv_is_read_as_the_workbook_it_is(tmp_path):
 
 def test_a_csv_with_a_title_line_and_one_ragged_row_is_read_whole(tmp_path):
     path = tmp_path / "list.csv"
-    path.write_text("客戶名單 2024\n姓名,日期,方式\n王小明,2024/1/2,電話\n李小華,2024/1/3,Line,多一格\n",
-                    encoding="utf-8")
+    path.write_text(
+        "客戶名單 2024\n姓名,日期,方式\n王小明,2024/1/2,電話\n李小華,2024/1/3,Line,多一格\n", encoding="utf-8"
+    )
     grid = read_input(path)[0].grid
     assert grid.shape == (4, 4)
     assert grid.iloc[3].tolist() == ["李小華", "2024/1/3", "Line", "多一格"]
@@ -166,10 +183,10 @@ def test_an_xlsb_whose_only_value_sits_at_xfd1048576_is_refused_in_one_line(tmp_
         data = bytearray(zf.read("xl/worksheets/sheet4.bin"))  # sheet issue5: one number at A1
     # BrtBeginSheetData, then BrtRowHdr (type 0, 25 bytes, row index first) and BrtCellRk (type 2, column first)
     i = bytes(data).index(bytes.fromhex("9101 00 00 19 00000000"))
-    data[i + 5:i + 9] = (1_048_575).to_bytes(4, "little")
+    data[i + 5 : i + 9] = (1_048_575).to_bytes(4, "little")
     cell_at = i + 5 + 25 + 2  # past the row record and the cell record's type and size
-    assert data[cell_at - 2:cell_at] == b"\x02\x0c"
-    data[cell_at:cell_at + 4] = (16_383).to_bytes(4, "little")
+    assert data[cell_at - 2 : cell_at] == b"\x02\x0c"
+    data[cell_at : cell_at + 4] = (16_383).to_bytes(4, "little")
     far = tmp_path / "far.xlsb"
     with zipfile.ZipFile(source) as zf, zipfile.ZipFile(far, "w", zipfile.ZIP_DEFLATED) as out:
         for info in zf.infolist():
@@ -184,16 +201,25 @@ def test_a_strict_open_xml_workbook_is_scored_and_its_sheet_copied(run_cli, tmp_
 
     from tests.crafted import row, write_xlsx
 
-    plain = write_xlsx(tmp_path / "plain.xlsx", [row(1, ["姓名", "日期", "方式", "結果"]),
-                                                 row(2, ["王小明", "2024/5/1", "電話", "未接"])])
+    plain = write_xlsx(
+        tmp_path / "plain.xlsx",
+        [row(1, ["姓名", "日期", "方式", "結果"]), row(2, ["王小明", "2024/5/1", "電話", "未接"])],
+    )
     strict = tmp_path / "strict.xlsx"
     with zipfile.ZipFile(plain) as zf, zipfile.ZipFile(strict, "w", zipfile.ZIP_DEFLATED) as out:
         for info in zf.infolist():  # the namespaces Excel writes for "Strict Open XML Spreadsheet"
-            out.writestr(info, zf.read(info)
-                         .replace(b"http://schemas.openxmlformats.org/spreadsheetml/2006/main",
-                                  b"http://purl.oclc.org/ooxml/spreadsheetml/main")
-                         .replace(b"http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-                                  b"http://purl.oclc.org/ooxml/officeDocument/relationships"))
+            out.writestr(
+                info,
+                zf.read(info)
+                .replace(
+                    b"http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+                    b"http://purl.oclc.org/ooxml/spreadsheetml/main",
+                )
+                .replace(
+                    b"http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+                    b"http://purl.oclc.org/ooxml/officeDocument/relationships",
+                ),
+            )
     run_cli("score", strict, "-o", tmp_path / "out.xlsx", "--as-of", "2024-06-28")
     wb = openpyxl.load_workbook(tmp_path / "out.xlsx")
     assert wb["Sheet1"]["A2"].value == "王小明"

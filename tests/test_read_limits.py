@@ -15,8 +15,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import AS_OF, REPO, cli_path
+
 from tests.crafted import cell, followup_rows, row, write_xlsx
 
 MEMORY_LIMIT_MB = 1000  # the Gnumeric-style file once took 18 GB
@@ -37,8 +37,12 @@ def _run_measured(path: Path, tmp_path: Path) -> tuple[int, list[str], float, fl
     err = tmp_path / "stderr.txt"
     started = time.monotonic()
     with open(err, "wb") as fh:
-        proc = subprocess.Popen([*cli_path(), "score", str(path), "-o", str(tmp_path / "out.xlsx"), "--as-of", AS_OF],
-                                stdout=subprocess.DEVNULL, stderr=fh, env=env)
+        proc = subprocess.Popen(
+            [*cli_path(), "score", str(path), "-o", str(tmp_path / "out.xlsx"), "--as-of", AS_OF],
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+            env=env,
+        )
         deadline = started + TIME_LIMIT_S * 2
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -52,8 +56,10 @@ def _run_measured(path: Path, tmp_path: Path) -> tuple[int, list[str], float, fl
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall, peak = time.monotonic() - started, usage.ru_maxrss / 1024
     lines = [line for line in err.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    print(f"\n{path.name}: exit {proc.returncode}, {wall:.1f} s wall, {usage.ru_utime + usage.ru_stime:.1f} s CPU, "
-          f"{peak:.0f} MB peak; {lines[:1]}")
+    print(
+        f"\n{path.name}: exit {proc.returncode}, {wall:.1f} s wall, {usage.ru_utime + usage.ru_stime:.1f} s CPU, "
+        f"{peak:.0f} MB peak; {lines[:1]}"
+    )
     return proc.returncode, lines, wall, peak
 
 
@@ -65,17 +71,23 @@ def _table(shared=None):
 
 
 def test_a_gnumeric_style_sheet_declaring_a1_xfd1048576_with_a_last_row_spanning_every_column_is_scored(tmp_path):
-    last = ('<row r="1048576" spans="1:16384" s="1" customFormat="1">'
-            + "".join(cell(f"{_col(j)}1048576", style=1) for j in range(1, 16385)) + "</row>")
+    last = (
+        '<row r="1048576" spans="1:16384" s="1" customFormat="1">'
+        + "".join(cell(f"{_col(j)}1048576", style=1) for j in range(1, 16385))
+        + "</row>"
+    )
     path = write_xlsx(tmp_path / "gnumeric.xlsx", [*_table(), last], dimension="A1:XFD1048576")
     assert _score_bounded(path, tmp_path)[0] == 0
 
 
 def test_a_sheet_with_16384_styled_columns_and_a_styled_header_row_is_scored(tmp_path):
     cols = '<cols><col min="1" max="16384" width="12" style="1" customWidth="1"/></cols>'
-    header = ('<row r="1">' + "".join(cell(f"{_col(j)}1", v, style=1) for j, v in
-                                       enumerate(["姓名", "日期", "方式", "結果"], start=1))
-              + "".join(cell(f"{_col(j)}1", style=1) for j in range(5, 16385)) + "</row>")
+    header = (
+        '<row r="1">'
+        + "".join(cell(f"{_col(j)}1", v, style=1) for j, v in enumerate(["姓名", "日期", "方式", "結果"], start=1))
+        + "".join(cell(f"{_col(j)}1", style=1) for j in range(5, 16385))
+        + "</row>"
+    )
     rows = [header, *list(_table())[1:]]
     path = write_xlsx(tmp_path / "styled-columns.xlsx", rows, dimension="A1:XFD5", cols=cols)
     assert _score_bounded(path, tmp_path)[0] == 0
@@ -89,15 +101,16 @@ def test_a_single_value_at_xfd1048576_beside_a_table_is_refused_in_one_line_with
 
 
 def test_200000_empty_styled_rows_below_a_table_cost_nothing(tmp_path):
-    empty = (f'<row r="{r}" s="1" customFormat="1">' + cell(f"A{r}", style=1) + cell(f"B{r}", style=1) + "</row>"
-             for r in range(6, 200_006))
+    empty = (
+        f'<row r="{r}" s="1" customFormat="1">' + cell(f"A{r}", style=1) + cell(f"B{r}", style=1) + "</row>"
+        for r in range(6, 200_006)
+    )
     path = write_xlsx(tmp_path / "styled-rows.xlsx", [*_table(), *empty], dimension="A1:D200005")
     assert _score_bounded(path, tmp_path)[0] == 0
 
 
 def test_a_merged_whole_column_fills_only_the_header_rows_and_is_not_copied_cell_by_cell(tmp_path):
-    path = write_xlsx(tmp_path / "merged-column.xlsx", list(_table()), dimension="A1:D1048576",
-                      merges=["B1:B1048576"])
+    path = write_xlsx(tmp_path / "merged-column.xlsx", list(_table()), dimension="A1:D1048576", merges=["B1:B1048576"])
     assert _score_bounded(path, tmp_path)[0] == 0
     from processor.read.workbook import read_input
 
@@ -121,8 +134,7 @@ def test_a_sheet_inflating_150_to_1_past_50_mb_is_refused_as_a_zip_bomb(tmp_path
 @pytest.mark.slow
 def test_a_1048576_row_log_is_read_once_and_scored_within_the_limits(tmp_path):
     shared: dict = {}
-    path = write_xlsx(tmp_path / "log.xlsx", followup_rows(1_048_575, shared), shared=shared,
-                      dimension="A1:D1048576")
+    path = write_xlsx(tmp_path / "log.xlsx", followup_rows(1_048_575, shared), shared=shared, dimension="A1:D1048576")
     assert _score_bounded(path, tmp_path)[0] == 0
 
 

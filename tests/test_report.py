@@ -12,8 +12,16 @@ import pandas as pd
 import pytest
 
 from processor.pipeline import Analysis
-from processor.sheets.report import BULK_MIN_ROWS, Block, BulkRows, ResultSheet, render, save_workbook, write_result_sheet
 from processor.settings import Settings
+from processor.sheets.report import (
+    BULK_MIN_ROWS,
+    Block,
+    BulkRows,
+    ResultSheet,
+    render,
+    save_workbook,
+    write_result_sheet,
+)
 
 
 def mixed_frame(n: int) -> pd.DataFrame:
@@ -24,15 +32,17 @@ def mixed_frame(n: int) -> pd.DataFrame:
     dates[::11] = pd.NaT
     text = np.array([f"客戶 {i} & <b>" if i % 5 else "=SUM(A1:A9)" for i in range(n)], dtype=object)
     text[::13] = None
-    return pd.DataFrame({
-        "整數": np.arange(n, dtype=np.int64),
-        "小數": floats,
-        "日期": dates,
-        "文字": text,
-        "分類": pd.Categorical(np.array(["a", "b", "c"])[np.arange(n) % 3]),
-        "是否": np.arange(n) % 2 == 0,
-        "可空整數": pd.array([None if i % 9 == 0 else i for i in range(n)], dtype="Int64"),
-    })
+    return pd.DataFrame(
+        {
+            "整數": np.arange(n, dtype=np.int64),
+            "小數": floats,
+            "日期": dates,
+            "文字": text,
+            "分類": pd.Categorical(np.array(["a", "b", "c"])[np.arange(n) % 3]),
+            "是否": np.arange(n) % 2 == 0,
+            "可空整數": pd.array([None if i % 9 == 0 else i for i in range(n)], dtype="Int64"),
+        }
+    )
 
 
 def _sheet(frame: pd.DataFrame) -> ResultSheet:
@@ -44,8 +54,13 @@ def _cells(path):
     """Every cell as (value, format, type); floats to 10 digits (openpyxl rounds floats it writes;
     the stream writes the exact repr)."""
     ws = openpyxl.load_workbook(path)["結果"]
-    return [[(float(f"{c.value:.10g}") if isinstance(c.value, float) else c.value, c.number_format, c.data_type)
-             for c in row] for row in ws.iter_rows()]
+    return [
+        [
+            (float(f"{c.value:.10g}") if isinstance(c.value, float) else c.value, c.number_format, c.data_type)
+            for c in row
+        ]
+        for row in ws.iter_rows()
+    ]
 
 
 def test_long_block_streamed_as_xml_has_the_same_cells_as_openpyxl_writes(tmp_path):
@@ -60,7 +75,9 @@ def test_long_block_streamed_as_xml_has_the_same_cells_as_openpyxl_writes(tmp_pa
     header = next(r for r in range(1, 10) if ws.cell(r, 1).value == "整數")
     middle = header + 1 + BULK_MIN_ROWS  # a streamed row
     assert ws.cell(middle, 1).value == BULK_MIN_ROWS
-    assert ws.cell(header + 6, 4).value == "=SUM(A1:A9)" and ws.cell(header + 6, 4).data_type == "s"  # text, not a formula
+    assert (
+        ws.cell(header + 6, 4).value == "=SUM(A1:A9)" and ws.cell(header + 6, 4).data_type == "s"
+    )  # text, not a formula
     assert ws.cell(header + 2, 4).value == "客戶 1 & <b>"
     table = next(iter(ws.tables.values()))
     assert table.ref == f"A{header}:G{header + len(frame)}"
@@ -83,9 +100,15 @@ def test_sheets_print_with_repeated_headers_and_a_wrapped_lead_line(tmp_path):
 def test_summary_numbers_are_numbers_with_number_formats(tmp_path):
     from processor.analyse.transactions import build_results
 
-    frame = pd.DataFrame({"customer_id": ["A", "A", "B", "C", "C", "C"], "amount": [100.0, 50, 20, 5, 5, 5],
-                          "date": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-01-15", "2025-01-01",
-                                                  "2025-01-10", "2025-03-01"])})
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "B", "C", "C", "C"],
+            "amount": [100.0, 50, 20, 5, 5, 5],
+            "date": pd.to_datetime(
+                ["2025-01-01", "2025-02-01", "2025-01-15", "2025-01-01", "2025-01-10", "2025-03-01"]
+            ),
+        }
+    )
     results = build_results(frame, "2025-03-10", Settings())
     sheet = ResultSheet("摘要", tuple(results["summary_blocks"]))
     render(Analysis([], [], [], [sheet], {}, Settings()), tmp_path / "in.xlsx", tmp_path / "out.xlsx")
@@ -108,21 +131,42 @@ def test_libreoffice_reads_the_streamed_rows(tmp_path):
     wb.remove(wb.active)
     write_result_sheet(wb, ResultSheet("結果", (Block(frame),)), set(), bulk)
     save_workbook(wb, tmp_path / "r.xlsx", bulk)
-    subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo", "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76",
-                    "--outdir", str(tmp_path), str(tmp_path / "r.xlsx")], check=True, capture_output=True, timeout=240)
+    subprocess.run(
+        [
+            soffice,
+            "--headless",
+            f"-env:UserInstallation=file://{tmp_path}/lo",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76",
+            "--outdir",
+            str(tmp_path),
+            str(tmp_path / "r.xlsx"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
     back = pd.read_csv(tmp_path / "r.csv")
     assert len(back) == len(frame)
     assert back["整數"].tolist() == frame["整數"].tolist()
     assert back.loc[BULK_MIN_ROWS, "文字"] == frame.loc[BULK_MIN_ROWS, "文字"]
 
 
-@pytest.mark.parametrize("text", ['=HYPERLINK("http://example.invalid/A123456789","開啟")',
-                                  "=cmd|' /C calc'!A123456789", "+A123456789", "@A123456789"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '=HYPERLINK("http://example.invalid/A123456789","開啟")',
+        "=cmd|' /C calc'!A123456789",
+        "+A123456789",
+        "@A123456789",
+    ],
+)
 def test_a_masked_id_in_a_cell_that_starts_like_a_formula_stays_text_in_the_copied_sheet(run_cli, tmp_path, text):
     from conftest import write_rows
 
-    path = write_rows(tmp_path / "list.xlsx", {"跟進": [["姓名", "日期", "方式", "備註"],
-                                                         ["王小明", "2024/05/01", "電話", text]]})
+    path = write_rows(
+        tmp_path / "list.xlsx", {"跟進": [["姓名", "日期", "方式", "備註"], ["王小明", "2024/05/01", "電話", text]]}
+    )
     run_cli("score", path, "-o", tmp_path / "out.xlsx", "--as-of", "2024-06-28")
     cell = openpyxl.load_workbook(tmp_path / "out.xlsx")["跟進"]["D2"]
     assert cell.data_type == "s" and "A12*****89" in cell.value and "A123456789" not in cell.value
@@ -139,8 +183,10 @@ def _render(tmp_path, sheets, settings=None):
 
 def test_each_sheet_opens_with_one_line_linked_to_its_own_section_of_the_help_sheet(tmp_path):
     frame = pd.DataFrame({"排名": [1, 2], "客戶": ["A", "B"]})
-    sheets = [ResultSheet("甲表", (Block(frame),), ("甲的算法一", "甲的算法二"), lead="甲表是名單；第一欄是排名。"),
-              ResultSheet("乙表", (Block(frame, title="乙的表"),), ("乙的算法",), lead="乙表是統計。")]
+    sheets = [
+        ResultSheet("甲表", (Block(frame),), ("甲的算法一", "甲的算法二"), lead="甲表是名單；第一欄是排名。"),
+        ResultSheet("乙表", (Block(frame, title="乙的表"),), ("乙的算法",), lead="乙表是統計。"),
+    ]
     wb = _render(tmp_path, sheets)
     assert wb.sheetnames == ["甲表", "乙表", "結果說明"]
     help_ws = wb["結果說明"]
@@ -155,8 +201,9 @@ def test_each_sheet_opens_with_one_line_linked_to_its_own_section_of_the_help_sh
         assert [help_ws.cell(start + 2 + i, 2).value for i in range(len(notes))] == list(notes)
         header = next(r for r in range(1, 10) if ws.cell(r, 1).value == "排名")
         assert header <= 3, "the table starts by row 3"
-        assert not any(note in str(c.value) for row in ws.iter_rows() for c in row for note in notes), \
+        assert not any(note in str(c.value) for row in ws.iter_rows() for c in row for note in notes), (
             "method notes live in 結果說明, not above the table"
+        )
 
 
 def test_a_result_scored_again_drops_its_old_help_sheet(run_cli, tmp_path):
@@ -177,8 +224,15 @@ def test_a_chart_with_a_loss_shows_the_bar_below_zero_and_sits_beside_its_table(
     counts = pd.DataFrame({"組": ["a", "b"], "人數": [3, 4]})
     chart = Chart("col", "利潤比較", "做法", ("利潤",))
     wide = pd.DataFrame({f"欄{i}": [1] for i in range(12)})
-    sheet = ResultSheet("評估", (Block(compare, "比較", charts=(chart,)), Block(wide, "寬表"),
-                                 Block(counts, "人數", charts=(Chart("col", "人數", "組", ("人數",)),))), lead="評估。")
+    sheet = ResultSheet(
+        "評估",
+        (
+            Block(compare, "比較", charts=(chart,)),
+            Block(wide, "寬表"),
+            Block(counts, "人數", charts=(Chart("col", "人數", "組", ("人數",)),)),
+        ),
+        lead="評估。",
+    )
     ws = _render(tmp_path, [sheet])["評估"]
     loss, count = ws._charts
     assert loss.y_axis.scaling.min is None, "an axis pinned at 0 hides the −87,500 bar"

@@ -86,8 +86,9 @@ def test_the_in_memory_engine_matches_the_workbook_path_on_the_same_rows(tmp_pat
     frame = synthetic_log(5_000, seed=3)
     frame.to_parquet(tmp_path / "one.parquet", index=False)
     tables = customer_tables(resolve_log(str(tmp_path / "one.parquet")), AS_OF, engine="pandas")
-    clean, _ = clean_transactions(frame.rename(columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"}),
-                                  AS_OF)
+    clean, _ = clean_transactions(
+        frame.rename(columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"}), AS_OF
+    )
     silence = silence_table(clean, AS_OF)
     pd.testing.assert_frame_equal(tables.silence, silence)
     pd.testing.assert_frame_equal(tables.segments, segment_table(silence)[0])
@@ -98,8 +99,20 @@ def test_score_writes_full_parquet_tables_equal_to_the_engine_and_the_top_in_the
 
     frame = synthetic_log(6_000, seed=1)
     folder = write_parquet_folder(tmp_path / "exports", frame, 2)
-    result = run_cli("score", str(tmp_path / "exports" / "*.parquet"), "--as-of", AS_OF, "--out-dir",
-                     tmp_path / "full", "--csv", "--engine", "pandas", "-o", tmp_path / "r.xlsx", "--json")
+    result = run_cli(
+        "score",
+        str(tmp_path / "exports" / "*.parquet"),
+        "--as-of",
+        AS_OF,
+        "--out-dir",
+        tmp_path / "full",
+        "--csv",
+        "--engine",
+        "pandas",
+        "-o",
+        tmp_path / "r.xlsx",
+        "--json",
+    )
     assert '"engine": "pandas"' in result.stdout
     expected = customer_tables(resolve_log(str(folder)), AS_OF, engine="pandas")
     silence = pd.read_parquet(tmp_path / "full" / f"{FULL_TABLES[0]}.parquet")
@@ -116,12 +129,15 @@ def test_score_writes_full_parquet_tables_equal_to_the_engine_and_the_top_in_the
     assert str(tmp_path / "full" / "沉默排名.parquet") in notes
 
 
-@pytest.mark.parametrize("case, message", [
-    ("mixed", "不是交易紀錄"),
-    ("stray file", "不是交易紀錄的檔案"),
-    ("wrong types", "「金額」欄型別是"),
-    ("empty folder", "是空的"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("mixed", "不是交易紀錄"),
+        ("stray file", "不是交易紀錄的檔案"),
+        ("wrong types", "「金額」欄型別是"),
+        ("empty folder", "是空的"),
+    ],
+)
 def test_a_bad_log_exits_2_with_one_line_and_leaves_nothing_in_out_dir(tmp_path, run_cli, case, message):
     folder = tmp_path / "log"
     frame = synthetic_log(600)
@@ -148,9 +164,18 @@ def test_a_bad_log_exits_2_with_one_line_and_leaves_nothing_in_out_dir(tmp_path,
 def test_an_unreachable_scheduler_exits_2_with_one_line(tmp_path, run_installed_cli):
     write_parquet_folder(tmp_path / "log", synthetic_log(600), 1)
     port = free_port()  # nothing listens there
-    result = run_installed_cli("score", tmp_path / "log", "--as-of", AS_OF, "--scheduler", f"tcp://127.0.0.1:{port}",
-                               "--out-dir", tmp_path / "out", check_exit=2,
-                               env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
+    result = run_installed_cli(
+        "score",
+        tmp_path / "log",
+        "--as-of",
+        AS_OF,
+        "--scheduler",
+        f"tcp://127.0.0.1:{port}",
+        "--out-dir",
+        tmp_path / "out",
+        check_exit=2,
+        env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"},
+    )
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "排程器" in lines[0] and str(port) in lines[0], result.stderr
     assert not (tmp_path / "out").exists()
@@ -177,15 +202,37 @@ def cluster(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO), DASK_DISTRIBUTED__WORKER__DAEMON="False")
     processes = []
     try:
-        processes.append(subprocess.Popen(dask_command("dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                                       "--dashboard-address", ":0"),
-                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        processes.append(
+            subprocess.Popen(
+                dask_command("dask_scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"),
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         for i in range(2):
-            processes.append(subprocess.Popen(dask_command("dask_worker", address, "--nthreads", "1", "--no-nanny",
-                                                           "--memory-limit", "1GB", "--name", f"w{i}",
-                                                           "--dashboard-address", ":0",
-                                                           "--local-directory", str(tmp_path / f"w{i}")),
-                                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            processes.append(
+                subprocess.Popen(
+                    dask_command(
+                        "dask_worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--memory-limit",
+                        "1GB",
+                        "--name",
+                        f"w{i}",
+                        "--dashboard-address",
+                        ":0",
+                        "--local-directory",
+                        str(tmp_path / f"w{i}"),
+                    ),
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         from distributed import Client
 
         client = Client(address, timeout=30)
@@ -212,9 +259,25 @@ def test_a_folder_scored_on_a_real_scheduler_survives_a_killed_worker(tmp_path, 
     folder = write_parquet_folder(tmp_path / "log", frame, 8)
     expected = customer_tables(resolve_log(str(folder)), AS_OF, engine="pandas")
     env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO))
-    job = subprocess.Popen([*cli_path(), "score", str(folder), "--as-of", AS_OF, "--scheduler", address,
-                            "--out-dir", str(tmp_path / "full"), "-o", str(tmp_path / "r.xlsx")],
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job = subprocess.Popen(
+        [
+            *cli_path(),
+            "score",
+            str(folder),
+            "--as-of",
+            AS_OF,
+            "--scheduler",
+            address,
+            "--out-dir",
+            str(tmp_path / "full"),
+            "-o",
+            str(tmp_path / "r.xlsx"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         victim = workers[0]
         victim_address = None
@@ -255,7 +318,12 @@ def test_score_file_takes_a_parquet_file_the_way_the_drop_folder_calls_it(tmp_pa
     summary = score_file(tmp_path / "export.parquet", tmp_path / "out.xlsx", as_of=AS_OF)
     assert summary["engine"] == "pandas" and summary["rows"] == 3_000
     assert openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True).sheetnames == [
-        "摘要", "沉默排名", "客戶分群", "資料檢查", "結果說明"]
+        "摘要",
+        "沉默排名",
+        "客戶分群",
+        "資料檢查",
+        "結果說明",
+    ]
 
 
 def test_a_parquet_file_dropped_in_the_inbox_is_scored_into_the_outbox(tmp_path):
@@ -267,7 +335,12 @@ def test_a_parquet_file_dropped_in_the_inbox_is_scored_into_the_outbox(tmp_path)
     synthetic_log(2_000, seed=4).to_parquet(tmp_path / "inbox" / "crm-export.parquet", index=False)
     assert Service(tmp_path, load_options(None, settle=0.0, workers=1, as_of=pd.Timestamp(AS_OF))).run(once=True) == 0
     result = tmp_path / "outbox" / "crm-export.scored.xlsx"
-    assert openpyxl.load_workbook(result, read_only=True).sheetnames == ["摘要", "沉默排名", "客戶分群", "資料檢查",
-                                                                          "結果說明"]
+    assert openpyxl.load_workbook(result, read_only=True).sheetnames == [
+        "摘要",
+        "沉默排名",
+        "客戶分群",
+        "資料檢查",
+        "結果說明",
+    ]
     assert [p.name for p in (tmp_path / "archive").iterdir()] == ["crm-export.parquet"]
     assert not any((tmp_path / "failed").iterdir())

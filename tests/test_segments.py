@@ -5,20 +5,39 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from processor.analyse.segments import (
-    RFM_SEGMENTS, abc_classes, cluster_customers, cluster_profiles, loyalty_quadrant, quintile_scores, rfm_scores,
-    rfm_table, segment_strategies, segment_table, value_matrix, value_scores, value_tiers,
+    RFM_SEGMENTS,
+    abc_classes,
+    cluster_customers,
+    cluster_profiles,
+    loyalty_quadrant,
+    quintile_scores,
+    rfm_scores,
+    rfm_table,
+    segment_strategies,
+    segment_table,
+    value_matrix,
+    value_scores,
+    value_tiers,
 )
-from processor.settings import Settings
 from processor.analyse.silence import silence_table
+from processor.settings import Settings
 
 
 def rfm(recency, frequency, monetary) -> pd.DataFrame:
     n = len(recency)
-    return pd.DataFrame({"customer_id": [f"C{i}" for i in range(n)], "recency": np.asarray(recency, float),
-                         "frequency": np.asarray(frequency, float), "monetary": np.asarray(monetary, float)})
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(n)],
+            "recency": np.asarray(recency, float),
+            "frequency": np.asarray(frequency, float),
+            "monetary": np.asarray(monetary, float),
+        }
+    )
 
 
 def test_each_of_the_eight_rfm_segments_follows_the_high_low_rule_of_seed_002():
@@ -33,9 +52,13 @@ def test_each_of_the_eight_rfm_segments_follows_the_high_low_rule_of_seed_002():
 
 
 def test_rfm_table_works_on_a_plain_transaction_frame():
-    t = pd.DataFrame({"customer_id": ["A", "A", "B", "B", "C"],
-                      "date": pd.to_datetime(["2025-03-01", "2025-03-05", "2024-06-01", "2026-01-01", "2025-01-01"]),
-                      "amount": [500.0, 500.0, 50.0, 9999.0, 80.0]})
+    t = pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "B", "B", "C"],
+            "date": pd.to_datetime(["2025-03-01", "2025-03-05", "2024-06-01", "2026-01-01", "2025-01-01"]),
+            "amount": [500.0, 500.0, 50.0, 9999.0, 80.0],
+        }
+    )
     table = rfm_table(t, "2025-03-10", Settings()).set_index("customer_id")
     assert table.loc["A", ["recency", "frequency", "monetary"]].tolist() == [5, 2, 1000]
     assert table.loc["B", "monetary"] == 50  # the 2026 purchase lies after as_of
@@ -83,11 +106,22 @@ def test_value_matrix_names_the_four_cells_of_frequency_by_average_ticket():
 
 
 def test_quadrant_is_bee_dragonfly_butterfly_mantis():
-    assert loyalty_quadrant([True, True, False, False], [True, False, True, False]).tolist() == ["蜜蜂", "蜻蜓", "蝴蝶", "螳螂"]
+    assert loyalty_quadrant([True, True, False, False], [True, False, True, False]).tolist() == [
+        "蜜蜂",
+        "蜻蜓",
+        "蝴蝶",
+        "螳螂",
+    ]
 
 
 def test_value_tiers_use_strict_thresholds_of_seed_001():
-    assert value_tiers(pd.Series([80.1, 80.0, 60.0, 40.5, 40.0])).tolist() == ["VIP客戶", "重要客戶", "普通客戶", "普通客戶", "小客戶"]
+    assert value_tiers(pd.Series([80.1, 80.0, 60.0, 40.5, 40.0])).tolist() == [
+        "VIP客戶",
+        "重要客戶",
+        "普通客戶",
+        "普通客戶",
+        "小客戶",
+    ]
 
 
 def test_value_score_follows_the_weights_in_settings():
@@ -98,8 +132,13 @@ def test_value_score_follows_the_weights_in_settings():
 
 
 @hsettings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 999), st.integers(1, 50), st.floats(-100, 1e5, allow_nan=False)),
-                min_size=1, max_size=200))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 999), st.integers(1, 50), st.floats(-100, 1e5, allow_nan=False)),
+        min_size=1,
+        max_size=200,
+    )
+)
 def test_value_score_stays_between_0_and_100(rows):
     table = rfm(*zip(*rows))
     score = value_scores(table)
@@ -108,15 +147,17 @@ def test_value_score_stays_between_0_and_100(rows):
 
 def test_kmeans_finds_three_well_separated_groups_and_is_reproducible():
     rng = np.random.default_rng(0)
-    parts = [rfm(rng.normal(mu_r, 1, 200).clip(1), rng.normal(mu_f, 0.2, 200).clip(1), rng.normal(mu_m, 5, 200).clip(1))
-             for mu_r, mu_f, mu_m in ((3, 20, 5000), (300, 1, 50), (60, 4, 500))]
+    parts = [
+        rfm(rng.normal(mu_r, 1, 200).clip(1), rng.normal(mu_f, 0.2, 200).clip(1), rng.normal(mu_m, 5, 200).clip(1))
+        for mu_r, mu_f, mu_m in ((3, 20, 5000), (300, 1, 50), (60, 4, 500))
+    ]
     table = pd.concat(parts, ignore_index=True)
     labels, info = cluster_customers(table, random_state=0)
     again, _ = cluster_customers(table, random_state=0)
     assert info["k"] == 3
     assert (labels == again).all()
     # each generated group lands in one cluster
-    assert all(labels.iloc[i * 200:(i + 1) * 200].nunique() == 1 for i in range(3))
+    assert all(labels.iloc[i * 200 : (i + 1) * 200].nunique() == 1 for i in range(3))
     assert set(info["silhouette"]) == set(range(2, 9))
 
 
@@ -142,8 +183,7 @@ def segments():
     spec = importlib.util.spec_from_file_location("generate_transactions", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    frame = module.generate(4000, seed=11).rename(
-        columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"})
+    frame = module.generate(4000, seed=11).rename(columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"})
     silence = silence_table(frame, "2025-12-31")
     table, info = segment_table(silence, Settings())
     return silence, table, info

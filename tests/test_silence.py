@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from processor.errors import ERROR, UnusableInput
-from processor.settings import Settings
 from processor.analyse import silence as silence_module
 from processor.analyse.silence import dormancy_buckets, silence_table, visit_rate_classes
 from processor.analyse.transactions import clean_transactions, normalise_ids
+from processor.errors import ERROR, UnusableInput
+from processor.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,9 +43,11 @@ def one(table: pd.DataFrame, customer: str) -> pd.Series:
 
 # ---- hand-worked cases from seed 004 ---------------------------------------------------------
 
+
 def test_seed_example_three_visits_then_38_days_of_silence_is_group_e_with_score_1_9():
-    table = silence_table(tx(("A", "2025-01-01", 100), ("A", "2025-01-11", 100), ("A", "2025-01-31", 100)),
-                          "2025-03-10", Settings())
+    table = silence_table(
+        tx(("A", "2025-01-01", 100), ("A", "2025-01-11", 100), ("A", "2025-01-31", 100)), "2025-03-10", Settings()
+    )
     row = one(table, "A")
     assert (row.visits, row.mean_interval, row.max_interval) == (3, 15.0, 20.0)
     assert row.recency == 38
@@ -54,16 +58,18 @@ def test_seed_example_three_visits_then_38_days_of_silence_is_group_e_with_score
 
 def test_recency_tied_with_a_past_interval_takes_the_highest_rank():
     # intervals 10 and 20, Tr = 10: sorted {10, 10, 20}, Tr's rank is 2 (not 1) → TrF = 2/3
-    row = one(silence_table(tx(("A", "2025-01-01", 1), ("A", "2025-01-11", 1), ("A", "2025-01-31", 1)),
-                            "2025-02-10"), "A")
+    row = one(
+        silence_table(tx(("A", "2025-01-01", 1), ("A", "2025-01-11", 1), ("A", "2025-01-31", 1)), "2025-02-10"), "A"
+    )
     assert row.rank_ratio == pytest.approx(2 / 3)
     assert row.silence_group == "c"
     assert row.silence_score == pytest.approx(0.5)
 
 
 def test_customer_whose_absence_equals_the_longest_gap_is_exactly_entering_silence():
-    row = one(silence_table(tx(("A", "2025-01-01", 1), ("A", "2025-01-11", 1), ("A", "2025-01-31", 1)),
-                            "2025-02-20"), "A")
+    row = one(
+        silence_table(tx(("A", "2025-01-01", 1), ("A", "2025-01-11", 1), ("A", "2025-01-31", 1)), "2025-02-20"), "A"
+    )
     assert (row.rank_ratio, row.silence_score, row.silence_group) == (1.0, 1.0, "e")
 
 
@@ -78,29 +84,38 @@ def test_group_edges_follow_seed_004_section_5(recency, ratio, group):
 
 
 def test_several_purchases_on_one_day_are_one_visit():
-    row = one(silence_table(tx(("A", "2025-01-01", 1), ("A", "2025-01-01", 5), ("A", "2025-01-11", 1)),
-                            "2025-01-21"), "A")
+    row = one(
+        silence_table(tx(("A", "2025-01-01", 1), ("A", "2025-01-01", 5), ("A", "2025-01-11", 1)), "2025-01-21"), "A"
+    )
     assert row.visits == 2
     assert row.value == 7
 
 
 def test_a_return_reduces_value_but_is_not_a_visit():
-    row = one(silence_table(tx(("A", "2025-01-01", 100), ("A", "2025-01-11", 100), ("A", "2025-02-01", -40)),
-                            "2025-02-10"), "A")
+    row = one(
+        silence_table(tx(("A", "2025-01-01", 100), ("A", "2025-01-11", 100), ("A", "2025-02-01", -40)), "2025-02-10"),
+        "A",
+    )
     assert row.visits == 2
     assert row.recency == 30  # from 11 Jan, not from the return on 1 Feb
     assert row.value == 160
 
 
 def test_purchases_after_as_of_are_not_used_by_the_table():
-    row = one(silence_table(tx(("A", "2025-01-01", 1), ("A", "2025-01-11", 1), ("A", "2025-05-01", 1)),
-                            "2025-01-21"), "A")
+    row = one(
+        silence_table(tx(("A", "2025-01-01", 1), ("A", "2025-01-11", 1), ("A", "2025-05-01", 1)), "2025-01-21"), "A"
+    )
     assert (row.visits, row.recency) == (2, 10)
 
 
 def test_single_visit_customer_is_kept_flagged_and_scored_against_the_population():
-    regular = tx(("R1", "2025-01-01", 1), ("R1", "2025-01-11", 1), ("R1", "2025-01-31", 1),  # intervals 10, 20
-                 ("R2", "2025-01-01", 1), ("R2", "2025-01-31", 1))  # interval 30
+    regular = tx(
+        ("R1", "2025-01-01", 1),
+        ("R1", "2025-01-11", 1),
+        ("R1", "2025-01-31", 1),  # intervals 10, 20
+        ("R2", "2025-01-01", 1),
+        ("R2", "2025-01-31", 1),
+    )  # interval 30
     new = tx(("N", "2025-02-15", 50))
     table = silence_table(pd.concat([regular, new]), "2025-03-10")
     row = one(table, "N")
@@ -121,24 +136,38 @@ def test_when_nobody_has_two_visits_the_typical_gap_from_settings_scores_everyon
     assert (a.rank_ratio, a.silence_score) == (0.5, pytest.approx(9 / 90))
     assert (b.rank_ratio, b.silence_score) == (1.0, pytest.approx(100 / 90))
     assert (table["history"] == "低頻/新客").all()
-    assert a.action in silence_module.ACTIONS["新客"] and b.action in silence_module.ACTIONS["剛沉默"]  # B: past the gap
+    assert (
+        a.action in silence_module.ACTIONS["新客"] and b.action in silence_module.ACTIONS["剛沉默"]
+    )  # B: past the gap
     wider = silence_table(tx(("B", "2024-11-30", 1)), "2025-03-10", Settings(typical_gap_days=120))
     assert one(wider, "B").rank_ratio == 0.5
 
 
 def test_dormancy_counts_whole_calendar_months_since_the_last_visit():
-    last = pd.Series(pd.to_datetime(["2025-03-10", "2025-02-11", "2025-02-10", "2024-12-10", "2024-11-11", "2024-11-10"]))
-    assert dormancy_buckets(last, "2025-03-10").tolist() == ["未滿1個月", "未滿1個月", "1個月", "3個月", "3個月", "3個月以上"]
+    last = pd.Series(
+        pd.to_datetime(["2025-03-10", "2025-02-11", "2025-02-10", "2024-12-10", "2024-11-11", "2024-11-10"])
+    )
+    assert dormancy_buckets(last, "2025-03-10").tolist() == [
+        "未滿1個月",
+        "未滿1個月",
+        "1個月",
+        "3個月",
+        "3個月",
+        "3個月以上",
+    ]
 
 
-@pytest.mark.parametrize("last, as_of, bucket", [
-    ("2025-01-31", "2025-02-28", "1個月"),  # 31 Jan + 1 month = 28 Feb: February has no 31st
-    ("2025-01-31", "2025-02-27", "未滿1個月"),
-    ("2024-01-31", "2024-02-29", "1個月"),  # leap year
-    ("2025-05-31", "2025-09-30", "3個月以上"),  # four whole months: Jun, Jul, Aug, Sep (30 Sep is the month's end)
-    ("2025-05-31", "2025-09-29", "3個月"),
-    ("2025-03-31", "2025-04-30", "1個月"),
-])
+@pytest.mark.parametrize(
+    "last, as_of, bucket",
+    [
+        ("2025-01-31", "2025-02-28", "1個月"),  # 31 Jan + 1 month = 28 Feb: February has no 31st
+        ("2025-01-31", "2025-02-27", "未滿1個月"),
+        ("2024-01-31", "2024-02-29", "1個月"),  # leap year
+        ("2025-05-31", "2025-09-30", "3個月以上"),  # four whole months: Jun, Jul, Aug, Sep (30 Sep is the month's end)
+        ("2025-05-31", "2025-09-29", "3個月"),
+        ("2025-03-31", "2025-04-30", "1個月"),
+    ],
+)
 def test_dormancy_at_month_ends_counts_calendar_months(last, as_of, bucket):
     assert dormancy_buckets(pd.Series(pd.to_datetime([last])), as_of).tolist() == [bucket]
 
@@ -148,7 +177,15 @@ def test_visit_rate_classes_follow_seed_004_rates():
     per_year = pd.Series([24.0, 24.0, 23.9, 15.0, 14.0, 6.0, 5.0, 0.0])
     high = np.array([True, False, True, True, True, True, True, True])
     assert visit_rate_classes(per_year, high, Settings()).tolist() == [
-        "忠誠", "常規", "邊緣", "邊緣", "休眠", "休眠", "流失", "流失"]
+        "忠誠",
+        "常規",
+        "邊緣",
+        "邊緣",
+        "休眠",
+        "休眠",
+        "流失",
+        "流失",
+    ]
 
 
 def test_visit_rate_is_the_last_twelve_months_of_visits():
@@ -156,11 +193,13 @@ def test_visit_rate_is_the_last_twelve_months_of_visits():
     weekly = as_of - pd.to_timedelta(np.arange(0, 728, 7), unit="D")  # two years weekly: 53 visit days in the last 365
     monthly_long_ago = pd.Timestamp("2023-01-05") + pd.to_timedelta(np.arange(0, 600, 30), unit="D")  # then gone
     recent_new = [as_of - pd.Timedelta(days=d) for d in (50, 20)]  # 2 visits in 51 days → 14.3 a year
-    frame = pd.concat([
-        pd.DataFrame({"customer_id": "W", "date": weekly, "amount": 100.0}),
-        pd.DataFrame({"customer_id": "L", "date": monthly_long_ago, "amount": 100.0}),
-        pd.DataFrame({"customer_id": "N", "date": recent_new, "amount": 100.0}),
-    ])
+    frame = pd.concat(
+        [
+            pd.DataFrame({"customer_id": "W", "date": weekly, "amount": 100.0}),
+            pd.DataFrame({"customer_id": "L", "date": monthly_long_ago, "amount": 100.0}),
+            pd.DataFrame({"customer_id": "N", "date": recent_new, "amount": 100.0}),
+        ]
+    )
     table = silence_table(frame, as_of).set_index("customer_id")
     assert table.loc["W", "visits_per_year"] == 53
     assert table.loc["L", "visits_per_year"] == 0 and table.loc["L", "visit_rate_class"] == "流失"
@@ -177,13 +216,18 @@ def test_visit_rate_thresholds_come_from_settings():
 
 def test_priority_is_the_chance_of_buying_again_and_puts_the_regular_still_coming_first():
     # B came every 10 days until 5 days ago; A came every 10 days but has been gone 200 days
-    frame = _load("generate_transactions").generate(3000, seed=5).rename(
-        columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount", "品項": "product"})
+    frame = (
+        _load("generate_transactions")
+        .generate(3000, seed=5)
+        .rename(columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount", "品項": "product"})
+    )
     as_of = frame["date"].max()
-    regular = pd.DataFrame({"customer_id": "B", "amount": 100.0,
-                            "date": as_of - pd.to_timedelta(range(5, 300, 10), unit="D")})
-    gone = pd.DataFrame({"customer_id": "A", "amount": 100.0,
-                         "date": as_of - pd.to_timedelta(range(200, 495, 10), unit="D")})
+    regular = pd.DataFrame(
+        {"customer_id": "B", "amount": 100.0, "date": as_of - pd.to_timedelta(range(5, 300, 10), unit="D")}
+    )
+    gone = pd.DataFrame(
+        {"customer_id": "A", "amount": 100.0, "date": as_of - pd.to_timedelta(range(200, 495, 10), unit="D")}
+    )
     table = silence_table(pd.concat([frame, regular, gone], ignore_index=True), as_of).set_index("customer_id")
     assert table["priority"].between(0, 100).all()
     assert table.loc["B", "priority"] > table.loc["A", "priority"]
@@ -191,8 +235,13 @@ def test_priority_is_the_chance_of_buying_again_and_puts_the_regular_still_comin
 
 
 def test_priority_given_by_the_caller_orders_the_table():
-    frame = pd.DataFrame({"customer_id": ["A", "B", "C"], "amount": 1.0,
-                          "date": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03"])})
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C"],
+            "amount": 1.0,
+            "date": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03"]),
+        }
+    )
     table = silence_table(frame, "2025-02-01", priority=np.array([5.0, 50.0, 20.0]))
     assert table["customer_id"].tolist() == ["B", "C", "A"]
 
@@ -209,8 +258,11 @@ def test_actions_follow_the_silence_score_not_only_the_group():
 
 
 def test_table_is_sorted_by_priority_and_every_row_has_an_action():
-    frame = _load("generate_transactions").generate(2000, seed=3).rename(
-        columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount", "品項": "product"})
+    frame = (
+        _load("generate_transactions")
+        .generate(2000, seed=3)
+        .rename(columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount", "品項": "product"})
+    )
     table = silence_table(frame, "2025-12-31")
     assert table["priority"].is_monotonic_decreasing
     assert table["priority_rank"].tolist() == list(range(1, len(table) + 1))
@@ -219,8 +271,11 @@ def test_table_is_sorted_by_priority_and_every_row_has_an_action():
 
 
 def test_vectorised_table_matches_the_per_customer_loop():
-    frame = _load("generate_transactions").generate(5000, seed=4).rename(
-        columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"})
+    frame = (
+        _load("generate_transactions")
+        .generate(5000, seed=4)
+        .rename(columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"})
+    )
     loop = _load("reference_loop").silence_loop(frame, "2025-12-31").set_index("customer_id")
     fast = silence_table(frame, "2025-12-31").set_index("customer_id").loc[loop.index]
     for column in ("visits", "max_interval", "recency", "rank_ratio", "silence_score"):
@@ -230,14 +285,21 @@ def test_vectorised_table_matches_the_per_customer_loop():
 
 # ---- properties -----------------------------------------------------------------------------
 
-histories = st.lists(st.tuples(st.sampled_from(["A", "B", "C", "D"]), st.integers(0, 400), st.integers(-50, 500)),
-                     min_size=1, max_size=60)
+histories = st.lists(
+    st.tuples(st.sampled_from(["A", "B", "C", "D"]), st.integers(0, 400), st.integers(-50, 500)),
+    min_size=1,
+    max_size=60,
+)
 
 
 def _frame(rows) -> pd.DataFrame:
-    return pd.DataFrame({"customer_id": [r[0] for r in rows],
-                         "date": pd.Timestamp("2024-01-01") + pd.to_timedelta([r[1] for r in rows], unit="D"),
-                         "amount": [float(r[2]) for r in rows]})
+    return pd.DataFrame(
+        {
+            "customer_id": [r[0] for r in rows],
+            "date": pd.Timestamp("2024-01-01") + pd.to_timedelta([r[1] for r in rows], unit="D"),
+            "amount": [float(r[2]) for r in rows],
+        }
+    )
 
 
 @hsettings(max_examples=60, deadline=None)
@@ -266,6 +328,7 @@ def test_silence_score_never_falls_as_the_as_of_date_moves_later(rows, extra, la
 
 
 # ---- cleaning -------------------------------------------------------------------------------
+
 
 def test_customer_ids_typed_two_ways_are_merged_and_reported():
     frame = tx(("A001", "2025-01-01", 1), ("a001 ", "2025-01-11", 1), ("Ａ００１", "2025-01-21", 1))
@@ -326,6 +389,7 @@ def test_many_future_rows_are_capped_with_a_count_of_the_rest():
 
 # ---- end to end: CSV, .xlsx and the CLI give the same results ------------------------------
 
+
 @pytest.fixture(scope="module")
 def log_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tx")
@@ -345,7 +409,7 @@ def _sheet_frame(path: Path, name: str) -> pd.DataFrame:
     rows = list(ws.iter_rows(values_only=True))
     header = next(i for i, r in enumerate(rows) if r and r[0] == "優先順序" or r and r[0] == "客戶編號")
     body = []
-    for r in rows[header + 1:]:
+    for r in rows[header + 1 :]:
         if r[0] is None:
             break
         body.append(r)
@@ -377,7 +441,7 @@ def test_result_workbook_reports_future_purchase_and_merged_id_in_data_check(log
     wb = openpyxl.load_workbook(tmp_path / "b.xlsx", read_only=True)
     check = [r for r in wb["資料檢查"].iter_rows(values_only=True)]
     header = next(i for i, r in enumerate(check) if r and r[0] == "嚴重度")
-    rows = [dict(zip(check[header], r)) for r in check[header + 1:] if any(v is not None for v in r)]
+    rows = [dict(zip(check[header], r)) for r in check[header + 1 :] if any(v is not None for v in r)]
     future = [r for r in rows if r["列"] == 11]  # frame row 9 dated 2026/02/01, Excel row 11
     assert len(future) == 1, future
     assert "晚於基準日 2025/12/31" in future[0]["問題"] and future[0]["嚴重度"] == ERROR
@@ -395,22 +459,33 @@ def test_cli_score_json_matches_the_library_call(log_files, tmp_path, run_cli):
     done = run_cli("score", log_files / "交易.csv", "-o", tmp_path / "cli.xlsx", "--as-of", "2025-12-31", "--json")
     assert json.loads(done.stdout)["transactions"] == expected
 
+
 def test_cleaned_log_gives_the_same_table_as_the_raw_log_with_clean_ids():
-    frame = _load("generate_transactions").generate(3000, seed=5).rename(
-        columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"})
+    frame = (
+        _load("generate_transactions")
+        .generate(3000, seed=5)
+        .rename(columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"})
+    )
     clean, _ = clean_transactions(frame, "2025-12-31")
     a = silence_table(clean, "2025-12-31").set_index("customer_id").sort_index()
     b = silence_table(frame, "2025-12-31").set_index("customer_id").sort_index()
     a.index = a.index.astype(str)
-    pd.testing.assert_frame_equal(a.drop(columns="priority_rank"), b.drop(columns="priority_rank"), check_index_type=False)
+    pd.testing.assert_frame_equal(
+        a.drop(columns="priority_rank"), b.drop(columns="priority_rank"), check_index_type=False
+    )
 
 
 def test_silence_sheet_lists_the_first_50000_customers_and_says_so():
     from processor.analyse.transactions import MAX_LISTED, silence_sheet
 
     n = MAX_LISTED + 10
-    frame = pd.DataFrame({"customer_id": [f"C{i}" for i in range(n)], "amount": 1.0,
-                          "date": pd.Timestamp("2025-01-01") + pd.to_timedelta(np.arange(n) % 300, unit="D")})
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(n)],
+            "amount": 1.0,
+            "date": pd.Timestamp("2025-01-01") + pd.to_timedelta(np.arange(n) % 300, unit="D"),
+        }
+    )
     table = silence_table(frame, "2025-12-31")
     sheet = silence_sheet(table, "2025-12-31", Settings())
     assert len(sheet.blocks[0].frame) == MAX_LISTED
@@ -428,14 +503,17 @@ def test_margin_comes_from_the_margin_column_or_amount_minus_cost():
 
 def test_two_transaction_sheets_are_one_log_and_problems_name_their_sheet(tmp_path):
     import openpyxl
-
-    from processor.pipeline import score_file
     from conftest import write_rows
 
-    path = write_rows(tmp_path / "two.xlsx", {
-        "門市": [["客戶編號", "日期", "金額"], ["A001", "113/1/5", "3萬"], ["B002", "113/2/1", "1,200"]],
-        "網路": [["會員編號", "交易日期", "消費金額"], ["a001 ", "113/3/5", "500"], ["B002", "114/1/1", "800"]],
-    })
+    from processor.pipeline import score_file
+
+    path = write_rows(
+        tmp_path / "two.xlsx",
+        {
+            "門市": [["客戶編號", "日期", "金額"], ["A001", "113/1/5", "3萬"], ["B002", "113/2/1", "1,200"]],
+            "網路": [["會員編號", "交易日期", "消費金額"], ["a001 ", "113/3/5", "500"], ["B002", "114/1/1", "800"]],
+        },
+    )
     summary = score_file(path, tmp_path / "out.xlsx", as_of="2024-06-28")
     assert summary["transactions"]["customers"] == 2
     table = _sheet_frame(tmp_path / "out.xlsx", "沉默排名").set_index("客戶編號")

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import openpyxl
 import pytest
-
 from conftest import AS_OF, sheet_rows, write_rows
+
 from processor.analyse.team import NUMBER_COLUMNS, TOTAL, team_facts
 
 
@@ -17,9 +17,17 @@ def _contacts(rng, n, rep):
     rows = [["姓名", "手機", "意向等級", "階段", "最後聯絡日", "聯絡次數", "F家庭", "O工作現況", "R興趣"]]
     for i in range(n):  # a few synthetic people per rep
         day = int(rng.integers(1, 40))
-        rows.append([f"{rep}客{i}", f"0912-{i:03d}-{int(rng.integers(100, 999))}", str(rng.choice(list("HABC"))),
-                     stages[int(rng.integers(0, 6))], f"2024/05/{min(day, 28):02d}" if day < 29 else "2024/06/20",
-                     int(rng.integers(1, 8)), *(["有"] * int(rng.integers(0, 4)) + [None] * 3)[:3]])
+        rows.append(
+            [
+                f"{rep}客{i}",
+                f"0912-{i:03d}-{int(rng.integers(100, 999))}",
+                str(rng.choice(list("HABC"))),
+                stages[int(rng.integers(0, 6))],
+                f"2024/05/{min(day, 28):02d}" if day < 29 else "2024/06/20",
+                int(rng.integers(1, 8)),
+                *(["有"] * int(rng.integers(0, 4)) + [None] * 3)[:3],
+            ]
+        )
     return rows
 
 
@@ -34,13 +42,19 @@ def drop_folder(tmp_path):
     rng = np.random.default_rng(7)
     summaries = {}
     for rep, n in (("阿明", 12), ("小美", 20), ("大雄", 7)):
-        src = write_rows(tmp_path / f"{rep}.xlsx", {"名單": _contacts(rng, n, rep), "設定": [["項目", "值"], ["業務", rep]]})
+        src = write_rows(
+            tmp_path / f"{rep}.xlsx", {"名單": _contacts(rng, n, rep), "設定": [["項目", "值"], ["業務", rep]]}
+        )
         summaries[rep] = score_file(src, root / "outbox" / f"{rep}.scored.xlsx", as_of=AS_OF)
-    old = write_rows(tmp_path / "old.xlsx", {"名單": _contacts(rng, 30, "阿明"), "設定": [["項目", "值"], ["業務", "阿明"]]})
+    old = write_rows(
+        tmp_path / "old.xlsx", {"名單": _contacts(rng, 30, "阿明"), "設定": [["項目", "值"], ["業務", "阿明"]]}
+    )
     score_file(old, root / "outbox" / "阿明上週.scored.xlsx", as_of=AS_OF)
     os.utime(root / "outbox" / "阿明上週.scored.xlsx", (1, 1))  # older than 阿明's newest
     (root / "failed" / "胖虎.xlsx").write_bytes(b"not a workbook")
-    (root / "failed" / "胖虎.xlsx.error.txt").write_text("精準名單無法處理這個檔案\n\n問題：檔案不是 Excel 活頁簿\n", encoding="utf-8")
+    (root / "failed" / "胖虎.xlsx.error.txt").write_text(
+        "精準名單無法處理這個檔案\n\n問題：檔案不是 Excel 活頁簿\n", encoding="utf-8"
+    )
     return root, summaries
 
 
@@ -59,8 +73,9 @@ def test_the_roll_up_over_three_reps_equals_the_sum_of_their_own_summaries(drop_
         assert table.loc[TOTAL, column] == pytest.approx(sum(table.loc[r, column] for r in facts)), column
     assert table.loc[TOTAL, "今天到期"] == sum(f["due_today"] for f in facts.values())
     assert table.loc[TOTAL, "逾期"] == sum(s["contacts"]["by_status"].get("逾期", 0) for s in summaries.values())
-    assert sum(table.loc[TOTAL, c] for c in NUMBER_COLUMNS if c.startswith("完整度")) == \
-        sum(s["contacts"]["contacts"] for s in summaries.values())
+    assert sum(table.loc[TOTAL, c] for c in NUMBER_COLUMNS if c.startswith("完整度")) == sum(
+        s["contacts"]["contacts"] for s in summaries.values()
+    )
 
 
 def test_a_reps_failed_file_is_shown_as_failed_not_as_zeros(drop_folder, run_cli):
@@ -90,7 +105,9 @@ def test_the_service_with_team_true_refreshes_the_roll_up_after_each_file(tmp_pa
     rng = np.random.default_rng(3)
     root = tmp_path / "share"
     (root / "inbox").mkdir(parents=True)
-    write_rows(root / "inbox" / "阿明.xlsx", {"名單": _contacts(rng, 5, "阿明"), "設定": [["項目", "值"], ["業務", "阿明"]]})
+    write_rows(
+        root / "inbox" / "阿明.xlsx", {"名單": _contacts(rng, 5, "阿明"), "設定": [["項目", "值"], ["業務", "阿明"]]}
+    )
     (root / "inbox" / "壞掉.xlsx").write_bytes(b"PK not really a zip")
     config = tmp_path / "service.toml"
     config.write_text("[service]\nteam = true\n", encoding="utf-8")

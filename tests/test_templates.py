@@ -13,8 +13,15 @@ import pytest
 from processor.read import schema
 from processor.read.parse import detect_and_parse
 from processor.read.workbook import read_input
-from processor.sheets.templates import (EXAMPLE_ROW, FIRST_DATA_ROW, FORM_SHEET, LAST_ROW, add_loan_form_sheet,
-                                        add_table_sheet, write_templates)
+from processor.sheets.templates import (
+    EXAMPLE_ROW,
+    FIRST_DATA_ROW,
+    FORM_SHEET,
+    LAST_ROW,
+    add_loan_form_sheet,
+    add_table_sheet,
+    write_templates,
+)
 
 AS_OF = pd.Timestamp("2024-06-28")
 
@@ -81,12 +88,17 @@ def test_every_table_kind_has_an_example_that_parses_without_problems(written):
 
 
 def test_relation_and_education_offer_a_dropdown_that_still_accepts_other_text(written):
-    for file, sheet, label, choices in (("名單.xlsx", "名單", "關係", schema.RELATIONS),
-                                        ("貸款.xlsx", "貸款", "學歷", schema.EDUCATION)):
+    for file, sheet, label, choices in (
+        ("名單.xlsx", "名單", "關係", schema.RELATIONS),
+        ("貸款.xlsx", "貸款", "學歷", schema.EDUCATION),
+    ):
         ws = openpyxl.load_workbook(written / file)[sheet]
         column = _column(ws, label)
-        dv = next(dv for dv in ws.data_validations.dataValidation
-                  if any(str(r).startswith(f"{column}{EXAMPLE_ROW}:") for r in dv.sqref.ranges))
+        dv = next(
+            dv
+            for dv in ws.data_validations.dataValidation
+            if any(str(r).startswith(f"{column}{EXAMPLE_ROW}:") for r in dv.sqref.ranges)
+        )
         assert dv.type == "list" and dv.formula1.strip('"').split(",") == list(choices)
         assert not dv.showErrorMessage, "a relation not on the list is typed as it is"
 
@@ -102,16 +114,31 @@ def _pages(workbook: Path, tmp_path: Path) -> int:
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice is None:
         pytest.skip("LibreOffice is not installed (CI installs it: see .ci/run)")
-    subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo", "--convert-to", "pdf",
-                    "--outdir", str(tmp_path), str(workbook)], check=True, capture_output=True, timeout=240)
+    subprocess.run(
+        [
+            soffice,
+            "--headless",
+            f"-env:UserInstallation=file://{tmp_path}/lo",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(workbook),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
     info = subprocess.run(["pdfinfo", str(workbook.with_suffix(".pdf"))], capture_output=True, text=True).stdout
     return int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
 
 
 @pytest.mark.libreoffice
 def test_the_contact_template_prints_one_page_wide_and_the_loan_form_on_one_page(tmp_path):
-    for name, add in (("contacts", lambda wb: add_table_sheet(wb, schema.CONTACTS)),
-                      ("form", lambda wb: add_loan_form_sheet(wb))):
+    for name, add in (
+        ("contacts", lambda wb: add_table_sheet(wb, schema.CONTACTS)),
+        ("form", lambda wb: add_loan_form_sheet(wb)),
+    ):
         wb = openpyxl.Workbook()
         wb.remove(wb.active)
         ws = add(wb)

@@ -9,8 +9,8 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-
 from conftest import AS_OF, sheet_rows, write_rows
+
 from processor.analyse.calls import CallList, today_calls
 from processor.analyse.silence import LABELS as SILENCE
 
@@ -18,7 +18,9 @@ DUE = ("逾期", "今天", "尚未接觸")
 
 
 def _list(sheet, keys, due=False):
-    return CallList(sheet, pd.DataFrame({"key": keys, "reason": [f"{sheet}{i + 1}" for i in range(len(keys))]}), due=due)
+    return CallList(
+        sheet, pd.DataFrame({"key": keys, "reason": [f"{sheet}{i + 1}" for i in range(len(keys))]}), due=due
+    )
 
 
 def test_follow_ups_due_come_first_then_the_list_tops_in_turn_without_duplicates():
@@ -56,15 +58,17 @@ def scored(tmp_path_factory):
     from processor.demo import demo_campaign
 
     tmp = tmp_path_factory.mktemp("today")
-    contacts = [["姓名", "客戶編號", "手機", "負責業務", "意向等級", "階段", "最後聯絡日", "聯絡次數", "夥伴需求點/預計下一步"],
-                ["甲", "C1", "0912-000-001", "阿明", "H", "目標客戶", "2024/06/20", 5, None],
-                ["乙", "C2", "0912-000-002", "阿明", "A", "關鍵客戶", "2024/06/25", 5, "約喝咖啡"],
-                ["丙", "C3", "0912-000-003", "小美", "B", None, "2024/06/25", 5, None],
-                ["丁", None, "0912-000-004", "小美", "C", None, "2024/01/01", 5, None],
-                ["戊", "C5", "0912-000-005", "阿明", "B", "已成交", "2024/05/01", 5, None],
-                ["己", "C6", "0912-000-006", "小美", None, None, "2024/06/10", 5, None],
-                ["庚", "C7", "0912-000-007", "小美", "C", None, "2024/06/20", 5, None],
-                ["辛", "U00599", "0912-000-008", "阿明", "B", None, "2024/06/27", 5, None]]
+    contacts = [
+        ["姓名", "客戶編號", "手機", "負責業務", "意向等級", "階段", "最後聯絡日", "聯絡次數", "夥伴需求點/預計下一步"],
+        ["甲", "C1", "0912-000-001", "阿明", "H", "目標客戶", "2024/06/20", 5, None],
+        ["乙", "C2", "0912-000-002", "阿明", "A", "關鍵客戶", "2024/06/25", 5, "約喝咖啡"],
+        ["丙", "C3", "0912-000-003", "小美", "B", None, "2024/06/25", 5, None],
+        ["丁", None, "0912-000-004", "小美", "C", None, "2024/01/01", 5, None],
+        ["戊", "C5", "0912-000-005", "阿明", "B", "已成交", "2024/05/01", 5, None],
+        ["己", "C6", "0912-000-006", "小美", None, None, "2024/06/10", 5, None],
+        ["庚", "C7", "0912-000-007", "小美", "C", None, "2024/06/20", 5, None],
+        ["辛", "U00599", "0912-000-008", "阿明", "B", None, "2024/06/27", 5, None],
+    ]
     transactions = [["客戶編號", "日期", "金額"]]
     transactions += _visits("C2", "2024-01-05", 5, "2024-06-01", 2000)
     transactions += _visits("C7", "2024-01-01", 10, "2024-05-20", 1000)
@@ -72,9 +76,15 @@ def scored(tmp_path_factory):
     transactions += _visits("C9", "2024-06-10", 5, "2024-06-25", 100)
     transactions += [["C10", "2024/03/01", 300]]
     campaign = demo_campaign(np.random.default_rng(3), n=600, unlabelled=150)
-    path = write_rows(tmp / "rep.xlsx", {"名單": contacts, "交易": transactions,
-                                         "行銷名單": [list(campaign.columns)] + campaign.astype(object).where(
-                                             campaign.notna(), None).values.tolist()})
+    path = write_rows(
+        tmp / "rep.xlsx",
+        {
+            "名單": contacts,
+            "交易": transactions,
+            "行銷名單": [list(campaign.columns)]
+            + campaign.astype(object).where(campaign.notna(), None).values.tolist(),
+        },
+    )
     out = tmp / "rep.scored.xlsx"
     from processor.pipeline import score_file
 
@@ -110,7 +120,9 @@ def test_the_call_sheet_holds_exactly_the_due_follow_ups_then_the_list_tops_each
     silence = _who(silence[~silence["建議行動"].isin(ACTIONS["活躍"])]).tolist()  # seed 004: 活躍 need no call
     ranked = sheet_rows(out, "精準名單", "排名")
     ranked = _who(ranked[ranked["建議聯絡"] == "是"]).tolist()  # 精準名單 lists the target group only
-    turns = sorted([(2 * i, w) for i, w in enumerate(silence[:20])] + [(2 * i + 1, w) for i, w in enumerate(ranked[:20])])
+    turns = sorted(
+        [(2 * i, w) for i, w in enumerate(silence[:20])] + [(2 * i + 1, w) for i, w in enumerate(ranked[:20])]
+    )
     expected = list(dict.fromkeys(w for _, w in turns if w not in due))[:17]
     assert today["姓名/客戶編號"].tolist()[3:] == expected
     assert today["來源"].tolist()[3:] == ["沉默排名" if w in silence else "精準名單" for w in expected]

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import sheet_rows, write_rows
 
 from addin import udfs
-from conftest import sheet_rows, write_rows
 from processor.analyse import btyd, value
 from processor.settings import Settings
 
@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _generate(rows: int, seed: int) -> pd.DataFrame:
-    spec = importlib.util.spec_from_file_location("generate_transactions", ROOT / "benchmarks" / "generate_transactions.py")
+    spec = importlib.util.spec_from_file_location(
+        "generate_transactions", ROOT / "benchmarks" / "generate_transactions.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.generate(rows, seed=seed)
@@ -31,12 +33,22 @@ def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _tx(rows: list[tuple]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["customer_id", "date", "amount"]).assign(date=lambda f: pd.to_datetime(f["date"]))
+    return pd.DataFrame(rows, columns=["customer_id", "date", "amount"]).assign(
+        date=lambda f: pd.to_datetime(f["date"])
+    )
 
 
 def test_statistics_merge_one_days_purchases_and_ignore_returns_and_zeros():
-    t = _tx([("A", "2025-01-01", 10.0), ("A", "2025-01-01", 5.0), ("A", "2025-01-31", 30.0), ("A", "2025-02-10", -8.0),
-             ("A", "2025-02-11", 0.0), ("B", "2025-02-20", 8.0)])
+    t = _tx(
+        [
+            ("A", "2025-01-01", 10.0),
+            ("A", "2025-01-01", 5.0),
+            ("A", "2025-01-31", 30.0),
+            ("A", "2025-02-10", -8.0),
+            ("A", "2025-02-11", 0.0),
+            ("B", "2025-02-20", 8.0),
+        ]
+    )
     stats = value.customer_statistics(t, "2025-03-02").set_index("customer_id")
     assert stats.loc["A", ["x", "t_x", "T", "recency"]].tolist() == [1, 30, 60, 30]
     assert stats.loc["A", "mean_spend"] == pytest.approx(22.5) and stats.loc["A", "repeat_spend"] == 30.0
@@ -48,12 +60,15 @@ def test_clv_without_discount_or_marketing_cost_is_the_expected_margin_and_disco
     fit = btyd.BGNBDFit.from_params(0.5, 30.0, 0.8, 2.5)
     spend = btyd.GammaGammaFit.from_params(6.0, 3.7, 15.0)
     model = value.ValueModel(fit, spend, (fit,), customers=2, repeaters=1)
-    stats = value.customer_statistics(_tx([("A", "2025-01-01", 40.0), ("A", "2025-02-01", 60.0),
-                                           ("B", "2025-02-15", 30.0)]), "2025-03-01")
+    stats = value.customer_statistics(
+        _tx([("A", "2025-01-01", 40.0), ("A", "2025-02-01", 60.0), ("B", "2025-02-15", 30.0)]), "2025-03-01"
+    )
     plain = value.value_table(stats, model, 365, Settings(discount_rate=0.0, margin_rate=0.5)).set_index("customer_id")
     a = plain.loc["A"]
     assert a["expected_purchases"] == pytest.approx(float(fit.expected_purchases(365, 1, 31, 59)))
-    assert a["expected_ticket"] == pytest.approx((15.0 * 6 + 6 * 1 * 60.0) / (6 * 1 + 3.7 - 1))  # shrunk toward γp/(q−1)
+    assert a["expected_ticket"] == pytest.approx(
+        (15.0 * 6 + 6 * 1 * 60.0) / (6 * 1 + 3.7 - 1)
+    )  # shrunk toward γp/(q−1)
     assert plain.loc["B", "expected_ticket"] == pytest.approx(15.0 * 6 / 2.7)  # first-time buyer: population mean
     assert a["clv"] == pytest.approx(a["expected_purchases"] * a["expected_ticket"] * 0.5)
     assert a["expected_margin"] == pytest.approx(a["clv"])
@@ -62,11 +77,14 @@ def test_clv_without_discount_or_marketing_cost_is_the_expected_margin_and_disco
     assert costly.loc["A", "clv"] < a["clv"] - 100 * 0.8 * costly.loc["A", "p_alive"]
 
 
-@pytest.mark.parametrize("rows, said", [
-    ([("A", "2025-01-01", 1.0), ("B", "2025-01-05", 1.0), ("C", "2025-01-09", 1.0)], "回購"),  # nobody repeats
-    ([("A", "2025-01-01", 1.0), ("A", "2025-01-01", 2.0), ("B", "2025-01-01", 1.0)], "回購"),  # all on one day
-    ([("A", "2025-01-01", 1.0), ("A", "2025-01-20", 1.0), ("A", "2025-02-03", 1.0)], "1 位客戶"),  # one customer
-])
+@pytest.mark.parametrize(
+    "rows, said",
+    [
+        ([("A", "2025-01-01", 1.0), ("B", "2025-01-05", 1.0), ("C", "2025-01-09", 1.0)], "回購"),  # nobody repeats
+        ([("A", "2025-01-01", 1.0), ("A", "2025-01-01", 2.0), ("B", "2025-01-01", 1.0)], "回購"),  # all on one day
+        ([("A", "2025-01-01", 1.0), ("A", "2025-01-20", 1.0), ("A", "2025-02-03", 1.0)], "1 位客戶"),  # one customer
+    ],
+)
 def test_logs_no_model_can_be_fitted_on_fall_back_to_the_empirical_rule_and_say_so(rows, said):
     result = value.customer_value(_tx(rows), "2025-03-01")
     assert result.model.count is None and said in result.model.fallback and "經驗規則" in result.model.fallback
@@ -79,15 +97,21 @@ def test_logs_no_model_can_be_fitted_on_fall_back_to_the_empirical_rule_and_say_
 def test_a_fit_that_does_not_converge_is_said_on_the_sheet_and_the_empirical_rule_is_used(tmp_path, run_cli):
     # 40 customers who each buy exactly every 10 days and never leave: the models' rates run off to a limit
     days = pd.Timestamp("2025-01-01") + pd.to_timedelta(np.arange(0, 300, 10), unit="D")
-    rows = [["客戶編號", "日期", "金額"]] + [[f"C{i:02d}", d.strftime("%Y/%m/%d"), 100] for i in range(40) for d in days]
+    rows = [["客戶編號", "日期", "金額"]] + [
+        [f"C{i:02d}", d.strftime("%Y/%m/%d"), 100] for i in range(40) for d in days
+    ]
     path = write_rows(tmp_path / "交易.xlsx", {"交易": rows})
     out = run_cli("score", path, "-o", tmp_path / "out.xlsx", "--as-of", "2025-10-28", "--json")
     block = json.loads(out.stdout)["customer_value"]
     assert block["model"] == "empirical" and "沒有收斂" in block["fallback"]
     import openpyxl
 
-    texts = [c for row in openpyxl.load_workbook(tmp_path / "out.xlsx")["客戶價值"].iter_rows(values_only=True)
-             for c in row if isinstance(c, str)]
+    texts = [
+        c
+        for row in openpyxl.load_workbook(tmp_path / "out.xlsx")["客戶價值"].iter_rows(values_only=True)
+        for c in row
+        if isinstance(c, str)
+    ]
     assert any("沒有收斂" in t and "經驗規則" in t for t in texts)
 
 
@@ -108,9 +132,10 @@ def test_priority_learned_on_the_past_beats_plain_recency_on_a_synthetic_holdout
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
     """One log scored from CSV, from .xlsx and through the drop folder."""
-    from conftest import cli_path
     import os
     import subprocess
+
+    from conftest import cli_path
 
     folder = tmp_path_factory.mktemp("value")
     frame = _generate(1500, seed=8)[["客戶編號", "日期", "金額"]]
@@ -125,26 +150,46 @@ def scored(tmp_path_factory):
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    summaries = {kind: json.loads(cli("score", path, "-o", folder / f"{kind}.scored.xlsx", "--as-of", "2025-12-31",
-                                      "--horizon", "180", "--json"))
-                 for kind, path in (("csv", csv), ("xlsx", xlsx))}
+    summaries = {
+        kind: json.loads(
+            cli(
+                "score",
+                path,
+                "-o",
+                folder / f"{kind}.scored.xlsx",
+                "--as-of",
+                "2025-12-31",
+                "--horizon",
+                "180",
+                "--json",
+            )
+        )
+        for kind, path in (("csv", csv), ("xlsx", xlsx))
+    }
     root = folder / "drop"
     (root / "inbox").mkdir(parents=True)
     (root / "inbox" / "tx.csv").write_bytes(csv.read_bytes())
     (root / "config.toml").write_text("[settings]\nhorizon_days = 180\n", encoding="utf-8")
     cli("watch", root, "--once", "--settle", "0", "--as-of", "2025-12-31", "--config", root / "config.toml")
-    outputs = {"csv": folder / "csv.scored.xlsx", "xlsx": folder / "xlsx.scored.xlsx",
-               "drop": next((root / "outbox").glob("*.xlsx"))}
+    outputs = {
+        "csv": folder / "csv.scored.xlsx",
+        "xlsx": folder / "xlsx.scored.xlsx",
+        "drop": next((root / "outbox").glob("*.xlsx")),
+    }
     return frame, summaries, outputs
 
 
 def test_csv_xlsx_and_drop_folder_give_the_same_customer_value_sheet(scored):
     _, summaries, outputs = scored
-    sheets = {kind: sheet_rows(path, "客戶價值", "仍是客戶機率").set_index("客戶編號") for kind, path in outputs.items()}
+    sheets = {
+        kind: sheet_rows(path, "客戶價值", "仍是客戶機率").set_index("客戶編號") for kind, path in outputs.items()
+    }
     assert "未來180天預期購買次數" in sheets["csv"].columns
     for kind in ("xlsx", "drop"):
         pd.testing.assert_frame_equal(sheets[kind], sheets["csv"], check_dtype=False)
-    assert summaries["csv"]["customer_value"]["count"]["params"] == summaries["xlsx"]["customer_value"]["count"]["params"]
+    assert (
+        summaries["csv"]["customer_value"]["count"]["params"] == summaries["xlsx"]["customer_value"]["count"]["params"]
+    )
     block = summaries["csv"]["customer_value"]
     assert block["model"] in ("BG/NBD", "Pareto/NBD") and block["horizon_days"] == 180
     assert block["count"]["log_likelihood"] < 0 and block["choice"]
@@ -154,8 +199,13 @@ def test_csv_xlsx_and_drop_folder_give_the_same_customer_value_sheet(scored):
 def test_the_clv_formula_matches_the_sheet(scored):
     frame, _, outputs = scored
     sheet = sheet_rows(outputs["csv"], "客戶價值", "仍是客戶機率").set_index("客戶編號")
-    out = udfs.PL_CLV([[v] for v in frame["客戶編號"]], [[v] for v in frame["日期"]], [[float(v)] for v in frame["金額"]],
-                      "2025/12/31", 180)
+    out = udfs.PL_CLV(
+        [[v] for v in frame["客戶編號"]],
+        [[v] for v in frame["日期"]],
+        [[float(v)] for v in frame["金額"]],
+        "2025/12/31",
+        180,
+    )
     assert out[0][:3] == ["客戶編號", "仍是客戶機率", "未來180天預期購買次數"]
     ours = pd.DataFrame([r for r in out[1:] if not str(r[0]).startswith("⚠")], columns=out[0]).set_index("客戶編號")
     shown = ours.loc[sheet.index]

@@ -2,19 +2,37 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from processor.read.values import parse_amounts, parse_bools, parse_dates, parse_phones, zodiac_signs
 
 
-@pytest.mark.parametrize("typed, expected", [
-    ("85/03/12", "1996-03-12"), ("85/3/12", "1996-03-12"), ("085/03/12", "1996-03-12"), ("85.03.12", "1996-03-12"),
-    ("85-3-12", "1996-03-12"), ("民國85年3月12日", "1996-03-12"), ("85年3月12日", "1996-03-12"), ("0850312", "1996-03-12"),
-    ("民國113年1月5日", "2024-01-05"), ("113/01/05", "2024-01-05"), ("2024/3/5", "2024-03-05"), ("2024-03-05", "2024-03-05"),
-    ("2024年3月5日", "2024-03-05"), ("20240305", "2024-03-05"), ("２０２４／３／５", "2024-03-05"),
-    ("2024-03-05 14:30:00", "2024-03-05"), (45356, "2024-03-05"), (45356.75, "2024-03-05"),
-    (dt.datetime(2024, 3, 5, 9, 0), "2024-03-05"), (dt.date(2024, 3, 5), "2024-03-05"),
-])
+@pytest.mark.parametrize(
+    "typed, expected",
+    [
+        ("85/03/12", "1996-03-12"),
+        ("85/3/12", "1996-03-12"),
+        ("085/03/12", "1996-03-12"),
+        ("85.03.12", "1996-03-12"),
+        ("85-3-12", "1996-03-12"),
+        ("民國85年3月12日", "1996-03-12"),
+        ("85年3月12日", "1996-03-12"),
+        ("0850312", "1996-03-12"),
+        ("民國113年1月5日", "2024-01-05"),
+        ("113/01/05", "2024-01-05"),
+        ("2024/3/5", "2024-03-05"),
+        ("2024-03-05", "2024-03-05"),
+        ("2024年3月5日", "2024-03-05"),
+        ("20240305", "2024-03-05"),
+        ("２０２４／３／５", "2024-03-05"),
+        ("2024-03-05 14:30:00", "2024-03-05"),
+        (45356, "2024-03-05"),
+        (45356.75, "2024-03-05"),
+        (dt.datetime(2024, 3, 5, 9, 0), "2024-03-05"),
+        (dt.date(2024, 3, 5), "2024-03-05"),
+    ],
+)
 def test_each_date_spelling_reps_type_is_understood(typed, expected):
     parsed, bad = parse_dates(pd.Series([typed], dtype=object))
     assert not bad.iloc[0]
@@ -35,17 +53,38 @@ def test_blank_dates_are_missing_but_not_errors():
 @given(st.dates(min_value=dt.date(1912, 1, 1), max_value=dt.date(2099, 12, 31)), st.sampled_from(range(5)))
 def test_any_roc_spelling_round_trips_to_the_same_day(day, style):
     roc = day.year - 1911
-    typed = [f"{roc}/{day.month:02d}/{day.day:02d}", f"民國{roc}年{day.month}月{day.day}日", f"{roc}.{day.month}.{day.day}",
-             f"{roc:03d}{day.month:02d}{day.day:02d}", f"{day.year}/{day.month}/{day.day}"][style]
+    typed = [
+        f"{roc}/{day.month:02d}/{day.day:02d}",
+        f"民國{roc}年{day.month}月{day.day}日",
+        f"{roc}.{day.month}.{day.day}",
+        f"{roc:03d}{day.month:02d}{day.day:02d}",
+        f"{day.year}/{day.month}/{day.day}",
+    ][style]
     parsed, bad = parse_dates(pd.Series([typed], dtype=object))
     assert not bad.iloc[0] and parsed.iloc[0] == pd.Timestamp(day)
 
 
-@pytest.mark.parametrize("typed, expected", [
-    ("3萬", 30000), ("80萬", 800000), ("3.5萬", 35000), ("3萬5千", 35000), ("3萬5", 35000), ("1,200", 1200),
-    ("NT$1,200", 1200), ("1200元", 1200), ("１２００", 1200), ("(500)", -500), ("-500", -500), ("2億", 2e8),
-    ("5k", 5000), (42, 42), (3.5, 3.5), ("8萬5千", 85000),
-])
+@pytest.mark.parametrize(
+    "typed, expected",
+    [
+        ("3萬", 30000),
+        ("80萬", 800000),
+        ("3.5萬", 35000),
+        ("3萬5千", 35000),
+        ("3萬5", 35000),
+        ("1,200", 1200),
+        ("NT$1,200", 1200),
+        ("1200元", 1200),
+        ("１２００", 1200),
+        ("(500)", -500),
+        ("-500", -500),
+        ("2億", 2e8),
+        ("5k", 5000),
+        (42, 42),
+        (3.5, 3.5),
+        ("8萬5千", 85000),
+    ],
+)
 def test_amounts_as_reps_type_them(typed, expected):
     parsed, bad = parse_amounts(pd.Series([typed], dtype=object))
     assert not bad.iloc[0] and parsed.iloc[0] == expected
@@ -57,10 +96,23 @@ def test_unreadable_amounts_are_reported(typed):
     assert bad.iloc[0] and pd.isna(parsed.iloc[0])
 
 
-@pytest.mark.parametrize("typed, expected", [
-    ("是", True), ("否", False), ("有", True), ("無", False), ("Y", True), ("n", False), ("V", True), ("Ｙ", True),
-    (1, True), (0, False), (True, True), ("沒有", False),
-])
+@pytest.mark.parametrize(
+    "typed, expected",
+    [
+        ("是", True),
+        ("否", False),
+        ("有", True),
+        ("無", False),
+        ("Y", True),
+        ("n", False),
+        ("V", True),
+        ("Ｙ", True),
+        (1, True),
+        (0, False),
+        (True, True),
+        ("沒有", False),
+    ],
+)
 def test_yes_no_spellings(typed, expected):
     parsed, bad = parse_bools(pd.Series([typed], dtype=object))
     assert not bad.iloc[0] and parsed.iloc[0] is expected or parsed.iloc[0] == expected
@@ -70,12 +122,22 @@ def test_yes_no_nonsense_is_reported():
     assert parse_bools(pd.Series(["也許"], dtype=object))[1].iloc[0]
 
 
-@pytest.mark.parametrize("typed, expected", [
-    ("0912345678", "0912-345-678"), ("0912-345-678", "0912-345-678"), ("+886 912 345 678", "0912-345-678"),
-    ("886912345678", "0912-345-678"), ("(02)2345-6789", "(02)2345-6789"), ("02-2345-6789", "(02)2345-6789"),
-    ("04-2345-678", "(04)234-5678"), ("037-123456", "(037)12-3456"), ("(02)2345-6789#123", "(02)2345-6789#123"),
-    ("０９１２３４５６７８", "0912-345-678"), (912345678, "0912-345-678"),
-])
+@pytest.mark.parametrize(
+    "typed, expected",
+    [
+        ("0912345678", "0912-345-678"),
+        ("0912-345-678", "0912-345-678"),
+        ("+886 912 345 678", "0912-345-678"),
+        ("886912345678", "0912-345-678"),
+        ("(02)2345-6789", "(02)2345-6789"),
+        ("02-2345-6789", "(02)2345-6789"),
+        ("04-2345-678", "(04)234-5678"),
+        ("037-123456", "(037)12-3456"),
+        ("(02)2345-6789#123", "(02)2345-6789#123"),
+        ("０９１２３４５６７８", "0912-345-678"),
+        (912345678, "0912-345-678"),
+    ],
+)
 def test_phone_formats_are_normalised(typed, expected):
     parsed, bad = parse_phones(pd.Series([typed], dtype=object))
     assert not bad.iloc[0] and parsed.iloc[0] == expected
@@ -86,21 +148,35 @@ def test_bad_phones_are_reported(typed):
     assert parse_phones(pd.Series([typed], dtype=object))[1].iloc[0]
 
 
-@pytest.mark.parametrize("day, sign", [("2000-01-19", "摩羯座"), ("2000-01-20", "水瓶座"), ("1996-03-12", "雙魚座"),
-                                       ("1990-03-21", "牡羊座"), ("1990-08-23", "處女座"), ("1990-12-22", "摩羯座"),
-                                       ("1990-12-21", "射手座"), ("1990-07-23", "獅子座")])
+@pytest.mark.parametrize(
+    "day, sign",
+    [
+        ("2000-01-19", "摩羯座"),
+        ("2000-01-20", "水瓶座"),
+        ("1996-03-12", "雙魚座"),
+        ("1990-03-21", "牡羊座"),
+        ("1990-08-23", "處女座"),
+        ("1990-12-22", "摩羯座"),
+        ("1990-12-21", "射手座"),
+        ("1990-07-23", "獅子座"),
+    ],
+)
 def test_zodiac_sign_boundaries(day, sign):
     assert zodiac_signs(pd.Series([pd.Timestamp(day)])).iloc[0] == sign
 
 
-@pytest.mark.parametrize("typed, expected", [("0800-000-123", "0800-000-123"), ("0800000123", "0800-000-123"),
-                                             ("0809-123-456", "0809-123-456")])
+@pytest.mark.parametrize(
+    "typed, expected",
+    [("0800-000-123", "0800-000-123"), ("0800000123", "0800-000-123"), ("0809-123-456", "0809-123-456")],
+)
 def test_toll_free_numbers_are_written_like_mobiles_not_as_a_land_line(typed, expected):
     parsed, bad = parse_phones(pd.Series([typed], dtype=object))
     assert not bad.iloc[0] and parsed.iloc[0] == expected
 
 
-@pytest.mark.parametrize("typed, expected", [("45000", "2023-03-15"), ("45356.75", "2024-03-05"), ("１２３４５", "1933-10-18")])
+@pytest.mark.parametrize(
+    "typed, expected", [("45000", "2023-03-15"), ("45356.75", "2024-03-05"), ("１２３４５", "1933-10-18")]
+)
 def test_five_digit_text_in_a_date_column_is_an_excel_serial_day(typed, expected):
     parsed, bad = parse_dates(pd.Series([typed], dtype=object))
     assert not bad.iloc[0] and parsed.iloc[0] == pd.Timestamp(expected)
@@ -111,8 +187,19 @@ def test_other_bare_numbers_as_text_are_not_guessed_to_be_dates(typed):
     assert parse_dates(pd.Series([typed], dtype=object))[1].iloc[0]
 
 
-@pytest.mark.parametrize("typed, years", [("3年2個月", 3 + 2 / 12), ("3年2个月", 3 + 2 / 12), ("18個月", 1.5), ("3.5年", 3.5),
-                                          ("2年", 2.0), ("5", 5.0), ("108/06/28", 1827 / 365.25), ("2019-06-28", 1827 / 365.25)])
+@pytest.mark.parametrize(
+    "typed, years",
+    [
+        ("3年2個月", 3 + 2 / 12),
+        ("3年2个月", 3 + 2 / 12),
+        ("18個月", 1.5),
+        ("3.5年", 3.5),
+        ("2年", 2.0),
+        ("5", 5.0),
+        ("108/06/28", 1827 / 365.25),
+        ("2019-06-28", 1827 / 365.25),
+    ],
+)
 def test_tenure_from_a_hire_date_or_a_length_of_service(typed, years):
     from processor.read.values import parse_tenure
 
@@ -120,8 +207,16 @@ def test_tenure_from_a_hire_date_or_a_length_of_service(typed, years):
     assert parsed.iloc[0] == pytest.approx(years) and not bad.iloc[0] and not future.iloc[0]
 
 
-@pytest.mark.parametrize("typed, is_bad, is_future", [("abc", True, False), ("2030/01/01", False, True), ("108年3月", True, False),
-                                                     ("200", True, False), ("", False, False)])
+@pytest.mark.parametrize(
+    "typed, is_bad, is_future",
+    [
+        ("abc", True, False),
+        ("2030/01/01", False, True),
+        ("108年3月", True, False),
+        ("200", True, False),
+        ("", False, False),
+    ],
+)
 def test_tenure_that_is_neither_a_date_nor_a_length_is_flagged(typed, is_bad, is_future):
     from processor.read.values import parse_tenure
 
@@ -153,8 +248,12 @@ def test_a_date_that_is_real_or_not_a_date_at_all_is_not_called_a_missing_day(ty
 def test_the_data_check_says_the_day_does_not_exist_for_115_11_31_and_76_2_29(run_cli, tmp_path):
     from tests.conftest import sheet_rows, write_rows
 
-    rows = [["姓名", "生日", "最後聯絡日", "意向等級"], ["甲", "76/2/29", "113/5/1", "B"], ["乙", "85/03/12", "115/11/31", "A"],
-            ["丙", "85/13/12", "113/5/1", "C"]]
+    rows = [
+        ["姓名", "生日", "最後聯絡日", "意向等級"],
+        ["甲", "76/2/29", "113/5/1", "B"],
+        ["乙", "85/03/12", "115/11/31", "A"],
+        ["丙", "85/13/12", "113/5/1", "C"],
+    ]
     path = write_rows(tmp_path / "c.xlsx", {"名單": rows})
     run_cli("score", path, "--as-of", "2027-01-01")
     check = sheet_rows(tmp_path / "c.scored.xlsx", "資料檢查", "問題").set_index("內容")

@@ -18,5 +18,8 @@ def activity_review(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     [[0, True, False], [1, False, True]]
     """
     events = events.sort_values("date", kind="stable")
-    return events.assign(debrief_written=events[list(DEBRIEF)].notna().sum(axis=1), held=events["date"] <= as_of,
-                         upcoming=events["date"] > as_of)
+    return events.assign(
+        debrief_written=events[list(DEBRIEF)].notna().sum(axis=1),
+        held=events["date"] <= as_of,
+        upcoming=events["date"] > as_of,
+    )

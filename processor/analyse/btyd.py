@@ -89,8 +89,9 @@ def _sorted_by(customer: np.ndarray, day: np.ndarray) -> bool:
     return bool((step >= 0).all() and ((step > 0) | (np.diff(day) > 0)).all())
 
 
-def compress(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                                                       np.ndarray]:
+def compress(
+    x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x, t_x, T, count, inverse) over the distinct integer triples; ``triple[inverse]`` restores the customers.
 
     >>> compress(np.array([1, 0, 1]), np.array([5, 0, 5]), np.array([9, 9, 9]))[3].tolist()
@@ -132,7 +133,7 @@ class BGNBDFit(Fit):
     """BG/NBD (Fader, Hardie & Lee 2005): P(alive) and expected purchases from (x, t_x, T)."""
 
     @classmethod
-    def from_params(cls, r: float, alpha: float, a: float, b: float) -> "BGNBDFit":
+    def from_params(cls, r: float, alpha: float, a: float, b: float) -> BGNBDFit:
         return cls("BG/NBD", {"r": r, "alpha": alpha, "a": a, "b": b})
 
     def log_likelihood_of(self, x, t_x, T) -> np.ndarray:
@@ -144,8 +145,9 @@ class BGNBDFit(Fit):
         x, t_x, T = _arrays(x, t_x, T)
         r, alpha, a, b = (self.params[k] for k in ("r", "alpha", "a", "b"))
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_odds = (np.log(a) - np.log(np.maximum(b + x - 1, 1e-300))
-                        + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x)))
+            log_odds = (
+                np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+            )
         return np.where(x > 0, special.expit(-log_odds), 1.0)
 
     def expected_purchases(self, t, x, t_x, T) -> np.ndarray:
@@ -175,7 +177,7 @@ class ParetoNBDFit(Fit):
     """Pareto/NBD (Schmittlein et al. 1987; Fader & Hardie 2005 note): P(alive), expected purchases."""
 
     @classmethod
-    def from_params(cls, r: float, alpha: float, s: float, beta: float) -> "ParetoNBDFit":
+    def from_params(cls, r: float, alpha: float, s: float, beta: float) -> ParetoNBDFit:
         return cls("Pareto/NBD", {"r": r, "alpha": alpha, "s": s, "beta": beta})
 
     def log_likelihood_of(self, x, t_x, T) -> np.ndarray:
@@ -203,7 +205,7 @@ class GammaGammaFit(Fit):
     """Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV"; Fader & Hardie 2013 note)."""
 
     @classmethod
-    def from_params(cls, p: float, q: float, gamma: float) -> "GammaGammaFit":
+    def from_params(cls, p: float, q: float, gamma: float) -> GammaGammaFit:
         return cls("Gamma-Gamma", {"p": p, "q": q, "gamma": gamma})
 
     def expected_spend(self, x, mean_spend) -> np.ndarray:
@@ -256,8 +258,13 @@ def fit_gamma_gamma(x, mean_spend, weights=None, standard_errors: bool = True) -
     keep = (x > 0) & (m > 0) & np.isfinite(m)
     x, m, w = x[keep], m[keep], w[keep]
     if len(x) < MIN_REPEATERS:
-        return GammaGammaFit("Gamma-Gamma", {}, customers=int(w.sum()), converged=False,
-                             message=f"only {int(w.sum())} customers with a repeat purchase and positive spend")
+        return GammaGammaFit(
+            "Gamma-Gamma",
+            {},
+            customers=int(w.sum()),
+            converged=False,
+            message=f"only {int(w.sum())} customers with a repeat purchase and positive spend",
+        )
     start = np.log([1.0, 2.0, max(float(np.average(m, weights=w)), 1e-6)])
     return _fit(GammaGammaFit, ("p", "q", "gamma"), _gamma_gamma_ll, start, standard_errors, x, m, w)
 
@@ -278,22 +285,43 @@ def _fit(cls, names, loglik, start, with_errors, *data_and_weights) -> Fit:
         return value, gradient
 
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
-    result = optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                               options={"maxiter": 500, "ftol": 1e-13, "gtol": 1e-9})
+    result = optimize.minimize(
+        objective,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 500, "ftol": 1e-13, "gtol": 1e-9},
+    )
     theta = result.x
     ll = -result.fun * total
     at_bound = np.abs(theta) > LOG_BOUND - 1  # e^11 ≈ 60,000: running off toward a limit of the model
-    converged = bool(np.isfinite(ll) and not at_bound.any()
-                     and (result.success or np.abs(result.jac).max() < 1e-5))
-    message = "" if converged else ("parameter " + ", ".join(np.asarray(names)[at_bound]) + " ran off toward its limit"
-                                    if at_bound.any() else str(result.message))
+    converged = bool(np.isfinite(ll) and not at_bound.any() and (result.success or np.abs(result.jac).max() < 1e-5))
+    message = (
+        ""
+        if converged
+        else (
+            "parameter " + ", ".join(np.asarray(names)[at_bound]) + " ran off toward its limit"
+            if at_bound.any()
+            else str(result.message)
+        )
+    )
     params = dict(zip(names, np.exp(theta).tolist()))
     errors = _standard_errors(objective, theta, total) if converged and with_errors else np.empty(0)
     if converged and with_errors and not (np.isfinite(errors).all() and (errors > 0).all()):
         converged, message = False, "the information matrix is singular: the parameters are not identified"
-    return cls(cls.__name__.replace("Fit", "").replace("BGNBD", "BG/NBD").replace("ParetoNBD", "Pareto/NBD")
-               .replace("GammaGamma", "Gamma-Gamma"), params, ll, int(round(total)), converged,
-               dict(zip(names, (np.exp(theta) * errors).tolist())) if len(errors) else {}, message)
+    return cls(
+        cls.__name__.replace("Fit", "")
+        .replace("BGNBD", "BG/NBD")
+        .replace("ParetoNBD", "Pareto/NBD")
+        .replace("GammaGamma", "Gamma-Gamma"),
+        params,
+        ll,
+        int(round(total)),
+        converged,
+        dict(zip(names, (np.exp(theta) * errors).tolist())) if len(errors) else {},
+        message,
+    )
 
 
 def _standard_errors(objective, theta, total) -> np.ndarray:
@@ -347,8 +375,14 @@ def _bgnbd_ll(theta, x, t_x, T, grad: bool):
     a3 = -(r + x) * log_at
     a4 = np.where(repeat, np.log(a) - np.log(bx1) - (r + x) * log_atx, -np.inf)
     mix = np.logaddexp(a3, a4)
-    ll = (special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-          + special.betaln(a, b + x) - special.betaln(a, b) + mix)
+    ll = (
+        special.gammaln(r + x)
+        - special.gammaln(r)
+        + r * np.log(alpha)
+        + special.betaln(a, b + x)
+        - special.betaln(a, b)
+        + mix
+    )
     if not grad:
         return ll
     w4 = np.exp(a4 - mix)  # share of the "left right after the last purchase" term
@@ -356,8 +390,7 @@ def _bgnbd_ll(theta, x, t_x, T, grad: bool):
     d_r = special.digamma(r + x) - special.digamma(r) + np.log(alpha) - w3 * log_at - w4 * log_atx
     d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + t_x))
     d_a = special.digamma(a + b) - special.digamma(a + b + x) + w4 / a
-    d_b = (special.digamma(b + x) - special.digamma(a + b + x) - special.digamma(b) + special.digamma(a + b)
-           - w4 / bx1)
+    d_b = special.digamma(b + x) - special.digamma(a + b + x) - special.digamma(b) + special.digamma(a + b) - w4 / bx1
     return ll, np.c_[d_r * r, d_alpha * alpha, d_a * a, d_b * b]
 
 
@@ -398,8 +431,16 @@ def _pareto_terms(r, alpha, s, beta, x, t_x, T, moments: bool = False):
         sums[3] += q / d_tau
     m = [v / total for v in sums]
     # back from (c, d) to (α, β)
-    return log_alive, log_death, [np.where(swap, m[2], m[0]), np.where(swap, m[3], m[1]),
-                                  np.where(swap, m[0], m[2]), np.where(swap, m[1], m[3])]
+    return (
+        log_alive,
+        log_death,
+        [
+            np.where(swap, m[2], m[0]),
+            np.where(swap, m[3], m[1]),
+            np.where(swap, m[0], m[2]),
+            np.where(swap, m[1], m[3]),
+        ],
+    )
 
 
 def _pareto_log_death(r, alpha, s, beta, x, t_x, T):
@@ -430,8 +471,9 @@ def _pareto_ll(theta, x, t_x, T, grad: bool):
     c_alive = np.exp(log_alive - mix)
     c_death = 1 - c_alive
     # where the death term is 0 (t_x = T) its moments are 0/0: they carry no weight
-    mean_log_a, mean_inv_a, mean_log_b, mean_inv_b = (np.where(c_death > 0, m, 0.0) for m in
-                                                      (mean_log_a, mean_inv_a, mean_log_b, mean_inv_b))
+    mean_log_a, mean_inv_a, mean_log_b, mean_inv_b = (
+        np.where(c_death > 0, m, 0.0) for m in (mean_log_a, mean_inv_a, mean_log_b, mean_inv_b)
+    )
     log_at, log_bt = np.log(alpha + T), np.log(beta + T)
     d_r = special.digamma(r + x) - special.digamma(r) + np.log(alpha) - c_alive * log_at - c_death * mean_log_a
     d_alpha = r / alpha - (r + x) * (c_alive / (alpha + T) + c_death * mean_inv_a)
@@ -441,12 +483,20 @@ def _pareto_ll(theta, x, t_x, T, grad: bool):
 
 
 def _gamma_gamma_ll(theta, x, m, grad: bool):
-    """ln f(m_x | p, q, γ, x) = ln Γ(px+q) − ln Γ(px) − ln Γ(q) + q ln γ + (px−1) ln m_x + px ln x − (px+q) ln(γ + m_x x)."""
+    """ln f(m_x | p, q, γ, x) = ln Γ(px+q) − ln Γ(px) − ln Γ(q) + q ln γ + (px−1) ln m_x + px ln x
+    − (px+q) ln(γ + m_x x)."""
     p, q, gamma = np.exp(theta)
     px = p * x
     log_gmx = np.log(gamma + m * x)
-    ll = (special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q) + q * np.log(gamma)
-          + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * log_gmx)
+    ll = (
+        special.gammaln(px + q)
+        - special.gammaln(px)
+        - special.gammaln(q)
+        + q * np.log(gamma)
+        + (px - 1) * np.log(m)
+        + px * np.log(x)
+        - (px + q) * log_gmx
+    )
     if not grad:
         return ll
     psi = special.digamma(px + q)
@@ -462,5 +512,15 @@ def log_likelihood(fit: Fit, x, t_x, T, weights=None) -> float:
     return float(w @ fit.log_likelihood_of(x, t_x, T))
 
 
-__all__ = ["BGNBDFit", "Fit", "GammaGammaFit", "ParetoNBDFit", "compress", "fit_bgnbd", "fit_gamma_gamma",
-           "fit_pareto_nbd", "log_likelihood", "sufficient_statistics"]
+__all__ = [
+    "BGNBDFit",
+    "Fit",
+    "GammaGammaFit",
+    "ParetoNBDFit",
+    "compress",
+    "fit_bgnbd",
+    "fit_gamma_gamma",
+    "fit_pareto_nbd",
+    "log_likelihood",
+    "sufficient_statistics",
+]

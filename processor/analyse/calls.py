@@ -61,9 +61,13 @@ def contact_directory(contacts: pd.DataFrame | None) -> pd.DataFrame:
     if contacts is None or not len(contacts) or "customer_id" not in contacts:
         return pd.DataFrame(columns=columns, index=pd.Index([], dtype="string"))
     key = id_key(contacts["customer_id"])
-    last = pd.concat([pd.to_datetime(contacts.get("last_contact", pd.Series(pd.NaT, index=contacts.index))),
-                      pd.to_datetime(contacts.get("first_contact", pd.Series(pd.NaT, index=contacts.index)))],
-                     axis=1).max(axis=1)
+    last = pd.concat(
+        [
+            pd.to_datetime(contacts.get("last_contact", pd.Series(pd.NaT, index=contacts.index))),
+            pd.to_datetime(contacts.get("first_contact", pd.Series(pd.NaT, index=contacts.index))),
+        ],
+        axis=1,
+    ).max(axis=1)
     frame = pd.DataFrame({c: contacts[c] if c in contacts else pd.NA for c in columns[:3]}, index=contacts.index)
     frame["last_contact"] = last
     frame.index = key.to_numpy()
@@ -91,12 +95,21 @@ def people_from_ids(ids: pd.Series, directory: pd.DataFrame) -> pd.DataFrame:
     """key, customer_id, name, phone, owner, last_contact for customers known by id (lists built
     from transactions or a campaign list), their name and phone from the contact list."""
     key = id_key(ids)
-    found = directory.reindex(key.to_numpy()) if directory is not None and len(directory) else \
-        pd.DataFrame(index=key.to_numpy(), columns=["name", "phone", "owner", "last_contact"])
-    return pd.DataFrame({"key": key.to_numpy(), "customer_id": pd.Series(ids).astype("string").to_numpy(),
-                         "name": found["name"].to_numpy(), "phone": found["phone"].to_numpy(),
-                         "owner": found["owner"].to_numpy(),
-                         "last_contact": pd.to_datetime(found["last_contact"]).to_numpy()})
+    found = (
+        directory.reindex(key.to_numpy())
+        if directory is not None and len(directory)
+        else pd.DataFrame(index=key.to_numpy(), columns=["name", "phone", "owner", "last_contact"])
+    )
+    return pd.DataFrame(
+        {
+            "key": key.to_numpy(),
+            "customer_id": pd.Series(ids).astype("string").to_numpy(),
+            "name": found["name"].to_numpy(),
+            "phone": found["phone"].to_numpy(),
+            "owner": found["owner"].to_numpy(),
+            "last_contact": pd.to_datetime(found["last_contact"]).to_numpy(),
+        }
+    )
 
 
 def today_calls(lists: list[CallList], rows: int) -> pd.DataFrame:
@@ -143,19 +156,23 @@ def followup_reasons(plan: pd.DataFrame) -> pd.Series:
     :func:`processor.analyse.followup.schedule`), e.g. 「逾期 3 天未跟進（A 級每 3 天）」.
 
     >>> plan = pd.DataFrame({"status": ["逾期", "今天", "尚未接觸"], "days_overdue": [3, 0, 0],
-    ...                      "rule": ["cadence", "curve", "never"], "rule_days": [3, 3, 0], "intent": ["A", None, None]})
+    ...                      "rule": ["cadence", "curve", "never"], "rule_days": [3, 3, 0],
+    ...                      "intent": ["A", None, None]})
     >>> followup_reasons(plan).tolist()
     ['逾期 3 天未跟進（A 級每 3 天）', '今天該跟進（初次接觸後第 3 天）', '名單上還沒聯絡過']
     """
     days = pd.to_numeric(plan["rule_days"]).astype("Int64").astype("string")
     grade = plan["intent"].astype("string").fillna("未分級").where(lambda s: s == "未分級", lambda s: s + " 級")
     every = pd.Series(np.where(days.eq("1"), "每天", "每 " + days + " 天"), index=plan.index)
-    rule = pd.Series(np.where(plan["rule"].eq("curve"), "初次接觸後第 " + days + " 天", grade + every),
-                     index=plan.index)
+    rule = pd.Series(
+        np.where(plan["rule"].eq("curve"), "初次接觸後第 " + days + " 天", grade + every), index=plan.index
+    )
     late = pd.to_numeric(plan["days_overdue"]).astype("Int64").astype("string")
-    text = np.select([plan["rule"].eq("never"), plan["status"].eq("逾期")],
-                     ["名單上還沒聯絡過", "逾期 " + late + " 天未跟進（" + rule + "）"],
-                     "今天該跟進（" + rule + "）")
+    text = np.select(
+        [plan["rule"].eq("never"), plan["status"].eq("逾期")],
+        ["名單上還沒聯絡過", "逾期 " + late + " 天未跟進（" + rule + "）"],
+        "今天該跟進（" + rule + "）",
+    )
     return pd.Series(text, index=plan.index, dtype="string")
 
 
@@ -176,8 +193,11 @@ def followup_actions(plan: pd.DataFrame) -> pd.Series:
     completeness = pd.to_numeric(plan.get("completeness", pd.Series(np.nan, index=plan.index))).fillna(0)
     needs = plan.get("needs", pd.Series(pd.NA, index=plan.index)).astype("string")
     missing = plan.get("missing", pd.Series(pd.NA, index=plan.index)).astype("string").fillna("")
-    step = np.select([completeness < COLLECT_BELOW, needs.ne(NEEDS_CONFIRMED).fillna(True)],
-                     [NEXT_STEP["collect"], NEXT_STEP["needs"]], NEXT_STEP["invite"])
+    step = np.select(
+        [completeness < COLLECT_BELOW, needs.ne(NEEDS_CONFIRMED).fillna(True)],
+        [NEXT_STEP["collect"], NEXT_STEP["needs"]],
+        NEXT_STEP["invite"],
+    )
     step = pd.Series(step, index=plan.index, dtype="string")
     step = step.where(~((completeness < COLLECT_BELOW) & missing.ne("")), step + "（還缺 " + missing + "）")
     typed = plan.get("next_step", pd.Series(pd.NA, index=plan.index)).astype("string").str.strip()
@@ -190,7 +210,8 @@ def silence_reasons(silence: pd.DataFrame) -> pd.Series:
     「平常每 12 天來一次，已 40 天沒來，消費金額前 10%」. ``silence`` must be the whole table (the
     place is among all customers).
 
-    >>> t = pd.DataFrame({"visits": [5, 1], "mean_interval": [12.4, np.nan], "recency": [40, 9], "value": [900.0, 100.0]})
+    >>> t = pd.DataFrame({"visits": [5, 1], "mean_interval": [12.4, np.nan], "recency": [40, 9],
+    ...                   "value": [900.0, 100.0]})
     >>> silence_reasons(t).tolist()
     ['平常每 12 天來一次，已 40 天沒來，消費金額前 50%', '只來過 1 次，已 9 天沒來，消費金額前 100%']
     """
@@ -198,8 +219,14 @@ def silence_reasons(silence: pd.DataFrame) -> pd.Series:
     top = np.ceil(place.to_numpy(dtype=float) * 100).astype(int).astype(str)
     gap = silence["mean_interval"].round(0).astype("Int64").astype("string")
     recency = pd.to_numeric(silence["recency"]).round(0).astype("Int64").astype("string")
-    usual = pd.Series(np.where(silence["visits"].to_numpy() >= 2, "平常每 " + gap + " 天來一次",
-                               "只來過 " + silence["visits"].astype(str) + " 次"), index=silence.index)
+    usual = pd.Series(
+        np.where(
+            silence["visits"].to_numpy() >= 2,
+            "平常每 " + gap + " 天來一次",
+            "只來過 " + silence["visits"].astype(str) + " 次",
+        ),
+        index=silence.index,
+    )
     return (usual + "，已 " + recency + " 天沒來，消費金額前 " + top + "%").astype("string")
 
 
@@ -230,5 +257,6 @@ def precision_calls(ranked: pd.DataFrame, rows: int, directory: pd.DataFrame | N
     top = todo.head(rows)
     why = top["reason"] if "reason" in top else None
     frame = people_from_ids(top["id"].astype("string"), directory).assign(
-        reason=precision_reasons(top["p"], why).to_numpy(), action=PRECISION_ACTION)
+        reason=precision_reasons(top["p"], why).to_numpy(), action=PRECISION_ACTION
+    )
     return CallList(sheet, frame, total=len(todo))

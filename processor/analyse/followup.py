@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from processor.settings import Settings
 from processor.read.values import name_key, normalise_ids
+from processor.settings import Settings
 
 STATUS_OVERDUE, STATUS_TODAY, STATUS_SOON, STATUS_LATER, STATUS_NEW = "逾期", "今天", "3天內", "未到", "尚未接觸"
 STATUS_DEMOTE, STATUS_WON = "建議降級/停止接觸", "已成交"
@@ -34,14 +34,20 @@ DEAD_C_PERIODS = 3
 #: whether the needs (要多少 / 多久內 / 願意付出什麼, seed 000) are confirmed: all three, some, none
 NEEDS_CONFIRMED, NEEDS_PARTIAL, NEEDS_NONE = "已確認需求", "部分確認", "未確認"
 
+
 def cadence_days(intent: pd.Series, settings: Settings) -> pd.Series:
     """Days between follow-ups for each intent level H/A/B/C (seed 004); unknown → the default."""
     table = {"H": settings.cadence_h, "A": settings.cadence_a, "B": settings.cadence_b, "C": settings.cadence_c}
     return pd.Series(intent, dtype="string").map(table).astype("Float64").fillna(settings.cadence_default).astype(int)
 
 
-def next_followup(last_contact: pd.Series, intent: pd.Series, touches: pd.Series, settings: Settings,
-                  first_contact: pd.Series | None = None) -> pd.Series:
+def next_followup(
+    last_contact: pd.Series,
+    intent: pd.Series,
+    touches: pd.Series,
+    settings: Settings,
+    first_contact: pd.Series | None = None,
+) -> pd.Series:
     """Next follow-up date per contact.
 
     While a contact has had fewer touches than ``settings.first_touch_days`` has entries, the
@@ -75,8 +81,14 @@ def _next_followup(last_contact, intent, touches, settings: Settings, first_cont
     return by_curve.where(curve, by_cadence), curve, early_days.where(curve, cadence)
 
 
-def due(last_contact: pd.Series, intent: pd.Series, touches: pd.Series, as_of: pd.Timestamp, settings: Settings,
-        first_contact: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
+def due(
+    last_contact: pd.Series,
+    intent: pd.Series,
+    touches: pd.Series,
+    as_of: pd.Timestamp,
+    settings: Settings,
+    first_contact: pd.Series | None = None,
+) -> tuple[pd.Series, pd.Series]:
     """(next follow-up date, days overdue) per contact: :func:`next_followup`, with a contact never
     reached due today (as_of); days overdue = as_of − next date (negative: days still to go).
     The 跟進排程 sheet and the PL_NEXT_FOLLOWUP formula both use it.
@@ -136,13 +148,22 @@ def link_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) -> pd
     if contacts is None or not len(contacts):
         return out
     c_key = person_key(contacts)
-    c_id = _id_key(contacts["customer_id"]) if "customer_id" in contacts \
+    c_id = (
+        _id_key(contacts["customer_id"])
+        if "customer_id" in contacts
         else pd.Series(pd.NA, index=contacts.index, dtype="string")
-    c_name = name_key(contacts["name"]) if "name" in contacts else pd.Series(pd.NA, index=contacts.index, dtype="string")
-    f_id = _id_key(followups["customer_id"]) if "customer_id" in followups \
+    )
+    c_name = (
+        name_key(contacts["name"]) if "name" in contacts else pd.Series(pd.NA, index=contacts.index, dtype="string")
+    )
+    f_id = (
+        _id_key(followups["customer_id"])
+        if "customer_id" in followups
         else pd.Series(pd.NA, index=followups.index, dtype="string")
-    f_name = name_key(followups["name"]) if "name" in followups \
-        else pd.Series(pd.NA, index=followups.index, dtype="string")
+    )
+    f_name = (
+        name_key(followups["name"]) if "name" in followups else pd.Series(pd.NA, index=followups.index, dtype="string")
+    )
     by_id = f_id.isin(set(c_id.dropna())).fillna(False)
     # people, not rows: a contact listed twice (same name and phone) is one person, never "two of that name"
     person = pd.DataFrame({"name": c_name, "key": c_key, "id": c_id}).dropna(subset=["key"]).drop_duplicates("key")
@@ -159,8 +180,9 @@ def link_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) -> pd
     return out
 
 
-def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_of: pd.Timestamp,
-             settings: Settings) -> pd.DataFrame:
+def schedule(
+    contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_of: pd.Timestamp, settings: Settings
+) -> pd.DataFrame:
     """One row per person: last contact, touches, intent, next follow-up date, days overdue, status.
 
     Contacts come from the contact list (its 首次接觸日, 最後聯絡日, 聯絡次數, 意向等級) and the
@@ -171,16 +193,35 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
     """
     parts = []
     if contacts is not None and len(contacts):
-        c = pd.DataFrame({
-            "key": person_key(contacts), "name": contacts["name"], "customer_id": contacts.get("customer_id"),
-            "first_contact": pd.to_datetime(contacts.get("first_contact")),
-            "last_contact": pd.to_datetime(contacts.get("last_contact")),
-            "touches": pd.to_numeric(contacts.get("touches"), errors="coerce"), "intent": contacts.get("intent"),
-            "stage": contacts.get("stage"), "from_list": True, "_row": contacts.index}).dropna(subset=["key"])
-        c = c.groupby("key", sort=False).agg(
-            name=("name", "first"), customer_id=("customer_id", "first"), first_contact=("first_contact", "min"),
-            last_contact=("last_contact", "max"), touches=("touches", "max"), intent=("intent", "first"),
-            stage=("stage", "first"), from_list=("from_list", "first"), _row=("_row", "first")).reset_index()
+        c = pd.DataFrame(
+            {
+                "key": person_key(contacts),
+                "name": contacts["name"],
+                "customer_id": contacts.get("customer_id"),
+                "first_contact": pd.to_datetime(contacts.get("first_contact")),
+                "last_contact": pd.to_datetime(contacts.get("last_contact")),
+                "touches": pd.to_numeric(contacts.get("touches"), errors="coerce"),
+                "intent": contacts.get("intent"),
+                "stage": contacts.get("stage"),
+                "from_list": True,
+                "_row": contacts.index,
+            }
+        ).dropna(subset=["key"])
+        c = (
+            c.groupby("key", sort=False)
+            .agg(
+                name=("name", "first"),
+                customer_id=("customer_id", "first"),
+                first_contact=("first_contact", "min"),
+                last_contact=("last_contact", "max"),
+                touches=("touches", "max"),
+                intent=("intent", "first"),
+                stage=("stage", "first"),
+                from_list=("from_list", "first"),
+                _row=("_row", "first"),
+            )
+            .reset_index()
+        )
         parts.append(c)
     log = None
     if followups is not None and len(followups):
@@ -190,9 +231,13 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
         log = f.groupby("key", sort=False).agg(
             name=("name", "last") if "name" in f else ("key", "last"),
             customer_id=("customer_id", "last") if "customer_id" in f else ("key", "last"),
-            log_first=("date", "min"), log_last=("date", "max"), log_touches=("date", "size"),
+            log_first=("date", "min"),
+            log_last=("date", "max"),
+            log_touches=("date", "size"),
             log_intent=("intent", lambda s: s.dropna().iloc[-1] if s.notna().any() else pd.NA),  # per person
-            last_channel=("channel", "last"), last_result=("result", "last"))
+            last_channel=("channel", "last"),
+            last_result=("result", "last"),
+        )
         if "customer_id" not in f:
             log["customer_id"] = pd.NA
     if not parts and log is None:
@@ -200,21 +245,34 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
     if parts:
         people = pd.concat(parts, ignore_index=True)
         if log is not None:
-            people = people.merge(log.drop(columns=["name", "customer_id"]), left_on="key", right_index=True, how="outer")
+            people = people.merge(
+                log.drop(columns=["name", "customer_id"]), left_on="key", right_index=True, how="outer"
+            )
             for col in ("name", "customer_id"):  # a log-only person, or a contact the log names more fully
                 people[col] = people[col].astype(object).fillna(people["key"].map(log[col]).astype(object))
             people["from_list"] = people["from_list"].astype("boolean").fillna(False)
     else:
-        people = log.reset_index().assign(first_contact=pd.NaT, last_contact=pd.NaT, touches=np.nan, intent=pd.NA,
-                                          stage=pd.NA, from_list=False, _row=pd.NA)
+        people = log.reset_index().assign(
+            first_contact=pd.NaT,
+            last_contact=pd.NaT,
+            touches=np.nan,
+            intent=pd.NA,
+            stage=pd.NA,
+            from_list=False,
+            _row=pd.NA,
+        )
     for col in ("log_first", "log_last", "log_touches", "log_intent", "last_channel", "last_result"):
         if col not in people:
             people[col] = pd.NA
-    first = pd.concat([pd.to_datetime(people["first_contact"]), pd.to_datetime(people["log_first"])], axis=1).min(axis=1)
+    first = pd.concat([pd.to_datetime(people["first_contact"]), pd.to_datetime(people["log_first"])], axis=1).min(
+        axis=1
+    )
     last = pd.concat([pd.to_datetime(people["last_contact"]), pd.to_datetime(people["log_last"])], axis=1).max(axis=1)
     last = last.fillna(first)  # met once (首次接觸日) and not since: that meeting is the last contact
-    touches = pd.concat([pd.to_numeric(people["touches"], errors="coerce"),
-                         pd.to_numeric(people["log_touches"], errors="coerce")], axis=1).max(axis=1)
+    touches = pd.concat(
+        [pd.to_numeric(people["touches"], errors="coerce"), pd.to_numeric(people["log_touches"], errors="coerce")],
+        axis=1,
+    ).max(axis=1)
     touches = touches.where(touches.notna(), last.notna().astype(int))
     intent = people["log_intent"].astype("string").fillna(people["intent"].astype("string"))
     nxt, overdue, by_curve, rule_days = _due(last, intent, touches, as_of, settings, first)
@@ -222,21 +280,42 @@ def schedule(contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_o
     stage = people["stage"].astype("string")
     won = stage.eq(WON_STAGE).fillna(False).to_numpy()
     dead = (intent.eq("C").fillna(False) & ((as_of - last).dt.days > DEAD_C_PERIODS * settings.cadence_c)).to_numpy()
-    status = np.select([won, dead, never, overdue > 0, overdue == 0, overdue >= -3],
-                       [STATUS_WON, STATUS_DEMOTE, STATUS_NEW, STATUS_OVERDUE, STATUS_TODAY, STATUS_SOON], STATUS_LATER)
+    status = np.select(
+        [won, dead, never, overdue > 0, overdue == 0, overdue >= -3],
+        [STATUS_WON, STATUS_DEMOTE, STATUS_NEW, STATUS_OVERDUE, STATUS_TODAY, STATUS_SOON],
+        STATUS_LATER,
+    )
     curve = "初次接觸曲線 " + "/".join(map(str, settings.first_touch_days)) + " 天"
-    out = pd.DataFrame({
-        "key": people["key"], "name": people["name"], "customer_id": people["customer_id"], "intent": intent,
-        "stage": stage,
-        "first_contact": first, "last_contact": last, "touches": touches.astype("Int64"),
-        "cadence": np.where(never, "尚未接觸", np.where(by_curve, curve,
-                                                    "意向 " + intent.fillna("未分級") + " 每 "
-                                                    + cadence_days(intent, settings).astype(str) + " 天")),
-        "next_followup": nxt, "days_overdue": overdue.clip(lower=0).astype("Int64"), "status": status,
-        "last_channel": people["last_channel"], "last_result": people["last_result"],
-        "from_list": people["from_list"], "_row": people["_row"],
-        "rule": np.where(never, "never", np.where(by_curve, "curve", "cadence")), "rule_days": rule_days.astype("Int64"),
-    })
+    out = pd.DataFrame(
+        {
+            "key": people["key"],
+            "name": people["name"],
+            "customer_id": people["customer_id"],
+            "intent": intent,
+            "stage": stage,
+            "first_contact": first,
+            "last_contact": last,
+            "touches": touches.astype("Int64"),
+            "cadence": np.where(
+                never,
+                "尚未接觸",
+                np.where(
+                    by_curve,
+                    curve,
+                    "意向 " + intent.fillna("未分級") + " 每 " + cadence_days(intent, settings).astype(str) + " 天",
+                ),
+            ),
+            "next_followup": nxt,
+            "days_overdue": overdue.clip(lower=0).astype("Int64"),
+            "status": status,
+            "last_channel": people["last_channel"],
+            "last_result": people["last_result"],
+            "from_list": people["from_list"],
+            "_row": people["_row"],
+            "rule": np.where(never, "never", np.where(by_curve, "curve", "cadence")),
+            "rule_days": rule_days.astype("Int64"),
+        }
+    )
     return out.iloc[schedule_order(out)].reset_index(drop=True)
 
 
@@ -254,9 +333,14 @@ def schedule_order(plan: pd.DataFrame) -> np.ndarray:
     stage = plan["stage"].astype("string").map(STAGE_RANK).astype("Float64").fillna(UNKNOWN_RANK)
     urgency = pd.to_numeric(plan["days_overdue"]).astype("Float64").fillna(0).clip(upper=URGENCY_CAP_DAYS)
     last = pd.to_datetime(plan["last_contact"])
-    keys = pd.DataFrame({
-        "group": group.to_numpy(), "intent": intent.where(today, 0).to_numpy(), "stage": stage.where(today, 0).to_numpy(),
-        "urgency": -urgency.where(today, 0).to_numpy(dtype=float),
-        "recent": -(last - pd.Timestamp(0)).dt.days.where(today, 0).fillna(0).to_numpy(dtype=float),
-        "next": pd.to_datetime(plan["next_followup"]).to_numpy()})
+    keys = pd.DataFrame(
+        {
+            "group": group.to_numpy(),
+            "intent": intent.where(today, 0).to_numpy(),
+            "stage": stage.where(today, 0).to_numpy(),
+            "urgency": -urgency.where(today, 0).to_numpy(dtype=float),
+            "recent": -(last - pd.Timestamp(0)).dt.days.where(today, 0).fillna(0).to_numpy(dtype=float),
+            "next": pd.to_datetime(plan["next_followup"]).to_numpy(),
+        }
+    )
     return np.lexsort([keys[k].to_numpy() for k in ("next", "recent", "urgency", "stage", "intent", "group")])

@@ -61,8 +61,15 @@ def day_numbers(dates: pd.Series) -> np.ndarray:
     if values.dtype.kind != "M":
         values = values.astype("datetime64[ns]")
     unit, count = np.datetime_data(values.dtype)
-    per_day = {"D": 1, "h": 24, "m": 1440, "s": 86_400, "ms": 86_400_000, "us": 86_400_000_000,
-               "ns": 86_400_000_000_000}.get(unit)
+    per_day = {
+        "D": 1,
+        "h": 24,
+        "m": 1440,
+        "s": 86_400,
+        "ms": 86_400_000,
+        "us": 86_400_000_000,
+        "ns": 86_400_000_000_000,
+    }.get(unit)
     if per_day is None:  # weeks, months…: let numpy convert
         return np.asarray(values.astype("datetime64[D]").view(np.int64))
     raw = values.view(np.int64)  # the unit as stored (pandas 3 often keeps seconds or µs): no conversion pass
@@ -133,7 +140,9 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
         max_interval, within = np.empty(0), np.empty(0, dtype=np.int64)
     # seed 004's visit rates are visits a month / a year: count the last 12 months' visits, per year
     # of the time the customer could have come in that window (from the first visit, at least a month)
-    recent = np.add.reduceat(vday > as_of_day - YEAR_DAYS, start, dtype=np.int64) if len(start) else np.empty(0, np.int64)
+    recent = (
+        np.add.reduceat(vday > as_of_day - YEAR_DAYS, start, dtype=np.int64) if len(start) else np.empty(0, np.int64)
+    )
     window = np.clip(as_of_day - first + 1, MIN_RATE_WINDOW_DAYS, YEAR_DAYS)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_interval = np.where(visits > 1, (last - first) / np.maximum(visits - 1, 1), np.nan)
@@ -151,7 +160,14 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
         "revenue": revenue[owner_code],
         "margin": margin[owner_code],
     }
-    return VisitHistory(np.asarray(uniques, dtype=object), owner_code, columns, gaps[~is_first], np.repeat(np.arange(len(start)), visits - 1), as_of)
+    return VisitHistory(
+        np.asarray(uniques, dtype=object),
+        owner_code,
+        columns,
+        gaps[~is_first],
+        np.repeat(np.arange(len(start)), visits - 1),
+        as_of,
+    )
 
 
 def _margin(transactions: pd.DataFrame, used: np.ndarray, amount: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:

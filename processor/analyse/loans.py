@@ -45,8 +45,16 @@ def age_years(birthday: pd.Series, as_of: pd.Timestamp) -> pd.Series:
 def loan_review(loans: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per applicant: masked ID, completeness %, age, tenure, income check and what is missing."""
     fields = [f for f in LOANS.fields]
-    filled = pd.concat({f.key: loans[f.key].notna() & (loans[f.key].astype("string").str.strip() != "")
-                        if f.key in loans else pd.Series(False, index=loans.index) for f in fields}, axis=1)
+    filled = pd.concat(
+        {
+            f.key: loans[f.key].notna() & (loans[f.key].astype("string").str.strip() != "")
+            if f.key in loans
+            else pd.Series(False, index=loans.index)
+            for f in fields
+        },
+        axis=1,
+    )
+
     def listed(row) -> str:  # per applicant over 33 fields: what to ask for next, shortest first
         labels = [f.label for f in fields if not row[f.key]]
         shown = "、".join(labels[:5]) + ("…" if len(labels) > 5 else "")
@@ -58,12 +66,24 @@ def loan_review(loans: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     annual = pd.to_numeric(loans["annual_income"], errors="coerce")
     monthly = pd.to_numeric(loans["monthly_income"], errors="coerce")
     ratio = annual / (monthly * 12)
-    check = np.select([ratio.isna(), ratio < INCOME_RATIO_LOW, ratio > INCOME_RATIO_HIGH],
-                      ["無法比對（缺年所得或月收入）", "年所得低於月收入×12，請確認", "年所得遠高於月收入×12，請確認獎金或兼差"],
-                      "一致")
-    return pd.DataFrame({
-        "name": loans["name"], "id_masked": mask_ids(loans["id_number"]), "id_status": check_ids(loans["id_number"])[1],
-        "completeness": filled.mean(axis=1), "age": age, "tenure_years": years.round(1),
-        "annual_income": annual, "monthly_income": monthly, "income_ratio": ratio.round(2),
-        "income_check": check, "missing": missing,
-    }, index=loans.index)
+    check = np.select(
+        [ratio.isna(), ratio < INCOME_RATIO_LOW, ratio > INCOME_RATIO_HIGH],
+        ["無法比對（缺年所得或月收入）", "年所得低於月收入×12，請確認", "年所得遠高於月收入×12，請確認獎金或兼差"],
+        "一致",
+    )
+    return pd.DataFrame(
+        {
+            "name": loans["name"],
+            "id_masked": mask_ids(loans["id_number"]),
+            "id_status": check_ids(loans["id_number"])[1],
+            "completeness": filled.mean(axis=1),
+            "age": age,
+            "tenure_years": years.round(1),
+            "annual_income": annual,
+            "monthly_income": monthly,
+            "income_ratio": ratio.round(2),
+            "income_check": check,
+            "missing": missing,
+        },
+        index=loans.index,
+    )

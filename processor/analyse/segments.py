@@ -28,8 +28,10 @@ RFM_SEGMENTS = {
     (False, False, False): ("一般挽留客戶", "最近無交易、頻率與金額低，相當於流失", "低成本聯繫或放棄"),
 }
 SEGMENT_ORDER = tuple(v[0] for v in RFM_SEGMENTS.values())
-RULE_NOTE = ("高/低的切點：高於全體平均為「高」。R 以幾天沒來計，天數少於平均為「高」（最近有買）；"
-             "F 為購買天數、M 為淨消費金額（退貨已扣除），大於平均為「高」。")
+RULE_NOTE = (
+    "高/低的切點：高於全體平均為「高」。R 以幾天沒來計，天數少於平均為「高」（最近有買）；"
+    "F 為購買天數、M 為淨消費金額（退貨已扣除），大於平均為「高」。"
+)
 #: (frequency high, average ticket high) → seed 002 value-matrix cell
 VALUE_MATRIX = {(True, True): "優質型", (False, True): "消費型", (True, False): "經常型", (False, False): "不確定型"}
 #: (contribution high, loyalty high) → seed 004 四步走 quadrant
@@ -48,9 +50,24 @@ CATEGORIES = {
     "quadrant": tuple(QUADRANT.values()),
     "value_tier": tuple(t[1] for t in TIERS) + (SMALL_TIER,),
 }
-SEGMENT_COLUMNS = ("customer_id", "recency", "frequency", "monetary", "average_ticket", "r_score", "f_score", "m_score",
-                   "rfm_score", "rfm_segment", "abc_class", "value_matrix", "quadrant", "value_score", "value_tier",
-                   "cluster")
+SEGMENT_COLUMNS = (
+    "customer_id",
+    "recency",
+    "frequency",
+    "monetary",
+    "average_ticket",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_score",
+    "rfm_segment",
+    "abc_class",
+    "value_matrix",
+    "quadrant",
+    "value_score",
+    "value_tier",
+    "cluster",
+)
 LABELS = {
     "customer_id": TRANSACTIONS.field("customer_id").label,
     "recency": "R 幾天沒來",
@@ -72,11 +89,26 @@ LABELS = {
 
 
 #: headers of the seed 002 strategy table and of the cluster profile table on 客戶分群
-STRATEGY_LABELS = {"segment": LABELS["rfm_segment"], "rule": "規則", "meaning": "說明", "strategy": "建議策略",
-                   "customers": "人數", "revenue": "消費金額", "share": "占比"}
-PROFILE_LABELS = {"cluster": LABELS["cluster"], "customers": "人數", "share": "占比", "median_recency": "R 中位數(天)",
-                  "median_frequency": "F 中位數", "median_monetary": "M 中位數", "revenue": "消費金額",
-                  "mean_value_score": "平均價值分數", "main_segment": "最多的RFM分群"}
+STRATEGY_LABELS = {
+    "segment": LABELS["rfm_segment"],
+    "rule": "規則",
+    "meaning": "說明",
+    "strategy": "建議策略",
+    "customers": "人數",
+    "revenue": "消費金額",
+    "share": "占比",
+}
+PROFILE_LABELS = {
+    "cluster": LABELS["cluster"],
+    "customers": "人數",
+    "share": "占比",
+    "median_recency": "R 中位數(天)",
+    "median_frequency": "F 中位數",
+    "median_monetary": "M 中位數",
+    "revenue": "消費金額",
+    "mean_value_score": "平均價值分數",
+    "main_segment": "最多的RFM分群",
+}
 
 
 def quintile_scores(values: pd.Series, higher_is_better: bool = True) -> pd.Series:
@@ -111,8 +143,9 @@ def rfm_table(transactions: pd.DataFrame, as_of, settings: Settings = Settings()
     """
     history = visit_history(transactions, as_of)
     c = history.columns
-    base = pd.DataFrame({"customer_id": history.ids, "recency": c["recency"], "frequency": c["visits"],
-                         "monetary": c["revenue"]})
+    base = pd.DataFrame(
+        {"customer_id": history.ids, "recency": c["recency"], "frequency": c["visits"], "monetary": c["revenue"]}
+    )
     return rfm_scores(base)
 
 
@@ -230,11 +263,13 @@ def value_scores(rfm: pd.DataFrame, settings: Settings = Settings(), pct: np.nda
 def percentile_ranks(rfm: pd.DataFrame) -> np.ndarray:
     """(n, 3) percentile ranks in (0, 1] of R (fewer days = higher), F and M, ties averaged: the
     standardised indicators of the value score and the basis of the 1–5 scores."""
-    return np.column_stack([
-        rfm["recency"].rank(method="average", pct=True, ascending=False).to_numpy(dtype=float),
-        rfm["frequency"].rank(method="average", pct=True).to_numpy(dtype=float),
-        rfm["monetary"].rank(method="average", pct=True).to_numpy(dtype=float),
-    ])
+    return np.column_stack(
+        [
+            rfm["recency"].rank(method="average", pct=True, ascending=False).to_numpy(dtype=float),
+            rfm["frequency"].rank(method="average", pct=True).to_numpy(dtype=float),
+            rfm["monetary"].rank(method="average", pct=True).to_numpy(dtype=float),
+        ]
+    )
 
 
 def value_tiers(score: pd.Series) -> pd.Series:
@@ -264,9 +299,13 @@ def cluster_customers(rfm: pd.DataFrame, random_state: int = 0) -> tuple[pd.Seri
 
 def _cluster(rfm, random_state, KMeans, silhouette_score):
 
-    x = np.column_stack([np.log1p(rfm["recency"].to_numpy(dtype=float)),
-                         np.log1p(rfm["frequency"].to_numpy(dtype=float)),
-                         np.log1p(np.clip(rfm["monetary"].to_numpy(dtype=float), 0, None))])
+    x = np.column_stack(
+        [
+            np.log1p(rfm["recency"].to_numpy(dtype=float)),
+            np.log1p(rfm["frequency"].to_numpy(dtype=float)),
+            np.log1p(np.clip(rfm["monetary"].to_numpy(dtype=float), 0, None)),
+        ]
+    )
     std = x.std(axis=0)
     x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1)
     n = len(x)
@@ -281,8 +320,11 @@ def _cluster(rfm, random_state, KMeans, silhouette_score):
         if k >= min(distinct, len(sample)):
             break
         model = KMeans(n_clusters=k, n_init=4, random_state=random_state).fit(sample)
-        score = float(silhouette_score(sample, model.labels_, sample_size=min(SILHOUETTE_SAMPLE, len(sample)),
-                                       random_state=random_state))
+        score = float(
+            silhouette_score(
+                sample, model.labels_, sample_size=min(SILHOUETTE_SAMPLE, len(sample)), random_state=random_state
+            )
+        )
         info["silhouette"][k] = round(score, 4)
         if best is None or score > best[0]:
             best = (score, k, model)
@@ -290,8 +332,12 @@ def _cluster(rfm, random_state, KMeans, silhouette_score):
         return pd.Series(np.ones(n, dtype=np.int64), index=rfm.index), info
     _, info["k"], model = best
     labels = model.predict(x)
-    value = (rfm["value_score"] if "value_score" in rfm else value_scores(rfm)).to_numpy()  # settings weights when given
-    means = np.bincount(labels, weights=value, minlength=info["k"]) / np.maximum(np.bincount(labels, minlength=info["k"]), 1)
+    value = (
+        rfm["value_score"] if "value_score" in rfm else value_scores(rfm)
+    ).to_numpy()  # settings weights when given
+    means = np.bincount(labels, weights=value, minlength=info["k"]) / np.maximum(
+        np.bincount(labels, minlength=info["k"]), 1
+    )
     renumber = np.empty(info["k"], dtype=np.int64)
     renumber[np.argsort(-means, kind="stable")] = np.arange(1, info["k"] + 1)
     return pd.Series(renumber[labels], index=rfm.index), info
@@ -303,10 +349,14 @@ def segment_table(silence: pd.DataFrame, settings: Settings = Settings()) -> tup
     Contribution (quadrant) = ABC class A or B by net amount; loyalty = visit-rate class 忠誠 or
     常規 (seed 004). Returns (table, cluster info).
     """
-    base = pd.DataFrame({"customer_id": silence["customer_id"].array,  # as stored: millions of ids not converted
-                         "recency": silence["recency"].to_numpy(dtype=float),
-                         "frequency": silence["visits"].to_numpy(dtype=float),
-                         "monetary": silence["value"].to_numpy(dtype=float)})
+    base = pd.DataFrame(
+        {
+            "customer_id": silence["customer_id"].array,  # as stored: millions of ids not converted
+            "recency": silence["recency"].to_numpy(dtype=float),
+            "frequency": silence["visits"].to_numpy(dtype=float),
+            "monetary": silence["value"].to_numpy(dtype=float),
+        }
+    )
     if base.empty:
         return base.reindex(columns=SEGMENT_COLUMNS), {"k": 0, "silhouette": {}, "sampled": False, "n": 0}
     pct = percentile_ranks(base)  # ranked once for the 1–5 scores and the value score
@@ -321,20 +371,24 @@ def segment_table(silence: pd.DataFrame, settings: Settings = Settings()) -> tup
     out["cluster"], info = cluster_customers(out, settings.random_state)
     for column, order in CATEGORIES.items():  # a million customers share a handful of labels
         out[column] = pd.Categorical(out[column], categories=order)
-    return out[list(SEGMENT_COLUMNS)].sort_values("value_score", ascending=False, kind="stable").reset_index(drop=True), info
+    return out[list(SEGMENT_COLUMNS)].sort_values("value_score", ascending=False, kind="stable").reset_index(
+        drop=True
+    ), info
 
 
 def cluster_profiles(segments: pd.DataFrame) -> pd.DataFrame:
     """One row per cluster: size, share, median R/F/M, mean value score, most common RFM segment."""
     g = segments.groupby("cluster", sort=True)
-    profile = pd.DataFrame({
-        "customers": g.size(),
-        "median_recency": g["recency"].median(),
-        "median_frequency": g["frequency"].median(),
-        "median_monetary": g["monetary"].median(),
-        "revenue": g["monetary"].sum(),
-        "mean_value_score": g["value_score"].mean(),
-    })
+    profile = pd.DataFrame(
+        {
+            "customers": g.size(),
+            "median_recency": g["recency"].median(),
+            "median_frequency": g["frequency"].median(),
+            "median_monetary": g["monetary"].median(),
+            "revenue": g["monetary"].sum(),
+            "mean_value_score": g["value_score"].mean(),
+        }
+    )
     profile["share"] = profile["customers"] / profile["customers"].sum()
     top = segments.groupby(["cluster", "rfm_segment"]).size().reset_index(name="n")
     top = top.sort_values(["cluster", "n"], ascending=[True, False]).drop_duplicates("cluster").set_index("cluster")
@@ -344,8 +398,15 @@ def cluster_profiles(segments: pd.DataFrame) -> pd.DataFrame:
 
 def segment_strategies(segments: pd.DataFrame) -> pd.DataFrame:
     """Seed 002's segment table with the rule, what to do, and how many customers / how much revenue."""
-    rows = [{"segment": name, "rule": "R{} F{} M{}".format(*("高" if h else "低" for h in key)),
-             "meaning": meaning, "strategy": strategy} for key, (name, meaning, strategy) in RFM_SEGMENTS.items()]
+    rows = [
+        {
+            "segment": name,
+            "rule": "R{} F{} M{}".format(*("高" if h else "低" for h in key)),
+            "meaning": meaning,
+            "strategy": strategy,
+        }
+        for key, (name, meaning, strategy) in RFM_SEGMENTS.items()
+    ]
     table = pd.DataFrame(rows)
     g = segments.groupby("rfm_segment")
     table["customers"] = table["segment"].map(g.size()).fillna(0).astype(np.int64)

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from processor.analyse.history import visit_history
-from processor.read.schema import TRANSACTIONS
 from processor.analyse.segments import abc_codes, rank_max
+from processor.read.schema import TRANSACTIONS
 from processor.settings import Settings
 
 GROUP_EDGES = (0.4, 0.6, 0.8, 0.95)  # seed 004 §五.1
@@ -56,8 +56,9 @@ LABELS = {
 }
 
 
-def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settings(),
-                  priority: np.ndarray | None = None) -> pd.DataFrame:
+def silence_table(
+    transactions: pd.DataFrame, as_of, settings: Settings = Settings(), priority: np.ndarray | None = None
+) -> pd.DataFrame:
     """One row per customer with a visit, sorted by call priority (seed 004 §三–§五).
 
     ``priority`` (0–100, one per customer in order of first appearance, as
@@ -83,12 +84,23 @@ def silence_table(transactions: pd.DataFrame, as_of, settings: Settings = Settin
 
 
 #: the per-customer raw values of :func:`customer_statistics` (see :class:`processor.analyse.history.VisitHistory`)
-STATISTICS = ("first_purchase", "last_purchase", "visits", "mean_interval", "max_interval", "recency",
-              "intervals_le_recency", "visits_per_year", "revenue", "margin")
+STATISTICS = (
+    "first_purchase",
+    "last_purchase",
+    "visits",
+    "mean_interval",
+    "max_interval",
+    "recency",
+    "intervals_le_recency",
+    "visits_per_year",
+    "revenue",
+    "margin",
+)
 
 
-def customer_statistics(transactions: pd.DataFrame, as_of, settings: Settings = Settings()
-                        ) -> tuple[pd.DataFrame, np.ndarray]:
+def customer_statistics(
+    transactions: pd.DataFrame, as_of, settings: Settings = Settings()
+) -> tuple[pd.DataFrame, np.ndarray]:
     """The per-customer kernel of 沉默排名: (one row per customer with a visit, pooled-interval histogram).
 
     Every row of a customer must be in ``transactions`` (a partition shuffled by customer id
@@ -114,8 +126,13 @@ def customer_statistics(transactions: pd.DataFrame, as_of, settings: Settings = 
     return pd.DataFrame({"customer_id": ids, **c, "id_hash": id_hash}, copy=False), pool
 
 
-def silence_from_statistics(statistics: pd.DataFrame, pool: np.ndarray, as_of,
-                            settings: Settings = Settings(), priority: np.ndarray | None = None) -> pd.DataFrame:
+def silence_from_statistics(
+    statistics: pd.DataFrame,
+    pool: np.ndarray,
+    as_of,
+    settings: Settings = Settings(),
+    priority: np.ndarray | None = None,
+) -> pd.DataFrame:
     """The global step of 沉默排名 on the one-row-per-customer table of :func:`customer_statistics`
     (partitions' tables concatenated in any order, their ``pool`` histograms added): value ranks
     and ABC, TrF/S of customers with too little history, priority, groups and actions.
@@ -180,11 +197,15 @@ def silence_from_statistics(statistics: pd.DataFrame, pool: np.ndarray, as_of,
         "value_class": (high_value.astype(np.int8), ["一般", "高"]),
         "action": (action, ACTION_TEXTS),
     }
-    return pd.DataFrame({
-        key: pd.Categorical.from_codes(v[0][order], v[1]) if isinstance(v, tuple) else
-        (v if key in ("priority_rank", "customer_id") else v[order])
-        for key, v in columns.items()
-    }, copy=False)  # the arrays are fresh: no second copy into consolidated blocks
+    return pd.DataFrame(
+        {
+            key: pd.Categorical.from_codes(v[0][order], v[1])
+            if isinstance(v, tuple)
+            else (v if key in ("priority_rank", "customer_id") else v[order])
+            for key, v in columns.items()
+        },
+        copy=False,
+    )  # the arrays are fresh: no second copy into consolidated blocks
 
 
 def _population_scores(recency, max_interval, regular, pool, typical_gap):
@@ -267,8 +288,9 @@ def visit_rate_classes(visits_per_year: pd.Series, high_value, settings: Setting
 
 def _visit_rate_codes(per_year: np.ndarray, high_value: np.ndarray, s: Settings) -> np.ndarray:
     regular = per_year >= s.regular_per_month * 12
-    return np.select([regular & high_value, regular, per_year >= s.marginal_per_year, per_year > s.lost_per_year],
-                     [0, 1, 2, 3], 4).astype(np.int8)
+    return np.select(
+        [regular & high_value, regular, per_year >= s.marginal_per_year, per_year > s.lost_per_year], [0, 1, 2, 3], 4
+    ).astype(np.int8)
 
 
 #: seed 004 playbooks by state × value (高 = ABC class A/B); rows: state, columns: 高, 一般.
@@ -281,18 +303,26 @@ ACTIONS = {
     "深度沉默": ("寄關懷信與禮物，邀回店或到府", "簡訊/Email 低成本聯繫"),
 }
 PLAYBOOKS = {
-    "新客": ("依 1/3/7 天節奏跟進，介紹適合品項，邀請第二次消費",
-             "針對性推廣（新客優惠、入會積分），邀請第二次消費"),
+    "新客": ("依 1/3/7 天節奏跟進，介紹適合品項，邀請第二次消費", "針對性推廣（新客優惠、入會積分），邀請第二次消費"),
     "活躍": ("告知新品與會員專屬權益，不必推銷", "定期推送活動資訊與積分優惠，保持互動"),
     "接近沉默": ("優先致電關懷：提醒未用完的產品/項目，邀請優先體驗本季主打", "個性化推薦＋限時優惠券，喚起再次購買"),
-    "剛沉默": ("立即由專屬客戶經理致電：了解沒再來買的原因，企業原因要積極彌補，贈送體驗或歉意禮",
-               "發送關懷訊息與限時優惠，詢問未回購原因"),
-    "深度沉默": ("寄「致休眠客戶的一封信」與關懷禮，邀請回店體驗；若搬家或不便，提供到府服務或交通補貼",
-                 "低成本聯繫（簡訊/Email 優惠券）；若是客戶自身原因可考慮放棄"),
+    "剛沉默": (
+        "立即由專屬客戶經理致電：了解沒再來買的原因，企業原因要積極彌補，贈送體驗或歉意禮",
+        "發送關懷訊息與限時優惠，詢問未回購原因",
+    ),
+    "深度沉默": (
+        "寄「致休眠客戶的一封信」與關懷禮，邀請回店體驗；若搬家或不便，提供到府服務或交通補貼",
+        "低成本聯繫（簡訊/Email 優惠券）；若是客戶自身原因可考慮放棄",
+    ),
 }
 #: when each state applies (the rule of :func:`_action_codes`)
-STATE_RULES = {"新客": "低頻/新客，S < 1", "活躍": "a–b 組，S < 1", "接近沉默": "c–e 組，S < 1",
-               "剛沉默": "1 ≤ S ≤ 2", "深度沉默": "S > 2"}
+STATE_RULES = {
+    "新客": "低頻/新客，S < 1",
+    "活躍": "a–b 組，S < 1",
+    "接近沉默": "c–e 組，S < 1",
+    "剛沉默": "1 ≤ S ≤ 2",
+    "深度沉默": "S > 2",
+}
 
 
 ACTION_TEXTS = tuple(text for pair in ACTIONS.values() for text in pair)  # state-major: (高, 一般) per state
@@ -300,9 +330,19 @@ ACTION_TEXTS = tuple(text for pair in ACTIONS.values() for text in pair)  # stat
 
 def playbook_table() -> pd.DataFrame:
     """state, rule, value, action (as listed), playbook (seed 004 in full): the legend of 建議行動."""
-    return pd.DataFrame([{"state": state, "rule": STATE_RULES[state], "value": value, "action": ACTIONS[state][i],
-                          "playbook": PLAYBOOKS[state][i]}
-                         for state in ACTIONS for i, value in enumerate(("高", "一般"))])
+    return pd.DataFrame(
+        [
+            {
+                "state": state,
+                "rule": STATE_RULES[state],
+                "value": value,
+                "action": ACTIONS[state][i],
+                "playbook": PLAYBOOKS[state][i],
+            }
+            for state in ACTIONS
+            for i, value in enumerate(("高", "一般"))
+        ]
+    )
 
 
 def suggested_actions(table: pd.DataFrame, settings: Settings = Settings()) -> pd.Series:
@@ -312,8 +352,12 @@ def suggested_actions(table: pd.DataFrame, settings: Settings = Settings()) -> p
     not yet silent (S < 1): 新客 (低頻/新客), 接近沉默 (groups c–e), 活躍 (a–b).
     """
     group = np.searchsorted(GROUPS, table["silence_group"].astype(str).to_numpy())
-    codes = _action_codes(group, table["silence_score"].to_numpy(dtype=float),
-                          (table["history"] == LOW_HISTORY).to_numpy(), (table["value_class"] == "高").to_numpy())
+    codes = _action_codes(
+        group,
+        table["silence_score"].to_numpy(dtype=float),
+        (table["history"] == LOW_HISTORY).to_numpy(),
+        (table["value_class"] == "高").to_numpy(),
+    )
     return pd.Series(np.asarray(ACTION_TEXTS, dtype=object)[codes], index=table.index)
 
 

@@ -23,15 +23,19 @@ def team_facts(summary: dict, rep: str = "") -> dict:
     """The figures of one result the roll-up adds up, from its ``--json`` summary.
 
     >>> team_facts({"as_of": "2024-06-28", "contacts": {"by_status": {"逾期": 3, "今天": 1, "尚未接觸": 2}},
-    ...             "precision_list": [{"recommended": 40, "expected_profit_recommended": 9000.0}]}, "阿明")["due_today"]
+    ...             "precision_list": [{"recommended": 40, "expected_profit_recommended": 9000.0}]},
+    ...            "阿明")["due_today"]
     3
     """
     contacts = summary.get("contacts", {})
     status = contacts.get("by_status", {})
     lists = summary.get("precision_list", [])
     return {
-        "rep": rep, "as_of": summary.get("as_of"), "file": summary.get("file"),
-        "due_today": int(status.get("今天", 0)) + int(status.get("尚未接觸", 0)), "overdue": int(status.get("逾期", 0)),
+        "rep": rep,
+        "as_of": summary.get("as_of"),
+        "file": summary.get("file"),
+        "due_today": int(status.get("今天", 0)) + int(status.get("尚未接觸", 0)),
+        "overdue": int(status.get("逾期", 0)),
         "stage": {k: int(v) for k, v in contacts.get("by_stage", {}).items()},
         "completeness": {k: int(v) for k, v in contacts.get("completeness", {}).items()},
         "intent": {k: int(v) for k, v in contacts.get("by_intent", {}).items()},
@@ -47,8 +51,11 @@ def _columns() -> list[tuple[str, callable]]:
     cols += [(f"階段:{s}", lambda f, s=s: f["stage"].get(s, 0)) for s in FUNNEL_STAGES]
     cols += [(f"完整度 {b}", lambda f, b=b: f["completeness"].get(b, 0)) for b in COMPLETENESS_BANDS]
     cols += [(f"意向 {i}", lambda f, i=i: f["intent"].get(i, 0)) for i in INTENT_LEVELS]
-    cols += [("沉默高價值", lambda f: f["silent_high_value"]), ("名單人數", lambda f: f["list_size"]),
-             ("預期利潤", lambda f: f["expected_profit"])]
+    cols += [
+        ("沉默高價值", lambda f: f["silent_high_value"]),
+        ("名單人數", lambda f: f["list_size"]),
+        ("預期利潤", lambda f: f["expected_profit"]),
+    ]
     return cols
 
 
@@ -66,12 +73,26 @@ def roll_up(entries: list[dict]) -> pd.DataFrame:
     rows = []
     for e in entries:  # one per rep: a handful
         facts = e.get("facts")
-        numbers = {label: get(facts) for label, get in cols} if facts is not None else {label: None for label, _ in cols}
+        numbers = (
+            {label: get(facts) for label, get in cols} if facts is not None else {label: None for label, _ in cols}
+        )
         status = e["status"] + (f"：{e['note']}" if e.get("note") else "")
-        rows.append({"業務": e["rep"], "檔案": e["file"], "狀態": status,
-                     "基準日": facts.get("as_of") if facts else None, **numbers})
+        rows.append(
+            {
+                "業務": e["rep"],
+                "檔案": e["file"],
+                "狀態": status,
+                "基準日": facts.get("as_of") if facts else None,
+                **numbers,
+            }
+        )
     table = pd.DataFrame(rows, columns=["業務", "檔案", "狀態", "基準日", *NUMBER_COLUMNS])
     done = table[[e["status"] == STATUS_DONE for e in entries]] if entries else table
-    total = {"業務": TOTAL, "檔案": f"{len(done)} / {len(table)} 位業務有結果", "狀態": "", "基準日": None,
-             **{c: (done[c].astype(float).sum() if c == "預期利潤" else int(done[c].sum())) for c in NUMBER_COLUMNS}}
+    total = {
+        "業務": TOTAL,
+        "檔案": f"{len(done)} / {len(table)} 位業務有結果",
+        "狀態": "",
+        "基準日": None,
+        **{c: (done[c].astype(float).sum() if c == "預期利潤" else int(done[c].sum())) for c in NUMBER_COLUMNS},
+    }
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)

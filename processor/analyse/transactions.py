@@ -20,11 +20,11 @@ from processor.analyse import silence as sil
 from processor.analyse import value as val
 from processor.analyse.calls import contact_directory, with_contacts
 from processor.errors import ERROR, WARNING, Problem, UnusableInput, step
+from processor.read.schema import CONTACTS, TRANSACTIONS
+from processor.read.values import IdCodes, normalise_ids  # noqa: F401  normalise_ids re-exported: ids are compared alike everywhere
+from processor.settings import Settings
 from processor.sheets.contract import Contribution
 from processor.sheets.report import Block, Chart, ResultSheet
-from processor.read.schema import CONTACTS, TRANSACTIONS
-from processor.settings import Settings
-from processor.read.values import IdCodes, normalise_ids  # noqa: F401  normalise_ids re-exported: ids are compared alike everywhere
 
 MAX_ROW_PROBLEMS = 200  # per kind of problem; the rest are counted in one more line
 MAX_LISTED = 50_000  # customers listed per result sheet: a call list, not an export (counts cover everyone)
@@ -34,7 +34,9 @@ CONTACT_LABELS = {k: CONTACTS.field(k).label for k in ("name", "phone", "owner")
 _LABEL = {f.key: f.label for f in TRANSACTIONS.fields}
 
 
-def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAULT_SHEET) -> tuple[pd.DataFrame, list[Problem]]:
+def clean_transactions(
+    transactions: pd.DataFrame, as_of, *, sheet: str = DEFAULT_SHEET
+) -> tuple[pd.DataFrame, list[Problem]]:
     """(usable rows with normalised ids, problems) — see the module docstring for the rules.
 
     ``transactions`` has canonical columns (customer_id, date, amount; optional margin, cost,
@@ -49,9 +51,12 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
     """
     missing = [k for k in ("customer_id", "date", "amount") if k not in transactions.columns]
     if missing:
-        raise UnusableInput("交易資料缺少欄位：" + "、".join(_LABEL[k] for k in missing),
-                            "請加上 客戶編號、日期、金額 三欄", en=f"transactions need columns {missing}",
-                            fix_en="add the columns 客戶編號 (customer id), 日期 (date) and 金額 (amount)")
+        raise UnusableInput(
+            "交易資料缺少欄位：" + "、".join(_LABEL[k] for k in missing),
+            "請加上 客戶編號、日期、金額 三欄",
+            en=f"transactions need columns {missing}",
+            fix_en="add the columns 客戶編號 (customer id), 日期 (date) and 金額 (amount)",
+        )
     as_of = pd.Timestamp(as_of).normalize()
     t = transactions
     sheets = t["_sheet"].astype(object).to_numpy() if "_sheet" in t.columns else _Same(sheet, len(t))
@@ -65,13 +70,27 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
     incomplete = (customer < 0) | (dates.isna() | amount.isna()).to_numpy()
     future = (dates.dt.normalize() > as_of).to_numpy() & ~incomplete
 
-    problems += _row_problems(future, sheets, rows, _LABEL["date"], dates,
-                              f"交易日期晚於基準日 {as_of:%Y/%m/%d}，這筆沒有納入計算",
-                              "確認日期（民國/西元年）是否打錯；" + step("as_of"), ERROR)
+    problems += _row_problems(
+        future,
+        sheets,
+        rows,
+        _LABEL["date"],
+        dates,
+        f"交易日期晚於基準日 {as_of:%Y/%m/%d}，這筆沒有納入計算",
+        "確認日期（民國/西元年）是否打錯；" + step("as_of"),
+        ERROR,
+    )
     if incomplete.any():
-        problems.append(_summary_problem(incomplete, sheets, rows, None,
-                                         "缺少客戶編號、日期或金額（或無法辨識），沒有納入計算",
-                                         "補上這幾列的客戶編號、日期與金額（無法辨識的格子另有一列說明）"))
+        problems.append(
+            _summary_problem(
+                incomplete,
+                sheets,
+                rows,
+                None,
+                "缺少客戶編號、日期或金額（或無法辨識），沒有納入計算",
+                "補上這幾列的客戶編號、日期與金額（無法辨識的格子另有一列說明）",
+            )
+        )
     used = ~incomplete & ~future
     problems += _id_variants(codes, used, sheets, rows)
 
@@ -84,8 +103,9 @@ def clean_transactions(transactions: pd.DataFrame, as_of, *, sheet: str = DEFAUL
             problems.append(_summary_problem(mask, sheets, rows, _LABEL["amount"], text, fix))
 
     # optional columns only when they hold something (a parsed sheet carries every schema field, NA if absent)
-    keep = ["customer_id", "date", "amount"] + [k for k in ("margin", "cost", "product")
-                                                if k in t.columns and t[k].notna().any()]
+    keep = ["customer_id", "date", "amount"] + [
+        k for k in ("margin", "cost", "product") if k in t.columns and t[k].notna().any()
+    ]
     clean = t.loc[used, keep].copy()
     # categorical ids: the normalised id once per customer, and the tables need not hash them again
     clean["customer_id"] = pd.Categorical.from_codes(customer[used], codes.customers.astype(str))
@@ -113,11 +133,22 @@ def _row_problems(mask, sheets, rows, column, dates, problem, fix, severity) -> 
     line counting the rest."""
     where = np.flatnonzero(mask)
     shown = dates.iloc[where[:MAX_ROW_PROBLEMS]].dt.strftime("%Y/%m/%d").to_numpy()
-    found = [Problem(str(sheets[i]), _int(rows[i]), column, str(value), problem, fix, severity)
-             for i, value in zip(where[:MAX_ROW_PROBLEMS], shown)]
+    found = [
+        Problem(str(sheets[i]), _int(rows[i]), column, str(value), problem, fix, severity)
+        for i, value in zip(where[:MAX_ROW_PROBLEMS], shown)
+    ]
     if len(where) > MAX_ROW_PROBLEMS:
-        found.append(Problem(str(sheets[where[0]]), None, column, None,
-                             f"另有 {len(where) - MAX_ROW_PROBLEMS:,} 列同樣問題（{problem}）", fix, severity))
+        found.append(
+            Problem(
+                str(sheets[where[0]]),
+                None,
+                column,
+                None,
+                f"另有 {len(where) - MAX_ROW_PROBLEMS:,} 列同樣問題（{problem}）",
+                fix,
+                severity,
+            )
+        )
     return found
 
 
@@ -126,8 +157,15 @@ def _summary_problem(mask, sheets, rows, column, text, fix) -> Problem:
     where = np.flatnonzero(mask)
     shown = "、".join(str(_int(rows[i])) for i in where[:10] if _int(rows[i]) is not None)
     more = "…" if len(where) > 10 else ""
-    return Problem(str(sheets[where[0]]), _int(rows[where[0]]), column, None,
-                   f"{text}：共 {len(where):,} 列" + (f"（第 {shown}{more} 列）" if shown else ""), fix, WARNING)
+    return Problem(
+        str(sheets[where[0]]),
+        _int(rows[where[0]]),
+        column,
+        None,
+        f"{text}：共 {len(where):,} 列" + (f"（第 {shown}{more} 列）" if shown else ""),
+        fix,
+        WARNING,
+    )
 
 
 def _int(value):
@@ -139,24 +177,50 @@ def _id_variants(codes: IdCodes, used, sheets, rows) -> list[Problem]:
     first row given). Counts spellings per customer with integer codes: free when there are none."""
     in_use = np.zeros(len(codes.spellings), dtype=bool)
     in_use[codes.row_spelling[used & (codes.row_spelling >= 0)]] = True
-    per_customer = np.bincount(codes.spelling_customer[in_use & (codes.spelling_customer >= 0)],
-                               minlength=len(codes.customers))
-    multi = np.flatnonzero(in_use & (codes.spelling_customer >= 0)
-                           & (per_customer[np.maximum(codes.spelling_customer, 0)] > 1))
+    per_customer = np.bincount(
+        codes.spelling_customer[in_use & (codes.spelling_customer >= 0)], minlength=len(codes.customers)
+    )
+    multi = np.flatnonzero(
+        in_use & (codes.spelling_customer >= 0) & (per_customer[np.maximum(codes.spelling_customer, 0)] > 1)
+    )
     if not len(multi):
         return []
     rows_of = np.flatnonzero(used & np.isin(codes.row_spelling, multi))
     first = pd.Series(rows_of).groupby(codes.row_spelling[rows_of]).min()  # first row of each spelling
-    forms = pd.DataFrame({"raw": codes.spellings[multi], "id": codes.customers[codes.spelling_customer[multi]],
-                          "pos": first.reindex(multi).to_numpy()})
-    listed = forms.groupby("id", sort=True).agg(spellings=("raw", lambda s: "、".join(f"「{v}」" for v in s)),
-                                                 pos=("pos", "min"))
-    found = [Problem(str(sheets[r.pos]), _int(rows[r.pos]), _LABEL["customer_id"], r.spellings,
-                     f"客戶編號有不同寫法，視為同一位客戶 {cid}", "統一寫法（大小寫、空白、全形半形）可避免誤判",
-                     WARNING) for cid, r in listed.head(MAX_ROW_PROBLEMS).iterrows()]
+    forms = pd.DataFrame(
+        {
+            "raw": codes.spellings[multi],
+            "id": codes.customers[codes.spelling_customer[multi]],
+            "pos": first.reindex(multi).to_numpy(),
+        }
+    )
+    listed = forms.groupby("id", sort=True).agg(
+        spellings=("raw", lambda s: "、".join(f"「{v}」" for v in s)), pos=("pos", "min")
+    )
+    found = [
+        Problem(
+            str(sheets[r.pos]),
+            _int(rows[r.pos]),
+            _LABEL["customer_id"],
+            r.spellings,
+            f"客戶編號有不同寫法，視為同一位客戶 {cid}",
+            "統一寫法（大小寫、空白、全形半形）可避免誤判",
+            WARNING,
+        )
+        for cid, r in listed.head(MAX_ROW_PROBLEMS).iterrows()
+    ]
     if len(listed) > MAX_ROW_PROBLEMS:
-        found.append(Problem(str(sheets[0]), None, _LABEL["customer_id"], None,
-                             f"另有 {len(listed) - MAX_ROW_PROBLEMS:,} 個客戶編號有不同寫法", "統一寫法", WARNING))
+        found.append(
+            Problem(
+                str(sheets[0]),
+                None,
+                _LABEL["customer_id"],
+                None,
+                f"另有 {len(listed) - MAX_ROW_PROBLEMS:,} 個客戶編號有不同寫法",
+                "統一寫法",
+                WARNING,
+            )
+        )
     return found
 
 
@@ -168,9 +232,17 @@ def _no_purchase(customer: np.ndarray, amount: np.ndarray, names: np.ndarray, sh
     if not len(lost):
         return []
     shown = "、".join(map(str, lost[:10])) + ("…" if len(lost) > 10 else "")
-    return [Problem(sheet, None, _LABEL["customer_id"], shown,
-                    f"{len(lost):,} 位客戶只有退貨或 0 元紀錄，沒有購買日，不列入沉默排名與分群",
-                    "若漏了購買紀錄請補上", WARNING)]
+    return [
+        Problem(
+            sheet,
+            None,
+            _LABEL["customer_id"],
+            shown,
+            f"{len(lost):,} 位客戶只有退貨或 0 元紀錄，沒有購買日，不列入沉默排名與分群",
+            "若漏了購買紀錄請補上",
+            WARNING,
+        )
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,8 +268,9 @@ def _stacked(parsed) -> pd.DataFrame | None:
     return pd.concat([s.frame for s in parsed]) if parsed else None
 
 
-def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambda m: None,
-                  directory: pd.DataFrame | None = None) -> dict:
+def build_results(
+    clean: pd.DataFrame, as_of, settings: Settings, progress=lambda m: None, directory: pd.DataFrame | None = None
+) -> dict:
     """The three tables (客戶價值 first: its models give 沉默排名 its priority) and their sheets from clean
     transactions (used by the analyser and benchmarks);
     ``directory`` (:func:`processor.analyse.calls.contact_directory`) adds 姓名, 手機, 負責業務."""
@@ -210,21 +283,42 @@ def build_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambd
     return build_sheets(silence, segments, info, as_of, settings, directory, value)
 
 
-def build_sheets(silence: pd.DataFrame, segments: pd.DataFrame, info: dict, as_of, settings: Settings,
-                 directory: pd.DataFrame | None = None, value=None) -> dict:
+def build_sheets(
+    silence: pd.DataFrame,
+    segments: pd.DataFrame,
+    info: dict,
+    as_of,
+    settings: Settings,
+    directory: pd.DataFrame | None = None,
+    value=None,
+) -> dict:
     """The sheets, 摘要 blocks, summary and 今日聯絡 people of both tables (whichever engine computed
     them); ``directory`` (:func:`processor.analyse.calls.contact_directory`) adds 姓名, 手機, 負責業務."""
     from processor.sheets import value as value_layout
 
-    middle = [value_layout.value_sheet(value.table, value.model, value.priority, value.horizon_days, as_of, settings,
-                                       MAX_LISTED)] if value is not None else []
+    middle = (
+        [
+            value_layout.value_sheet(
+                value.table, value.model, value.priority, value.horizon_days, as_of, settings, MAX_LISTED
+            )
+        ]
+        if value is not None
+        else []
+    )
     summary = {"transactions": headline(silence, segments, info)}
     if value is not None:  # 客戶價值 (processor.analyse.value.customer_value)
         summary["customer_value"] = value_layout.summary(value.table, value.model, value.priority, value.horizon_days)
-    sheets = [silence_sheet(silence, as_of, settings, directory), *middle,
-              segment_sheet(segments, info, settings, directory)]
-    return {"sheets": sheets, "summary_blocks": summary_blocks(silence, segments), "summary": summary,
-            "calls": [silence_calls(silence, settings.call_sheet_rows, directory, sheets[0].name)]}
+    sheets = [
+        silence_sheet(silence, as_of, settings, directory),
+        *middle,
+        segment_sheet(segments, info, settings, directory),
+    ]
+    return {
+        "sheets": sheets,
+        "summary_blocks": summary_blocks(silence, segments),
+        "summary": summary,
+        "calls": [silence_calls(silence, settings.call_sheet_rows, directory, sheets[0].name)],
+    }
 
 
 def silence_calls(silence: pd.DataFrame, rows: int, directory: pd.DataFrame | None, sheet: str):
@@ -238,7 +332,8 @@ def silence_calls(silence: pd.DataFrame, rows: int, directory: pd.DataFrame | No
     reasons = silence_reasons(silence)[calling].head(rows)  # the place by amount is among every customer
     top = silence[calling].head(rows)
     frame = people_from_ids(top["customer_id"].astype("string"), directory).assign(
-        reason=reasons.to_numpy(), action=top["action"].astype("string").to_numpy())
+        reason=reasons.to_numpy(), action=top["action"].astype("string").to_numpy()
+    )
     return CallList(sheet, frame, total=int(calling.sum()))
 
 
@@ -263,42 +358,77 @@ def _counts(values: pd.Series, order, label: str, money: pd.Series | None = None
     return frame
 
 
-def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings, directory: pd.DataFrame | None = None) -> ResultSheet:
+def silence_sheet(
+    silence: pd.DataFrame, as_of, settings: Settings, directory: pd.DataFrame | None = None
+) -> ResultSheet:
     label = sil.LABELS
     display = with_contacts(sil.to_display(silence.head(MAX_LISTED)), label["customer_id"], directory, CONTACT_LABELS)
-    formats = {label[k]: f for k, f in {
-        "priority": "0.0", "first_purchase": "yyyy/mm/dd", "last_purchase": "yyyy/mm/dd", "mean_interval": "0.0",
-        "max_interval": "0", "recency": "0", "rank_ratio": "0.00", "silence_score": "0.00", "visits_per_year": "0.0",
-        "value": "#,##0", "margin": "#,##0"}.items()}
+    formats = {
+        label[k]: f
+        for k, f in {
+            "priority": "0.0",
+            "first_purchase": "yyyy/mm/dd",
+            "last_purchase": "yyyy/mm/dd",
+            "mean_interval": "0.0",
+            "max_interval": "0",
+            "recency": "0",
+            "rank_ratio": "0.00",
+            "silence_score": "0.00",
+            "visits_per_year": "0.0",
+            "value": "#,##0",
+            "margin": "#,##0",
+        }.items()
+    }
     s = settings
-    main = Block(display, formats=formats, color_scale=(label["silence_score"],), data_bars=(label["value"],),
-                 widths={label["action"]: 32}, hidden=(label["rank_ratio"],), comments={
-                     label["priority_rank"]: "1 = 最先打：高價值、還可能回來、又快要沉默的人排在前面",
-                     label["priority"]: "100 × 消費金額百分位 × 仍是客戶的機率 × (1+TrF)÷2（種子 004 四.3、五.2）",
-                     label["visits"]: "有正數金額的不同購買日數（同一天買幾次算一次）",
-                     label["mean_interval"]: "相鄰兩次購買日相隔的天數（Ti）的平均",
-                     label["max_interval"]: "相鄰兩次購買日相隔的天數（Ti）最長的一次",
-                     label["recency"]: "基準日 − 最近購買日（種子 004 的 Tr）",
-                     label["rank_ratio"]: "TrF：幾天沒來 在 {T1…Tn−1, Tr} 由小到大的秩次 ÷ 購買天數；1 表示已達歷史最長間隔",
-                     label["silence_score"]: "S＝幾天沒來 ÷ 最長間隔：S<1 尚未沉默，S=1 進入沉默，S>1 已沉默 S−1",
-                     label["silence_group"]: "依 TrF 分 a [0,0.4) b [0.4,0.6) c [0.6,0.8) d [0.8,0.95) e [0.95,1]；e 最接近沉默",
-                     label["history"]: f"低頻/新客：購買少於 {s.min_visits} 天，以全體客戶的典型間隔評分",
-                     label["dormancy"]: "距最近購買幾個整月：未滿1個月、1、2、3個月、3個月以上",
-                     label["visits_per_year"]: "近 12 個月的購買天數（不滿一年者換算成一年）",
-                     label["value_class"]: "高＝消費金額 ABC 分類的 A、B 類",
-                     label["action"]: "種子 004 依狀態與價值的做法；完整做法見 說明",
-                 })
-    groups = Block(_counts(silence["silence_group"], sil.GROUPS, label["silence_group"], silence["value"]),
-                   title="各沉默分組人數", formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False,
-                   charts=(Chart("col", "各沉默分組人數（a 活躍 → e 沉默）", label["silence_group"], ("人數",)),))
-    dormancy = Block(_counts(silence["dormancy"], sil.DORMANCY, label["dormancy"]), title=label["dormancy"],
-                     formats={"占比": "0.0%"}, as_table=False,
-                     charts=(Chart("col", "多久沒買：人數", label["dormancy"], ("人數",)),))
-    rate = Block(_counts(silence["visit_rate_class"], sil.VISIT_RATE, label["visit_rate_class"]),
-                 title=label["visit_rate_class"], formats={"占比": "0.0%"}, as_table=False)
+    main = Block(
+        display,
+        formats=formats,
+        color_scale=(label["silence_score"],),
+        data_bars=(label["value"],),
+        widths={label["action"]: 32},
+        hidden=(label["rank_ratio"],),
+        comments={
+            label["priority_rank"]: "1 = 最先打：高價值、還可能回來、又快要沉默的人排在前面",
+            label["priority"]: "100 × 消費金額百分位 × 仍是客戶的機率 × (1+TrF)÷2（種子 004 四.3、五.2）",
+            label["visits"]: "有正數金額的不同購買日數（同一天買幾次算一次）",
+            label["mean_interval"]: "相鄰兩次購買日相隔的天數（Ti）的平均",
+            label["max_interval"]: "相鄰兩次購買日相隔的天數（Ti）最長的一次",
+            label["recency"]: "基準日 − 最近購買日（種子 004 的 Tr）",
+            label["rank_ratio"]: "TrF：幾天沒來 在 {T1…Tn−1, Tr} 由小到大的秩次 ÷ 購買天數；1 表示已達歷史最長間隔",
+            label["silence_score"]: "S＝幾天沒來 ÷ 最長間隔：S<1 尚未沉默，S=1 進入沉默，S>1 已沉默 S−1",
+            label["silence_group"]: "依 TrF 分 a [0,0.4) b [0.4,0.6) c [0.6,0.8) d [0.8,0.95) e [0.95,1]；e 最接近沉默",
+            label["history"]: f"低頻/新客：購買少於 {s.min_visits} 天，以全體客戶的典型間隔評分",
+            label["dormancy"]: "距最近購買幾個整月：未滿1個月、1、2、3個月、3個月以上",
+            label["visits_per_year"]: "近 12 個月的購買天數（不滿一年者換算成一年）",
+            label["value_class"]: "高＝消費金額 ABC 分類的 A、B 類",
+            label["action"]: "種子 004 依狀態與價值的做法；完整做法見 說明",
+        },
+    )
+    groups = Block(
+        _counts(silence["silence_group"], sil.GROUPS, label["silence_group"], silence["value"]),
+        title="各沉默分組人數",
+        formats={"占比": "0.0%", "消費金額": "#,##0"},
+        as_table=False,
+        charts=(Chart("col", "各沉默分組人數（a 活躍 → e 沉默）", label["silence_group"], ("人數",)),),
+    )
+    dormancy = Block(
+        _counts(silence["dormancy"], sil.DORMANCY, label["dormancy"]),
+        title=label["dormancy"],
+        formats={"占比": "0.0%"},
+        as_table=False,
+        charts=(Chart("col", "多久沒買：人數", label["dormancy"], ("人數",)),),
+    )
+    rate = Block(
+        _counts(silence["visit_rate_class"], sil.VISIT_RATE, label["visit_rate_class"]),
+        title=label["visit_rate_class"],
+        formats={"占比": "0.0%"},
+        as_table=False,
+    )
     playbook = "；".join(f"{r.state}・{r.value}：{r.playbook}" for r in sil.playbook_table().itertuples())
-    lead = (f"沉默排名（基準日 {s.date_text(pd.Timestamp(as_of))}）：最該先打的客戶在最上面，第一欄「優先順序」1 = 最先打；"
-            "最右欄是建議做法。欄名上的註解說明每欄怎麼算。")
+    lead = (
+        f"沉默排名（基準日 {s.date_text(pd.Timestamp(as_of))}）：最該先打的客戶在最上面，第一欄「優先順序」1 = 最先打；"
+        "最右欄是建議做法。欄名上的註解說明每欄怎麼算。"
+    )
     notes = (
         "種子 004 沉默客戶喚回方案。購買日＝有正數金額的不同購買日；Ti＝相鄰兩次購買日的間隔天數；"
         "Tr（幾天沒來）＝基準日−最近購買日。",
@@ -316,9 +446,11 @@ def silence_sheet(silence: pd.DataFrame, as_of, settings: Settings, directory: p
         f"每月 ≥{s.regular_per_month:g} 次（每年 ≥{s.regular_per_month * 12:g} 次）為忠誠或常規——價值高者忠誠、其餘常規"
         f"（種子的常規客戶還有未滿足的需求、可提高客單價）；每年 ≥{s.marginal_per_year:g} 次為邊緣；"
         f"多於 {s.lost_per_year:g} 次為休眠；{s.lost_per_year:g} 次以下為流失。門檻可在 設定 工作表調整。",
-        f"優先分數＝未來 {s.horizon_days} 天內再購買的機率（%），由 客戶價值 工作表的模型與本資料過去的再購紀錄估計（見該表）；"
+        f"優先分數＝未來 {s.horizon_days} 天內再購買的機率（%），由 客戶價值 "
+        f"工作表的模型與本資料過去的再購紀錄估計（見該表）；"
         "TrF、S、分組與建議行動照種子 004，說明客戶現在的狀態與該怎麼做。價值「高」＝ABC 的 A、B 類。",
-        "建議行動依 S 與價值（種子 004 喚回方案）：S>2 深度沉默、1≤S≤2 剛沉默；S<1 時 低頻/新客 為新客、c–e 組接近沉默、"
+        "建議行動依 S 與價值（種子 004 喚回方案）：S>2 深度沉默、1≤S≤2 剛沉默；S<1 時 低頻/新客 為新客、c–e "
+        "組接近沉默、"
         "a–b 組活躍。各行動的完整做法（價值高／一般）：" + playbook + "。",
         "退貨（負數金額）已從消費金額扣除、不算一次購買；0 元不算購買。",
         PRIORITY_CHECK,
@@ -333,52 +465,89 @@ def _listed_note(n: int, order: str) -> tuple[str, ...]:
 
 
 #: what the CDNOW benchmark measured (benchmarks/bench_clv.py; see docs/customer-value.md)
-PRIORITY_CHECK = ("驗證（公開 CDNOW 資料，1997/9/30 前預測 1998/6/30 前誰會再買）：優先分數 AUC 0.771，只看距今天數 Tr 0.759；"
-                  "名單前 20% 涵蓋下期消費 67.6%，Tr 64.4%。")
+PRIORITY_CHECK = (
+    "驗證（公開 CDNOW 資料，1997/9/30 前預測 1998/6/30 前誰會再買）：優先分數 AUC 0.771，只看距今天數 Tr 0.759；"
+    "名單前 20% 涵蓋下期消費 67.6%，Tr 64.4%。"
+)
 
 
-def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings,
-                  directory: pd.DataFrame | None = None) -> ResultSheet:
+def segment_sheet(
+    segments: pd.DataFrame, info: dict, settings: Settings, directory: pd.DataFrame | None = None
+) -> ResultSheet:
     label = seg.LABELS
-    display = with_contacts(segments.head(MAX_LISTED).rename(columns=label), label["customer_id"], directory,
-                            CONTACT_LABELS)
-    formats = {label["monetary"]: "#,##0", label["average_ticket"]: "#,##0", label["value_score"]: "0.0",
-               label["recency"]: "0"}
-    main = Block(display, formats=formats, color_scale=(label["value_score"],), color_scale_reverse=True,
-                 data_bars=(label["monetary"],), hidden=(label["r_score"], label["f_score"], label["m_score"]),
-                 comments={label["recency"]: "基準日 − 最近購買日", label["frequency"]: "有正數金額的不同購買日數",
-                           label["monetary"]: "淨消費金額（退貨已扣除）",
-                           label["rfm_score"]: "R、F、M 各 1–5 分（五分位；R 越近越高），例：545",
-                           label["rfm_segment"]: "R、F、M 高於或低於全體平均，分成種子 002 的八類",
-                           label["abc_class"]: f"依消費金額排名：前 {settings.abc_a:.0%} A、"
-                                               f"再 {settings.abc_b:.0%} B、其餘 C",
-                           label["value_score"]: "R、F、M 百分位加權的 0–100 分；VIP >80、重要 >60、普通 >40",
-                           label["cluster"]: "k-means 依 R、F、M 自動分出的客群；客群 1 平均價值最高"})
+    display = with_contacts(
+        segments.head(MAX_LISTED).rename(columns=label), label["customer_id"], directory, CONTACT_LABELS
+    )
+    formats = {
+        label["monetary"]: "#,##0",
+        label["average_ticket"]: "#,##0",
+        label["value_score"]: "0.0",
+        label["recency"]: "0",
+    }
+    main = Block(
+        display,
+        formats=formats,
+        color_scale=(label["value_score"],),
+        color_scale_reverse=True,
+        data_bars=(label["monetary"],),
+        hidden=(label["r_score"], label["f_score"], label["m_score"]),
+        comments={
+            label["recency"]: "基準日 − 最近購買日",
+            label["frequency"]: "有正數金額的不同購買日數",
+            label["monetary"]: "淨消費金額（退貨已扣除）",
+            label["rfm_score"]: "R、F、M 各 1–5 分（五分位；R 越近越高），例：545",
+            label["rfm_segment"]: "R、F、M 高於或低於全體平均，分成種子 002 的八類",
+            label["abc_class"]: f"依消費金額排名：前 {settings.abc_a:.0%} A、再 {settings.abc_b:.0%} B、其餘 C",
+            label["value_score"]: "R、F、M 百分位加權的 0–100 分；VIP >80、重要 >60、普通 >40",
+            label["cluster"]: "k-means 依 R、F、M 自動分出的客群；客群 1 平均價值最高",
+        },
+    )
     strategy = seg.segment_strategies(segments).rename(columns=seg.STRATEGY_LABELS)
-    mix = Block(strategy, title="RFM 八類客戶與建議策略（種子 002）", formats={"消費金額": "#,##0", "占比": "0.0%"},
-                as_table=False, widths={"建議策略": 30, "說明": 24},
-                charts=(Chart("bar", "RFM 分群人數", label["rfm_segment"], ("人數",)),))
+    mix = Block(
+        strategy,
+        title="RFM 八類客戶與建議策略（種子 002）",
+        formats={"消費金額": "#,##0", "占比": "0.0%"},
+        as_table=False,
+        widths={"建議策略": 30, "說明": 24},
+        charts=(Chart("bar", "RFM 分群人數", label["rfm_segment"], ("人數",)),),
+    )
     profiles = seg.cluster_profiles(segments).rename(columns=seg.PROFILE_LABELS)
-    cluster = Block(profiles, title=f"k-means 客群輪廓（k={info['k']}，依輪廓係數選出）",
-                    formats={"占比": "0.0%", "M 中位數": "#,##0", "消費金額": "#,##0", "平均價值分數": "0.0"},
-                    as_table=False)
-    blocks = [Block(_counts(segments[key], seg.CATEGORIES[key], label[key], segments["monetary"]), title=title,
-                    formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False, charts=charts)
-              for key, title, charts in (
-                  ("abc_class", "ABC 分類", ()),
-                  ("value_matrix", "客戶價值矩陣（頻率 × 平均客單價）", ()),
-                  ("quadrant", "貢獻度 × 忠誠度（種子 004）", ()),
-                  ("value_tier", "綜合價值等級", (Chart("pie", "綜合價值等級", label["value_tier"], ("人數",)),)))]
+    cluster = Block(
+        profiles,
+        title=f"k-means 客群輪廓（k={info['k']}，依輪廓係數選出）",
+        formats={"占比": "0.0%", "M 中位數": "#,##0", "消費金額": "#,##0", "平均價值分數": "0.0"},
+        as_table=False,
+    )
+    blocks = [
+        Block(
+            _counts(segments[key], seg.CATEGORIES[key], label[key], segments["monetary"]),
+            title=title,
+            formats={"占比": "0.0%", "消費金額": "#,##0"},
+            as_table=False,
+            charts=charts,
+        )
+        for key, title, charts in (
+            ("abc_class", "ABC 分類", ()),
+            ("value_matrix", "客戶價值矩陣（頻率 × 平均客單價）", ()),
+            ("quadrant", "貢獻度 × 忠誠度（種子 004）", ()),
+            ("value_tier", "綜合價值等級", (Chart("pie", "綜合價值等級", label["value_tier"], ("人數",)),)),
+        )
+    ]
     s = settings
     silhouette = "、".join(f"k={k}: {v:.3f}" for k, v in info["silhouette"].items()) or "資料不足，未分群"
-    sampled = (f"客戶 {info['n']:,} 位，超過 {seg.CLUSTER_SAMPLE:,} 位，所以用隨機抽樣（不是小批次 mini-batch）："
-               f"以 {seg.CLUSTER_SAMPLE:,} 位選 k 並求中心、"
-               f"輪廓係數以其中 {seg.SILHOUETTE_SAMPLE:,} 位計算，再把每位客戶分到最近的中心。"
-               "原因：輪廓係數的計算量隨人數平方成長，mini-batch 只加快求中心、"
-               "幫不了選 k；三個標準化特徵的中心在萬人樣本已很穩定。"
-               if info.get("sampled") else "")
-    lead = ("客戶分群：每位客戶一列，依綜合價值分數由高到低；第一欄是客戶編號，"
-            "右邊是他屬於哪一類（RFM、ABC、價值矩陣、客群）。下方是各類人數與建議策略。")
+    sampled = (
+        f"客戶 {info['n']:,} 位，超過 {seg.CLUSTER_SAMPLE:,} 位，所以用隨機抽樣（不是小批次 mini-batch）："
+        f"以 {seg.CLUSTER_SAMPLE:,} 位選 k 並求中心、"
+        f"輪廓係數以其中 {seg.SILHOUETTE_SAMPLE:,} 位計算，再把每位客戶分到最近的中心。"
+        "原因：輪廓係數的計算量隨人數平方成長，mini-batch 只加快求中心、"
+        "幫不了選 k；三個標準化特徵的中心在萬人樣本已很穩定。"
+        if info.get("sampled")
+        else ""
+    )
+    lead = (
+        "客戶分群：每位客戶一列，依綜合價值分數由高到低；第一欄是客戶編號，"
+        "右邊是他屬於哪一類（RFM、ABC、價值矩陣、客群）。下方是各類人數與建議策略。"
+    )
     notes = (
         "客戶分群（種子 001、002、004）。R＝幾天沒來、F＝購買天數、M＝淨消費金額；R/F/M 分數 1–5 依五分位"
         "（R 越近分數越高；R/F/M 各自的分數預設收合，按欄上方的 + 展開）。",
@@ -401,8 +570,11 @@ def segment_sheet(segments: pd.DataFrame, info: dict, settings: Settings,
 
 def call_first_mask(silence: pd.DataFrame) -> pd.Series:
     """優先聯絡: high value (ABC A/B), group d or e, and not yet deeply silent (S ≤ 2)."""
-    return ((silence["value_class"] == "高") & silence["silence_group"].isin(["d", "e"])
-            & (silence["silence_score"] <= sil.DEEP_SILENCE))
+    return (
+        (silence["value_class"] == "高")
+        & silence["silence_group"].isin(["d", "e"])
+        & (silence["silence_score"] <= sil.DEEP_SILENCE)
+    )
 
 
 def headline(silence: pd.DataFrame, segments: pd.DataFrame, info: dict) -> dict:
@@ -420,17 +592,29 @@ def headline(silence: pd.DataFrame, segments: pd.DataFrame, info: dict) -> dict:
 
 def summary_blocks(silence: pd.DataFrame, segments: pd.DataFrame) -> list[Block]:
     h = headline(silence, segments, {"k": 0})
-    numbers = pd.DataFrame({
-        "項目": ["客戶數", "已沉默比例（S ≥ 1）", "優先聯絡人數（高價值、d/e 組、S ≤ 2）", "總消費金額"],
-        "數值": [h["customers"], h["share_silent"], h["call_first"], float(segments["monetary"].sum())],
-    })
+    numbers = pd.DataFrame(
+        {
+            "項目": ["客戶數", "已沉默比例（S ≥ 1）", "優先聯絡人數（高價值、d/e 組、S ≤ 2）", "總消費金額"],
+            "數值": [h["customers"], h["share_silent"], h["call_first"], float(segments["monetary"].sum())],
+        }
+    )
     number_formats = {"數值": ("#,##0", "0.0%", "#,##0", "#,##0")}  # one format per row: numbers stay numbers
     group, segment = sil.LABELS["silence_group"], seg.LABELS["rfm_segment"]
     revenue = _counts(segments["rfm_segment"], seg.SEGMENT_ORDER, segment, segments["monetary"])
     return [
         Block(numbers, title="交易客戶（沉默排名、客戶分群）", formats=number_formats, as_table=False),
-        Block(_counts(silence["silence_group"], sil.GROUPS, group), title=group, formats={"占比": "0.0%"},
-              as_table=False, charts=(Chart("col", "各沉默分組人數", group, ("人數",)),)),
-        Block(revenue, title="各 RFM 分群消費金額", formats={"占比": "0.0%", "消費金額": "#,##0"}, as_table=False,
-              charts=(Chart("bar", "各 RFM 分群消費金額", segment, ("消費金額",)),)),
+        Block(
+            _counts(silence["silence_group"], sil.GROUPS, group),
+            title=group,
+            formats={"占比": "0.0%"},
+            as_table=False,
+            charts=(Chart("col", "各沉默分組人數", group, ("人數",)),),
+        ),
+        Block(
+            revenue,
+            title="各 RFM 分群消費金額",
+            formats={"占比": "0.0%", "消費金額": "#,##0"},
+            as_table=False,
+            charts=(Chart("bar", "各 RFM 分群消費金額", segment, ("消費金額",)),),
+        ),
     ]

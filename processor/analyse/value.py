@@ -123,22 +123,31 @@ def statistics_of(days: PurchaseDays, as_of_day: int | None = None) -> pd.DataFr
     """:func:`customer_statistics` from purchase days, as of ``as_of_day`` (default: the days' own as-of)."""
     as_of_day = days.as_of_day if as_of_day is None else as_of_day
     keep = days.day <= as_of_day
-    customer, day, spend = (days.customer, days.day, days.spend) if keep.all() else \
-        (days.customer[keep], days.day[keep], days.spend[keep])
+    customer, day, spend = (
+        (days.customer, days.day, days.spend) if keep.all() else (days.customer[keep], days.day[keep], days.spend[keep])
+    )
     stats = btyd.sufficient_statistics(customer, day, as_of_day)
-    start = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]]) if len(customer) else \
-        np.empty(0, dtype=np.int64)
+    start = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]]) if len(customer) else np.empty(0, dtype=np.int64)
     total = np.add.reduceat(spend, start) if len(start) else np.empty(0)
     first_spend = spend[start] if len(start) else np.empty(0)
     x = stats["x"]
     with np.errstate(invalid="ignore", divide="ignore"):
         repeat_spend = np.where(x > 0, (total - first_spend) / np.maximum(x, 1), np.nan)
     owner = stats["customer"]
-    return pd.DataFrame({
-        "customer_id": days.ids[owner], "x": x, "t_x": stats["t_x"], "T": stats["T"],
-        "recency": stats["T"] - stats["t_x"], "visits": x + 1, "mean_spend": total / (x + 1),
-        "repeat_spend": repeat_spend, "revenue": days.revenue[owner], "margin": days.margin[owner],
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": days.ids[owner],
+            "x": x,
+            "t_x": stats["t_x"],
+            "T": stats["T"],
+            "recency": stats["T"] - stats["t_x"],
+            "visits": x + 1,
+            "mean_spend": total / (x + 1),
+            "repeat_spend": repeat_spend,
+            "revenue": days.revenue[owner],
+            "margin": days.margin[owner],
+        }
+    )
 
 
 def _purchase_days(customer: np.ndarray, day: np.ndarray, amount: np.ndarray):
@@ -179,15 +188,16 @@ class CustomerValue:
     """Statistics, the fitted models, the learned priority and the value table of one log."""
 
     stats: pd.DataFrame
-    model: "ValueModel"
-    priority: "Priority"
+    model: ValueModel
+    priority: Priority
     scores: np.ndarray  # 0–100 per row of ``stats`` (first-appearance order)
     table: pd.DataFrame  # :func:`value_table`, sorted by CLV
     horizon_days: int
 
 
-def customer_value(transactions: pd.DataFrame, as_of, settings: Settings = Settings(),
-                   horizon_days: int | None = None) -> CustomerValue:
+def customer_value(
+    transactions: pd.DataFrame, as_of, settings: Settings = Settings(), horizon_days: int | None = None
+) -> CustomerValue:
     """The whole 客戶價值 computation on clean transactions: statistics → models → priority → table.
 
     ``horizon_days`` defaults to settings.horizon_days. The one path for the sheet, 沉默排名's priority
@@ -229,17 +239,34 @@ class ValueModel:
 
     def summary(self) -> dict:
         """The --json model block."""
+
         def block(fit):
-            return None if fit is None else {
-                "model": fit.name, "params": {k: round(v, 6) for k, v in fit.params.items()},
-                "standard_errors": {k: round(v, 6) for k, v in fit.standard_errors.items()},
-                "log_likelihood": round(fit.log_likelihood, 3) if np.isfinite(fit.log_likelihood) else None,
-                "customers": fit.customers, "converged": fit.converged, **({"message": fit.message} if fit.message else {})}
-        return {"model": self.count.name if self.count is not None else "empirical",
-                "time_unit": "day", "count": block(self.count), "spend": block(self.spend),
-                "candidates": [block(f) for f in self.candidates], "choice": self.choice,
-                "checks": list(self.checks), "fallback": self.fallback or None,
-                "customers": self.customers, "repeaters": self.repeaters}
+            return (
+                None
+                if fit is None
+                else {
+                    "model": fit.name,
+                    "params": {k: round(v, 6) for k, v in fit.params.items()},
+                    "standard_errors": {k: round(v, 6) for k, v in fit.standard_errors.items()},
+                    "log_likelihood": round(fit.log_likelihood, 3) if np.isfinite(fit.log_likelihood) else None,
+                    "customers": fit.customers,
+                    "converged": fit.converged,
+                    **({"message": fit.message} if fit.message else {}),
+                }
+            )
+
+        return {
+            "model": self.count.name if self.count is not None else "empirical",
+            "time_unit": "day",
+            "count": block(self.count),
+            "spend": block(self.spend),
+            "candidates": [block(f) for f in self.candidates],
+            "choice": self.choice,
+            "checks": list(self.checks),
+            "fallback": self.fallback or None,
+            "customers": self.customers,
+            "repeaters": self.repeaters,
+        }
 
 
 def fit_value_model(stats: pd.DataFrame, settings: Settings = Settings(), standard_errors: bool = True) -> ValueModel:
@@ -257,20 +284,36 @@ def fit_value_model(stats: pd.DataFrame, settings: Settings = Settings(), standa
     population_ticket = float(stats["mean_spend"].mean()) if n else float("nan")
     base = dict(customers=n, repeaters=repeaters, population_ticket=population_ticket, typical_gap=typical_gap)
     if n < 2 or repeaters < btyd.MIN_REPEATERS or (stats["t_x"] > 0).sum() < btyd.MIN_REPEATERS:
-        why = (f"只有 {n} 位客戶" if n < 2 else
-               f"只有 {repeaters} 位客戶有回購" if repeaters < btyd.MIN_REPEATERS else "所有購買都在同一天")
+        why = (
+            f"只有 {n} 位客戶"
+            if n < 2
+            else f"只有 {repeaters} 位客戶有回購"
+            if repeaters < btyd.MIN_REPEATERS
+            else "所有購買都在同一天"
+        )
         return ValueModel(None, None, fallback=f"{why}，無法估計購買模型：改用經驗規則（見說明）", **base)
     x, t_x, T, count, _ = btyd.compress(stats["x"], stats["t_x"], stats["T"])
-    candidates = (btyd.fit_bgnbd(x, t_x, T, count, standard_errors), btyd.fit_pareto_nbd(x, t_x, T, count, standard_errors))
+    candidates = (
+        btyd.fit_bgnbd(x, t_x, T, count, standard_errors),
+        btyd.fit_pareto_nbd(x, t_x, T, count, standard_errors),
+    )
     chosen, choice = choose_model(candidates)
     spend = btyd.fit_gamma_gamma(stats["x"], stats["repeat_spend"], standard_errors=standard_errors)
     checks = list(_checks(stats, spend))
     if chosen is None:
         reasons = "；".join(f"{f.name}: {f.message}" for f in candidates)
-        return ValueModel(None, spend if spend.converged else None, candidates, choice, tuple(checks),
-                          f"購買模型沒有收斂（{reasons}）：改用經驗規則（見說明）", **base)
-    return ValueModel(chosen, spend if spend.converged and spend.params["q"] > 1 else None, candidates, choice,
-                      tuple(checks), **base)
+        return ValueModel(
+            None,
+            spend if spend.converged else None,
+            candidates,
+            choice,
+            tuple(checks),
+            f"購買模型沒有收斂（{reasons}）：改用經驗規則（見說明）",
+            **base,
+        )
+    return ValueModel(
+        chosen, spend if spend.converged and spend.params["q"] > 1 else None, candidates, choice, tuple(checks), **base
+    )
 
 
 def choose_model(candidates) -> tuple[btyd.Fit | None, str]:
@@ -284,8 +327,11 @@ def choose_model(candidates) -> tuple[btyd.Fit | None, str]:
         return None, "兩個模型都沒有收斂"
     best = max(ok, key=lambda f: (f.log_likelihood, f.name == "BG/NBD"))
     others = "、".join(f"{f.name} {f.log_likelihood:,.1f}" for f in candidates if f is not best and f.converged)
-    return best, (f"選用 {best.name}：對數概似 {best.log_likelihood:,.1f}" + (f" 高於 {others}" if others else "")
-                  + "（兩模型參數個數相同，等同 AIC 比較；只用基準日前的資料）")
+    return best, (
+        f"選用 {best.name}：對數概似 {best.log_likelihood:,.1f}"
+        + (f" 高於 {others}" if others else "")
+        + "（兩模型參數個數相同，等同 AIC 比較；只用基準日前的資料）"
+    )
 
 
 def _checks(stats: pd.DataFrame, spend: btyd.GammaGammaFit) -> list[str]:
@@ -293,11 +339,15 @@ def _checks(stats: pd.DataFrame, spend: btyd.GammaGammaFit) -> list[str]:
     if len(repeat) >= 3 and repeat["repeat_spend"].std() > 0 and repeat["x"].std() > 0:
         corr = float(np.corrcoef(repeat["x"], repeat["repeat_spend"])[0, 1])
         if abs(corr) <= CORRELATION_LIMIT:
-            yield (f"回購次數與平均客單價的相關係數 {corr:.2f}（|r| ≤ {CORRELATION_LIMIT}）："
-                   "Gamma-Gamma「買多少次與每次花多少無關」的假設成立")
+            yield (
+                f"回購次數與平均客單價的相關係數 {corr:.2f}（|r| ≤ {CORRELATION_LIMIT}）："
+                "Gamma-Gamma「買多少次與每次花多少無關」的假設成立"
+            )
         else:
-            yield (f"注意：回購次數與平均客單價的相關係數 {corr:.2f}（|r| > {CORRELATION_LIMIT}）："
-                   "Gamma-Gamma 假設兩者無關，預期客單價可能偏差，請把它當參考")
+            yield (
+                f"注意：回購次數與平均客單價的相關係數 {corr:.2f}（|r| > {CORRELATION_LIMIT}）："
+                "Gamma-Gamma 假設兩者無關，預期客單價可能偏差，請把它當參考"
+            )
     if not spend.converged:
         yield f"客單價模型（Gamma-Gamma）無法估計（{spend.message}）：預期客單價用本人平均客單價"
     elif spend.params["q"] <= 1:
@@ -308,8 +358,9 @@ def _checks(stats: pd.DataFrame, spend: btyd.GammaGammaFit) -> list[str]:
 # 3. Per-customer value
 
 
-def value_table(stats: pd.DataFrame, model: ValueModel, horizon_days: float, settings: Settings = Settings()
-                ) -> pd.DataFrame:
+def value_table(
+    stats: pd.DataFrame, model: ValueModel, horizon_days: float, settings: Settings = Settings()
+) -> pd.DataFrame:
     """Per customer (rows of ``stats``): p_alive, expected_purchases (in the next ``horizon_days``),
     expected_ticket, expected_revenue, expected_margin, clv, value_tier, priority; sorted by clv.
 
@@ -338,13 +389,23 @@ def value_table(stats: pd.DataFrame, model: ValueModel, horizon_days: float, set
     years = np.diff(np.r_[0.0, steps]) / YEAR_DAYS
     marketing = settings.marketing_cost * p_alive * float(years @ discount)
     clv = discounted_purchases * ticket * rate - marketing
-    table = pd.DataFrame({
-        "customer_id": stats["customer_id"].to_numpy(), "p_alive": p_alive, "expected_purchases": purchases,
-        "expected_ticket": ticket, "expected_revenue": purchases * ticket, "expected_margin": purchases * ticket * rate,
-        "clv": clv, "value_tier": value_tiers(clv),
-        "repeat_purchases": x.astype(np.int64), "recency": T - t_x, "age": T,
-        "mean_spend": stats["mean_spend"].to_numpy(dtype=float), "revenue": revenue,
-    })
+    table = pd.DataFrame(
+        {
+            "customer_id": stats["customer_id"].to_numpy(),
+            "p_alive": p_alive,
+            "expected_purchases": purchases,
+            "expected_ticket": ticket,
+            "expected_revenue": purchases * ticket,
+            "expected_margin": purchases * ticket * rate,
+            "clv": clv,
+            "value_tier": value_tiers(clv),
+            "repeat_purchases": x.astype(np.int64),
+            "recency": T - t_x,
+            "age": T,
+            "mean_spend": stats["mean_spend"].to_numpy(dtype=float),
+            "revenue": revenue,
+        }
+    )
     order = np.argsort(-clv, kind="stable")
     table = table.iloc[order].reset_index(drop=True)
     table.insert(0, "value_rank", np.arange(1, len(table) + 1))
@@ -407,8 +468,9 @@ def value_tiers(clv: np.ndarray) -> pd.Categorical:
         share = np.empty(positive.sum())
         share[order] = (np.arange(1, positive.sum() + 1)) / positive.sum()
         rank[positive] = share
-    codes = np.where(~positive, 3, np.where(rank <= TOP_SHARE + 1e-12, 0,
-                                            np.where(rank <= TOP_SHARE + MIDDLE_SHARE + 1e-12, 1, 2)))
+    codes = np.where(
+        ~positive, 3, np.where(rank <= TOP_SHARE + 1e-12, 0, np.where(rank <= TOP_SHARE + MIDDLE_SHARE + 1e-12, 1, 2))
+    )
     return pd.Categorical.from_codes(codes.astype(np.int8), TIERS)
 
 
@@ -445,7 +507,8 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
     chance to buy again. Why learned, not only the BTYD model: on CDNOW the models' expected purchases
     rank returners a little worse than this blend (benchmarks/bench_clv.py) because recency,
     frequency and spend carry information the stationary model smooths away (e.g. the first weeks
-    after a customer's first purchase). Up to :data:`PRIORITY_SAMPLE` customers per split, seeded; features standardised on the training rows.
+    after a customer's first purchase). Up to :data:`PRIORITY_SAMPLE` customers per split, seeded;
+    features standardised on the training rows.
     Falls back (reason in ``fallback``) when there is no model, or too few returners or non-returners.
     """
     from sklearn.linear_model import LogisticRegression
@@ -476,15 +539,18 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
         lengths.append(h)
     y = np.concatenate(labels) if labels else np.empty(0, dtype=bool)
     if y.sum() < MIN_LABELS or (~y).sum() < MIN_LABELS:
-        return Priority(None, fallback=f"可學習的再購紀錄不足（再購 {int(y.sum())}、未再購 {int((~y).sum())}，各需 {MIN_LABELS}）")
+        return Priority(
+            None, fallback=f"可學習的再購紀錄不足（再購 {int(y.sum())}、未再購 {int((~y).sum())}，各需 {MIN_LABELS}）"
+        )
     X = np.vstack(features)
     centre, scale = X.mean(axis=0), X.std(axis=0)
     scale[scale == 0] = 1.0
     fit = LogisticRegression(C=1.0, max_iter=2000).fit((X - centre) / scale, y)
     # folded back onto the raw features: score = X·coef + intercept
     coefficients = fit.coef_[0] / scale
-    return Priority(coefficients, float(fit.intercept_[0] - centre @ coefficients), _feature_names(names), len(y),
-                    tuple(lengths))
+    return Priority(
+        coefficients, float(fit.intercept_[0] - centre @ coefficients), _feature_names(names), len(y), tuple(lengths)
+    )
 
 
 def priority_features(stats: pd.DataFrame, model: ValueModel, horizon_days: float) -> np.ndarray:
@@ -496,16 +562,25 @@ def priority_features(stats: pd.DataFrame, model: ValueModel, horizon_days: floa
         if fit.converged:
             columns.append(np.log(np.maximum(fit.expected_purchases(horizon_days, x, t_x, T), 1e-12)))
             columns.append(np.log(np.maximum(fit.p_alive(x, t_x, T), 1e-12)))
-    columns += [np.log(np.maximum(expected_ticket(model, stats), 1e-9)),
-                np.log(np.maximum(stats["mean_spend"].to_numpy(dtype=float), 1e-9)),
-                np.log1p(x), np.log1p(T - t_x), np.log1p(T)]
+    columns += [
+        np.log(np.maximum(expected_ticket(model, stats), 1e-9)),
+        np.log(np.maximum(stats["mean_spend"].to_numpy(dtype=float), 1e-9)),
+        np.log1p(x),
+        np.log1p(T - t_x),
+        np.log1p(T),
+    ]
     # a degenerate refit (tiny splits) can give NaN for a few customers: read it as "no purchases expected"
     return np.nan_to_num(np.column_stack(columns), nan=np.log(1e-12), posinf=50.0, neginf=np.log(1e-12))
 
 
 def _feature_names(models) -> tuple[str, ...]:
     return tuple(f"{kind}({m})" for m in models for kind in ("log E[購買次數]", "log P(alive)")) + (
-        "log 預期客單價", "log 平均客單價", "log(1+x)", "log(1+距今天數)", "log(1+T)")
+        "log 預期客單價",
+        "log 平均客單價",
+        "log(1+x)",
+        "log(1+距今天數)",
+        "log(1+T)",
+    )
 
 
 def priority_scores(priority: Priority, stats: pd.DataFrame, model: ValueModel, horizon_days: float) -> np.ndarray:
@@ -531,9 +606,14 @@ def priority_from_statistics(statistics: pd.DataFrame, as_of, settings: Settings
     first = statistics["first_purchase"].to_numpy(dtype="datetime64[D]")
     last = statistics["last_purchase"].to_numpy(dtype="datetime64[D]")
     visits = statistics["visits"].to_numpy(dtype=float)
-    stats = pd.DataFrame({"x": (visits - 1).astype(np.int64), "t_x": (last - first).astype(np.int64),
-                          "T": (as_of_day - first).astype(np.int64),
-                          "mean_spend": statistics["revenue"].to_numpy(dtype=float) / np.maximum(visits, 1),
-                          "repeat_spend": np.nan})
+    stats = pd.DataFrame(
+        {
+            "x": (visits - 1).astype(np.int64),
+            "t_x": (last - first).astype(np.int64),
+            "T": (as_of_day - first).astype(np.int64),
+            "mean_spend": statistics["revenue"].to_numpy(dtype=float) / np.maximum(visits, 1),
+            "repeat_spend": np.nan,
+        }
+    )
     model = fit_value_model(stats, settings, standard_errors=False)
     return priority_scores(Priority(None, fallback="只有每位客戶的彙總"), stats, model, settings.horizon_days)

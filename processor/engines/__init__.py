@@ -8,7 +8,7 @@ holding whole customers and then one global step.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from processor.engines.kernel import CustomerTables, finish
 from processor.read.logs import TransactionLog
@@ -32,9 +32,17 @@ def choose_engine(log: TransactionLog, engine: str = "auto", scheduler: str | No
     return "dask" if scheduler or log.estimated_rows > AUTO_DASK_ROWS else "pandas"
 
 
-def customer_tables(log: TransactionLog, as_of, settings: Settings | None = None, *, engine: str = "auto",
-                    scheduler: str | None = None, memory_limit: str | None = None, workers: int | None = None,
-                    progress: Callable[[str], None] | None = None) -> CustomerTables:
+def customer_tables(
+    log: TransactionLog,
+    as_of,
+    settings: Settings | None = None,
+    *,
+    engine: str = "auto",
+    scheduler: str | None = None,
+    memory_limit: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CustomerTables:
     """沉默排名 and 客戶分群 tables (every customer) of a transaction log, on the chosen engine."""
     import pandas as pd
 
@@ -45,8 +53,9 @@ def customer_tables(log: TransactionLog, as_of, settings: Settings | None = None
     if chosen == "dask":
         from processor.engines import distributed
 
-        partials, details = distributed.partials(log, as_of, settings, progress, scheduler=scheduler,
-                                                 memory_limit=memory_limit, workers=workers)
+        partials, details = distributed.partials(
+            log, as_of, settings, progress, scheduler=scheduler, memory_limit=memory_limit, workers=workers
+        )
     else:
         from processor.engines import memory
 

@@ -23,8 +23,16 @@ ID_DTYPE = "string[pyarrow]"
 LOCAL_MEMORY_SHARE = 0.5  # of the machine's memory, for a local cluster without --memory-limit
 
 
-def partials(log: TransactionLog, as_of, settings: Settings, progress, *, scheduler: str | None = None,
-             memory_limit: str | None = None, workers: int | None = None) -> tuple[list[Partial], dict]:
+def partials(
+    log: TransactionLog,
+    as_of,
+    settings: Settings,
+    progress,
+    *,
+    scheduler: str | None = None,
+    memory_limit: str | None = None,
+    workers: int | None = None,
+) -> tuple[list[Partial], dict]:
     """Each shuffled partition's :class:`Partial`, and facts for the summary (workers, partitions)."""
     import dask
     from dask import delayed
@@ -46,10 +54,12 @@ def partials(log: TransactionLog, as_of, settings: Settings, progress, *, schedu
                 progress(f"分區 {done}/{len(futures)} 完成")
             results = client.gather(futures)
         except KilledWorker as exc:  # the same part killed worker after worker: too little memory per worker
-            raise UnusableInput("Dask worker 一再因記憶體不足而中止，工作沒有完成",
-                                "請提高每個 worker 的記憶體" + step("memory_limit_options") + "，或減少 worker 數",
-                                en="Dask workers kept dying (out of memory); the job did not finish",
-                                fix_en="give each worker more memory (--memory-limit) or use fewer workers") from exc
+            raise UnusableInput(
+                "Dask worker 一再因記憶體不足而中止，工作沒有完成",
+                "請提高每個 worker 的記憶體" + step("memory_limit_options") + "，或減少 worker 數",
+                en="Dask workers kept dying (out of memory); the job did not finish",
+                fix_en="give each worker more memory (--memory-limit) or use fewer workers",
+            ) from exc
         return results, {"workers": workers_seen, "partitions": len(tasks), "scheduler": scheduler or "local"}
 
 
@@ -71,11 +81,22 @@ def _read(log: TransactionLog):
         if fmt == "parquet":
             part = dd.read_parquet(paths, columns=list(columns.values()), split_row_groups=True)  # parallel reads
         else:
-            part = dd.read_csv(paths, usecols=list(columns.values()), dtype=str, keep_default_na=False,
-                               encoding=encoding, blocksize=CSV_BLOCK)
+            part = dd.read_csv(
+                paths,
+                usecols=list(columns.values()),
+                dtype=str,
+                keep_default_na=False,
+                encoding=encoding,
+                blocksize=CSV_BLOCK,
+            )
         part = part.rename(columns={v: k for k, v in columns.items()})
-        frames.append(part.map_partitions(_typed, optional, meta=meta.assign(
-            customer_id=meta["customer_id"].astype(ID_DTYPE), **{k: 0.0 for k in optional})))
+        frames.append(
+            part.map_partitions(
+                _typed,
+                optional,
+                meta=meta.assign(customer_id=meta["customer_id"].astype(ID_DTYPE), **{k: 0.0 for k in optional}),
+            )
+        )
     return frames[0] if len(frames) == 1 else dd.concat(frames, interleave_partitions=False)
 
 
@@ -104,18 +125,29 @@ def _client(scheduler: str | None, memory_limit: str | None, workers: int | None
         try:
             client = Client(scheduler)
         except (OSError, TimeoutError, ValueError) as exc:  # refused, timed out, or not an address
-            raise UnusableInput(f"無法連線到 Dask 排程器 {scheduler}（{type(exc).__name__}）",
-                                "請確認排程器已啟動、位址與埠號正確、防火牆允許連線（見 docs/scale.md）",
-                                en=f"cannot reach the Dask scheduler at {scheduler}",
-                                fix_en="check that the scheduler is running, the address and port, and the firewall "
-                                       "(see docs/scale.md)") from None
+            raise UnusableInput(
+                f"無法連線到 Dask 排程器 {scheduler}（{type(exc).__name__}）",
+                "請確認排程器已啟動、位址與埠號正確、防火牆允許連線（見 docs/scale.md）",
+                en=f"cannot reach the Dask scheduler at {scheduler}",
+                fix_en="check that the scheduler is running, the address and port, and the firewall "
+                "(see docs/scale.md)",
+            ) from None
         with client:
             yield client
         return
     n = workers or max(1, min(os.cpu_count() or 1, 4))
     total = _bytes(memory_limit) if memory_limit else int(_machine_memory() * LOCAL_MEMORY_SHARE)
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=total // n,
-                      dashboard_address=":0", silence_logs=50) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=total // n,
+            dashboard_address=":0",
+            silence_logs=50,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -132,5 +164,9 @@ def _bytes(text: str) -> int:
     try:
         return int(parse_bytes(text))
     except (ValueError, TypeError):
-        raise UnusableInput(f"{step('memory_limit')} {text!r} 無法辨識", "請寫成 6GB 或 6000MB",
-                            en=f"--memory-limit {text!r} is not a size", fix_en="write it like 6GB or 6000MB") from None
+        raise UnusableInput(
+            f"{step('memory_limit')} {text!r} 無法辨識",
+            "請寫成 6GB 或 6000MB",
+            en=f"--memory-limit {text!r} is not a size",
+            fix_en="write it like 6GB or 6000MB",
+        ) from None

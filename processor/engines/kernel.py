@@ -65,9 +65,13 @@ def partition_tables(frame: pd.DataFrame, as_of, settings: Settings, name: str) 
     frame = frame.set_axis(pd.Index(np.zeros(len(frame)), dtype=float))
     clean, problems = clean_transactions(frame, as_of, sheet=name)
     if clean.empty:
-        empty = pd.DataFrame({"customer_id": pd.Series([], dtype=object),
-                              **{k: pd.Series([], dtype="datetime64[ns]" if k.endswith("purchase") else float)
-                                 for k in STATISTICS}, "id_hash": pd.Series([], dtype=np.uint64)})
+        empty = pd.DataFrame(
+            {
+                "customer_id": pd.Series([], dtype=object),
+                **{k: pd.Series([], dtype="datetime64[ns]" if k.endswith("purchase") else float) for k in STATISTICS},
+                "id_hash": pd.Series([], dtype=np.uint64),
+            }
+        )
         return Partial(empty, np.zeros(0, dtype=np.int64), problems, len(frame))
     statistics, pool = customer_statistics(clean, as_of, settings)
     return Partial(statistics, pool, problems, len(frame))
@@ -79,12 +83,13 @@ def finish(partials: list[Partial], as_of, settings: Settings, engine: str) -> C
     from processor.analyse.segments import segment_table
     from processor.analyse.silence import silence_from_statistics
 
-    statistics = pd.concat([p.statistics for p in partials], ignore_index=True) if len(partials) > 1 \
-        else partials[0].statistics
+    statistics = (
+        pd.concat([p.statistics for p in partials], ignore_index=True) if len(partials) > 1 else partials[0].statistics
+    )
     length = max((len(p.pool) for p in partials), default=0)
     pool = np.zeros(length, dtype=np.int64)
     for p in partials:
-        pool[:len(p.pool)] += p.pool
+        pool[: len(p.pool)] += p.pool
     problems = merge_problems([p.problems for p in partials])
     rows = sum(p.rows for p in partials)
     silence = silence_from_statistics(statistics, pool, as_of, settings)
@@ -132,8 +137,15 @@ def merge_problems(lists: list[list[Problem]]) -> list[Problem]:
         out += kept[:MAX_LISTED_PROBLEMS]
         if len(kept) > MAX_LISTED_PROBLEMS:
             first = kept[0]
-            extra = Problem(first.sheet, None, first.column, None,
-                            f"另有 {len(kept) - MAX_LISTED_PROBLEMS:,} 列同樣問題（{first.problem}）", first.fix, first.severity)
+            extra = Problem(
+                first.sheet,
+                None,
+                first.column,
+                None,
+                f"另有 {len(kept) - MAX_LISTED_PROBLEMS:,} 列同樣問題（{first.problem}）",
+                first.fix,
+                first.severity,
+            )
             text = extra.problem
             ckey = (extra.severity, extra.sheet, extra.column, _COUNT.sub("#", text), extra.fix)
             if ckey in counted:
@@ -142,6 +154,6 @@ def merge_problems(lists: list[list[Problem]]) -> list[Problem]:
                 counted[ckey] = [extra, len(kept) - MAX_LISTED_PROBLEMS, text]
     for p, n, text in counted.values():
         found = _COUNT.search(text)
-        merged = text[:found.start()] + f"{n:,}" + text[found.end():] if found else text
+        merged = text[: found.start()] + f"{n:,}" + text[found.end() :] if found else text
         out.append(Problem(p.sheet, p.row, p.column, p.value, merged, p.fix, p.severity))
     return out

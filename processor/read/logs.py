@@ -76,42 +76,56 @@ def resolve_log(text: str) -> TransactionLog:
     if path.is_dir():
         found = sorted(p for p in path.iterdir() if not _ignored(p))
         if not found:
-            raise UnusableInput(f"資料夾 {path.name} 是空的（沒有 .parquet 或 .csv 檔）", "請放入交易紀錄檔再送出",
-                                en=f"folder {path.name} is empty (no .parquet or .csv file)",
-                                fix_en="put the transaction files in it and try again")
+            raise UnusableInput(
+                f"資料夾 {path.name} 是空的（沒有 .parquet 或 .csv 檔）",
+                "請放入交易紀錄檔再送出",
+                en=f"folder {path.name} is empty (no .parquet or .csv file)",
+                fix_en="put the transaction files in it and try again",
+            )
         name = path.name
     elif globbing.has_magic(text) and not path.exists():
         found = sorted(Path(p) for p in globbing.glob(text) if not _ignored(Path(p)))
         if not found:
-            raise UnusableInput(f"找不到符合 {text} 的檔案", "請確認路徑與萬用字元（例：exports/2025-*.csv）",
-                                en=f"no file matches {text}",
-                                fix_en="check the path and the pattern (e.g. exports/2025-*.csv)")
+            raise UnusableInput(
+                f"找不到符合 {text} 的檔案",
+                "請確認路徑與萬用字元（例：exports/2025-*.csv）",
+                en=f"no file matches {text}",
+                fix_en="check the path and the pattern (e.g. exports/2025-*.csv)",
+            )
         name = text
     elif path.is_file():
         found, name = [path], path.name
     else:
-        raise UnusableInput(f"找不到檔案 {path.name}", "請確認路徑與檔名", en=f"file not found: {path.name}",
-                            fix_en="check the path and the file name")
+        raise UnusableInput(
+            f"找不到檔案 {path.name}",
+            "請確認路徑與檔名",
+            en=f"file not found: {path.name}",
+            fix_en="check the path and the file name",
+        )
     others = [p for p in found if p.is_dir() or p.suffix.lower() not in LOG_SUFFIXES]
     if others:
         shown = "、".join(p.name for p in others[:5]) + ("…" if len(others) > 5 else "")
-        raise UnusableInput(f"{name} 裡有 {len(others)} 個不是交易紀錄的檔案或資料夾（{shown}），整批沒有處理",
-                            "請只放 .parquet 或 .csv 交易紀錄檔（其他檔案請移到別處），或用萬用字元只選交易檔",
-                            en=f"{name} holds {len(others)} file(s) or folder(s) that are not transaction logs "
-                               f"({shown}); nothing was scored",
-                            fix_en="keep only .parquet or .csv transaction files there, or select them with a glob")
+        raise UnusableInput(
+            f"{name} 裡有 {len(others)} 個不是交易紀錄的檔案或資料夾（{shown}），整批沒有處理",
+            "請只放 .parquet 或 .csv 交易紀錄檔（其他檔案請移到別處），或用萬用字元只選交易檔",
+            en=f"{name} holds {len(others)} file(s) or folder(s) that are not transaction logs "
+            f"({shown}); nothing was scored",
+            fix_en="keep only .parquet or .csv transaction files there, or select them with a glob",
+        )
     files = tuple(_check(p) for p in found)
     not_transactions = [f for f in files if f.columns is None]
     if not_transactions:
         bad = not_transactions[0]
         raise UnusableInput(
             f"{bad.path.name} 不是交易紀錄（找不到 客戶編號、日期、金額 欄）"
-            + (f"，另有 {len(not_transactions) - 1} 個檔案也是" if len(not_transactions) > 1 else "") + "，整批沒有處理",
+            + (f"，另有 {len(not_transactions) - 1} 個檔案也是" if len(not_transactions) > 1 else "")
+            + "，整批沒有處理",
             "請把不是交易紀錄的檔案移出，或改正欄名" + step("transactions_template_headers"),
             en=f"{bad.path.name} is not a transaction log (no 客戶編號/customer id, 日期/date, 金額/amount columns)"
-               + (f"; {len(not_transactions) - 1} more file(s) too" if len(not_transactions) > 1 else "")
-               + "; nothing was scored",
-            fix_en="move the other files out, or rename the columns as in the transactions template")
+            + (f"; {len(not_transactions) - 1} more file(s) too" if len(not_transactions) > 1 else "")
+            + "; nothing was scored",
+            fix_en="move the other files out, or rename the columns as in the transactions template",
+        )
     return TransactionLog(name, files)
 
 
@@ -124,17 +138,24 @@ def _check(path: Path) -> LogFile:
     """A file's format and column mapping (None when it is not a transactions table); wrong types raise."""
     size = path.stat().st_size
     if size == 0:
-        raise UnusableInput(f"{path.name} 是空檔案（0 位元組）", "請重新匯出或複製一次", en=f"{path.name} is empty (0 bytes)",
-                            fix_en="export or copy the file again")
+        raise UnusableInput(
+            f"{path.name} 是空檔案（0 位元組）",
+            "請重新匯出或複製一次",
+            en=f"{path.name} is empty (0 bytes)",
+            fix_en="export or copy the file again",
+        )
     if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
         try:
             meta = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow's own error types vary by version: any failure here is a bad file
-            raise UnusableInput(f"{path.name} 不是有效的 Parquet 檔（{type(exc).__name__}）", "請重新匯出或複製一次",
-                                en=f"{path.name} is not a valid Parquet file",
-                                fix_en="export or copy it again") from exc
+            raise UnusableInput(
+                f"{path.name} 不是有效的 Parquet 檔（{type(exc).__name__}）",
+                "請重新匯出或複製一次",
+                en=f"{path.name} is not a valid Parquet file",
+                fix_en="export or copy it again",
+            ) from exc
         schema = meta.schema_arrow
         columns = _mapping(schema.names)
         if columns is not None:
@@ -158,10 +179,12 @@ def _check_types(path: Path, schema, columns: dict) -> None:
     that would otherwise silently drop every row)."""
     import pyarrow as pa
 
-    expected = {"date": (pa.types.is_timestamp, pa.types.is_date, "日期或時間 (date/timestamp)"),
-                "amount": (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, "數字 (number)"),
-                "margin": (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, "數字 (number)"),
-                "cost": (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, "數字 (number)")}
+    expected = {
+        "date": (pa.types.is_timestamp, pa.types.is_date, "日期或時間 (date/timestamp)"),
+        "amount": (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, "數字 (number)"),
+        "margin": (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, "數字 (number)"),
+        "cost": (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, "數字 (number)"),
+    }
     for key, name in columns.items():
         if key not in expected:
             continue
@@ -170,9 +193,14 @@ def _check_types(path: Path, schema, columns: dict) -> None:
         if pa.types.is_dictionary(kind):
             kind = kind.value_type
         if not any(test(kind) for test in tests):
-            raise UnusableInput(f"{path.name} 的「{name}」欄型別是 {kind}，應該是{wanted}", "請在匯出時把這欄存成正確的型別",
-                                en=f"column {name!r} of {path.name} has type {kind}; expected {wanted}",
-                                fix_en="export that column with the right type", sheet=path.name, column=name)
+            raise UnusableInput(
+                f"{path.name} 的「{name}」欄型別是 {kind}，應該是{wanted}",
+                "請在匯出時把這欄存成正確的型別",
+                en=f"column {name!r} of {path.name} has type {kind}; expected {wanted}",
+                fix_en="export that column with the right type",
+                sheet=path.name,
+                column=name,
+            )
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -184,11 +212,15 @@ def _csv_header(path: Path) -> list[str]:
             break
         except UnicodeDecodeError as exc:
             if exc.start > len(head) - 4:  # cut mid-character by the 64 KB read
-                text = head[:exc.start].decode(encoding)
+                text = head[: exc.start].decode(encoding)
                 break
     else:
-        raise UnusableInput(f"{path.name} 不是 UTF-8 或 Big5 的文字檔", "請另存為 UTF-8 的 CSV",
-                            en=f"{path.name} is not UTF-8 or Big5 text", fix_en="save it as a UTF-8 CSV")
+        raise UnusableInput(
+            f"{path.name} 不是 UTF-8 或 Big5 的文字檔",
+            "請另存為 UTF-8 的 CSV",
+            en=f"{path.name} is not UTF-8 or Big5 text",
+            fix_en="save it as a UTF-8 CSV",
+        )
     first_line = text.splitlines()[0] if text else ""
     return list(pd.read_csv(io.StringIO(first_line + "\n"), dtype=str, nrows=0).columns) if first_line.strip() else []
 
@@ -209,8 +241,13 @@ def read_file(file: LogFile) -> pd.DataFrame:
     if file.format == "parquet":
         frame = pd.read_parquet(file.path, columns=list(file.columns.values()))
     else:
-        frame = pd.read_csv(file.path, usecols=list(file.columns.values()), dtype=str, keep_default_na=False,
-                            encoding=csv_encoding(file.path))
+        frame = pd.read_csv(
+            file.path,
+            usecols=list(file.columns.values()),
+            dtype=str,
+            keep_default_na=False,
+            encoding=csv_encoding(file.path),
+        )
     return frame.rename(columns={v: k for k, v in file.columns.items()})
 
 
@@ -231,9 +268,13 @@ def typed_partition(frame: pd.DataFrame) -> pd.DataFrame:
     for key in ("amount", "margin", "cost"):
         if key in frame.columns:
             column = frame[key]
-            out[key] = (column.astype(float) if column.dtype.kind in "iufb" else
-                        parse_amounts(column)[0] if column.dtype == object or pd.api.types.is_string_dtype(column)
-                        else pd.to_numeric(column.astype(object), errors="coerce").astype(float))
+            out[key] = (
+                column.astype(float)
+                if column.dtype.kind in "iufb"
+                else parse_amounts(column)[0]
+                if column.dtype == object or pd.api.types.is_string_dtype(column)
+                else pd.to_numeric(column.astype(object), errors="coerce").astype(float)
+            )
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -247,6 +288,10 @@ def _is_date_objects(column: pd.Series) -> bool:
 
 def empty_log_frame() -> pd.DataFrame:
     """The typed columns with no rows: the meta of a partition."""
-    return pd.DataFrame({"customer_id": pd.Series([], dtype=object), "date": pd.Series([], dtype="datetime64[ns]"),
-                         "amount": pd.Series([], dtype=float)})
-
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series([], dtype=object),
+            "date": pd.Series([], dtype="datetime64[ns]"),
+            "amount": pd.Series([], dtype=float),
+        }
+    )

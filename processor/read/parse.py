@@ -14,14 +14,27 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from processor.read import schema
 from processor.errors import ERROR, MAX_PROBLEMS_PER_CHECK, WARNING, Problem, step
 from processor.errors import capped as _capped
 from processor.privacy import BAD_CHECKSUM, BAD_FORMAT, MASKED, VALID, check_ids, mask_ids, mask_ids_in_text
+from processor.read import schema
 from processor.read.schema import KINDS, NON_DATA_SHEETS, PRIORITY, Field, SheetKind, normalise_header
-from processor.read.values import (blank_codes, cell_types, is_blank, name_key, nonexistent_dates, normalise_ids,
-                                   normalise_text, numbers_as_text, parse_amounts, parse_bools, parse_dates,
-                                   parse_phones, parse_tenure, roc_spelled)
+from processor.read.values import (
+    blank_codes,
+    cell_types,
+    is_blank,
+    name_key,
+    nonexistent_dates,
+    normalise_ids,
+    normalise_text,
+    numbers_as_text,
+    parse_amounts,
+    parse_bools,
+    parse_dates,
+    parse_phones,
+    parse_tenure,
+    roc_spelled,
+)
 from processor.read.workbook import HEADER_SCAN_ROWS, RawSheet
 
 
@@ -68,8 +81,10 @@ def _header_texts(grid: pd.DataFrame, row: int) -> list[tuple[int, str, str]]:
     width = grid.shape[1]
     cells = [_cell_text(grid.iat[row, col]) for col in range(width)]
     above = [_cell_text(grid.iat[row - 1, col]) for col in range(width)] if row > 0 else [""] * width
-    in_run = [bool(above[c]) and ((c > 0 and above[c - 1] == above[c]) or (c + 1 < width and above[c + 1] == above[c]))
-              for c in range(width)]
+    in_run = [
+        bool(above[c]) and ((c > 0 and above[c - 1] == above[c]) or (c + 1 < width and above[c + 1] == above[c]))
+        for c in range(width)
+    ]
     under_parent = any(in_run[c] and cells[c] for c in range(width))
     out = []
     for col in range(width):  # one header row: tens of columns
@@ -196,8 +211,9 @@ _FIX = {
 }
 
 
-def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
-                  factor: tuple | None = None) -> tuple[pd.Series, list[Problem]]:
+def _parse_column(
+    raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp, factor: tuple | None = None
+) -> tuple[pd.Series, list[Problem]]:
     """Parse one column; long text columns are parsed once per distinct value (exports repeat a lot).
     ``factor`` is ``pd.factorize(raw)`` when the caller has it already."""
     if len(raw) > 5000 and pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
@@ -213,7 +229,8 @@ def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
             for p in problems_u:  # bad distinct values, each spread back over the rows that hold it
                 for row in rows_by_code.get(p.row, []):
                     expanded.setdefault((p.problem, p.fix), []).append(
-                        Problem(sheet, int(row), p.column, p.value, p.problem, p.fix, p.severity))
+                        Problem(sheet, int(row), p.column, p.value, p.problem, p.fix, p.severity)
+                    )
             problems = []
             for found in expanded.values():
                 found.sort(key=lambda p: p.row)
@@ -222,27 +239,46 @@ def _parse_column(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
     return _parse_values(raw, f, sheet, as_of)
 
 
-def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
-                  limit: int | None = MAX_PROBLEMS_PER_CHECK) -> tuple[pd.Series, list[Problem]]:
+def _parse_values(
+    raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp, limit: int | None = MAX_PROBLEMS_PER_CHECK
+) -> tuple[pd.Series, list[Problem]]:
     problems: list[Problem] = []
     if f.deferred:
         return raw.astype(object), problems
 
     def report(mask: pd.Series, problem: str, fix: str, severity: str = ERROR, shown: pd.Series | None = None):
         shown = raw if shown is None else shown
-        found = [Problem(sheet, int(row), f.label, None if shown.get(row) is None else str(shown.get(row)), problem, fix,
-                         severity) for row in mask[mask].index]  # one Problem per bad cell …
+        found = [
+            Problem(
+                sheet,
+                int(row),
+                f.label,
+                None if shown.get(row) is None else str(shown.get(row)),
+                problem,
+                fix,
+                severity,
+            )
+            for row in mask[mask].index
+        ]  # one Problem per bad cell …
         problems.extend(found if limit is None else _capped(found))  # … up to a readable number
 
     if f.type == schema.DATE:
         parsed, bad = parse_dates(raw)
         missing_day = bad & nonexistent_dates(raw) if bad.any() else bad
-        report(missing_day, "這一天不存在（那個月沒有這一天，或那年不是閏年沒有 2/29）",
-               "請對照月曆改正：4、6、9、11 月只有 30 天，2 月平年 28 天、閏年 29 天")
+        report(
+            missing_day,
+            "這一天不存在（那個月沒有這一天，或那年不是閏年沒有 2/29）",
+            "請對照月曆改正：4、6、9、11 月只有 30 天，2 月平年 28 天、閏年 29 天",
+        )
         report(bad & ~missing_day, *_FIX[f.type])
         if f.past:
             future = parsed > as_of
-            report(future, f"日期在基準日（{as_of:%Y/%m/%d}）之後", "請確認年份（民國年如 113/3/5，西元年如 2024/3/5）", ERROR)
+            report(
+                future,
+                f"日期在基準日（{as_of:%Y/%m/%d}）之後",
+                "請確認年份（民國年如 113/3/5，西元年如 2024/3/5）",
+                ERROR,
+            )
             parsed = parsed.where(~future)
         old = parsed < pd.Timestamp("1900-01-01")
         report(old, "日期早於 1900 年", "請確認年份")
@@ -268,11 +304,20 @@ def _parse_values(raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp,
     elif f.type == schema.ID:
         parsed, status = check_ids(raw)
         masked = mask_ids(raw)
-        report(status == BAD_FORMAT, "身分證/居留證號格式錯誤",
-               "格式為 1 個英文字母 + 9 碼數字（舊式居留證為 2 個英文字母 + 8 碼數字）", shown=masked)
+        report(
+            status == BAD_FORMAT,
+            "身分證/居留證號格式錯誤",
+            "格式為 1 個英文字母 + 9 碼數字（舊式居留證為 2 個英文字母 + 8 碼數字）",
+            shown=masked,
+        )
         report(status == BAD_CHECKSUM, "身分證/居留證號檢查碼錯誤", "請核對證件上的號碼，可能有一碼打錯", shown=masked)
-        report(status == MASKED, "身分證/居留證號已遮蔽，無法檢查（這是之前的結果檔嗎？）",
-               "要檢查證號請送原始檔；只看其他結果可忽略這個提醒", WARNING, shown=masked)
+        report(
+            status == MASKED,
+            "身分證/居留證號已遮蔽，無法檢查（這是之前的結果檔嗎？）",
+            "要檢查證號請送原始檔；只看其他結果可忽略這個提醒",
+            WARNING,
+            shown=masked,
+        )
         parsed = parsed.where(status.notna())  # kept even when wrong: reported above, masked in every output
     elif f.type == schema.CHOICE:
         text = normalise_text(raw)
@@ -304,15 +349,21 @@ def _as_text(raw: pd.Series) -> pd.Series:
 def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple[ParsedSheet, list[Problem]]:
     """Parse the rows below a matched header row into a canonical frame, with every problem found."""
     kind, grid = match.kind, raw.grid
-    body = grid.iloc[match.row + 1:]
+    body = grid.iloc[match.row + 1 :]
     # each column hashed once (a 5M-row export costs a second per pass): blank cells and parsing share it
     factors = [pd.factorize(body.iloc[:, col], use_na_sentinel=True) for col in range(body.shape[1])]
     blank = np.column_stack([blank_codes(*fc) for fc in factors]) if len(body) else np.zeros((0, body.shape[1]), bool)
     kept = ~blank.all(axis=1)
     if len(body) and match.columns:  # the template's example row (範例：王小明 …) is not data
         codes, uniques = factors[min(match.columns)]
-        example = np.array([isinstance(u, str) and unicodedata.normalize("NFKC", u).strip().startswith(
-            schema.EXAMPLE_MARK) for u in uniques] + [False], dtype=bool)
+        example = np.array(
+            [
+                isinstance(u, str) and unicodedata.normalize("NFKC", u).strip().startswith(schema.EXAMPLE_MARK)
+                for u in uniques
+            ]
+            + [False],
+            dtype=bool,
+        )
         kept &= ~example[codes]  # code −1 (blank) takes the trailing False
     if not kept.all():
         body, blank = body.loc[kept], blank[kept]
@@ -334,8 +385,17 @@ def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple
             headers[name] = text
             extra.append(name)
         elif not text.startswith("Unnamed"):
-            problems.append(Problem(raw.name, match.row + 1, text, None, f"不認得的欄位，未使用（這是「{kind.label}」工作表）",
-                                    "若是錯字請改成範本上的欄名；多餘欄位可保留", WARNING))
+            problems.append(
+                Problem(
+                    raw.name,
+                    match.row + 1,
+                    text,
+                    None,
+                    f"不認得的欄位，未使用（這是「{kind.label}」工作表）",
+                    "若是錯字請改成範本上的欄名；多餘欄位可保留",
+                    WARNING,
+                )
+            )
     frame = pd.DataFrame(columns, index=body.index)
     for f in kind.fields:
         if f.key not in frame and not f.derived:
@@ -345,22 +405,52 @@ def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple
         cols = [c for c, k in match.columns.items() if k == f.key]
         if cols:
             missing = blank[:, cols[0]]
-            problems += _capped([Problem(raw.name, int(row), f.label, None, "必填欄位是空的", f"請填入{f.label}")
-                                 for row in body.index[missing]])
+            problems += _capped(
+                [
+                    Problem(raw.name, int(row), f.label, None, "必填欄位是空的", f"請填入{f.label}")
+                    for row in body.index[missing]
+                ]
+            )
         else:
-            problems.append(Problem(raw.name, match.row + 1, f.label, None, f"缺少必填欄位「{f.label}」",
-                                    f"請在標題列加上「{f.label}」欄"))
+            problems.append(
+                Problem(
+                    raw.name,
+                    match.row + 1,
+                    f.label,
+                    None,
+                    f"缺少必填欄位「{f.label}」",
+                    f"請在標題列加上「{f.label}」欄",
+                )
+            )
     for group in kind.required_any:  # e.g. 姓名 or 客戶編號: without either a row belongs to nobody
         labels = [kind.field(k).label for k in group]
         either = "或".join(f"「{label}」" for label in labels)
         if not present & set(group):
-            problems.append(Problem(raw.name, match.row + 1, "/".join(labels), None, f"缺少{either}欄",
-                                    f"請加上{either}欄，才能對應到名單"))
+            problems.append(
+                Problem(
+                    raw.name,
+                    match.row + 1,
+                    "/".join(labels),
+                    None,
+                    f"缺少{either}欄",
+                    f"請加上{either}欄，才能對應到名單",
+                )
+            )
             continue
         nobody = pd.concat([frame[k].isna() for k in group], axis=1).all(axis=1)
-        problems += _capped([Problem(raw.name, int(row), "/".join(labels), None,
-                                     f"{'和'.join(labels)}都是空的：這一列對應不到人，未納入分析", f"請填入{either}")
-                             for row in nobody[nobody].index])
+        problems += _capped(
+            [
+                Problem(
+                    raw.name,
+                    int(row),
+                    "/".join(labels),
+                    None,
+                    f"{'和'.join(labels)}都是空的：這一列對應不到人，未納入分析",
+                    f"請填入{either}",
+                )
+                for row in nobody[nobody].index
+            ]
+        )
     problems += _duplicates(raw.name, kind, frame)
     locations = {key: (None, col + 1) for col, key in match.columns.items()}
     return ParsedSheet(raw.name, kind, frame, headers, match.row + 1, extra, "table", locations), problems
@@ -400,14 +490,27 @@ def _duplicates(sheet: str, kind: SheetKind, frame: pd.DataFrame) -> list[Proble
         first = subset[complete].assign(_row=subset.index[complete]).groupby(keys)["_row"].transform("first")
         rows = dup[dup].index
         shown = "、".join(kind.field(k).label for k in keys)
-        problems += _capped([Problem(sheet, int(row), shown, value, f"重複：與第 {int(first.loc[row])} 列相同",
-                                     "請確認是否同一人；若是請合併成一列", WARNING)
-                             for row, value in zip(rows, _shown(kind, frame, keys[0], rows))])
+        problems += _capped(
+            [
+                Problem(
+                    sheet,
+                    int(row),
+                    shown,
+                    value,
+                    f"重複：與第 {int(first.loc[row])} 列相同",
+                    "請確認是否同一人；若是請合併成一列",
+                    WARNING,
+                )
+                for row, value in zip(rows, _shown(kind, frame, keys[0], rows))
+            ]
+        )
         reported.update(int(r) for r in rows)
     for shared, differing in kind.conflicts:
         if shared not in frame or differing not in frame:
             continue
-        pair = pd.DataFrame({"s": _compared(shared, frame[shared]), "d": _compared(differing, frame[differing])}).dropna()
+        pair = pd.DataFrame(
+            {"s": _compared(shared, frame[shared]), "d": _compared(differing, frame[differing])}
+        ).dropna()
         if pair.empty:
             continue
         pair["_row"] = pair.index
@@ -417,14 +520,26 @@ def _duplicates(sheet: str, kind: SheetKind, frame: pd.DataFrame) -> list[Proble
         rows = clash[clash].index
         if len(rows):
             label_s, label_d = kind.field(shared).label, kind.field(differing).label
-            problems += _capped([Problem(sheet, int(row), label_s, value,
-                                         f"與第 {int(first.loc[row])} 列{label_s}相同，但{label_d}不同",
-                                         f"請確認是否打錯{label_s}，或同一人寫了兩個{label_d}", WARNING)
-                                 for row, value in zip(rows, _shown(kind, frame, shared, rows))])
+            problems += _capped(
+                [
+                    Problem(
+                        sheet,
+                        int(row),
+                        label_s,
+                        value,
+                        f"與第 {int(first.loc[row])} 列{label_s}相同，但{label_d}不同",
+                        f"請確認是否打錯{label_s}，或同一人寫了兩個{label_d}",
+                        WARNING,
+                    )
+                    for row, value in zip(rows, _shown(kind, frame, shared, rows))
+                ]
+            )
     return problems
 
 
-def parse_form(raw: RawSheet, found: dict[str, tuple[int, int, int]], as_of: pd.Timestamp) -> tuple[ParsedSheet, list[Problem]]:
+def parse_form(
+    raw: RawSheet, found: dict[str, tuple[int, int, int]], as_of: pd.Timestamp
+) -> tuple[ParsedSheet, list[Problem]]:
     """A one-applicant loan form (label column + value column) as a one-row canonical frame; a
     blank form (no value filled in, like the template) as a frame without rows: not an applicant."""
     kind = KINDS["loans"]
@@ -432,7 +547,9 @@ def parse_form(raw: RawSheet, found: dict[str, tuple[int, int, int]], as_of: pd.
     first_row = min(r for r, _, _ in found.values()) + 1
     headers = {key: str(grid.iat[row, col]).strip() for key, (row, col, _) in found.items()}
     locations = {key: (row + 1, value_col + 1) for key, (row, _, value_col) in found.items()}
-    cells = pd.Series([grid.iat[row, col] if col < grid.shape[1] else None for row, _, col in found.values()], dtype=object)
+    cells = pd.Series(
+        [grid.iat[row, col] if col < grid.shape[1] else None for row, _, col in found.values()], dtype=object
+    )
     if is_blank(cells).all():
         frame = pd.DataFrame({f.key: pd.Series(dtype="object") for f in kind.fields})
         return ParsedSheet(raw.name, kind, frame, headers, first_row, [], "form", locations), []
@@ -450,7 +567,9 @@ def parse_form(raw: RawSheet, found: dict[str, tuple[int, int, int]], as_of: pd.
             frame[f.key] = pd.Series([pd.NA], index=frame.index, dtype="object")
         if f.required and pd.isna(frame.at[first_row, f.key]) and f.key in found:
             if not any(p.column == f.label for p in problems):
-                problems.append(Problem(raw.name, found[f.key][0] + 1, f.label, None, "必填欄位是空的", f"請填入{f.label}"))
+                problems.append(
+                    Problem(raw.name, found[f.key][0] + 1, f.label, None, "必填欄位是空的", f"請填入{f.label}")
+                )
     return ParsedSheet(raw.name, kind, frame, headers, first_row, [], "form", locations), problems
 
 
@@ -475,10 +594,19 @@ def detect_and_parse(raw_sheets: list[RawSheet], as_of: pd.Timestamp) -> tuple[l
         else:
             row, shown, guess = describe_unrecognised(grid)
             template = f"範本「{guess}」" if guess else "範本"
-            problems.append(Problem(raw.name, row, None, shown,
-                                    f"看不出是哪一種工作表（最接近：{guess}），未分析" if guess else
-                                    "看不出是哪一種工作表：找不到標題列，未分析",
-                                    f"請把標題列改成{template}的欄名，{step('copy_template_headers')}", WARNING))
+            problems.append(
+                Problem(
+                    raw.name,
+                    row,
+                    None,
+                    shown,
+                    f"看不出是哪一種工作表（最接近：{guess}），未分析"
+                    if guess
+                    else "看不出是哪一種工作表：找不到標題列，未分析",
+                    f"請把標題列改成{template}的欄名，{step('copy_template_headers')}",
+                    WARNING,
+                )
+            )
             continue
         parsed.append(sheet)
         problems += found
@@ -498,8 +626,11 @@ def date_spellings(raw_sheets: list[RawSheet], parsed: list[ParsedSheet]) -> tup
         for key, (row, col) in sheet.locations.items():
             if grid is None or sheet.kind.field(key).type != schema.DATE or col > grid.shape[1]:
                 continue
-            cells = grid.iloc[sheet.header_row:sheet.header_row + DATE_SAMPLE, col - 1] if row is None else \
-                grid.iloc[[row - 1], col - 1]
+            cells = (
+                grid.iloc[sheet.header_row : sheet.header_row + DATE_SAMPLE, col - 1]
+                if row is None
+                else grid.iloc[[row - 1], col - 1]
+            )
             filled = ~is_blank(cells)
             typed_roc = roc_spelled(cells) & filled
             roc += int(typed_roc.sum())

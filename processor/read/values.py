@@ -89,8 +89,9 @@ def normalise_ids(ids: pd.Series) -> pd.Series:
     [None, None]
     """
     ids_ = IdCodes.of(ids)
-    return pd.Series(np.asarray(list(ids_.customers) + [None], dtype=object)[ids_.row_customer],
-                     index=ids.index, dtype=object)
+    return pd.Series(
+        np.asarray(list(ids_.customers) + [None], dtype=object)[ids_.row_customer], index=ids.index, dtype=object
+    )
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class IdCodes:
         return np.where(self.row_spelling >= 0, self.spelling_customer[self.row_spelling], -1)
 
     @classmethod
-    def of(cls, ids: pd.Series) -> "IdCodes":
+    def of(cls, ids: pd.Series) -> IdCodes:
         values = ids.to_numpy(dtype=object) if not isinstance(ids.dtype, pd.CategoricalDtype) else ids
         row_spelling, spellings = pd.factorize(values, use_na_sentinel=True)
         spellings = np.asarray(spellings, dtype=object)
@@ -124,8 +125,11 @@ _NOT_PLAIN = re.compile(r"[^0-9A-Z_\-\n]")  # already folded: ASCII upper case, 
 def _fold_all(spellings: np.ndarray) -> np.ndarray:
     """:func:`_fold` on the spellings that need it; plain ASCII ids pass through (a million ids
     are mostly plain: one regex scan over them all in C beats folding or matching each in Python)."""
-    is_text = (np.ones(len(spellings), dtype=bool) if pd.api.types.infer_dtype(spellings, skipna=False) == "string"
-               else np.fromiter((type(v) is str for v in spellings), dtype=bool, count=len(spellings)))
+    is_text = (
+        np.ones(len(spellings), dtype=bool)
+        if pd.api.types.infer_dtype(spellings, skipna=False) == "string"
+        else np.fromiter((type(v) is str for v in spellings), dtype=bool, count=len(spellings))
+    )
     texts = spellings[is_text]
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     starts = np.r_[0, np.cumsum(lengths + 1)[:-1]] if len(texts) else np.empty(0, dtype=np.int64)
@@ -194,8 +198,9 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     if todo.any():
         text = normalise_text(obj[todo].astype("string"))
         # fast path: ISO-like text (exports, CSVs) parses in C; only the rest goes through the regex
-        iso = pd.to_datetime(text.where(text.str.match(r"^\d{4}-\d{1,2}-\d{1,2}").fillna(False)),
-                             format="ISO8601", errors="coerce")
+        iso = pd.to_datetime(
+            text.where(text.str.match(r"^\d{4}-\d{1,2}-\d{1,2}").fillna(False)), format="ISO8601", errors="coerce"
+        )
         out[todo] = iso.to_numpy()
         serial = iso.isna() & text.str.fullmatch(r"\d{5}(?:\.\d+)?").fillna(False)
         if serial.any():
@@ -229,7 +234,9 @@ def _date_parts(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     parts.loc[has, "d"] = compact[has].str[-2:]
 
     def number(col):
-        return pd.Series(pd.to_numeric(parts[col], errors="coerce"), index=parts.index).to_numpy(dtype=float, na_value=np.nan)
+        return pd.Series(pd.to_numeric(parts[col], errors="coerce"), index=parts.index).to_numpy(
+            dtype=float, na_value=np.nan
+        )
 
     year = number("y")
     year = np.where(year >= 1000, year, year + ROC_OFFSET)
@@ -304,7 +311,7 @@ def _amount_text(text: str) -> float:
     paren = _PAREN.match(text)
     negative = paren is not None or text.startswith("-")
     if paren is not None:
-        text = paren.group(1) + text[paren.end():]
+        text = paren.group(1) + text[paren.end() :]
     text = text.lstrip("-")
     text = text.replace(",", "") if _PLAIN_AMOUNT.fullmatch(text) else _AMOUNT_NOISE.sub("", text)
     parts = _AMOUNT.search(text)
@@ -402,9 +409,20 @@ def parse_phones(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     return out, bad
 
 
-_ZODIAC_STARTS = [(1, 20, "水瓶座"), (2, 19, "雙魚座"), (3, 21, "牡羊座"), (4, 20, "金牛座"), (5, 21, "雙子座"),
-                  (6, 22, "巨蟹座"), (7, 23, "獅子座"), (8, 23, "處女座"), (9, 23, "天秤座"), (10, 24, "天蠍座"),
-                  (11, 23, "射手座"), (12, 22, "摩羯座")]
+_ZODIAC_STARTS = [
+    (1, 20, "水瓶座"),
+    (2, 19, "雙魚座"),
+    (3, 21, "牡羊座"),
+    (4, 20, "金牛座"),
+    (5, 21, "雙子座"),
+    (6, 22, "巨蟹座"),
+    (7, 23, "獅子座"),
+    (8, 23, "處女座"),
+    (9, 23, "天秤座"),
+    (10, 24, "天蠍座"),
+    (11, 23, "射手座"),
+    (12, 22, "摩羯座"),
+]
 
 
 def zodiac_signs(birthdays: pd.Series) -> pd.Series:
@@ -443,8 +461,10 @@ def parse_tenure(series: pd.Series, as_of: pd.Timestamp) -> tuple[pd.Series, pd.
     parts = text.str.extract(_TENURE_TEXT)
     typed = parts["y"].notna() | parts["m"].notna()
     typed = typed.fillna(False).astype(bool)
-    as_text = (pd.to_numeric(parts["y"], errors="coerce").astype(float).fillna(0)
-               + pd.to_numeric(parts["m"], errors="coerce").astype(float).fillna(0) / 12)
+    as_text = (
+        pd.to_numeric(parts["y"], errors="coerce").astype(float).fillna(0)
+        + pd.to_numeric(parts["m"], errors="coerce").astype(float).fillna(0) / 12
+    )
     bare = pd.to_numeric(text.where(text.str.fullmatch(r"\d+(?:\.\d+)?").fillna(False)), errors="coerce").astype(float)
     bare_years = bare.where(bare <= 60)
     # 61–9999 is neither a plausible length of service nor a date; 108年3月 is a month, not a length
@@ -456,4 +476,3 @@ def parse_tenure(series: pd.Series, as_of: pd.Timestamp) -> tuple[pd.Series, pd.
     years = typed_years.fillna(bare_years).fillna(from_date)
     bad = years.isna() & ~blank & ~future
     return years.astype(float), bad, future
-

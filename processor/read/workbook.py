@@ -111,12 +111,20 @@ def read_input(path: str | os.PathLike) -> list[RawSheet]:
     except OSError:  # e.g. a symbolic link that points to itself (ELOOP)
         found = False
     if not found:
-        raise UnusableInput(f"找不到檔案 {path.name}", "請確認路徑與檔名", en=f"file not found: {path.name}",
-                            fix_en="check the path and the file name")
+        raise UnusableInput(
+            f"找不到檔案 {path.name}",
+            "請確認路徑與檔名",
+            en=f"file not found: {path.name}",
+            fix_en="check the path and the file name",
+        )
     kind = sniff(path)
     if kind == "empty":
-        raise UnusableInput(f"{path.name} 是空檔案（0 位元組）", "請重新存檔或重新複製一次",
-                            en=f"{path.name} is empty (0 bytes)", fix_en="save or copy the file again")
+        raise UnusableInput(
+            f"{path.name} 是空檔案（0 位元組）",
+            "請重新存檔或重新複製一次",
+            en=f"{path.name} is empty (0 bytes)",
+            fix_en="save or copy the file again",
+        )
     if kind == "ole":
         return _read_ole(path)
     if kind == "zip":
@@ -124,14 +132,19 @@ def read_input(path: str | os.PathLike) -> list[RawSheet]:
     text_kind = _markup_kind(path)
     if text_kind:
         label, label_en = text_kind
-        raise UnusableInput(f"{path.name} 是{label}，不是真正的 Excel 活頁簿", "請用 Excel 開啟後另存為 .xlsx 再送出",
-                            en=f"{path.name} is {label_en}, not a real Excel workbook",
-                            fix_en="open it in Excel and save it as .xlsx (Excel workbook), then submit that")
+        raise UnusableInput(
+            f"{path.name} 是{label}，不是真正的 Excel 活頁簿",
+            "請用 Excel 開啟後另存為 .xlsx 再送出",
+            en=f"{path.name} is {label_en}, not a real Excel workbook",
+            fix_en="open it in Excel and save it as .xlsx (Excel workbook), then submit that",
+        )
     if path.suffix.lower() in WORKBOOK_SUFFIXES:
-        raise UnusableInput(f"{path.name} 不是真正的 Excel 檔（內容是文字或已損毀）",
-                            "請用 Excel 開啟後另存為 .xlsx；若是 CSV 請把副檔名改成 .csv",
-                            en=f"{path.name} is not a valid Excel file (text or damaged)",
-                            fix_en="open it in Excel and save as .xlsx; if it is a CSV, rename it to .csv")
+        raise UnusableInput(
+            f"{path.name} 不是真正的 Excel 檔（內容是文字或已損毀）",
+            "請用 Excel 開啟後另存為 .xlsx；若是 CSV 請把副檔名改成 .csv",
+            en=f"{path.name} is not a valid Excel file (text or damaged)",
+            fix_en="open it in Excel and save as .xlsx; if it is a CSV, rename it to .csv",
+        )
     return [_read_csv(path)]
 
 
@@ -142,7 +155,7 @@ def _markup_kind(path: Path) -> tuple[str, str] | None:
         head = fh.read(4096)
     for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
         if head.startswith(bom):
-            head = head[len(bom):].replace(b"\x00", b"") if bom != b"\xef\xbb\xbf" else head[len(bom):]
+            head = head[len(bom) :].replace(b"\x00", b"") if bom != b"\xef\xbb\xbf" else head[len(bom) :]
     text = head.lstrip().lower()
     if not text.startswith(b"<"):
         return None
@@ -165,15 +178,26 @@ def _ole_streams(path: Path) -> set[str]:
 def _read_ole(path: Path) -> list[RawSheet]:
     streams = _ole_streams(path)
     if streams & {"EncryptionInfo", "EncryptedPackage"}:
-        raise UnusableInput(f"{path.name} 有密碼保護（加密）", "請在 Excel 移除密碼後另存新檔再送出",
-                            en=f"{path.name} is password-protected",
-                            fix_en="remove the password in Excel (File › Info › Protect Workbook) and save a copy")
+        raise UnusableInput(
+            f"{path.name} 有密碼保護（加密）",
+            "請在 Excel 移除密碼後另存新檔再送出",
+            en=f"{path.name} is password-protected",
+            fix_en="remove the password in Excel (File › Info › Protect Workbook) and save a copy",
+        )
     if not streams & {"Workbook", "Book"}:
-        what, what_en = (("Word 文件", "a Word document") if "WordDocument" in streams else
-                         ("PowerPoint 簡報", "a PowerPoint presentation") if "PowerPoint Document" in streams else
-                         ("其他 Office 檔", "another kind of Office file"))
-        raise UnusableInput(f"{path.name} 是{what}，不是 Excel 活頁簿或試算表", _SUBMIT,
-                            en=f"{path.name} is {what_en}, not an Excel workbook", fix_en=_SUBMIT_EN)
+        what, what_en = (
+            ("Word 文件", "a Word document")
+            if "WordDocument" in streams
+            else ("PowerPoint 簡報", "a PowerPoint presentation")
+            if "PowerPoint Document" in streams
+            else ("其他 Office 檔", "another kind of Office file")
+        )
+        raise UnusableInput(
+            f"{path.name} 是{what}，不是 Excel 活頁簿或試算表",
+            _SUBMIT,
+            en=f"{path.name} is {what_en}, not an Excel workbook",
+            fix_en=_SUBMIT_EN,
+        )
     return _read_calamine(path, "xls")
 
 
@@ -184,14 +208,24 @@ def _read_zip(path: Path) -> list[RawSheet]:
     if "xl/workbook.bin" in names:
         return _read_calamine(path, "xlsb")
     if "content.xml" in names and _zip_member(path, "mimetype", 200).startswith(
-            b"application/vnd.oasis.opendocument.spreadsheet"):
+        b"application/vnd.oasis.opendocument.spreadsheet"
+    ):
         return _read_calamine(path, "ods")
-    what, what_en = (("Word 文件", "a Word document") if "word/document.xml" in names else
-                     ("PowerPoint 簡報", "a PowerPoint presentation") if "ppt/presentation.xml" in names else
-                     ("OpenDocument 文字或簡報檔", "an OpenDocument text or presentation") if "content.xml" in names
-                     else ("一般壓縮檔", "a zip archive"))
-    raise UnusableInput(f"{path.name} 是{what}，不是 Excel 活頁簿或試算表", _SUBMIT, en=f"{path.name} is {what_en}, not a spreadsheet",
-                        fix_en=_SUBMIT_EN)
+    what, what_en = (
+        ("Word 文件", "a Word document")
+        if "word/document.xml" in names
+        else ("PowerPoint 簡報", "a PowerPoint presentation")
+        if "ppt/presentation.xml" in names
+        else ("OpenDocument 文字或簡報檔", "an OpenDocument text or presentation")
+        if "content.xml" in names
+        else ("一般壓縮檔", "a zip archive")
+    )
+    raise UnusableInput(
+        f"{path.name} 是{what}，不是 Excel 活頁簿或試算表",
+        _SUBMIT,
+        en=f"{path.name} is {what_en}, not a spreadsheet",
+        fix_en=_SUBMIT_EN,
+    )
 
 
 def _zip_member(path: Path, name: str, limit: int) -> bytes:
@@ -205,18 +239,23 @@ def _check_zip(path: Path) -> set[str]:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UnusableInput(f"{path.name} 已損毀，無法開啟（{type(exc).__name__}）", "請重新存檔或重新複製一次",
-                            en=f"{path.name} is corrupt and cannot be opened",
-                            fix_en="save or copy the file again") from exc
+        raise UnusableInput(
+            f"{path.name} 已損毀，無法開啟（{type(exc).__name__}）",
+            "請重新存檔或重新複製一次",
+            en=f"{path.name} is corrupt and cannot be opened",
+            fix_en="save or copy the file again",
+        ) from exc
     total = sum(i.file_size for i in infos)
     packed = max(1, sum(i.compress_size for i in infos))
     # a dense table compresses 5–20:1; 100:1 and more over hundreds of MB is padding, not a rep's list
     if total > MAX_UNZIPPED_BYTES or (total > 50_000_000 and total / packed > MAX_RATIO):
-        raise UnusableInput(f"{path.name} 解壓後過大（{total / 1e9:.1f} GB，壓縮比 {total / packed:.0f}:1），疑似壓縮炸彈，未處理",
-                            "請確認檔案來源；正常名單請另存為 CSV 再送出",
-                            en=f"{path.name} expands to {total / 1e9:.1f} GB ({total / packed:.0f}:1): "
-                               "a likely zip bomb, not processed",
-                            fix_en="check where the file came from; save a real list as CSV and submit that")
+        raise UnusableInput(
+            f"{path.name} 解壓後過大（{total / 1e9:.1f} GB，壓縮比 {total / packed:.0f}:1），疑似壓縮炸彈，未處理",
+            "請確認檔案來源；正常名單請另存為 CSV 再送出",
+            en=f"{path.name} expands to {total / 1e9:.1f} GB ({total / packed:.0f}:1): "
+            "a likely zip bomb, not processed",
+            fix_en="check where the file came from; save a real list as CSV and submit that",
+        )
     return {i.filename for i in infos}
 
 
@@ -290,8 +329,10 @@ def _merge_areas(chunks, areas: list[int]):
 
     for buf in chunks:
         for c0, r0, c1, r1 in re.findall(rb'<(?:\w+:)?mergeCell ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"', buf):
-            areas.append((abs(int(r1) - int(r0)) + 1) * (abs(column_index_from_string(c1.decode())
-                                                             - column_index_from_string(c0.decode())) + 1))
+            areas.append(
+                (abs(int(r1) - int(r0)) + 1)
+                * (abs(column_index_from_string(c1.decode()) - column_index_from_string(c0.decode())) + 1)
+            )
         yield buf
 
 
@@ -339,12 +380,14 @@ def _refuse_extent(path: Path, sheet: str, rows: int, cols: int) -> UnusableInpu
     from openpyxl.utils import get_column_letter
 
     corner = f"{get_column_letter(min(max(cols, 1), 16384))}{max(rows, 1)}"
-    return UnusableInput(f"{path.name} 的工作表「{sheet}」資料延伸到 {corner}（{rows:,} 列 × {cols:,} 欄），超過可處理的範圍",
-                         "若表格外有零星的值請刪除（Ctrl+End 可找到最後一格）；真的這麼大請拆成幾個檔案或另存為 CSV",
-                         en=f"{path.name}, sheet {sheet}: data reaches {corner} ({rows:,} rows × {cols:,} columns), "
-                            "more than can be read",
-                         fix_en="delete stray values outside the table (Ctrl+End finds the last cell); split a list "
-                                "this large into several files, or save it as CSV")
+    return UnusableInput(
+        f"{path.name} 的工作表「{sheet}」資料延伸到 {corner}（{rows:,} 列 × {cols:,} 欄），超過可處理的範圍",
+        "若表格外有零星的值請刪除（Ctrl+End 可找到最後一格）；真的這麼大請拆成幾個檔案或另存為 CSV",
+        en=f"{path.name}, sheet {sheet}: data reaches {corner} ({rows:,} rows × {cols:,} columns), "
+        "more than can be read",
+        fix_en="delete stray values outside the table (Ctrl+End finds the last cell); split a list "
+        "this large into several files, or save it as CSV",
+    )
 
 
 def _read_calamine(path: Path, fmt: str, names: set[str] | None = None) -> list[RawSheet]:
@@ -373,9 +416,12 @@ def _read_calamine(path: Path, fmt: str, names: set[str] | None = None) -> list[
     try:
         wb = pc.CalamineWorkbook.from_path(str(path))
     except pc.PasswordError as exc:
-        raise UnusableInput(f"{path.name} 有密碼保護（加密）", "請在 Excel 移除密碼後另存新檔再送出",
-                            en=f"{path.name} is password-protected",
-                            fix_en="remove the password in Excel (File › Info › Protect Workbook) and save a copy") from exc
+        raise UnusableInput(
+            f"{path.name} 有密碼保護（加密）",
+            "請在 Excel 移除密碼後另存新檔再送出",
+            en=f"{path.name} is password-protected",
+            fix_en="remove the password in Excel (File › Info › Protect Workbook) and save a copy",
+        ) from exc
     except Exception as exc:  # noqa: BLE001 — calamine raises its own error types for broken parts
         raise _unreadable(path, exc) from exc
     sheets = []
@@ -424,11 +470,12 @@ def _probe_xlsb(path: Path) -> None:
     import subprocess
     import sys
 
-    too_far = UnusableInput(f"{path.name} 的資料延伸得太遠，超過可處理的範圍",
-                            "若表格外有零星的值請刪除（Ctrl+End 可找到最後一格）；或另存為 .xlsx 或 CSV 再送出",
-                            en=f"{path.name}: its data reaches too far to be read",
-                            fix_en="delete stray values outside the table (Ctrl+End finds the last cell), or save it "
-                                   "as .xlsx or CSV")
+    too_far = UnusableInput(
+        f"{path.name} 的資料延伸得太遠，超過可處理的範圍",
+        "若表格外有零星的值請刪除（Ctrl+End 可找到最後一格）；或另存為 .xlsx 或 CSV 再送出",
+        en=f"{path.name}: its data reaches too far to be read",
+        fix_en="delete stray values outside the table (Ctrl+End finds the last cell), or save it as .xlsx or CSV",
+    )
     try:
         done = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, timeout=600)
     except subprocess.TimeoutExpired as exc:
@@ -445,10 +492,12 @@ def _probe_xlsb(path: Path) -> None:
 def _unreadable(path: Path, exc: Exception, sheet: str | None = None) -> UnusableInput:
     reason = " ".join(str(exc).split())[:100]  # one line, never the file's content at length
     where = f"的工作表「{sheet}」" if sheet else ""
-    return UnusableInput(f"{path.name}{where} 無法讀取（{type(exc).__name__}: {reason}）",
-                         "請用 Excel 開啟後另存新檔（.xlsx）再送出",
-                         en=f"{path.name} cannot be read ({type(exc).__name__})",
-                         fix_en="open it in Excel and save it again as .xlsx")
+    return UnusableInput(
+        f"{path.name}{where} 無法讀取（{type(exc).__name__}: {reason}）",
+        "請用 Excel 開啟後另存新檔（.xlsx）再送出",
+        en=f"{path.name} cannot be read ({type(exc).__name__})",
+        fix_en="open it in Excel and save it again as .xlsx",
+    )
 
 
 def _grid(path: Path, ws, fmt: str) -> pd.DataFrame:
@@ -466,7 +515,7 @@ def _grid(path: Path, ws, fmt: str) -> pd.DataFrame:
     rows, done = ws.iter_rows(), 0
     while block := list(itertools.islice(rows, GRID_BLOCK_ROWS)):  # never every row's list at once
         for j, cells in enumerate(zip(*block), start=left):  # transposed in C, then each column vectorised
-            columns[j][done:done + len(block)] = _tidy(np.array(cells, dtype=object), canonical[j])
+            columns[j][done : done + len(block)] = _tidy(np.array(cells, dtype=object), canonical[j])
         done += len(block)
     if done == height - top and top:  # a calamine that starts its rows at the first one holding data
         for j in range(left, width):
@@ -475,7 +524,7 @@ def _grid(path: Path, ws, fmt: str) -> pd.DataFrame:
     for (r0, c0), (r1, c1) in merged:
         if r1 >= HEADER_SCAN_ROWS or r0 >= len(grid) or c0 >= grid.shape[1]:
             continue  # only merges within the title and header rows; a merged whole column stays as typed
-        grid.iloc[r0:r1 + 1, c0:c1 + 1] = grid.iat[r0, c0]  # a merged title/header cell: its value in each cell
+        grid.iloc[r0 : r1 + 1, c0 : c1 + 1] = grid.iat[r0, c0]  # a merged title/header cell: its value in each cell
     return grid
 
 
@@ -502,7 +551,7 @@ def _whole_numbers(values: np.ndarray) -> np.ndarray:
     if kind == "floating":
         present = pd.notna(values)
         numbers = values[present].astype(float)
-        whole = np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 2 ** 53)
+        whole = np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 2**53)
         if whole.any():
             values = values.copy()
             values[np.flatnonzero(present)[whole]] = numbers[whole].astype(np.int64).astype(object)
@@ -513,7 +562,7 @@ def _whole_numbers(values: np.ndarray) -> np.ndarray:
 
 
 def _integral(value):
-    if type(value) is float and value.is_integer() and abs(value) < 2 ** 53:
+    if type(value) is float and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value
 
@@ -559,8 +608,12 @@ def _decode(data: bytes, name: str) -> str:
         if score > best_score:
             best, best_score = text, score
     if best is None:
-        raise UnusableInput(f"{name} 的文字編碼無法辨識", "請在 Excel 另存為「CSV UTF-8」",
-                            en=f"{name}: unknown text encoding", fix_en="save it from Excel as \"CSV UTF-8\"")
+        raise UnusableInput(
+            f"{name} 的文字編碼無法辨識",
+            "請在 Excel 另存為「CSV UTF-8」",
+            en=f"{name}: unknown text encoding",
+            fix_en='save it from Excel as "CSV UTF-8"',
+        )
     return best
 
 
@@ -573,9 +626,16 @@ def _parse_csv(source: bytes | str, name: str) -> pd.DataFrame:
     if tabs and isinstance(source, bytes):
         source = source.decode("utf-8-sig")  # the python engine (to sniff the separator) reads text
     try:
-        grid = pd.read_csv(io.BytesIO(source) if isinstance(source, bytes) else io.StringIO(source), header=None,
-                           dtype=object, na_filter=False, encoding="utf-8-sig", sep=None if tabs else ",",
-                           engine="python" if tabs else "c", skip_blank_lines=False)
+        grid = pd.read_csv(
+            io.BytesIO(source) if isinstance(source, bytes) else io.StringIO(source),
+            header=None,
+            dtype=object,
+            na_filter=False,
+            encoding="utf-8-sig",
+            sep=None if tabs else ",",
+            engine="python" if tabs else "c",
+            skip_blank_lines=False,
+        )
     except pd.errors.ParserError:
         grid = _ragged_csv(source, "\t" if tabs else ",")
     except pd.errors.EmptyDataError:
@@ -601,8 +661,12 @@ def _ragged_csv(source: bytes | str, sep: str) -> pd.DataFrame:
 def _read_csv(path: Path) -> RawSheet:
     data = path.read_bytes()
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise UnusableInput(f"{path.name} 是二進位檔，不是 CSV 或 Excel", _SUBMIT,
-                            en=f"{path.name} is a binary file, not a CSV or Excel file", fix_en=_SUBMIT_EN)
+        raise UnusableInput(
+            f"{path.name} 是二進位檔，不是 CSV 或 Excel",
+            _SUBMIT,
+            en=f"{path.name} is a binary file, not a CSV or Excel file",
+            fix_en=_SUBMIT_EN,
+        )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         grid = _parse_csv(data.decode("utf-16"), path.name)
     else:
@@ -649,4 +713,3 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-

@@ -13,18 +13,25 @@ import hashlib
 import os
 import re
 import socket
-from pathlib import Path
 import threading
-from typing import Callable
+from collections.abc import Callable
+from pathlib import Path
 
 from processor.service.names import Folders
 
 #: os.link errors after which a checked rename is the safe fallback: no hard links on this file
 #: system (FAT/exFAT, some SMB/NFS servers; Windows maps ERROR_INVALID_FUNCTION and
 #: ERROR_NOT_SUPPORTED to EINVAL), or links refused for this file (protected_hardlinks, ACLs)
-_LINK_UNSUPPORTED = {errno.EPERM, errno.EACCES, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS,
-                     errno.EXDEV, errno.EMLINK}
-
+_LINK_UNSUPPORTED = {
+    errno.EPERM,
+    errno.EACCES,
+    errno.EINVAL,
+    errno.ENOTSUP,
+    errno.EOPNOTSUPP,
+    errno.ENOSYS,
+    errno.EXDEV,
+    errno.EMLINK,
+}
 
 
 def place(src: Path, dst: Path, link: Callable = os.link) -> None:
@@ -52,11 +59,9 @@ def place(src: Path, dst: Path, link: Callable = os.link) -> None:
     os.unlink(src)
 
 
-
 def fsync_file(path: Path) -> None:
     with open(path, "r+b") as fh:
         os.fsync(fh.fileno())
-
 
 
 def fsync_dir(*folders: Path) -> None:
@@ -76,14 +81,12 @@ def fsync_dir(*folders: Path) -> None:
             os.close(fd)
 
 
-
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
 
 
 def pid_alive(pid: int) -> bool:
@@ -106,7 +109,6 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
 
 
 def host_name() -> str:
@@ -184,8 +186,9 @@ class Leases:
             pid = pid_part.split("-")[0]
             gone = host == self.host and pid.isdigit() and not pid_alive(int(pid))
             try:
-                silent = share_now is not None and (share_now - os.stat(self.f.instances / name).st_mtime_ns
-                                                    >= max(10 * self.lease, 3600) * 1e9)
+                silent = share_now is not None and (
+                    share_now - os.stat(self.f.instances / name).st_mtime_ns >= max(10 * self.lease, 3600) * 1e9
+                )
                 if gone or silent:
                     (self.f.instances / name).unlink()
             except OSError:

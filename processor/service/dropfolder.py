@@ -42,21 +42,72 @@ This module is the package face; the parts live beside it:
 from processor.service.claims import Leases, fsync_dir, fsync_file, pid_alive, place, sha256
 from processor.service.handler import CRASH_POINTS, Handler, config_key, crash_point
 from processor.service.loop import Service, watch
-from processor.service.names import (DONE_SUFFIX, IGNORE, NAME_MAX, OK, REPORT_SUFFIX, SUPPORTED, UNSUPPORTED, ZIP_KINDS,
-                                     Folders, classify, kept_names, name_max, result_names, windows_safe_stem)
+from processor.service.names import (
+    DONE_SUFFIX,
+    IGNORE,
+    NAME_MAX,
+    OK,
+    REPORT_SUFFIX,
+    SUPPORTED,
+    UNSUPPORTED,
+    ZIP_KINDS,
+    Folders,
+    classify,
+    kept_names,
+    name_max,
+    result_names,
+    windows_safe_stem,
+)
 from processor.service.options import Options, backoff, load_options, resolve_scorer
 from processor.service.pool import WorkerPool, worker_main
-from processor.service.reports import (EventLog, describe_exception, error_report, internal_error, redact,
-                                       summary_line)
+from processor.service.reports import EventLog, describe_exception, error_report, internal_error, redact, summary_line
 from processor.service.settle import Seen, due, file_identity, observe, opens_as_zip, snapshot
 from processor.service.status import status
 
 __all__ = [
-    "watch", "status", "Service", "Options", "load_options", "backoff", "resolve_scorer",
-    "classify", "IGNORE", "OK", "UNSUPPORTED", "SUPPORTED", "ZIP_KINDS", "DONE_SUFFIX", "REPORT_SUFFIX", "NAME_MAX",
-    "result_names", "kept_names", "name_max", "windows_safe_stem", "Folders",
-    "Seen", "snapshot", "observe", "due", "file_identity", "opens_as_zip",
-    "place", "fsync_file", "fsync_dir", "sha256", "pid_alive", "Leases",
-    "Handler", "config_key", "crash_point", "CRASH_POINTS", "WorkerPool", "worker_main",
-    "EventLog", "redact", "describe_exception", "summary_line", "error_report", "internal_error",
+    "watch",
+    "status",
+    "Service",
+    "Options",
+    "load_options",
+    "backoff",
+    "resolve_scorer",
+    "classify",
+    "IGNORE",
+    "OK",
+    "UNSUPPORTED",
+    "SUPPORTED",
+    "ZIP_KINDS",
+    "DONE_SUFFIX",
+    "REPORT_SUFFIX",
+    "NAME_MAX",
+    "result_names",
+    "kept_names",
+    "name_max",
+    "windows_safe_stem",
+    "Folders",
+    "Seen",
+    "snapshot",
+    "observe",
+    "due",
+    "file_identity",
+    "opens_as_zip",
+    "place",
+    "fsync_file",
+    "fsync_dir",
+    "sha256",
+    "pid_alive",
+    "Leases",
+    "Handler",
+    "config_key",
+    "crash_point",
+    "CRASH_POINTS",
+    "WorkerPool",
+    "worker_main",
+    "EventLog",
+    "redact",
+    "describe_exception",
+    "summary_line",
+    "error_report",
+    "internal_error",
 ]

@@ -13,26 +13,38 @@ import shutil
 import signal
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterator
 
 from processor import __version__
 from processor.errors import UnusableInput
 from processor.service.claims import fsync_dir, fsync_file, place, sha256
 from processor.service.ledger import ARCHIVED, CLAIMED, DUPLICATE, FAILED, WRITTEN, Ledger, utc_now
-from processor.service.names import (DONE_SUFFIX, REPORT_SUFFIX, UNSUPPORTED, Folders, claim_dir_name, classify,
-                                     kept_names, name_max, parse_claim_dir, result_names)
+from processor.service.names import (
+    DONE_SUFFIX,
+    REPORT_SUFFIX,
+    UNSUPPORTED,
+    Folders,
+    claim_dir_name,
+    classify,
+    kept_names,
+    name_max,
+    parse_claim_dir,
+    result_names,
+)
 from processor.service.options import Options, resolve_scorer
 from processor.service.reports import EventLog, describe_exception, error_report, internal_error, summary_line
 from processor.service.settle import file_identity
 
+
 class Handler:
     """Does one job at a time in a worker process; every step is resumable from the ledger."""
 
-    def __init__(self, folders: Folders, options: Options, instance: str, log: EventLog,
-                 scorer: Callable | None = None):
+    def __init__(
+        self, folders: Folders, options: Options, instance: str, log: EventLog, scorer: Callable | None = None
+    ):
         from processor.settings import load_config  # settings imports values, which imports pandas
 
         self.f = folders
@@ -60,8 +72,9 @@ class Handler:
             if job["kind"] == "inbox":
                 outcome = self._take_inbox(job["name"], job["run_id"], expected, started)
             else:
-                outcome = self._take_claim(job["claim"], job["run_id"], job.get("force_fail", False), expected,
-                                           started, job.get("limit"))
+                outcome = self._take_claim(
+                    job["claim"], job["run_id"], job.get("force_fail", False), expected, started, job.get("limit")
+                )
         except Exception as exc:  # a bug or an odd share must not kill the worker: retry later
             self.log("error", file=job.get("name"), run=job["run_id"], reason=describe_exception(exc))
             outcome = "retry"
@@ -120,8 +133,15 @@ class Handler:
             return self._unsettled(run_id, name, now, "changed after it looked finished: waiting until it is quiet")
         return self._process(run_id, claim, name, started, fresh=True)
 
-    def _take_claim(self, claim_name: str, run_id: str, force_fail: bool, expected: tuple | None,
-                    started: float, limit: list | None = None) -> str:
+    def _take_claim(
+        self,
+        claim_name: str,
+        run_id: str,
+        force_fail: bool,
+        expected: tuple | None,
+        started: float,
+        limit: list | None = None,
+    ) -> str:
         """Resume a claim: ours after a worker death, a retry or a re-settle, or a dead instance's."""
         src = self.f.claims / claim_name
         claim = self.f.claims / claim_dir_name(run_id, self.instance)
@@ -138,8 +158,9 @@ class Handler:
         name = files[0]
         row = self.ledger.get(run_id)
         if row is None:
-            self.ledger.insert(run_id, name, claim=claim.name, instance=self.instance,
-                               size=(claim / name).stat().st_size)
+            self.ledger.insert(
+                run_id, name, claim=claim.name, instance=self.instance, size=(claim / name).stat().st_size
+            )
         elif src != claim:
             self.ledger.update(run_id, claim=claim.name, instance=self.instance)
         if src != claim:
@@ -155,11 +176,13 @@ class Handler:
         if force_fail and limit:
             return self._fail(run_id, claim, name, limit_exceeded(name, *limit), started)
         if force_fail:
-            exc = UnusableInput("處理這個檔案時程式當掉或逾時，已重試仍失敗",
-                                f"請把執行編號 {run_id} 告訴系統管理員",
-                                en=f"scoring crashed or timed out {self.o.max_crashes} times",
-                                fix_en=f"give the administrator run id {run_id}; a very large file may need a "
-                                       "higher timeout in the service's config")
+            exc = UnusableInput(
+                "處理這個檔案時程式當掉或逾時，已重試仍失敗",
+                f"請把執行編號 {run_id} 告訴系統管理員",
+                en=f"scoring crashed or timed out {self.o.max_crashes} times",
+                fix_en=f"give the administrator run id {run_id}; a very large file may need a "
+                "higher timeout in the service's config",
+            )
             return self._fail(run_id, claim, name, exc, started)
         return self._process(run_id, claim, name, started)
 
@@ -198,23 +221,44 @@ class Handler:
         if new_row and (classify(name) == UNSUPPORTED or size == 0):
             self.ledger.insert(run_id, **new_row)
         if classify(name) == UNSUPPORTED:
-            return self._fail(run_id, claim, name, UnusableInput(
-                f"{name} 不是支援的檔案類型（{ext}）", "請送出 .xlsx、.xlsm、.xlsb、.xls、.ods 或 .csv 檔",
-                en=f"unsupported file type {ext}",
-                fix_en="save it from Excel as .xlsx (Excel workbook) or .csv, then drop that file into inbox/"),
-                started)
+            return self._fail(
+                run_id,
+                claim,
+                name,
+                UnusableInput(
+                    f"{name} 不是支援的檔案類型（{ext}）",
+                    "請送出 .xlsx、.xlsm、.xlsb、.xls、.ods 或 .csv 檔",
+                    en=f"unsupported file type {ext}",
+                    fix_en="save it from Excel as .xlsx (Excel workbook) or .csv, then drop that file into inbox/",
+                ),
+                started,
+            )
         if size == 0:
-            return self._fail(run_id, claim, name, UnusableInput(
-                f"{name} 是空檔案（0 位元組）", "請重新存檔或重新複製一次",
-                en="the file is empty (0 bytes)", fix_en="save or copy the file again; the copy did not finish"),
-                started)
+            return self._fail(
+                run_id,
+                claim,
+                name,
+                UnusableInput(
+                    f"{name} 是空檔案（0 位元組）",
+                    "請重新存檔或重新複製一次",
+                    en="the file is empty (0 bytes)",
+                    fix_en="save or copy the file again; the copy did not finish",
+                ),
+                started,
+            )
         digest = sha256(path)
         as_of, as_of_key = self._as_of()
         decision, output = self.ledger.begin_scoring(
-            run_id, digest, result_names(name, self._names(self.f.outbox)),
+            run_id,
+            digest,
+            result_names(name, self._names(self.f.outbox)),
             output_exists=lambda n: os.path.lexists(self.f.outbox / n),
-            claim_alive=lambda c: (self.f.claims / c).is_dir(), new_row=new_row,
-            as_of=as_of_key, config_key=self.config_key, keep=self._kept_candidates("archive_name", name))
+            claim_alive=lambda c: (self.f.claims / c).is_dir(),
+            new_row=new_row,
+            as_of=as_of_key,
+            config_key=self.config_key,
+            keep=self._kept_candidates("archive_name", name),
+        )
         if decision == "busy":
             return "busy"
         if decision == DUPLICATE:
@@ -233,9 +277,14 @@ class Handler:
             if not temp.is_file():
                 raise RuntimeError("the scorer wrote no file")
             # a writer that paused longer than settle went on: never publish this (a failing stat: retry)
-            if unsettled := self._changed_or(run_id, name, path, before, stat_errors=True,
-                                             reason="changed while it was scored: result discarded, "
-                                                    "waiting until it is quiet"):
+            if unsettled := self._changed_or(
+                run_id,
+                name,
+                path,
+                before,
+                stat_errors=True,
+                reason="changed while it was scored: result discarded, waiting until it is quiet",
+            ):
                 return unsettled
             fsync_file(temp)
             crash_point("temp_written")
@@ -254,17 +303,33 @@ class Handler:
                 self.ledger.clear_name(run_id, "output_name")
             return self._retry(run_id, name, "outbox/", exc, size=size)
         except Exception as exc:  # noqa: BLE001 — a scorer bug on one file must not stop the queue
-            return (self._changed_or(run_id, name, path, before)
-                    or self._fail(run_id, claim, name, internal_error(exc, run_id), started))
+            return self._changed_or(run_id, name, path, before) or self._fail(
+                run_id, claim, name, internal_error(exc, run_id), started
+            )
         finally:
             shutil.rmtree(partial, ignore_errors=True)
-        self.log("scored", file=name, size=size, run=run_id, output=output,
-                 duration_s=round(time.monotonic() - t0, 3), outcome="ok", terminal=_counts(summary))
+        self.log(
+            "scored",
+            file=name,
+            size=size,
+            run=run_id,
+            output=output,
+            duration_s=round(time.monotonic() - t0, 3),
+            outcome="ok",
+            terminal=_counts(summary),
+        )
         return self._archive(run_id, claim, name, started, ARCHIVED)
 
-    def _changed_or(self, run_id: str, name: str, path: Path, before: tuple, stat_errors: bool = False,
-                    reason: str = "changed while it was read: waiting until it is quiet") -> str | None:
-        """"unsettled" when the file changed while it was read (a half-written file is not the rep's fault).
+    def _changed_or(
+        self,
+        run_id: str,
+        name: str,
+        path: Path,
+        before: tuple,
+        stat_errors: bool = False,
+        reason: str = "changed while it was read: waiting until it is quiet",
+    ) -> str | None:
+        """ "unsettled" when the file changed while it was read (a half-written file is not the rep's fault).
 
         A failing stat counts as unchanged (the caller goes on to fail the file) unless
         ``stat_errors``: then the OSError is raised, for a caller that retries on it.
@@ -300,8 +365,9 @@ class Handler:
 
         return kept_names(name, self._names(folder)), taken
 
-    def _keep(self, run_id: str, column: str, claim: Path, name: str,
-              report: Callable[[str], str] | None = None) -> str:
+    def _keep(
+        self, run_id: str, column: str, claim: Path, name: str, report: Callable[[str], str] | None = None
+    ) -> str:
         """Move the original from its claim into archive/ or failed/ under its reserved name.
 
         Repairs what is ours to repair before giving up to a retry: a deleted folder is created
@@ -341,37 +407,66 @@ class Handler:
             crash_point("archive_moved")
         except OSError as exc:
             return self._retry(run_id, name, "archive/", exc)
-        self.ledger.update(run_id, status=outcome, finished_at=utc_now(), note=None,
-                           duration_s=round(time.monotonic() - started, 3))
+        self.ledger.update(
+            run_id, status=outcome, finished_at=utc_now(), note=None, duration_s=round(time.monotonic() - started, 3)
+        )
         shutil.rmtree(claim, ignore_errors=True)
-        self.log("archived", file=name, run=run_id, archived_as=kept, outcome=outcome,
-                 duration_s=round(time.monotonic() - started, 3))
+        self.log(
+            "archived",
+            file=name,
+            run=run_id,
+            archived_as=kept,
+            outcome=outcome,
+            duration_s=round(time.monotonic() - started, 3),
+        )
         return outcome
 
-    def _fail(self, run_id: str, claim: Path, name: str, exc: UnusableInput, started: float,
-              report: bool = True) -> str:
+    def _fail(
+        self, run_id: str, claim: Path, name: str, exc: UnusableInput, started: float, report: bool = True
+    ) -> str:
         try:
-            kept = self._keep(run_id, "failed_name", claim, name,
-                              report=(lambda kept: error_report(name, run_id, exc, kept)) if report else None)
+            kept = self._keep(
+                run_id,
+                "failed_name",
+                claim,
+                name,
+                report=(lambda kept: error_report(name, run_id, exc, kept)) if report else None,
+            )
         except OSError as exc2:
             return self._retry(run_id, name, "failed/", exc2)
         summary = summary_line(exc)
-        self.ledger.update(run_id, status=FAILED, error=summary, finished_at=utc_now(), note=None,
-                           archive_name=None, archive_key=None,  # reserved when scoring began, not used
-                           duration_s=round(time.monotonic() - started, 3))
+        self.ledger.update(
+            run_id,
+            status=FAILED,
+            error=summary,
+            finished_at=utc_now(),
+            note=None,
+            archive_name=None,
+            archive_key=None,  # reserved when scoring began, not used
+            duration_s=round(time.monotonic() - started, 3),
+        )
         shutil.rmtree(claim, ignore_errors=True)
-        self.log("failed", file=name, run=run_id, failed_as=kept, outcome="failed", reason=summary,
-                 duration_s=round(time.monotonic() - started, 3))
+        self.log(
+            "failed",
+            file=name,
+            run=run_id,
+            failed_as=kept,
+            outcome="failed",
+            reason=summary,
+            duration_s=round(time.monotonic() - started, 3),
+        )
         return FAILED
-
 
 
 def _counts(summary) -> dict:
     """Result sheets and data-check counts of score_file's summary, for the log (numbers only);
     {} for a scorer that returns something else."""
     try:
-        return {"sheets": len(summary["result_sheets"]), "errors": int(summary["problems"]["errors"]),
-                "warnings": int(summary["problems"]["warnings"])}
+        return {
+            "sheets": len(summary["result_sheets"]),
+            "errors": int(summary["problems"]["errors"]),
+            "warnings": int(summary["problems"]["warnings"]),
+        }
     except (TypeError, KeyError, ValueError):
         return {}
 
@@ -384,29 +479,41 @@ def config_key(settings, scorer: str) -> str:
     """
     from processor.settings import Settings  # settings imports values, which imports pandas
 
-    payload = json.dumps({"settings": asdict(settings or Settings()), "scorer": scorer, "version": __version__},
-                         sort_keys=True, default=str, ensure_ascii=False)
+    payload = json.dumps(
+        {"settings": asdict(settings or Settings()), "scorer": scorer, "version": __version__},
+        sort_keys=True,
+        default=str,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
-
 
 
 CRASH_POINTS = ("claimed", "scoring", "temp_written", "placed", "archive_moved")
 
 
-
 def limit_exceeded(name: str, kind: str, value: float) -> UnusableInput:
     """The report of a file whose scoring the service ended at its time or memory limit."""
-    split = ("請把檔案拆成幾個較小的檔案（例如每個工作表一個檔，或每檔 10 萬列以內），或用 Excel 另存為 .xlsx／CSV"
-             "（刪掉表格外多餘的格式與空白列）後再送出")
-    split_en = ("split it into smaller files (one per sheet, or up to 100,000 rows each), or re-save it from Excel as "
-                ".xlsx or CSV after deleting formatting and empty rows outside the table, then drop it again")
+    split = (
+        "請把檔案拆成幾個較小的檔案（例如每個工作表一個檔，或每檔 10 萬列以內），或用 Excel 另存為 .xlsx／CSV"
+        "（刪掉表格外多餘的格式與空白列）後再送出"
+    )
+    split_en = (
+        "split it into smaller files (one per sheet, or up to 100,000 rows each), or re-save it from Excel as "
+        ".xlsx or CSV after deleting formatting and empty rows outside the table, then drop it again"
+    )
     if kind == "memory":
-        return UnusableInput(f"{name} 處理時用掉的記憶體超過上限 {value:,.0f} MB，已停止處理", split,
-                             en=f"scoring {name} used more than the memory limit of {value:,.0f} MB and was stopped",
-                             fix_en=split_en)
-    return UnusableInput(f"{name} 處理超過時間上限 {value / 60:,.0f} 分鐘（{value:,.0f} 秒），已停止處理", split,
-                         en=f"scoring {name} took longer than the time limit of {value:,.0f} s and was stopped",
-                         fix_en=split_en)
+        return UnusableInput(
+            f"{name} 處理時用掉的記憶體超過上限 {value:,.0f} MB，已停止處理",
+            split,
+            en=f"scoring {name} used more than the memory limit of {value:,.0f} MB and was stopped",
+            fix_en=split_en,
+        )
+    return UnusableInput(
+        f"{name} 處理超過時間上限 {value / 60:,.0f} 分鐘（{value:,.0f} 秒），已停止處理",
+        split,
+        en=f"scoring {name} took longer than the time limit of {value:,.0f} s and was stopped",
+        fix_en=split_en,
+    )
 
 
 def crash_point(point: str) -> None:

@@ -21,14 +21,20 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile  # noqa: F401  (used by the doctest)
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 #: statuses a row moves through; the last three are final
 CLAIMED, SCORING, WRITTEN, ARCHIVED, DUPLICATE, FAILED = (
-    "claimed", "scoring", "written", "archived", "duplicate", "failed")
+    "claimed",
+    "scoring",
+    "written",
+    "archived",
+    "duplicate",
+    "failed",
+)
 FINAL = (ARCHIVED, DUPLICATE, FAILED)
 
 SCHEMA = """
@@ -72,7 +78,7 @@ CREATE INDEX IF NOT EXISTS drops_failed_key ON drops (failed_key);
 
 def utc_now() -> str:
     """ISO-8601 UTC timestamp for the ledger (the service is a shell: it may read the clock)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class Ledger:
@@ -80,8 +86,7 @@ class Ledger:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.db = sqlite3.connect(str(self.path), timeout=120, isolation_level=None,
-                                  check_same_thread=False)
+        self.db = sqlite3.connect(str(self.path), timeout=120, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=DELETE")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -102,8 +107,10 @@ class Ledger:
                     self.db.execute(f"ALTER TABLE drops ADD COLUMN {name} {ADDED_COLUMNS[name]}")
             for column in ("archive_name", "failed_name"):
                 rows = self.db.execute(f"SELECT run_id, {column} FROM drops WHERE {column} IS NOT NULL").fetchall()
-                self.db.executemany(f"UPDATE drops SET {NAME_KEYS[column]} = ? WHERE run_id = ?",
-                                    [(row[1].casefold(), row[0]) for row in rows])
+                self.db.executemany(
+                    f"UPDATE drops SET {NAME_KEYS[column]} = ? WHERE run_id = ?",
+                    [(row[1].casefold(), row[0]) for row in rows],
+                )
 
     def close(self) -> None:
         self.db.close()
@@ -132,7 +139,9 @@ class Ledger:
     def _insert(self, run_id, name, claim, instance, size) -> None:
         self.db.execute(
             "INSERT OR IGNORE INTO drops (run_id, name, size, status, claim, instance, claimed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)", (run_id, name, size, CLAIMED, claim, instance, utc_now()))
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, name, size, CLAIMED, claim, instance, utc_now()),
+        )
 
     def update(self, run_id: str, **values) -> None:
         if not values:
@@ -153,10 +162,18 @@ class Ledger:
             row = self.db.execute("SELECT crashes FROM drops WHERE run_id = ?", (run_id,)).fetchone()
         return int(row["crashes"]) if row else 0
 
-    def begin_scoring(self, run_id: str, content_hash: str, candidates: Iterable[str],
-                      output_exists: Callable[[str], bool], claim_alive: Callable[[str], bool],
-                      new_row: dict | None = None, as_of: str | None = None, config_key: str | None = None,
-                      keep: tuple[Iterable[str], Callable[[str], bool]] | None = None) -> tuple[str, str | None]:
+    def begin_scoring(
+        self,
+        run_id: str,
+        content_hash: str,
+        candidates: Iterable[str],
+        output_exists: Callable[[str], bool],
+        claim_alive: Callable[[str], bool],
+        new_row: dict | None = None,
+        as_of: str | None = None,
+        config_key: str | None = None,
+        keep: tuple[Iterable[str], Callable[[str], bool]] | None = None,
+    ) -> tuple[str, str | None]:
         """Decide, atomically, what to do with a claimed file whose bytes hash to ``content_hash``.
 
         Returns ``("written", name)`` when its result is already in outbox/ (a crash came
@@ -174,8 +191,9 @@ class Ledger:
             if new_row:
                 self._insert(run_id, **new_row)
             row = dict(self.db.execute("SELECT * FROM drops WHERE run_id = ?", (run_id,)).fetchone())
-            decision = self._decide(run_id, row, content_hash, candidates, output_exists, claim_alive, as_of,
-                                    config_key)
+            decision = self._decide(
+                run_id, row, content_hash, candidates, output_exists, claim_alive, as_of, config_key
+            )
             if keep and decision[0] != "busy":
                 self._reserve(run_id, "archive_name", *keep)
             return decision
@@ -189,29 +207,35 @@ class Ledger:
         others = self.db.execute(
             "SELECT run_id, status, output_name, claim, duplicate_of FROM drops"
             " WHERE content_hash = ? AND as_of IS ? AND config_key IS ? AND run_id != ? AND status IN (?, ?, ?, ?)",
-            (content_hash, as_of, config_key, run_id, WRITTEN, ARCHIVED, DUPLICATE, SCORING)).fetchall()
+            (content_hash, as_of, config_key, run_id, WRITTEN, ARCHIVED, DUPLICATE, SCORING),
+        ).fetchall()
         # a duplicate only while the earlier result is still there for the rep to open
-        done = [o for o in others if o["status"] in (WRITTEN, ARCHIVED) and o["output_name"]
-                and output_exists(o["output_name"])]
+        done = [
+            o
+            for o in others
+            if o["status"] in (WRITTEN, ARCHIVED) and o["output_name"] and output_exists(o["output_name"])
+        ]
         if done:
-            self.db.execute("UPDATE drops SET status = ?, duplicate_of = ?, output_name = ?,"
-                            " content_hash = ?, as_of = ?, config_key = ? WHERE run_id = ?",
-                            (DUPLICATE, done[0]["run_id"], done[0]["output_name"], content_hash, as_of,
-                             config_key, run_id))
+            self.db.execute(
+                "UPDATE drops SET status = ?, duplicate_of = ?, output_name = ?,"
+                " content_hash = ?, as_of = ?, config_key = ? WHERE run_id = ?",
+                (DUPLICATE, done[0]["run_id"], done[0]["output_name"], content_hash, as_of, config_key, run_id),
+            )
             return DUPLICATE, done[0]["output_name"]
         if any(o["status"] == SCORING and o["claim"] and claim_alive(o["claim"]) for o in others):
             return "busy", None
         name = row["output_name"]
         if name is None:
             for candidate in candidates:
-                taken = self.db.execute("SELECT 1 FROM drops WHERE output_key = ?",
-                                        (candidate.casefold(),)).fetchone()
+                taken = self.db.execute("SELECT 1 FROM drops WHERE output_key = ?", (candidate.casefold(),)).fetchone()
                 if not taken and not output_exists(candidate):
                     name = candidate
                     break
-        self.db.execute("UPDATE drops SET status = ?, content_hash = ?, as_of = ?, config_key = ?,"
-                        " output_name = ?, output_key = ?, attempts = attempts + 1 WHERE run_id = ?",
-                        (SCORING, content_hash, as_of, config_key, name, name.casefold(), run_id))
+        self.db.execute(
+            "UPDATE drops SET status = ?, content_hash = ?, as_of = ?, config_key = ?,"
+            " output_name = ?, output_key = ?, attempts = attempts + 1 WHERE run_id = ?",
+            (SCORING, content_hash, as_of, config_key, name, name.casefold(), run_id),
+        )
         return "score", name
 
     def reserve_name(self, run_id: str, column: str, candidates: Iterable[str], exists: Callable[[str], bool]) -> str:
@@ -233,11 +257,14 @@ class Ledger:
         if current and current[0]:
             return current[0]
         for candidate in candidates:
-            taken = self.db.execute(f"SELECT 1 FROM drops WHERE {key} = ? AND run_id != ?",
-                                    (candidate.casefold(), run_id)).fetchone()
+            taken = self.db.execute(
+                f"SELECT 1 FROM drops WHERE {key} = ? AND run_id != ?", (candidate.casefold(), run_id)
+            ).fetchone()
             if not taken and not exists(candidate):
-                self.db.execute(f"UPDATE drops SET {column} = ?, {key} = ? WHERE run_id = ?",
-                                (candidate, candidate.casefold(), run_id))
+                self.db.execute(
+                    f"UPDATE drops SET {column} = ?, {key} = ? WHERE run_id = ?",
+                    (candidate, candidate.casefold(), run_id),
+                )
                 return candidate
         raise RuntimeError("no free name")  # candidates are unbounded; unreachable
 
@@ -249,7 +276,9 @@ class Ledger:
     def last_errors(self, limit: int = 5) -> list[dict]:
         rows = self.db.execute(
             "SELECT run_id, name, error, finished_at FROM drops WHERE status = ?"
-            " ORDER BY finished_at DESC, rowid DESC LIMIT ?", (FAILED, limit)).fetchall()
+            " ORDER BY finished_at DESC, rowid DESC LIMIT ?",
+            (FAILED, limit),
+        ).fetchall()
         return [dict(row) for row in rows]
 
     def rows(self) -> list[dict]:

@@ -27,6 +27,7 @@ from processor.service.pool import WorkerPool
 from processor.service.reports import EventLog, describe_exception
 from processor.service.settle import Seen, due, observe, opens_as_zip, snapshot
 
+
 class Service:
     """The long-running (or ``--once``) drop-folder service over one ROOT."""
 
@@ -65,12 +66,20 @@ class Service:
         self.leases.forget_dead_instances()
         # its own thread: a ledger busy for a minute (another instance's long commit) must not
         # make this instance look dead to the others
-        self.beat = threading.Thread(target=self.leases.beat_until, args=(self.beat_stop,), daemon=True,
-                                     name="heartbeat")
+        self.beat = threading.Thread(
+            target=self.leases.beat_until, args=(self.beat_stop,), daemon=True, name="heartbeat"
+        )
         self.beat.start()
         self._install_signals()
-        self.log("started", root=str(self.f.root), workers=self.o.workers, settle=self.o.settle,
-                 poll=self.o.poll, once=once or None, as_of=self.o.as_of)
+        self.log(
+            "started",
+            root=str(self.f.root),
+            workers=self.o.workers,
+            settle=self.o.settle,
+            poll=self.o.poll,
+            once=once or None,
+            as_of=self.o.as_of,
+        )
         self.pool.start()
         if not once:
             self._arm("start")
@@ -162,8 +171,14 @@ class Service:
         naming the limit (trying again would only hit it again)."""
         self._release(job)
         crashes = self.ledger.note_crash(job["run_id"])
-        self.log("worker_died", file=job.get("name"), run=job["run_id"], exitcode=exitcode, crashes=crashes,
-                 limit=limit[0] if limit else None)
+        self.log(
+            "worker_died",
+            file=job.get("name"),
+            run=job["run_id"],
+            exitcode=exitcode,
+            crashes=crashes,
+            limit=limit[0] if limit else None,
+        )
         if limit is not None:  # its claim is failed next turn (queued now: --once must not stop before it)
             self.force_fail.add(job["run_id"])
             self.limits[job["run_id"]] = list(limit)
@@ -283,9 +298,17 @@ class Service:
             if when > now or run_id in self.busy_runs:
                 continue
             del self.retry[run_id]
-            self._send(idle.pop(), {"kind": "claim", "claim": claim, "run_id": run_id,
-                                    "force_fail": run_id in self.force_fail, "identity": self.expect.pop(run_id, None),
-                                    "limit": self.limits.pop(run_id, None)})
+            self._send(
+                idle.pop(),
+                {
+                    "kind": "claim",
+                    "claim": claim,
+                    "run_id": run_id,
+                    "force_fail": run_id in self.force_fail,
+                    "identity": self.expect.pop(run_id, None),
+                    "limit": self.limits.pop(run_id, None),
+                },
+            )
             self.force_fail.discard(run_id)
         for name in due(self.seen, now, self.o.settle, self.busy_names):
             if not idle:
@@ -300,17 +323,19 @@ class Service:
                 continue
             self.awaiting_marker.discard(name)
             young = now - seen.changed_at < self.o.grace
-            readable = seen.identity[0] > 0 and (
-                not name.lower().endswith(ZIP_KINDS) or opens_as_zip(path))
+            readable = seen.identity[0] > 0 and (not name.lower().endswith(ZIP_KINDS) or opens_as_zip(path))
             if not readable and young:
                 seen.next_try = now + max(self.o.settle, 0.2)
                 if not seen.deferred_logged:
                     seen.deferred_logged = True
-                    self.log("deferred", file=name, size=seen.identity[0], reason="empty or not yet a complete workbook")
+                    self.log(
+                        "deferred", file=name, size=seen.identity[0], reason="empty or not yet a complete workbook"
+                    )
                 continue
             run_id = new_run_id()
-            self.log("settled", file=name, size=seen.identity[0], run=run_id,
-                     duration_s=round(now - seen.changed_at, 3))
+            self.log(
+                "settled", file=name, size=seen.identity[0], run=run_id, duration_s=round(now - seen.changed_at, 3)
+            )
             self._send(idle.pop(), {"kind": "inbox", "name": name, "run_id": run_id, "identity": seen.identity})
 
     # -- heartbeat and observer ------------------------------------------------------------------
@@ -371,14 +396,25 @@ class Service:
             self.rearm.clear()
             self._arm("inbox replaced")
             self.wake.set()
-        elif (self.observer is None or not self.observer.is_alive()
-              or not all(e.is_alive() for e in getattr(self.observer, "emitters", ()))):
+        elif (
+            self.observer is None
+            or not self.observer.is_alive()
+            or not all(e.is_alive() for e in getattr(self.observer, "emitters", ()))
+        ):
             self._arm("observer stopped")
             self.wake.set()
 
 
-def watch(root: str | os.PathLike, *, once: bool = False, poll: float | None = None, workers: int | None = None,
-          settle: float | None = None, config: str | os.PathLike | None = None, as_of: str | None = None) -> int:
+def watch(
+    root: str | os.PathLike,
+    *,
+    once: bool = False,
+    poll: float | None = None,
+    workers: int | None = None,
+    settle: float | None = None,
+    config: str | os.PathLike | None = None,
+    as_of: str | None = None,
+) -> int:
     """Run the service on ROOT (``precision-list watch``); returns the exit code."""
     options = load_options(config, poll=poll, workers=workers, settle=settle, as_of=as_of)
     return Service(root, options).run(once=once)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 #: what processor.read.workbook reads (its SUPPORTED_SUFFIXES; spelled out here so the service loop and
 #: `status` do not import pandas — tests/test_read_formats.py checks the two agree)
@@ -36,7 +36,6 @@ SYSTEM_FILES = ("thumbs.db", "desktop.ini", ".ds_store", "ehthumbs.db")
 IGNORE, OK, UNSUPPORTED = "ignore", "supported", "unsupported"
 
 
-
 def classify(name: str) -> str:
     """'ignore' (noise: never touched), 'supported' (:data:`SUPPORTED`) or 'unsupported' (→ failed/).
 
@@ -48,8 +47,12 @@ def classify(name: str) -> str:
     ('ignore', 'ignore', 'ignore')
     """
     lower = name.lower()
-    if (name.startswith(("~$", ".", "~")) or lower in SYSTEM_FILES or lower.endswith(TEMP_SUFFIXES)
-            or lower.endswith(DONE_SUFFIX)):
+    if (
+        name.startswith(("~$", ".", "~"))
+        or lower in SYSTEM_FILES
+        or lower.endswith(TEMP_SUFFIXES)
+        or lower.endswith(DONE_SUFFIX)
+    ):
         return IGNORE
     ext = os.path.splitext(name)[1].lower()
     if not ext:
@@ -57,12 +60,10 @@ def classify(name: str) -> str:
     return OK if ext in SUPPORTED or ext in LOG_SUFFIXES else UNSUPPORTED
 
 
-
 #: bytes in one file name on ext4, XFS, SMB and (as UTF-16 units, never more than UTF-8 bytes) NTFS
 NAME_MAX = 255
 
 REPORT_SUFFIX = ".error.txt"
-
 
 
 def result_names(name: str, name_max: int = NAME_MAX) -> Iterator[str]:
@@ -77,7 +78,6 @@ def result_names(name: str, name_max: int = NAME_MAX) -> Iterator[str]:
     while True:
         yield f"{stem} ({n}).scored.xlsx"
         n += 1
-
 
 
 def kept_names(name: str, name_max: int = NAME_MAX, now: datetime | None = None) -> Iterator[str]:
@@ -101,14 +101,12 @@ def kept_names(name: str, name_max: int = NAME_MAX, now: datetime | None = None)
         n += 1
 
 
-
 def name_max(folder: Path) -> int:
     """The longest file name (bytes) ``folder``'s file system takes; 255 where it cannot say."""
     try:
         return max(40, min(NAME_MAX, os.pathconf(folder, "PC_NAME_MAX")))
     except (OSError, ValueError, AttributeError):  # Windows has no pathconf; NTFS and SMB take 255
         return NAME_MAX
-
 
 
 def windows_safe_stem(stem: str, max_bytes: int = 180) -> str:
@@ -123,7 +121,6 @@ def windows_safe_stem(stem: str, max_bytes: int = 180) -> str:
     return _cut_bytes(stem, max_bytes).rstrip(". ") or "_"
 
 
-
 _WINDOWS_BAD = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 _WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
@@ -132,14 +129,12 @@ _WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10
 _KEPT_SLACK = len(".20261123-091203-999") + len(REPORT_SUFFIX)
 
 
-
 def _cut_bytes(text: str, max_bytes: int) -> str:
     """``text`` shortened (whole characters, never half a UTF-8 sequence) to at most ``max_bytes``."""
     data = text.encode("utf-8")
     if len(data) <= max_bytes:
         return text
-    return data[:max(0, max_bytes)].decode("utf-8", errors="ignore")
-
+    return data[: max(0, max_bytes)].decode("utf-8", errors="ignore")
 
 
 def _split_name(name: str) -> tuple[str, str]:
@@ -149,36 +144,51 @@ def _split_name(name: str) -> tuple[str, str]:
     return stem, ext if len(ext) > 1 else ""
 
 
-
 @dataclass(frozen=True)
 class Folders:
     root: Path
 
     @property
-    def inbox(self) -> Path: return self.root / "inbox"
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
     @property
-    def outbox(self) -> Path: return self.root / "outbox"
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
     @property
-    def failed(self) -> Path: return self.root / "failed"
+    def failed(self) -> Path:
+        return self.root / "failed"
+
     @property
-    def archive(self) -> Path: return self.root / "archive"
+    def archive(self) -> Path:
+        return self.root / "archive"
+
     @property
-    def state(self) -> Path: return self.root / ".state"
+    def state(self) -> Path:
+        return self.root / ".state"
+
     @property
-    def claims(self) -> Path: return self.state / "claims"
+    def claims(self) -> Path:
+        return self.state / "claims"
+
     @property
-    def instances(self) -> Path: return self.state / "instances"
+    def instances(self) -> Path:
+        return self.state / "instances"
+
     @property
-    def partial(self) -> Path: return self.outbox / ".partial"  # temp results live on outbox's disk
+    def partial(self) -> Path:
+        return self.outbox / ".partial"  # temp results live on outbox's disk
+
     @property
-    def ledger(self) -> Path: return self.state / "ledger.sqlite"
+    def ledger(self) -> Path:
+        return self.state / "ledger.sqlite"
 
     def make(self) -> None:
         for folder in (self.inbox, self.outbox, self.failed, self.archive, self.claims, self.instances):
             folder.mkdir(parents=True, exist_ok=True)
         for folder in (self.state, self.partial):
             hide_on_windows(folder)
-
 
 
 def hide_on_windows(path: Path) -> None:
@@ -194,10 +204,8 @@ def hide_on_windows(path: Path) -> None:
         pass
 
 
-
 def claim_dir_name(run_id: str, instance: str) -> str:
     return f"{run_id}~{instance}"
-
 
 
 def parse_claim_dir(name: str) -> tuple[str, str]:
@@ -205,6 +213,5 @@ def parse_claim_dir(name: str) -> tuple[str, str]:
     return run_id, instance
 
 
-
 def new_run_id() -> str:
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"

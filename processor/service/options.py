@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
-from typing import Callable
+
 
 @dataclass
 class Options:
@@ -36,7 +37,6 @@ class Options:
     scorer: str = "processor.pipeline:score_file"  # "module:function" with score_file's signature
     config: str | None = None  # the TOML file ([settings] is read by processor.settings.load_config)
     team: bool = False  # refresh outbox/團隊總覽.xlsx after every result or failure (processor.team)
-
 
 
 def load_options(config: str | os.PathLike | None = None, **overrides) -> Options:
@@ -70,7 +70,6 @@ def load_options(config: str | os.PathLike | None = None, **overrides) -> Option
     if options.as_of is not None:
         options.as_of = date.fromisoformat(str(options.as_of)[:10]).isoformat()
     return options
-
 
 
 def resolve_scorer(spec: str | Callable) -> Callable:

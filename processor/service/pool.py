@@ -4,17 +4,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import multiprocessing
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import wait
-from typing import Callable
+from pathlib import Path
 
 from processor.service.handler import Handler
 from processor.service.names import Folders
@@ -24,6 +22,7 @@ from processor.service.reports import EventLog
 #: a worker that dies this soon after it was started could not start at all (bad install, no
 #: permission): it is restarted with back-off, not in a spin
 START_WINDOW = 10.0
+
 
 class WorkerPool:
     """``options.workers`` scoring processes: jobs sent to idle ones, outcomes collected, the dead
@@ -67,12 +66,21 @@ class WorkerPool:
             limit = None
             if slot.job and now - slot.started > self.o.timeout:
                 limit = ("time", self.o.timeout)
-                self.log("timeout", file=slot.job.get("name"), run=slot.job["run_id"],
-                         duration_s=round(now - slot.started, 1))
+                self.log(
+                    "timeout",
+                    file=slot.job.get("name"),
+                    run=slot.job["run_id"],
+                    duration_s=round(now - slot.started, 1),
+                )
             elif slot.job and (rss := resident_mb(slot.process.pid)) > self.o.memory_limit_mb:
                 limit = ("memory", self.o.memory_limit_mb)
-                self.log("memory_limit", file=slot.job.get("name"), run=slot.job["run_id"], rss_mb=round(rss),
-                         limit_mb=self.o.memory_limit_mb)
+                self.log(
+                    "memory_limit",
+                    file=slot.job.get("name"),
+                    run=slot.job["run_id"],
+                    rss_mb=round(rss),
+                    limit_mb=self.o.memory_limit_mb,
+                )
             if limit is not None:
                 slot.process.kill()
                 slot.process.join(timeout=10)
@@ -81,9 +89,13 @@ class WorkerPool:
             if slot.job:
                 lost(slot.job, slot.process.exitcode, limit)
             elif not stopping and not slot.reported:
-                self.log("worker_died", exitcode=slot.process.exitcode,
-                         reason="a scoring process could not start; see the lines above"
-                         if now - slot.spawned < START_WINDOW else None)
+                self.log(
+                    "worker_died",
+                    exitcode=slot.process.exitcode,
+                    reason="a scoring process could not start; see the lines above"
+                    if now - slot.spawned < START_WINDOW
+                    else None,
+                )
             slot.job, slot.reported = None, True
             if stopping:
                 continue
@@ -117,8 +129,12 @@ class WorkerPool:
 
     def _spawn(self) -> WorkerSlot:
         parent, child = self.mp.Pipe()
-        process = self.mp.Process(target=worker_main, name="precision-list-worker", daemon=True,
-                                  args=(child, str(self.root), asdict(self.o), self.instance))
+        process = self.mp.Process(
+            target=worker_main,
+            name="precision-list-worker",
+            daemon=True,
+            args=(child, str(self.root), asdict(self.o), self.instance),
+        )
         process.start()
         child.close()
         return WorkerSlot(process, parent)
@@ -168,7 +184,7 @@ def resident_mb(pid: int | None) -> float:
     try:
         import psutil  # Windows and macOS
 
-        return psutil.Process(pid).memory_info().rss / 2 ** 20
+        return psutil.Process(pid).memory_info().rss / 2**20
     except Exception:  # noqa: BLE001 — no psutil, or the process is gone
         return 0.0
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Mapping
 
 from processor.service.names import IGNORE, classify
 
@@ -55,8 +55,9 @@ class Observed:
     vanished: list[str] = field(default_factory=list)  # gone from inbox/ (and not in a worker's hands)
 
 
-def snapshot(inbox: Path, polling: bool, scandir: Callable[[Path], Iterable[os.DirEntry]] = os.scandir
-             ) -> dict[str, Identity]:
+def snapshot(
+    inbox: Path, polling: bool, scandir: Callable[[Path], Iterable[os.DirEntry]] = os.scandir
+) -> dict[str, Identity]:
     """inbox/ as one listing: every candidate file (not ignored by :func:`~.names.classify`) → identity.
 
     A missing inbox/ lists as empty; any other error listing it is raised (the caller logs it and
@@ -77,8 +78,9 @@ def snapshot(inbox: Path, polling: bool, scandir: Callable[[Path], Iterable[os.D
     return listing
 
 
-def observe(seen: Mapping[str, Seen], listing: Mapping[str, Identity], now: float,
-            busy: Collection[str] = ()) -> Observed:
+def observe(
+    seen: Mapping[str, Seen], listing: Mapping[str, Identity], now: float, busy: Collection[str] = ()
+) -> Observed:
     """The state after a listing taken at ``now``; ``seen`` is not modified.
 
     A new name starts its quiet period now; a changed identity restarts it (re-saved, or still
@@ -113,8 +115,7 @@ def due(seen: Mapping[str, Seen], now: float, settle: float, busy: Collection[st
     >>> due({"a.csv": Seen((1, 1, 1), 0.0, next_try=9.0), "b.csv": Seen((1, 1, 2), 0.0)}, now=5.0, settle=2.0)
     ['b.csv']
     """
-    return [name for name, s in seen.items()
-            if name not in busy and s.next_try <= now and now - s.changed_at >= settle]
+    return [name for name, s in seen.items() if name not in busy and s.next_try <= now and now - s.changed_at >= settle]
 
 
 def opens_as_zip(path: Path) -> bool:

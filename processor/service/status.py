@@ -9,6 +9,7 @@ from pathlib import Path
 from processor.service.ledger import ARCHIVED, DUPLICATE, FAILED, Ledger
 from processor.service.names import IGNORE, Folders, classify, parse_claim_dir
 
+
 def status(root: str | os.PathLike) -> str:
     """``precision-list status ROOT``: queue / done / failed counts, files in hand, last errors, as text.
 

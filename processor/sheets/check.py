@@ -14,7 +14,6 @@ from processor.errors import ERROR, Problem, capped_rest
 from processor.privacy import mask_problem_ids
 from processor.sheets.report import Block, ResultSheet
 
-
 PROBLEM_COLUMNS = {
     "severity": "嚴重度",
     "sheet": "工作表",
@@ -68,7 +67,12 @@ def problem_kinds(problems: list[Problem]) -> list[ProblemKind]:
 
 def check_sheet(problems: list[Problem]) -> ResultSheet:
     """資料檢查: one row per problem (see :func:`problems_frame`), with how to read it."""
-    return ResultSheet("資料檢查", (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),), (
-        "嚴重度「錯誤」的值在分析中當作空白；「提醒」是值得確認、但已照常分析的地方。",
-        "無法辨識的值不會被猜測或刪除：該格在分析中視為空白；原始資料沒有被修改。",
-    ), lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可。")
+    return ResultSheet(
+        "資料檢查",
+        (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),),
+        (
+            "嚴重度「錯誤」的值在分析中當作空白；「提醒」是值得確認、但已照常分析的地方。",
+            "無法辨識的值不會被猜測或刪除：該格在分析中視為空白；原始資料沒有被修改。",
+        ),
+        lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可。",
+    )

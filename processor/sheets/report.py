@@ -148,7 +148,7 @@ def safe_sheet_name(name: str, taken: set[str]) -> str:
     candidate, n = base, 2
     while candidate.lower() in {t.lower() for t in taken}:
         suffix = f" ({n})"
-        candidate = base[:31 - len(suffix)] + suffix
+        candidate = base[: 31 - len(suffix)] + suffix
         n += 1
     return candidate
 
@@ -161,8 +161,15 @@ def _table_name(sheet: str, index: int, taken: set[str]) -> str:
     return name
 
 
-def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "BulkRows | None" = None, *,
-                       date_format: str = DATE_FORMAT, help_link: str | None = None):
+def write_result_sheet(
+    wb,
+    sheet: ResultSheet,
+    table_names: set[str],
+    bulk: BulkRows | None = None,
+    *,
+    date_format: str = DATE_FORMAT,
+    help_link: str | None = None,
+):
     """Write one :class:`ResultSheet` as a new worksheet of ``wb``; returns the worksheet.
 
     Row 1 is the sheet's lead line (linked to ``help_link``, a cell of the 結果說明 sheet, when given);
@@ -219,27 +226,35 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
             cell = ws.cell(row=row, column=j)
             cell.font, cell.fill = header_font, header_fill
             cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-            widths[j] = max(widths.get(j, 0), min(cap, _display_width(name) + 2), block.widths.get(name, 0) if own else 0)
+            widths[j] = max(
+                widths.get(j, 0), min(cap, _display_width(name) + 2), block.widths.get(name, 0) if own else 0
+            )
             if name in block.comments:
-                cell.comment = Comment(block.comments[name], "精準名單", width=320,
-                                       height=max(60, 18 * (1 + _display_width(block.comments[name]) // 40)))
+                cell.comment = Comment(
+                    block.comments[name],
+                    "精準名單",
+                    width=320,
+                    height=max(60, 18 * (1 + _display_width(block.comments[name]) // 40)),
+                )
             if name in block.hidden:
                 hidden.add(j)
         n = len(frame)
         last_row = header_row + n
-        formats = [_dated(_column_format(frame.iloc[:, j], block.formats.get(c)), date_format)
-                   for j, c in enumerate(columns)]
+        formats = [
+            _dated(_column_format(frame.iloc[:, j], block.formats.get(c)), date_format) for j, c in enumerate(columns)
+        ]
         wrapped = [Alignment(wrap_text=True, vertical="top") if c in block.widths else None for c in columns]
         if bulk is not None and n > BULK_MIN_ROWS:
             # openpyxl writes the first and the last row (so styles and the sheet's extent exist);
             # the rows between are streamed in at save time with the first row's styles
             _put_row(ws, header_row + 1, frame.iloc[0], formats, wrapped, 0, date_format=date_format)
-            bulk.add(ws, header_row + 2, frame.iloc[1:n - 1])
+            bulk.add(ws, header_row + 2, frame.iloc[1 : n - 1])
             _put_row(ws, last_row, frame.iloc[n - 1], formats, wrapped, n - 1, date_format=date_format)
         else:
             for i in range(n):
-                _put_row(ws, header_row + 1 + i, frame.iloc[i], formats, wrapped, i, wrapped_text,
-                         date_format=date_format)
+                _put_row(
+                    ws, header_row + 1 + i, frame.iloc[i], formats, wrapped, i, wrapped_text, date_format=date_format
+                )
         for name in block.sheet_links:
             if name in columns:
                 _link_sheets(ws, columns.index(name) + 1, header_row + 1, frame[name])
@@ -253,8 +268,9 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
                     widths[j] = max(widths[j], min(cap, int(lengths.max()) + 2))
         last_col = get_column_letter(max(1, len(columns)))
         if block.as_table and n and len(set(columns)) == len(columns):
-            table = Table(displayName=_table_name(sheet.name, index, table_names),
-                          ref=f"A{header_row}:{last_col}{last_row}")
+            table = Table(
+                displayName=_table_name(sheet.name, index, table_names), ref=f"A{header_row}:{last_col}{last_row}"
+            )
             table.tableStyleInfo = TableStyleInfo(name="TableStyleLight9", showRowStripes=True)
             # named here: left empty, openpyxl reads the header names back via ws[ref], creating every cell
             table.tableColumns = [TableColumn(id=j, name=name) for j, name in enumerate(columns, start=1)]
@@ -271,18 +287,30 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
                 low, high = ("63BE7B", "F8696B") if not block.color_scale_reverse else ("F8696B", "63BE7B")
                 ws.conditional_formatting.add(
                     f"{col}{header_row + 1}:{col}{last_row}",
-                    ColorScaleRule(start_type="min", start_color=low, mid_type="percentile", mid_value=50,
-                                   mid_color="FFEB84", end_type="max", end_color=high))
+                    ColorScaleRule(
+                        start_type="min",
+                        start_color=low,
+                        mid_type="percentile",
+                        mid_value=50,
+                        mid_color="FFEB84",
+                        end_type="max",
+                        end_color=high,
+                    ),
+                )
         for name in block.data_bars:
             if name in columns and n:
                 col = get_column_letter(columns.index(name) + 1)
-                ws.conditional_formatting.add(f"{col}{header_row + 1}:{col}{last_row}",
-                                              DataBarRule(start_type="min", end_type="max", color="638EC6"))
+                ws.conditional_formatting.add(
+                    f"{col}{header_row + 1}:{col}{last_row}",
+                    DataBarRule(start_type="min", end_type="max", color="638EC6"),
+                )
         top = header_row
         for chart in block.charts if n else ():  # beside the block, one under the other
             negative = bool((frame[list(chart.values)].select_dtypes("number") < 0).any().any())
-            ws.add_chart(_chart(ws, chart, columns, header_row, last_row, negative),
-                         f"{get_column_letter(len(columns) + 2)}{top}")
+            ws.add_chart(
+                _chart(ws, chart, columns, header_row, last_row, negative),
+                f"{get_column_letter(len(columns) + 2)}{top}",
+            )
             top += chart_rows(chart)
             below_charts = top + 1
         row = last_row + 1
@@ -302,8 +330,11 @@ def write_result_sheet(wb, sheet: ResultSheet, table_names: set[str], bulk: "Bul
     for r, count in lines.items():
         if count > 1:
             ws.row_dimensions[r].height = 15 * count
-    span = _wrap_lead(ws, n_columns, widths, hidden, help_link,
-                      PORTRAIT_WIDTH if sheet.portrait else NOTE_MIN_WIDTH) if lead else n_columns
+    span = (
+        _wrap_lead(ws, n_columns, widths, hidden, help_link, PORTRAIT_WIDTH if sheet.portrait else NOTE_MIN_WIDTH)
+        if lead
+        else n_columns
+    )
     _print_setup(ws, sheet.portrait)
     if ws.max_row <= ONE_PAGE_ROWS:  # a short sheet (摘要) prints on one page, charts whole
         ws.page_setup.fitToHeight = 1
@@ -350,8 +381,9 @@ def _link_sheets(ws, col: int, first_row: int, values: pd.Series) -> None:
             cell.font = Font(color="0563C1", underline="single")
 
 
-def _wrap_lead(ws, n_columns: int, widths: dict[int, int], hidden: set[int], help_link: str | None,
-               min_width: int = NOTE_MIN_WIDTH) -> int:
+def _wrap_lead(
+    ws, n_columns: int, widths: dict[int, int], hidden: set[int], help_link: str | None, min_width: int = NOTE_MIN_WIDTH
+) -> int:
     """The lead line merged across the tables' columns, wrapped, with a row height for its lines:
     it then prints inside the page instead of stretching it; the link to 結果說明 in the last of
     those columns (a hyperlinked cell is drawn on one line, so the link is short and apart).
@@ -390,8 +422,17 @@ def _column_format(values: pd.Series, given):
     return None
 
 
-def _put_row(ws, r: int, values: pd.Series, formats, wrapped, i: int, wrapped_text: list | None = None, *,
-             date_format: str = DATE_FORMAT) -> None:
+def _put_row(
+    ws,
+    r: int,
+    values: pd.Series,
+    formats,
+    wrapped,
+    i: int,
+    wrapped_text: list | None = None,
+    *,
+    date_format: str = DATE_FORMAT,
+) -> None:
     """One frame row at Excel row ``r``: text stays text, formats per column (or per row: a tuple).
     Wrapped text cells are noted in ``wrapped_text`` as (row, column, text) for the row heights."""
     for j, value in enumerate(values.tolist(), start=1):
@@ -438,7 +479,7 @@ class BulkRows:
             out.write(xml[pos:cut].encode("utf-8"))
             step = max(1, min(20_000, BULK_CHUNK_CELLS // max(1, frame.shape[1])))  # memory by cells, not rows
             for start in range(0, len(frame), step):
-                out.write(_rows_xml(frame.iloc[start:start + step], first_row + start, styles).encode("utf-8"))
+                out.write(_rows_xml(frame.iloc[start : start + step], first_row + start, styles).encode("utf-8"))
             pos = cut
         out.write(xml[pos:].encode("utf-8"))
 
@@ -451,7 +492,7 @@ _EXCEL_EPOCH = _np.datetime64("1899-12-30", "ns")
 def _row_styles(xml: str, r: int) -> dict[str, str]:
     """Column letter → style index of the cells openpyxl wrote in row ``r``."""
     start = xml.index(f'<row r="{r}"')
-    body = xml[start:xml.index("</row>", start)]
+    body = xml[start : xml.index("</row>", start)]
     return {col: style for col, style in _CELL_ATTRS.findall(body) if style}
 
 
@@ -485,22 +526,28 @@ def _cells_xml(values: pd.Series, letter: str, s: str, rows: list[str]) -> list[
         if pd.api.types.is_integer_dtype(dtype):
             present = values.notna().to_numpy()
             texts = values.to_numpy(dtype=_np.int64, na_value=0).astype(str).tolist()
-            return [f'<c r="{letter}{r}"{s} t="n"><v>{t}</v></c>' if ok else empty(r)
-                    for r, t, ok in zip(rows, texts, present.tolist())]
+            return [
+                f'<c r="{letter}{r}"{s} t="n"><v>{t}</v></c>' if ok else empty(r)
+                for r, t, ok in zip(rows, texts, present.tolist())
+            ]
         return _numbers_xml(values.to_numpy(dtype=float, na_value=_np.nan), letter, s, rows, empty)
     if pd.api.types.infer_dtype(values, skipna=True) == "string":  # labels repeat: escape each once
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         texts = [_inline(u) for u in uniques]
-        return [f'<c r="{letter}{r}"{s} t="inlineStr">{texts[k]}</c>' if k >= 0 else empty(r)
-                for r, k in zip(rows, codes.tolist())]
+        return [
+            f'<c r="{letter}{r}"{s} t="inlineStr">{texts[k]}</c>' if k >= 0 else empty(r)
+            for r, k in zip(rows, codes.tolist())
+        ]
     return [_value_xml(_cell_value(v), letter, r, s) or empty(r) for r, v in zip(rows, values.tolist())]
 
 
 def _numbers_xml(values: _np.ndarray, letter: str, s: str, rows: list[str], empty) -> list[str]:
     finite = _np.isfinite(values)
     texts = _np.where(finite, values, 0).astype(str)
-    return [f'<c r="{letter}{r}"{s} t="n"><v>{t}</v></c>' if ok else empty(r)
-            for r, t, ok in zip(rows, texts.tolist(), finite.tolist())]
+    return [
+        f'<c r="{letter}{r}"{s} t="n"><v>{t}</v></c>' if ok else empty(r)
+        for r, t, ok in zip(rows, texts.tolist(), finite.tolist())
+    ]
 
 
 def _value_xml(value, letter: str, r: str, s: str) -> str:
@@ -558,7 +605,9 @@ def save_workbook(wb, path, bulk: BulkRows | None = None) -> None:
     if bulk is None or not bulk.parts:
         wb.save(path)
         return
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=1) as zf:  # 3x faster, ~20% bigger
+    with zipfile.ZipFile(
+        path, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=1
+    ) as zf:  # 3x faster, ~20% bigger
         ExcelWriter(wb, _Archive(zf, wb, bulk)).save()
 
 
@@ -625,7 +674,7 @@ def copy_grid_sheet(wb, name: str, grid: pd.DataFrame, bulk: BulkRows | None = N
     none = [None] * grid.shape[1]
     if bulk is not None and n > BULK_MIN_ROWS:
         _put_row(ws, 1, grid.iloc[0], none, none, 0)
-        bulk.add(ws, 2, grid.iloc[1:n - 1])
+        bulk.add(ws, 2, grid.iloc[1 : n - 1])
         _put_row(ws, n, grid.iloc[n - 1], none, none, n - 1)
     else:
         for values in grid.itertuples(index=False, name=None):
@@ -652,8 +701,11 @@ def masked_grid(raw, parsed) -> tuple[pd.DataFrame, pd.DataFrame]:
         id_cells = [(row, col) for key, (row, col) in sheet.locations.items() if sheet.kind.field(key).type == "id"]
         if sheet.layout == "table" and sheet.header_row <= len(grid):  # e.g. 身分證字號 on a contact list
             for header in range(max(0, sheet.header_row - 2), sheet.header_row):  # the header may span two rows
-                id_cells += [(None, col + 1) for col, text in enumerate(grid.iloc[header])
-                             if isinstance(text, str) and normalise_header(text) in ID_HEADERS]
+                id_cells += [
+                    (None, col + 1)
+                    for col, text in enumerate(grid.iloc[header])
+                    if isinstance(text, str) and normalise_header(text) in ID_HEADERS
+                ]
         for row, col in id_cells:
             if col - 1 >= grid.shape[1]:
                 continue
@@ -746,7 +798,7 @@ def render(analysis, input_path, output_path, progress=None) -> None:
 
         text = json.dumps(analysis.summary["team"], ensure_ascii=False, separators=(",", ":"))
         for i in range(0, len(text), TEAM_CHUNK):  # Excel keeps custom text properties up to 255 characters
-            props.append(StringProperty(name=f"{TEAM_PROPERTY}{i // TEAM_CHUNK}", value=text[i:i + TEAM_CHUNK]))
+            props.append(StringProperty(name=f"{TEAM_PROPERTY}{i // TEAM_CHUNK}", value=text[i : i + TEAM_CHUNK]))
     if first_result is not None:
         wb.active = wb.sheetnames.index(first_result.title)
         for ws in wb.worksheets:

@@ -18,10 +18,21 @@ from processor.settings import Settings
 
 from .economics import break_even, ranked_list
 from .evaluation import TARGET, TEST, TRAIN, comparability, evaluate, lift_table, profit_curve, shift_problems
-from .features import (CATEGORY, DATE, LEAK_AUC, MAX_FEATURES, OTHER, design_matrix, feature_columns, infer_features,
-                       screen, univariate_auc)
+from .features import (
+    CATEGORY,
+    DATE,
+    LEAK_AUC,
+    MAX_FEATURES,
+    OTHER,
+    design_matrix,
+    feature_columns,
+    infer_features,
+    screen,
+    univariate_auc,
+)
 from .fit import Fitted, fit_models, odds_ratios, tree_rules
 from .labels import MIN_LABELLED, MIN_PER_CLASS, LabelChoice, choose_label, parse_label
+
 
 @dataclass
 class CampaignResult:
@@ -60,8 +71,15 @@ class CampaignResult:
         return errors[-1] if errors else None
 
 
-def score_sheet(parsed, settings: Settings, as_of: pd.Timestamp, *, target: str | None = None,
-                model: dict | None = None, progress=lambda message: None) -> CampaignResult:
+def score_sheet(
+    parsed,
+    settings: Settings,
+    as_of: pd.Timestamp,
+    *,
+    target: str | None = None,
+    model: dict | None = None,
+    progress=lambda message: None,
+) -> CampaignResult:
     """One parsed campaign sheet scored: its label chosen (:func:`choose_label`; a saved model's
     features are never taken for it), then :func:`score_campaign`. What ``score`` and ``train``
     both run, so a list is read the same way by each."""
@@ -73,9 +91,18 @@ def score_sheet(parsed, settings: Settings, as_of: pd.Timestamp, *, target: str 
     return result
 
 
-def score_campaign(frame: pd.DataFrame, sheet: str, settings: Settings, as_of: pd.Timestamp, *,
-                   label: str | None = "label", label_header: str = "是否購買", choice: LabelChoice | None = None,
-                   model: dict | None = None, progress=lambda message: None) -> CampaignResult:
+def score_campaign(
+    frame: pd.DataFrame,
+    sheet: str,
+    settings: Settings,
+    as_of: pd.Timestamp,
+    *,
+    label: str | None = "label",
+    label_header: str = "是否購買",
+    choice: LabelChoice | None = None,
+    model: dict | None = None,
+    progress=lambda message: None,
+) -> CampaignResult:
     """Score one campaign list (a parsed campaign frame: customer_id, label, open feature columns).
 
     ``label`` is the frame column with the known result, None for none; ``choice`` (see
@@ -91,15 +118,29 @@ def score_campaign(frame: pd.DataFrame, sheet: str, settings: Settings, as_of: p
         label, label_header = choice.column, choice.header
     label_reason = choice.reason if choice is not None else "標題是已知的結果欄名"
     has_label = label is not None and label in frame and not is_blank(frame[label]).all()
-    y, problems = (parse_label(frame[label], sheet, label_header) if has_label
-                   else (pd.Series(np.nan, index=frame.index), []))
-    result = CampaignResult("model" if model else "split", problems=problems, labels=y, label_column=label_header,
-                            label_reason=label_reason if has_label else "")
+    y, problems = (
+        parse_label(frame[label], sheet, label_header) if has_label else (pd.Series(np.nan, index=frame.index), [])
+    )
+    result = CampaignResult(
+        "model" if model else "split",
+        problems=problems,
+        labels=y,
+        label_column=label_header,
+        label_reason=label_reason if has_label else "",
+    )
     cutoff = break_even(settings)
     if settings.price - settings.cost <= settings.contact_cost:
-        problems.append(Problem("設定", None, "售價/成本/聯絡成本", None,
-                                "售價減成本不超過聯絡成本：打給任何人都不划算，名單上不會有建議聯絡的人",
-                                "請確認 設定 工作表的售價、成本與聯絡成本", WARNING))
+        problems.append(
+            Problem(
+                "設定",
+                None,
+                "售價/成本/聯絡成本",
+                None,
+                "售價減成本不超過聯絡成本：打給任何人都不划算，名單上不會有建議聯絡的人",
+                "請確認 設定 工作表的售價、成本與聯絡成本",
+                WARNING,
+            )
+        )
     exclude = (label,) if label not in (None, "label") else ()
     if model is not None:
         return _score_with_model(frame, sheet, settings, as_of, model, y, result, exclude)
@@ -108,27 +149,49 @@ def score_campaign(frame: pd.DataFrame, sheet: str, settings: Settings, as_of: p
     n_labelled, n_buyers = int(labelled.sum()), int(y[labelled].sum())
     if not has_label:
         blank = choice is not None and choice.column is not None
-        problems.append(Problem(sheet, None, label_header, None,
-                                f"「{label_header}」欄都是空白：沒有已知結果，無法訓練購買機率模型" if blank else
-                                "沒有已知結果（標籤）欄，無法訓練購買機率模型",
-                                f"加上「是否購買」欄（1/0 或 是/否；要預測的留白）、{step('target_which')}，"
-                                + step("or_use_model")))
+        problems.append(
+            Problem(
+                sheet,
+                None,
+                label_header,
+                None,
+                f"「{label_header}」欄都是空白：沒有已知結果，無法訓練購買機率模型"
+                if blank
+                else "沒有已知結果（標籤）欄，無法訓練購買機率模型",
+                f"加上「是否購買」欄（1/0 或 是/否；要預測的留白）、{step('target_which')}，" + step("or_use_model"),
+            )
+        )
         return result
     if n_labelled < MIN_LABELLED:
-        problems.append(Problem(sheet, None, label_header, str(n_labelled),
-                                f"只有 {n_labelled} 位客戶有已知結果，至少要 {MIN_LABELLED} 位才能訓練",
-                                "請補上更多過去名單的結果，" + step("or_use_model")))
+        problems.append(
+            Problem(
+                sheet,
+                None,
+                label_header,
+                str(n_labelled),
+                f"只有 {n_labelled} 位客戶有已知結果，至少要 {MIN_LABELLED} 位才能訓練",
+                "請補上更多過去名單的結果，" + step("or_use_model"),
+            )
+        )
         return result
     if min(n_buyers, n_labelled - n_buyers) < MIN_PER_CLASS:
         only = "都買了" if n_buyers > n_labelled / 2 else "都沒買"
-        problems.append(Problem(sheet, None, label_header, f"買 {n_buyers} / 沒買 {n_labelled - n_buyers}",
-                                f"已知結果幾乎只有一類（{only}），無法學出誰會買",
-                                f"兩類各至少要 {MIN_PER_CLASS} 位；請加入有買和沒買的客戶"))
+        problems.append(
+            Problem(
+                sheet,
+                None,
+                label_header,
+                f"買 {n_buyers} / 沒買 {n_labelled - n_buyers}",
+                f"已知結果幾乎只有一類（{only}），無法學出誰會買",
+                f"兩類各至少要 {MIN_PER_CLASS} 位；請加入有買和沒買的客戶",
+            )
+        )
         return result
 
     if labelled.all():
-        train_idx, test_idx = train_test_split(frame.index, test_size=0.2, stratify=y,
-                                               random_state=settings.random_state)
+        train_idx, test_idx = train_test_split(
+            frame.index, test_size=0.2, stratify=y, random_state=settings.random_state
+        )
         groups = pd.Series(TRAIN, index=frame.index).where(frame.index.isin(train_idx), TEST)
         result.mode, result.eval_source = "split", "測試組（隨機保留 20%，未參與訓練）"
     else:
@@ -140,35 +203,67 @@ def score_campaign(frame: pd.DataFrame, sheet: str, settings: Settings, as_of: p
 
     progress("判斷欄位型態")
     typed_by_column: dict = {}
-    features, ignored, found = infer_features(frame, feature_columns(frame, exclude), sheet, as_of, rows=train_idx,
-                                              typed=typed_by_column)
+    features, ignored, found = infer_features(
+        frame, feature_columns(frame, exclude), sheet, as_of, rows=train_idx, typed=typed_by_column
+    )
     problems += found
     if label != "label" and "label" in frame and not is_blank(frame["label"]).all():
         other = choice.others[0] if choice is not None and choice.others else "是否購買"
-        ignored = pd.concat([ignored, pd.DataFrame({"欄位": [other], "原因": ["另一個結果欄（這次預測的是別欄）"]})],
-                            ignore_index=True)
+        ignored = pd.concat(
+            [ignored, pd.DataFrame({"欄位": [other], "原因": ["另一個結果欄（這次預測的是別欄）"]})], ignore_index=True
+        )
     typed = pd.DataFrame({f.column: typed_by_column[f.column] for f in features}, index=frame.index)
-    aucs = (univariate_auc(typed.loc[train_idx], y.loc[train_idx], features, settings.random_state) if features
-            else pd.DataFrame(columns=["欄位", "單獨預測 AUC"]))
+    aucs = (
+        univariate_auc(typed.loc[train_idx], y.loc[train_idx], features, settings.random_state)
+        if features
+        else pd.DataFrame(columns=["欄位", "單獨預測 AUC"])
+    )
     leaks = aucs[aucs["單獨預測 AUC"] >= LEAK_AUC].round(4)
     for _, leak in leaks.iterrows():
-        problems.append(Problem(sheet, None, leak["欄位"], f"AUC {leak['單獨預測 AUC']}",
-                                f"資料洩漏：這欄單獨就幾乎完全預測結果（AUC ≥ {LEAK_AUC}，多半是成交後才有的資料），已排除",
-                                "打電話前就知道的資料才能用來預測；若確定是事前資料，請檢查是否抄錯", WARNING))
-    ignored = pd.concat([ignored, pd.DataFrame({"欄位": leaks["欄位"],
-                                                "原因": [f"資料洩漏：單獨預測 AUC {a}" for a in leaks["單獨預測 AUC"]]})],
-                        ignore_index=True)
+        problems.append(
+            Problem(
+                sheet,
+                None,
+                leak["欄位"],
+                f"AUC {leak['單獨預測 AUC']}",
+                f"資料洩漏：這欄單獨就幾乎完全預測結果（AUC ≥ {LEAK_AUC}，多半是成交後才有的資料），已排除",
+                "打電話前就知道的資料才能用來預測；若確定是事前資料，請檢查是否抄錯",
+                WARNING,
+            )
+        )
+    ignored = pd.concat(
+        [
+            ignored,
+            pd.DataFrame(
+                {"欄位": leaks["欄位"], "原因": [f"資料洩漏：單獨預測 AUC {a}" for a in leaks["單獨預測 AUC"]]}
+            ),
+        ],
+        ignore_index=True,
+    )
     features = [f for f in features if f.column not in set(leaks["欄位"])]
     features, screened = screen(aucs, features)
     if len(screened):
-        ignored = pd.concat([ignored, pd.DataFrame({"欄位": screened["欄位"], "原因": [
-            f"欄位太多，只用單獨預測力最強的 {MAX_FEATURES} 欄：這欄單獨預測 AUC {a}" for a in screened["單獨預測 AUC"]]})],
-                            ignore_index=True)
+        ignored = pd.concat(
+            [
+                ignored,
+                pd.DataFrame(
+                    {
+                        "欄位": screened["欄位"],
+                        "原因": [
+                            f"欄位太多，只用單獨預測力最強的 {MAX_FEATURES} 欄：這欄單獨預測 AUC {a}"
+                            for a in screened["單獨預測 AUC"]
+                        ],
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
         problems.append(_screen_problem(sheet, len(features), screened))
     result.ignored = ignored
     if not features:
-        problems.append(Problem(sheet, None, None, None, "沒有可用來預測的欄位",
-                                "請加上年齡、行業、過去互動等客戶資料欄"))
+        problems.append(
+            Problem(sheet, None, None, None, "沒有可用來預測的欄位", "請加上年齡、行業、過去互動等客戶資料欄")
+        )
         return result
 
     X, _ = design_matrix(frame, features, as_of)
@@ -184,7 +279,8 @@ def score_campaign(frame: pd.DataFrame, sheet: str, settings: Settings, as_of: p
     result.comparability = comparability(typed[[f.column for f in features]], groups, features)
     problems += shift_problems(result.comparability, sheet)
     result.ranked = _call_list(frame, X, p, y, fitted, settings, as_of, cutoff).assign(
-        group=lambda d: groups.loc[d["row"]].to_numpy())
+        group=lambda d: groups.loc[d["row"]].to_numpy()
+    )
     return result
 
 
@@ -193,11 +289,17 @@ def _screen_problem(sheet: str, kept: int, screened: pd.DataFrame) -> Problem:
     the models use, which were set aside and why, and how the rep chooses otherwise."""
     names = "、".join(screened["欄位"].head(10)) + (f" 等 {len(screened):,} 欄" if len(screened) > 10 else "")
     strongest = screened["單獨預測 AUC"].iloc[0]
-    return Problem(sheet, None, names, f"{kept + len(screened):,} 欄可用",
-                   f"欄位太多：模型只用訓練組上單獨預測力（AUC）最強的 {kept} 欄，其餘 {len(screened):,} 欄未使用"
-                   f"（其中最強的單獨 AUC 只有 {strongest}）",
-                   f"完整清單見 模型評估 的「未用於預測的欄位」；若要模型改用某些欄，請刪去較不相關的欄，"
-                   f"讓名單的資料欄在 {MAX_FEATURES} 欄以內", WARNING)
+    return Problem(
+        sheet,
+        None,
+        names,
+        f"{kept + len(screened):,} 欄可用",
+        f"欄位太多：模型只用訓練組上單獨預測力（AUC）最強的 {kept} 欄，其餘 {len(screened):,} 欄未使用"
+        f"（其中最強的單獨 AUC 只有 {strongest}）",
+        f"完整清單見 模型評估 的「未用於預測的欄位」；若要模型改用某些欄，請刪去較不相關的欄，"
+        f"讓名單的資料欄在 {MAX_FEATURES} 欄以內",
+        WARNING,
+    )
 
 
 def _call_list(frame, X, p, y, fitted, settings, as_of, cutoff) -> pd.DataFrame:
@@ -235,21 +337,55 @@ def _score_with_model(frame, sheet, settings, as_of, model, y, result, exclude) 
     result.fitted, result.model_name, result.model_meta = fitted, model.get("name"), model.get("meta")
     missing = [f.column for f in fitted.features if f.column not in frame]
     if len(missing) > len(fitted.features) / 2:
-        result.problems.append(Problem(sheet, None, "、".join(missing), None,
-                                       f"名單缺少模型需要的 {len(missing)} 個欄位（共 {len(fitted.features)} 個），無法用此模型評分",
-                                       "請用與訓練時相同欄名的名單，或重新訓練模型"))
+        result.problems.append(
+            Problem(
+                sheet,
+                None,
+                "、".join(missing),
+                None,
+                f"名單缺少模型需要的 {len(missing)} 個欄位（共 {len(fitted.features)} 個），無法用此模型評分",
+                "請用與訓練時相同欄名的名單，或重新訓練模型",
+            )
+        )
         return result
     for column in missing:
-        result.problems.append(Problem(sheet, None, column, None, "名單缺少模型需要的欄位，以訓練資料的典型值代替",
-                                       f"請加上「{column}」欄以得到更準的機率", WARNING))
-    filled = frame.assign(**{f.column: f.levels[0] if f.kind == CATEGORY else
-                             (f.fill if f.kind != DATE else as_of - pd.Timedelta(days=f.fill))
-                             for f in fitted.features if f.column in missing}) if missing else frame
+        result.problems.append(
+            Problem(
+                sheet,
+                None,
+                column,
+                None,
+                "名單缺少模型需要的欄位，以訓練資料的典型值代替",
+                f"請加上「{column}」欄以得到更準的機率",
+                WARNING,
+            )
+        )
+    filled = (
+        frame.assign(
+            **{
+                f.column: f.levels[0]
+                if f.kind == CATEGORY
+                else (f.fill if f.kind != DATE else as_of - pd.Timedelta(days=f.fill))
+                for f in fitted.features
+                if f.column in missing
+            }
+        )
+        if missing
+        else frame
+    )
     X, unseen = design_matrix(filled, fitted.features, as_of)
     for column, count in unseen.items():
-        result.problems.append(Problem(sheet, None, column, f"{count:,} 列",
-                                       f"有模型訓練時沒看過的類別值，當作「{OTHER}」計算",
-                                       "若是錯字請修正；新類別多時建議重新訓練", WARNING))
+        result.problems.append(
+            Problem(
+                sheet,
+                None,
+                column,
+                f"{count:,} 列",
+                f"有模型訓練時沒看過的類別值，當作「{OTHER}」計算",
+                "若是錯字請修正；新類別多時建議重新訓練",
+                WARNING,
+            )
+        )
     p = pd.Series(fitted.predict(X), index=frame.index)
     result.odds = odds_ratios(fitted.estimators["logit"], fitted.features)
     cutoff = break_even(settings)
@@ -265,9 +401,25 @@ def _score_with_model(frame, sheet, settings, as_of, model, y, result, exclude) 
 
 #: seed 000's worked example (campaign_marketing2, 45,211 customers): its headers, and the list it
 #: reports on its own 20% test set (XGBoost: precision 60% = 235 / 391)
-SEED_000_HEADERS = frozenset({"UID", "年齡", "行業別", "教育程度", "是否以信用支付", "有無逛過我們的網頁", "聯絡有回應",
-                              "與顧客聯絡方式", "日", "月份", "全部活動跟該客戶連絡次數", "距離上次有多久時日沒被聯絡",
-                              "前一次行銷活動的銷售結果", "買A商品", "過往滿意程度"})
+SEED_000_HEADERS = frozenset(
+    {
+        "UID",
+        "年齡",
+        "行業別",
+        "教育程度",
+        "是否以信用支付",
+        "有無逛過我們的網頁",
+        "聯絡有回應",
+        "與顧客聯絡方式",
+        "日",
+        "月份",
+        "全部活動跟該客戶連絡次數",
+        "距離上次有多久時日沒被聯絡",
+        "前一次行銷活動的銷售結果",
+        "買A商品",
+        "過往滿意程度",
+    }
+)
 
 SEED_000_LIST = {"called": 391, "buyers": 235, "test_rows": 9043}
 
@@ -290,8 +442,11 @@ def seed_000_row(result: CampaignResult, settings: Settings) -> dict | None:
     if not (result.seed_data and e) or abs(e["rows"] - SEED_000_LIST["test_rows"]) > 0.01 * SEED_000_LIST["test_rows"]:
         return None
     called, buyers = SEED_000_LIST["called"], SEED_000_LIST["buyers"]
-    return {"called": called, "buyers": buyers,
-            "profit": buyers * (settings.price - settings.cost) - called * settings.contact_cost}
+    return {
+        "called": called,
+        "buyers": buyers,
+        "profit": buyers * (settings.price - settings.cost) - called * settings.contact_cost,
+    }
 
 
 def data_fingerprint(frame: pd.DataFrame) -> str:

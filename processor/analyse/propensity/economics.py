@@ -12,6 +12,7 @@ import pandas as pd
 
 from processor.settings import Settings
 
+
 def break_even(settings: Settings) -> float:
     """The probability above which calling pays: contact cost / (price − cost) (seed 000: 175/1750 = 10%).
 

@@ -29,8 +29,14 @@ def evaluate(y: pd.Series, p: pd.Series, cutoff: float, settings: Settings) -> d
     top = deciles(p) == 1
     auc = float(roc_auc_score(y_arr, p)) if 0 < y_arr.sum() < len(y_arr) else float("nan")
     return {
-        "rows": len(y_arr), "buyers": int(y_arr.sum()), "auc": auc,
-        "tp": tp, "fp": fp, "fn": fn, "tn": tn, "called": tp + fp,
+        "rows": len(y_arr),
+        "buyers": int(y_arr.sum()),
+        "auc": auc,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+        "called": tp + fp,
         "precision": tp / (tp + fp) if tp + fp else float("nan"),
         "recall": tp / (tp + fn) if tp + fn else float("nan"),
         "top_decile_lift": float(y_arr[top.to_numpy()].mean() / y_arr.mean()) if y_arr.mean() else float("nan"),
@@ -45,9 +51,14 @@ def lift_table(y: pd.Series, p: pd.Series) -> pd.DataFrame:
     d = deciles(p)
     g = y.groupby(d).agg(["size", "sum"]).reindex(range(1, 11), fill_value=0)
     rate = y.mean()
-    frame = pd.DataFrame({"十分位": [f"第{i}組" for i in g.index], "客戶數": g["size"].to_numpy(),
-                          "實際購買數": g["sum"].to_numpy().astype(int),
-                          "平均預測機率": p.groupby(d).mean().reindex(range(1, 11)).to_numpy()})
+    frame = pd.DataFrame(
+        {
+            "十分位": [f"第{i}組" for i in g.index],
+            "客戶數": g["size"].to_numpy(),
+            "實際購買數": g["sum"].to_numpy().astype(int),
+            "平均預測機率": p.groupby(d).mean().reindex(range(1, 11)).to_numpy(),
+        }
+    )
     frame["購買率"] = frame["實際購買數"] / frame["客戶數"].where(frame["客戶數"] > 0)
     frame["提升度(Lift)"] = frame["購買率"] / rate
     frame["累計客戶占比"] = frame["客戶數"].cumsum() / len(y)
@@ -64,10 +75,15 @@ def profit_curve(y: pd.Series, p: pd.Series, settings: Settings, steps: int = 20
     n = len(y)
     called = np.ceil(np.arange(1, steps + 1) / steps * n).astype(int)
     margin, contact = settings.price - settings.cost, settings.contact_cost
-    return pd.DataFrame({"聯絡前": [f"{100 * k // steps}%" for k in range(1, steps + 1)], "聯絡人數": called,
-                         "其中購買": buyers[called - 1].astype(int),
-                         "利潤": buyers[called - 1] * margin - called * contact,
-                         "最低機率": p.to_numpy()[order][called - 1]})
+    return pd.DataFrame(
+        {
+            "聯絡前": [f"{100 * k // steps}%" for k in range(1, steps + 1)],
+            "聯絡人數": called,
+            "其中購買": buyers[called - 1].astype(int),
+            "利潤": buyers[called - 1] * margin - called * contact,
+            "最低機率": p.to_numpy()[order][called - 1],
+        }
+    )
 
 
 def comparability(typed: pd.DataFrame, groups: pd.Series, features: list[Feature]) -> pd.DataFrame:
@@ -93,24 +109,54 @@ def comparability(typed: pd.DataFrame, groups: pd.Series, features: list[Feature
             modes = {g: values[masks[g]].mode().iloc[0] for g in names}
             whole = values.mode().iloc[0]
             flag = mode_shift(values, modes, whole)
-            rows.append({"欄位": f.column, "統計": "眾數", **{g: str(modes[g]) for g in names}, "全部": str(whole),
-                         "差異": "⚠ 眾數不同" if flag else ""})
+            rows.append(
+                {
+                    "欄位": f.column,
+                    "統計": "眾數",
+                    **{g: str(modes[g]) for g in names},
+                    "全部": str(whole),
+                    "差異": "⚠ 眾數不同" if flag else "",
+                }
+            )
             continue
         sd = values.std()
         stats = {g: values[masks[g]] for g in names}
         mean_flag = any(sd > 0 and abs(s.mean() - values.mean()) / sd > 0.1 for s in stats.values())
-        rows.append({"欄位": f.column, "統計": "平均", **{g: round(float(s.mean()), 4) for g, s in stats.items()},
-                     "全部": round(float(values.mean()), 4), "差異": "⚠ 差異大" if mean_flag else ""})
-        rows.append({"欄位": f.column, "統計": "標準差", **{g: round(float(s.std()), 4) for g, s in stats.items()},
-                     "全部": round(float(sd), 4), "差異": ""})
+        rows.append(
+            {
+                "欄位": f.column,
+                "統計": "平均",
+                **{g: round(float(s.mean()), 4) for g, s in stats.items()},
+                "全部": round(float(values.mean()), 4),
+                "差異": "⚠ 差異大" if mean_flag else "",
+            }
+        )
+        rows.append(
+            {
+                "欄位": f.column,
+                "統計": "標準差",
+                **{g: round(float(s.std()), 4) for g, s in stats.items()},
+                "全部": round(float(sd), 4),
+                "差異": "",
+            }
+        )
         modes = {g: s.mode() for g, s in stats.items()}
         whole = values.mode()
         few_values = f.kind == BOOLEAN or values.nunique() <= 20
-        mode_flag = few_values and len(whole) and mode_shift(
-            values, {g: m.iloc[0] for g, m in modes.items() if len(m)}, whole.iloc[0])
-        rows.append({"欄位": f.column, "統計": "眾數",
-                     **{g: (float(m.iloc[0]) if len(m) else None) for g, m in modes.items()},
-                     "全部": float(whole.iloc[0]) if len(whole) else None, "差異": "⚠ 眾數不同" if mode_flag else ""})
+        mode_flag = (
+            few_values
+            and len(whole)
+            and mode_shift(values, {g: m.iloc[0] for g, m in modes.items() if len(m)}, whole.iloc[0])
+        )
+        rows.append(
+            {
+                "欄位": f.column,
+                "統計": "眾數",
+                **{g: (float(m.iloc[0]) if len(m) else None) for g, m in modes.items()},
+                "全部": float(whole.iloc[0]) if len(whole) else None,
+                "差異": "⚠ 眾數不同" if mode_flag else "",
+            }
+        )
     return pd.DataFrame(rows, columns=["欄位", "統計", *names, "全部", "差異"])
 
 
@@ -124,10 +170,18 @@ def shift_problems(table: pd.DataFrame, sheet: str) -> list[Problem]:
     problems = []
     for column, rows in flagged.groupby("欄位", sort=False):
         shown = "；".join(f"{r['統計']} " + " / ".join(f"{g} {r[g]}" for g in groups) for _, r in rows.iterrows())
-        problems.append(Problem(sheet, None, str(column), shown[:200],
-                                "訓練組與" + "、".join(g + "組" for g in groups if g != TRAIN) +
-                                f"在這一欄差異大（{rows['差異'].iloc[0].lstrip('⚠ ')}）："
-                                "模型從不太一樣的客戶學來，機率可能偏高或偏低",
-                                "確認兩組客戶來自同一類名單；差異是真的就留意這欄的影響（模型評估「資料是否一致」表）",
-                                WARNING))
+        problems.append(
+            Problem(
+                sheet,
+                None,
+                str(column),
+                shown[:200],
+                "訓練組與"
+                + "、".join(g + "組" for g in groups if g != TRAIN)
+                + f"在這一欄差異大（{rows['差異'].iloc[0].lstrip('⚠ ')}）："
+                "模型從不太一樣的客戶學來，機率可能偏高或偏低",
+                "確認兩組客戶來自同一類名單；差異是真的就留意這欄的影響（模型評估「資料是否一致」表）",
+                WARNING,
+            )
+        )
     return problems

@@ -53,8 +53,11 @@ def shown_values(frame: pd.DataFrame, features: list[Feature], as_of: pd.Timesta
     out = {}
     for f in features:
         raw = frame[f.column] if f.column in frame else pd.Series(None, index=frame.index, dtype=object)
-        text = normalise_text(raw.astype(object).map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer()
-                                                     else v, na_action="ignore"))
+        text = normalise_text(
+            raw.astype(object).map(
+                lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else v, na_action="ignore"
+            )
+        )
         text = text.mask(text.isna() | (text == ""), BLANK)
         if f.kind == DATE:
             days = (as_of - parse_dates(raw)[0]).dt.days

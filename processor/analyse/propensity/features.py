@@ -68,9 +68,14 @@ def feature_columns(frame: pd.DataFrame, exclude: tuple[str, ...]) -> list[str]:
     return [c for c in frame.columns if c not in ("customer_id", "label", *exclude)]
 
 
-def infer_features(frame: pd.DataFrame, columns: list[str], sheet: str, as_of: pd.Timestamp,
-                   rows: pd.Index | None = None, typed: dict | None = None
-                   ) -> tuple[list[Feature], pd.DataFrame, list[Problem]]:
+def infer_features(
+    frame: pd.DataFrame,
+    columns: list[str],
+    sheet: str,
+    as_of: pd.Timestamp,
+    rows: pd.Index | None = None,
+    typed: dict | None = None,
+) -> tuple[list[Feature], pd.DataFrame, list[Problem]]:
     """Features from the open columns of a campaign list: kinds inferred, useless ones set aside.
 
     Returns (features, ignored columns as a frame 欄位/原因, problems). A column is ignored
@@ -104,14 +109,20 @@ def infer_features(frame: pd.DataFrame, columns: list[str], sheet: str, as_of: p
         if distinct <= 1:
             ignore(column, "所有客戶的值都一樣（常數）", "常數欄位無法區分客戶，可刪除")
             continue
-        if kind in (CATEGORY, NUMBER) and len(filled) >= 20 and distinct == len(filled) and (
-                kind == CATEGORY or (filled == np.floor(filled)).all()):
+        if (
+            kind in (CATEGORY, NUMBER)
+            and len(filled) >= 20
+            and distinct == len(filled)
+            and (kind == CATEGORY or (filled == np.floor(filled)).all())
+        ):
             ignore(column, "每位客戶的值都不同（像編號）", "編號、姓名、電話等欄位不能用來預測，可保留但不影響結果")
             continue
         if kind == NUMBER:
             bad = values.isna() & ~is_blank(raw)
-            problems += [Problem(sheet, int(row), column, str(raw[row]), "不是數字，視為空白",
-                                 "請只寫數字", WARNING) for row in bad[bad].index[:20]]
+            problems += [
+                Problem(sheet, int(row), column, str(raw[row]), "不是數字，視為空白", "請只寫數字", WARNING)
+                for row in bad[bad].index[:20]
+            ]
         if kind == CATEGORY:
             counts = train.value_counts()
             keep = counts[(counts >= max(10, 0.01 * len(train)))].index[:30].tolist()
@@ -120,8 +131,15 @@ def infer_features(frame: pd.DataFrame, columns: list[str], sheet: str, as_of: p
                 continue
             rare = [str(v) for v in counts.index if v not in set(keep) and v != BLANK]
             # OTHER is always a level: rare values now and values never seen in training share it
-            features.append(Feature(column, kind, tuple(str(v) for v in keep if v != OTHER) + (OTHER,),
-                                    pooled=tuple(rare[:MAX_POOLED_KEPT]), pooled_all=len(rare) <= MAX_POOLED_KEPT))
+            features.append(
+                Feature(
+                    column,
+                    kind,
+                    tuple(str(v) for v in keep if v != OTHER) + (OTHER,),
+                    pooled=tuple(rare[:MAX_POOLED_KEPT]),
+                    pooled_all=len(rare) <= MAX_POOLED_KEPT,
+                )
+            )
         else:
             fill = float(filled.median()) if kind != BOOLEAN else float(filled.mode().iloc[0])
             features.append(Feature(column, kind, fill=fill, has_missing=bool(values.isna().any())))
@@ -227,8 +245,11 @@ def _typed_values(series: pd.Series, kind: str, as_of: pd.Timestamp) -> pd.Serie
     if kind == DATE:
         dates = parse_dates(series)[0]
         return ((as_of - dates).dt.days).astype(float)
-    text = normalise_text(pd.Series(series).astype(object).map(
-        lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else v, na_action="ignore"))
+    text = normalise_text(
+        pd.Series(series)
+        .astype(object)
+        .map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else v, na_action="ignore")
+    )
     return text.where(~is_blank(series) & text.notna(), BLANK).astype(object)
 
 
@@ -253,8 +274,7 @@ def leakage(X_typed: pd.DataFrame, y: pd.Series, features: list[Feature], random
     return aucs[aucs["單獨預測 AUC"] >= LEAK_AUC].round(4).reset_index(drop=True)
 
 
-def univariate_auc(X_typed: pd.DataFrame, y: pd.Series, features: list[Feature], random_state: int = 0
-                   ) -> pd.DataFrame:
+def univariate_auc(X_typed: pd.DataFrame, y: pd.Series, features: list[Feature], random_state: int = 0) -> pd.DataFrame:
     """How well each feature alone ranks buyers on the labelled rows: AUC folded to ≥ 0.5.
 
     Numbers, dates and yes/no by their value; categories by their levels as the model sees them
@@ -266,8 +286,11 @@ def univariate_auc(X_typed: pd.DataFrame, y: pd.Series, features: list[Feature],
     from sklearn.model_selection import StratifiedKFold
 
     y_arr = y.to_numpy(dtype=int)
-    folds = list(StratifiedKFold(int(min(5, np.bincount(y_arr).min())), shuffle=True,
-                                 random_state=random_state).split(np.zeros(len(y_arr)), y_arr))
+    folds = list(
+        StratifiedKFold(int(min(5, np.bincount(y_arr).min())), shuffle=True, random_state=random_state).split(
+            np.zeros(len(y_arr)), y_arr
+        )
+    )
     prior = y_arr.mean()
     rows = []
     for f in features:  # one AUC per column
@@ -288,8 +311,9 @@ def univariate_auc(X_typed: pd.DataFrame, y: pd.Series, features: list[Feature],
     return pd.DataFrame(rows, columns=["欄位", "單獨預測 AUC"])
 
 
-def screen(aucs: pd.DataFrame, features: list[Feature], limit: int = MAX_FEATURES
-           ) -> tuple[list[Feature], pd.DataFrame]:
+def screen(
+    aucs: pd.DataFrame, features: list[Feature], limit: int = MAX_FEATURES
+) -> tuple[list[Feature], pd.DataFrame]:
     """At most ``limit`` features for the models: those whose :func:`univariate_auc` (computed on the
     training rows only) is highest, ties by column order; kept features stay in list order.
     A cheap univariate screen (Guyon & Elisseeff 2003, "An Introduction to Variable and Feature

@@ -49,8 +49,9 @@ class Fitted:
             return calibrated(raw_scores(kind, self.estimators[kind], X), self.calibration[kind])
 
 
-def fit_models(X: pd.DataFrame, y: pd.Series, features: list[Feature], settings: Settings,
-               progress=lambda message: None) -> Fitted:
+def fit_models(
+    X: pd.DataFrame, y: pd.Series, features: list[Feature], settings: Settings, progress=lambda message: None
+) -> Fitted:
     """Fit logistic regression, tree and boosting; choose by cross-validated profit at the
     break-even cut-off on the training rows only (seed 001 §5.5.1: several techniques, compared).
 
@@ -69,24 +70,46 @@ def fit_models(X: pd.DataFrame, y: pd.Series, features: list[Feature], settings:
             progress(f"模型：{MODEL_LABELS[kind]}")
             raw = np.zeros(len(y_arr))
             for train, test in folds:
-                inner = list(StratifiedKFold(n_folds, shuffle=True, random_state=settings.random_state)
-                             .split(X.iloc[train], y_arr[train])) if kind == "tree" else []
+                inner = (
+                    list(
+                        StratifiedKFold(n_folds, shuffle=True, random_state=settings.random_state).split(
+                            X.iloc[train], y_arr[train]
+                        )
+                    )
+                    if kind == "tree"
+                    else []
+                )
                 est = fit_one(kind, X.iloc[train], y_arr[train], settings, inner)
                 raw[test] = raw_scores(kind, est, X.iloc[test])
             calibration[kind] = platt(raw, y_arr)
             p = calibrated(raw, calibration[kind])
             oofs[kind] = p
             call = p >= cutoff
-            rows.append({"模型": MODEL_LABELS[kind], "key": kind,
-                         "交叉驗證 AUC": roc_auc_score(y_arr, p), "交叉驗證 Log loss": log_loss(y_arr, p, labels=[0, 1]),
-                         "交叉驗證建議聯絡": int(call.sum()), "交叉驗證利潤": realised_profit(y_arr, call, settings)})
+            rows.append(
+                {
+                    "模型": MODEL_LABELS[kind],
+                    "key": kind,
+                    "交叉驗證 AUC": roc_auc_score(y_arr, p),
+                    "交叉驗證 Log loss": log_loss(y_arr, p, labels=[0, 1]),
+                    "交叉驗證建議聯絡": int(call.sum()),
+                    "交叉驗證利潤": realised_profit(y_arr, call, settings),
+                }
+            )
             estimators[kind] = fit_one(kind, X, y_arr, settings, folds)
     cv = pd.DataFrame(rows)
     best = cv.sort_values(["交叉驗證利潤", "交叉驗證 AUC"], ascending=False).iloc[0]["key"]
     cv["選用"] = np.where(cv["key"] == best, "是", "否")
-    return Fitted(features, list(X.columns), estimators, calibration, best, cv.drop(columns="key"),
-                  pd.Series(oofs[best], index=X.index), cutoff,
-                  {"price": settings.price, "cost": settings.cost, "contact_cost": settings.contact_cost})
+    return Fitted(
+        features,
+        list(X.columns),
+        estimators,
+        calibration,
+        best,
+        cv.drop(columns="key"),
+        pd.Series(oofs[best], index=X.index),
+        cutoff,
+        {"price": settings.price, "cost": settings.cost, "contact_cost": settings.contact_cost},
+    )
 
 
 def refit(fitted: Fitted, X: pd.DataFrame, y: pd.Series, settings: Settings, progress=lambda message: None) -> Fitted:
@@ -101,8 +124,17 @@ def refit(fitted: Fitted, X: pd.DataFrame, y: pd.Series, settings: Settings, pro
         for kind in MODELS:
             progress(f"重新訓練：{MODEL_LABELS[kind]}")
             estimators[kind] = fit_one(kind, X[fitted.design], y_arr, settings, folds)
-    return Fitted(fitted.features, fitted.design, estimators, fitted.calibration, fitted.chosen, fitted.cv,
-                  pd.Series(dtype=float), fitted.cutoff, fitted.economics)
+    return Fitted(
+        fitted.features,
+        fitted.design,
+        estimators,
+        fitted.calibration,
+        fitted.chosen,
+        fitted.cv,
+        pd.Series(dtype=float),
+        fitted.cutoff,
+        fitted.economics,
+    )
 
 
 @dataclass
@@ -152,7 +184,8 @@ def fit_logit(X: pd.DataFrame, y: np.ndarray) -> LogitFit:
         params = np.asarray(result.params)
         nan = np.full_like(params, np.nan)
         converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught) and bool(
-            result.mle_retvals.get("converged", True))
+            result.mle_retvals.get("converged", True)
+        )
         return LogitFit(keep, params, nan, nan, regularised=True, converged=converged)
 
 
@@ -162,17 +195,25 @@ def fit_tree(X: pd.DataFrame, y: np.ndarray, settings: Settings, folds: list) ->
     from sklearn.tree import DecisionTreeClassifier
 
     weights = class_weights(settings)
-    base = dict(criterion="gini", class_weight=weights, max_depth=6, random_state=settings.random_state,
-                min_samples_leaf=max(10, len(y) // 200))
+    base = dict(
+        criterion="gini",
+        class_weight=weights,
+        max_depth=6,
+        random_state=settings.random_state,
+        min_samples_leaf=max(10, len(y) // 200),
+    )
     path = DecisionTreeClassifier(**base).cost_complexity_pruning_path(X, y)
-    alphas = np.unique(np.quantile(path.ccp_alphas[:-1] if len(path.ccp_alphas) > 1 else [0.0],
-                                   [0.0, 0.5, 0.75, 0.9, 0.97]))
+    alphas = np.unique(
+        np.quantile(path.ccp_alphas[:-1] if len(path.ccp_alphas) > 1 else [0.0], [0.0, 0.5, 0.75, 0.9, 0.97])
+    )
     margin, contact = settings.price - settings.cost, settings.contact_cost
 
     def cv_profit(alpha: float) -> float:
         total = 0.0
         for train, test in folds:
-            call = DecisionTreeClassifier(**base, ccp_alpha=alpha).fit(X.iloc[train], y[train]).predict(X.iloc[test]) == 1
+            call = (
+                DecisionTreeClassifier(**base, ccp_alpha=alpha).fit(X.iloc[train], y[train]).predict(X.iloc[test]) == 1
+            )
             total += y[test][call].sum() * margin - call.sum() * contact
         return total
 
@@ -187,9 +228,15 @@ def fit_boosting(X: pd.DataFrame, y: np.ndarray, settings: Settings) -> object:
     scores stay close to probabilities (error weighting is applied at the cut-off)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.08, max_leaf_nodes=15, min_samples_leaf=40,
-                                          l2_regularization=1.0, early_stopping=False,
-                                          random_state=settings.random_state).fit(X, y)
+    return HistGradientBoostingClassifier(
+        max_iter=200,
+        learning_rate=0.08,
+        max_leaf_nodes=15,
+        min_samples_leaf=40,
+        l2_regularization=1.0,
+        early_stopping=False,
+        random_state=settings.random_state,
+    ).fit(X, y)
 
 
 def raw_scores(kind: str, estimator, X: pd.DataFrame) -> np.ndarray:
@@ -235,16 +282,24 @@ def odds_ratios(fit: LogitFit, features: list[Feature]) -> pd.DataFrame:
     reference = {f"{f.column}={lvl}": f.levels[0] for f in features if f.kind == CATEGORY for lvl in f.levels[1:]}
     booleans = {f.column for f in features if f.kind == BOOLEAN}
     coef, se = fit.params[1:], fit.bse[1:]
-    frame = pd.DataFrame({
-        "變數": fit.names,
-        "說明": [f"相對於「{reference[n]}」" if n in reference else "是 vs 否" if n in booleans else
-               ("每增加 1" if "（空白）" not in n else "空白 vs 有填") for n in fit.names],
-        "係數": coef,
-        "勝算比": np.exp(coef),
-        "95%信賴區間下限": np.exp(coef - 1.96 * se),
-        "95%信賴區間上限": np.exp(coef + 1.96 * se),
-        "p值": fit.pvalues[1:],
-    })
+    frame = pd.DataFrame(
+        {
+            "變數": fit.names,
+            "說明": [
+                f"相對於「{reference[n]}」"
+                if n in reference
+                else "是 vs 否"
+                if n in booleans
+                else ("每增加 1" if "（空白）" not in n else "空白 vs 有填")
+                for n in fit.names
+            ],
+            "係數": coef,
+            "勝算比": np.exp(coef),
+            "95%信賴區間下限": np.exp(coef - 1.96 * se),
+            "95%信賴區間上限": np.exp(coef + 1.96 * se),
+            "p值": fit.pvalues[1:],
+        }
+    )
     frame["顯著(p<0.05)"] = np.where(frame["p值"] < 0.05, "是", "否")
     return frame.sort_values("p值", kind="stable").reset_index(drop=True)
 
@@ -279,17 +334,24 @@ def tree_rules(tree, X: pd.DataFrame, y: pd.Series, settings: Settings, features
     leaf = pd.Series(tree.apply(X[names]), index=X.index)
     stats = y.groupby(leaf).agg(["size", "sum"])
     cutoff = break_even(settings)
-    frame = pd.DataFrame({
-        "leaf": stats.index,
-        "IF（條件）": [" 且 ".join(conditions[int(i)]) or "（全部客戶）" for i in stats.index],
-        "客戶數": stats["size"].to_numpy(),
-        "購買數": stats["sum"].to_numpy().astype(int),
-    })
+    frame = pd.DataFrame(
+        {
+            "leaf": stats.index,
+            "IF（條件）": [" 且 ".join(conditions[int(i)]) or "（全部客戶）" for i in stats.index],
+            "客戶數": stats["size"].to_numpy(),
+            "購買數": stats["sum"].to_numpy().astype(int),
+        }
+    )
     frame["信心度(購買率)"] = frame["購買數"] / frame["客戶數"]
     frame["支持度(客戶占比)"] = frame["客戶數"] / len(X)
     frame["THEN（結論）"] = np.where(frame["信心度(購買率)"] >= cutoff, "建議聯絡", "不聯絡")
-    return (frame.sort_values("信心度(購買率)", ascending=False).drop(columns="leaf").reset_index(drop=True)
-            [["IF（條件）", "THEN（結論）", "信心度(購買率)", "支持度(客戶占比)", "客戶數", "購買數"]])
+    return (
+        frame.sort_values("信心度(購買率)", ascending=False)
+        .drop(columns="leaf")
+        .reset_index(drop=True)[
+            ["IF（條件）", "THEN（結論）", "信心度(購買率)", "支持度(客戶占比)", "客戶數", "購買數"]
+        ]
+    )
 
 
 def _threshold_text(value: float) -> str:

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from processor.errors import WARNING, Problem, UnusableInput, step
-from processor.errors import capped
+from processor.errors import WARNING, Problem, UnusableInput, capped, step
 from processor.read.schema import CAMPAIGN, LABEL_HEADER_PATTERNS, normalise_header
 from processor.read.values import is_blank, normalise_text, parse_bools
 
@@ -45,11 +44,30 @@ class LabelChoice:
         if self.column is None or not (self.guessed or self.explicit):
             return []
         if self.explicit:
-            return [Problem(sheet, None, other, None, f"「{other}」也是結果欄；這次預測「{self.header}」{step('target_given')}，它未用於預測",
-                            "若它是打電話前就知道的資料，請改欄名再送", WARNING) for other in self.others]
+            return [
+                Problem(
+                    sheet,
+                    None,
+                    other,
+                    None,
+                    f"「{other}」也是結果欄；這次預測「{self.header}」{step('target_given')}，它未用於預測",
+                    "若它是打電話前就知道的資料，請改欄名再送",
+                    WARNING,
+                )
+                for other in self.others
+            ]
         also = f"；另外「{'」「'.join(self.others)}」也像結果欄，未當標籤（仍當一般欄位）" if self.others else ""
-        return [Problem(sheet, None, self.header, None, f"以「{self.header}」欄當作已知結果（標籤）：{self.reason}{also}",
-                        "若不是這一欄，" + step("target_either_command"), WARNING)]
+        return [
+            Problem(
+                sheet,
+                None,
+                self.header,
+                None,
+                f"以「{self.header}」欄當作已知結果（標籤）：{self.reason}{also}",
+                "若不是這一欄，" + step("target_either_command"),
+                WARNING,
+            )
+        ]
 
 
 def choose_label(parsed, target: str | None = None, never: tuple[str, ...] = ()) -> LabelChoice:
@@ -76,20 +94,31 @@ def choose_label(parsed, target: str | None = None, never: tuple[str, ...] = ())
     has_schema_label = "label" in headers and "label" in frame and not is_blank(frame["label"]).all()
     if target is not None:
         wanted = normalise_header(target)
-        if "label" in headers and wanted in (normalise_header(headers["label"]), normalise_header("label"),
-                                             normalise_header(CAMPAIGN.field("label").label)):
+        if "label" in headers and wanted in (
+            normalise_header(headers["label"]),
+            normalise_header("label"),
+            normalise_header(CAMPAIGN.field("label").label),
+        ):
             return LabelChoice("label", headers["label"], step("target_reason"), explicit=True)
         for column in open_columns:
             if normalise_header(header_of[column]) == wanted or normalise_header(column) == wanted:
                 # the schema's own result column is then another outcome: never a feature (see feature_columns)
-                return LabelChoice(column, header_of[column], step("target_reason"), explicit=True,
-                                   others=(headers["label"],) if has_schema_label else ())
+                return LabelChoice(
+                    column,
+                    header_of[column],
+                    step("target_reason"),
+                    explicit=True,
+                    others=(headers["label"],) if has_schema_label else (),
+                )
         shown = "、".join(([headers["label"]] if "label" in headers else []) + list(header_of.values())[:15])
-        raise UnusableInput(f"在工作表「{parsed.sheet}」找不到目標欄「{target}」",
-                            f"{step('target_header')}；這張表有：{shown}",
-                            en=f"target column {target!r} not found in sheet {parsed.sheet!r}",
-                            fix_en="--target takes a header exactly as it reads in the sheet", sheet=parsed.sheet,
-                            column=str(target))
+        raise UnusableInput(
+            f"在工作表「{parsed.sheet}」找不到目標欄「{target}」",
+            f"{step('target_header')}；這張表有：{shown}",
+            en=f"target column {target!r} not found in sheet {parsed.sheet!r}",
+            fix_en="--target takes a header exactly as it reads in the sheet",
+            sheet=parsed.sheet,
+            column=str(target),
+        )
     if "label" in headers:  # even when blank: the list says where results go, so nothing else is guessed
         return LabelChoice("label", headers["label"], f"標題「{headers['label']}」是已知的結果欄名")
 
@@ -106,8 +135,13 @@ def choose_label(parsed, target: str | None = None, never: tuple[str, ...] = ())
         matched = [c for c in candidates if re.match(pattern, normalise_header(header_of[c])) and reads_as_label(c)]
         if matched:
             kind = "像購買結果" if tier == 0 else "像「是否…」的結果"
-            return LabelChoice(matched[-1], header_of[matched[-1]], f"標題{kind}，且內容是 1/0 或 是/否",
-                               others=tuple(header_of[c] for c in matched[:-1]), guessed=True)
+            return LabelChoice(
+                matched[-1],
+                header_of[matched[-1]],
+                f"標題{kind}，且內容是 1/0 或 是/否",
+                others=tuple(header_of[c] for c in matched[:-1]),
+                guessed=True,
+            )
     partial = []
     for column in candidates:
         blank = is_blank(frame[column])
@@ -117,11 +151,18 @@ def choose_label(parsed, target: str | None = None, never: tuple[str, ...] = ())
                 continue
             partial.append(column)
     if len(partial) == 1:
-        return LabelChoice(partial[0], header_of[partial[0]],
-                           "唯一一個只填了一部分的 是/否 欄（已填的當已知結果，空白的當要預測的客戶）", guessed=True)
-    return LabelChoice(None, headers.get("label", CAMPAIGN.field("label").label),
-                       "找不到結果欄" + (f"（「{'」「'.join(header_of[c] for c in partial)}」都可能是，{step('target_one_of')}"
-                                   if partial else ""))
+        return LabelChoice(
+            partial[0],
+            header_of[partial[0]],
+            "唯一一個只填了一部分的 是/否 欄（已填的當已知結果，空白的當要預測的客戶）",
+            guessed=True,
+        )
+    return LabelChoice(
+        None,
+        headers.get("label", CAMPAIGN.field("label").label),
+        "找不到結果欄"
+        + (f"（「{'」「'.join(header_of[c] for c in partial)}」都可能是，{step('target_one_of')}" if partial else ""),
+    )
 
 
 def parse_label(series: pd.Series, sheet: str, column: str) -> tuple[pd.Series, list[Problem]]:
@@ -145,8 +186,9 @@ def parse_label(series: pd.Series, sheet: str, column: str) -> tuple[pd.Series, 
     label = numbers.where(numbers.isin([0.0, 1.0]))
     label = label.where(label.notna(), bools.astype("Float64").astype(float))
     bad_distinct = (label.isna() & ~is_blank(distinct)).to_numpy()
-    y = pd.Series(np.append(label.to_numpy(dtype=float), np.nan)[np.where(codes < 0, len(uniques), codes)],
-                  index=series.index)
+    y = pd.Series(
+        np.append(label.to_numpy(dtype=float), np.nan)[np.where(codes < 0, len(uniques), codes)], index=series.index
+    )
     problems: list[Problem] = []
     if bad_distinct.any():
         bad = np.isin(codes, np.flatnonzero(bad_distinct))
@@ -154,9 +196,21 @@ def parse_label(series: pd.Series, sheet: str, column: str) -> tuple[pd.Series, 
         others = "、".join(f"{v}（{n:,} 列）" for v, n in shown.head(12).items()) + ("…" if len(shown) > 12 else "")
         rows = series.index[bad]
         fix = "已購買寫 1 或 是、未購買寫 0 或 否，還不知道的留白"
-        problems.append(Problem(sheet, int(rows[0]), column, others,
-                                f"標籤欄「{column}」只能有兩類（1/0 或 是/否）；另有 {len(shown)} 種其他值共 "
-                                f"{int(bad.sum()):,} 列，這些列當作未知結果（只評分、不拿來訓練）", fix))
-        problems += capped([Problem(sheet, int(row), column, str(series[row]), "不是 1/0 或 是/否，此列當作未知結果", fix)
-                             for row in rows])
+        problems.append(
+            Problem(
+                sheet,
+                int(rows[0]),
+                column,
+                others,
+                f"標籤欄「{column}」只能有兩類（1/0 或 是/否）；另有 {len(shown)} 種其他值共 "
+                f"{int(bad.sum()):,} 列，這些列當作未知結果（只評分、不拿來訓練）",
+                fix,
+            )
+        )
+        problems += capped(
+            [
+                Problem(sheet, int(row), column, str(series[row]), "不是 1/0 或 是/否，此列當作未知結果", fix)
+                for row in rows
+            ]
+        )
     return y, problems

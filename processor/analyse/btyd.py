@@ -36,7 +36,7 @@ the closed form with 2F1 (Fader & Hardie's eq. 22) in log space. No overflow at 
 >>> x, t_x, T = np.array([0, 2, 5]), np.array([0.0, 30.0, 60.0]), np.array([90.0, 90.0, 90.0])
 >>> fit = BGNBDFit.from_params(r=0.5, alpha=20.0, a=0.8, b=2.5)
 >>> np.round(fit.p_alive(x, t_x, T), 3).tolist()
-[1.0, 0.76, 0.949]
+[1.0, 0.379, 0.585]
 """
 
 from __future__ import annotations

@@ -201,3 +201,15 @@ def sheet_rows(path: Path, name: str, header_contains: str | None = None) -> pd.
             break
         body.append(list(r[: len(header)]))
     return pd.DataFrame(body, columns=header)
+
+
+def libreoffice_convert(workbook: Path, out_dir: Path, fmt: str = "pdf") -> Path:
+    """Convert ``workbook`` with LibreOffice headless (its own profile in ``out_dir``) and return the
+    file it wrote; skips the test where LibreOffice is not installed (CI installs it: .ci/run)."""
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.skip("LibreOffice is not installed (CI installs it: see .ci/run)")
+    profile = f"-env:UserInstallation=file://{out_dir}/lo"
+    command = [soffice, "--headless", profile, "--convert-to", fmt, "--outdir", str(out_dir), str(workbook)]
+    subprocess.run(command, check=True, capture_output=True, timeout=240)
+    return out_dir / f"{Path(workbook).stem}.{fmt.split(':')[0]}"

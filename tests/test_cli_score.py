@@ -15,7 +15,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import AS_OF, sheet_rows, write_rows
+from conftest import AS_OF, libreoffice_convert, sheet_rows, write_rows
 
 
 def test_demo_then_score_each_demo_file_gives_a_result_workbook(demo_dir, demo_scores):
@@ -374,26 +374,9 @@ def test_each_committed_template_with_one_row_filled_in_scores_and_its_result_sc
 def test_result_workbook_opens_and_renders_in_libreoffice(demo_scores, tmp_path):
     import subprocess
 
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        pytest.skip("LibreOffice is not installed (CI installs it: see .ci/run)")
     out = tmp_path / "r.xlsx"
     shutil.copyfile(demo_scores["貸款懶人包.xlsx"].output, out)  # LibreOffice writes r.pdf beside it
-    subprocess.run(
-        [
-            soffice,
-            "--headless",
-            f"-env:UserInstallation=file://{tmp_path}/lo",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(tmp_path),
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=240,
-    )
+    libreoffice_convert(out, tmp_path, "pdf")
     pdf = tmp_path / "r.pdf"
     assert pdf.exists() and pdf.stat().st_size > 10_000
     text = (

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
 
 import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from conftest import libreoffice_convert
 
 from processor.pipeline import Analysis
 from processor.settings import Settings
@@ -131,21 +131,7 @@ def test_libreoffice_reads_the_streamed_rows(tmp_path):
     wb.remove(wb.active)
     write_result_sheet(wb, ResultSheet("結果", (Block(frame),)), set(), bulk)
     save_workbook(wb, tmp_path / "r.xlsx", bulk)
-    subprocess.run(
-        [
-            soffice,
-            "--headless",
-            f"-env:UserInstallation=file://{tmp_path}/lo",
-            "--convert-to",
-            "csv:Text - txt - csv (StarCalc):44,34,76",
-            "--outdir",
-            str(tmp_path),
-            str(tmp_path / "r.xlsx"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=240,
-    )
+    libreoffice_convert(tmp_path / "r.xlsx", tmp_path, "csv:Text - txt - csv (StarCalc):44,34,76")
     back = pd.read_csv(tmp_path / "r.csv")
     assert len(back) == len(frame)
     assert back["整數"].tolist() == frame["整數"].tolist()

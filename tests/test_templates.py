@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import openpyxl
 import pandas as pd
 import pytest
+from conftest import libreoffice_convert
 
 from processor.read import schema
 from processor.read.parse import detect_and_parse
@@ -111,24 +111,7 @@ def test_the_impression_column_says_mainland_china_and_the_old_header_still_read
 
 
 def _pages(workbook: Path, tmp_path: Path) -> int:
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        pytest.skip("LibreOffice is not installed (CI installs it: see .ci/run)")
-    subprocess.run(
-        [
-            soffice,
-            "--headless",
-            f"-env:UserInstallation=file://{tmp_path}/lo",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(tmp_path),
-            str(workbook),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=240,
-    )
+    libreoffice_convert(workbook, tmp_path, "pdf")
     info = subprocess.run(["pdfinfo", str(workbook.with_suffix(".pdf"))], capture_output=True, text=True).stdout
     return int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
 

@@ -630,3 +630,39 @@ def test_a_misspelt_config_option_stops_watch_at_start_with_exit_2_naming_it(tmp
     )
     assert done.returncode == 2 and "settel" in done.stderr
     assert not (tmp_path / "root").exists()
+
+
+def _mapped(pid: int, package: str) -> bool:
+    """Whether a process has ``package``'s compiled modules mapped: it has imported the package."""
+    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as fh:
+        return f"/{package}/" in fh.read()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads a worker's mapped files from /proc (Linux)")
+def test_a_worker_loads_pandas_with_its_first_file_to_score_not_when_it_starts(tmp_path):
+    """A real spawned worker of the pool with the real scorer: after start-up and a job with no file
+    (a claim already gone) it has not imported pandas or numpy; scoring its first file loads them."""
+    from processor.service.names import Folders, new_run_id
+    from processor.service.options import load_options
+    from processor.service.pool import WorkerPool
+    from processor.service.reports import EventLog
+
+    root = tmp_path / "share"
+    Folders(root).make()
+    pool = WorkerPool(root, load_options(None, settle=0.0, as_of="2024-06-28"), "t", EventLog(str(tmp_path / "log")))
+    pool.start()
+    try:
+        [slot] = pool.slots
+
+        def outcome(job: dict) -> str:
+            pool.send(slot, job)
+            wait_until(lambda: not slot.process.is_alive() or slot.conn.poll(), 120, message="the worker's answer")
+            return pool.results()[0]["outcome"]
+
+        assert outcome({"kind": "claim", "claim": "gone-already", "run_id": new_run_id()}) == "gone"
+        assert not _mapped(slot.process.pid, "pandas") and not _mapped(slot.process.pid, "numpy")
+        drop(root, "a.csv", csv_bytes(20, seed=1))
+        assert outcome({"kind": "inbox", "name": "a.csv", "run_id": new_run_id()}) == "archived"
+        assert _mapped(slot.process.pid, "pandas") and _mapped(slot.process.pid, "numpy")
+    finally:
+        pool.shutdown()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 from processor import __version__
@@ -34,7 +35,7 @@ from processor.service.names import (
     parse_claim_dir,
     result_names,
 )
-from processor.service.options import Options, resolve_scorer
+from processor.service.options import Options, check_scorer, resolve_scorer
 from processor.service.reports import EventLog, describe_exception, error_report, internal_error, summary_line
 from processor.service.settle import file_identity
 
@@ -45,19 +46,35 @@ class Handler:
     def __init__(
         self, folders: Folders, options: Options, instance: str, log: EventLog, scorer: Callable | None = None
     ):
-        from processor.settings import load_config  # settings imports values, which imports pandas
-
         self.f = folders
         self.o = options
         self.instance = instance
         self.log = log
-        self.scorer = scorer or resolve_scorer(options.scorer)
-        # None without a config file: exactly what `precision-list score` does
-        self.settings = load_config(Path(options.config)) if options.config else None
-        self.config_key = config_key(self.settings, options.scorer)
+        if scorer is not None:
+            self.scorer = scorer
+        else:
+            check_scorer(options.scorer)  # a misspelt module stops the worker at its start, as a bad install does
         self.ledger = Ledger(folders.ledger)
         self.name_max: dict[Path, int] = {}
         self.identity: tuple | None = None  # set with the outcome "unsettled": the file's new identity
+
+    # The scorer, the settings and the key they give are loaded with the first file to score, not when
+    # the worker starts: each imports pandas (~0.35 s), which a worker with nothing to do never needs.
+
+    @cached_property
+    def scorer(self) -> Callable:
+        return resolve_scorer(self.o.scorer)
+
+    @cached_property
+    def settings(self):
+        """The config file's settings; None without one: exactly what `precision-list score` does."""
+        from processor.settings import load_config  # settings imports values, which imports pandas
+
+        return load_config(Path(self.o.config)) if self.o.config else None
+
+    @cached_property
+    def config_key(self) -> str:
+        return config_key(self.settings, self.o.scorer)
 
     def handle(self, job: dict) -> dict:
         """Run one job; returns ``{"outcome": archived|duplicate|failed|gone|locked|retry|busy|unsettled}``.

@@ -61,6 +61,11 @@ class Handler:
     # The scorer, the settings and the key they give are loaded with the first file to score, not when
     # the worker starts: each imports pandas (~0.35 s), which a worker with nothing to do never needs.
 
+    def _prepare(self) -> None:
+        """Load the scorer, the settings and their key (pandas with them) before a file is taken, so that
+        its claim and its ledger row follow each other at once (``status`` names the file in hand)."""
+        self.scorer, self.config_key  # noqa: B018  cached: loaded by the first file only
+
     @cached_property
     def scorer(self) -> Callable:
         return resolve_scorer(self.o.scorer)
@@ -118,6 +123,7 @@ class Handler:
         return "unsettled"
 
     def _take_inbox(self, name: str, run_id: str, expected: tuple | None, started: float) -> str:
+        self._prepare()
         claim = self.f.claims / claim_dir_name(run_id, self.instance)
         try:
             try:
@@ -172,6 +178,7 @@ class Handler:
             self._close_moved(run_id)
             shutil.rmtree(claim, ignore_errors=True)
             return "gone"
+        self._prepare()
         name = files[0]
         row = self.ledger.get(run_id)
         if row is None:

@@ -114,10 +114,24 @@ def cdnow(path: Path) -> None:
     auc, share = roc_auc_score(returned, result.scores), top_share(result.scores, spend)
     need_auc, need_share = GATES.get(path.name, (np.nan, np.nan))
     print(
-        f"gate: AUC ≥ {need_auc} {'PASS' if auc >= need_auc else 'FAIL'} ({auc:.3f}); top-20% share ≥ {need_share} "
-        f"{'PASS' if share >= need_share else 'FAIL'} ({share:.3f}); vs −Tr: "
+        f"gate: AUC ≥ {need_auc} {'PASS' if auc >= need_auc else 'FAIL'} ({auc:.4f}); top-20% share ≥ {need_share} "
+        f"{'PASS' if share >= need_share else 'FAIL'} ({share:.4f}); vs −Tr: "
         f"{auc - roc_auc_score(returned, scores['−Tr (plain recency)']):+.3f} AUC"
     )
+    priority = result.priority
+    print(
+        f"priority = P(buys again) × ticket^γ, γ = {priority.ticket_exponent:g} chosen on the in-calibration splits "
+        f"({', '.join(map(str, priority.splits))} days; mean AUC + top-20% share per γ, never the holdout):"
+    )
+    print("  γ     " + " ".join(f"{g:>5.1f}" for g, _, _ in priority.selection))
+    print("  AUC   " + " ".join(f"{a:5.3f}" for _, a, _ in priority.selection))
+    print("  share " + " ".join(f"{s:5.3f}" for _, _, s in priority.selection))
+    print("  on the holdout (for the record, not used to choose):")
+    ticket_log = np.log(np.maximum(ticket, 1e-9))
+    chance = result.scores / np.exp(priority.ticket_exponent * (ticket_log - ticket_log.max()))
+    for g, _, _ in priority.selection:
+        s = np.log(np.maximum(chance, 1e-300)) + g * ticket_log
+        print(f"    γ {g:.1f}: AUC {roc_auc_score(returned, s):.4f}, share {top_share(s, spend):.4f}")
     print(f"\nmodel choice: {model.choice}")
     for fit in model.candidates + ((model.spend,) if model.spend is not None else ()):
         print(

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import sheet_rows, write_rows
+from scipy import special
 
 from addin import udfs
 from processor.analyse import btyd, value
@@ -228,3 +229,40 @@ def test_horizon_outside_one_to_3650_days_is_a_clear_error(run_cli, tmp_path):
     done = run_cli("score", path, "--horizon", "0", check_exit=2)
     assert "--horizon" in done.stderr and "Traceback" not in done.stderr
     assert "⚠" in udfs.PL_CLV([["A"]], [["2025/01/01"]], [[10]], "2025/03/01", 0)[0][0]
+
+
+def _splits_with_future_spend(spend_of_ticket, seed=3):
+    """Three in-sample splits: features (two model columns, log ticket, four history columns) and later spend."""
+    rng = np.random.default_rng(seed)
+    features, spends = [], []
+    for _ in range(3):
+        n = 4000
+        chance = rng.uniform(-3, 1, n)
+        log_ticket = rng.normal(4, 1, n)
+        X = np.c_[chance, chance, log_ticket, rng.normal(size=(n, 4))]
+        bought = rng.uniform(size=n) < special.expit(chance)
+        features.append(X)
+        spends.append(np.where(bought, spend_of_ticket(np.exp(log_ticket)), 0.0))
+    return features, spends
+
+
+def test_ticket_weight_is_chosen_when_later_spend_follows_the_ticket():
+    gamma, table = value.choose_ticket_exponent(*_splits_with_future_spend(lambda ticket: ticket), 2)
+    assert gamma > 0 and len(table) == len(value.TICKET_EXPONENTS)
+
+
+def test_ticket_weight_stays_zero_when_later_spend_does_not_follow_the_ticket():
+    gamma, _ = value.choose_ticket_exponent(*_splits_with_future_spend(lambda ticket: np.full_like(ticket, 50.0)), 2)
+    assert gamma == 0
+
+
+def test_the_learned_priority_multiplies_the_chance_by_the_chosen_ticket_weight():
+    frame = _canonical(_generate(20_000, seed=5))
+    cut = pd.Timestamp("2025-06-30")
+    result = value.customer_value(frame[frame["date"] <= cut], cut, Settings(horizon_days=184))
+    priority = result.priority
+    features = value.priority_features(result.stats, result.model, 184)
+    chance = special.expit(features @ priority.coefficients + priority.intercept)
+    ticket = value.expected_ticket(result.model, result.stats)
+    np.testing.assert_allclose(result.scores, 100 * chance * (ticket / ticket.max()) ** priority.ticket_exponent)
+    assert [g for g, _, _ in priority.selection] == list(value.TICKET_EXPONENTS)

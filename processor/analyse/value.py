@@ -494,6 +494,8 @@ class Priority:
     trained_on: int = 0
     splits: tuple[int, ...] = ()  # in-sample holdout lengths (days)
     fallback: str = ""
+    ticket_exponent: float = 0.0  # γ of P(buys again) × (expected ticket)^γ, chosen by :func:`choose_ticket_exponent`
+    selection: tuple[tuple[float, float, float], ...] = ()  # (γ, mean in-sample AUC, mean top-20% share) per γ
 
 
 def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Settings()) -> Priority:
@@ -509,17 +511,19 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
     frequency and spend carry information the stationary model smooths away (e.g. the first weeks
     after a customer's first purchase). Up to :data:`PRIORITY_SAMPLE` customers per split, seeded;
     features standardised on the training rows.
+
+    The rep's list must also put the customers who will *spend* most near the top, so the score is
+    P(buys again) × (Gamma-Gamma expected ticket)^γ — an expected value whose ticket weight γ ∈ {0, 0.1, …, 1}
+    is chosen on the same in-sample splits (:func:`choose_ticket_exponent`), never on the period predicted.
     Falls back (reason in ``fallback``) when there is no model, or too few returners or non-returners.
     """
-    from sklearn.linear_model import LogisticRegression
-
     if model.count is None:
         return Priority(None, fallback="沒有購買模型")
     names = tuple(f.name for f in model.candidates if f.converged)
     first_day = int(days.day.min())
     span = days.as_of_day - first_day
     rng = np.random.default_rng(settings.random_state)
-    features, labels, lengths = [], [], []
+    features, labels, spends, lengths = [], [], [], []
     for fraction in SPLIT_FRACTIONS:  # three splits, each vectorised over customers
         h = int(min(round(span * fraction), settings.horizon_days))
         cut = days.as_of_day - h
@@ -531,26 +535,80 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
         inner = fit_value_model(stats, settings, standard_errors=False)
         if inner.count is None or tuple(f.name for f in inner.candidates if f.converged) != names:
             continue
-        bought = np.zeros(len(days.ids), dtype=bool)
-        bought[days.customer[(days.day > cut)]] = True
+        later = days.day > cut
+        spent = np.bincount(days.customer[later], weights=days.spend[later], minlength=len(days.ids))
         codes = pd.Index(days.ids).get_indexer(stats["customer_id"])
         features.append(priority_features(stats, inner, h))
-        labels.append(bought[codes])
+        spends.append(spent[codes])
+        labels.append(spent[codes] > 0)
         lengths.append(h)
     y = np.concatenate(labels) if labels else np.empty(0, dtype=bool)
     if y.sum() < MIN_LABELS or (~y).sum() < MIN_LABELS:
         return Priority(
             None, fallback=f"可學習的再購紀錄不足（再購 {int(y.sum())}、未再購 {int((~y).sum())}，各需 {MIN_LABELS}）"
         )
-    X = np.vstack(features)
+    coefficients, intercept = _logistic(np.vstack(features), y)
+    gamma, selection = choose_ticket_exponent(features, spends, 2 * len(names))
+    return Priority(coefficients, intercept, _feature_names(names), len(y), tuple(lengths), "", gamma, selection)
+
+
+def _logistic(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """L2 logistic regression (C = 1) on standardised features, folded back: score = X·coef + intercept."""
+    from sklearn.linear_model import LogisticRegression
+
     centre, scale = X.mean(axis=0), X.std(axis=0)
     scale[scale == 0] = 1.0
     fit = LogisticRegression(C=1.0, max_iter=2000).fit((X - centre) / scale, y)
-    # folded back onto the raw features: score = X·coef + intercept
     coefficients = fit.coef_[0] / scale
-    return Priority(
-        coefficients, float(fit.intercept_[0] - centre @ coefficients), _feature_names(names), len(y), tuple(lengths)
-    )
+    return coefficients, float(fit.intercept_[0] - centre @ coefficients)
+
+
+TICKET_EXPONENTS = tuple(np.round(np.arange(0, 1.01, 0.1), 1))  # the γ grid of choose_ticket_exponent
+
+
+def choose_ticket_exponent(features: list[np.ndarray], spends: list[np.ndarray], ticket_column: int):
+    """γ for P(buys again) × ticket^γ, and per γ the mean (AUC, top-20% share) it had on the in-sample splits.
+
+    Leave one split out: the logistic model is trained on the other splits and scores the held one;
+    every γ is scored by "buys again" AUC + the share of that split's later spend held by its top 20%
+    (the two jobs of the call list, equally weighted), averaged over the held splits; the best γ wins, ties
+    to the smaller. With fewer than two usable splits γ = 0 (the plain chance of buying again).
+    ``ticket_column`` is where :func:`priority_features` puts log expected ticket.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    usable = [i for i, s in enumerate(spends) if 0 < (s > 0).sum() < len(s)]
+    if len(usable) < 2:
+        return 0.0, ()
+    totals = np.zeros((len(TICKET_EXPONENTS), 2))
+    for held in usable:  # two or three splits, each vectorised over customers
+        train = [i for i in usable if i != held]
+        y = np.concatenate([spends[i] for i in train]) > 0
+        if y.all() or not y.any():
+            return 0.0, ()
+        coefficients, intercept = _logistic(np.vstack([features[i] for i in train]), y)
+        log_p = -np.logaddexp(0, -(features[held] @ coefficients + intercept))
+        log_ticket = features[held][:, ticket_column]
+        for k, gamma in enumerate(TICKET_EXPONENTS):  # eleven values of γ
+            score = log_p + gamma * log_ticket
+            totals[k] += roc_auc_score(spends[held] > 0, score), top_share(score, spends[held])
+    means = totals / len(usable)
+    best = int(np.argmax(means.sum(axis=1).round(12)))
+    return float(TICKET_EXPONENTS[best]), tuple((float(g), *map(float, m)) for g, m in zip(TICKET_EXPONENTS, means))
+
+
+def top_share(score: np.ndarray, spend: np.ndarray, share: float = 0.2) -> float:
+    """The share of ``spend`` held by the top ``share`` of customers by ``score`` (ties: first listed first).
+
+    >>> top_share(np.array([3.0, 1.0, 2.0, 0.0, 0.5]), np.array([10.0, 0.0, 5.0, 85.0, 0.0]))
+    0.1
+    """
+    spend = np.asarray(spend, dtype=float)
+    total = spend.sum()
+    if total <= 0:
+        return 0.0
+    top = np.argsort(-np.asarray(score, dtype=float), kind="stable")[: int(share * len(spend))]
+    return float(spend[top].sum() / total)
 
 
 def priority_features(stats: pd.DataFrame, model: ValueModel, horizon_days: float) -> np.ndarray:
@@ -584,11 +642,15 @@ def _feature_names(models) -> tuple[str, ...]:
 
 
 def priority_scores(priority: Priority, stats: pd.DataFrame, model: ValueModel, horizon_days: float) -> np.ndarray:
-    """0–100: the chance (%) the customer buys again within ``horizon_days`` — the learned model's, else
-    1 − e^(−E[purchases]) from the count model (a Poisson reading of the expected count)."""
+    """0–100: the chance (%) the customer buys again within ``horizon_days`` (the learned model's) times
+    (expected ticket ÷ the log's highest expected ticket)^γ — γ = 0 leaves the plain chance; without a learned
+    model, 1 − e^(−E[purchases]) from the count model (a Poisson reading of the expected count)."""
     if priority.coefficients is not None:
-        z = priority_features(stats, model, horizon_days) @ priority.coefficients + priority.intercept
-        return 100 * special_expit(z)
+        features = priority_features(stats, model, horizon_days)
+        z = features @ priority.coefficients + priority.intercept
+        log_ticket = features[:, len(priority.names) - 5]  # log expected ticket (see _feature_names)
+        weight = np.exp(priority.ticket_exponent * (log_ticket - log_ticket.max())) if len(z) else 1.0
+        return 100 * special_expit(z) * weight
     x, t_x, T = (stats[k].to_numpy(dtype=float) for k in ("x", "t_x", "T"))
     return 100 * -np.expm1(-expected_purchases(model, horizon_days, x, t_x, T))
 

@@ -25,7 +25,7 @@ and says so in ``ValueModel.fallback`` — the sheet prints it; nothing is silen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -107,8 +107,8 @@ def purchase_days(transactions: pd.DataFrame, as_of) -> PurchaseDays:
 
 
 def customer_statistics(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
-    """One row per customer with a purchase: customer_id, x, t_x, T, recency (days), visits, mean_spend
-    (per purchase day), repeat_spend (mean over the x repeat days, NaN when x = 0), revenue (net of
+    """One row per customer with a purchase: customer_id, customer (its code), x, t_x, T, recency (days), visits,
+    mean_spend (per purchase day), repeat_spend (mean over the x repeat days, NaN when x = 0), revenue (net of
     returns) and margin (NaN without 毛利/成本). See :func:`purchase_days` for what counts.
 
     >>> t = pd.DataFrame({"customer_id": ["A", "A", "A", "B"], "amount": [10.0, 5.0, 30.0, 8.0],
@@ -119,8 +119,10 @@ def customer_statistics(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
     return statistics_of(purchase_days(transactions, as_of))
 
 
-def statistics_of(days: PurchaseDays, as_of_day: int | None = None) -> pd.DataFrame:
-    """:func:`customer_statistics` from purchase days, as of ``as_of_day`` (default: the days' own as-of)."""
+def statistics_of(days: PurchaseDays, as_of_day: int | None = None, ids: bool = True) -> pd.DataFrame:
+    """:func:`customer_statistics` from purchase days, as of ``as_of_day`` (default: the days' own as-of);
+    ``ids`` False leaves out customer_id (the ``customer`` code, always there, is enough for the in-sample splits
+    and saves building a column of a million strings)."""
     as_of_day = days.as_of_day if as_of_day is None else as_of_day
     keep = days.day <= as_of_day
     customer, day, spend = (
@@ -136,7 +138,8 @@ def statistics_of(days: PurchaseDays, as_of_day: int | None = None) -> pd.DataFr
     owner = stats["customer"]
     return pd.DataFrame(
         {
-            "customer_id": days.ids[owner],
+            **({"customer_id": days.ids[owner]} if ids else {}),
+            "customer": owner,
             "x": x,
             "t_x": stats["t_x"],
             "T": stats["T"],
@@ -370,18 +373,20 @@ def value_table(
     The margin rate is the customer's own 毛利 ÷ 消費金額 when the log has 毛利 or 成本, else
     settings.margin_rate.
     """
-    x, t_x, T = (stats[k].to_numpy(dtype=float) for k in ("x", "t_x", "T"))
+    x, t_x, T, inverse = triples(stats)
     p_alive = _p_alive(model, x, t_x, T)
     ticket = expected_ticket(model, stats)
     steps = np.minimum(np.arange(1, int(np.ceil(horizon_days / STEP_DAYS)) + 1) * STEP_DAYS, horizon_days)
     discount = (1 + settings.discount_rate) ** (-steps / YEAR_DAYS)
-    previous = np.zeros(len(stats))
-    discounted_purchases = np.zeros(len(stats))
-    for t, factor in zip(steps, discount):  # one pass per month of the horizon (≤ 120), all customers at once
-        cumulative = expected_purchases(model, t, x, t_x, T)
+    previous = np.zeros(len(x))
+    discounted_purchases = np.zeros(len(x))
+    for t, factor in zip(steps, discount):  # one pass per month of the horizon (≤ 120), all triples at once
+        cumulative = expected_purchases(model, t, x, t_x, T, p_alive)
         discounted_purchases += (cumulative - previous) * factor
         previous = cumulative
-    purchases = previous
+    # back from the distinct (x, t_x, T) triples to the customers
+    p_alive, purchases, discounted_purchases = p_alive[inverse], previous[inverse], discounted_purchases[inverse]
+    x, t_x, T = x[inverse], t_x[inverse], T[inverse]
     revenue = stats["revenue"].to_numpy(dtype=float)
     own_margin = stats["margin"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -412,19 +417,29 @@ def value_table(
     return table
 
 
+def triples(stats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (x, t_x, T) of ``stats`` as floats and, per customer, the index of theirs: every
+    per-customer model output depends on the triple alone, so it is computed once per triple."""
+    x, t_x, T, _, inverse = btyd.compress(stats["x"], stats["t_x"], stats["T"])
+    return x.astype(float), t_x.astype(float), T.astype(float), inverse
+
+
 def _p_alive(model: ValueModel, x, t_x, T) -> np.ndarray:
     if model.count is None:
         return empirical_p_alive(x, t_x, T, model.typical_gap)
     return model.count.p_alive(x, t_x, T)
 
 
-def expected_purchases(model: ValueModel, t: float, x, t_x, T) -> np.ndarray:
+def expected_purchases(model: ValueModel, t: float, x, t_x, T, p_alive=None) -> np.ndarray:
     """Expected purchases in the next ``t`` days: the model's, else the empirical rule's
-    P(alive) × (x + 1) ÷ (T + typical gap) × t — the customer's own rate shrunk by one typical gap."""
+    P(alive) × (x + 1) ÷ (T + typical gap) × t — the customer's own rate shrunk by one typical gap.
+    ``p_alive`` (:func:`_p_alive` of the same customers) saves computing it once per horizon."""
+    if p_alive is None:
+        p_alive = _p_alive(model, x, t_x, T)
     if model.count is None:
         rate = (np.asarray(x) + 1) / (np.asarray(T) + model.typical_gap)
-        return empirical_p_alive(x, t_x, T, model.typical_gap) * rate * t
-    return model.count.expected_purchases(t, x, t_x, T)
+        return p_alive * rate * t
+    return model.count.expected_purchases(t, x, t_x, T, p_alive)
 
 
 def expected_ticket(model: ValueModel, stats: pd.DataFrame) -> np.ndarray:
@@ -523,21 +538,30 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
     first_day = int(days.day.min())
     span = days.as_of_day - first_day
     rng = np.random.default_rng(settings.random_state)
+    start = np.flatnonzero(np.r_[True, days.customer[1:] != days.customer[:-1]]) if len(days.day) else []
+    customers, first_days = days.customer[start], days.day[start]  # ascending codes (days are sorted)
     features, labels, spends, lengths = [], [], [], []
     for fraction in SPLIT_FRACTIONS:  # three splits, each vectorised over customers
         h = int(min(round(span * fraction), settings.horizon_days))
         cut = days.as_of_day - h
         if h < 1 or cut <= first_day:
             continue
-        stats = statistics_of(days, cut)
-        if len(stats) > PRIORITY_SAMPLE:
-            stats = stats.iloc[np.sort(rng.choice(len(stats), PRIORITY_SAMPLE, replace=False))].reset_index(drop=True)
+        known = customers[first_days <= cut]  # the rows statistics_of(days, cut) would give, in its order
+        if len(known) > PRIORITY_SAMPLE:  # sample the customers first: their statistics only
+            picked = np.zeros(len(days.ids), dtype=bool)
+            picked[known[np.sort(rng.choice(len(known), PRIORITY_SAMPLE, replace=False))]] = True
+            keep = picked[days.customer]
+            stats = statistics_of(
+                replace(days, customer=days.customer[keep], day=days.day[keep], spend=days.spend[keep]), cut, ids=False
+            )
+        else:
+            stats = statistics_of(days, cut, ids=False)
         inner = fit_value_model(stats, settings, standard_errors=False)
         if inner.count is None or tuple(f.name for f in inner.candidates if f.converged) != names:
             continue
         later = days.day > cut
         spent = np.bincount(days.customer[later], weights=days.spend[later], minlength=len(days.ids))
-        codes = pd.Index(days.ids).get_indexer(stats["customer_id"])
+        codes = stats["customer"].to_numpy()
         features.append(priority_features(stats, inner, h))
         spends.append(spent[codes])
         labels.append(spent[codes] > 0)
@@ -614,12 +638,14 @@ def top_share(score: np.ndarray, spend: np.ndarray, share: float = 0.2) -> float
 def priority_features(stats: pd.DataFrame, model: ValueModel, horizon_days: float) -> np.ndarray:
     """Per customer: log expected purchases and log P(alive) under each converged count model, log expected
     ticket, log mean spend, log(1 + x), log(1 + recency), log(1 + T)."""
-    x, t_x, T = (stats[k].to_numpy(dtype=float) for k in ("x", "t_x", "T"))
+    x, t_x, T, inverse = triples(stats)
     columns = []
     for fit in model.candidates:
-        if fit.converged:
-            columns.append(np.log(np.maximum(fit.expected_purchases(horizon_days, x, t_x, T), 1e-12)))
-            columns.append(np.log(np.maximum(fit.p_alive(x, t_x, T), 1e-12)))
+        if fit.converged:  # on the distinct triples, then gathered to the customers
+            alive = fit.p_alive(x, t_x, T)
+            columns.append(np.log(np.maximum(fit.expected_purchases(horizon_days, x, t_x, T, alive), 1e-12))[inverse])
+            columns.append(np.log(np.maximum(alive, 1e-12))[inverse])
+    x, t_x, T = x[inverse], t_x[inverse], T[inverse]
     columns += [
         np.log(np.maximum(expected_ticket(model, stats), 1e-9)),
         np.log(np.maximum(stats["mean_spend"].to_numpy(dtype=float), 1e-9)),
@@ -651,8 +677,8 @@ def priority_scores(priority: Priority, stats: pd.DataFrame, model: ValueModel, 
         log_ticket = features[:, len(priority.names) - 5]  # log expected ticket (see _feature_names)
         weight = np.exp(priority.ticket_exponent * (log_ticket - log_ticket.max())) if len(z) else 1.0
         return 100 * special_expit(z) * weight
-    x, t_x, T = (stats[k].to_numpy(dtype=float) for k in ("x", "t_x", "T"))
-    return 100 * -np.expm1(-expected_purchases(model, horizon_days, x, t_x, T))
+    x, t_x, T, inverse = triples(stats)
+    return 100 * -np.expm1(-expected_purchases(model, horizon_days, x, t_x, T))[inverse]
 
 
 def special_expit(z):

@@ -108,9 +108,9 @@ def cdnow(path: Path) -> None:
         f"CDNOW {path.name}: {len(stats):,} customers with a purchase by {CALIBRATION_END:%Y-%m-%d}; holdout to "
         f"{HOLDOUT_END:%Y-%m-%d} ({HORIZON} days); customer_value took {wall:.2f} s wall, {cpu:.2f} s CPU"
     )
-    print(f"{'ranking':<42} {'AUC':>6} {'top-20% share':>14}")
+    print(f"{'ranking':<44} {'AUC':>6} {'top-20% share':>14}")
     for name, score in scores.items():
-        print(f"{name:<42} {roc_auc_score(returned, score):6.3f} {top_share(score, spend):14.3f}")
+        print(f"{name:<44} {roc_auc_score(returned, score):6.3f} {top_share(score, spend):14.3f}")
     auc, share = roc_auc_score(returned, result.scores), top_share(result.scores, spend)
     need_auc, need_share = GATES.get(path.name, (np.nan, np.nan))
     print(
@@ -120,17 +120,19 @@ def cdnow(path: Path) -> None:
     )
     priority = result.priority
     print(
-        f"priority = P(buys again) × ticket^γ, γ = {priority.ticket_exponent:g} chosen on the in-calibration splits "
-        f"({', '.join(map(str, priority.splits))} days; mean AUC + top-20% share per γ, never the holdout):"
+        f"priority = P(buys again) × (spend if they buy)^γ, γ = {priority.spend_exponent:g} chosen on the "
+        f"in-calibration splits ({', '.join(map(str, priority.splits))} days; mean AUC + top-20% share per γ, "
+        "never the holdout):"
     )
     print("  γ     " + " ".join(f"{g:>5.1f}" for g, _, _ in priority.selection))
     print("  AUC   " + " ".join(f"{a:5.3f}" for _, a, _ in priority.selection))
     print("  share " + " ".join(f"{s:5.3f}" for _, _, s in priority.selection))
     print("  on the holdout (for the record, not used to choose):")
-    ticket_log = np.log(np.maximum(ticket, 1e-9))
-    chance = result.scores / np.exp(priority.ticket_exponent * (ticket_log - ticket_log.max()))
+    features = value.priority_features(stats, model, HORIZON)
+    log_p = -np.logaddexp(0, -(features @ priority.coefficients + priority.intercept))
+    log_spend = value.log_spend_if_bought(features, priority.spend_columns)
     for g, _, _ in priority.selection:
-        s = np.log(np.maximum(chance, 1e-300)) + g * ticket_log
+        s = log_p + g * log_spend
         print(f"    γ {g:.1f}: AUC {roc_auc_score(returned, s):.4f}, share {top_share(s, spend):.4f}")
     print(f"\nmodel choice: {model.choice}")
     for fit in model.candidates + ((model.spend,) if model.spend is not None else ()):

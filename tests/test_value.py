@@ -246,23 +246,44 @@ def _splits_with_future_spend(spend_of_ticket, seed=3):
     return features, spends
 
 
-def test_ticket_weight_is_chosen_when_later_spend_follows_the_ticket():
-    gamma, table = value.choose_ticket_exponent(*_splits_with_future_spend(lambda ticket: ticket), 2)
-    assert gamma > 0 and len(table) == len(value.TICKET_EXPONENTS)
+def test_spend_weight_is_chosen_when_later_spend_follows_the_ticket():
+    gamma, table = value.choose_spend_exponent(*_splits_with_future_spend(lambda ticket: ticket), (0, 2))
+    assert gamma > 0 and len(table) == len(value.SPEND_EXPONENTS)
 
 
-def test_ticket_weight_stays_zero_when_later_spend_does_not_follow_the_ticket():
-    gamma, _ = value.choose_ticket_exponent(*_splits_with_future_spend(lambda ticket: np.full_like(ticket, 50.0)), 2)
-    assert gamma == 0
+def test_spend_weight_stays_zero_when_later_spend_does_not_follow_the_ticket():
+    flat = _splits_with_future_spend(lambda ticket: np.full_like(ticket, 50.0))
+    assert value.choose_spend_exponent(*flat, (0, 2))[0] == 0
 
 
-def test_the_learned_priority_multiplies_the_chance_by_the_chosen_ticket_weight():
+def test_the_learned_priority_multiplies_the_chance_by_the_chosen_spend_weight():
     frame = _canonical(_generate(20_000, seed=5))
     cut = pd.Timestamp("2025-06-30")
     result = value.customer_value(frame[frame["date"] <= cut], cut, Settings(horizon_days=184))
     priority = result.priority
     features = value.priority_features(result.stats, result.model, 184)
     chance = special.expit(features @ priority.coefficients + priority.intercept)
-    ticket = value.expected_ticket(result.model, result.stats)
-    np.testing.assert_allclose(result.scores, 100 * chance * (ticket / ticket.max()) ** priority.ticket_exponent)
-    assert [g for g, _, _ in priority.selection] == list(value.TICKET_EXPONENTS)
+    fit = result.model.count
+    x, t_x, T = (result.stats[k].to_numpy(dtype=float) for k in ("x", "t_x", "T"))
+    expected = fit.expected_purchases(184, x, t_x, T)
+    spend = expected / -np.expm1(-expected) * value.expected_ticket(result.model, result.stats)
+    weight = (spend / spend.max()) ** priority.spend_exponent
+    np.testing.assert_allclose(result.scores, 100 * chance * weight, rtol=1e-6)
+    assert [g for g, _, _ in priority.selection] == list(value.SPEND_EXPONENTS)
+
+
+def test_spend_weight_is_not_allowed_to_rank_returners_below_plain_recency_in_sample():
+    # who buys again is decided by recency alone; later spend is the ticket, which weighting would chase
+    rng = np.random.default_rng(9)
+    features, spends = [], []
+    for _ in range(3):
+        n = 4000
+        log_recency = rng.uniform(0, 6, n)
+        log_ticket = rng.normal(4, 1.5, n)
+        X = np.c_[rng.normal(size=(n, 2)), log_ticket, rng.normal(size=(n, 2)), log_recency, rng.normal(size=n)]
+        bought = rng.uniform(size=n) < special.expit(4 - 1.5 * log_recency)
+        features.append(X)
+        spends.append(np.where(bought, np.exp(log_ticket), 0.0))
+    gamma, table = value.choose_spend_exponent(features, spends, (0, 2))
+    assert table[-1][2] > table[0][2]  # weighting by spend would have held more of the later spend …
+    assert gamma == 0  # … but every γ > 0 ranks returners below recency on the held splits

@@ -509,8 +509,9 @@ class Priority:
     trained_on: int = 0
     splits: tuple[int, ...] = ()  # in-sample holdout lengths (days)
     fallback: str = ""
-    ticket_exponent: float = 0.0  # γ of P(buys again) × (expected ticket)^γ, chosen by :func:`choose_ticket_exponent`
+    spend_exponent: float = 0.0  # γ of P(buys again) × (spend if they buy)^γ, chosen by :func:`choose_spend_exponent`
     selection: tuple[tuple[float, float, float], ...] = ()  # (γ, mean in-sample AUC, mean top-20% share) per γ
+    spend_columns: tuple[int, int] = (0, 0)  # where priority_features puts log E[purchases] (chosen model), log ticket
 
 
 def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Settings()) -> Priority:
@@ -528,8 +529,9 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
     features standardised on the training rows.
 
     The rep's list must also put the customers who will *spend* most near the top, so the score is
-    P(buys again) × (Gamma-Gamma expected ticket)^γ — an expected value whose ticket weight γ ∈ {0, 0.1, …, 1}
-    is chosen on the same in-sample splits (:func:`choose_ticket_exponent`), never on the period predicted.
+    P(buys again) × (expected spend if they buy)^γ (:func:`log_spend_if_bought`: the count model's expected
+    purchases given at least one × the Gamma-Gamma ticket) — at γ = 1 an expected value; γ ∈ {0, 0.1, …, 1} is
+    chosen on the same in-sample splits (:func:`choose_spend_exponent`), never on the period predicted.
     Falls back (reason in ``fallback``) when there is no model, or too few returners or non-returners.
     """
     if model.count is None:
@@ -572,8 +574,11 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
             None, fallback=f"可學習的再購紀錄不足（再購 {int(y.sum())}、未再購 {int((~y).sum())}，各需 {MIN_LABELS}）"
         )
     coefficients, intercept = _logistic(np.vstack(features), y)
-    gamma, selection = choose_ticket_exponent(features, spends, 2 * len(names))
-    return Priority(coefficients, intercept, _feature_names(names), len(y), tuple(lengths), "", gamma, selection)
+    columns = (2 * names.index(model.count.name), 2 * len(names))
+    gamma, selection = choose_spend_exponent(features, spends, columns)
+    return Priority(
+        coefficients, intercept, _feature_names(names), len(y), tuple(lengths), "", gamma, selection, columns
+    )
 
 
 def _logistic(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -587,24 +592,27 @@ def _logistic(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return coefficients, float(fit.intercept_[0] - centre @ coefficients)
 
 
-TICKET_EXPONENTS = tuple(np.round(np.arange(0, 1.01, 0.1), 1))  # the γ grid of choose_ticket_exponent
+SPEND_EXPONENTS = tuple(np.round(np.arange(0, 1.01, 0.1), 1))  # the γ grid of choose_spend_exponent
 
 
-def choose_ticket_exponent(features: list[np.ndarray], spends: list[np.ndarray], ticket_column: int):
-    """γ for P(buys again) × ticket^γ, and per γ the mean (AUC, top-20% share) it had on the in-sample splits.
+def choose_spend_exponent(features: list[np.ndarray], spends: list[np.ndarray], columns: tuple[int, int]):
+    """γ for P(buys again) × (spend if they buy)^γ, and per γ the mean (AUC, top-20% share) it had in-sample.
 
     Leave one split out: the logistic model is trained on the other splits and scores the held one;
     every γ is scored by "buys again" AUC + the share of that split's later spend held by its top 20%
     (the two jobs of the call list, equally weighted), averaged over the held splits; the best γ wins, ties
-    to the smaller. With fewer than two usable splits γ = 0 (the plain chance of buying again).
-    ``ticket_column`` is where :func:`priority_features` puts log expected ticket.
+    to the smaller, among the γ whose mean AUC is not below plain recency's (−Tr) on the same held splits —
+    the list's promise never to rank returners worse than recency, checked where the log allows looking.
+    With fewer than two usable splits γ = 0 (the plain chance of buying again).
+    ``columns``: see :func:`log_spend_if_bought`.
     """
     from sklearn.metrics import roc_auc_score
 
     usable = [i for i, s in enumerate(spends) if 0 < (s > 0).sum() < len(s)]
     if len(usable) < 2:
         return 0.0, ()
-    totals = np.zeros((len(TICKET_EXPONENTS), 2))
+    totals = np.zeros((len(SPEND_EXPONENTS), 2))
+    recency = 0.0
     for held in usable:  # two or three splits, each vectorised over customers
         train = [i for i in usable if i != held]
         y = np.concatenate([spends[i] for i in train]) > 0
@@ -612,13 +620,29 @@ def choose_ticket_exponent(features: list[np.ndarray], spends: list[np.ndarray],
             return 0.0, ()
         coefficients, intercept = _logistic(np.vstack([features[i] for i in train]), y)
         log_p = -np.logaddexp(0, -(features[held] @ coefficients + intercept))
-        log_ticket = features[held][:, ticket_column]
-        for k, gamma in enumerate(TICKET_EXPONENTS):  # eleven values of γ
-            score = log_p + gamma * log_ticket
+        log_spend = log_spend_if_bought(features[held], columns)
+        recency += roc_auc_score(spends[held] > 0, -features[held][:, -2])  # −log(1 + Tr): see priority_features
+        for k, gamma in enumerate(SPEND_EXPONENTS):  # eleven values of γ
+            score = log_p + gamma * log_spend
             totals[k] += roc_auc_score(spends[held] > 0, score), top_share(score, spends[held])
     means = totals / len(usable)
-    best = int(np.argmax(means.sum(axis=1).round(12)))
-    return float(TICKET_EXPONENTS[best]), tuple((float(g), *map(float, m)) for g, m in zip(TICKET_EXPONENTS, means))
+    allowed = means[:, 0] >= recency / len(usable)
+    allowed[0] = True  # γ = 0, the plain chance, is the fallback
+    best = int(np.argmax(np.where(allowed, means.sum(axis=1).round(12), -np.inf)))
+    return float(SPEND_EXPONENTS[best]), tuple((float(g), *map(float, m)) for g, m in zip(SPEND_EXPONENTS, means))
+
+
+def log_spend_if_bought(features: np.ndarray, columns: tuple[int, int]) -> np.ndarray:
+    """log(E[purchases | at least one] × expected ticket) per row of :func:`priority_features`, from its columns
+    ``columns`` = (log E[purchases] of the chosen count model, log expected ticket); E[· | ≥ 1] = E ÷ (1 − e^−E),
+    the Poisson reading of the expected count. A regular who will surely come back many times spends more than
+    an occasional buyer with a bigger ticket: frequency counts as much as ticket.
+
+    >>> np.round(log_spend_if_bought(np.array([[np.log(1e-9), 0.0], [np.log(3.0), np.log(10.0)]]), (0, 1)), 3)
+    array([0.   , 3.455])
+    """
+    log_e = features[:, columns[0]]
+    return log_e - np.log(-np.expm1(-np.exp(log_e))) + features[:, columns[1]]
 
 
 def top_share(score: np.ndarray, spend: np.ndarray, share: float = 0.2) -> float:
@@ -669,13 +693,13 @@ def _feature_names(models) -> tuple[str, ...]:
 
 def priority_scores(priority: Priority, stats: pd.DataFrame, model: ValueModel, horizon_days: float) -> np.ndarray:
     """0–100: the chance (%) the customer buys again within ``horizon_days`` (the learned model's) times
-    (expected ticket ÷ the log's highest expected ticket)^γ — γ = 0 leaves the plain chance; without a learned
+    (expected spend if they buy ÷ the log's highest)^γ — γ = 0 leaves the plain chance; without a learned
     model, 1 − e^(−E[purchases]) from the count model (a Poisson reading of the expected count)."""
     if priority.coefficients is not None:
         features = priority_features(stats, model, horizon_days)
         z = features @ priority.coefficients + priority.intercept
-        log_ticket = features[:, len(priority.names) - 5]  # log expected ticket (see _feature_names)
-        weight = np.exp(priority.ticket_exponent * (log_ticket - log_ticket.max())) if len(z) else 1.0
+        log_spend = log_spend_if_bought(features, priority.spend_columns)
+        weight = np.exp(priority.spend_exponent * (log_spend - log_spend.max())) if len(z) else 1.0
         return 100 * special_expit(z) * weight
     x, t_x, T, inverse = triples(stats)
     return 100 * -np.expm1(-expected_purchases(model, horizon_days, x, t_x, T))[inverse]

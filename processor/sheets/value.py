@@ -166,7 +166,8 @@ def check_lines(model: val.ValueModel, priority: val.Priority):
             f"個時間點，"
             f"看之後 {'、'.join(map(str, priority.splits))} 天內是否再買，共 {priority.trained_on:,} 筆），"
             "特徵為兩個模型的預期購買次數與仍是客戶機率、預期客單價、回購次數、距今天數、首購至今天數；"
-            f"再乘上（預期客單價 ÷ 最高預期客單價）^{priority.ticket_exponent:g}，讓會花較多的人往前排"
+            f"再乘上（若再買的預期消費 ÷ 最高者）^{priority.spend_exponent:g}"
+            "（預期消費＝至少買一次時的預期購買次數 × 預期客單價），讓會花較多的人往前排"
             "（次方在同樣的切點上挑「再購 AUC＋前 20% 消費占比」最高者，不看要預測的期間）。"
         )
     else:
@@ -188,7 +189,7 @@ def summary(table: pd.DataFrame, model: val.ValueModel, priority: val.Priority, 
             "features": list(priority.names),
             "trained_on": priority.trained_on,
             "splits_days": list(priority.splits),
-            "ticket_exponent": priority.ticket_exponent,
+            "spend_exponent": priority.spend_exponent,
             "fallback": priority.fallback or None,
         },
     }

@@ -221,7 +221,7 @@ def guard() -> None:
     from processor.settings import Settings
 
     print("Guard: the priority never ranks 'buys again' below plain recency by more than 0.01 AUC")
-    print(f"{'log':<34} {'customers':>9} {'priority':>8} {'−Tr':>6} {'diff':>6}  ok")
+    print(f"{'log':<34} {'customers':>9} {'priority':>8} {'−Tr':>6} {'diff':>6}  ok  top-20% share priority | −Tr")
     for seed, rows in ((1, 200_000), (2, 100_000)):
         frame = generate(rows, seed=seed).rename(columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"})
         for cut, horizon in (("2025-06-30", 184), ("2024-12-31", 365)):
@@ -232,9 +232,12 @@ def guard() -> None:
             ]
             y = result.stats["customer_id"].isin(set(later["customer_id"]))
             ours, recency = roc_auc_score(y, result.scores), roc_auc_score(y, -result.stats["recency"])
+            spend = result.stats["customer_id"].map(later.groupby("customer_id")["amount"].sum()).fillna(0.0)
             print(
                 f"{f'synthetic seed {seed}, {rows:,} rows, cut {cut:%Y-%m-%d}':<34} {len(y):9,} {ours:8.3f} "
-                f"{recency:6.3f} {ours - recency:+6.3f}  {'yes' if ours >= recency - 0.01 else 'NO'}",
+                f"{recency:6.3f} {ours - recency:+6.3f}  {'yes' if ours >= recency - 0.01 else 'NO '} "
+                f"{top_share(result.scores, spend.to_numpy()):6.3f} | "
+                f"{top_share(-result.stats['recency'].to_numpy(dtype=float), spend.to_numpy()):.3f}",
                 flush=True,
             )
 

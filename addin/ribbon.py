@@ -22,15 +22,14 @@ import pandas as pd
 from processor.analyse.propensity import choose_label
 from processor.errors import UnusableInput
 from processor.models import ModelError, load_model, load_model_cached, model_path, train_model
-from processor.pipeline import analyse, list_to_train, not_produced, read_sheets
+from processor.pipeline import analyse, in_words, list_to_train, not_produced, read_sheets
 from processor.read import schema
 from processor.read.workbook import RESULT_SHEETS_KEY, WORKBOOK_SUFFIXES
 from processor.sheets import templates
-from processor.sheets.check import PROBLEM_COLUMNS
 from processor.sheets.report import HELP_SHEET, render
 
 from .adapter import CONFIG_SHEET, OpenWorkbook
-from .messages import MODEL_FIX, in_excel
+from .messages import IN_EXCEL, MODEL_FIX, in_excel
 
 TITLE = "精準名單"
 INFO_SHEET = "說明"
@@ -152,25 +151,8 @@ def _put_results(book: OpenWorkbook, analysis, wanted: tuple[str, ...] | None) -
 
 
 def _in_excel(analysis):
-    """The analysis with the 資料檢查 texts and every sheet's notes worded for Excel
-    (:func:`addin.messages.in_excel`): the rep has no command line."""
-    # only our own texts: 內容 and 工作表 are the rep's cells and sheet names, shown as they are
-    ours = (PROBLEM_COLUMNS["problem"], PROBLEM_COLUMNS["fix"])
-
-    def reword_ours(frame):
-        frame = frame.copy()
-        for column in ours:
-            if column in frame:
-                frame[column] = frame[column].map(in_excel)
-        return frame
-
-    def reworded(sheet):
-        blocks = sheet.blocks
-        if sheet.name == CHECK_SHEET:
-            blocks = tuple(dataclasses.replace(b, frame=reword_ours(b.frame)) for b in blocks)
-        return dataclasses.replace(sheet, blocks=blocks, notes=tuple(map(in_excel, sheet.notes)))
-
-    return dataclasses.replace(analysis, sheets=[reworded(s) for s in analysis.sheets])
+    """The analysis worded for Excel (:data:`addin.messages.IN_EXCEL`): the rep has no command line."""
+    return in_words(analysis, IN_EXCEL)
 
 
 def _not_produced(analysis, label: str, kind_key: str, model: Path | None, folder: Path) -> UnusableInput:

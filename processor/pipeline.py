@@ -8,6 +8,7 @@ two ways. Analysers are pure functions of a :class:`~processor.sheets.contract.C
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from processor.analyse import propensity
 from processor.analyse import transactions as tx
 from processor.analyse.team import team_facts
 from processor.engines import customer_tables
-from processor.errors import WARNING, Problem, UnusableInput, step
+from processor.errors import WARNING, Problem, UnusableInput, step, worded
 from processor.privacy import mask_problem_ids
 from processor.read.logs import is_log, resolve_log
 from processor.read.parse import date_spellings, describe_unrecognised, detect_and_parse
@@ -29,7 +30,7 @@ from processor.read.schema import normalise_header
 from processor.read.workbook import atomic_output, read_input
 from processor.settings import AUTO, GREGORIAN, LABEL_TO_NAME, ROC, Settings, settings_from_pairs
 from processor.sheets.activities import analyse_activities
-from processor.sheets.check import check_sheet, problems_frame
+from processor.sheets.check import PROBLEM_COLUMNS, check_sheet, problems_frame
 from processor.sheets.contacts import analyse_contacts
 from processor.sheets.contract import Context, Contribution
 from processor.sheets.loans import analyse_loans
@@ -237,6 +238,32 @@ def not_produced(analysis: Analysis, kind_key: str) -> NotProduced:
     return NotProduced("no_usable_rows", names, rows)
 
 
+CHECK_SHEET = "資料檢查"
+
+
+def in_words(analysis: Analysis, words: dict[str, str]) -> Analysis:
+    """The analysis with the 資料檢查 texts and every sheet's notes naming steps in a shell's ``words``
+    (code → text, every key of :data:`processor.errors.STEPS`): Excel's buttons (``addin.messages``),
+    the drop folder's administrator (``processor.service.words``)."""
+    # only our own texts: 內容 and 工作表 are the rep's cells and sheet names, shown as they are
+    ours = (PROBLEM_COLUMNS["problem"], PROBLEM_COLUMNS["fix"])
+
+    def reword_ours(frame):
+        frame = frame.copy()
+        for column in ours:
+            if column in frame:
+                frame[column] = frame[column].map(lambda text: worded(text, words))
+        return frame
+
+    def reworded(sheet):
+        blocks = sheet.blocks
+        if sheet.name == CHECK_SHEET:
+            blocks = tuple(dataclasses.replace(b, frame=reword_ours(b.frame)) for b in blocks)
+        return dataclasses.replace(sheet, blocks=blocks, notes=tuple(worded(n, words) for n in sheet.notes))
+
+    return dataclasses.replace(analysis, sheets=[reworded(s) for s in analysis.sheets])
+
+
 def _same_file(a: Path, b: Path) -> bool:
     """True when two paths name one file; a path that cannot be resolved (a symbolic link to
     itself) names none — reading it says "not found" in one line."""
@@ -262,8 +289,10 @@ def score_file(
     progress: Callable[[str], None] | None = None,
     target: str | None = None,
     horizon_days: int | None = None,
+    words: dict[str, str] | None = None,
 ) -> dict:
     """Score one workbook or CSV and write the result workbook atomically; returns the summary.
+    ``words``: a shell's words for the steps the result's problems and notes name (:func:`in_words`).
     A transaction log (a ``.parquet`` file or a folder) goes to :func:`score_log` with its defaults.
 
     Raises :class:`~processor.errors.UnusableInput` when the file cannot be used at all (not a
@@ -320,6 +349,8 @@ def score_file(
             en=f"sheet(s) {names} have headers (or a blank form) but no data",
             fix_en="fill in rows below the header row (or the form's value column) and submit again",
         )
+    if words:
+        analysis = in_words(analysis, words)
     if progress:
         progress(f"寫出 {output_path.name}")
     try:

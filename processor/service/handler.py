@@ -35,9 +35,10 @@ from processor.service.names import (
     parse_claim_dir,
     result_names,
 )
-from processor.service.options import Options, check_scorer, resolve_scorer
+from processor.service.options import DEFAULT_SCORER, Options, check_scorer, resolve_scorer
 from processor.service.reports import EventLog, describe_exception, error_report, internal_error, summary_line
 from processor.service.settle import file_identity
+from processor.service.words import IN_DROP_FOLDER
 
 
 class Handler:
@@ -297,7 +298,9 @@ class Handler:
             partial.mkdir(parents=True, exist_ok=True)
             temp = partial / "result.xlsx"  # short: the final name may be long; it is tried at the move
             crash_point("scoring")
-            summary = self.scorer(path, temp, as_of=as_of, settings=self.settings)
+            # the default scorer words the result's steps for a rep at the shared folder (a custom one has its own)
+            words = {"words": IN_DROP_FOLDER} if self.o.scorer == DEFAULT_SCORER else {}
+            summary = self.scorer(path, temp, as_of=as_of, settings=self.settings, **words)
             if not temp.is_file():
                 raise RuntimeError("the scorer wrote no file")
             # a writer that paused longer than settle went on: never publish this (a failing stat: retry)
@@ -320,6 +323,7 @@ class Handler:
                 self.log("scored", file=name, size=size, run=run_id, output=output, outcome="written before")
                 return self._archive(run_id, claim, name, started, ARCHIVED)
         except UnusableInput as exc:
+            exc = exc.worded(IN_DROP_FOLDER)  # a refusal names steps a rep at the shared folder can take
             return self._changed_or(run_id, name, path, before) or self._fail(run_id, claim, name, exc, started)
         except OSError as exc:  # outbox unwritable, disk full, share gone: not the input's fault
             if exc.errno == errno.ENAMETOOLONG:  # our result name is too long for this share: shorten it

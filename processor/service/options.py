@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 
+DEFAULT_SCORER = "processor.pipeline:score_file"  # words its results for the drop folder (handler)
+
 
 @dataclass
 class Options:
@@ -35,7 +37,7 @@ class Options:
     as_of: str | None = None  # the day counted as today, YYYY-MM-DD (watch --as-of); None = each day's date
     log_file: str | None = None  # JSON lines also appended here (stderr too, unless terminal)
     terminal: str | None = None  # CLI only: "zh-TW"/"en" = human lines on stderr, JSON to log_file only
-    scorer: str = "processor.pipeline:score_file"  # "module:function" with score_file's signature
+    scorer: str = DEFAULT_SCORER  # "module:function" with score_file's signature
     config: str | None = None  # the TOML file ([settings] is read by processor.settings.load_config)
     team: bool = False  # refresh outbox/團隊總覽.xlsx after every result or failure (processor.team)
 

@@ -1,0 +1,34 @@
+"""Issue 11: the drop folder's results and refusals name steps a rep at a shared folder can take
+(rename a column, re-save, ask the administrator), never a command-line flag."""
+
+from __future__ import annotations
+
+import openpyxl
+
+from addin.messages import CLI_REFERENCE
+from processor.errors import STEPS
+from processor.service.words import IN_DROP_FOLDER
+
+from dropfolder_kit import ServiceProcess, drop, files, write_config, xlsx_bytes
+
+
+def test_the_drop_folder_has_its_own_words_for_every_step_and_none_names_a_flag():
+    assert IN_DROP_FOLDER.keys() == STEPS.keys()
+    assert not [code for code, text in IN_DROP_FOLDER.items() if CLI_REFERENCE.search(text)]
+
+
+def test_a_scored_workbook_and_a_refusal_from_the_drop_folder_name_no_command_line_step(tmp_path):
+    root = tmp_path / "root"
+    config = write_config(tmp_path / "c.toml")  # the default scorer: the real pipeline
+    drop(root, "future.xlsx", xlsx_bytes(60, 3))  # purchases up to 2025-06, scored as of 2024-06-01
+    drop(root, "unknown.csv", "甲欄,乙欄\n1,2\n".encode("utf-8-sig"))  # no sheet of a known kind
+    assert ServiceProcess(root, "--once", "--as-of", "2024-06-01", config=config).wait(120) == 0
+    [result] = files(root / "outbox")
+    check = openpyxl.load_workbook(root / "outbox" / result, read_only=True)["資料檢查"]
+    texts = [str(c) for row in check.iter_rows(values_only=True) for c in row if c]
+    assert any(IN_DROP_FOLDER["as_of"] in t for t in texts), "the future-date problem names the administrator"
+    assert not [t for t in texts if CLI_REFERENCE.search(t)]
+    report = (root / "failed" / "unknown.csv.error.txt").read_text(encoding="utf-8-sig")
+    zh = report.split("What went wrong")[0]  # the English half is free text (fix_en), not worded by step yet
+    assert IN_DROP_FOLDER["use_template_headers"] in report
+    assert not CLI_REFERENCE.search(zh), zh

@@ -9,6 +9,7 @@ the 11 digits are weighted 1,9,8,7,6,5,4,3,2,1,1 and the sum must be divisible b
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -82,6 +83,10 @@ def mask_ids_in_text(series: pd.Series) -> pd.Series:
     series = series if isinstance(series, pd.Series) else pd.Series(series)
     if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "mixed", "mixed-integer"):
         return series  # numbers and dates only
+    if pd.api.types.infer_dtype(series, skipna=True) == "string" and not re.search(
+        _WIDE_CANDIDATE, "\n".join(series.dropna())
+    ):
+        return series  # one regex over the column's text joined (a cell's match is a match in it): C speed
     # a cheap pass over every cell (half- or full-width letter + 9 digits); NFKC only where it may hit
     maybe = series.astype("string").str.contains(_WIDE_CANDIDATE, regex=True, na=False)
     if not maybe.any():

@@ -278,7 +278,8 @@ def data_extent(xml_chunks) -> tuple[int, int]:
     Only cells with content count: a dimension of A1:XFD1048576, ``spans``, styled empty cells,
     column styles and empty formatted rows do not. Each pass looks for the longest column letters
     (then row digits) first, so a normal sheet costs a few literal scans and no Python per cell;
-    rows in any order are measured alike.
+    rows in any order are measured alike. Raises :class:`Unnumbered` for a part whose cells or
+    rows lack their ``r`` (:func:`exact_extent` measures those).
 
     >>> data_extent([b'<row r="1"><c r="B1" t="s"><v>0</v></c><c r="XFD1" s="2"/></row>'])
     (1, 2)
@@ -288,6 +289,8 @@ def data_extent(xml_chunks) -> tuple[int, int]:
     last_row, last_col = 0, 0
     widest, longest = 0, 0
     for buf in xml_chunks:
+        if not _numbered(buf):
+            raise Unnumbered
         for n, pattern in _WIDE:
             if n < widest:
                 break
@@ -306,6 +309,59 @@ def data_extent(xml_chunks) -> tuple[int, int]:
                 longest = n
                 last_row = max(last_row, int(max(found)))
                 break
+    return last_row, last_col
+
+
+class Unnumbered(Exception):
+    """A worksheet part holds a ``<c>`` or ``<row>`` without its ``r`` attribute (OOXML allows it: the
+    cell is the one after the previous), which the literal scan of :func:`data_extent` cannot place."""
+
+
+_CELL_TAGS = (b"<c ", b"<c>", b"<c/>")
+_ROW_TAGS = (b"<row ", b"<row>", b"<row/>")
+
+
+def _numbered(buf: bytes) -> bool:
+    """Whether every cell and row tag in ``buf`` starts with its ``r`` (as Excel, LibreOffice and openpyxl
+    write them); a tag with a namespace prefix or ``r`` later among its attributes counts as not."""
+    return sum(map(buf.count, _CELL_TAGS)) == buf.count(b'<c r="') and sum(map(buf.count, _ROW_TAGS)) == buf.count(
+        b'<row r="'
+    )
+
+
+_TAG = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^>]*?)(/?)>")
+_REF = re.compile(rb'\sr="([A-Z]{0,3})(\d*)"')
+
+
+def exact_extent(xml_chunks) -> tuple[int, int]:
+    """(last row, last column) of the cells holding a value, as :func:`data_extent`, for a part whose
+    cells or rows may lack ``r``: a cell without it is the one after the previous cell of its row, a
+    row without it the one after the previous row. Reads every tag (Python per cell), so it runs only
+    for such parts; memory stays one chunk.
+
+    >>> exact_extent([b'<row><c><v>1</v></c><c t="s"><v>0</v></c><c s="1"/></row><row><c/><c r="E2"/></row>',
+    ...               b'<row r="9"><c s="2"/><c><is><t>x</t></is></c></row>'])
+    (9, 2)
+    """
+    from openpyxl.utils import column_index_from_string
+
+    row = col = last_row = last_col = 0
+    for buf in xml_chunks:
+        for m in _TAG.finditer(buf):
+            name, attrs, closed = m.groups()
+            ref = _REF.search(attrs)
+            if name == b"row":
+                row, col = (int(ref.group(2)) if ref and ref.group(2) else row + 1), 0
+                continue
+            if ref and ref.group(1):
+                col = column_index_from_string(ref.group(1).decode())
+                row = int(ref.group(2)) if ref.group(2) else row
+            else:
+                col += 1
+            # content: a child element follows; a start tag last in its chunk counts (what follows is unseen)
+            after = buf[m.end() : m.end() + 64].lstrip()
+            if not closed and (not after or (after[:1] == b"<" and after[1:2] != b"/")):
+                last_row, last_col = max(last_row, row), max(last_col, col)
     return last_row, last_col
 
 
@@ -405,7 +461,13 @@ def _read_calamine(path: Path, fmt: str, names: set[str] | None = None) -> list[
             parts = {p: n for n, p in _xlsx_parts(zf).items() if p in names}
             merges: list[int] = []
             for part, sheet in parts.items():
-                rows, cols = data_extent(_merge_areas(_xml_chunks(zf, part), merges))
+                found: list[int] = []
+                try:
+                    rows, cols = data_extent(_merge_areas(_xml_chunks(zf, part), found))
+                except Unnumbered:  # cells placed by their order: every tag read (rare writers)
+                    found = []
+                    rows, cols = exact_extent(_merge_areas(_xml_chunks(zf, part), found))
+                merges += found
                 if rows * cols > MAX_GRID_CELLS:
                     raise _refuse_extent(path, sheet, rows, cols)
             xml_bytes = sum(zf.getinfo(p).file_size for p in parts)

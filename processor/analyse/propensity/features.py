@@ -350,7 +350,9 @@ def _numbers(series: pd.Series) -> pd.Series:
     [610000.0, 1200.0, 3.0, nan, nan]
     """
     obj = pd.Series(series).astype(object)
-    return parse_amounts(obj.where(~obj.map(lambda v: isinstance(v, bool)), None))[0].astype(float)
+    if pd.api.types.infer_dtype(obj, skipna=True) not in ("string", "empty", "floating", "integer"):
+        obj = obj.where(~obj.map(lambda v: isinstance(v, bool)), None)  # (text and numbers hold no bool)
+    return parse_amounts(obj)[0].astype(float)
 
 
 def leakage(X_typed: pd.DataFrame, y: pd.Series, features: list[Feature], random_state: int = 0) -> pd.DataFrame:

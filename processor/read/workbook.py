@@ -317,16 +317,17 @@ class Unnumbered(Exception):
     cell is the one after the previous), which the literal scan of :func:`data_extent` cannot place."""
 
 
-_CELL_TAGS = (b"<c ", b"<c>", b"<c/>")
-_ROW_TAGS = (b"<row ", b"<row>", b"<row/>")
+_TAGS = [((b"<c ", b"<c>", b"<c/>"), b'<c r="'), ((b"<row ", b"<row>", b"<row/>"), b'<row r="')]
+_PREFIXED = re.compile(rb'<\w+:(?:c|row)(?=[\s/>])(\sr=")?')
 
 
 def _numbered(buf: bytes) -> bool:
     """Whether every cell and row tag in ``buf`` starts with its ``r`` (as Excel, LibreOffice and openpyxl
-    write them); a tag with a namespace prefix or ``r`` later among its attributes counts as not."""
-    return sum(map(buf.count, _CELL_TAGS)) == buf.count(b'<c r="') and sum(map(buf.count, _ROW_TAGS)) == buf.count(
-        b'<row r="'
-    )
+    write them); a tag with ``r`` later among its attributes counts as not (the exact scan then runs:
+    slower, never wrong). Tags with a namespace prefix (``<x:c>``) are counted by a regex."""
+    if not all(sum(map(buf.count, tags)) == buf.count(numbered) for tags, numbered in _TAGS):
+        return False
+    return not (b":c" in buf or b":row" in buf) or all(_PREFIXED.findall(buf))
 
 
 _TAG = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^>]*?)(/?)>")
@@ -588,12 +589,12 @@ def ods_header_merges(path: Path) -> dict[str, list[tuple[tuple[int, int], tuple
         if not spans or not root:
             return {}
         merges = {}
-        for start in starts:
-            with zf.open("content.xml") as fh:
+        with zf.open("content.xml") as fh:  # one handle: each seek forward inflates only the bytes between
+            for start in starts:
                 fh.seek(start)
                 name, ranges = _table_header_merges(root, fh)
-            if name is not None and ranges:
-                merges[name] = ranges
+                if name is not None and ranges:
+                    merges[name] = ranges
     return merges
 
 

@@ -374,3 +374,55 @@ def test_a_parquet_file_dropped_in_the_inbox_is_scored_into_the_outbox(tmp_path)
     ]
     assert [p.name for p in (tmp_path / "archive").iterdir()] == ["crm-export.parquet"]
     assert not any((tmp_path / "failed").iterdir())
+
+
+def test_a_folder_dropped_in_the_inbox_settles_as_a_whole_and_is_one_job(tmp_path):
+    """A real `watch` subprocess with the real scorer: a folder of Parquet parts written into inbox/ one part at a
+    time (pauses shorter than the quiet period) is claimed only once every part is there, scored as one log,
+    kept whole in archive/, one ledger row; a folder that is not only transactions goes to failed/ whole with its
+    report; a folder with neither Parquet nor _SUCCESS (DROPFOLDER.md #3) is left alone."""
+    import io
+
+    import openpyxl
+    from dropfolder_kit import SETTLE, ServiceProcess, ledger_rows, wait_until, write_config
+
+    frame = synthetic_log(9_000, seed=6)
+    parts = []
+    for part in np.array_split(np.arange(len(frame)), 6):
+        buffer = io.BytesIO()
+        frame.iloc[part].to_parquet(buffer, index=False)
+        parts.append(buffer.getvalue())
+    root = tmp_path / "root"
+    config = write_config(tmp_path / "c.toml", grace=2.0)
+    with ServiceProcess(root, "--as-of", AS_OF, config=config) as service:
+        wait_until(lambda: (root / "inbox").is_dir(), 20, message="inbox/ created")
+        (root / "inbox" / "left-alone").mkdir()
+        (root / "inbox" / "left-alone" / "inner.csv").write_bytes(frame.iloc[:10].to_csv(index=False).encode())
+        folder = root / "inbox" / "exports"
+        folder.mkdir()
+        for i, data in enumerate(parts):  # a copy that takes ~3 quiet periods, never pausing for one
+            with open(folder / f"part-{i}.parquet", "wb") as out:  # FileNotFoundError if claimed too early
+                for k in range(0, len(data), len(data) // 3 + 1):
+                    out.write(data[k : k + len(data) // 3 + 1])
+                    out.flush()
+                    time.sleep(SETTLE / 6)
+        mixed = root / "inbox" / "mixed"
+        mixed.mkdir()
+        (mixed / "tx.parquet").write_bytes(parts[0])
+        (mixed / "readme.txt").write_text("not a log")
+        wait_until(lambda: (root / "archive" / "exports").is_dir() and (root / "failed" / "mixed").is_dir(), 120)
+        assert service.stop() == 0
+    result = root / "outbox" / "exports.scored.xlsx"
+    workbook = openpyxl.load_workbook(result, read_only=True)
+    assert workbook.sheetnames == ["摘要", "沉默排名", "客戶價值", "客戶分群", "資料檢查", "結果說明"]
+    text = " ".join(str(c) for sheet in workbook for row in sheet.iter_rows(values_only=True) for c in row if c)
+    assert "9,000 筆交易" in text  # every part, none missed by a claim taken mid-copy
+    assert sorted(p.name for p in (root / "archive" / "exports").iterdir()) == [f"part-{i}.parquet" for i in range(6)]
+    assert [(root / "archive" / "exports" / f"part-{i}.parquet").read_bytes() for i in range(6)] == parts
+    assert sorted(p.name for p in (root / "failed" / "mixed").iterdir()) == ["readme.txt", "tx.parquet"]
+    assert "readme.txt" in (root / "failed" / "mixed.error.txt").read_text(encoding="utf-8-sig")
+    rows = {r["name"]: r for r in ledger_rows(root)}
+    assert sorted(rows) == ["exports", "mixed"]  # one row per folder, not one per file
+    assert rows["exports"]["status"] == "archived" and rows["exports"]["size"] == sum(map(len, parts))
+    assert rows["mixed"]["status"] == "failed"
+    assert (root / "inbox" / "left-alone" / "inner.csv").exists() and not list((root / "outbox").glob("left*"))

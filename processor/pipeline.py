@@ -19,9 +19,7 @@ import pandas as pd
 from processor import models
 from processor.analyse import propensity
 from processor.analyse import transactions as tx
-from processor.analyse.contacts import analyse_contacts
 from processor.analyse.team import team_facts
-from processor.analyse.transactions import analyse_transactions
 from processor.engines import customer_tables
 from processor.errors import WARNING, Problem, UnusableInput, step
 from processor.privacy import mask_problem_ids
@@ -32,12 +30,14 @@ from processor.read.workbook import atomic_output, read_input
 from processor.settings import AUTO, GREGORIAN, LABEL_TO_NAME, ROC, Settings, settings_from_pairs
 from processor.sheets.activities import analyse_activities
 from processor.sheets.check import check_sheet, problems_frame
+from processor.sheets.contacts import analyse_contacts
 from processor.sheets.contract import Context, Contribution
 from processor.sheets.loans import analyse_loans
 from processor.sheets.propensity import analyse_campaign
 from processor.sheets.report import HELP_SHEET, Block, ResultSheet, render
 from processor.sheets.summary import overview_sheet
 from processor.sheets.today import today_sheet
+from processor.sheets.transactions import analyse_transactions, build_sheets
 
 
 @dataclass
@@ -494,7 +494,7 @@ def score_log(
             en=f"{log.name} has no usable purchase ({tables.rows:,} rows)",
             fix_en="check the customer id, date and amount columns and the --as-of date",
         )
-    built = tx.build_sheets(tables.silence, tables.segments, tables.info, as_of, settings, value=tables.value)
+    built = build_sheets(tables.silence, tables.segments, tables.info, as_of, settings, value=tables.value)
     problems = mask_problem_ids(tables.problems)
     n_errors = sum(p.severity != WARNING for p in problems)
     files = pd.DataFrame(

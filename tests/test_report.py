@@ -98,7 +98,7 @@ def test_sheets_print_with_repeated_headers_and_a_wrapped_lead_line(tmp_path):
 
 
 def test_summary_numbers_are_numbers_with_number_formats(tmp_path):
-    from processor.analyse.transactions import build_results
+    from processor.sheets.transactions import build_results
 
     frame = pd.DataFrame(
         {

@@ -476,7 +476,8 @@ def test_cleaned_log_gives_the_same_table_as_the_raw_log_with_clean_ids():
 
 
 def test_silence_sheet_lists_the_first_50000_customers_and_says_so():
-    from processor.analyse.transactions import MAX_LISTED, silence_sheet
+    from processor.analyse.transactions import MAX_LISTED
+    from processor.sheets.transactions import silence_sheet
 
     n = MAX_LISTED + 10
     frame = pd.DataFrame(

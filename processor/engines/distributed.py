@@ -19,8 +19,12 @@ from processor.engines.kernel import (
     bucket_statistics,
     facts_of,
     finish,
+    fit_inputs,
+    fit_model,
     margin_choice,
     piece_totals,
+    value_part,
+    without_value,
 )
 from processor.errors import UnusableInput, step
 from processor.read.logs import TransactionLog, pieces
@@ -41,8 +45,8 @@ def customer_tables(
     memory_limit: str | None = None,
     workers: int | None = None,
 ):
-    """:class:`~processor.engines.kernel.CustomerTables` of the log, steps 1–2 on the cluster, with facts for the
-    summary (workers, pieces, buckets)."""
+    """:class:`~processor.engines.kernel.CustomerTables` of the log: steps 1–2 on the cluster, the model fit here,
+    客戶價值's per-customer rows on the cluster again, the rest of step 3 here; with facts for the summary."""
     from distributed import KilledWorker, as_completed
 
     parts = pieces(log)
@@ -66,8 +70,12 @@ def customer_tables(
             del shares
             for done, _ in enumerate(as_completed(reduced), 1):
                 progress(f"客戶分區 {done}/{buckets} 完成")
-            partials = client.gather(reduced)
-            del totals, reduced
+            del totals
+            progress("估計客戶價值模型（全體客戶）")
+            model, fitted = fit_model(client.gather(client.map(fit_inputs, reduced, pure=False)), settings)
+            values = [client.submit(value_part, r, model, settings, pure=False) for r in reduced]
+            partials, values = client.gather([client.map(without_value, reduced, pure=False), values])
+            del reduced
         except KilledWorker as exc:  # the same task killed worker after worker: too little memory per worker
             raise UnusableInput(
                 "Dask worker 一再因記憶體不足而中止，工作沒有完成",
@@ -82,7 +90,7 @@ def customer_tables(
             "scheduler": scheduler or "local",
         }
     progress("計算排名、客戶價值與分群（全體客戶）")
-    tables = finish(facts, partials, as_of, settings, "dask", log.name)
+    tables = finish(facts, partials, values, model, fitted, as_of, settings, "dask", log.name)
     tables.details = details
     return tables
 

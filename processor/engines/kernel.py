@@ -206,24 +206,87 @@ def bucket_statistics(parts: list[DailyTotals], as_of, settings: Settings, margi
     return Partial(statistics, value, pool, pd.DataFrame({"customer_id": daily.ids[lost], "plain_rows": plain[lost]}))
 
 
-def finish(facts: list[PieceFacts], partials: list[Partial], as_of, settings: Settings, engine: str, name: str):
+#: the columns of value.statistics_of the count and spend models are fitted on (numbers only: cheap to gather)
+FIT_COLUMNS = ("x", "t_x", "T", "mean_spend", "repeat_spend", "revenue")
+
+
+def fit_inputs(partial: Partial) -> pd.DataFrame:
+    """What the global model fit needs from a bucket: its customers' numbers and the id hash that orders them."""
+    out = partial.value[list(FIT_COLUMNS)].copy()
+    out["id_hash"] = partial.statistics["id_hash"].to_numpy()
+    return out
+
+
+def without_value(partial: Partial) -> Partial:
+    """The partial without its 客戶價值 statistics (gathered as :func:`fit_inputs` and used by :func:`value_part`)."""
+    return Partial(partial.statistics, None, partial.pool, partial.lost)
+
+
+def fit_model(inputs: list[pd.DataFrame], settings: Settings):
+    """The customer-value models (:func:`processor.analyse.value.fit_value_model`) on every customer, in id-hash
+    order (so every partitioning fits on the same rows in the same order)."""
+    from processor.analyse import value as val
+
+    stats = pd.concat(inputs, ignore_index=True) if len(inputs) > 1 else inputs[0]
+    stats = stats.take(np.argsort(stats["id_hash"].to_numpy(), kind="stable")).reset_index(drop=True)
+    return val.fit_value_model(stats, settings), stats
+
+
+def value_part(partial: Partial, model, settings: Settings) -> tuple[pd.DataFrame, np.ndarray]:
+    """A bucket's 客戶價值 rows (:func:`processor.analyse.value.value_table`, per customer given the global model)
+    and 優先分數 (:func:`~processor.analyse.value.priority_scores`), aligned with ``partial.statistics``. The
+    table comes back with row numbers for ids and ``_hash`` for the global order; :func:`finish` puts the ids
+    back and recomputes ``value_tier`` on every customer."""
+    from processor.analyse import value as val
+
+    horizon = int(settings.horizon_days)
+    stats = partial.value.assign(customer_id=np.arange(len(partial.value)))  # row numbers: map the sort back
+    scores = val.priority_scores(val.Priority(None, fallback=SUMMARY_ONLY), stats, model, horizon)
+    table = val.value_table(stats, model, horizon, settings).drop(columns="value_rank")
+    table["_hash"] = partial.statistics["id_hash"].to_numpy()[table["customer_id"].to_numpy()]
+    return table, scores  # customer_id: row numbers in partial.statistics (ids need not travel twice)
+
+
+def finish(
+    facts: list[PieceFacts],
+    partials: list[Partial],
+    values: list[tuple[pd.DataFrame, np.ndarray]],
+    model,
+    fitted: pd.DataFrame,
+    as_of,
+    settings: Settings,
+    engine: str,
+    name: str,
+) -> CustomerTables:
     """Step 3, the global step: the partitions' tables stacked in a fixed order (by a hash of the id, so every
-    partitioning gives the same input), histograms added; then 客戶價值's models and table, 沉默排名's ranks and
-    priority, 客戶分群 — the same answer as in memory — and the problems of the whole log."""
+    partitioning gives the same answer), histograms added; 客戶價值's rows in CLV order with tiers over every
+    customer, 沉默排名's ranks and priority, 客戶分群 — the same answer as in memory — and the whole log's
+    problems. ``values`` are :func:`value_part` of each partial, ``model``/``fitted`` :func:`fit_model`'s."""
     from processor.analyse import value as val
     from processor.analyse.segments import segment_table
     from processor.analyse.silence import silence_from_statistics
     from processor.analyse.transactions import no_purchase_problem
 
+    for p, (table, _) in zip(partials, values):
+        table["customer_id"] = p.statistics["customer_id"].to_numpy()[table["customer_id"].to_numpy()]
     statistics = (
         pd.concat([p.statistics for p in partials], ignore_index=True) if len(partials) > 1 else partials[0].statistics
     )
-    stats = pd.concat([p.value for p in partials], ignore_index=True) if len(partials) > 1 else partials[0].value
+    scores = np.concatenate([v[1] for v in values]) if values else np.empty(0)
     order = np.argsort(statistics["id_hash"].to_numpy(), kind="stable")
     if not (order[1:] > order[:-1]).all():
         statistics = statistics.take(order).reset_index(drop=True)
-        stats = stats.take(order).reset_index(drop=True)
-    stats.insert(0, "customer_id", statistics["customer_id"].to_numpy())
+        scores = scores[order]
+    table = pd.concat([v[0] for v in values], ignore_index=True) if len(values) > 1 else values[0][0]
+    # value_table's order (by CLV, ties in id-hash order) over every customer, and its tiers (ranks of CLV)
+    table = table.take(np.lexsort((table.pop("_hash").to_numpy(), -table["clv"].to_numpy()))).reset_index(drop=True)
+    table["value_tier"] = val.value_tiers(table["clv"].to_numpy())
+    table.insert(0, "value_rank", np.arange(1, len(table) + 1))
+    horizon = int(settings.horizon_days)
+    fitted.insert(0, "customer_id", statistics["customer_id"].to_numpy())
+    priority = val.Priority(None, fallback=SUMMARY_ONLY)  # the learned blend needs every purchase day in one place
+    value = val.CustomerValue(fitted.drop(columns="id_hash"), model, priority, scores, table, horizon)
+
     length = max((len(p.pool) for p in partials), default=0)
     pool = np.zeros(length, dtype=np.int64)
     for p in partials:
@@ -233,15 +296,16 @@ def finish(facts: list[PieceFacts], partials: list[Partial], as_of, settings: Se
     problems += id_variant_problems(facts, statistics, lost, name)
     problems += no_purchase_problem(np.sort(lost["customer_id"].to_numpy().astype(str)), name)
     rows = sum(f.rows for f in facts)
-
-    horizon = int(settings.horizon_days)
-    model = val.fit_value_model(stats, settings)
-    priority = val.Priority(None, fallback=SUMMARY_ONLY)  # the learned blend needs every purchase day in one place
-    scores = val.priority_scores(priority, stats, model, horizon)
-    value = val.CustomerValue(stats, model, priority, scores, val.value_table(stats, model, horizon, settings), horizon)
     silence = silence_from_statistics(statistics.drop(columns="plain_rows"), pool, as_of, settings, priority=scores)
     segments, info = segment_table(silence, settings)
     return CustomerTables(silence, segments, info, problems, rows, engine, value=value)
+
+
+def global_step(facts, partials, as_of, settings: Settings, engine: str, name: str) -> CustomerTables:
+    """Step 3 on partials held in this process (the in-memory engine): fit, 客戶價值 rows, then :func:`finish`."""
+    model, fitted = fit_model([fit_inputs(p) for p in partials], settings)
+    values = [value_part(p, model, settings) for p in partials]
+    return finish(facts, partials, values, model, fitted, as_of, settings, engine, name)
 
 
 def id_variant_problems(facts: list[PieceFacts], statistics: pd.DataFrame, lost: pd.DataFrame, name: str):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processor.engines.kernel import bucket_statistics, finish, margin_choice, piece_totals
+from processor.engines.kernel import bucket_statistics, global_step, margin_choice, piece_totals
 from processor.read.logs import TransactionLog, pieces
 from processor.settings import Settings
 
@@ -21,4 +21,4 @@ def customer_tables(log: TransactionLog, as_of, settings: Settings, progress):
     partial = bucket_statistics(daily, as_of, settings, margin_choice(facts))
     del daily
     progress("計算排名、客戶價值與分群（全體客戶）")
-    return finish(facts, [partial], as_of, settings, "pandas", log.name)
+    return global_step(facts, [partial], as_of, settings, "pandas", log.name)

@@ -310,7 +310,7 @@ def silence_calls(silence: pd.DataFrame, rows: int, directory: pd.DataFrame | No
     不必推銷) left out — each with its reason (usual gap, days since the last visit, place by amount)
     and seed 004's playbook line."""
     calling = ~silence["action"].isin(sil.ACTIONS["活躍"]).to_numpy()  # seed 004: active customers need no call
-    reasons = silence_reasons(silence)[calling].head(rows)  # the place by amount is among every customer
+    reasons = silence_reasons(silence, np.flatnonzero(calling)[:rows])  # the place by amount is among everyone
     top = silence[calling].head(rows)
     frame = people_from_ids(top["customer_id"].astype("string"), directory).assign(
         reason=reasons.to_numpy(), action=top["action"].astype("string").to_numpy()

@@ -73,6 +73,7 @@ def customer_tables(
             del totals
             progress("估計客戶價值模型（全體客戶）")
             model, fitted = fit_model(client.gather(client.map(fit_inputs, reduced, pure=False)), settings)
+            progress("計算每位客戶的客戶價值與優先分數（各客戶分區）")
             values = [client.submit(value_part, r, model, settings, pure=False) for r in reduced]
             partials, values = client.gather([client.map(without_value, reduced, pure=False), values])
             del reduced

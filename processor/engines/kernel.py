@@ -301,10 +301,15 @@ def finish(
     return CustomerTables(silence, segments, info, problems, rows, engine, value=value)
 
 
-def global_step(facts, partials, as_of, settings: Settings, engine: str, name: str) -> CustomerTables:
+def global_step(
+    facts, partials, as_of, settings: Settings, engine: str, name: str, progress=lambda message: None
+) -> CustomerTables:
     """Step 3 on partials held in this process (the in-memory engine): fit, 客戶價值 rows, then :func:`finish`."""
+    progress("估計客戶價值模型（全體客戶）")
     model, fitted = fit_model([fit_inputs(p) for p in partials], settings)
+    progress("計算每位客戶的客戶價值與優先分數")
     values = [value_part(p, model, settings) for p in partials]
+    progress("計算排名、客戶價值與分群（全體客戶）")
     return finish(facts, partials, values, model, fitted, as_of, settings, engine, name)
 
 

@@ -20,5 +20,4 @@ def customer_tables(log: TransactionLog, as_of, settings: Settings, progress):
     progress(f"計算 {sum(f.rows for f in facts):,} 筆交易的客戶資料")
     partial = bucket_statistics(daily, as_of, settings, margin_choice(facts))
     del daily
-    progress("計算排名、客戶價值與分群（全體客戶）")
-    return global_step(facts, [partial], as_of, settings, "pandas", log.name)
+    return global_step(facts, [partial], as_of, settings, "pandas", log.name, progress)

@@ -230,3 +230,50 @@ def test_a_model_that_runs_off_to_a_limit_is_reported_as_not_converged():
     x = np.full(200, 29.0)
     fit = btyd.fit_bgnbd(x, np.full(200, 290.0), T)
     assert not fit.converged and fit.message
+
+
+@pytest.mark.parametrize("model", ["BG/NBD", "Pareto/NBD"])
+def test_a_large_fit_started_from_a_sample_lands_on_the_same_optimum_as_a_plain_fit(model, monkeypatch):
+    # 60,000 distinct triples: beyond WARM_START, so the sample fit + Newton steps run; the plain L-BFGS-B
+    # fit (WARM_START raised past the data) is the reference
+    rng = np.random.default_rng(5)
+    if model == "BG/NBD":
+        data, fitter = _simulate_bgnbd(0.8, 40.0, 0.9, 3.0, 60_000, rng), btyd.fit_bgnbd
+    else:
+        data, fitter = _simulate_pareto(0.8, 40.0, 0.7, 120.0, 60_000, rng), btyd.fit_pareto_nbd
+    assert len(data[0]) > btyd.WARM_START
+    fast = fitter(*data)
+    monkeypatch.setattr(btyd, "WARM_START", 10**9)
+    plain = fitter(*data)
+    assert fast.converged and plain.converged
+    for name in plain.params:
+        assert fast.params[name] == pytest.approx(plain.params[name], rel=1e-5)
+        assert fast.standard_errors[name] == pytest.approx(plain.standard_errors[name], rel=0.02)
+    assert fast.log_likelihood == pytest.approx(plain.log_likelihood, abs=1e-4)
+
+
+def test_bgnbd_likelihood_is_the_same_with_repeaters_sliced_or_masked():
+    x = np.array([0.0, 0, 0, 1, 4, 30])
+    t_x = np.array([0.0, 0, 0, 5, 50, 300])
+    T = np.array([10.0, 100, 400, 50, 60, 400])
+    theta = np.log([0.4, 30.0, 0.8, 2.5])
+    masked = btyd._bgnbd_ll(theta, x, t_x, T, grad=True)
+    sliced = btyd._bgnbd_ll(theta, x, t_x, T, grad=True, xs=np.unique(x, return_inverse=True), first_repeat=3)
+    np.testing.assert_allclose(sliced[0], masked[0], rtol=1e-13)
+    np.testing.assert_allclose(sliced[1], masked[1], rtol=1e-12)
+    # x = 0: the whole likelihood is r ln(α/(α+T))
+    np.testing.assert_allclose(masked[0][:3], 0.4 * np.log(30 / (30 + T[:3])), rtol=1e-12)
+
+
+def test_pareto_likelihood_is_the_same_with_2f1_evaluated_once_per_distinct_pair():
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 4, 400).astype(float)
+    T = rng.integers(5, 12, 400).astype(float)
+    t_x = np.where(x > 0, np.minimum(rng.integers(0, 12, 400), T), 0.0)
+    pairs = (btyd._pair_index(x, t_x), btyd._pair_index(x, T))
+    assert pairs[0] is not None and pairs[1] is not None and len(pairs[1][0]) < 50
+    for theta in (np.log([0.6, 7.0, 0.6, 8.0]), np.log([0.6, 9.0, 0.6, 3.0])):  # α ≥ β and α < β
+        each = btyd._pareto_ll(theta, x, t_x, T, grad=True)
+        once = btyd._pareto_ll(theta, x, t_x, T, grad=True, pairs=pairs)
+        np.testing.assert_allclose(once[0], each[0], rtol=1e-13)
+        np.testing.assert_allclose(once[1], each[1], rtol=1e-12)

@@ -215,18 +215,21 @@ def test_visit_rate_thresholds_come_from_settings():
 
 
 def test_priority_is_the_chance_of_buying_again_and_puts_the_regular_still_coming_first():
-    # B came every 10 days until 5 days ago; A came every 10 days but has been gone 200 days
+    # B came every 10 days until 5 days ago; A came every 10 days but has been gone 200 days; both spend the
+    # log's median amount per visit (the priority weighs expected spend too, so an ordinary ticket keeps this
+    # about coming back)
     frame = (
         _load("generate_transactions")
         .generate(3000, seed=5)
         .rename(columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount", "品項": "product"})
     )
     as_of = frame["date"].max()
+    ticket = float(frame.loc[frame["amount"] > 0, "amount"].median())
     regular = pd.DataFrame(
-        {"customer_id": "B", "amount": 100.0, "date": as_of - pd.to_timedelta(range(5, 300, 10), unit="D")}
+        {"customer_id": "B", "amount": ticket, "date": as_of - pd.to_timedelta(range(5, 300, 10), unit="D")}
     )
     gone = pd.DataFrame(
-        {"customer_id": "A", "amount": 100.0, "date": as_of - pd.to_timedelta(range(200, 495, 10), unit="D")}
+        {"customer_id": "A", "amount": ticket, "date": as_of - pd.to_timedelta(range(200, 495, 10), unit="D")}
     )
     table = silence_table(pd.concat([frame, regular, gone], ignore_index=True), as_of).set_index("customer_id")
     assert table["priority"].between(0, 100).all()

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import sheet_rows, write_rows
+from scipy import special
 
 from addin import udfs
 from processor.analyse import btyd, value
@@ -228,3 +229,61 @@ def test_horizon_outside_one_to_3650_days_is_a_clear_error(run_cli, tmp_path):
     done = run_cli("score", path, "--horizon", "0", check_exit=2)
     assert "--horizon" in done.stderr and "Traceback" not in done.stderr
     assert "⚠" in udfs.PL_CLV([["A"]], [["2025/01/01"]], [[10]], "2025/03/01", 0)[0][0]
+
+
+def _splits_with_future_spend(spend_of_ticket, seed=3):
+    """Three in-sample splits: features (two model columns, log ticket, four history columns) and later spend."""
+    rng = np.random.default_rng(seed)
+    features, spends = [], []
+    for _ in range(3):
+        n = 4000
+        chance = rng.uniform(-3, 1, n)
+        log_ticket = rng.normal(4, 1, n)
+        X = np.c_[chance, chance, log_ticket, rng.normal(size=(n, 4))]
+        bought = rng.uniform(size=n) < special.expit(chance)
+        features.append(X)
+        spends.append(np.where(bought, spend_of_ticket(np.exp(log_ticket)), 0.0))
+    return features, spends
+
+
+def test_spend_weight_is_chosen_when_later_spend_follows_the_ticket():
+    gamma, table = value.choose_spend_exponent(*_splits_with_future_spend(lambda ticket: ticket), (0, 2))
+    assert gamma > 0 and len(table) == len(value.SPEND_EXPONENTS)
+
+
+def test_spend_weight_stays_zero_when_later_spend_does_not_follow_the_ticket():
+    flat = _splits_with_future_spend(lambda ticket: np.full_like(ticket, 50.0))
+    assert value.choose_spend_exponent(*flat, (0, 2))[0] == 0
+
+
+def test_the_learned_priority_multiplies_the_chance_by_the_chosen_spend_weight():
+    frame = _canonical(_generate(20_000, seed=5))
+    cut = pd.Timestamp("2025-06-30")
+    result = value.customer_value(frame[frame["date"] <= cut], cut, Settings(horizon_days=184))
+    priority = result.priority
+    features = value.priority_features(result.stats, result.model, 184)
+    chance = special.expit(features @ priority.coefficients + priority.intercept)
+    fit = result.model.count
+    x, t_x, T = (result.stats[k].to_numpy(dtype=float) for k in ("x", "t_x", "T"))
+    expected = fit.expected_purchases(184, x, t_x, T)
+    spend = expected / -np.expm1(-expected) * value.expected_ticket(result.model, result.stats)
+    weight = (spend / spend.max()) ** priority.spend_exponent
+    np.testing.assert_allclose(result.scores, 100 * chance * weight, rtol=1e-6)
+    assert [g for g, _, _ in priority.selection] == list(value.SPEND_EXPONENTS)
+
+
+def test_spend_weight_is_not_allowed_to_rank_returners_below_plain_recency_in_sample():
+    # who buys again is decided by recency alone; later spend is the ticket, which weighting would chase
+    rng = np.random.default_rng(9)
+    features, spends = [], []
+    for _ in range(3):
+        n = 4000
+        log_recency = rng.uniform(0, 6, n)
+        log_ticket = rng.normal(4, 1.5, n)
+        X = np.c_[rng.normal(size=(n, 2)), log_ticket, rng.normal(size=(n, 2)), log_recency, rng.normal(size=n)]
+        bought = rng.uniform(size=n) < special.expit(4 - 1.5 * log_recency)
+        features.append(X)
+        spends.append(np.where(bought, np.exp(log_ticket), 0.0))
+    gamma, table = value.choose_spend_exponent(features, spends, (0, 2))
+    assert table[-1][2] > table[0][2]  # weighting by spend would have held more of the later spend …
+    assert gamma == 0  # … but every γ > 0 ranks returners below recency on the held splits

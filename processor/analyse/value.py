@@ -25,7 +25,7 @@ and says so in ``ValueModel.fallback`` — the sheet prints it; nothing is silen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -107,8 +107,8 @@ def purchase_days(transactions: pd.DataFrame, as_of) -> PurchaseDays:
 
 
 def customer_statistics(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
-    """One row per customer with a purchase: customer_id, x, t_x, T, recency (days), visits, mean_spend
-    (per purchase day), repeat_spend (mean over the x repeat days, NaN when x = 0), revenue (net of
+    """One row per customer with a purchase: customer_id, customer (its code), x, t_x, T, recency (days), visits,
+    mean_spend (per purchase day), repeat_spend (mean over the x repeat days, NaN when x = 0), revenue (net of
     returns) and margin (NaN without 毛利/成本). See :func:`purchase_days` for what counts.
 
     >>> t = pd.DataFrame({"customer_id": ["A", "A", "A", "B"], "amount": [10.0, 5.0, 30.0, 8.0],
@@ -119,8 +119,10 @@ def customer_statistics(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
     return statistics_of(purchase_days(transactions, as_of))
 
 
-def statistics_of(days: PurchaseDays, as_of_day: int | None = None) -> pd.DataFrame:
-    """:func:`customer_statistics` from purchase days, as of ``as_of_day`` (default: the days' own as-of)."""
+def statistics_of(days: PurchaseDays, as_of_day: int | None = None, ids: bool = True) -> pd.DataFrame:
+    """:func:`customer_statistics` from purchase days, as of ``as_of_day`` (default: the days' own as-of);
+    ``ids`` False leaves out customer_id (the ``customer`` code, always there, is enough for the in-sample splits
+    and saves building a column of a million strings)."""
     as_of_day = days.as_of_day if as_of_day is None else as_of_day
     keep = days.day <= as_of_day
     customer, day, spend = (
@@ -136,7 +138,8 @@ def statistics_of(days: PurchaseDays, as_of_day: int | None = None) -> pd.DataFr
     owner = stats["customer"]
     return pd.DataFrame(
         {
-            "customer_id": days.ids[owner],
+            **({"customer_id": days.ids[owner]} if ids else {}),
+            "customer": owner,
             "x": x,
             "t_x": stats["t_x"],
             "T": stats["T"],
@@ -370,18 +373,20 @@ def value_table(
     The margin rate is the customer's own 毛利 ÷ 消費金額 when the log has 毛利 or 成本, else
     settings.margin_rate.
     """
-    x, t_x, T = (stats[k].to_numpy(dtype=float) for k in ("x", "t_x", "T"))
+    x, t_x, T, inverse = triples(stats)
     p_alive = _p_alive(model, x, t_x, T)
     ticket = expected_ticket(model, stats)
     steps = np.minimum(np.arange(1, int(np.ceil(horizon_days / STEP_DAYS)) + 1) * STEP_DAYS, horizon_days)
     discount = (1 + settings.discount_rate) ** (-steps / YEAR_DAYS)
-    previous = np.zeros(len(stats))
-    discounted_purchases = np.zeros(len(stats))
-    for t, factor in zip(steps, discount):  # one pass per month of the horizon (≤ 120), all customers at once
-        cumulative = expected_purchases(model, t, x, t_x, T)
+    previous = np.zeros(len(x))
+    discounted_purchases = np.zeros(len(x))
+    for t, factor in zip(steps, discount):  # one pass per month of the horizon (≤ 120), all triples at once
+        cumulative = expected_purchases(model, t, x, t_x, T, p_alive)
         discounted_purchases += (cumulative - previous) * factor
         previous = cumulative
-    purchases = previous
+    # back from the distinct (x, t_x, T) triples to the customers
+    p_alive, purchases, discounted_purchases = p_alive[inverse], previous[inverse], discounted_purchases[inverse]
+    x, t_x, T = x[inverse], t_x[inverse], T[inverse]
     revenue = stats["revenue"].to_numpy(dtype=float)
     own_margin = stats["margin"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -412,19 +417,29 @@ def value_table(
     return table
 
 
+def triples(stats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (x, t_x, T) of ``stats`` as floats and, per customer, the index of theirs: every
+    per-customer model output depends on the triple alone, so it is computed once per triple."""
+    x, t_x, T, _, inverse = btyd.compress(stats["x"], stats["t_x"], stats["T"])
+    return x.astype(float), t_x.astype(float), T.astype(float), inverse
+
+
 def _p_alive(model: ValueModel, x, t_x, T) -> np.ndarray:
     if model.count is None:
         return empirical_p_alive(x, t_x, T, model.typical_gap)
     return model.count.p_alive(x, t_x, T)
 
 
-def expected_purchases(model: ValueModel, t: float, x, t_x, T) -> np.ndarray:
+def expected_purchases(model: ValueModel, t: float, x, t_x, T, p_alive=None) -> np.ndarray:
     """Expected purchases in the next ``t`` days: the model's, else the empirical rule's
-    P(alive) × (x + 1) ÷ (T + typical gap) × t — the customer's own rate shrunk by one typical gap."""
+    P(alive) × (x + 1) ÷ (T + typical gap) × t — the customer's own rate shrunk by one typical gap.
+    ``p_alive`` (:func:`_p_alive` of the same customers) saves computing it once per horizon."""
+    if p_alive is None:
+        p_alive = _p_alive(model, x, t_x, T)
     if model.count is None:
         rate = (np.asarray(x) + 1) / (np.asarray(T) + model.typical_gap)
-        return empirical_p_alive(x, t_x, T, model.typical_gap) * rate * t
-    return model.count.expected_purchases(t, x, t_x, T)
+        return p_alive * rate * t
+    return model.count.expected_purchases(t, x, t_x, T, p_alive)
 
 
 def expected_ticket(model: ValueModel, stats: pd.DataFrame) -> np.ndarray:
@@ -494,6 +509,9 @@ class Priority:
     trained_on: int = 0
     splits: tuple[int, ...] = ()  # in-sample holdout lengths (days)
     fallback: str = ""
+    spend_exponent: float = 0.0  # γ of P(buys again) × (spend if they buy)^γ, chosen by :func:`choose_spend_exponent`
+    selection: tuple[tuple[float, float, float], ...] = ()  # (γ, mean in-sample AUC, mean top-20% share) per γ
+    spend_columns: tuple[int, int] = (0, 0)  # where priority_features puts log E[purchases] (chosen model), log ticket
 
 
 def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Settings()) -> Priority:
@@ -509,59 +527,149 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
     frequency and spend carry information the stationary model smooths away (e.g. the first weeks
     after a customer's first purchase). Up to :data:`PRIORITY_SAMPLE` customers per split, seeded;
     features standardised on the training rows.
+
+    The rep's list must also put the customers who will *spend* most near the top, so the score is
+    P(buys again) × (expected spend if they buy)^γ (:func:`log_spend_if_bought`: the count model's expected
+    purchases given at least one × the Gamma-Gamma ticket) — at γ = 1 an expected value; γ ∈ {0, 0.1, …, 1} is
+    chosen on the same in-sample splits (:func:`choose_spend_exponent`), never on the period predicted.
     Falls back (reason in ``fallback``) when there is no model, or too few returners or non-returners.
     """
-    from sklearn.linear_model import LogisticRegression
-
     if model.count is None:
         return Priority(None, fallback="沒有購買模型")
     names = tuple(f.name for f in model.candidates if f.converged)
     first_day = int(days.day.min())
     span = days.as_of_day - first_day
     rng = np.random.default_rng(settings.random_state)
-    features, labels, lengths = [], [], []
+    start = np.flatnonzero(np.r_[True, days.customer[1:] != days.customer[:-1]]) if len(days.day) else []
+    customers, first_days = days.customer[start], days.day[start]  # ascending codes (days are sorted)
+    features, labels, spends, lengths = [], [], [], []
     for fraction in SPLIT_FRACTIONS:  # three splits, each vectorised over customers
         h = int(min(round(span * fraction), settings.horizon_days))
         cut = days.as_of_day - h
         if h < 1 or cut <= first_day:
             continue
-        stats = statistics_of(days, cut)
-        if len(stats) > PRIORITY_SAMPLE:
-            stats = stats.iloc[np.sort(rng.choice(len(stats), PRIORITY_SAMPLE, replace=False))].reset_index(drop=True)
+        known = customers[first_days <= cut]  # the rows statistics_of(days, cut) would give, in its order
+        if len(known) > PRIORITY_SAMPLE:  # sample the customers first: their statistics only
+            picked = np.zeros(len(days.ids), dtype=bool)
+            picked[known[np.sort(rng.choice(len(known), PRIORITY_SAMPLE, replace=False))]] = True
+            keep = picked[days.customer]
+            stats = statistics_of(
+                replace(days, customer=days.customer[keep], day=days.day[keep], spend=days.spend[keep]), cut, ids=False
+            )
+        else:
+            stats = statistics_of(days, cut, ids=False)
         inner = fit_value_model(stats, settings, standard_errors=False)
         if inner.count is None or tuple(f.name for f in inner.candidates if f.converged) != names:
             continue
-        bought = np.zeros(len(days.ids), dtype=bool)
-        bought[days.customer[(days.day > cut)]] = True
-        codes = pd.Index(days.ids).get_indexer(stats["customer_id"])
+        later = days.day > cut
+        spent = np.bincount(days.customer[later], weights=days.spend[later], minlength=len(days.ids))
+        codes = stats["customer"].to_numpy()
         features.append(priority_features(stats, inner, h))
-        labels.append(bought[codes])
+        spends.append(spent[codes])
+        labels.append(spent[codes] > 0)
         lengths.append(h)
     y = np.concatenate(labels) if labels else np.empty(0, dtype=bool)
     if y.sum() < MIN_LABELS or (~y).sum() < MIN_LABELS:
         return Priority(
             None, fallback=f"可學習的再購紀錄不足（再購 {int(y.sum())}、未再購 {int((~y).sum())}，各需 {MIN_LABELS}）"
         )
-    X = np.vstack(features)
+    coefficients, intercept = _logistic(np.vstack(features), y)
+    columns = (2 * names.index(model.count.name), 2 * len(names))
+    gamma, selection = choose_spend_exponent(features, spends, columns)
+    return Priority(
+        coefficients, intercept, _feature_names(names), len(y), tuple(lengths), "", gamma, selection, columns
+    )
+
+
+def _logistic(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """L2 logistic regression (C = 1) on standardised features, folded back: score = X·coef + intercept."""
+    from sklearn.linear_model import LogisticRegression
+
     centre, scale = X.mean(axis=0), X.std(axis=0)
     scale[scale == 0] = 1.0
     fit = LogisticRegression(C=1.0, max_iter=2000).fit((X - centre) / scale, y)
-    # folded back onto the raw features: score = X·coef + intercept
     coefficients = fit.coef_[0] / scale
-    return Priority(
-        coefficients, float(fit.intercept_[0] - centre @ coefficients), _feature_names(names), len(y), tuple(lengths)
-    )
+    return coefficients, float(fit.intercept_[0] - centre @ coefficients)
+
+
+SPEND_EXPONENTS = tuple(np.round(np.arange(0, 1.01, 0.1), 1))  # the γ grid of choose_spend_exponent
+
+
+def choose_spend_exponent(features: list[np.ndarray], spends: list[np.ndarray], columns: tuple[int, int]):
+    """γ for P(buys again) × (spend if they buy)^γ, and per γ the mean (AUC, top-20% share) it had in-sample.
+
+    Leave one split out: the logistic model is trained on the other splits and scores the held one;
+    every γ is scored by "buys again" AUC + the share of that split's later spend held by its top 20%
+    (the two jobs of the call list, equally weighted), averaged over the held splits; the best γ wins, ties
+    to the smaller, among the γ whose mean AUC is not below plain recency's (−Tr) on the same held splits —
+    the list's promise never to rank returners worse than recency, checked where the log allows looking.
+    With fewer than two usable splits γ = 0 (the plain chance of buying again).
+    ``columns``: see :func:`log_spend_if_bought`.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    usable = [i for i, s in enumerate(spends) if 0 < (s > 0).sum() < len(s)]
+    if len(usable) < 2:
+        return 0.0, ()
+    totals = np.zeros((len(SPEND_EXPONENTS), 2))
+    recency = 0.0
+    for held in usable:  # two or three splits, each vectorised over customers
+        train = [i for i in usable if i != held]
+        y = np.concatenate([spends[i] for i in train]) > 0
+        if y.all() or not y.any():
+            return 0.0, ()
+        coefficients, intercept = _logistic(np.vstack([features[i] for i in train]), y)
+        log_p = -np.logaddexp(0, -(features[held] @ coefficients + intercept))
+        log_spend = log_spend_if_bought(features[held], columns)
+        recency += roc_auc_score(spends[held] > 0, -features[held][:, -2])  # −log(1 + Tr): see priority_features
+        for k, gamma in enumerate(SPEND_EXPONENTS):  # eleven values of γ
+            score = log_p + gamma * log_spend
+            totals[k] += roc_auc_score(spends[held] > 0, score), top_share(score, spends[held])
+    means = totals / len(usable)
+    allowed = means[:, 0] >= recency / len(usable)
+    allowed[0] = True  # γ = 0, the plain chance, is the fallback
+    best = int(np.argmax(np.where(allowed, means.sum(axis=1).round(12), -np.inf)))
+    return float(SPEND_EXPONENTS[best]), tuple((float(g), *map(float, m)) for g, m in zip(SPEND_EXPONENTS, means))
+
+
+def log_spend_if_bought(features: np.ndarray, columns: tuple[int, int]) -> np.ndarray:
+    """log(E[purchases | at least one] × expected ticket) per row of :func:`priority_features`, from its columns
+    ``columns`` = (log E[purchases] of the chosen count model, log expected ticket); E[· | ≥ 1] = E ÷ (1 − e^−E),
+    the Poisson reading of the expected count. A regular who will surely come back many times spends more than
+    an occasional buyer with a bigger ticket: frequency counts as much as ticket.
+
+    >>> np.round(log_spend_if_bought(np.array([[np.log(1e-9), 0.0], [np.log(3.0), np.log(10.0)]]), (0, 1)), 3)
+    array([0.   , 3.455])
+    """
+    log_e = features[:, columns[0]]
+    return log_e - np.log(-np.expm1(-np.exp(log_e))) + features[:, columns[1]]
+
+
+def top_share(score: np.ndarray, spend: np.ndarray, share: float = 0.2) -> float:
+    """The share of ``spend`` held by the top ``share`` of customers by ``score`` (ties: first listed first).
+
+    >>> top_share(np.array([3.0, 1.0, 2.0, 0.0, 0.5]), np.array([10.0, 0.0, 5.0, 85.0, 0.0]))
+    0.1
+    """
+    spend = np.asarray(spend, dtype=float)
+    total = spend.sum()
+    if total <= 0:
+        return 0.0
+    top = np.argsort(-np.asarray(score, dtype=float), kind="stable")[: int(share * len(spend))]
+    return float(spend[top].sum() / total)
 
 
 def priority_features(stats: pd.DataFrame, model: ValueModel, horizon_days: float) -> np.ndarray:
     """Per customer: log expected purchases and log P(alive) under each converged count model, log expected
     ticket, log mean spend, log(1 + x), log(1 + recency), log(1 + T)."""
-    x, t_x, T = (stats[k].to_numpy(dtype=float) for k in ("x", "t_x", "T"))
+    x, t_x, T, inverse = triples(stats)
     columns = []
     for fit in model.candidates:
-        if fit.converged:
-            columns.append(np.log(np.maximum(fit.expected_purchases(horizon_days, x, t_x, T), 1e-12)))
-            columns.append(np.log(np.maximum(fit.p_alive(x, t_x, T), 1e-12)))
+        if fit.converged:  # on the distinct triples, then gathered to the customers
+            alive = fit.p_alive(x, t_x, T)
+            columns.append(np.log(np.maximum(fit.expected_purchases(horizon_days, x, t_x, T, alive), 1e-12))[inverse])
+            columns.append(np.log(np.maximum(alive, 1e-12))[inverse])
+    x, t_x, T = x[inverse], t_x[inverse], T[inverse]
     columns += [
         np.log(np.maximum(expected_ticket(model, stats), 1e-9)),
         np.log(np.maximum(stats["mean_spend"].to_numpy(dtype=float), 1e-9)),
@@ -584,13 +692,17 @@ def _feature_names(models) -> tuple[str, ...]:
 
 
 def priority_scores(priority: Priority, stats: pd.DataFrame, model: ValueModel, horizon_days: float) -> np.ndarray:
-    """0–100: the chance (%) the customer buys again within ``horizon_days`` — the learned model's, else
-    1 − e^(−E[purchases]) from the count model (a Poisson reading of the expected count)."""
+    """0–100: the chance (%) the customer buys again within ``horizon_days`` (the learned model's) times
+    (expected spend if they buy ÷ the log's highest)^γ — γ = 0 leaves the plain chance; without a learned
+    model, 1 − e^(−E[purchases]) from the count model (a Poisson reading of the expected count)."""
     if priority.coefficients is not None:
-        z = priority_features(stats, model, horizon_days) @ priority.coefficients + priority.intercept
-        return 100 * special_expit(z)
-    x, t_x, T = (stats[k].to_numpy(dtype=float) for k in ("x", "t_x", "T"))
-    return 100 * -np.expm1(-expected_purchases(model, horizon_days, x, t_x, T))
+        features = priority_features(stats, model, horizon_days)
+        z = features @ priority.coefficients + priority.intercept
+        log_spend = log_spend_if_bought(features, priority.spend_columns)
+        weight = np.exp(priority.spend_exponent * (log_spend - log_spend.max())) if len(z) else 1.0
+        return 100 * special_expit(z) * weight
+    x, t_x, T, inverse = triples(stats)
+    return 100 * -np.expm1(-expected_purchases(model, horizon_days, x, t_x, T))[inverse]
 
 
 def special_expit(z):

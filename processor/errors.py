@@ -132,17 +132,23 @@ class UnusableInput(Exception):
         return f"{what}; {self.fix_en}" if self.fix_en else what
 
 
-def capped(found: list[Problem]) -> list[Problem]:
+def capped(found: list[Problem], total: int | None = None) -> list[Problem]:
     """The first :data:`MAX_PROBLEMS_PER_CHECK` problems of one check, and one line counting the rest.
+
+    ``total``: how many the check found, when only the first ones were built (a check that flags
+    most of a million rows need not build a problem for each).
 
     >>> rows = capped([Problem("s", r, "日期", "x", "日期無法辨識", "f") for r in range(1, 206)])
     >>> len(rows), rows[-1].value, capped_rest(rows[-1].problem)
     (201, '另有 5 列', ('日期無法辨識', 5))
+    >>> capped(rows[:200], total=1_000_000)[-1].value
+    '另有 999800 列'
     """
-    if len(found) <= MAX_PROBLEMS_PER_CHECK:
+    total = len(found) if total is None else total
+    if total <= MAX_PROBLEMS_PER_CHECK:
         return found
     first = found[0]
-    rest = len(found) - MAX_PROBLEMS_PER_CHECK
+    rest = total - MAX_PROBLEMS_PER_CHECK
     return found[:MAX_PROBLEMS_PER_CHECK] + [
         Problem(
             first.sheet,

@@ -85,8 +85,9 @@ def slow(input_path, output_path, **kwargs):
 
 
 def hog_or_stall(input_path, output_path, **kwargs):
-    """The real scorer, except for a file named *hog*: memory grows 50 MB at a time until the
-    service ends the worker; and *stall*: it never finishes (a sheet that would take hours)."""
+    """:func:`stand_in` (the limits are the service's behaviour, not scoring's), except for a file named
+    *hog*: memory grows 50 MB at a time until the service ends the worker; and *stall*: it never
+    finishes (a sheet that would take hours)."""
     name = Path(input_path).name
     if "hog" in name:
         held = []
@@ -96,4 +97,4 @@ def hog_or_stall(input_path, output_path, **kwargs):
     if "stall" in name:
         while True:
             time.sleep(1)
-    return _real(input_path, output_path, **kwargs)
+    return stand_in(input_path, output_path, **kwargs)

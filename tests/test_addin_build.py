@@ -19,6 +19,7 @@ from xml.etree import ElementTree
 import olefile
 import openpyxl
 import pytest
+from conftest import libreoffice_profile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oletools.olevba import VBA_Parser, decompress_stream
@@ -248,7 +249,7 @@ def test_libreoffice_opens_the_workbook_renders_every_sheet_and_imports_every_vb
     soffice = shutil.which("soffice")
     if soffice is None:
         pytest.skip("LibreOffice (soffice) is not installed")
-    profile = f"-env:UserInstallation=file://{tmp_path}/profile"
+    profile = libreoffice_profile()
     for fmt in ("pdf", "ods"):
         subprocess.run(
             [soffice, "--headless", "--norestore", profile, "--convert-to", fmt, "--outdir", str(tmp_path), str(built)],

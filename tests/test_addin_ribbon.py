@@ -90,14 +90,14 @@ def test_a_workbook_with_ribbon_results_sent_to_the_service_is_scored_on_the_rep
     first = score_file(original, tmp_path / "first.xlsx")
     assert again["result_sheets"] == first["result_sheets"]
     # the ribbon's results give way to the service's: no "摘要 (2)" beside the old 摘要
-    assert sorted(openpyxl.load_workbook(tmp_path / "again.xlsx").sheetnames) == sorted(
-        openpyxl.load_workbook(tmp_path / "first.xlsx").sheetnames + ["xlwings.conf"]
+    again_book, first_book = (
+        openpyxl.load_workbook(tmp_path / "again.xlsx"),
+        openpyxl.load_workbook(tmp_path / "first.xlsx"),
     )
+    assert sorted(again_book.sheetnames) == sorted(first_book.sheetnames + ["xlwings.conf"])
     for name in first["result_sheets"]:
         if name not in ("摘要", "結果說明"):  # 摘要 (and its line in 結果說明) names the input file
-            assert _grid(openpyxl.load_workbook(tmp_path / "again.xlsx")[name]) == _grid(
-                openpyxl.load_workbook(tmp_path / "first.xlsx")[name]
-            ), name
+            assert _grid(again_book[name]) == _grid(first_book[name]), name
 
 
 @pytest.mark.parametrize(

@@ -154,9 +154,11 @@ def test_kill_9_at_random_moments_loses_nothing_and_yields_exactly_one_result_pe
 
 @pytest.mark.parametrize("point", ["claimed", "scoring", "temp_written", "placed", "archive_moved"])
 def test_a_power_cut_at_each_step_is_recovered_to_exactly_one_result_on_restart(tmp_path, point):
-    """Matrix 5, deterministic: SIGKILL of the whole service right after each step of one file."""
+    """Matrix 5, deterministic: SIGKILL of the whole service right after each step of one file.
+
+    The claims, not scoring: the stand-in scorer, whose result names the input it came from."""
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml")
+    config = write_config(tmp_path / "c.toml", scorer="tests.dropfolder_scorers:stand_in")
     data = csv_bytes(30, 90)
     drop(root, "cut.csv", data)
     crashed = ServiceProcess(root, config=config, env={"PRECISION_LIST_CRASH_AT": point}, log=tmp_path / "crashed.log")
@@ -166,6 +168,7 @@ def test_a_power_cut_at_each_step_is_recovered_to_exactly_one_result_on_restart(
     again = ServiceProcess(root, "--once", config=config, log=tmp_path / "again.log")
     assert again.wait(60) == 0
     assert results(root) == ["cut.scored.xlsx"] and is_valid_xlsx(root / "outbox" / "cut.scored.xlsx")
+    assert stand_in_source(root / "outbox" / "cut.scored.xlsx") == ("cut.csv", _sha(data))
     assert files(root / "archive") == ["cut.csv"] and (root / "archive" / "cut.csv").read_bytes() == data
     assert settled_everything(root, 1) and stray_temps(root) == []
     rows = ledger_rows(root)

@@ -512,7 +512,8 @@ def test_a_claim_of_a_service_on_another_pc_that_stopped_hours_ago_is_recovered_
 def test_an_empty_file_waits_for_its_writer_and_is_failed_only_after_the_grace_period(tmp_path):
     """Matrix 3: a 0-byte file is a copy that has not started yet, until ``grace`` says otherwise."""
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml", grace=4.0)
+    grace = 4.0  # long enough for the late copy below to arrive within it, even on a loaded machine
+    config = write_config(tmp_path / "c.toml", grace=grace, scorer=STAND_IN)
     with ServiceProcess(root, config=config) as service:
         wait_until(lambda: service.events("watch_armed"), 20, message="watching")
         (root / "inbox" / "never.csv").write_bytes(b"")
@@ -530,13 +531,13 @@ def test_an_empty_file_waits_for_its_writer_and_is_failed_only_after_the_grace_p
     assert results(root) == ["late.scored.xlsx"], "the copy that arrived late is scored, not blamed"
     assert files(root / "failed") == ["never.csv", "never.csv.error.txt"]
     waited = _ts(_last(events, "never.csv", "failed")) - _ts(_last(events, "never.csv", "received"))
-    assert waited >= 4.0 * 0.9, "an empty file is not failed before the grace period"
+    assert waited >= grace * 0.9, "an empty file is not failed before the grace period"
 
 
 def test_an_excel_save_over_a_waiting_file_is_scored_once_with_the_saved_content(tmp_path):
     """Matrix 2 (KB 814068): owner file, temp without extension, original deleted, temp renamed."""
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml")
+    config = write_config(tmp_path / "c.toml", scorer=STAND_IN)
     first, saved = xlsx_bytes(20, 91), xlsx_bytes(25, 92)
     with ServiceProcess(root, "--settle", "2", config=config) as service:
         wait_until(lambda: service.events("watch_armed"), 20, message="watching")
@@ -630,3 +631,39 @@ def test_a_misspelt_config_option_stops_watch_at_start_with_exit_2_naming_it(tmp
     )
     assert done.returncode == 2 and "settel" in done.stderr
     assert not (tmp_path / "root").exists()
+
+
+def _mapped(pid: int, package: str) -> bool:
+    """Whether a process has ``package``'s compiled modules mapped: it has imported the package."""
+    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as fh:
+        return f"/{package}/" in fh.read()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads a worker's mapped files from /proc (Linux)")
+def test_a_worker_loads_pandas_with_its_first_file_to_score_not_when_it_starts(tmp_path):
+    """A real spawned worker of the pool with the real scorer: after start-up and a job with no file
+    (a claim already gone) it has not imported pandas or numpy; scoring its first file loads them."""
+    from processor.service.names import Folders, new_run_id
+    from processor.service.options import load_options
+    from processor.service.pool import WorkerPool
+    from processor.service.reports import EventLog
+
+    root = tmp_path / "share"
+    Folders(root).make()
+    pool = WorkerPool(root, load_options(None, settle=0.0, as_of="2024-06-28"), "t", EventLog(str(tmp_path / "log")))
+    pool.start()
+    try:
+        [slot] = pool.slots
+
+        def outcome(job: dict) -> str:
+            pool.send(slot, job)
+            wait_until(lambda: not slot.process.is_alive() or slot.conn.poll(), 120, message="the worker's answer")
+            return pool.results()[0]["outcome"]
+
+        assert outcome({"kind": "claim", "claim": "gone-already", "run_id": new_run_id()}) == "gone"
+        assert not _mapped(slot.process.pid, "pandas") and not _mapped(slot.process.pid, "numpy")
+        drop(root, "a.csv", csv_bytes(20, seed=1))
+        assert outcome({"kind": "inbox", "name": "a.csv", "run_id": new_run_id()}) == "archived"
+        assert _mapped(slot.process.pid, "pandas") and _mapped(slot.process.pid, "numpy")
+    finally:
+        pool.shutdown()

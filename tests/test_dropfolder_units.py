@@ -349,3 +349,57 @@ def test_watch_as_of_is_a_flag_only_and_must_be_a_date(tmp_path):
     config.write_text('[service]\nas_of = "2024-07-01"\n', encoding="utf-8")
     with pytest.raises(ValueError, match="as_of"):
         load_options(config)
+
+
+# -- the worker pool's restarts, on real worker processes and the clock passed to supervise ---------
+
+
+def _pool(tmp_path, **options):
+    from processor.service.names import Folders
+    from processor.service.pool import WorkerPool
+    from processor.service.reports import EventLog
+
+    root = tmp_path / "share"
+    Folders(root).make()
+    return WorkerPool(root, load_options(None, settle=0.0, **options), "t", EventLog(str(tmp_path / "log"), "en"))
+
+
+def test_a_worker_that_dies_starting_is_counted_once_and_restarted_after_a_pause_that_doubles(tmp_path):
+    pool = _pool(tmp_path, scorer="no_such_module_for_this_test:score")  # the worker stops at its start
+    pool.start()
+    try:
+        first = pool.slots[0]
+        first.process.join(60)
+        assert first.process.exitcode == 1
+        for _ in range(200):  # the loop passes many times while the dead worker waits for its back-off
+            pool.supervise(first.spawned + 1.0, False, lambda *lost: None)
+        assert pool.slots[0] is first and first.failures == 1, "one death, counted once; not restarted before 2 s"
+        pool.supervise(first.spawned + 2.1, False, lambda *lost: None)
+        second = pool.slots[0]
+        assert second is not first and second.failures == 1
+        second.process.join(60)
+        pool.supervise(second.spawned + 3.0, False, lambda *lost: None)
+        assert pool.slots[0] is second and second.failures == 2, "the second pause is 4 s"
+        pool.supervise(second.spawned + 4.1, False, lambda *lost: None)
+        assert pool.slots[0] is not second
+    finally:
+        pool.shutdown()
+
+
+def test_a_worker_the_service_ends_at_its_time_limit_is_replaced_at_once_and_its_job_reported(tmp_path):
+    from dropfolder_kit import csv_bytes, drop
+
+    from processor.service.names import new_run_id
+
+    pool = _pool(tmp_path, scorer="tests.dropfolder_scorers:hog_or_stall", timeout=1.0)
+    pool.start()
+    try:
+        slot = pool.slots[0]
+        drop(pool.root, "stall.csv", csv_bytes(5, seed=0))
+        pool.send(slot, {"kind": "inbox", "name": "stall.csv", "run_id": new_run_id()})
+        lost = []
+        pool.supervise(slot.started + 1.5, False, lambda *args: lost.append(args))  # a second past its limit
+        assert [(job["name"], limit) for job, _, limit in lost] == [("stall.csv", ("time", 1.0))]
+        assert slot.process.exitcode == -9 and pool.slots[0] is not slot and pool.slots[0].failures == 0
+    finally:
+        pool.shutdown()

@@ -16,7 +16,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import AS_OF, write_rows
+from conftest import AS_OF, libreoffice_profile, write_rows
 
 from processor.errors import UnusableInput
 from processor.pipeline import analyse
@@ -39,7 +39,7 @@ def _convert(source: Path, fmt: str, out: Path) -> Path:
     if soffice is None:
         pytest.skip("LibreOffice (soffice) is not installed")
     out.mkdir(exist_ok=True)
-    profile = f"-env:UserInstallation=file://{out}/profile-{fmt}"  # each call its own profile
+    profile = libreoffice_profile()
     subprocess.run(
         [soffice, "--headless", "--norestore", profile, "--convert-to", fmt, "--outdir", str(out), str(source)],
         check=True,

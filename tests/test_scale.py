@@ -268,22 +268,25 @@ def cluster(tmp_path):
         yield address, client, processes[1:]
         client.close()
     finally:
-        for p in processes:
-            if p.poll() is None:
-                p.terminate()
-        for p in processes:
-            try:
-                p.wait(timeout=3)  # a worker whose scheduler went away may linger: it is killed then
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        # workers first, while their scheduler is there to say goodbye to (one whose scheduler went away
+        # first lingers for seconds, retrying it), then the scheduler
+        for group in (processes[1:], processes[:1]):
+            for p in group:
+                if p.poll() is None:
+                    p.terminate()
+            for p in group:
+                try:
+                    p.wait(timeout=3)  # one that still lingers is killed
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
 
 
 def test_a_folder_scored_on_a_real_scheduler_survives_a_killed_worker(tmp_path, cluster):
     from tests.conftest import cli_path
 
     address, client, workers = cluster
-    frame = synthetic_log(200_000, seed=5)
+    frame = synthetic_log(100_000, seed=5)  # 8 partitions: the job runs long enough to lose a worker mid-way
     folder = write_parquet_folder(tmp_path / "log", frame, 8)
     expected = customer_tables(resolve_log(str(folder)), AS_OF, engine="pandas")
     env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO))

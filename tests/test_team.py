@@ -110,7 +110,8 @@ def test_the_service_with_team_true_refreshes_the_roll_up_after_each_file(tmp_pa
     )
     (root / "inbox" / "壞掉.xlsx").write_bytes(b"PK not really a zip")
     config = tmp_path / "service.toml"
-    config.write_text("[service]\nteam = true\n", encoding="utf-8")
+    # grace: how long a file that is not (yet) a whole workbook waits for its writer; 0.5 s, not 30, for 壞掉.xlsx
+    config.write_text("[service]\nteam = true\ngrace = 0.5\n", encoding="utf-8")
     run_cli("watch", root, "--once", "--settle", "0", "--config", config, check_exit=None)
     table = sheet_rows(root / "outbox" / "團隊總覽.xlsx", "團隊總覽", "業務").set_index("業務")
     assert table.loc["阿明", "狀態"] == "完成" and table.loc["壞掉", "狀態"].startswith("失敗")

@@ -167,9 +167,12 @@ def zodiac_mismatches(contacts: pd.DataFrame) -> list[Problem]:
     ]
 
 
-def ambiguous_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) -> list[Problem]:
-    """A 提醒 for each follow-up row whose 姓名 several contacts share (it is not guessed)."""
-    link = link_followups(contacts, followups)
+def ambiguous_followups(
+    contacts: pd.DataFrame | None, followups: pd.DataFrame, link: pd.DataFrame | None = None
+) -> list[Problem]:
+    """A 提醒 for each follow-up row whose 姓名 several contacts share (it is not guessed); ``link``:
+    :func:`~processor.analyse.followup.link_followups` of the two, when the caller has it already."""
+    link = link_followups(contacts, followups) if link is None else link
     hit = link["same_name"] > 0
     label = FOLLOWUPS.field("name").label
     return [
@@ -211,13 +214,17 @@ PROFILE_KEYS = (
 
 
 def followup_plan(
-    contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_of, settings: Settings
+    contacts: pd.DataFrame | None,
+    followups: pd.DataFrame | None,
+    as_of,
+    settings: Settings,
+    link: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """(跟進排程's rows, contact rows not placed): :func:`~processor.analyse.followup.schedule` of everyone,
     each person with :func:`contact_profile` and :data:`PROFILE_KEYS` of their first contact row (duplicates
     were reported by parse); rows with neither name nor customer id cannot be placed and are counted.
-    ``contacts`` without the :data:`DERIVED` columns."""
-    plan = schedule(contacts, followups, as_of, settings)
+    ``contacts`` without the :data:`DERIVED` columns; ``link`` as for :func:`ambiguous_followups`."""
+    plan = schedule(contacts, followups, as_of, settings, link)
     if contacts is None:
         return plan, 0
     flat = contacts.reset_index(drop=True)

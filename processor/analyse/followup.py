@@ -125,14 +125,26 @@ def person_key(frame: pd.DataFrame) -> pd.Series:
     ...                          "phone": [None, "0912-345-678", None]})).tolist()
     ['c:c1', 'n:王小明|0912-345-678', <NA>]
     """
-    index = frame.index
-    cid = _id_key(frame["customer_id"]) if "customer_id" in frame else pd.Series(pd.NA, index=index, dtype="string")
-    name = name_key(frame["name"]) if "name" in frame else pd.Series(pd.NA, index=index, dtype="string")
-    by_name = "n:" + name
-    if "phone" in frame:
-        phone = frame["phone"].astype("string")
+    return _person_key(_ids(frame), _names(frame), frame.get("phone"))
+
+
+def _ids(frame: pd.DataFrame) -> pd.Series:
+    if "customer_id" in frame:
+        return _id_key(frame["customer_id"])
+    return pd.Series(pd.NA, index=frame.index, dtype="string")
+
+
+def _names(frame: pd.DataFrame) -> pd.Series:
+    return name_key(frame["name"]) if "name" in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
+
+
+def _person_key(ids: pd.Series, names: pd.Series, phone: pd.Series | None) -> pd.Series:
+    """:func:`person_key` from keys already folded (a million-row log folds its names once, not per use)."""
+    by_name = "n:" + names
+    if phone is not None:
+        phone = phone.astype("string")
         by_name = by_name.where(phone.isna(), by_name + "|" + phone)
-    return ("c:" + cid).fillna(by_name).astype("string")
+    return ("c:" + ids).fillna(by_name).astype("string")
 
 
 def link_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) -> pd.DataFrame:
@@ -143,27 +155,13 @@ def link_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) -> pd
     (and the two ids do not disagree); a name that several contacts share is not guessed: the
     row stays its own person and ``same_name`` says how many it could have been.
     """
-    own = person_key(followups.drop(columns=["phone"], errors="ignore"))
+    f_id, f_name = _ids(followups), _names(followups)
+    own = _person_key(f_id, f_name, None)  # a log row's own key leaves its phone out
     out = pd.DataFrame({"key": own, "same_name": 0}, index=followups.index)
     if contacts is None or not len(contacts):
         return out
-    c_key = person_key(contacts)
-    c_id = (
-        _id_key(contacts["customer_id"])
-        if "customer_id" in contacts
-        else pd.Series(pd.NA, index=contacts.index, dtype="string")
-    )
-    c_name = (
-        name_key(contacts["name"]) if "name" in contacts else pd.Series(pd.NA, index=contacts.index, dtype="string")
-    )
-    f_id = (
-        _id_key(followups["customer_id"])
-        if "customer_id" in followups
-        else pd.Series(pd.NA, index=followups.index, dtype="string")
-    )
-    f_name = (
-        name_key(followups["name"]) if "name" in followups else pd.Series(pd.NA, index=followups.index, dtype="string")
-    )
+    c_id, c_name = _ids(contacts), _names(contacts)
+    c_key = _person_key(c_id, c_name, contacts.get("phone"))
     by_id = f_id.isin(set(c_id.dropna())).fillna(False)
     # people, not rows: a contact listed twice (same name and phone) is one person, never "two of that name"
     person = pd.DataFrame({"name": c_name, "key": c_key, "id": c_id}).dropna(subset=["key"]).drop_duplicates("key")
@@ -181,15 +179,20 @@ def link_followups(contacts: pd.DataFrame | None, followups: pd.DataFrame) -> pd
 
 
 def schedule(
-    contacts: pd.DataFrame | None, followups: pd.DataFrame | None, as_of: pd.Timestamp, settings: Settings
+    contacts: pd.DataFrame | None,
+    followups: pd.DataFrame | None,
+    as_of: pd.Timestamp,
+    settings: Settings,
+    link: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per person: last contact, touches, intent, next follow-up date, days overdue, status.
 
     Contacts come from the contact list (its 首次接觸日, 最後聯絡日, 聯絡次數, 意向等級) and the
     follow-up log (its dates count as touches, its latest intent wins; rows joined to contacts by
-    :func:`link_followups`); either may be missing. A contact listed twice is one person (its
-    dates and counts combined); rows with neither name nor customer id are left out (parse
-    reports them). A contact whose only date is 首次接觸日 was last contacted then.
+    :func:`link_followups`, or by ``link`` when the caller has it already); either may be missing.
+    A contact listed twice is one person (its dates and counts combined); rows with neither name
+    nor customer id are left out (parse reports them). A contact whose only date is 首次接觸日 was
+    last contacted then.
     """
     parts = []
     if contacts is not None and len(contacts):
@@ -225,7 +228,7 @@ def schedule(
         parts.append(c)
     log = None
     if followups is not None and len(followups):
-        link = link_followups(contacts, followups)
+        link = link_followups(contacts, followups) if link is None else link
         f = followups.assign(key=link["key"]).dropna(subset=["date", "key"])
         f = f.sort_values("date", kind="stable")
         log = f.groupby("key", sort=False).agg(

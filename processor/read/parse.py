@@ -248,6 +248,7 @@ def _parse_values(
 
     def report(mask: pd.Series, problem: str, fix: str, severity: str = ERROR, shown: pd.Series | None = None):
         shown = raw if shown is None else shown
+        rows = mask[mask].index
         found = [
             Problem(
                 sheet,
@@ -258,9 +259,9 @@ def _parse_values(
                 fix,
                 severity,
             )
-            for row in mask[mask].index
-        ]  # one Problem per bad cell …
-        problems.extend(found if limit is None else _capped(found))  # … up to a readable number
+            for row in (rows if limit is None else rows[:MAX_PROBLEMS_PER_CHECK])
+        ]  # one Problem per bad cell … (built only for the cells listed: a check may flag a million)
+        problems.extend(found if limit is None else _capped(found, total=len(rows)))  # … up to a readable number
 
     if f.type == schema.DATE:
         parsed, bad = parse_dates(raw)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 from processor import __version__
@@ -34,7 +35,7 @@ from processor.service.names import (
     parse_claim_dir,
     result_names,
 )
-from processor.service.options import Options, resolve_scorer
+from processor.service.options import Options, check_scorer, resolve_scorer
 from processor.service.reports import EventLog, describe_exception, error_report, internal_error, summary_line
 from processor.service.settle import path_identity
 
@@ -45,19 +46,40 @@ class Handler:
     def __init__(
         self, folders: Folders, options: Options, instance: str, log: EventLog, scorer: Callable | None = None
     ):
-        from processor.settings import load_config  # settings imports values, which imports pandas
-
         self.f = folders
         self.o = options
         self.instance = instance
         self.log = log
-        self.scorer = scorer or resolve_scorer(options.scorer)
-        # None without a config file: exactly what `precision-list score` does
-        self.settings = load_config(Path(options.config)) if options.config else None
-        self.config_key = config_key(self.settings, options.scorer)
+        if scorer is not None:
+            self.scorer = scorer
+        else:
+            check_scorer(options.scorer)  # a misspelt module stops the worker at its start, as a bad install does
         self.ledger = Ledger(folders.ledger)
         self.name_max: dict[Path, int] = {}
         self.identity: tuple | None = None  # set with the outcome "unsettled": the file's new identity
+
+    # The scorer, the settings and the key they give are loaded with the first file to score, not when
+    # the worker starts: each imports pandas (~0.35 s), which a worker with nothing to do never needs.
+
+    def _prepare(self) -> None:
+        """Load the scorer, the settings and their key (pandas with them) before a file is taken, so that
+        its claim and its ledger row follow each other at once (``status`` names the file in hand)."""
+        self.scorer, self.config_key  # noqa: B018  cached: loaded by the first file only
+
+    @cached_property
+    def scorer(self) -> Callable:
+        return resolve_scorer(self.o.scorer)
+
+    @cached_property
+    def settings(self):
+        """The config file's settings; None without one: exactly what `precision-list score` does."""
+        from processor.settings import load_config  # settings imports values, which imports pandas
+
+        return load_config(Path(self.o.config)) if self.o.config else None
+
+    @cached_property
+    def config_key(self) -> str:
+        return config_key(self.settings, self.o.scorer)
 
     def handle(self, job: dict) -> dict:
         """Run one job; returns ``{"outcome": archived|duplicate|failed|gone|locked|retry|busy|unsettled}``.
@@ -101,6 +123,7 @@ class Handler:
         return "unsettled"
 
     def _take_inbox(self, name: str, run_id: str, expected: tuple | None, started: float) -> str:
+        self._prepare()
         claim = self.f.claims / claim_dir_name(run_id, self.instance)
         try:
             try:
@@ -155,6 +178,7 @@ class Handler:
             self._close_moved(run_id)
             shutil.rmtree(claim, ignore_errors=True)
             return "gone"
+        self._prepare()
         name = files[0]
         row = self.ledger.get(run_id)
         if row is None:

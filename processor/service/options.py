@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import tomllib
 from collections.abc import Callable
@@ -78,6 +79,22 @@ def resolve_scorer(spec: str | Callable) -> Callable:
         return spec
     module, _, name = spec.partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def check_scorer(spec: str | Callable) -> None:
+    """Raise ``ModuleNotFoundError`` when the module of ``"module:function"`` does not exist, without
+    importing it (the default scorer's module imports pandas; a worker loads it with its first file).
+
+    >>> check_scorer("processor.no_such_module:score")
+    Traceback (most recent call last):
+    ...
+    ModuleNotFoundError: scorer module processor.no_such_module not found
+    """
+    if callable(spec):
+        return
+    module = spec.partition(":")[0]
+    if importlib.util.find_spec(module) is None:
+        raise ModuleNotFoundError(f"scorer module {module} not found", name=module)
 
 
 def backoff(attempts: int, initial: float, maximum: float) -> float:

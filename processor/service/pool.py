@@ -96,15 +96,17 @@ class WorkerPool:
                     if now - slot.spawned < START_WINDOW
                     else None,
                 )
+            if not slot.reported:  # judged once per death, not again on each pass while it waits
+                # one the service ended at a limit did start: it is replaced at once, with no back-off
+                slot.died_starting = limit is None and now - slot.spawned < START_WINDOW
+                slot.failures += slot.died_starting
             slot.job, slot.reported = None, True
             if stopping:
                 continue
-            if now - slot.spawned < START_WINDOW:
-                slot.failures += 1
-                if now < slot.spawned + backoff(slot.failures, 2.0, 60.0):
-                    continue
+            if slot.died_starting and now < slot.spawned + backoff(slot.failures, 2.0, 60.0):
+                continue
             replacement = self._spawn()
-            replacement.failures = slot.failures if now - slot.spawned < START_WINDOW else 0
+            replacement.failures = slot.failures if slot.died_starting else 0
             self.slots[i] = replacement
 
     def wait(self, timeout: float) -> None:
@@ -148,7 +150,8 @@ class WorkerSlot:
     started: float = 0.0
     spawned: float = field(default_factory=time.monotonic)
     failures: int = 0  # consecutive deaths soon after start
-    reported: bool = False
+    reported: bool = False  # its death has been handled (logged, counted)
+    died_starting: bool = False  # it died within START_WINDOW of its start, not ended by the service
 
 
 def worker_main(conn, root: str, options: dict, instance: str) -> None:

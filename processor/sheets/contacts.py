@@ -18,7 +18,13 @@ from processor.analyse.contacts import (
     followup_plan,
     zodiac_mismatches,
 )
-from processor.analyse.followup import DEAD_C_PERIODS, DUE_STATUSES, NEEDS_CONFIRMED, URGENCY_CAP_DAYS
+from processor.analyse.followup import (
+    DEAD_C_PERIODS,
+    DUE_STATUSES,
+    NEEDS_CONFIRMED,
+    URGENCY_CAP_DAYS,
+    link_followups,
+)
 from processor.errors import Problem, capped
 from processor.read.schema import FUNNEL_STAGES, INTENT_LEVELS, SCHEDULE_COLUMNS, TRUST_LEVELS
 from processor.sheets.contract import Context, Contribution
@@ -38,9 +44,11 @@ def analyse_contacts(ctx: Context) -> Contribution | None:
     if contacts is not None:
         problems += capped(zodiac_mismatches(contacts))
         contacts = contacts.drop(columns=DERIVED, errors="ignore")  # derived fields are recomputed, never doubled
+    link = None
     if followups is not None:
-        problems += capped(ambiguous_followups(contacts, followups))
-    plan, unplaced = followup_plan(contacts, followups, ctx.as_of, ctx.settings)
+        link = link_followups(contacts, followups)  # once: a long log's names are folded once
+        problems += capped(ambiguous_followups(contacts, followups, link))
+    plan, unplaced = followup_plan(contacts, followups, ctx.as_of, ctx.settings, link)
     always = {"status", "name", "next_followup", "days_overdue"}
     table = pd.DataFrame({c.label: plan[c.key] for c in SCHEDULE_COLUMNS if c.key in plan}, index=plan.index)
     table = table.loc[

@@ -88,10 +88,10 @@ class DailyTotals:
     """
 
     ids: np.ndarray  # distinct customer ids (object); ``customer`` indexes it
-    customer: np.ndarray  # int64
-    day: np.ndarray  # int64 days since 1970-01-01
-    rows: np.ndarray  # int64 rows that day
-    purchases: np.ndarray  # int64 rows with a positive amount
+    customer: np.ndarray  # int32
+    day: np.ndarray  # int32 days since 1970-01-01
+    rows: np.ndarray  # int32 rows that day
+    purchases: np.ndarray  # int32 rows with a positive amount
     amount: np.ndarray  # net amount (returns deducted)
     spend: np.ndarray  # positive amounts only (what a purchase day spent)
     margin: np.ndarray | None = None
@@ -119,19 +119,19 @@ def daily_totals(
     """:class:`DailyTotals` of used rows (``customer`` codes into ``ids``, every row counted): one integer
     sort and ``reduceat``, no Python loop. ``margin`` / ``cost`` / ``plain`` are per-row values (NaN unknown)."""
     sums = {
-        "rows": np.ones(len(customer), dtype=np.int64),
-        "purchases": (amount > 0).astype(np.int64),
+        "rows": np.ones(len(customer), dtype=np.int32),
+        "purchases": (amount > 0).astype(np.int32),
         "amount": amount,
         "spend": np.where(amount > 0, amount, 0.0),
     }
     if margin is not None:
-        sums["margin"], sums["margin_known"] = np.nan_to_num(margin), (~np.isnan(margin)).astype(np.int64)
+        sums["margin"], sums["margin_known"] = np.nan_to_num(margin), (~np.isnan(margin)).astype(np.int32)
     if cost is not None:
         cost_margin = amount - cost
-        sums["cost_margin"], sums["cost_known"] = np.nan_to_num(cost_margin), (~np.isnan(cost_margin)).astype(np.int64)
+        sums["cost_margin"], sums["cost_known"] = np.nan_to_num(cost_margin), (~np.isnan(cost_margin)).astype(np.int32)
     if plain is not None:
-        sums["plain"] = plain.astype(np.int64)
-    return _reduced(np.asarray(ids, dtype=object), customer.astype(np.int64), day.astype(np.int64), sums)
+        sums["plain"] = plain.astype(np.int32)
+    return _reduced(np.asarray(ids, dtype=object), customer, day, sums)
 
 
 def merge_daily(pieces: list[DailyTotals]) -> DailyTotals:
@@ -154,19 +154,21 @@ def merge_daily(pieces: list[DailyTotals]) -> DailyTotals:
     for key in DailyTotals.SUMMED:
         present = [getattr(p, key) for p in pieces if getattr(p, key) is not None]
         if present:  # a piece without the column adds zeros (its rows have no known margin)
-            fill = 0.0 if key in ("amount", "spend", "margin", "cost_margin") else 0
+            kind = np.float64 if key in ("amount", "spend", "margin", "cost_margin") else np.int32
             sums[key] = np.concatenate(
-                [getattr(p, key) if getattr(p, key) is not None else np.full(len(p), fill) for p in pieces]
+                [getattr(p, key) if getattr(p, key) is not None else np.zeros(len(p), dtype=kind) for p in pieces]
             )
-    return _reduced(np.asarray(ids, dtype=object), customer.astype(np.int64), day, sums)
+    return _reduced(np.asarray(ids, dtype=object), customer, day, sums)
 
 
 def _reduced(ids: np.ndarray, customer: np.ndarray, day: np.ndarray, sums: dict) -> DailyTotals:
+    """Rows of equal (customer, day) summed, sorted; codes, days and counts kept as int32 (what a partitioned
+    engine holds between its steps: 36 bytes a row instead of 56)."""
     if not len(customer):
-        return DailyTotals(ids, customer, day, **{k: v[:0] for k, v in sums.items()})
+        return DailyTotals(ids, customer.astype(np.int32), day.astype(np.int32), **{k: v[:0] for k, v in sums.items()})
     dmin = int(day.min())
     span = int(day.max()) - dmin + 1
-    key = customer * span + (day - dmin)
+    key = customer.astype(np.int64) * span + (day.astype(np.int64) - dmin)
     if not (key[1:] >= key[:-1]).all():  # exports grouped by customer and date are sorted already
         order = np.argsort(key, kind="stable")
         key = key[order]
@@ -176,7 +178,7 @@ def _reduced(ids: np.ndarray, customer: np.ndarray, day: np.ndarray, sums: dict)
         sums = {k: np.add.reduceat(v, start) for k, v in sums.items()}
         key = key[start]
     pair_customer, pair_day = np.divmod(key, span)
-    return DailyTotals(ids, pair_customer, pair_day + dmin, **sums)
+    return DailyTotals(ids, pair_customer.astype(np.int32), (pair_day + dmin).astype(np.int32), **sums)
 
 
 def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:

@@ -144,7 +144,7 @@ def split_buckets(daily: DailyTotals, buckets: int) -> list[DailyTotals]:
     row_bucket = of_customer[daily.customer]
     order = np.argsort(row_bucket, kind="stable")
     edges = np.searchsorted(row_bucket[order], np.arange(buckets + 1))
-    new_code = np.empty(len(daily.ids), dtype=np.int64)
+    new_code = np.empty(len(daily.ids), dtype=np.int32)
     parts = []
     for b in range(buckets):  # a handful of buckets, each sliced with arrays
         mine = np.flatnonzero(of_customer == b)

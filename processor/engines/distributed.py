@@ -23,6 +23,7 @@ from processor.engines.kernel import (
     fit_model,
     margin_choice,
     piece_totals,
+    value_only,
     value_part,
     without_value,
 )
@@ -71,12 +72,16 @@ def customer_tables(
             for done, _ in enumerate(as_completed(reduced), 1):
                 progress(f"客戶分區 {done}/{buckets} 完成")
             del totals
+            # the buckets' 沉默排名 statistics come here now, so the workers keep only 客戶價值's numbers
+            # for the next round (12M customers' tables held twice over overran two 3 GB workers)
+            partials = client.gather(client.map(without_value, reduced, pure=False))
+            value_stats = client.map(value_only, reduced, pure=False)
             progress("估計客戶價值模型（全體客戶）")
             model, fitted = fit_model(client.gather(client.map(fit_inputs, reduced, pure=False)), settings)
-            progress("計算每位客戶的客戶價值與優先分數（各客戶分區）")
-            values = [client.submit(value_part, r, model, settings, pure=False) for r in reduced]
-            partials, values = client.gather([client.map(without_value, reduced, pure=False), values])
             del reduced
+            progress("計算每位客戶的客戶價值與優先分數（各客戶分區）")
+            values = client.gather([client.submit(value_part, v, model, settings, pure=False) for v in value_stats])
+            del value_stats
         except KilledWorker as exc:  # the same task killed worker after worker: too little memory per worker
             raise UnusableInput(
                 "Dask worker 一再因記憶體不足而中止，工作沒有完成",

@@ -222,6 +222,11 @@ def without_value(partial: Partial) -> Partial:
     return Partial(partial.statistics, None, partial.pool, partial.lost)
 
 
+def value_only(partial: Partial) -> Partial:
+    """The partial with only what :func:`value_part` reads (客戶價值's numbers, the ids' hashes)."""
+    return Partial(partial.statistics[["id_hash"]], partial.value, partial.pool[:0], partial.lost.iloc[:0])
+
+
 def fit_model(inputs: list[pd.DataFrame], settings: Settings):
     """The customer-value models (:func:`processor.analyse.value.fit_value_model`) on every customer, in id-hash
     order (so every partitioning fits on the same rows in the same order)."""

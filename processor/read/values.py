@@ -130,7 +130,12 @@ class IdCodes:
     def of(cls, ids: pd.Series) -> IdCodes:
         values = ids.to_numpy(dtype=object) if not isinstance(ids.dtype, pd.CategoricalDtype) else ids
         row_spelling, spellings = pd.factorize(values, use_na_sentinel=True)
-        spellings = np.asarray(spellings, dtype=object)
+        return cls.of_spellings(row_spelling, np.asarray(spellings, dtype=object))
+
+    @classmethod
+    def of_spellings(cls, row_spelling: np.ndarray, spellings: np.ndarray) -> IdCodes:
+        """From ids already encoded as distinct spellings (−1 blank), e.g. an Arrow dictionary of a Parquet column:
+        only the distinct spellings are folded, never one Python string per row."""
         folded = _fold_all(spellings)
         spelling_customer, customers = pd.factorize(folded, use_na_sentinel=True)
         return cls(row_spelling, spellings, spelling_customer, np.asarray(customers, dtype=object))

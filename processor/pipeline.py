@@ -440,7 +440,18 @@ def train_file(
 
 
 #: file names of the full per-customer tables written by ``score --out-dir`` (the sheets' names)
-FULL_TABLES = ("沉默排名", "客戶分群")
+FULL_TABLES = ("沉默排名", "客戶分群", "客戶價值")
+
+
+def _full_tables(tables) -> tuple:
+    """沉默排名, 客戶分群 and 客戶價值 of every customer with the sheets' headers (客戶價值 when it was computed)."""
+    from processor.analyse import value as val
+
+    silence, segments = tx.full_tables(tables.silence, tables.segments)
+    if tables.value is None:
+        return silence, segments
+    labels = {k: v.format(h=tables.value.horizon_days) for k, v in val.LABELS.items()}
+    return silence, segments, tables.value.table.rename(columns=labels)
 
 
 def log_output(input_text: str) -> Path:
@@ -514,7 +525,7 @@ def score_log(
             en=f"{log.name} has no usable purchase ({tables.rows:,} rows)",
             fix_en="check the customer id, date and amount columns and the --as-of date",
         )
-    built = build_sheets(tables.silence, tables.segments, tables.info, as_of, settings)
+    built = build_sheets(tables.silence, tables.segments, tables.info, as_of, settings, value=tables.value)
     problems = mask_problem_ids(tables.problems)
     n_errors = sum(p.severity != WARNING for p in problems)
     files = pd.DataFrame(
@@ -565,7 +576,7 @@ def score_log(
     try:
         if staging is not None:
             progress(f"寫出完整表格到 {out_dir}")
-            for name, frame in zip(FULL_TABLES, tx.full_tables(tables.silence, tables.segments)):
+            for name, frame in zip(FULL_TABLES, _full_tables(tables)):
                 frame.to_parquet(staging / f"{name}.parquet", index=False)
                 if csv:
                     frame.to_csv(staging / f"{name}.csv", index=False, encoding="utf-8-sig")

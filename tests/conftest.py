@@ -21,6 +21,8 @@ import pytest
 
 AS_OF = "2024-06-28"
 REPO = Path(__file__).resolve().parents[1]
+#: scripts that made committed test files (e.g. data/make_pivot_fixture.py needs LibreOffice's UNO): not tests
+collect_ignore_glob = ["data/*.py"]
 
 # Property tests have no time limit per example: on a shared, loaded machine hypothesis' default 200 ms
 # deadline failed a 47 ms example that once took 1 s. Timing claims live in benchmarks/ (STYLE.md).

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import openpyxl
+from dropfolder_kit import ServiceProcess, drop, files, write_config, xlsx_bytes
 
 from addin.messages import CLI_REFERENCE
 from processor.errors import STEPS
 from processor.service.words import IN_DROP_FOLDER
-
-from dropfolder_kit import ServiceProcess, drop, files, write_config, xlsx_bytes
 
 
 def test_the_drop_folder_has_its_own_words_for_every_step_and_none_names_a_flag():

@@ -241,3 +241,34 @@ def test_a_refusal_quotes_a_few_short_header_cells_on_one_line(run_cli, tmp_path
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "這是一段很長的說明文字 寫在第一…" in lines[0]
     assert "背景資料" not in lines[0] and "廠商" not in lines[0], "at most six short cells are quoted"
+
+
+@pytest.mark.libreoffice
+def test_merged_title_and_header_cells_of_an_ods_saved_by_libreoffice_are_filled_as_in_the_xlsx(tmp_path):
+    from processor.read.parse import detect_and_parse
+
+    source = tmp_path / "merged-headers.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "名單"
+    for values in (
+        ["我的名單（2024 下半年）", None, None, None, None],
+        ["姓名", "信任等級", "D夢想", None, None],
+        [None, None, "初期", "中期", "長期"],
+        ["王小明", "B", "換車", "買房", "退休旅行"],
+        ["陳美玲", "A", "進修", "創業", "環島"],
+    ):
+        ws.append(values)
+    for ref in ("A1:E1", "C2:E2", "A2:A3", "B2:B3"):  # a title across the table, a parent over three columns
+        ws.merge_cells(ref)
+    wb.save(source)
+    ods = _convert(source, "ods", tmp_path / "lo")
+    want, got = read_input(source)[0].grid, read_input(ods)[0].grid
+    assert got.iloc[:3].values.tolist() == [
+        ["我的名單（2024 下半年）"] * 5,
+        ["姓名", "信任等級", "D夢想", "D夢想", "D夢想"],
+        ["姓名", "信任等級", "初期", "中期", "長期"],
+    ]
+    assert got.equals(want)
+    [parsed], _ = detect_and_parse(read_input(ods), pd.Timestamp(AS_OF))
+    assert parsed.frame["dream_long"].tolist() == ["退休旅行", "環島"]

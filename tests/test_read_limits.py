@@ -131,6 +131,41 @@ def test_a_sheet_inflating_150_to_1_past_50_mb_is_refused_as_a_zip_bomb(tmp_path
     assert code == 2 and "壓縮炸彈" in lines[0]
 
 
+def _unnumbered(xml: str) -> str:
+    """The same rows with every ``r`` dropped from their cells and rows (OOXML allows it: each cell is
+    the one after the previous, each row the one after the previous row)."""
+    import re
+
+    return re.sub(r' r="[A-Z]*\d+"', "", xml)
+
+
+def test_cells_and_rows_without_r_are_read_where_their_order_places_them(tmp_path):
+    from processor.read.workbook import read_input
+
+    numbered = write_xlsx(tmp_path / "numbered.xlsx", list(_table()))
+    plain = write_xlsx(tmp_path / "plain.xlsx", [_unnumbered(r) for r in _table()])
+    # a value at K1000: the row says where it is, its cells do not (ten empty cells before it)
+    far_row = '<row r="1000">' + "<c/>" * 9 + '<c s="1"/><c t="inlineStr"><is><t>遠</t></is></c></row>'
+    far = write_xlsx(tmp_path / "far.xlsx", [*(_unnumbered(r) for r in _table()), far_row])
+    assert read_input(plain)[0].grid.equals(read_input(numbered)[0].grid)
+    grid = read_input(far)[0].grid
+    assert grid.shape == (1000, 11) and grid.iat[999, 10] == "遠" and grid.iat[4, 0] == "客戶5"
+    assert _score_bounded(plain, tmp_path)[0] == 0
+
+
+def test_a_value_at_xfd1048576_placed_by_cells_and_rows_without_r_is_refused_in_one_line(tmp_path):
+    # the literal scan sees no r="XFD…" anywhere: the row before the last says 1048575, the last row
+    # and its 16,384 cells carry no r, and only the last cell holds a value
+    rows = [
+        *(_unnumbered(r) for r in _table()),
+        '<row r="1048575"><c s="1"/></row>',
+        "<row>" + '<c s="1"/>' * 16383 + "<c><v>1</v></c></row>",
+    ]
+    path = write_xlsx(tmp_path / "unnumbered-far.xlsx", rows, dimension="A1")
+    code, lines = _score_bounded(path, tmp_path)
+    assert code == 2 and "XFD1048576" in lines[0] and "Ctrl+End" in lines[0]
+
+
 @pytest.mark.slow
 def test_a_1048576_row_log_is_read_once_and_scored_within_the_limits(tmp_path):
     shared: dict = {}

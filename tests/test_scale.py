@@ -54,9 +54,13 @@ def write_parquet_folder(folder: Path, frame: pd.DataFrame, files: int) -> Path:
 
 
 def assert_same_tables(a, b) -> None:
-    """Every column, every customer, floats to 1e-9, rows in the same order."""
+    """Every column, every customer, floats to 1e-9, rows in the same order — 客戶價值 and its model too."""
     pd.testing.assert_frame_equal(a.silence, b.silence, check_exact=False, rtol=1e-9, atol=1e-9)
     pd.testing.assert_frame_equal(a.segments, b.segments, check_exact=False, rtol=1e-9, atol=1e-9)
+    pd.testing.assert_frame_equal(a.value.table, b.value.table, check_exact=False, rtol=1e-9, atol=1e-9)
+    assert a.value.model.fallback == b.value.model.fallback and a.value.model.choice == b.value.model.choice
+    for fa, fb in zip(a.value.model.candidates, b.value.model.candidates):
+        assert fa.params == pytest.approx(fb.params, rel=1e-9)
 
 
 def kinds(problems) -> list[tuple]:
@@ -94,6 +98,27 @@ def test_the_in_memory_engine_matches_the_workbook_path_on_the_same_rows(tmp_pat
     pd.testing.assert_frame_equal(tables.segments, segment_table(silence)[0])
 
 
+def test_the_log_paths_customer_value_is_the_workbook_paths_on_the_same_rows(tmp_path):
+    from processor.analyse.transactions import clean_transactions
+    from processor.analyse.value import customer_value
+
+    frame = synthetic_log(8_000, seed=5)
+    write_parquet_folder(tmp_path / "log", frame, 3)
+    tables = customer_tables(resolve_log(str(tmp_path / "log")), AS_OF, engine="pandas")
+    clean, _ = clean_transactions(
+        frame.rename(columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"}), AS_OF
+    )
+    expected = customer_value(clean, AS_OF)
+    assert tables.value.model.fallback == expected.model.fallback and tables.value.model.choice == expected.model.choice
+    for mine, theirs in zip(tables.value.model.candidates, expected.model.candidates, strict=True):
+        assert mine.params == pytest.approx(theirs.params, rel=1e-9)
+    mine = tables.value.table.drop(columns="value_rank").sort_values("customer_id").reset_index(drop=True)
+    theirs = expected.table.drop(columns="value_rank").sort_values("customer_id").reset_index(drop=True)
+    theirs["customer_id"] = theirs["customer_id"].astype(str)
+    mine["customer_id"] = mine["customer_id"].astype(str)
+    pd.testing.assert_frame_equal(mine, theirs, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
 def test_score_writes_full_parquet_tables_equal_to_the_engine_and_the_top_in_the_workbook(tmp_path, run_cli):
     import openpyxl
 
@@ -121,10 +146,13 @@ def test_score_writes_full_parquet_tables_equal_to_the_engine_and_the_top_in_the
     assert silence["客戶編號"].tolist() == expected.silence["customer_id"].tolist()
     np.testing.assert_allclose(silence["優先分數"], expected.silence["priority"], rtol=1e-12)
     assert segments["RFM分群"].astype(str).tolist() == expected.segments["rfm_segment"].astype(str).tolist()
+    value = pd.read_parquet(tmp_path / "full" / f"{FULL_TABLES[2]}.parquet")
+    assert value["客戶編號"].tolist() == expected.value.table["customer_id"].tolist()
+    np.testing.assert_allclose(value["顧客終身價值"], expected.value.table["clv"], rtol=1e-12)
     assert (tmp_path / "full" / f"{FULL_TABLES[0]}.csv").exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging left
     wb = openpyxl.load_workbook(tmp_path / "r.xlsx", read_only=True)
-    assert wb.sheetnames == ["摘要", "沉默排名", "客戶分群", "資料檢查", "結果說明"]
+    assert wb.sheetnames == ["摘要", "沉默排名", "客戶價值", "客戶分群", "資料檢查", "結果說明"]
     notes = " ".join(str(c) for row in wb["摘要"].iter_rows(values_only=True) for c in row if c)
     assert str(tmp_path / "full" / "沉默排名.parquet") in notes
 
@@ -323,6 +351,7 @@ def test_score_file_takes_a_parquet_file_the_way_the_drop_folder_calls_it(tmp_pa
     assert openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True).sheetnames == [
         "摘要",
         "沉默排名",
+        "客戶價值",
         "客戶分群",
         "資料檢查",
         "結果說明",
@@ -341,9 +370,62 @@ def test_a_parquet_file_dropped_in_the_inbox_is_scored_into_the_outbox(tmp_path)
     assert openpyxl.load_workbook(result, read_only=True).sheetnames == [
         "摘要",
         "沉默排名",
+        "客戶價值",
         "客戶分群",
         "資料檢查",
         "結果說明",
     ]
     assert [p.name for p in (tmp_path / "archive").iterdir()] == ["crm-export.parquet"]
     assert not any((tmp_path / "failed").iterdir())
+
+
+def test_a_folder_dropped_in_the_inbox_settles_as_a_whole_and_is_one_job(tmp_path):
+    """A real `watch` subprocess with the real scorer: a folder of Parquet parts written into inbox/ one part at a
+    time (pauses shorter than the quiet period) is claimed only once every part is there, scored as one log,
+    kept whole in archive/, one ledger row; a folder that is not only transactions goes to failed/ whole with its
+    report; a folder with neither Parquet nor _SUCCESS (DROPFOLDER.md #3) is left alone."""
+    import io
+
+    import openpyxl
+    from dropfolder_kit import SETTLE, ServiceProcess, ledger_rows, wait_until, write_config
+
+    frame = synthetic_log(9_000, seed=6)
+    parts = []
+    for part in np.array_split(np.arange(len(frame)), 6):
+        buffer = io.BytesIO()
+        frame.iloc[part].to_parquet(buffer, index=False)
+        parts.append(buffer.getvalue())
+    root = tmp_path / "root"
+    config = write_config(tmp_path / "c.toml", grace=2.0)
+    with ServiceProcess(root, "--as-of", AS_OF, config=config) as service:
+        wait_until(lambda: (root / "inbox").is_dir(), 20, message="inbox/ created")
+        (root / "inbox" / "left-alone").mkdir()
+        (root / "inbox" / "left-alone" / "inner.csv").write_bytes(frame.iloc[:10].to_csv(index=False).encode())
+        folder = root / "inbox" / "exports"
+        folder.mkdir()
+        for i, data in enumerate(parts):  # a copy that takes ~3 quiet periods, never pausing for one
+            with open(folder / f"part-{i}.parquet", "wb") as out:  # FileNotFoundError if claimed too early
+                for k in range(0, len(data), len(data) // 3 + 1):
+                    out.write(data[k : k + len(data) // 3 + 1])
+                    out.flush()
+                    time.sleep(SETTLE / 6)
+        mixed = root / "inbox" / "mixed"
+        mixed.mkdir()
+        (mixed / "tx.parquet").write_bytes(parts[0])
+        (mixed / "readme.txt").write_text("not a log")
+        wait_until(lambda: (root / "archive" / "exports").is_dir() and (root / "failed" / "mixed").is_dir(), 120)
+        assert service.stop() == 0
+    result = root / "outbox" / "exports.scored.xlsx"
+    workbook = openpyxl.load_workbook(result, read_only=True)
+    assert workbook.sheetnames == ["摘要", "沉默排名", "客戶價值", "客戶分群", "資料檢查", "結果說明"]
+    text = " ".join(str(c) for sheet in workbook for row in sheet.iter_rows(values_only=True) for c in row if c)
+    assert "9,000 筆交易" in text  # every part, none missed by a claim taken mid-copy
+    assert sorted(p.name for p in (root / "archive" / "exports").iterdir()) == [f"part-{i}.parquet" for i in range(6)]
+    assert [(root / "archive" / "exports" / f"part-{i}.parquet").read_bytes() for i in range(6)] == parts
+    assert sorted(p.name for p in (root / "failed" / "mixed").iterdir()) == ["readme.txt", "tx.parquet"]
+    assert "readme.txt" in (root / "failed" / "mixed.error.txt").read_text(encoding="utf-8-sig")
+    rows = {r["name"]: r for r in ledger_rows(root)}
+    assert sorted(rows) == ["exports", "mixed"]  # one row per folder, not one per file
+    assert rows["exports"]["status"] == "archived" and rows["exports"]["size"] == sum(map(len, parts))
+    assert rows["mixed"]["status"] == "failed"
+    assert (root / "inbox" / "left-alone" / "inner.csv").exists() and not list((root / "outbox").glob("left*"))

@@ -566,8 +566,7 @@ def _pareto_log_death(r, alpha, s, beta, x, t_x, T, pairs=None):
 
     pairs = pairs or (None, None)
     log_f_tx, log_f_t = (
-        log_f(x, t) if index is None else log_f(index[0], index[1])[index[2]]
-        for index, t in zip(pairs, (t_x, T))
+        log_f(x, t) if index is None else log_f(index[0], index[1])[index[2]] for index, t in zip(pairs, (t_x, T))
     )
     log_ratio = log_f_t - log_f_tx + p * (np.log(m + t_x) - np.log(m + T))
     with np.errstate(divide="ignore"):

@@ -204,11 +204,11 @@ def followup_actions(plan: pd.DataFrame) -> pd.Series:
     return typed.where(typed.notna() & typed.ne(""), step)
 
 
-def silence_reasons(silence: pd.DataFrame) -> pd.Series:
+def silence_reasons(silence: pd.DataFrame, at: np.ndarray | None = None) -> pd.Series:
     """為什麼今天 for the top of 沉默排名 (columns of :func:`processor.analyse.silence.silence_table`):
     the usual gap, the days since the last visit and the customer's place by amount, e.g.
     「平常每 12 天來一次，已 40 天沒來，消費金額前 10%」. ``silence`` must be the whole table (the
-    place is among all customers).
+    place is among all customers); ``at`` (row positions) limits the text to those rows.
 
     >>> t = pd.DataFrame({"visits": [5, 1], "mean_interval": [12.4, np.nan], "recency": [40, 9],
     ...                   "value": [900.0, 100.0]})
@@ -216,6 +216,8 @@ def silence_reasons(silence: pd.DataFrame) -> pd.Series:
     ['平常每 12 天來一次，已 40 天沒來，消費金額前 50%', '只來過 1 次，已 9 天沒來，消費金額前 100%']
     """
     place = silence["value"].rank(ascending=False, method="min") / max(len(silence), 1)
+    if at is not None:  # the text of these rows only (positions); the place is still among everyone
+        silence, place = silence.iloc[at], place.iloc[at]
     top = np.ceil(place.to_numpy(dtype=float) * 100).astype(int).astype(str)
     gap = silence["mean_interval"].round(0).astype("Int64").astype("string")
     recency = pd.to_numeric(silence["recency"]).round(0).astype("Int64").astype("string")

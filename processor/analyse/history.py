@@ -76,6 +76,111 @@ def day_numbers(dates: pd.Series) -> np.ndarray:
     return np.where(raw == np.iinfo(np.int64).min, raw, raw * count // per_day)
 
 
+@dataclass(frozen=True)
+class DailyTotals:
+    """A transaction log reduced to one row per (customer, day) with a used row, sorted by customer then day.
+
+    Sums of sums are sums: totals of pieces of a log, stacked and reduced again by :func:`merge_daily`, are the
+    totals of the whole log — what lets an engine reduce each piece before moving it (a combiner, as in
+    MapReduce) and still compute every customer's history exactly. ``margin``/``cost_margin`` (NaN as 0) and
+    their known-row counts are None when the log has no 毛利 / 成本 column; ``plain`` counts rows whose id
+    was typed exactly as normalised (None where nobody asks: the variants check of a partitioned log).
+    """
+
+    ids: np.ndarray  # distinct customer ids (object); ``customer`` indexes it
+    customer: np.ndarray  # int32
+    day: np.ndarray  # int32 days since 1970-01-01
+    rows: np.ndarray  # int32 rows that day
+    purchases: np.ndarray  # int32 rows with a positive amount
+    amount: np.ndarray  # net amount (returns deducted)
+    spend: np.ndarray  # positive amounts only (what a purchase day spent)
+    margin: np.ndarray | None = None
+    margin_known: np.ndarray | None = None
+    cost_margin: np.ndarray | None = None
+    cost_known: np.ndarray | None = None
+    plain: np.ndarray | None = None
+
+    SUMMED = ("rows", "purchases", "amount", "spend", "margin", "margin_known", "cost_margin", "cost_known", "plain")
+
+    def __len__(self) -> int:
+        return len(self.customer)
+
+
+def daily_totals(
+    customer: np.ndarray,
+    ids: np.ndarray,
+    day: np.ndarray,
+    amount: np.ndarray,
+    *,
+    margin: np.ndarray | None = None,
+    cost: np.ndarray | None = None,
+    plain: np.ndarray | None = None,
+) -> DailyTotals:
+    """:class:`DailyTotals` of used rows (``customer`` codes into ``ids``, every row counted): one integer
+    sort and ``reduceat``, no Python loop. ``margin`` / ``cost`` / ``plain`` are per-row values (NaN unknown)."""
+    sums = {
+        "rows": np.ones(len(customer), dtype=np.int32),
+        "purchases": (amount > 0).astype(np.int32),
+        "amount": amount,
+        "spend": np.where(amount > 0, amount, 0.0),
+    }
+    if margin is not None:
+        sums["margin"], sums["margin_known"] = np.nan_to_num(margin), (~np.isnan(margin)).astype(np.int32)
+    if cost is not None:
+        cost_margin = amount - cost
+        sums["cost_margin"], sums["cost_known"] = np.nan_to_num(cost_margin), (~np.isnan(cost_margin)).astype(np.int32)
+    if plain is not None:
+        sums["plain"] = plain.astype(np.int32)
+    return _reduced(np.asarray(ids, dtype=object), customer, day, sums)
+
+
+def merge_daily(pieces: list[DailyTotals]) -> DailyTotals:
+    """The totals of the pieces' rows together: ids matched by value, same (customer, day) rows summed.
+
+    >>> a = daily_totals(np.array([0, 0]), np.array(["A"], dtype=object), np.array([5, 5]), np.array([1.0, 2.0]))
+    >>> b = daily_totals(np.array([0]), np.array(["A"], dtype=object), np.array([5]), np.array([-1.0]))
+    >>> m = merge_daily([a, b]); m.rows.tolist(), m.amount.tolist(), m.spend.tolist()
+    ([3], [2.0], [3.0])
+    """
+    pieces = [p for p in pieces if p is not None]
+    if len(pieces) == 1:
+        return pieces[0]
+    every_id = np.concatenate([p.ids for p in pieces]) if pieces else np.empty(0, dtype=object)
+    codes, ids = pd.factorize(every_id, sort=False)
+    offsets = np.cumsum([0] + [len(p.ids) for p in pieces])
+    customer = np.concatenate([codes[o : o + len(p.ids)][p.customer] for o, p in zip(offsets, pieces)])
+    day = np.concatenate([p.day for p in pieces])
+    sums = {}
+    for key in DailyTotals.SUMMED:
+        present = [getattr(p, key) for p in pieces if getattr(p, key) is not None]
+        if present:  # a piece without the column adds zeros (its rows have no known margin)
+            kind = np.float64 if key in ("amount", "spend", "margin", "cost_margin") else np.int32
+            sums[key] = np.concatenate(
+                [getattr(p, key) if getattr(p, key) is not None else np.zeros(len(p), dtype=kind) for p in pieces]
+            )
+    return _reduced(np.asarray(ids, dtype=object), customer, day, sums)
+
+
+def _reduced(ids: np.ndarray, customer: np.ndarray, day: np.ndarray, sums: dict) -> DailyTotals:
+    """Rows of equal (customer, day) summed, sorted; codes, days and counts kept as int32 (what a partitioned
+    engine holds between its steps: 36 bytes a row instead of 56)."""
+    if not len(customer):
+        return DailyTotals(ids, customer.astype(np.int32), day.astype(np.int32), **{k: v[:0] for k, v in sums.items()})
+    dmin = int(day.min())
+    span = int(day.max()) - dmin + 1
+    key = customer.astype(np.int64) * span + (day.astype(np.int64) - dmin)
+    if not (key[1:] >= key[:-1]).all():  # exports grouped by customer and date are sorted already
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        sums = {k: v[order] for k, v in sums.items()}
+    start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    if len(start) < len(key):
+        sums = {k: np.add.reduceat(v, start) for k, v in sums.items()}
+        key = key[start]
+    pair_customer, pair_day = np.divmod(key, span)
+    return DailyTotals(ids, pair_customer.astype(np.int32), (pair_day + dmin).astype(np.int32), **sums)
+
+
 def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
     """Visits, intervals, recency and money per customer, seed 004 §三 steps 1–3.
 
@@ -101,27 +206,35 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
     amount = pd.to_numeric(transactions["amount"], errors="coerce").to_numpy(dtype=float)
     nat = np.iinfo(np.int64).min
     used = (day != nat) & (day <= as_of_day) & ~np.isnan(amount) & (codes >= 0)
+    optional = {
+        key: pd.to_numeric(transactions[key], errors="coerce").to_numpy(dtype=float)
+        for key in ("margin", "cost")
+        if key in transactions.columns
+    }
     if not used.all():  # a cleaned log uses every row: no copies then
         codes, day, amount = codes[used], day[used], amount[used]
-    n_ids = len(uniques)
+        optional = {k: v[used] for k, v in optional.items()}
+    if "margin" in optional:  # the margin column wins over amount − cost when both are given
+        optional.pop("cost", None)
+    return history_of(daily_totals(codes, np.asarray(uniques, dtype=object), day, amount, **optional), as_of)
 
-    # money over every used row (returns net off; zero rows add nothing)
-    revenue = np.bincount(codes, weights=amount, minlength=n_ids)
-    margin = _margin(transactions, used, amount, codes, n_ids)
 
-    # visits: distinct (customer, day) among purchase rows, sorted by customer then day
-    purchase = amount > 0
-    if purchase.any():
-        dmin = int(day[purchase].min())
-        span = int(day[purchase].max()) - dmin + 1
-        keys = codes[purchase].astype(np.int64) * span + (day[purchase] - dmin)
-        if len(keys) and not (keys[1:] >= keys[:-1]).all():  # exports grouped by customer are sorted already
-            keys.sort()
-        keys = keys[np.r_[True, keys[1:] != keys[:-1]]]  # sort + mask: np.unique's hashing is 10x slower here
-        cust, vday = np.divmod(keys, span)
-        vday += dmin
-    else:
-        cust = vday = np.empty(0, dtype=np.int64)
+def history_of(daily: DailyTotals, as_of, margin: str | None = "auto") -> VisitHistory:
+    """:func:`visit_history` from :class:`DailyTotals` holding every row of its customers (the kernel both
+    engines run: the whole log in memory, or one partition of whole customers on Dask).
+
+    A *visit* is a day with a purchase (a positive amount); money is the net amount of every day; the
+    margin is the 毛利 column's sum if any 毛利 is known, else amount − 成本 if any 成本 is known, else NaN
+    (``margin``: "auto" decides on these rows; a partitioned engine passes :func:`margin_source` of the whole log).
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    as_of_day = int(np.datetime64(as_of.date(), "D").astype(np.int64))
+    n_ids = len(daily.ids)
+    revenue = np.bincount(daily.customer, weights=daily.amount, minlength=n_ids)
+    margin = margin_of(daily, n_ids, margin)
+
+    buy = daily.purchases > 0
+    cust, vday = daily.customer[buy], daily.day[buy]  # distinct (customer, day), sorted: DailyTotals' order
     start = np.flatnonzero(np.r_[True, cust[1:] != cust[:-1]]) if len(cust) else np.empty(0, dtype=np.int64)
     visits = np.diff(np.r_[start, len(cust)])
     owner_code = cust[start]
@@ -161,7 +274,7 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
         "margin": margin[owner_code],
     }
     return VisitHistory(
-        np.asarray(uniques, dtype=object),
+        daily.ids,
         owner_code,
         columns,
         gaps[~is_first],
@@ -170,14 +283,21 @@ def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:
     )
 
 
-def _margin(transactions: pd.DataFrame, used: np.ndarray, amount: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
-    """Gross margin per customer: the margin column if given, else amount − cost, else NaN."""
-    if "margin" in transactions.columns:
-        values = pd.to_numeric(transactions["margin"], errors="coerce").to_numpy(dtype=float)[used]
-    elif "cost" in transactions.columns:
-        values = amount - pd.to_numeric(transactions["cost"], errors="coerce").to_numpy(dtype=float)[used]
-    else:
+def margin_of(daily: DailyTotals, n: int, source: str | None = "auto") -> np.ndarray:
+    """Gross margin per customer code: the 毛利 sums if any 毛利 is known, else amount − 成本, else NaN.
+    ``source`` ("margin", "cost" or None) overrides the choice: a partitioned log decides it for the whole log."""
+    if source == "auto":
+        source = margin_source([daily])
+    if source is None:
         return np.full(n, np.nan)
-    if np.isnan(values).all():
-        return np.full(n, np.nan)
-    return np.bincount(codes, weights=np.nan_to_num(values), minlength=n)
+    weights = daily.margin if source == "margin" else daily.cost_margin
+    return np.bincount(daily.customer, weights=weights, minlength=n)
+
+
+def margin_source(pieces) -> str | None:
+    """Which margin a log has: "margin" (毛利 known somewhere), "cost" (成本 known somewhere) or None."""
+    if any(p.margin_known is not None and p.margin_known.sum() > 0 for p in pieces):
+        return "margin"
+    if any(p.cost_known is not None and p.cost_known.sum() > 0 for p in pieces):
+        return "cost"
+    return None

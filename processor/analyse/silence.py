@@ -115,7 +115,12 @@ def customer_statistics(
     >>> stats["visits"].tolist(), np.flatnonzero(pool).tolist()
     ([3.0], [10, 20])
     """
-    history = visit_history(transactions, as_of)
+    return statistics_of_history(visit_history(transactions, as_of), settings)
+
+
+def statistics_of_history(history, settings: Settings = Settings()) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`customer_statistics` from a :class:`processor.analyse.history.VisitHistory` (what the engines
+    get from :func:`processor.analyse.history.history_of` on a partition's daily totals)."""
     c = history.columns
     regular = c["visits"] >= max(settings.min_visits, 2)  # one visit has no interval whatever the setting
     pooled = history.intervals[regular[history.interval_owner]].astype(np.int64)

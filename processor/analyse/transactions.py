@@ -22,6 +22,7 @@ from processor.analyse import segments as seg
 from processor.analyse import silence as sil
 from processor.analyse import value as val
 from processor.analyse.calls import CallList, people_from_ids, silence_reasons
+from processor.analyse.history import day_numbers
 from processor.errors import ERROR, WARNING, Problem, UnusableInput, step
 from processor.read.schema import CONTACTS, TRANSACTIONS
 from processor.read.values import IdCodes, normalise_ids  # noqa: F401  normalise_ids re-exported: ids are compared alike everywhere
@@ -58,50 +59,17 @@ def clean_transactions(
             en=f"transactions need columns {missing}",
             fix_en="add the columns 客戶編號 (customer id), 日期 (date) and 金額 (amount)",
         )
-    as_of = pd.Timestamp(as_of).normalize()
     t = transactions
     sheets = t["_sheet"].astype(object).to_numpy() if "_sheet" in t.columns else _Same(sheet, len(t))
     rows = t.index.to_numpy() if pd.api.types.is_integer_dtype(t.index) else _Same(None, len(t))
-    problems: list[Problem] = []
 
     codes = IdCodes.of(t["customer_id"])
     customer = codes.row_customer
     dates = pd.to_datetime(t["date"], errors="coerce")
     amount = pd.to_numeric(t["amount"], errors="coerce")
-    incomplete = (customer < 0) | (dates.isna() | amount.isna()).to_numpy()
-    future = (dates.dt.normalize() > as_of).to_numpy() & ~incomplete
-
-    problems += _row_problems(
-        future,
-        sheets,
-        rows,
-        _LABEL["date"],
-        dates,
-        f"交易日期晚於基準日 {as_of:%Y/%m/%d}，這筆沒有納入計算",
-        "確認日期（民國/西元年）是否打錯；" + step("as_of"),
-        ERROR,
-    )
-    if incomplete.any():
-        problems.append(
-            _summary_problem(
-                incomplete,
-                sheets,
-                rows,
-                None,
-                "缺少客戶編號、日期或金額（或無法辨識），沒有納入計算",
-                "補上這幾列的客戶編號、日期與金額（無法辨識的格子另有一列說明）",
-            )
-        )
-    used = ~incomplete & ~future
-    problems += _id_variants(codes, used, sheets, rows)
-
-    a = amount.to_numpy()
-    for mask, text, fix in (
-        (used & (a < 0), "負數金額視為退貨", "退貨金額已從該客戶的消費金額扣除，不算一次來店；若不是退貨請更正"),
-        (used & (a == 0), "金額為 0", "不算一次來店，也不計入金額；若是漏填請補上"),
-    ):
-        if mask.any():
-            problems.append(_summary_problem(mask, sheets, rows, _LABEL["amount"], text, fix))
+    a = amount.to_numpy(dtype=float)
+    used, dated, money = row_rules(customer, day_numbers(dates), a, as_of, sheets, rows)
+    problems = dated + _id_variants(codes, used, sheets, rows) + money
 
     # optional columns only when they hold something (a parsed sheet carries every schema field, NA if absent)
     keep = ["customer_id", "date", "amount"] + [
@@ -114,6 +82,55 @@ def clean_transactions(
     clean["amount"] = amount[used].to_numpy(dtype=float)
     problems += _no_purchase(customer[used], a[used], codes.customers, str(sheets[0]) if len(sheets) else sheet)
     return clean, problems
+
+
+def row_rules(
+    customer: np.ndarray, day: np.ndarray, amount: np.ndarray, as_of, sheets, rows
+) -> tuple[np.ndarray, list[Problem], list[Problem]]:
+    """The row rules of the module docstring on plain arrays: (used rows, date problems, amount problems).
+
+    ``customer`` is the normalised id's code (−1 blank), ``day`` days since 1970-01-01 (int64 min when
+    missing), ``amount`` float (NaN missing). What every engine runs on every piece of a log, and
+    :func:`clean_transactions` on a workbook's rows; ``sheets``/``rows`` give each row's sheet and Excel row.
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    as_of_day = int(np.datetime64(as_of.date(), "D").astype(np.int64))
+    nat = np.iinfo(np.int64).min
+    incomplete = (customer < 0) | (day == nat) | np.isnan(amount)
+    future = (day > as_of_day) & ~incomplete
+    dated: list[Problem] = []
+    if future.any():
+        shown = pd.Series(np.where(future, day, 0).astype("datetime64[D]").astype("datetime64[ns]"))
+        dated += _row_problems(
+            future,
+            sheets,
+            rows,
+            _LABEL["date"],
+            shown,
+            f"交易日期晚於基準日 {as_of:%Y/%m/%d}，這筆沒有納入計算",
+            "確認日期（民國/西元年）是否打錯；" + step("as_of"),
+            ERROR,
+        )
+    if incomplete.any():
+        dated.append(
+            _summary_problem(
+                incomplete,
+                sheets,
+                rows,
+                None,
+                "缺少客戶編號、日期或金額（或無法辨識），沒有納入計算",
+                "補上這幾列的客戶編號、日期與金額（無法辨識的格子另有一列說明）",
+            )
+        )
+    used = ~incomplete & ~future
+    money: list[Problem] = []
+    for mask, text, fix in (
+        (used & (amount < 0), "負數金額視為退貨", "退貨金額已從該客戶的消費金額扣除，不算一次來店；若不是退貨請更正"),
+        (used & (amount == 0), "金額為 0", "不算一次來店，也不計入金額；若是漏填請補上"),
+    ):
+        if mask.any():
+            money.append(_summary_problem(mask, sheets, rows, _LABEL["amount"], text, fix))
+    return used, dated, money
 
 
 class _Same:
@@ -198,26 +215,37 @@ def _id_variants(codes: IdCodes, used, sheets, rows) -> list[Problem]:
     listed = forms.groupby("id", sort=True).agg(
         spellings=("raw", lambda s: "、".join(f"「{v}」" for v in s)), pos=("pos", "min")
     )
+    return variant_problems(
+        listed.index,
+        listed["spellings"],
+        [str(sheets[i]) for i in listed["pos"]],
+        [_int(rows[i]) for i in listed["pos"]],
+    )
+
+
+def variant_problems(ids, spellings, sheets, rows) -> list[Problem]:
+    """A warning per customer id typed more than one way (ids sorted; ``spellings`` already joined, 「A001」、「a001」),
+    up to MAX_ROW_PROBLEMS, then one counting line: the wording both the workbook path and the engines use."""
     found = [
         Problem(
-            str(sheets[r.pos]),
-            _int(rows[r.pos]),
+            sheet,
+            row,
             _LABEL["customer_id"],
-            r.spellings,
+            forms,
             f"客戶編號有不同寫法，視為同一位客戶 {cid}",
             "統一寫法（大小寫、空白、全形半形）可避免誤判",
             WARNING,
         )
-        for cid, r in listed.head(MAX_ROW_PROBLEMS).iterrows()
+        for cid, forms, sheet, row in list(zip(ids, spellings, sheets, rows))[:MAX_ROW_PROBLEMS]
     ]
-    if len(listed) > MAX_ROW_PROBLEMS:
+    if len(ids) > MAX_ROW_PROBLEMS:
         found.append(
             Problem(
-                str(sheets[0]),
+                sheets[0],
                 None,
                 _LABEL["customer_id"],
                 None,
-                f"另有 {len(listed) - MAX_ROW_PROBLEMS:,} 個客戶編號有不同寫法",
+                f"另有 {len(ids) - MAX_ROW_PROBLEMS:,} 個客戶編號有不同寫法",
                 "統一寫法",
                 WARNING,
             )
@@ -229,7 +257,11 @@ def _no_purchase(customer: np.ndarray, amount: np.ndarray, names: np.ndarray, sh
     """Customers with rows but no purchase (only returns or zeros) cannot be ranked: say who."""
     rows = np.bincount(customer, minlength=len(names))
     purchases = np.bincount(customer[amount > 0], minlength=len(names))
-    lost = names[(rows > 0) & (purchases == 0)]
+    return no_purchase_problem(names[(rows > 0) & (purchases == 0)], sheet)
+
+
+def no_purchase_problem(lost: np.ndarray, sheet: str) -> list[Problem]:
+    """Customers with rows but no purchase (only returns or zeros) cannot be ranked: say who (first 10)."""
     if not len(lost):
         return []
     shown = "、".join(map(str, lost[:10])) + ("…" if len(lost) > 10 else "")
@@ -278,7 +310,7 @@ def silence_calls(silence: pd.DataFrame, rows: int, directory: pd.DataFrame | No
     不必推銷) left out — each with its reason (usual gap, days since the last visit, place by amount)
     and seed 004's playbook line."""
     calling = ~silence["action"].isin(sil.ACTIONS["活躍"]).to_numpy()  # seed 004: active customers need no call
-    reasons = silence_reasons(silence)[calling].head(rows)  # the place by amount is among every customer
+    reasons = silence_reasons(silence, np.flatnonzero(calling)[:rows])  # the place by amount is among everyone
     top = silence[calling].head(rows)
     frame = people_from_ids(top["customer_id"].astype("string"), directory).assign(
         reason=reasons.to_numpy(), action=top["action"].astype("string").to_numpy()

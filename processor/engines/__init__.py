@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from processor.engines.kernel import CustomerTables, finish
+from processor.engines.kernel import CustomerTables
 from processor.read.logs import TransactionLog
 from processor.settings import Settings
 
@@ -43,7 +43,7 @@ def customer_tables(
     workers: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> CustomerTables:
-    """沉默排名 and 客戶分群 tables (every customer) of a transaction log, on the chosen engine."""
+    """沉默排名, 客戶價值 and 客戶分群 tables (every customer) of a transaction log, on the chosen engine."""
     import pandas as pd
 
     settings = settings or Settings()
@@ -53,17 +53,12 @@ def customer_tables(
     if chosen == "dask":
         from processor.engines import distributed
 
-        partials, details = distributed.partials(
+        return distributed.customer_tables(
             log, as_of, settings, progress, scheduler=scheduler, memory_limit=memory_limit, workers=workers
         )
-    else:
-        from processor.engines import memory
+    from processor.engines import memory
 
-        partials, details = memory.partials(log, as_of, settings, progress), {}
-    progress("計算排名與分群（全體客戶）")
-    tables = finish(partials, as_of, settings, chosen)
-    tables.details = details
-    return tables
+    return memory.customer_tables(log, as_of, settings, progress)
 
 
 __all__ = ["ENGINES", "AUTO_DASK_ROWS", "CustomerTables", "choose_engine", "customer_tables"]

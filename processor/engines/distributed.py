@@ -1,9 +1,11 @@
-"""The Dask engine: the log read in partitions on a cluster, shuffled by customer, the kernel on
-every partition, the one-row-per-customer tables gathered for the global step.
+"""The Dask engine: the kernel's three steps as Dask tasks — each piece of the log read and reduced to daily
+totals by bucket on a worker, each bucket's statistics on a worker, the global step here.
 
-A local cluster by default (worker processes with a total memory limit, so Dask spills to disk
-instead of dying), or an existing ``dask.distributed`` scheduler (``--scheduler tcp://host:8786``)
-whose workers must be able to read the files at the same path and have precision-list installed.
+Only daily totals (integer days and codes, sums) move between processes: no DataFrame shuffle of raw rows.
+A local cluster by default (worker processes with a total memory limit, so Dask spills to disk instead of
+dying), or an existing ``dask.distributed`` scheduler (``--scheduler tcp://host:8786``) whose workers must be
+able to read the files at the same path and have precision-list installed. A worker lost mid-job is survived:
+Dask recomputes what it held from the futures' lineage.
 """
 
 from __future__ import annotations
@@ -12,18 +14,29 @@ import math
 import os
 from contextlib import contextmanager
 
-from processor.engines.kernel import Partial, customer_key, partition_tables
+from processor.engines.kernel import (
+    bucket_of,
+    bucket_statistics,
+    facts_of,
+    finish,
+    fit_inputs,
+    fit_model,
+    margin_choice,
+    piece_totals,
+    value_only,
+    value_part,
+    without_value,
+)
 from processor.errors import UnusableInput, step
-from processor.read.logs import TransactionLog, csv_encoding, typed_partition
+from processor.read.logs import TransactionLog, pieces
 from processor.settings import Settings
 
-ROWS_PER_PARTITION = 2_000_000  # after the shuffle: a kernel call on 2M rows peaks near 0.5 GB
-CSV_BLOCK = "64MiB"
-ID_DTYPE = "string[pyarrow]"
+ROWS_PER_BUCKET = 4_000_000  # log rows per bucket of step 2: its daily totals and statistics peak near 1 GB
+BUCKETS_PER_WORKER = 2
 LOCAL_MEMORY_SHARE = 0.5  # of the machine's memory, for a local cluster without --memory-limit
 
 
-def partials(
+def customer_tables(
     log: TransactionLog,
     as_of,
     settings: Settings,
@@ -32,83 +45,60 @@ def partials(
     scheduler: str | None = None,
     memory_limit: str | None = None,
     workers: int | None = None,
-) -> tuple[list[Partial], dict]:
-    """Each shuffled partition's :class:`Partial`, and facts for the summary (workers, partitions)."""
-    import dask
-    from dask import delayed
+):
+    """:class:`~processor.engines.kernel.CustomerTables` of the log: steps 1–2 on the cluster, the model fit here,
+    客戶價值's per-customer rows on the cluster again, the rest of step 3 here; with facts for the summary."""
     from distributed import KilledWorker, as_completed
 
+    parts = pieces(log)
     with _client(scheduler, memory_limit, workers) as client:
-        frame = _read(log)
-        frame = frame.assign(_key=frame["customer_id"].map_partitions(customer_key, meta=("_key", "int64")))
-        n = max(frame.npartitions, math.ceil(log.estimated_rows / ROWS_PER_PARTITION))
-        shuffled = frame.shuffle(on="_key", npartitions=n)
-        kernel = delayed(partition_tables, pure=True)
-        with dask.config.set({"optimization.fuse.active": True}):
-            tasks = [kernel(part, as_of, settings, log.name) for part in shuffled.to_delayed()]
         workers_seen = len(client.scheduler_info().get("workers", {}))
-        progress(f"Dask：{workers_seen} 個 worker，{len(tasks)} 個分區（{client.scheduler.address}）")
-        futures = client.compute(tasks)
+        # two buckets a worker at least: a slow bucket then leaves its worker's other half to the rest
+        buckets = max(math.ceil(log.estimated_rows / ROWS_PER_BUCKET), BUCKETS_PER_WORKER * max(workers_seen, 1))
+        progress(
+            f"Dask：{workers_seen} 個 worker，{len(parts)} 個讀取片段、{buckets} 個客戶分區"
+            f"（{client.scheduler.address}）"
+        )
         try:
-            for done, _ in enumerate(as_completed(futures), 1):
-                progress(f"分區 {done}/{len(futures)} 完成")
-            results = client.gather(futures)
-        except KilledWorker as exc:  # the same part killed worker after worker: too little memory per worker
+            totals = [client.submit(piece_totals, piece, as_of, log.name, buckets, pure=False) for piece in parts]
+            facts_futures = client.map(facts_of, totals, pure=False)
+            for done, _ in enumerate(as_completed(facts_futures), 1):
+                progress(f"讀取並彙總 {done}/{len(parts)}")
+            facts = client.gather(facts_futures)
+            margin = margin_choice(facts)
+            shares = [[client.submit(bucket_of, t, b, pure=False) for t in totals] for b in range(buckets)]
+            reduced = [client.submit(bucket_statistics, s, as_of, settings, margin, pure=False) for s in shares]
+            del shares
+            for done, _ in enumerate(as_completed(reduced), 1):
+                progress(f"客戶分區 {done}/{buckets} 完成")
+            del totals
+            # the buckets' 沉默排名 statistics come here now, so the workers keep only 客戶價值's numbers
+            # for the next round (12M customers' tables held twice over overran two 3 GB workers)
+            partials = client.gather(client.map(without_value, reduced, pure=False))
+            value_stats = client.map(value_only, reduced, pure=False)
+            progress("估計客戶價值模型（全體客戶）")
+            model, fitted = fit_model(client.gather(client.map(fit_inputs, reduced, pure=False)), settings)
+            del reduced
+            progress("計算每位客戶的客戶價值與優先分數（各客戶分區）")
+            values = client.gather([client.submit(value_part, v, model, settings, pure=False) for v in value_stats])
+            del value_stats
+        except KilledWorker as exc:  # the same task killed worker after worker: too little memory per worker
             raise UnusableInput(
                 "Dask worker 一再因記憶體不足而中止，工作沒有完成",
                 "請提高每個 worker 的記憶體" + step("memory_limit_options") + "，或減少 worker 數",
                 en="Dask workers kept dying (out of memory); the job did not finish",
                 fix_en="give each worker more memory (--memory-limit) or use fewer workers",
             ) from exc
-        return results, {"workers": workers_seen, "partitions": len(tasks), "scheduler": scheduler or "local"}
-
-
-def _read(log: TransactionLog):
-    """The log as one Dask frame of typed canonical columns (files grouped by format and column names)."""
-    import dask.dataframe as dd
-
-    from processor.read.logs import empty_log_frame
-
-    groups: dict[tuple, list] = {}
-    for f in log.files:
-        encoding = csv_encoding(f.path) if f.format == "csv" else None
-        groups.setdefault((f.format, tuple(sorted(f.columns.items())), encoding), []).append(str(f.path))
-    frames = []
-    meta = empty_log_frame()
-    for (fmt, columns, encoding), paths in groups.items():
-        columns = dict(columns)
-        optional = [k for k in ("margin", "cost") if k in columns]
-        if fmt == "parquet":
-            part = dd.read_parquet(paths, columns=list(columns.values()), split_row_groups=True)  # parallel reads
-        else:
-            part = dd.read_csv(
-                paths,
-                usecols=list(columns.values()),
-                dtype=str,
-                keep_default_na=False,
-                encoding=encoding,
-                blocksize=CSV_BLOCK,
-            )
-        part = part.rename(columns={v: k for k, v in columns.items()})
-        frames.append(
-            part.map_partitions(
-                _typed,
-                optional,
-                meta=meta.assign(customer_id=meta["customer_id"].astype(ID_DTYPE), **{k: 0.0 for k in optional}),
-            )
-        )
-    return frames[0] if len(frames) == 1 else dd.concat(frames, interleave_partitions=False)
-
-
-def _typed(frame, optional):
-    """:func:`typed_partition` with the ids as Arrow text (Parquet may store them as numbers; ids compare as text)."""
-    out = typed_partition(frame)
-    if out["customer_id"].dtype != ID_DTYPE:  # Arrow strings cross the shuffle without conversion
-        out["customer_id"] = out["customer_id"].astype(ID_DTYPE)
-    for key in optional:
-        if key not in out.columns:
-            out[key] = float("nan")
-    return out
+        details = {
+            "workers": workers_seen,
+            "partitions": buckets,
+            "pieces": len(parts),
+            "scheduler": scheduler or "local",
+        }
+    progress("計算排名、客戶價值與分群（全體客戶）")
+    tables = finish(facts, partials, values, model, fitted, as_of, settings, "dask", log.name)
+    tables.details = details
+    return tables
 
 
 @contextmanager

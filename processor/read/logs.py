@@ -17,6 +17,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from processor.errors import UnusableInput, step
@@ -236,8 +237,80 @@ def csv_encoding(path: Path) -> str:
         return "utf-8-sig" if exc.start > len(head) - 4 else "cp950"
 
 
+PIECE_ROWS = 1_000_000  # rows a piece of a log holds at most (Parquet row groups joined up to it): ~50 MB read
+
+
+@dataclass(frozen=True)
+class LogPiece:
+    """A unit of reading: some row groups of a Parquet file (None: the whole file, as for a CSV)."""
+
+    file: LogFile
+    row_groups: tuple[int, ...] | None = None
+
+
+def pieces(log: TransactionLog, rows: int = PIECE_ROWS) -> list[LogPiece]:
+    """The log cut into pieces of at most ``rows`` rows where the files allow it (Parquet row groups;
+    a CSV file is one piece), in file order: what the engines read one at a time."""
+    import pyarrow.parquet as pq
+
+    out: list[LogPiece] = []
+    for f in log.files:
+        if f.format != "parquet":
+            out.append(LogPiece(f))
+            continue
+        meta = pq.ParquetFile(f.path).metadata
+        group: list[int] = []
+        held = 0
+        for i in range(meta.num_row_groups):
+            n = meta.row_group(i).num_rows
+            if group and held + n > rows:
+                out.append(LogPiece(f, tuple(group)))
+                group, held = [], 0
+            group.append(i)
+            held += n
+        out.append(LogPiece(f, tuple(group) if meta.num_row_groups > 1 else None))
+    return out
+
+
+@dataclass(frozen=True)
+class PieceColumns:
+    """A piece of a log as arrays: id codes, day numbers (int64 min when missing), amounts (NaN missing),
+    and the optional 毛利 / 成本 (None when the file has no such column)."""
+
+    ids: object  # processor.read.values.IdCodes
+    day: np.ndarray
+    amount: np.ndarray
+    margin: np.ndarray | None
+    cost: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.amount)
+
+
+def read_piece(piece: LogPiece) -> PieceColumns:
+    """A piece's used columns, typed. Parquet columns that are already dates and numbers are converted by Arrow
+    (no text parsing: a day is a division, an id is hashed once per distinct spelling); text (CSV) goes through
+    the product's own parsers (:func:`typed_partition`: ROC dates, 3萬, full-width digits), so both read alike."""
+    f = piece.file
+    if f.format != "parquet":
+        return _columns_of_frame(typed_partition(read_file(f)))
+    import pyarrow.parquet as pq
+
+    names = list(f.columns.values())
+    handle = pq.ParquetFile(f.path)
+    table = handle.read(columns=names) if piece.row_groups is None else handle.read_row_groups(piece.row_groups, names)
+    column = {key: table.column(name) for key, name in f.columns.items()}
+    return PieceColumns(
+        _arrow_ids(column["customer_id"]),
+        _arrow_days(column["date"]),
+        _arrow_numbers(column["amount"]),
+        _arrow_numbers(column["margin"]) if "margin" in column else None,
+        _arrow_numbers(column["cost"]) if "cost" in column else None,
+    )
+
+
 def read_file(file: LogFile) -> pd.DataFrame:
-    """A whole file as raw canonical columns (text for CSV), for the in-memory engine."""
+    """A whole file as raw canonical columns (text for CSV)."""
     if file.format == "parquet":
         frame = pd.read_parquet(file.path, columns=list(file.columns.values()))
     else:
@@ -249,6 +322,65 @@ def read_file(file: LogFile) -> pd.DataFrame:
             encoding=csv_encoding(file.path),
         )
     return frame.rename(columns={v: k for k, v in file.columns.items()})
+
+
+def _columns_of_frame(frame: pd.DataFrame) -> PieceColumns:
+    from processor.read.values import IdCodes
+
+    def number(key):
+        return frame[key].to_numpy(dtype=float) if key in frame.columns else None
+
+    return PieceColumns(
+        IdCodes.of(frame["customer_id"]), _days(frame["date"]), number("amount"), number("margin"), number("cost")
+    )
+
+
+def _days(dates: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 of a datetime column (NaT → int64 min, as numpy stores it)."""
+    return pd.to_datetime(dates).to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").view(np.int64)
+
+
+def _arrow_ids(column):
+    """IdCodes of an Arrow column: dictionary-encoded in C, the distinct spellings folded once each."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from processor.read.values import IdCodes
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_dictionary(array.type):
+        array = pc.dictionary_encode(array)
+    codes = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    spellings = np.asarray(array.dictionary.to_pylist(), dtype=object)
+    return IdCodes.of_spellings(codes, spellings)
+
+
+_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+
+def _arrow_days(column) -> np.ndarray:
+    """Days since 1970-01-01 (int64 min when missing) of a date or timestamp column; a time zone's local day."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    nat = np.iinfo(np.int64).min
+    if pa.types.is_timestamp(kind) and kind.tz is not None:  # the local wall time's day, as pandas reads it
+        return _days(column.to_pandas().dt.tz_localize(None))
+    if pa.types.is_date32(kind):
+        raw, per_day = column.cast(pa.int32()), 1
+    elif pa.types.is_date64(kind):
+        raw, per_day = column.cast(pa.int64()), 86_400_000
+    else:
+        raw, per_day = column.cast(pa.int64()), _PER_DAY[kind.unit]
+    values = pc.fill_null(raw, nat).to_numpy().astype(np.int64, copy=False)
+    return values if per_day == 1 else np.where(values == nat, nat, values // per_day)
+
+
+def _arrow_numbers(column) -> np.ndarray:
+    import pyarrow as pa
+
+    return column.cast(pa.float64()).to_numpy().astype(float, copy=False)
 
 
 def typed_partition(frame: pd.DataFrame) -> pd.DataFrame:
@@ -284,14 +416,3 @@ def _is_date_objects(column: pd.Series) -> bool:
 
     first = column.dropna().head(1)
     return bool(len(first)) and isinstance(first.iloc[0], datetime.date)
-
-
-def empty_log_frame() -> pd.DataFrame:
-    """The typed columns with no rows: the meta of a partition."""
-    return pd.DataFrame(
-        {
-            "customer_id": pd.Series([], dtype=object),
-            "date": pd.Series([], dtype="datetime64[ns]"),
-            "amount": pd.Series([], dtype=float),
-        }
-    )

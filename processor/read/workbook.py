@@ -278,7 +278,8 @@ def data_extent(xml_chunks) -> tuple[int, int]:
     Only cells with content count: a dimension of A1:XFD1048576, ``spans``, styled empty cells,
     column styles and empty formatted rows do not. Each pass looks for the longest column letters
     (then row digits) first, so a normal sheet costs a few literal scans and no Python per cell;
-    rows in any order are measured alike.
+    rows in any order are measured alike. Raises :class:`Unnumbered` for a part whose cells or
+    rows lack their ``r`` (:func:`exact_extent` measures those).
 
     >>> data_extent([b'<row r="1"><c r="B1" t="s"><v>0</v></c><c r="XFD1" s="2"/></row>'])
     (1, 2)
@@ -288,6 +289,8 @@ def data_extent(xml_chunks) -> tuple[int, int]:
     last_row, last_col = 0, 0
     widest, longest = 0, 0
     for buf in xml_chunks:
+        if not _numbered(buf):
+            raise Unnumbered
         for n, pattern in _WIDE:
             if n < widest:
                 break
@@ -306,6 +309,60 @@ def data_extent(xml_chunks) -> tuple[int, int]:
                 longest = n
                 last_row = max(last_row, int(max(found)))
                 break
+    return last_row, last_col
+
+
+class Unnumbered(Exception):
+    """A worksheet part holds a ``<c>`` or ``<row>`` without its ``r`` attribute (OOXML allows it: the
+    cell is the one after the previous), which the literal scan of :func:`data_extent` cannot place."""
+
+
+_TAGS = [((b"<c ", b"<c>", b"<c/>"), b'<c r="'), ((b"<row ", b"<row>", b"<row/>"), b'<row r="')]
+_PREFIXED = re.compile(rb'<\w+:(?:c|row)(?=[\s/>])(\sr=")?')
+
+
+def _numbered(buf: bytes) -> bool:
+    """Whether every cell and row tag in ``buf`` starts with its ``r`` (as Excel, LibreOffice and openpyxl
+    write them); a tag with ``r`` later among its attributes counts as not (the exact scan then runs:
+    slower, never wrong). Tags with a namespace prefix (``<x:c>``) are counted by a regex."""
+    if not all(sum(map(buf.count, tags)) == buf.count(numbered) for tags, numbered in _TAGS):
+        return False
+    return not (b":c" in buf or b":row" in buf) or all(_PREFIXED.findall(buf))
+
+
+_TAG = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^>]*?)(/?)>")
+_REF = re.compile(rb'\sr="([A-Z]{0,3})(\d*)"')
+
+
+def exact_extent(xml_chunks) -> tuple[int, int]:
+    """(last row, last column) of the cells holding a value, as :func:`data_extent`, for a part whose
+    cells or rows may lack ``r``: a cell without it is the one after the previous cell of its row, a
+    row without it the one after the previous row. Reads every tag (Python per cell), so it runs only
+    for such parts; memory stays one chunk.
+
+    >>> exact_extent([b'<row><c><v>1</v></c><c t="s"><v>0</v></c><c s="1"/></row><row><c/><c r="E2"/></row>',
+    ...               b'<row r="9"><c s="2"/><c><is><t>x</t></is></c></row>'])
+    (9, 2)
+    """
+    from openpyxl.utils import column_index_from_string
+
+    row = col = last_row = last_col = 0
+    for buf in xml_chunks:
+        for m in _TAG.finditer(buf):
+            name, attrs, closed = m.groups()
+            ref = _REF.search(attrs)
+            if name == b"row":
+                row, col = (int(ref.group(2)) if ref and ref.group(2) else row + 1), 0
+                continue
+            if ref and ref.group(1):
+                col = column_index_from_string(ref.group(1).decode())
+                row = int(ref.group(2)) if ref.group(2) else row
+            else:
+                col += 1
+            # content: a child element follows; a start tag last in its chunk counts (what follows is unseen)
+            after = buf[m.end() : m.end() + 64].lstrip()
+            if not closed and (not after or (after[:1] == b"<" and after[1:2] != b"/")):
+                last_row, last_col = max(last_row, row), max(last_col, col)
     return last_row, last_col
 
 
@@ -405,7 +462,13 @@ def _read_calamine(path: Path, fmt: str, names: set[str] | None = None) -> list[
             parts = {p: n for n, p in _xlsx_parts(zf).items() if p in names}
             merges: list[int] = []
             for part, sheet in parts.items():
-                rows, cols = data_extent(_merge_areas(_xml_chunks(zf, part), merges))
+                found: list[int] = []
+                try:
+                    rows, cols = data_extent(_merge_areas(_xml_chunks(zf, part), found))
+                except Unnumbered:  # cells placed by their order: every tag read (rare writers)
+                    found = []
+                    rows, cols = exact_extent(_merge_areas(_xml_chunks(zf, part), found))
+                merges += found
                 if rows * cols > MAX_GRID_CELLS:
                     raise _refuse_extent(path, sheet, rows, cols)
             xml_bytes = sum(zf.getinfo(p).file_size for p in parts)
@@ -425,6 +488,7 @@ def _read_calamine(path: Path, fmt: str, names: set[str] | None = None) -> list[
     except Exception as exc:  # noqa: BLE001 — calamine raises its own error types for broken parts
         raise _unreadable(path, exc) from exc
     sheets = []
+    ods_merges = ods_header_merges(path) if fmt == "ods" else {}
     try:
         results = _result_sheets(path, fmt)
         for meta in wb.sheets_metadata:
@@ -434,7 +498,7 @@ def _read_calamine(path: Path, fmt: str, names: set[str] | None = None) -> list[
                 ws = wb.get_sheet_by_name(meta.name)
             except Exception as exc:  # noqa: BLE001
                 raise _unreadable(path, exc, meta.name) from exc
-            grid = _grid(path, ws, fmt)
+            grid = _grid(path, ws, fmt, ods_merges.get(meta.name, []) if fmt == "ods" else None)
             del ws  # calamine's copy of the sheet goes before the next is read
             sheets.append(RawSheet(meta.name, grid, fmt, result=meta.name in results, formatted_copy=formatted))
         if CONFIG_SHEET in {s.name for s in sheets}:
@@ -500,7 +564,105 @@ def _unreadable(path: Path, exc: Exception, sheet: str | None = None) -> Unusabl
     )
 
 
-def _grid(path: Path, ws, fmt: str) -> pd.DataFrame:
+_TABLE_NS = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+_SPANS = (b"number-columns-spanned", b"number-rows-spanned")
+
+
+def ods_header_merges(path: Path) -> dict[str, list[tuple[tuple[int, int], tuple[int, int]]]]:
+    """Sheet name → merged ranges ((first row, first column), (last row, last column)), 0-based, that
+    start in the first :data:`HEADER_SCAN_ROWS` rows of each table of an .ods (calamine gives merged
+    ranges for .xlsx and .xls only). Bounded like the .xlsx scan: one literal pass over content.xml
+    finds where each table starts (none is parsed if no cell spans), then each table is parsed from
+    there only until its header rows end, by defusedxml (no DTD, no entities)."""
+    with zipfile.ZipFile(path) as zf:
+        starts, spans, offset, root = [], False, 0, b""
+        for buf in _xml_chunks(zf, "content.xml"):
+            if not root:
+                found = re.search(rb"<office:document-content\b[^>]*>", buf)
+                root = found.group(0) if found else b""
+            spans = spans or any(s in buf for s in _SPANS)
+            at = buf.find(b"<table:table ")
+            while at >= 0:
+                starts.append(offset + at)
+                at = buf.find(b"<table:table ", at + 1)
+            offset += len(buf)
+        if not spans or not root:
+            return {}
+        merges = {}
+        with zf.open("content.xml") as fh:  # one handle: each seek forward inflates only the bytes between
+            for start in starts:
+                fh.seek(start)
+                name, ranges = _table_header_merges(root, fh)
+                if name is not None and ranges:
+                    merges[name] = ranges
+    return merges
+
+
+class _HeaderRowsRead(Exception):
+    pass
+
+
+class _SpanCollector:
+    """A parser target that follows one table's rows and cells (with their repeats) and records the
+    cells spanning more than one column or row; stops once the header rows are read."""
+
+    def __init__(self):
+        self.name, self.ranges, self.row, self.col, self.repeat, self.depth = None, [], 0, 0, 1, 0
+
+    def start(self, tag, attrs):
+        local = tag.rsplit("}", 1)[-1]
+        number = lambda key: max(1, int(attrs.get(f"{{{_TABLE_NS}}}{key}", "1") or 1))  # noqa: E731
+        if local == "table":
+            self.depth += 1
+            if self.depth == 1:
+                self.name = attrs.get(f"{{{_TABLE_NS}}}name")
+        elif self.depth != 1:
+            return  # a table inside a cell: not the sheet's grid
+        elif local == "table-row":
+            self.repeat, self.col = number("number-rows-repeated"), 0
+        elif local in ("table-cell", "covered-table-cell"):
+            across, down = number("number-columns-spanned"), number("number-rows-spanned")
+            if local == "table-cell" and (across > 1 or down > 1):
+                self.ranges.append(((self.row, self.col), (self.row + down - 1, self.col + across - 1)))
+            self.col += number("number-columns-repeated")
+
+    def end(self, tag):
+        local = tag.rsplit("}", 1)[-1]
+        if local == "table":
+            self.depth -= 1
+            if self.depth == 0:
+                raise _HeaderRowsRead
+        elif local == "table-row" and self.depth == 1:
+            self.row += self.repeat
+            if self.row >= HEADER_SCAN_ROWS:
+                raise _HeaderRowsRead
+
+    def data(self, text):
+        pass
+
+    def close(self):
+        pass
+
+
+def _table_header_merges(root: bytes, fh) -> tuple[str | None, list]:
+    """(table name, spans in its header rows) of the table whose start tag ``fh`` is at, parsed under
+    the document's root element (its namespace declarations) until the header rows are read."""
+    from defusedxml.ElementTree import DefusedXMLParser
+
+    collector = _SpanCollector()
+    parser = DefusedXMLParser(target=collector, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    try:
+        parser.feed(root)
+        while chunk := fh.read(1 << 16):
+            parser.feed(chunk)
+    except _HeaderRowsRead:
+        pass
+    except Exception:  # noqa: BLE001 — a table that does not parse keeps its cells as typed (calamine read them)
+        return None, []
+    return collector.name, collector.ranges
+
+
+def _grid(path: Path, ws, fmt: str, merged: list | None = None) -> pd.DataFrame:
     """A calamine sheet as a grid anchored at A1 (row 0 = Excel row 1), blank cells None, merged
     title/header cells (first :data:`HEADER_SCAN_ROWS` rows) filled with their value."""
     if ws.start is None:
@@ -509,7 +671,8 @@ def _grid(path: Path, ws, fmt: str) -> pd.DataFrame:
     if (bottom + 1) * (right + 1) > MAX_GRID_CELLS:  # .xls/.xlsb/.ods: measured by calamine itself
         raise _refuse_extent(path, ws.name, bottom + 1, right + 1)
     height, width = bottom + 1, right + 1
-    merged = (ws.merged_cell_ranges or []) if fmt in ("xlsx", "xls") else []  # calamine has them for these
+    if merged is None:
+        merged = (ws.merged_cell_ranges or []) if fmt in ("xlsx", "xls") else []  # calamine has them for these
     columns = {j: np.full(height, None, dtype=object) for j in range(width)}
     canonical: dict[int, dict] = {j: {} for j in range(left, width)}
     rows, done = ws.iter_rows(), 0

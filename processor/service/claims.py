@@ -38,10 +38,16 @@ def place(src: Path, dst: Path, link: Callable = os.link) -> None:
     """Move ``src`` to ``dst`` without ever replacing an existing ``dst`` (FileExistsError).
 
     Hard link + unlink is atomic and no-clobber on POSIX; where links are unsupported (some
-    shares) fall back to rename after a check (Windows' rename itself refuses to replace). A
+    shares), and for a folder (a transaction log), rename after a check (Windows' rename itself
+    refuses to replace; the ledger reserved the name, so nobody else is about to take it). A
     crash between link and unlink leaves both names on one inode, which a retry recognises.
     If the fallback rename fails too (a read-only folder), that error is the one raised.
     """
+    if src.is_dir() and not src.is_symlink():  # a log folder: directories cannot be hard-linked
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "exists", str(dst))
+        os.rename(src, dst)
+        return
     try:
         link(src, dst)
     except FileExistsError:
@@ -82,7 +88,13 @@ def fsync_dir(*folders: Path) -> None:
 
 
 def sha256(path: Path) -> str:
+    """The content hash of a file, or of a folder: every file's relative path and content, in name order
+    (the same files dropped again are a duplicate, whatever their mtimes)."""
     digest = hashlib.sha256()
+    if path.is_dir():
+        for inner in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{inner.relative_to(path).as_posix()}\0{sha256(inner)}\n".encode())
+        return digest.hexdigest()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)

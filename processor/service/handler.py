@@ -37,7 +37,7 @@ from processor.service.names import (
 )
 from processor.service.options import DEFAULT_SCORER, Options, check_scorer, resolve_scorer
 from processor.service.reports import EventLog, describe_exception, error_report, internal_error, summary_line
-from processor.service.settle import file_identity
+from processor.service.settle import path_identity
 from processor.service.words import IN_DROP_FOLDER
 
 
@@ -116,7 +116,7 @@ class Handler:
             self.log("error", file=TEAM_FILE, run=job["run_id"], reason=describe_exception(exc))
 
     def _identity(self, path: Path) -> tuple:
-        return file_identity(path.stat(), bool(self.o.poll))
+        return path_identity(path, bool(self.o.poll))
 
     def _unsettled(self, run_id: str, name: str, now: tuple, reason: str) -> str:
         self.identity = now
@@ -174,7 +174,7 @@ class Handler:
                 os.rename(src, claim)  # one winner among the instances recovering it
             except FileNotFoundError:
                 return "gone"
-        files = [entry.name for entry in os.scandir(claim) if entry.is_file()]
+        files = [entry.name for entry in os.scandir(claim) if entry.is_file() or entry.is_dir()]  # a log folder
         if not files:  # died between mkdir and rename, or after the original moved on
             self._close_moved(run_id)
             shutil.rmtree(claim, ignore_errors=True)
@@ -243,9 +243,10 @@ class Handler:
         size = before[0]
         ext = os.path.splitext(name)[1].lower()
         new_row = dict(name=name, claim=claim.name, instance=self.instance, size=size) if fresh else None
-        if new_row and (classify(name) == UNSUPPORTED or size == 0):
+        unsupported = classify(name) == UNSUPPORTED and not path.is_dir()  # a log folder's name is free
+        if new_row and (unsupported or size == 0):
             self.ledger.insert(run_id, **new_row)
-        if classify(name) == UNSUPPORTED:
+        if unsupported:
             return self._fail(
                 run_id,
                 claim,

@@ -323,7 +323,9 @@ class Service:
                 continue
             self.awaiting_marker.discard(name)
             young = now - seen.changed_at < self.o.grace
-            readable = seen.identity[0] > 0 and (not name.lower().endswith(ZIP_KINDS) or opens_as_zip(path))
+            readable = seen.identity[0] > 0 and (
+                not name.lower().endswith(ZIP_KINDS) or path.is_dir() or opens_as_zip(path)
+            )
             if not readable and young:
                 seen.next_try = now + max(self.o.settle, 0.2)
                 if not seen.deferred_logged:

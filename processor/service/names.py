@@ -35,6 +35,25 @@ SYSTEM_FILES = ("thumbs.db", "desktop.ini", ".ds_store", "ehthumbs.db")
 
 IGNORE, OK, UNSUPPORTED = "ignore", "supported", "unsupported"
 
+#: what makes a folder in inbox/ one job (a transaction log, docs/scale.md): a Parquet file in it, or the
+#: ``_SUCCESS`` marker Spark, Hadoop and most exporters write into a finished export folder (CSV parts)
+LOG_FOLDER_MARKER = "_SUCCESS"
+
+
+def is_log_folder(name: str, entries: list[str]) -> bool:
+    """A folder named ``name`` holding ``entries`` is one job: not hidden or temporary by name, and holding a
+    ``.parquet`` file or :data:`LOG_FOLDER_MARKER`. Any other folder is left alone (DROPFOLDER.md #3).
+
+    >>> is_log_folder("exports", ["part-0.parquet"]), is_log_folder("csv", ["a.csv", "_SUCCESS"])
+    (True, True)
+    >>> is_log_folder("sub", ["inner.csv"]), is_log_folder(".t", ["a.parquet"]), is_log_folder("x.part", ["a.parquet"])
+    (False, False, False)
+    """
+    lower = name.lower()
+    if name.startswith(("~$", ".", "~")) or lower in SYSTEM_FILES or lower.endswith(TEMP_SUFFIXES + (DONE_SUFFIX,)):
+        return False
+    return any(e == LOG_FOLDER_MARKER or e.lower().endswith(LOG_SUFFIXES) for e in entries)
+
 
 def classify(name: str) -> str:
     """'ignore' (noise: never touched), 'supported' (:data:`SUPPORTED`) or 'unsupported' (→ failed/).

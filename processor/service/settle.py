@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from processor.service.names import IGNORE, classify
+from processor.service.names import IGNORE, classify, is_log_folder
 
 #: (size, mtime_ns, inode): what must stay unchanged for a file to count as finished
 Identity = tuple[int, int, int]
@@ -70,12 +70,56 @@ def snapshot(
     listing = {}
     for entry in entries:
         try:
+            if entry.is_dir(follow_symlinks=False):  # a transaction log folder is one job (issue 13)
+                identity = folder_identity(Path(entry.path), polling, scandir)
+                if identity is not None:
+                    listing[entry.name] = identity
+                continue
             if not entry.is_file(follow_symlinks=False) or classify(entry.name) == IGNORE:
                 continue
             listing[entry.name] = file_identity(entry.stat(follow_symlinks=False), polling)
         except OSError:
             continue
     return listing
+
+
+def folder_identity(
+    folder: Path, polling: bool, scandir: Callable[[Path], Iterable[os.DirEntry]] = os.scandir
+) -> Identity | None:
+    """(total size, newest mtime_ns, a digest of every entry's name and identity) of a log folder
+    (:func:`~.names.is_log_folder`), None for any other folder: a folder is finished when none of its files
+    changed, arrived or left for the quiet period — it settles as a whole.
+    """
+    entries = sorted(scandir(folder), key=lambda e: e.name)
+    if not is_log_folder(folder.name, [e.name for e in entries]):
+        return None
+    return _tree_identity(folder, entries, polling, scandir)
+
+
+def _tree_identity(folder: Path, entries, polling: bool, scandir) -> Identity:
+    import hashlib
+
+    digest = hashlib.sha256()
+    total, newest = 0, 0  # the folder's own times change when it is moved into a claim: its entries count
+    for entry in entries:
+        st = entry.stat(follow_symlinks=False)
+        if entry.is_dir(follow_symlinks=False):  # a nested folder (refused when scored, but watched alike)
+            size, mtime, inner = _tree_identity(
+                Path(entry.path), sorted(scandir(Path(entry.path)), key=lambda e: e.name), polling, scandir
+            )
+        else:
+            size, mtime, inner = file_identity(st, polling)
+        total += size
+        newest = max(newest, mtime)
+        digest.update(f"{entry.name}\0{size}\0{mtime}\0{inner}\n".encode())
+    return total, newest, int.from_bytes(digest.digest()[:7], "big")
+
+
+def path_identity(path: Path, polling: bool) -> Identity:
+    """:func:`file_identity` of a file, :func:`folder_identity` of a log folder (what a claim holds)."""
+    if path.is_dir() and not path.is_symlink():
+        return _tree_identity(path, sorted(os.scandir(path), key=lambda e: e.name), polling, os.scandir)
+    return file_identity(path.stat(), polling)
 
 
 def observe(

@@ -486,6 +486,7 @@ class BulkRows:
 
 _CELL_ATTRS = _re.compile(r'<c r="([A-Z]+)\d+"(?: s="(\d+)")?')
 _XML_ILLEGAL = _re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_SPECIAL = _re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # what _inline changes
 _EXCEL_EPOCH = _np.datetime64("1899-12-30", "ns")
 
 
@@ -500,12 +501,51 @@ def _rows_xml(frame: pd.DataFrame, first_row: int, styles: dict[str, str]) -> st
     from openpyxl.utils import get_column_letter
 
     numbers = [str(r) for r in range(first_row, first_row + len(frame))]
-    columns = []
-    for j in range(frame.shape[1]):
-        letter = get_column_letter(j + 1)
-        s = f' s="{styles[letter]}"' if letter in styles else ""
-        columns.append(_cells_xml(frame.iloc[:, j], letter, s, numbers))
+    letters = [get_column_letter(j + 1) for j in range(frame.shape[1])]
+    attrs = [f' s="{styles[letter]}"' if letter in styles else "" for letter in letters]
+    values = frame.to_numpy(dtype=object) if len(frame) and all(d == _np.dtype(object) for d in frame.dtypes) else None
+    if values is not None and all(
+        pd.api.types.infer_dtype(values[:, j], skipna=True) in ("string", "empty") for j in range(values.shape[1])
+    ):
+        return _text_rows_xml(values, numbers, letters, attrs)
+    columns = [_cells_xml(frame.iloc[:, j], letters[j], attrs[j], numbers) for j in range(frame.shape[1])]
     return "".join(f'<row r="{r}">{"".join(cells)}</row>' for r, *cells in zip(numbers, *columns))
+
+
+_ROW = "\x00"  # stands for the row number in a row template (never in a column letter or a style)
+
+
+def _text_rows_xml(values: _np.ndarray, numbers: list[str], letters: list[str], attrs: list[str]) -> str:
+    """Rows whose every cell is text or blank (a CSV's grid), each filled into one row template by a
+    single ``%`` in C instead of one f-string per cell: a 2,000-column list copied into its result
+    spent seconds there. The same XML as :func:`_cells_xml` writes, cell for cell."""
+    try:  # blank cells are None (NaN at times): two comparisons in C, 6x faster than pd.isna on objects
+        missing = _np.equal(values, None) | _np.not_equal(values, values)
+    except TypeError:  # pd.NA, which will not be compared
+        missing = pd.isna(values.ravel()).reshape(values.shape)
+    values = _np.where(missing, None, values)
+    for j in range(values.shape[1]):
+        texts = values[~missing[:, j], j]
+        if len(texts) and _XML_SPECIAL.search("\n".join(texts)):
+            values[~missing[:, j], j] = [_escaped(t) for t in texts]
+    cells = [
+        f'<c r="{letter}{_ROW}"{a} t="inlineStr"><is><t xml:space="preserve">%s</t></is></c>'
+        for letter, a in zip(letters, attrs)
+    ]
+    # a blank cell is no cell, or an empty one keeping its column's style; "%.0s" takes its None unseen
+    blanks = [(f'<c r="{letter}{_ROW}"{a}/>' if a else "") + "%.0s" for letter, a in zip(letters, attrs)]
+    template = "".join(cells)
+    out = []
+    for r, row, gaps in zip(numbers, values.tolist(), missing.tolist()):
+        if any(gaps):
+            pieces = cells.copy()
+            for j in _np.flatnonzero(gaps).tolist():
+                pieces[j] = blanks[j]
+            row_template = "".join(pieces)
+        else:
+            row_template = template
+        out.append(f'<row r="{r}">' + row_template.replace(_ROW, r) % tuple(row) + "</row>")
+    return "".join(out)
 
 
 def _cells_xml(values: pd.Series, letter: str, s: str, rows: list[str]) -> list[str]:
@@ -531,8 +571,14 @@ def _cells_xml(values: pd.Series, letter: str, s: str, rows: list[str]) -> list[
                 for r, t, ok in zip(rows, texts, present.tolist())
             ]
         return _numbers_xml(values.to_numpy(dtype=float, na_value=_np.nan), letter, s, rows, empty)
-    if pd.api.types.infer_dtype(values, skipna=True) == "string":  # labels repeat: escape each once
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":
+        texts, present = values.tolist(), values.notna().tolist()
+        if not _XML_SPECIAL.search("\n".join(t for t, ok in zip(texts, present) if ok)):  # nothing to escape
+            head = f'"{s} t="inlineStr"><is><t xml:space="preserve">'
+            return [
+                f'<c r="{letter}{r}{head}{t}</t></is></c>' if ok else empty(r) for r, t, ok in zip(rows, texts, present)
+            ]
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)  # labels repeat: escape each once
         texts = [_inline(u) for u in uniques]
         return [
             f'<c r="{letter}{r}"{s} t="inlineStr">{texts[k]}</c>' if k >= 0 else empty(r)
@@ -564,10 +610,13 @@ def _value_xml(value, letter: str, r: str, s: str) -> str:
 
 
 def _inline(text: str) -> str:
+    return f'<is><t xml:space="preserve">{_escaped(text)}</t></is>'
+
+
+def _escaped(text: str) -> str:
     if _XML_ILLEGAL.search(text):
         text = _XML_ILLEGAL.sub("", text)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return f'<is><t xml:space="preserve">{text}</t></is>'
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 TEAM_CHUNK = 250

@@ -12,6 +12,7 @@ without a campaign list never needs them.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,91 +90,178 @@ def infer_features(
     >>> [(x.column, x.kind) for x in f], ignored["欄位"].tolist()
     ([('年齡', 'number')], ['代號'])
     """
+    columns = list(columns)
+    fit_pos = np.arange(len(frame)) if rows is None else frame.index.get_indexer(rows)
+    parsed = _parse_columns([frame[c] for c in columns], as_of)
+    verdicts: dict[int, tuple] = {}  # column position → (feature or None, ignore reason/fix, problems)
+    plain = [j for j, p in enumerate(parsed) if p.kind not in (None, CATEGORY)]
+    block = max(1, 5_000_000 // max(1, len(frame)))  # the typed values of a few million cells at a time
+    for at in range(0, len(plain), block):
+        verdicts.update(_plain_verdicts([parsed[j] for j in plain[at : at + block]], plain[at : at + block], fit_pos))
+    for j, p in enumerate(parsed):
+        if p.kind is None:
+            verdicts[j] = (None, ("整欄都是空白", "若這欄有資料請填入；空欄可刪除"), _NO_ROWS)
+        elif p.kind == CATEGORY:
+            verdicts[j] = (*_category_verdict(p, fit_pos), _NO_ROWS)
     features, ignored, problems = [], [], []
-    fit_rows = frame.index if rows is None else rows
-
-    def ignore(column: str, reason: str, fix: str):
-        ignored.append({"欄位": column, "原因": reason})
-        problems.append(Problem(sheet, None, column, None, f"此欄未用於預測：{reason}", fix, WARNING))
-
-    for column in columns:  # one pass per column, each vectorised over rows
-        raw = frame[column]
-        kind = infer_kind(raw)
-        if kind is None:
-            ignore(column, "整欄都是空白", "若這欄有資料請填入；空欄可刪除")
+    for j, column in enumerate(columns):  # each column's verdict, in list order
+        feature, reason, bad_rows = verdicts[j]
+        if feature is None:
+            ignored.append({"欄位": column, "原因": reason[0]})
+            problems.append(Problem(sheet, None, column, None, f"此欄未用於預測：{reason[0]}", reason[1], WARNING))
             continue
-        values = typed_values(raw, kind, as_of)
-        train = values.loc[fit_rows]
-        filled = train[train != BLANK] if kind == CATEGORY else train.dropna()
-        distinct = filled.nunique()
-        if distinct <= 1:
-            ignore(column, "所有客戶的值都一樣（常數）", "常數欄位無法區分客戶，可刪除")
-            continue
-        if (
-            kind in (CATEGORY, NUMBER)
-            and len(filled) >= 20
-            and distinct == len(filled)
-            and (kind == CATEGORY or (filled == np.floor(filled)).all())
-        ):
-            ignore(column, "每位客戶的值都不同（像編號）", "編號、姓名、電話等欄位不能用來預測，可保留但不影響結果")
-            continue
-        if kind == NUMBER:
-            bad = values.isna() & ~is_blank(raw)
-            problems += [
-                Problem(sheet, int(row), column, str(raw[row]), "不是數字，視為空白", "請只寫數字", WARNING)
-                for row in bad[bad].index[:20]
-            ]
-        if kind == CATEGORY:
-            counts = train.value_counts()
-            keep = counts[(counts >= max(10, 0.01 * len(train)))].index[:30].tolist()
-            if len(keep) == 0:
-                ignore(column, "每個值都太少見", "類別太分散，請合併成較少的類別")
-                continue
-            rare = [str(v) for v in counts.index if v not in set(keep) and v != BLANK]
-            # OTHER is always a level: rare values now and values never seen in training share it
-            features.append(
-                Feature(
-                    column,
-                    kind,
-                    tuple(str(v) for v in keep if v != OTHER) + (OTHER,),
-                    pooled=tuple(rare[:MAX_POOLED_KEPT]),
-                    pooled_all=len(rare) <= MAX_POOLED_KEPT,
-                )
-            )
-        else:
-            fill = float(filled.median()) if kind != BOOLEAN else float(filled.mode().iloc[0])
-            features.append(Feature(column, kind, fill=fill, has_missing=bool(values.isna().any())))
+        feature = Feature(column, *feature)
+        p = parsed[j]
+        problems += [
+            Problem(sheet, int(row), column, str(value), "不是數字，視為空白", "請只寫數字", WARNING)
+            for row, value in zip(frame.index[bad_rows], p.uniques[p.codes[bad_rows]])
+        ]
+        features.append(feature)
         if typed is not None:
-            typed[column] = values
+            typed[column] = pd.Series(p.parsed[p.codes], index=frame.index, dtype=p.parsed.dtype)
     return features, pd.DataFrame(ignored, columns=["欄位", "原因"]), problems
+
+
+_NO_ROWS = np.empty(0, dtype=np.int64)
+_CONSTANT = ("所有客戶的值都一樣（常數）", "常數欄位無法區分客戶，可刪除")
+_ID_LIKE = ("每位客戶的值都不同（像編號）", "編號、姓名、電話等欄位不能用來預測，可保留但不影響結果")
+
+
+@dataclass
+class _Parsed:
+    """One column read once: its kind, ``codes`` (cell → index into ``parsed``; the last entry stands
+    for blank cells), the distinct raw values (``uniques``) and their typed values (``parsed``)."""
+
+    kind: str | None
+    codes: np.ndarray
+    uniques: np.ndarray
+    parsed: np.ndarray
+    blank: np.ndarray  # per distinct value: blank (missing or white space)
+
+
+def _parse_columns(series: list[pd.Series], as_of: pd.Timestamp) -> list[_Parsed]:
+    """Each column's kind (:func:`infer_kind`'s rules) and typed values, every parser run once over the
+    distinct values of all the columns together: a list of 2,000 columns costs a few calls, not
+    thousands (per column, the fixed costs of the parsers were most of a minute)."""
+    factors = [pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True) for s in series]
+    sizes = np.array([len(u) for _, u in factors], dtype=np.int64)
+    owner = np.repeat(np.arange(len(factors)), sizes)
+    values = np.concatenate([np.asarray(u, dtype=object) for _, u in factors]) if len(factors) else np.empty(0, object)
+    counts = np.concatenate([np.bincount(c[c >= 0], minlength=len(u)) for c, u in factors] + [np.empty(0)])
+    blank = is_blank(pd.Series(values, dtype=object)).to_numpy(dtype=bool)
+    weight = np.where(blank, 0.0, counts)
+    filled = np.bincount(owner, weight, minlength=len(factors))
+    numbers = np.full(len(values), np.nan)
+    numbers[~blank] = _numbers(pd.Series(values[~blank], dtype=object)).to_numpy(dtype=float)
+    number_share = np.bincount(owner, np.where(np.isnan(numbers), 0.0, weight), minlength=len(factors))
+    # a number other than 0/1 is no yes/no: only the other columns' values are read as yes/no
+    not_bool = np.bincount(owner, ~np.isnan(numbers) & ~np.isin(numbers, (0.0, 1.0)), minlength=len(factors)) > 0
+    kinds: list[str | None] = [None if f == 0 else "" for f in filled]
+    bools = _by_column(values, owner, ~blank, [j for j, k in enumerate(kinds) if k == "" and not not_bool[j]])
+    if bools is not None:
+        parsed_bools, bad = parse_bools(pd.Series(values[bools], dtype=object))
+        failed = np.bincount(owner[bools], bad.to_numpy(dtype=bool), minlength=len(factors)) > 0
+        for j in np.unique(owner[bools]):
+            kinds[j] = BOOLEAN if not failed[j] else ""
+    for j, kind in enumerate(kinds):
+        if kind == "" and number_share[j] >= 0.95 * filled[j]:
+            kinds[j] = NUMBER
+    dated = _by_column(values, owner, ~blank, [j for j, k in enumerate(kinds) if k == ""])
+    if dated is not None:
+        bad = parse_dates(pd.Series(values[dated], dtype=object))[1].to_numpy(dtype=bool)
+        good = np.bincount(owner[dated], np.where(bad, 0.0, weight[dated]), minlength=len(factors))
+        for j in np.unique(owner[dated]):
+            kinds[j] = DATE if good[j] >= 0.95 * filled[j] else CATEGORY
+    ends = np.cumsum(sizes)
+    out = []
+    for j, (codes, _) in enumerate(factors):
+        lo, hi = ends[j] - sizes[j], ends[j]
+        out.append(_Parsed(kinds[j], np.where(codes < 0, sizes[j], codes), values[lo:hi], numbers[lo:hi], blank[lo:hi]))
+    for kind in (BOOLEAN, DATE, CATEGORY):  # typed values: one call per kind over its columns' distinct values
+        of_kind = [p for p in out if p.kind == kind]
+        if not of_kind:
+            continue
+        cells = pd.Series(np.concatenate([np.append(p.uniques, None) for p in of_kind]), dtype=object)
+        typed_all = _typed_values(cells, kind, as_of).to_numpy(dtype=object if kind == CATEGORY else float)
+        at = 0
+        for p in of_kind:
+            p.parsed, at = typed_all[at : at + len(p.uniques) + 1], at + len(p.uniques) + 1
+    for p in out:
+        if p.kind == NUMBER:  # the numbers read above, blank cells NaN
+            p.parsed = np.append(p.parsed, np.nan)
+    return out
+
+
+def _by_column(values: np.ndarray, owner: np.ndarray, keep: np.ndarray, columns: list[int]) -> np.ndarray | None:
+    """Mask of the distinct values (``keep`` among them) that belong to ``columns``, or None if none."""
+    if not columns:
+        return None
+    mask = np.isin(owner, columns) & keep
+    return mask if mask.any() else None
+
+
+def _plain_verdicts(parsed: list[_Parsed], positions: list[int], fit_pos: np.ndarray) -> dict[int, tuple]:
+    """Numbers, dates and yes/no columns judged together on one float block: constant, id-like, or a
+    feature (kind, fill, has_missing) with the rows whose cell is not a number."""
+    values = np.column_stack([p.parsed[p.codes] for p in parsed]).astype(float)
+    train = values[fit_pos]
+    present = ~np.isnan(train)
+    n_filled = present.sum(axis=0)
+    ordered = np.sort(train, axis=0)  # NaN last
+    distinct = ((np.diff(ordered, axis=0) != 0) & ~np.isnan(ordered[1:])).sum(axis=0) + (n_filled > 0)
+    whole = np.where(present, train == np.floor(train), True).all(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column blank on every training row: no median
+        medians = np.nanmedian(train, axis=0) if len(train) else np.full(len(parsed), np.nan)
+    ones, zeros = (train == 1).sum(axis=0), (train == 0).sum(axis=0)
+    missing = np.isnan(values).any(axis=0)
+    out = {}
+    for i, (p, j) in enumerate(zip(parsed, positions)):
+        if distinct[i] <= 1:
+            out[j] = (None, _CONSTANT, _NO_ROWS)
+            continue
+        if p.kind == NUMBER and n_filled[i] >= 20 and distinct[i] == n_filled[i] and whole[i]:
+            out[j] = (None, _ID_LIKE, _NO_ROWS)
+            continue
+        bad_rows = _NO_ROWS
+        if p.kind == NUMBER:
+            bad = np.append(np.isnan(p.parsed[:-1]) & ~p.blank, False)
+            bad_rows = np.flatnonzero(bad[p.codes])[:20]
+        fill = float(medians[i]) if p.kind != BOOLEAN else (1.0 if ones[i] > zeros[i] else 0.0)
+        out[j] = ((p.kind, (), fill, bool(missing[i])), None, bad_rows)
+    return out
+
+
+def _category_verdict(p: _Parsed, fit_pos: np.ndarray) -> tuple:
+    """(feature fields or None, ignore reason) of a category column, from its training rows' levels."""
+    train = pd.Series(p.parsed[p.codes[fit_pos]], dtype=object)
+    filled = train[train != BLANK]
+    distinct = filled.nunique()
+    if distinct <= 1:
+        return None, _CONSTANT
+    if len(filled) >= 20 and distinct == len(filled):
+        return None, _ID_LIKE
+    counts = train.value_counts()
+    keep = counts[(counts >= max(10, 0.01 * len(train)))].index[:30].tolist()
+    if len(keep) == 0:
+        return None, ("每個值都太少見", "類別太分散，請合併成較少的類別")
+    rare = [str(v) for v in counts.index if v not in set(keep) and v != BLANK]
+    # OTHER is always a level: rare values now and values never seen in training share it
+    levels = tuple(str(v) for v in keep if v != OTHER) + (OTHER,)
+    return (CATEGORY, levels, 0.0, False, tuple(rare[:MAX_POOLED_KEPT]), len(rare) <= MAX_POOLED_KEPT), None
 
 
 def infer_kind(series: pd.Series) -> str | None:
     """The kind of a feature column from its non-blank cells, or None if all are blank.
 
     yes/no when every cell reads as 是/否 (incl. 1/0); number when ≥ 95% are numbers; date when
-    ≥ 95% read as dates (and they are not plain numbers); otherwise a category.
+    ≥ 95% read as dates (and they are not plain numbers); otherwise a category. Each distinct value
+    is parsed once; shares are weighted by how many cells hold it.
 
     >>> [infer_kind(pd.Series(v)) for v in (["是", "否"], ["3", "4.5"], ["113/01/05", "2024-3-1"], ["藍領", "老闆"])]
     ['bool', 'number', 'date', 'category']
     """
-    codes, uniques = pd.factorize(pd.Series(series).astype(object), use_na_sentinel=True)
-    counts = np.bincount(codes[codes >= 0], minlength=len(uniques)).astype(float)
-    values = pd.Series(uniques.to_numpy(dtype=object), dtype=object)
-    filled = ~is_blank(values).to_numpy()
-    values, counts = values[filled].reset_index(drop=True), counts[filled]
-    if not len(values):
-        return None
-    # each distinct value is parsed once; shares are weighted by how many cells hold it
-    bools, bad = parse_bools(values)
-    if not bad.any() and bools.nunique() <= 2:
-        return BOOLEAN
-    if counts[_numbers(values).notna().to_numpy()].sum() >= 0.95 * counts.sum():
-        return NUMBER
-    dates, bad = parse_dates(values)
-    if counts[~bad.to_numpy()].sum() >= 0.95 * counts.sum():
-        return DATE
-    return CATEGORY
+    return _parse_columns([pd.Series(series)], pd.Timestamp("2000-01-01"))[0].kind
 
 
 def design_matrix(frame: pd.DataFrame, features: list[Feature], as_of: pd.Timestamp) -> tuple[pd.DataFrame, dict]:
@@ -262,7 +350,9 @@ def _numbers(series: pd.Series) -> pd.Series:
     [610000.0, 1200.0, 3.0, nan, nan]
     """
     obj = pd.Series(series).astype(object)
-    return parse_amounts(obj.where(~obj.map(lambda v: isinstance(v, bool)), None))[0].astype(float)
+    if pd.api.types.infer_dtype(obj, skipna=True) not in ("string", "empty", "floating", "integer"):
+        obj = obj.where(~obj.map(lambda v: isinstance(v, bool)), None)  # (text and numbers hold no bool)
+    return parse_amounts(obj)[0].astype(float)
 
 
 def leakage(X_typed: pd.DataFrame, y: pd.Series, features: list[Feature], random_state: int = 0) -> pd.DataFrame:
@@ -282,7 +372,7 @@ def univariate_auc(X_typed: pd.DataFrame, y: pd.Series, features: list[Feature],
     column of unique notes cannot look perfect by memorising itself. A feature with one value on
     these rows has no AUC and is left out. Returns 欄位 / 單獨預測 AUC in feature order.
     """
-    from sklearn.metrics import roc_auc_score
+    from scipy.stats import rankdata
     from sklearn.model_selection import StratifiedKFold
 
     y_arr = y.to_numpy(dtype=int)
@@ -292,22 +382,27 @@ def univariate_auc(X_typed: pd.DataFrame, y: pd.Series, features: list[Feature],
         )
     )
     prior = y_arr.mean()
+    buyers, others = int(y_arr.sum()), int(len(y_arr) - y_arr.sum())
     rows = []
-    for f in features:  # one AUC per column
-        values = X_typed[f.column]
-        if f.kind == CATEGORY:
-            codes = pd.Categorical(values.where(values.isin(f.levels), OTHER), categories=list(f.levels)).codes
-            score = np.empty(len(y_arr))
-            for fit, held in folds:  # out-of-fold level rates, shrunk toward the overall rate
-                n = np.bincount(codes[fit], minlength=len(f.levels))
-                buyers = np.bincount(codes[fit], weights=y_arr[fit], minlength=len(f.levels))
-                score[held] = ((buyers + 10 * prior) / (n + 10))[codes[held]]
-        else:
-            score = values.fillna(f.fill).to_numpy(dtype=float)
-        if np.unique(score).size < 2:
-            continue
-        auc = roc_auc_score(y_arr, score)
-        rows.append({"欄位": f.column, "單獨預測 AUC": float(max(auc, 1 - auc))})
+    block = max(1, 5_000_000 // max(1, len(y_arr)))  # a few million scores ranked at a time
+    for at in range(0, len(features), block):
+        chunk = features[at : at + block]
+        scores = np.empty((len(y_arr), len(chunk)))
+        for i, f in enumerate(chunk):  # each column's score; the AUCs below are one rank pass for the block
+            values = X_typed[f.column]
+            if f.kind == CATEGORY:
+                codes = pd.Categorical(values.where(values.isin(f.levels), OTHER), categories=list(f.levels)).codes
+                for fit, held in folds:  # out-of-fold level rates, shrunk toward the overall rate
+                    n = np.bincount(codes[fit], minlength=len(f.levels))
+                    bought = np.bincount(codes[fit], weights=y_arr[fit], minlength=len(f.levels))
+                    scores[held, i] = ((bought + 10 * prior) / (n + 10))[codes[held]]
+            else:
+                scores[:, i] = values.fillna(f.fill).to_numpy(dtype=float)
+        # AUC as the Mann–Whitney statistic: the buyers' mean rank (ties averaged, i.e. counted half)
+        ranks = rankdata(scores, axis=0)
+        auc = (ranks[y_arr == 1].sum(axis=0) - buyers * (buyers + 1) / 2) / (buyers * others)
+        usable = (scores.min(axis=0) < scores.max(axis=0)) if len(scores) else np.zeros(len(chunk), dtype=bool)
+        rows += [{"欄位": f.column, "單獨預測 AUC": float(max(a, 1 - a))} for f, a, ok in zip(chunk, auc, usable) if ok]
     return pd.DataFrame(rows, columns=["欄位", "單獨預測 AUC"])
 
 

@@ -8,8 +8,9 @@ for later; here they are kept, flagged 低頻/新客 and scored against the popu
 休眠客户的定义 gives the dormancy buckets (1/2/3/3+ months) and the five visit-rate classes;
 §四.3/§五.2 put high-value customers near silence first; the playbooks give the actions.
 
-The call priority (優先分數) is the chance the customer buys again within the 設定 horizon, from the
-customer-value models (:mod:`processor.analyse.value`, issue 12): measured on CDNOW it ranks returners
+The call priority (優先分數) is the chance the customer buys again within the 設定 horizon, weighted by
+the expected spend if they do (:func:`processor.analyse.value.priority_scores`), from the customer-value
+models (:mod:`processor.analyse.value`, issue 12): measured on CDNOW it ranks returners
 better than plain recency, which the seed's own rule of thumb (value × TrF) did not. TrF, S, the
 groups and the actions stay as the rep-facing explanation and playbook.
 """

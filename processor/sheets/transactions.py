@@ -131,7 +131,8 @@ def silence_sheet(
         hidden=(label["rank_ratio"],),
         comments={
             label["priority_rank"]: "1 = 最先打：高價值、還可能回來、又快要沉默的人排在前面",
-            label["priority"]: "100 × 消費金額百分位 × 仍是客戶的機率 × (1+TrF)÷2（種子 004 四.3、五.2）",
+            label["priority"]: "100 × 預期期間內會再買的機率 × (若再買的預期消費 ÷ 最高者)^γ；"
+            "機率與 γ 由顧客價值模型在這份紀錄的過去學得（見 客戶價值 與 結果說明）",
             label["visits"]: "有正數金額的不同購買日數（同一天買幾次算一次）",
             label["mean_interval"]: "相鄰兩次購買日相隔的天數（Ti）的平均",
             label["max_interval"]: "相鄰兩次購買日相隔的天數（Ti）最長的一次",

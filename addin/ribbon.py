@@ -19,10 +19,9 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 
-from processor.analyse.propensity import choose_label
 from processor.errors import UnusableInput
-from processor.models import ModelError, load_model, load_model_cached, model_path, train_model
-from processor.pipeline import analyse, in_words, list_to_train, not_produced, read_sheets
+from processor.models import ModelError, load_model, load_model_cached, model_path
+from processor.pipeline import analyse, in_words, not_produced, train_sheets
 from processor.read import schema
 from processor.read.workbook import RESULT_SHEETS_KEY, WORKBOOK_SUFFIXES
 from processor.sheets import templates
@@ -253,30 +252,20 @@ def insert_template(book: OpenWorkbook, kind_key: str) -> str:
 def train(book: OpenWorkbook) -> str:
     """訓練模型: train the purchase-probability model on the labelled rows of the 行銷名單 sheet
     and save it in the models folder under the name of its label column (e.g. 買A商品)."""
-    today = _today()
-    settings, parsed, _ = read_sheets(_input_sheets(book), today, progress=book.status)
-    sheet = list_to_train(parsed)
-    choice = choose_label(sheet) if sheet is not None else None
-    if choice is None or choice.column is None:
-        kind = schema.KINDS["campaign"]
-        raise UnusableInput(
-            f"找不到有結果欄的「{kind.label}」工作表",
-            f"訓練需要已知結果的客戶：在「{kind.field('label').label}」欄填 是/否（要預測的客戶留白）",
-        )
-    target = choice.header
-    name = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in str(target)).strip()[:80] or "model"
-    path, _ = train_model(
-        sheet,
-        target,
-        name,
-        settings=settings,
-        as_of=today,
+    done = train_sheets(
+        _input_sheets(book),
+        None,
+        None,
+        as_of=_today(),
         trained_at=pd.Timestamp.now().isoformat(timespec="seconds"),
         models_dir=models_dir(book),
         progress=book.status,
     )
+    if done.error is not None:
+        raise done.error
+    name = done.path.stem
     return (
-        f"已用「{sheet.sheet}」訓練模型「{name}」，存於 {path}；新名單按 購買機率 即用最新的模型評分，"
+        f"已用「{done.sheet}」訓練模型「{name}」，存於 {done.path}；新名單按 購買機率 即用最新的模型評分，"
         f'公式可用 =PL_PROB(表格, "{name}")'
     )
 

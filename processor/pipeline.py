@@ -377,6 +377,7 @@ class Training:
     report: Path
     settings: Settings
     error: UnusableInput | None = None
+    sheet: str = ""  # the campaign list it learnt from
 
 
 def list_to_train(parsed: list, target: str | None = None):
@@ -391,10 +392,25 @@ def list_to_train(parsed: list, target: str | None = None):
     return next((s for s in campaigns if propensity.choose_label(s).column is not None), campaigns[0])
 
 
-def train_file(
-    input_path: str | Path,
+def model_name(header) -> str:
+    """A saved model's default name: its known-result column's header (e.g. 買A商品), safe as a file name.
+
+    >>> model_name("買A商品/2024")
+    '買A商品_2024'
+    """
+    name = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in str(header)).strip()[:80]
+    return name or "model"
+
+
+def train_file(input_path: str | Path, target: str | None, name: str | None, **options) -> Training:
+    """``precision-list train``: :func:`train_sheets` on the sheets of a workbook or CSV."""
+    return train_sheets(read_input(Path(input_path)), target, name, **options)
+
+
+def train_sheets(
+    sheets: list,
     target: str | None,
-    name: str,
+    name: str | None,
     *,
     settings: Settings | None = None,
     as_of: pd.Timestamp,
@@ -402,12 +418,12 @@ def train_file(
     models_dir: str | Path | None = None,
     progress=lambda m: None,
 ) -> Training:
-    """``precision-list train``: read a workbook or CSV as ``score`` does (:func:`read_sheets`: its
-    設定 sheet over ``settings``, every sheet parsed and checked), train on its campaign list (the first one whose
-    label is found) and save the model; the file's 資料檢查 goes beside the model as
-    ``NAME.資料檢查.csv``, also when nothing could be trained."""
-    path = models.model_path(name, models_dir)
-    settings, parsed, problems = read_sheets(read_input(Path(input_path)), as_of, settings, progress)
+    """Train for every shell (the command line's ``train``, the ribbon's 訓練模型): read the sheets as
+    ``score`` does (:func:`read_sheets`: their 設定 sheet over ``settings``, every sheet parsed and
+    checked), train on the campaign list (the first one whose label is found) and save the model as
+    ``name`` (None: the known-result column's header, :func:`model_name`); the 資料檢查 goes beside the
+    model as ``NAME.資料檢查.csv``, also when nothing could be trained."""
+    settings, parsed, problems = read_sheets(sheets, as_of, settings, progress)
     sheet = list_to_train(parsed, target)
     if sheet is None:
         raise UnusableInput(
@@ -416,6 +432,9 @@ def train_file(
             en="no campaign list (a sheet with a customer id column) found",
             fix_en="the header row needs a customer id column (客戶編號, UID, 會員編號) and the target column",
         )
+    if name is None:
+        name = model_name(target if target is not None else propensity.choose_label(sheet).header)
+    path = models.model_path(name, models_dir)
     result = propensity.score_sheet(sheet, settings, as_of, target=target, progress=progress)
     problems += result.problems
     saved, error = None, None
@@ -436,7 +455,7 @@ def train_file(
     report.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(report, suffix=".tmp") as tmp:
         problems_frame(mask_problem_ids(problems)).to_csv(tmp, index=False, encoding="utf-8-sig")
-    return Training(saved, result, problems, report, settings, error)
+    return Training(saved, result, problems, report, settings, error, sheet.sheet)
 
 
 #: file names of the full per-customer tables written by ``score --out-dir`` (the sheets' names)

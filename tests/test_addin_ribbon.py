@@ -263,6 +263,15 @@ def test_train_saves_a_model_the_probability_formula_can_use(trained):
     assert out[0] == ["購買機率"] and all(0 <= r[0] <= 1 for r in out[1:]), out
 
 
+def test_train_goes_through_the_same_pipeline_as_the_command_line_and_leaves_its_data_check_beside_the_model(
+    trained,
+):
+    _, models, text = trained
+    (model,) = models.glob("*.skops")
+    report = model.with_name(f"{model.stem}.資料檢查.csv")
+    assert report.is_file() and f"「{model.stem}」" in text and "「行銷名單」" in text
+
+
 def test_propensity_scores_a_new_list_without_outcomes_with_the_newest_saved_model(demo_dir, trained, tmp_path):
     _, models, _ = trained
     book = _campaign_book(demo_dir, tmp_path, "新名單.xlsx", rows=300, labels=False)

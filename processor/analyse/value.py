@@ -537,6 +537,25 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
     if model.count is None:
         return Priority(None, fallback="沒有購買模型")
     names = tuple(f.name for f in model.candidates if f.converged)
+    features, labels, spends, lengths = priority_training(days, model, settings)
+    y = np.concatenate(labels) if labels else np.empty(0, dtype=bool)
+    if y.sum() < MIN_LABELS or (~y).sum() < MIN_LABELS:
+        return Priority(
+            None, fallback=f"可學習的再購紀錄不足（再購 {int(y.sum())}、未再購 {int((~y).sum())}，各需 {MIN_LABELS}）"
+        )
+    coefficients, intercept = _logistic(np.vstack(features), y)
+    columns = (2 * names.index(model.count.name), 2 * len(names))
+    gamma, selection = choose_spend_exponent(features, spends, columns)
+    return Priority(
+        coefficients, intercept, _feature_names(names), len(y), tuple(lengths), "", gamma, selection, columns
+    )
+
+
+def priority_training(days: PurchaseDays, model: ValueModel, settings: Settings = Settings()):
+    """The in-sample time splits :func:`fit_priority` learns from: per split, (features as of the cut, "bought in
+    (cut, as-of]", spend in (cut, as-of], the split's length in days) — four lists, one entry per usable split
+    (a split whose refit does not converge to the same models as ``model`` is left out)."""
+    names = tuple(f.name for f in model.candidates if f.converged)
     first_day = int(days.day.min())
     span = days.as_of_day - first_day
     rng = np.random.default_rng(settings.random_state)
@@ -568,17 +587,7 @@ def fit_priority(days: PurchaseDays, model: ValueModel, settings: Settings = Set
         spends.append(spent[codes])
         labels.append(spent[codes] > 0)
         lengths.append(h)
-    y = np.concatenate(labels) if labels else np.empty(0, dtype=bool)
-    if y.sum() < MIN_LABELS or (~y).sum() < MIN_LABELS:
-        return Priority(
-            None, fallback=f"可學習的再購紀錄不足（再購 {int(y.sum())}、未再購 {int((~y).sum())}，各需 {MIN_LABELS}）"
-        )
-    coefficients, intercept = _logistic(np.vstack(features), y)
-    columns = (2 * names.index(model.count.name), 2 * len(names))
-    gamma, selection = choose_spend_exponent(features, spends, columns)
-    return Priority(
-        coefficients, intercept, _feature_names(names), len(y), tuple(lengths), "", gamma, selection, columns
-    )
+    return features, labels, spends, lengths
 
 
 def _logistic(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:

@@ -216,7 +216,9 @@ def p_buy_models(calibration, model, features, log_spend, returned, spend) -> No
         "logistic, quadratic terms, C = 0.01": make_pipeline(
             StandardScaler(), PolynomialFeatures(2), StandardScaler(), logistic(0.01)
         ),
-        "logistic, splines (5 knots), C = 1": make_pipeline(StandardScaler(), SplineTransformer(n_knots=5), logistic(1)),
+        "logistic, splines (5 knots), C = 1": make_pipeline(
+            StandardScaler(), SplineTransformer(n_knots=5), logistic(1.0)
+        ),
         "gradient boosting (sklearn HGB)": HistGradientBoostingClassifier(learning_rate=0.05, random_state=0),
     }
     grid = (0.0, 0.2, 0.3, 0.4, 0.5)

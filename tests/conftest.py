@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
+# One BLAS thread per test process. The suite runs two processes on two cores (-n 2), and each would
+# otherwise start an OpenBLAS thread per core that spins while it waits: measured, the silence property
+# test took 8.2 s instead of 1.6 s and the whole run ~30% more CPU. Set before numpy is first imported
+# (here, in each process); services, CLIs and workers the tests start inherit it. An explicit setting wins.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
 import contextlib
 import hashlib
 import io
 import logging
-import os
 import shutil
 import subprocess
 import sys

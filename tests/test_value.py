@@ -132,11 +132,9 @@ def test_priority_learned_on_the_past_beats_plain_recency_on_a_synthetic_holdout
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
-    """One log scored from CSV, from .xlsx and through the drop folder."""
-    import os
-    import subprocess
-
-    from conftest import cli_path
+    """One log scored from CSV, from .xlsx and through the drop folder, by the command (in this process:
+    the command as a real process is tested in test_cli_score; the drop folder's worker is one all the same)."""
+    from conftest import cli_in_process
 
     folder = tmp_path_factory.mktemp("value")
     frame = _generate(1500, seed=8)[["客戶編號", "日期", "金額"]]
@@ -144,10 +142,9 @@ def scored(tmp_path_factory):
     csv = folder / "tx.csv"
     frame.to_csv(csv, index=False)
     xlsx = write_rows(folder / "tx.xlsx", {"交易": [list(frame.columns)] + frame.values.tolist()})
-    env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(ROOT))
 
     def cli(*args):
-        done = subprocess.run([*cli_path(), *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+        done = cli_in_process(*args)
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -38,6 +38,36 @@ hypothesis.settings.register_profile("suite", deadline=None)
 hypothesis.settings.load_profile("suite")
 
 
+#: Test files in the order xdist hands them out (pyproject: ``--dist loadfile --no-loadscope-reorder``: a whole
+#: file to one worker, the next file to whichever worker is free first). The longest start first, files that
+#: mostly wait (services' settle and lease periods, subprocesses, LibreOffice) alternating with files that
+#: compute, so one worker's waiting overlaps the other's computing; every other file follows in collection
+#: order. Idle seconds as last measured (``pytest --durations=0``) beside each: refresh when they change.
+FIRST = [
+    "tests/test_dropfolder_faults.py",  # waits, 50 s
+    "tests/test_propensity.py",  # computes, 40 s
+    "tests/test_dropfolder_service.py",  # waits, 55 s
+    "tests/test_read_limits.py",  # computes (a subprocess), 33 s
+    "tests/test_scale.py",  # waits on a Dask cluster, 30 s
+    "tests/test_cli_score.py",  # computes, 28 s
+    "tests/test_cli_terminal.py",  # waits on subprocesses, 10 s
+    "tests/test_addin_ribbon.py",  # computes, 25 s
+    "tests/test_read_pivot.py",  # LibreOffice and a service, 8 s
+    "tests/test_addin_udfs.py",  # computes, 15 s
+    "tests/test_dropfolder_limits.py",  # waits, 7 s
+    "tests/test_value.py",  # computes, 12 s
+    "tests/test_addin_build.py",  # LibreOffice, 7 s
+    "tests/test_silence.py",  # computes, 10 s
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files of :data:`FIRST` first, in its order; the rest as collected (a stable sort: each file's
+    tests keep their order, and a module's fixtures are made once)."""
+    rank = {path: i for i, path in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(FIRST)))
+
+
 def cli_path() -> list[str]:
     """The installed console script if present (as a user runs it), else the module."""
     script = Path(sys.executable).with_name("precision-list")

@@ -287,3 +287,12 @@ def test_spend_weight_is_not_allowed_to_rank_returners_below_plain_recency_in_sa
     gamma, table = value.choose_spend_exponent(features, spends, (0, 2))
     assert table[-1][2] > table[0][2]  # weighting by spend would have held more of the later spend …
     assert gamma == 0  # … but every γ > 0 ranks returners below recency on the held splits
+
+
+def test_the_models_fitted_side_by_side_on_two_threads_are_the_ones_fitted_one_after_the_other(monkeypatch):
+    stats = value.customer_statistics(_canonical(_generate(20_000, seed=5)), "2025-12-31")
+    monkeypatch.setattr(value, "PARALLEL_FIT", 10**12)
+    one_by_one = value.fit_value_model(stats).summary()
+    monkeypatch.setattr(value, "PARALLEL_FIT", 0)
+    side_by_side = value.fit_value_model(stats).summary()
+    assert side_by_side == one_by_one and one_by_one["count"]["params"]

@@ -25,6 +25,8 @@ and says so in ``ValueModel.fallback`` — the sheet prints it; nothing is silen
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -296,12 +298,13 @@ def fit_value_model(stats: pd.DataFrame, settings: Settings = Settings(), standa
         )
         return ValueModel(None, None, fallback=f"{why}，無法估計購買模型：改用經驗規則（見說明）", **base)
     x, t_x, T, count, _ = btyd.compress(stats["x"], stats["t_x"], stats["T"])
-    candidates = (
-        btyd.fit_bgnbd(x, t_x, T, count, standard_errors),
-        btyd.fit_pareto_nbd(x, t_x, T, count, standard_errors),
-    )
+    with _beside(len(x) >= PARALLEL_FIT) as run:  # the three fits are independent: two cores when it pays
+        pareto = run(btyd.fit_pareto_nbd, x, t_x, T, count, standard_errors)
+        bgnbd = run(btyd.fit_bgnbd, x, t_x, T, count, standard_errors)
+        gamma_gamma = run(btyd.fit_gamma_gamma, stats["x"], stats["repeat_spend"], standard_errors=standard_errors)
+    candidates = (bgnbd.result(), pareto.result())
     chosen, choice = choose_model(candidates)
-    spend = btyd.fit_gamma_gamma(stats["x"], stats["repeat_spend"], standard_errors=standard_errors)
+    spend = gamma_gamma.result()
     checks = list(_checks(stats, spend))
     if chosen is None:
         reasons = "；".join(f"{f.name}: {f.message}" for f in candidates)
@@ -317,6 +320,29 @@ def fit_value_model(stats: pd.DataFrame, settings: Settings = Settings(), standa
     return ValueModel(
         chosen, spend if spend.converged and spend.params["q"] > 1 else None, candidates, choice, tuple(checks), **base
     )
+
+
+PARALLEL_FIT = 100_000  # distinct triples from which the count and spend models are fitted on two threads
+
+
+@contextmanager
+def _beside(parallel: bool):
+    """``run(fn, *args)`` → a future of ``fn(*args)``: with ``parallel`` on a second thread beside this one (the fits
+    are numpy/scipy ufuncs over arrays, which release the GIL: Pareto/NBD on one core, BG/NBD then Gamma-Gamma on
+    the other), else right here. The results are the same either way: each fit is deterministic and shares nothing."""
+    if not parallel:
+        yield lambda fn, *args, **kw: _Done(fn(*args, **kw))
+        return
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="value-fit") as pool:
+        yield lambda fn, *args, **kw: pool.submit(fn, *args, **kw)
+
+
+@dataclass(frozen=True)
+class _Done:
+    value: object
+
+    def result(self):
+        return self.value
 
 
 def choose_model(candidates) -> tuple[btyd.Fit | None, str]:

@@ -73,14 +73,17 @@ def clean_transactions(
     problems = dated + _id_variants(codes, used, sheets, rows) + money
 
     # optional columns only when they hold something (a parsed sheet carries every schema field, NA if absent)
-    keep = ["customer_id", "date", "amount"] + [
-        k for k in ("margin", "cost", "product") if k in t.columns and t[k].notna().any()
-    ]
-    clean = t.loc[used, keep].copy()
-    # categorical ids: the normalised id once per customer, and the tables need not hash them again
-    clean["customer_id"] = pd.Categorical.from_codes(customer[used], codes.customers.astype(str))
-    clean["date"] = dates[used].to_numpy()
-    clean["amount"] = amount[used].to_numpy(dtype=float)
+    optional = [k for k in ("margin", "cost", "product") if k in t.columns and t[k].notna().any()]
+    clean = pd.DataFrame(
+        {
+            # categorical ids: the normalised id once per customer, and the tables need not hash them again
+            "customer_id": pd.Categorical.from_codes(customer[used], codes.customers.astype(str)),
+            "date": dates[used].to_numpy(),
+            "amount": amount[used].to_numpy(dtype=float),
+            **{k: t[k].array[used] for k in optional},  # (the raw id, date and amount columns are not copied)
+        },
+        index=t.index[used],
+    )
     problems += _no_purchase(customer[used], a[used], codes.customers, str(sheets[0]) if len(sheets) else sheet)
     return clean, problems
 

@@ -68,7 +68,15 @@ def lifetimes_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def product_path(path: Path) -> dict:
-    """What ``precision-list score`` does, step by step, in this (fresh) process."""
+    """What ``precision-list score`` does, step by step, in this (fresh) process (pipeline.score_file's steps,
+    inside the allocator setting it scores a workbook in)."""
+    from processor.allocator import reuse_freed_memory
+
+    with reuse_freed_memory():
+        return _product_steps(path)
+
+
+def _product_steps(path: Path) -> dict:
     from processor.pipeline import analyse
     from processor.read.workbook import read_input
     from processor.sheets.report import render

@@ -213,9 +213,11 @@ def customer_value(
     days = purchase_days(transactions, as_of)
     stats = statistics_of(days)
     model = fit_value_model(stats, settings)
-    priority = fit_priority(days, model, settings)
-    scores = priority_scores(priority, stats, model, horizon)
-    return CustomerValue(stats, model, priority, scores, value_table(stats, model, horizon, settings), horizon)
+    with _beside(len(stats) >= PARALLEL_FIT) as run:  # the table and the priority each need only the model
+        table = run(value_table, stats, model, horizon, settings)
+        priority = fit_priority(days, model, settings)
+        scores = priority_scores(priority, stats, model, horizon)
+    return CustomerValue(stats, model, priority, scores, table.result(), horizon)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,14 +324,15 @@ def fit_value_model(stats: pd.DataFrame, settings: Settings = Settings(), standa
     )
 
 
-PARALLEL_FIT = 100_000  # distinct triples from which the count and spend models are fitted on two threads
+PARALLEL_FIT = 100_000  # distinct triples (customers) from which the models are fitted (the table made) on two threads
 
 
 @contextmanager
 def _beside(parallel: bool):
     """``run(fn, *args)`` → a future of ``fn(*args)``: with ``parallel`` on a second thread beside this one (the fits
-    are numpy/scipy ufuncs over arrays, which release the GIL: Pareto/NBD on one core, BG/NBD then Gamma-Gamma on
-    the other), else right here. The results are the same either way: each fit is deterministic and shares nothing."""
+    and the value table are numpy/scipy ufuncs over arrays, which release the GIL: Pareto/NBD on one core, BG/NBD
+    then Gamma-Gamma on the other), else right here. The results are the same either way: each call is deterministic
+    and shares nothing it writes."""
     if not parallel:
         yield lambda fn, *args, **kw: _Done(fn(*args, **kw))
         return

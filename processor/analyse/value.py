@@ -301,10 +301,10 @@ def fit_value_model(stats: pd.DataFrame, settings: Settings = Settings(), standa
         return ValueModel(None, None, fallback=f"{why}，無法估計購買模型：改用經驗規則（見說明）", **base)
     x, t_x, T, count, _ = btyd.compress(stats["x"], stats["t_x"], stats["T"])
     with _beside(len(x) >= PARALLEL_FIT) as run:  # the three fits are independent: two cores when it pays
-        pareto = run(btyd.fit_pareto_nbd, x, t_x, T, count, standard_errors)
         bgnbd = run(btyd.fit_bgnbd, x, t_x, T, count, standard_errors)
         gamma_gamma = run(btyd.fit_gamma_gamma, stats["x"], stats["repeat_spend"], standard_errors=standard_errors)
-    candidates = (bgnbd.result(), pareto.result())
+        pareto = btyd.fit_pareto_nbd(x, t_x, T, count, standard_errors)  # the longest, here meanwhile
+    candidates = (bgnbd.result(), pareto)
     chosen, choice = choose_model(candidates)
     spend = gamma_gamma.result()
     checks = list(_checks(stats, spend))
@@ -329,14 +329,14 @@ PARALLEL_FIT = 100_000  # distinct triples (customers) from which the models are
 
 @contextmanager
 def _beside(parallel: bool):
-    """``run(fn, *args)`` → a future of ``fn(*args)``: with ``parallel`` on a second thread beside this one (the fits
-    and the value table are numpy/scipy ufuncs over arrays, which release the GIL: Pareto/NBD on one core, BG/NBD
-    then Gamma-Gamma on the other), else right here. The results are the same either way: each call is deterministic
-    and shares nothing it writes."""
+    """``run(fn, *args)`` → a future of ``fn(*args)``: with ``parallel`` on one second thread, in the order given, while
+    this thread does the longest part itself (the fits and the value table are numpy/scipy ufuncs over arrays, which
+    release the GIL: BG/NBD then Gamma-Gamma there while Pareto/NBD is fitted here), else right away. The results are
+    the same either way: each call is deterministic and shares nothing it writes."""
     if not parallel:
         yield lambda fn, *args, **kw: _Done(fn(*args, **kw))
         return
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="value-fit") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="value-beside") as pool:
         yield lambda fn, *args, **kw: pool.submit(fn, *args, **kw)
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from processor.errors import WARNING, Problem, UnusableInput, step
 from processor.read.schema import normalise_header
-from processor.read.values import parse_number_scalar
 
 
 def _f(
@@ -162,6 +161,10 @@ LABEL_TO_NAME = {label: f.name for f in fields(Settings) for label in (f.metadat
 
 def _coerce(name: str, raw) -> object:
     """Coerce a raw value (from a cell or the TOML file) to the field's type; ValueError if not."""
+    # the reps' number spellings (2,500 / 3萬): values imports pandas, which a service worker loads only
+    # with its scorer, so the vocabulary itself stays standard library (docs/architecture.md)
+    from processor.read.values import parse_number_scalar
+
     default = FIELDS[name].default
     choices = FIELDS[name].metadata["choices"]
     if choices is not None:

@@ -144,7 +144,7 @@ def followup_rows(n: int, shared: dict | None = None, start: int = 2) -> Iterabl
     """``n`` synthetic follow-up rows (姓名, 日期, 方式, 結果) below a header row at row 1."""
     yield row(1, ["姓名", "日期", "方式", "結果"], shared=shared)
     ways = ["電話", "Line", "見面"]
-    for i in range(n):
+    for i in range(min(n, 5000)):  # every text appears by row 5,000: the shared strings get their order here
         r = start + i
         yield (
             f'<row r="{r}">'
@@ -153,4 +153,23 @@ def followup_rows(n: int, shared: dict | None = None, start: int = 2) -> Iterabl
             + cell(f"C{r}", ways[i % 3], shared=shared)
             + cell(f"D{r}", "未接" if i % 2 else "有興趣", shared=shared)
             + "</row>"
+        )
+    if n <= 5000:
+        return
+    # the same XML, one f-string a row (a million rows: ~3 s less than cell() per cell)
+    if shared is None:
+        a = [f"<is><t>客戶{k:04d}</t></is></c>" for k in range(5000)]
+        c = [f"<is><t>{w}</t></is></c>" for w in ways]
+        d = ["<is><t>有興趣</t></is></c>", "<is><t>未接</t></is></c>"]
+        kind = ' t="inlineStr">'
+    else:
+        a = [f"<v>{shared[f'客戶{k:04d}']}</v></c>" for k in range(5000)]
+        c = [f"<v>{shared[w]}</v></c>" for w in ways]
+        d = [f"<v>{shared['有興趣']}</v></c>", f"<v>{shared['未接']}</v></c>"]
+        kind = ' t="s">'
+    for i in range(5000, n):
+        r = start + i
+        yield (
+            f'<row r="{r}"><c r="A{r}"{kind}{a[i % 5000]}<c r="B{r}" s="2"><v>{45000 + i % 700}</v></c>'
+            f'<c r="C{r}"{kind}{c[i % 3]}<c r="D{r}"{kind}{d[i % 2]}</row>'
         )

@@ -70,6 +70,29 @@ def stand_in_slow(input_path, output_path, **kwargs):
     return result
 
 
+def _wait_for_gate() -> None:
+    """Until the file named by DROPFOLDER_TEST_GATE exists (at most two minutes): the test opens the gate
+    once it has done what must happen while a file is in hand, however slow a loaded machine is."""
+    gate = os.environ.get("DROPFOLDER_TEST_GATE")
+    deadline = time.monotonic() + 120
+    while gate and not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def gated(input_path, output_path, **kwargs):
+    """The real scorer, then a wait for the test's gate (:func:`_wait_for_gate`)."""
+    result = _real(input_path, output_path, **kwargs)
+    _wait_for_gate()
+    return result
+
+
+def stand_in_gated(input_path, output_path, **kwargs):
+    """:func:`stand_in`, then a wait for the test's gate (:func:`_wait_for_gate`)."""
+    result = stand_in(input_path, output_path, **kwargs)
+    _wait_for_gate()
+    return result
+
+
 def explode_on_boom(input_path, output_path, **kwargs):
     """The real scorer, except that a file with "boom" in its name makes it raise (fault #9)."""
     if "boom" in Path(input_path).name:

@@ -42,6 +42,9 @@ from dropfolder_kit import (
     xlsx_bytes,
 )
 
+#: the fast stand-in scorer, for tests of what the service does with files (see tests/dropfolder_scorers.py)
+STAND_IN = "tests.dropfolder_scorers:stand_in"
+
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -295,7 +298,9 @@ def _as_service_user() -> tuple[str | None, str]:
 
 
 def test_an_unwritable_outbox_or_inbox_is_retried_never_blamed_on_the_input(tmp_path):
-    """Issue test 6a, matrix 10 and 13: permission errors on outbox/ and on the claim rename."""
+    """Issue test 6a, matrix 10 and 13: permission errors on outbox/ and on the claim rename.
+
+    The service's retries, not scoring: the stand-in scorer (a valid workbook naming its input)."""
     user, python = _as_service_user()
     base = Path(tempfile.mkdtemp(prefix="df-perm-", dir="/tmp"))
     try:
@@ -303,7 +308,7 @@ def test_an_unwritable_outbox_or_inbox_is_retried_never_blamed_on_the_input(tmp_
         if user:
             os.chown(base, int(user), int(user))
         root = base / "root"
-        config = write_config(base / "c.toml")
+        config = write_config(base / "c.toml", scorer=STAND_IN)
         os.chmod(config, 0o644)
         with ServiceProcess(root, config=config, user=user, log=base / "service.log", python=python) as service:
             wait_until(lambda: (root / "outbox").is_dir() and service.events("watch_armed"), 30, message="start")
@@ -356,13 +361,15 @@ def _can_mount_tmpfs() -> str | None:
 
 
 def test_a_full_disk_under_outbox_keeps_the_input_claimed_and_scores_it_once_space_returns(tmp_path):
-    """Issue test 6b, matrix 11: outbox/ on a 1 MiB tmpfs, filled to the last byte, then freed."""
+    """Issue test 6b, matrix 11: outbox/ on a 1 MiB tmpfs, filled to the last byte, then freed.
+
+    The service's retries, not scoring: the stand-in scorer, whose result names the input it came from."""
     reason = _can_mount_tmpfs()
     if reason:
         pytest.skip(reason)
     root = tmp_path / "root"
     (root / "outbox").mkdir(parents=True)
-    config = write_config(tmp_path / "c.toml")
+    config = write_config(tmp_path / "c.toml", scorer=STAND_IN)
     mount = f'mount -t tmpfs -o size=1m tmpfs "{root / "outbox"}" && exec "$0" "$@"'
     with ServiceProcess(root, config=config, wrap=["unshare", "-rm", "sh", "-c", mount]) as service:
         wait_until(lambda: service.events("watch_armed"), 30, message="start")
@@ -389,7 +396,7 @@ def test_a_full_disk_under_outbox_keeps_the_input_claimed_and_scores_it_once_spa
         wait_until(lambda: settled_everything(root, 1), 60, message="scored once space returns")
         kept = tmp_path / "result.xlsx"
         kept.write_bytes((outbox / "big.scored.xlsx").read_bytes())
-        assert is_valid_xlsx(kept)
+        assert is_valid_xlsx(kept) and stand_in_source(kept) == ("big.xlsx", _sha(data))
         assert [n for n in files(outbox)] == ["big.scored.xlsx"]
         assert not any((outbox / ".partial").iterdir()) if (outbox / ".partial").exists() else True
         assert service.stop() == 0

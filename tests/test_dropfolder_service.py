@@ -107,14 +107,16 @@ def test_a_csv_whose_writer_pauses_longer_than_the_quiet_period_is_rescored_whol
     """B1, matrix 1: the writer goes on writing into the file after it was claimed (same inode).
 
     The service checks the claimed file after scoring; a changed file's result is thrown away and
-    the file waits in its claim until it is quiet again. The scorer here sleeps 3 s after
-    scoring, so the rest of the file lands while it is being scored.
+    the file waits in its claim until it is quiet again. The scorer here waits after scoring until the
+    test opens its gate, which it does once the rest of the file has landed: so it lands while the
+    file is in hand (before, a fixed 3 s pause).
     """
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml", scorer="tests.dropfolder_scorers:slow")
+    config = write_config(tmp_path / "c.toml", scorer="tests.dropfolder_scorers:gated")
+    gate = tmp_path / "gate"
     table = csv_bytes(3000, 3)
     half = table.rfind(b"\n", 0, len(table) // 2) + 1
-    with ServiceProcess(root, config=config, env={"DROPFOLDER_TEST_SLOW": "3.0"}) as service:
+    with ServiceProcess(root, config=config, env={"DROPFOLDER_TEST_GATE": str(gate)}) as service:
         wait_until(lambda: (root / "inbox").is_dir(), 20, message="inbox/ created")
         with open(root / "inbox" / "paused.csv", "wb") as csv:
             csv.write(table[:half])
@@ -123,6 +125,7 @@ def test_a_csv_whose_writer_pauses_longer_than_the_quiet_period_is_rescored_whol
             csv.write(table[half:])
             csv.flush()
             last_byte = time.time()
+        gate.touch()
         wait_until(lambda: settled_everything(root, 1), 90, message="paused.csv archived")
         events = service.events()
     assert [e["event"] for e in events if e["event"] == "changed"], "the change after the claim was noticed"
@@ -393,15 +396,20 @@ def test_archive_failed_and_outbox_deleted_while_running_are_created_again(tmp_p
 
 
 def test_sigterm_mid_file_finishes_the_file_in_hand_then_exits_cleanly(tmp_path):
-    """Matrix 16: a clean stop never abandons a half-scored file, and status no longer lists the service."""
+    """Matrix 16: a clean stop never abandons a half-scored file, and status no longer lists the service.
+
+    The scorer holds the file until the test opens its gate, after the service said it is stopping."""
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml", scorer=STAND_IN + "_slow")
-    with ServiceProcess(root, config=config, env={"DROPFOLDER_TEST_SLOW": "2.0"}) as service:
+    config = write_config(tmp_path / "c.toml", scorer=STAND_IN + "_gated")
+    gate = tmp_path / "gate"
+    with ServiceProcess(root, config=config, env={"DROPFOLDER_TEST_GATE": str(gate)}) as service:
         wait_until(lambda: (root / "inbox").is_dir(), 20, message="inbox/")
         drop(root, "long.csv", csv_bytes(30, 60))
         wait_until(lambda: service.events("claimed"), 30, message="claimed")
         running = run_cli("status", str(root)).stdout
         service.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: service.events("stopping"), 30, 0.02, message="stopping")
+        gate.touch()
         assert service.wait(60) == 0
     kinds = [e["event"] for e in service.events()]
     assert kinds.index("stopping") < kinds.index("archived") < kinds.index("stopped")

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import io
+
 import openpyxl
-from dropfolder_kit import ServiceProcess, drop, files, write_config, xlsx_bytes
+import pandas as pd
+from dropfolder_kit import ServiceProcess, drop, files, transactions, write_config, xlsx_bytes
 
 from addin.messages import CLI_REFERENCE
 from processor.errors import STEPS
@@ -21,8 +24,14 @@ def test_a_scored_workbook_and_a_refusal_from_the_drop_folder_name_no_command_li
     config = write_config(tmp_path / "c.toml")  # the default scorer: the real pipeline
     drop(root, "future.xlsx", xlsx_bytes(60, 3))  # purchases up to 2025-06, scored as of 2024-06-01
     drop(root, "unknown.csv", "甲欄,乙欄\n1,2\n".encode("utf-8-sig"))  # no sheet of a known kind
+    log = io.BytesIO()  # a transaction log (pipeline.score_log): its 摘要 says where the full tables are
+    frame = transactions(400, 4)
+    frame["日期"] = pd.to_datetime(frame["日期"])  # Parquet keeps the type: a date column holds dates
+    frame.to_parquet(log, index=False)
+    drop(root, "export.parquet", log.getvalue())
     assert ServiceProcess(root, "--once", "--as-of", "2024-06-01", config=config).wait(120) == 0
-    [result] = files(root / "outbox")
+    assert sorted(files(root / "outbox")) == ["export.scored.xlsx", "future.scored.xlsx"]
+    result = "future.scored.xlsx"
     check = openpyxl.load_workbook(root / "outbox" / result, read_only=True)["資料檢查"]
     texts = [str(c) for row in check.iter_rows(values_only=True) for c in row if c]
     assert any(IN_DROP_FOLDER["as_of"] in t for t in texts), "the future-date problem names the administrator"
@@ -31,3 +40,7 @@ def test_a_scored_workbook_and_a_refusal_from_the_drop_folder_name_no_command_li
     zh = report.split("What went wrong")[0]  # the English half is free text (fix_en), not worded by step yet
     assert IN_DROP_FOLDER["use_template_headers"] in report
     assert not CLI_REFERENCE.search(zh), zh
+    logged = openpyxl.load_workbook(root / "outbox" / "export.scored.xlsx", read_only=True)
+    texts = [str(c) for ws in logged.worksheets for row in ws.iter_rows(values_only=True) for c in row if c]
+    assert any(IN_DROP_FOLDER["full_tables"] in t for t in texts), "the log's summary names the administrator"
+    assert not [t for t in texts if CLI_REFERENCE.search(t)]

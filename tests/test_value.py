@@ -132,11 +132,9 @@ def test_priority_learned_on_the_past_beats_plain_recency_on_a_synthetic_holdout
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
-    """One log scored from CSV, from .xlsx and through the drop folder."""
-    import os
-    import subprocess
-
-    from conftest import cli_path
+    """One log scored from CSV, from .xlsx and through the drop folder, by the command (in this process:
+    the command as a real process is tested in test_cli_score; the drop folder's worker is one all the same)."""
+    from conftest import cli_in_process
 
     folder = tmp_path_factory.mktemp("value")
     frame = _generate(1500, seed=8)[["客戶編號", "日期", "金額"]]
@@ -144,10 +142,9 @@ def scored(tmp_path_factory):
     csv = folder / "tx.csv"
     frame.to_csv(csv, index=False)
     xlsx = write_rows(folder / "tx.xlsx", {"交易": [list(frame.columns)] + frame.values.tolist()})
-    env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(ROOT))
 
     def cli(*args):
-        done = subprocess.run([*cli_path(), *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+        done = cli_in_process(*args)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -287,3 +284,14 @@ def test_spend_weight_is_not_allowed_to_rank_returners_below_plain_recency_in_sa
     gamma, table = value.choose_spend_exponent(features, spends, (0, 2))
     assert table[-1][2] > table[0][2]  # weighting by spend would have held more of the later spend …
     assert gamma == 0  # … but every γ > 0 ranks returners below recency on the held splits
+
+
+def test_the_models_and_table_made_side_by_side_on_two_threads_are_the_ones_made_one_after_the_other(monkeypatch):
+    log = _canonical(_generate(20_000, seed=5))
+    monkeypatch.setattr(value, "PARALLEL_FIT", 10**12)
+    one_by_one = value.customer_value(log, "2025-12-31")
+    monkeypatch.setattr(value, "PARALLEL_FIT", 0)
+    side_by_side = value.customer_value(log, "2025-12-31")
+    assert side_by_side.model.summary() == one_by_one.model.summary() and one_by_one.model.summary()["count"]["params"]
+    pd.testing.assert_frame_equal(side_by_side.table, one_by_one.table)
+    assert np.array_equal(side_by_side.scores, one_by_one.scores) and one_by_one.priority.coefficients is not None

@@ -60,10 +60,10 @@ class Handler:
         self.identity: tuple | None = None  # set with the outcome "unsettled": the file's new identity
 
     # The scorer, the settings and the key they give are loaded with the first file to score, not when
-    # the worker starts: each imports pandas (~0.35 s), which a worker with nothing to do never needs.
+    # the worker starts: the real scorer imports pandas (~0.35 s), which a worker with nothing to do never needs.
 
     def _prepare(self) -> None:
-        """Load the scorer, the settings and their key (pandas with them) before a file is taken, so that
+        """Load the scorer, the settings and their key (the real scorer: pandas) before a file is taken, so that
         its claim and its ledger row follow each other at once (``status`` names the file in hand)."""
         self.scorer, self.config_key  # noqa: B018  cached: loaded by the first file only
 
@@ -74,7 +74,7 @@ class Handler:
     @cached_property
     def settings(self):
         """The config file's settings; None without one: exactly what `precision-list score` does."""
-        from processor.settings import load_config  # settings imports values, which imports pandas
+        from processor.settings import load_config
 
         return load_config(Path(self.o.config)) if self.o.config else None
 
@@ -225,11 +225,10 @@ class Handler:
             self.log("failed", file=row["name"], run=run_id, failed_as=row["failed_name"], outcome="failed")
 
     def _as_of(self) -> tuple:
-        """("today" for the scorer, its ISO date for the ledger): ``--as-of`` or the local date."""
-        import pandas as pd  # the scorer needs pandas anyway; keep the module import light
-
+        """("today" for the scorer, a :class:`datetime.date`, and its ISO date for the ledger): ``--as-of``
+        or the local date. The pipeline takes any day pandas reads; the worker itself needs no pandas."""
         day = date.fromisoformat(self.o.as_of) if self.o.as_of else date.today()
-        return pd.Timestamp(day), day.isoformat()
+        return day, day.isoformat()
 
     def _names(self, folder: Path) -> int:
         if folder not in self.name_max:
@@ -506,7 +505,7 @@ def config_key(settings, scorer: str) -> str:
     Part of the duplicate key (with the content hash and the as-of date): the same list dropped
     again on another day, or under another config, is scored again.
     """
-    from processor.settings import Settings  # settings imports values, which imports pandas
+    from processor.settings import Settings
 
     payload = json.dumps(
         {"settings": asdict(settings or Settings()), "scorer": scorer, "version": __version__},

@@ -295,3 +295,29 @@ def test_the_models_and_table_made_side_by_side_on_two_threads_are_the_ones_made
     assert side_by_side.model.summary() == one_by_one.model.summary() and one_by_one.model.summary()["count"]["params"]
     pd.testing.assert_frame_equal(side_by_side.table, one_by_one.table)
     assert np.array_equal(side_by_side.scores, one_by_one.scores) and one_by_one.priority.coefficients is not None
+
+
+def test_the_priority_learns_from_rows_whose_features_end_at_their_cut_and_whose_labels_come_after_it():
+    frame = _canonical(_generate(20_000, seed=5))
+    as_of = pd.Timestamp("2025-06-30")
+    frame = frame[frame["date"] <= as_of]
+    days = value.purchase_days(frame, as_of)
+    model = value.fit_value_model(value.statistics_of(days), standard_errors=False)
+    features, labels, spends, lengths = value.priority_training(days, model, Settings(horizon_days=184))
+    assert len(features) == len(labels) == len(spends) == len(lengths) >= 2
+    priority = value.fit_priority(days, model, Settings(horizon_days=184))
+    assert priority.trained_on == sum(len(y) for y in labels) and priority.splits == tuple(lengths)
+    # purchases after the shortest split's cut are dropped: that split's features stay, its labels change
+    h = min(lengths)
+    cut = pd.Timestamp(as_of) - pd.Timedelta(days=h)
+    before = set(frame.loc[(frame["date"] <= cut) & (frame["amount"] > 0), "customer_id"])
+    later = frame.loc[(frame["date"] > cut) & (frame["amount"] > 0), "customer_id"]
+    someone = later[later.isin(before)].iloc[0]  # known at the cut, bought after it
+    fewer = frame[~((frame["customer_id"] == someone) & (frame["date"] > cut))]
+    again = value.priority_training(value.purchase_days(fewer, as_of), model, Settings(horizon_days=184))
+    k = lengths.index(h)
+    assert again[3][k] == h
+    np.testing.assert_allclose(again[0][k], features[k])
+    assert again[1][k].sum() == labels[k].sum() - 1
+    for x, y, spend in zip(features, labels, spends):
+        assert x.shape[0] == len(y) == len(spend) and (y == (spend > 0)).all() and np.isfinite(x).all()

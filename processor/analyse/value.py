@@ -336,7 +336,11 @@ def _beside(parallel: bool):
     if not parallel:
         yield lambda fn, *args, **kw: _Done(fn(*args, **kw))
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="value-beside") as pool:
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread per thread, set and restored here around both: btyd._lbfgs's own limit, entered and left by the
+    # two threads in any order, then restores 1, never a stale value, and the process's setting comes back at the end
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(1, thread_name_prefix="value-beside") as pool:
         yield lambda fn, *args, **kw: pool.submit(fn, *args, **kw)
 
 

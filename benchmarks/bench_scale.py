@@ -178,27 +178,30 @@ def main(argv=None) -> None:
     rows_out = []
     for engine, n in runs:
         log = log_of(args.data, n)
+        load_before = os.getloadavg()[0]
         with tempfile.TemporaryDirectory(dir=args.data) as tmp:
             r = run_once(log, engine, Path(tmp))
+        r["load"] = (load_before, os.getloadavg()[0])  # the box is shared: say how busy it was
         peaks = ", ".join(f"{name} {rss / 1e9:.2f}" for name, rss in r["peaks"][:6])
         rows_out.append((engine, n, r))
         print(
             f"{engine:6s} {r['rows']:>11,} rows {r['customers']:>10,} customers  wall {r['wall']:7.1f} s  "
-            f"CPU {r['cpu']:7.1f} s  {r['rows'] / r['wall']:>10,.0f} rows/s  peak RSS GB: {peaks}",
+            f"CPU {r['cpu']:7.1f} s  {r['rows'] / r['wall']:>10,.0f} rows/s  peak RSS GB: {peaks}  "
+            f"load {r['load'][0]:.1f} → {r['load'][1]:.1f}",
             flush=True,
         )
         for at, message in r["marks"]:
             print(f"         {at:7.1f} s  {message}")
     print(
         "\nside by side (wall s, CPU s of every process, rows/s wall, rows per CPU s, largest process RSS GB, "
-        "wall s per M rows, CPU s per M rows):"
+        "wall s per M rows, CPU s per M rows, 1-min load average before → after):"
     )
     for engine, n, r in rows_out:
         per_m = r["rows"] / 1e6
         print(
             f"  {engine:6s} {n / 1e6:5.0f}M  {r['wall']:7.1f}  {r['cpu']:7.1f}  {r['rows'] / r['wall']:>10,.0f}  "
             f"{r['rows'] / r['cpu']:>10,.0f}  {r['peaks'][0][1] / 1e9:5.2f}  {r['wall'] / per_m:6.2f}  "
-            f"{r['cpu'] / per_m:6.2f}"
+            f"{r['cpu'] / per_m:6.2f}  {r['load'][0]:.1f} → {r['load'][1]:.1f}"
         )
 
 

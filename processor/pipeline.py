@@ -242,8 +242,8 @@ CHECK_SHEET = "資料檢查"
 
 
 def in_words(analysis: Analysis, words: dict[str, str]) -> Analysis:
-    """The analysis with the 資料檢查 texts and every sheet's lead line and notes naming steps in a shell's ``words``
-    (code → text, every key of :data:`processor.errors.STEPS`): Excel's buttons (``addin.messages``),
+    """The analysis with the 資料檢查 texts and each sheet's lead line and notes naming steps in a shell's
+    ``words`` (code → text, every key of :data:`processor.errors.STEPS`): Excel's buttons (``addin.messages``),
     the drop folder's administrator (``processor.service.words``)."""
     # only our own texts: 內容 and 工作表 are the rep's cells and sheet names, shown as they are
     ours = (PROBLEM_COLUMNS["problem"], PROBLEM_COLUMNS["fix"])

@@ -349,7 +349,8 @@ def budget(rows: int) -> None:
     )
     print(
         f"  read {p['read_s']:.1f} s, parse {p['parse_s']:.1f} s, analyse {p['analyse_s']:.1f} s, "
-        f"render {p['render_s']:.1f} s"
+        f"render {p['render_s']:.1f} s; main thread {p['main_thread_cpu_s']:.1f} s CPU (the rest ran beside it "
+        "on a second thread: about the wall time on an idle two-core machine)"
     )
     frame = read_log(path)
     frame = frame[frame["date"] <= pd.Timestamp(AS_OF)]

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from processor import models
+from processor.allocator import reuse_freed_memory
 from processor.analyse import propensity
 from processor.analyse import transactions as tx
 from processor.analyse.team import team_facts
@@ -301,6 +302,15 @@ def score_file(
     """
     if is_log(str(input_path)):  # a Parquet file or a folder (the drop folder, the ribbon): the log path
         return score_log(str(input_path), output_path, as_of=as_of, settings=settings, progress=progress, words=words)
+    with reuse_freed_memory():  # a 5M-row CSV: a third of the CPU went to faulting freed arrays in again
+        return _score_workbook(
+            input_path, output_path, as_of, settings, model, models_dir, progress, target, horizon_days, words
+        )
+
+
+def _score_workbook(
+    input_path, output_path, as_of, settings, model, models_dir, progress, target, horizon_days, words
+) -> dict:
     input_path = Path(input_path)
     output_path = Path(output_path) if output_path else default_output(input_path)
     if _same_file(output_path, input_path):

@@ -284,3 +284,14 @@ def test_spend_weight_is_not_allowed_to_rank_returners_below_plain_recency_in_sa
     gamma, table = value.choose_spend_exponent(features, spends, (0, 2))
     assert table[-1][2] > table[0][2]  # weighting by spend would have held more of the later spend …
     assert gamma == 0  # … but every γ > 0 ranks returners below recency on the held splits
+
+
+def test_the_models_and_table_made_side_by_side_on_two_threads_are_the_ones_made_one_after_the_other(monkeypatch):
+    log = _canonical(_generate(20_000, seed=5))
+    monkeypatch.setattr(value, "PARALLEL_FIT", 10**12)
+    one_by_one = value.customer_value(log, "2025-12-31")
+    monkeypatch.setattr(value, "PARALLEL_FIT", 0)
+    side_by_side = value.customer_value(log, "2025-12-31")
+    assert side_by_side.model.summary() == one_by_one.model.summary() and one_by_one.model.summary()["count"]["params"]
+    pd.testing.assert_frame_equal(side_by_side.table, one_by_one.table)
+    assert np.array_equal(side_by_side.scores, one_by_one.scores) and one_by_one.priority.coefficients is not None

@@ -260,3 +260,18 @@ def test_the_data_check_says_the_day_does_not_exist_for_115_11_31_and_76_2_29(ru
     assert "不存在" in check.loc["76/2/29", "問題"] and "不存在" in check.loc["115/11/31", "問題"]
     assert "2 月平年 28 天" in check.loc["76/2/29", "如何修正"]
     assert "不存在" not in check.loc["85/13/12", "問題"], "month 13 is a typo of another kind"
+
+
+_ID_CELLS = st.sampled_from(["A001", "a001 ", "Ａ００１", "B7", "", "  ", "x\ny"])
+
+
+@given(st.lists(st.one_of(st.none(), _ID_CELLS), max_size=40))
+def test_arrow_text_ids_get_the_same_codes_as_python_strings(cells):
+    from processor.read.values import IdCodes
+
+    arrow = IdCodes.of(pd.Series(cells, dtype="string[pyarrow]"))
+    python = IdCodes.of(pd.Series(cells, dtype=object))
+    assert arrow.row_spelling.tolist() == python.row_spelling.tolist()
+    assert arrow.spellings.tolist() == python.spellings.tolist()
+    assert arrow.row_customer.tolist() == python.row_customer.tolist()
+    assert arrow.customers.tolist() == python.customers.tolist()

@@ -158,11 +158,11 @@ def rfm_scores(base: pd.DataFrame, pct: np.ndarray | None = None) -> pd.DataFram
         out[key] = pct_scores(pct[:, j])
     out["rfm_score"] = (out["r_score"] * 100 + out["f_score"] * 10 + out["m_score"]).astype("Int64")
     r_high, f_high, m_high = high_low(out)
-    names = np.array([v[0] for v in RFM_SEGMENTS.values()], dtype=object)
     codes = np.array([_code(*k) for k in RFM_SEGMENTS])
-    order = np.empty(8, dtype=np.int64)
+    order = np.empty(8, dtype=np.int8)
     order[codes] = np.arange(8)
-    out["rfm_segment"] = names[order[_code(r_high, f_high, m_high)]]
+    # a category code per customer, not a string: a million customers share eight labels
+    out["rfm_segment"] = pd.Categorical.from_codes(order[_code(r_high, f_high, m_high)], SEGMENT_ORDER)
     return out
 
 
@@ -232,21 +232,29 @@ def value_matrix(frequency: pd.Series, average_ticket: pd.Series) -> pd.Series:
 
     優質型 (both high), 消費型 (ticket high, frequency low), 經常型 (frequency high), 不確定型.
     """
+    return pd.Series(np.asarray(value_matrix_labels(frequency, average_ticket), dtype=object), index=frequency.index)
+
+
+def value_matrix_labels(frequency: pd.Series, average_ticket: pd.Series) -> pd.Categorical:
+    """:func:`value_matrix` as a categorical (categories in :data:`VALUE_MATRIX`'s order)."""
     f = frequency.to_numpy(dtype=float)
     t = average_ticket.to_numpy(dtype=float)
     f_high, t_high = f > f.mean(), t > np.nanmean(t)
-    return pd.Series(_lookup(VALUE_MATRIX, f_high, t_high), index=frequency.index)
+    return _lookup(VALUE_MATRIX, f_high, t_high)
 
 
-def _lookup(table: dict, first, second) -> np.ndarray:
-    """``table[(first, second)]`` for boolean arrays, vectorised (the four cells in code order 0–3)."""
-    names = np.array([table[(bool(i // 2), bool(i % 2))] for i in range(4)], dtype=object)
-    return names[np.asarray(first, dtype=int) * 2 + np.asarray(second, dtype=int)]
+def _lookup(table: dict, first, second) -> pd.Categorical:
+    """``table[(first, second)]`` for boolean arrays, vectorised: a categorical whose categories are the
+    table's values in its order (cell ``first * 2 + second`` mapped to its category code)."""
+    cells = list(table)
+    position = np.array([cells.index((bool(i // 2), bool(i % 2))) for i in range(4)], dtype=np.int8)
+    codes = position[np.asarray(first, dtype=np.int8) * 2 + np.asarray(second, dtype=np.int8)]
+    return pd.Categorical.from_codes(codes, list(table.values()))
 
 
 def loyalty_quadrant(high_contribution, high_loyalty) -> np.ndarray:
     """Seed 004 四步走 step 1: 蜜蜂 (貢獻高 忠誠高), 蜻蜓 (貢獻高 忠誠低), 蝴蝶 (貢獻低 忠誠高), 螳螂."""
-    return _lookup(QUADRANT, high_contribution, high_loyalty)
+    return np.asarray(_lookup(QUADRANT, high_contribution, high_loyalty), dtype=object)
 
 
 def value_scores(rfm: pd.DataFrame, settings: Settings = Settings(), pct: np.ndarray | None = None) -> pd.Series:
@@ -274,8 +282,14 @@ def percentile_ranks(rfm: pd.DataFrame) -> np.ndarray:
 
 def value_tiers(score: pd.Series) -> pd.Series:
     """Seed 001 tiers: VIP客戶 > 80, 重要客戶 > 60, 普通客戶 > 40, else 小客戶."""
+    return pd.Series(np.asarray(value_tier_labels(score), dtype=object), index=score.index)
+
+
+def value_tier_labels(score: pd.Series) -> pd.Categorical:
+    """:func:`value_tiers` as a categorical (categories VIP客戶, 重要客戶, 普通客戶, 小客戶)."""
     s = score.to_numpy(dtype=float)
-    return pd.Series(np.select([s > 80, s > 60, s > 40], [t[1] for t in TIERS], SMALL_TIER), index=score.index)
+    codes = np.select([s > 80, s > 60, s > 40], [0, 1, 2], len(TIERS)).astype(np.int8)
+    return pd.Categorical.from_codes(codes, CATEGORIES["value_tier"])
 
 
 def cluster_customers(rfm: pd.DataFrame, random_state: int = 0) -> tuple[pd.Series, dict]:
@@ -362,15 +376,15 @@ def segment_table(silence: pd.DataFrame, settings: Settings = Settings()) -> tup
     pct = percentile_ranks(base)  # ranked once for the 1–5 scores and the value score
     out = rfm_scores(base, pct)
     out["average_ticket"] = out["monetary"] / out["frequency"]
-    out["abc_class"] = abc_classes(out["monetary"], settings).to_numpy()
-    out["value_matrix"] = value_matrix(out["frequency"], out["average_ticket"]).to_numpy()
+    # label columns as category codes throughout: a million customers share a handful of labels
+    abc = abc_codes(out["monetary"].to_numpy(dtype=float), settings)
+    out["abc_class"] = pd.Categorical.from_codes(abc, CATEGORIES["abc_class"])
+    out["value_matrix"] = value_matrix_labels(out["frequency"], out["average_ticket"])
     loyal = silence["visit_rate_class"].isin(["忠誠", "常規"]).to_numpy()
-    out["quadrant"] = loyalty_quadrant(np.isin(out["abc_class"].to_numpy(), ["A", "B"]), loyal)
+    out["quadrant"] = _lookup(QUADRANT, (abc == 0) | (abc == 1), loyal)
     out["value_score"] = value_scores(out, settings, pct)
-    out["value_tier"] = value_tiers(out["value_score"]).to_numpy()
+    out["value_tier"] = value_tier_labels(out["value_score"])
     out["cluster"], info = cluster_customers(out, settings.random_state)
-    for column, order in CATEGORIES.items():  # a million customers share a handful of labels
-        out[column] = pd.Categorical(out[column], categories=order)
     return out[list(SEGMENT_COLUMNS)].sort_values("value_score", ascending=False, kind="stable").reset_index(
         drop=True
     ), info

@@ -13,6 +13,7 @@ Rules, as stated to the user in 資料檢查 and the sheets' notes:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,14 +73,17 @@ def clean_transactions(
     problems = dated + _id_variants(codes, used, sheets, rows) + money
 
     # optional columns only when they hold something (a parsed sheet carries every schema field, NA if absent)
-    keep = ["customer_id", "date", "amount"] + [
-        k for k in ("margin", "cost", "product") if k in t.columns and t[k].notna().any()
-    ]
-    clean = t.loc[used, keep].copy()
-    # categorical ids: the normalised id once per customer, and the tables need not hash them again
-    clean["customer_id"] = pd.Categorical.from_codes(customer[used], codes.customers.astype(str))
-    clean["date"] = dates[used].to_numpy()
-    clean["amount"] = amount[used].to_numpy(dtype=float)
+    optional = [k for k in ("margin", "cost", "product") if k in t.columns and t[k].notna().any()]
+    clean = pd.DataFrame(
+        {
+            # categorical ids: the normalised id once per customer, and the tables need not hash them again
+            "customer_id": pd.Categorical.from_codes(customer[used], codes.customers.astype(str)),
+            "date": dates[used].to_numpy(),
+            "amount": amount[used].to_numpy(dtype=float),
+            **{k: t[k].array[used] for k in optional},  # (the raw id, date and amount columns are not copied)
+        },
+        index=t.index[used],
+    )
     problems += _no_purchase(customer[used], a[used], codes.customers, str(sheets[0]) if len(sheets) else sheet)
     return clean, problems
 
@@ -296,13 +300,25 @@ class CustomerResults:
 def customer_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambda m: None) -> CustomerResults:
     """客戶價值 first (its fitted model gives 沉默排名 its priority, issue 12), then 沉默排名 (seed 004)
     and 客戶分群 (seeds 001, 002, 004) of :func:`clean_transactions`' rows."""
-    progress("估計客戶價值模型")
-    value = val.customer_value(clean, as_of, settings)
-    progress("計算沉默排名")
-    silence = sil.silence_table(clean, as_of, settings, priority=value.scores)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="customer-results") as beside:
+        # 沉默排名's per-customer kernel does not need the value model: it runs on a second thread while the model is
+        # fitted (numpy sorts and the fits' ufuncs release the GIL), as does loading scikit-learn for the priority's
+        # logistic model and the segments' k-means. The same calls as sil.silence_table(clean, …, value.scores).
+        statistics = beside.submit(sil.customer_statistics, clean, as_of, settings)
+        beside.submit(_import_sklearn)
+        progress("估計客戶價值模型")
+        value = val.customer_value(clean, as_of, settings)
+        progress("計算沉默排名")
+        silence = sil.silence_from_statistics(*statistics.result(), as_of, settings, value.scores)
     progress("計算客戶分群")
     segments, info = seg.segment_table(silence, settings)
     return CustomerResults(value, silence, segments, info)
+
+
+def _import_sklearn() -> None:
+    import sklearn.cluster  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.metrics  # noqa: F401
 
 
 def silence_calls(silence: pd.DataFrame, rows: int, directory: pd.DataFrame | None, sheet: str):

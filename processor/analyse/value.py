@@ -25,6 +25,8 @@ and says so in ``ValueModel.fallback`` — the sheet prints it; nothing is silen
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -211,9 +213,11 @@ def customer_value(
     days = purchase_days(transactions, as_of)
     stats = statistics_of(days)
     model = fit_value_model(stats, settings)
-    priority = fit_priority(days, model, settings)
-    scores = priority_scores(priority, stats, model, horizon)
-    return CustomerValue(stats, model, priority, scores, value_table(stats, model, horizon, settings), horizon)
+    with _beside(len(stats) >= PARALLEL_FIT) as run:  # the table and the priority each need only the model
+        table = run(value_table, stats, model, horizon, settings)
+        priority = fit_priority(days, model, settings)
+        scores = priority_scores(priority, stats, model, horizon)
+    return CustomerValue(stats, model, priority, scores, table.result(), horizon)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,12 +300,13 @@ def fit_value_model(stats: pd.DataFrame, settings: Settings = Settings(), standa
         )
         return ValueModel(None, None, fallback=f"{why}，無法估計購買模型：改用經驗規則（見說明）", **base)
     x, t_x, T, count, _ = btyd.compress(stats["x"], stats["t_x"], stats["T"])
-    candidates = (
-        btyd.fit_bgnbd(x, t_x, T, count, standard_errors),
-        btyd.fit_pareto_nbd(x, t_x, T, count, standard_errors),
-    )
+    with _beside(len(x) >= PARALLEL_FIT) as run:  # the three fits are independent: two cores when it pays
+        bgnbd = run(btyd.fit_bgnbd, x, t_x, T, count, standard_errors)
+        gamma_gamma = run(btyd.fit_gamma_gamma, stats["x"], stats["repeat_spend"], standard_errors=standard_errors)
+        pareto = btyd.fit_pareto_nbd(x, t_x, T, count, standard_errors)  # the longest, here meanwhile
+    candidates = (bgnbd.result(), pareto)
     chosen, choice = choose_model(candidates)
-    spend = btyd.fit_gamma_gamma(stats["x"], stats["repeat_spend"], standard_errors=standard_errors)
+    spend = gamma_gamma.result()
     checks = list(_checks(stats, spend))
     if chosen is None:
         reasons = "；".join(f"{f.name}: {f.message}" for f in candidates)
@@ -317,6 +322,34 @@ def fit_value_model(stats: pd.DataFrame, settings: Settings = Settings(), standa
     return ValueModel(
         chosen, spend if spend.converged and spend.params["q"] > 1 else None, candidates, choice, tuple(checks), **base
     )
+
+
+PARALLEL_FIT = 100_000  # distinct triples (customers) from which the models are fitted (the table made) on two threads
+
+
+@contextmanager
+def _beside(parallel: bool):
+    """``run(fn, *args)`` → a future of ``fn(*args)``: with ``parallel`` on one second thread, in the order given, while
+    this thread does the longest part itself (the fits and the value table are numpy/scipy ufuncs over arrays, which
+    release the GIL: BG/NBD then Gamma-Gamma there while Pareto/NBD is fitted here), else right away. The results are
+    the same either way: each call is deterministic and shares nothing it writes."""
+    if not parallel:
+        yield lambda fn, *args, **kw: _Done(fn(*args, **kw))
+        return
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread per thread, set and restored here around both: btyd._lbfgs's own limit, entered and left by the
+    # two threads in any order, then restores 1, never a stale value, and the process's setting comes back at the end
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(1, thread_name_prefix="value-beside") as pool:
+        yield lambda fn, *args, **kw: pool.submit(fn, *args, **kw)
+
+
+@dataclass(frozen=True)
+class _Done:
+    value: object
+
+    def result(self):
+        return self.value
 
 
 def choose_model(candidates) -> tuple[btyd.Fit | None, str]:

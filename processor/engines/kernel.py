@@ -272,25 +272,24 @@ def finish(
     from processor.analyse.silence import silence_from_statistics
     from processor.analyse.transactions import no_purchase_problem
 
-    for p, (table, _) in zip(partials, values):
-        table["customer_id"] = p.statistics["customer_id"].to_numpy()[table["customer_id"].to_numpy()]
+    for p, (table, _) in zip(partials, values):  # ids stay Arrow strings: taken, never turned into Python objects
+        table["customer_id"] = p.statistics["customer_id"].array.take(table["customer_id"].to_numpy())
     statistics = (
         pd.concat([p.statistics for p in partials], ignore_index=True) if len(partials) > 1 else partials[0].statistics
     )
-    scores = np.concatenate([v[1] for v in values]) if values else np.empty(0)
+    scores = np.concatenate([v[1] for v in values]) if values else np.empty(0)  # aligned with ``statistics``
+    # 沉默排名 does not depend on the rows' order (it sorts by priority, ties by id hash); only 客戶價值's
+    # statistics come in id-hash order (fit_model's), so only the ids and scores are put in that order
     order = np.argsort(statistics["id_hash"].to_numpy(), kind="stable")
-    if not (order[1:] > order[:-1]).all():
-        statistics = statistics.take(order).reset_index(drop=True)
-        scores = scores[order]
     table = pd.concat([v[0] for v in values], ignore_index=True) if len(values) > 1 else values[0][0]
     # value_table's order (by CLV, ties in id-hash order) over every customer, and its tiers (ranks of CLV)
     table = table.take(np.lexsort((table.pop("_hash").to_numpy(), -table["clv"].to_numpy()))).reset_index(drop=True)
     table["value_tier"] = val.value_tiers(table["clv"].to_numpy())
     table.insert(0, "value_rank", np.arange(1, len(table) + 1))
     horizon = int(settings.horizon_days)
-    fitted.insert(0, "customer_id", statistics["customer_id"].to_numpy())
+    fitted.insert(0, "customer_id", statistics["customer_id"].array.take(order))
     priority = val.Priority(None, fallback=SUMMARY_ONLY)  # the learned blend needs every purchase day in one place
-    value = val.CustomerValue(fitted.drop(columns="id_hash"), model, priority, scores, table, horizon)
+    value = val.CustomerValue(fitted.drop(columns="id_hash"), model, priority, scores[order], table, horizon)
 
     length = max((len(p.pool) for p in partials), default=0)
     pool = np.zeros(length, dtype=np.int64)

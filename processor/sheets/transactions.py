@@ -27,10 +27,12 @@ def analyse_transactions(ctx: Context) -> Contribution | None:
     parsed = ctx.sheets.get("transactions", [])
     if not parsed:
         return None
-    frames = [s.frame.assign(_sheet=s.sheet) for s in parsed]
-    stacked = pd.concat(frames) if len(frames) > 1 else frames[0]
+    if len(parsed) > 1:  # each row's sheet in a column; one sheet is named once (no copy of a 5M-row log)
+        stacked, sheet = pd.concat([s.frame.assign(_sheet=s.sheet) for s in parsed]), tx.DEFAULT_SHEET
+    else:
+        stacked, sheet = parsed[0].frame, parsed[0].sheet
     ctx.progress(f"整理 {len(stacked):,} 筆交易")
-    clean, problems = tx.clean_transactions(stacked, ctx.as_of)
+    clean, problems = tx.clean_transactions(stacked, ctx.as_of, sheet=sheet)
     if clean.empty or not (clean["amount"] > 0).any():
         return Contribution(problems=problems, summary={"transactions": {"customers": 0}})
     directory = contact_directory(_stacked(ctx.sheets.get("contacts", [])))

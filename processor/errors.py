@@ -63,6 +63,18 @@ STEPS = {
 }
 
 
+#: The steps an English fix (``fix_en``) names, by the same codes, in the command line's words; the
+#: drop folder's ``.error.txt`` writes an English half too, in its own words (``service.words``).
+STEPS_EN = {
+    "train_or_models_dir": "train one with precision-list train, or check --models",
+    "train_or_models_env": "train it with precision-list train, or set --models / PRECISION_LIST_MODELS",
+    "use_template_headers": "use the column names of the templates written by `precision-list templates`",
+    "as_of_is_right": "the --as-of date",
+    "target_header": "--target takes a header exactly as it reads in the sheet",
+    "check_config": "check the path given to --config",
+}
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding about the input, addressed the way a rep finds it in Excel.
@@ -114,13 +126,14 @@ class UnusableInput(Exception):
         self.column = column
         super().__init__(f"{what}{'；' + fix if fix else ''}")
 
-    def worded(self, words: dict[str, str]) -> UnusableInput:
-        """The same problem (same class, same place) with its steps in a shell's words (see :func:`worded`)."""
+    def worded(self, words: dict[str, str], words_en: dict[str, str] | None = None) -> UnusableInput:
+        """The same problem (same class, same place) with its steps in a shell's words (see :func:`worded`),
+        and in its English words (``words_en``, by the codes of :data:`STEPS_EN`) when it has them."""
         return type(self)(
             worded(self.what, words),
             worded(self.fix, words),
-            en=self.en,
-            fix_en=self.fix_en,
+            en=worded(self.en, words_en, STEPS_EN) if words_en else self.en,
+            fix_en=worded(self.fix_en, words_en, STEPS_EN) if words_en else self.fix_en,
             sheet=self.sheet,
             row=self.row,
             column=self.column,
@@ -181,16 +194,21 @@ def step(code: str) -> str:
     return STEPS[code]
 
 
-def worded(text, words: dict[str, str]):
-    """``text`` with every step it names (:data:`STEPS`) in a shell's own ``words`` (code → text);
-    anything that is not text passes through.
+def step_en(code: str) -> str:
+    """The step ``code`` in English (see :data:`STEPS_EN`), as an English fix names it by default."""
+    return STEPS_EN[code]
+
+
+def worded(text, words: dict[str, str], steps: dict[str, str] = STEPS):
+    """``text`` with every step it names (:data:`STEPS`, or ``steps``: :data:`STEPS_EN` for English) in a
+    shell's own ``words`` (code → text); anything that is not text passes through.
 
     >>> worded("若日期打錯請修正；" + step("as_of"), {"as_of": "請改公式的 as_of"})
     '若日期打錯請修正；請改公式的 as_of'
     """
     if not isinstance(text, str):
         return text
-    for code, default in STEPS.items():
+    for code, default in steps.items():
         if default in text:
             text = text.replace(default, words[code])
     return text

@@ -57,7 +57,7 @@ from processor.analyse.propensity import (
     refit,
     score_sheet,
 )
-from processor.errors import UnusableInput, step
+from processor.errors import UnusableInput, step, step_en
 from processor.read.workbook import atomic_output
 from processor.settings import Settings
 
@@ -555,7 +555,7 @@ def load_model(path: str | Path) -> dict:
             f"找不到模型檔 {path}",
             step("train_or_models_dir"),
             en=f"model file {path} not found",
-            fix_en="train one with precision-list train, or check --models",
+            fix_en=step_en("train_or_models_dir"),
         )
     _check_archive(path)
     signature = verify_file(path, signing_key())
@@ -613,7 +613,7 @@ def load_model_cached(name_or_path: str | Path, models_dir: str | Path | None = 
             f"找不到模型「{name_or_path}」（{path}）",
             step("train_or_models_env"),
             en=f"model {str(name_or_path)!r} not found ({path})",
-            fix_en=f"train it with precision-list train, or set --models / {MODELS_ENV}",
+            fix_en=step_en("train_or_models_env"),
         ) from None
     key = str(path.resolve())
     hit = _CACHE.get(key)

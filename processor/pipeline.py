@@ -23,7 +23,7 @@ from processor.analyse import propensity
 from processor.analyse import transactions as tx
 from processor.analyse.team import team_facts
 from processor.engines import customer_tables
-from processor.errors import WARNING, Problem, UnusableInput, step, worded
+from processor.errors import WARNING, Problem, UnusableInput, step, step_en, worded
 from processor.privacy import mask_problem_ids
 from processor.read.logs import is_log, resolve_log
 from processor.read.parse import date_spellings, describe_unrecognised, detect_and_parse
@@ -243,8 +243,8 @@ CHECK_SHEET = "資料檢查"
 
 
 def in_words(analysis: Analysis, words: dict[str, str]) -> Analysis:
-    """The analysis with the 資料檢查 texts and every sheet's lead line and notes naming steps in a shell's ``words``
-    (code → text, every key of :data:`processor.errors.STEPS`): Excel's buttons (``addin.messages``),
+    """The analysis with the 資料檢查 texts and each sheet's lead line and notes naming steps in a shell's
+    ``words`` (code → text, every key of :data:`processor.errors.STEPS`): Excel's buttons (``addin.messages``),
     the drop folder's administrator (``processor.service.words``)."""
     # only our own texts: 內容 and 工作表 are the rep's cells and sheet names, shown as they are
     ours = (PROBLEM_COLUMNS["problem"], PROBLEM_COLUMNS["fix"])
@@ -349,8 +349,7 @@ def _score_workbook(
             step("use_template_headers") + "（標題列放在前 15 列內）",
             en="no sheet with recognisable headers (contacts, follow-ups, activities, transactions, "
             "campaign list or loan intake)",
-            fix_en="use the column names of the templates written by `precision-list templates` "
-            "(header row within the first 15 rows)",
+            fix_en=step_en("use_template_headers") + " (header row within the first 15 rows)",
         )
     if all(len(s.frame) == 0 for s in analysis.parsed):
         names = "、".join(s.sheet for s in analysis.parsed)
@@ -555,7 +554,7 @@ def score_log(
             f"{log.name} 沒有任何可用的購買紀錄（{tables.rows:,} 列都缺值、是退貨或 0 元、或晚於基準日）",
             "請確認 客戶編號、日期、金額 欄有資料，" + step("as_of_is_right"),
             en=f"{log.name} has no usable purchase ({tables.rows:,} rows)",
-            fix_en="check the customer id, date and amount columns and the --as-of date",
+            fix_en="check the customer id, date and amount columns and " + step_en("as_of_is_right"),
         )
     built = build_sheets(tables.silence, tables.segments, tables.info, as_of, settings, value=tables.value)
     problems = mask_problem_ids(tables.problems)

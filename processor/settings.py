@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from processor.errors import WARNING, Problem, UnusableInput, step
+from processor.errors import WARNING, Problem, UnusableInput, step, step_en
 from processor.read.schema import normalise_header
 
 
@@ -251,7 +251,7 @@ def load_config(path: Path | None) -> Settings:
             f"讀不到設定檔 {path}（{type(exc).__name__}）",
             step("check_config"),
             en=f"cannot read the config file {path} ({type(exc).__name__})",
-            fix_en="check the path given to --config",
+            fix_en=step_en("check_config"),
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise UnusableInput(

@@ -10,13 +10,14 @@ import pandas as pd
 from dropfolder_kit import ServiceProcess, drop, files, transactions, write_config, xlsx_bytes
 
 from addin.messages import CLI_REFERENCE
-from processor.errors import STEPS
-from processor.service.words import IN_DROP_FOLDER
+from processor.errors import STEPS, STEPS_EN
+from processor.service.words import IN_DROP_FOLDER, IN_DROP_FOLDER_EN
 
 
 def test_the_drop_folder_has_its_own_words_for_every_step_and_none_names_a_flag():
-    assert IN_DROP_FOLDER.keys() == STEPS.keys()
-    assert not [code for code, text in IN_DROP_FOLDER.items() if CLI_REFERENCE.search(text)]
+    assert IN_DROP_FOLDER.keys() == STEPS.keys() and IN_DROP_FOLDER_EN.keys() == STEPS_EN.keys()
+    assert not [code for code, text in {**IN_DROP_FOLDER, **IN_DROP_FOLDER_EN}.items() if CLI_REFERENCE.search(text)]
+    assert all(CLI_REFERENCE.search(text) for text in STEPS_EN.values()), "each English step names the command"
 
 
 def test_a_scored_workbook_and_a_refusal_from_the_drop_folder_name_no_command_line_step(tmp_path):
@@ -37,9 +38,8 @@ def test_a_scored_workbook_and_a_refusal_from_the_drop_folder_name_no_command_li
     assert any(IN_DROP_FOLDER["as_of"] in t for t in texts), "the future-date problem names the administrator"
     assert not [t for t in texts if CLI_REFERENCE.search(t)]
     report = (root / "failed" / "unknown.csv.error.txt").read_text(encoding="utf-8-sig")
-    zh = report.split("What went wrong")[0]  # the English half is free text (fix_en), not worded by step yet
-    assert IN_DROP_FOLDER["use_template_headers"] in report
-    assert not CLI_REFERENCE.search(zh), zh
+    assert IN_DROP_FOLDER["use_template_headers"] in report and IN_DROP_FOLDER_EN["use_template_headers"] in report
+    assert not CLI_REFERENCE.search(report), report  # neither the Chinese half nor the English one
     logged = openpyxl.load_workbook(root / "outbox" / "export.scored.xlsx", read_only=True)
     texts = [str(c) for ws in logged.worksheets for row in ws.iter_rows(values_only=True) for c in row if c]
     assert any(IN_DROP_FOLDER["full_tables"] in t for t in texts), "the log's summary names the administrator"

@@ -38,7 +38,7 @@ from processor.service.names import (
 from processor.service.options import DEFAULT_SCORER, Options, check_scorer, resolve_scorer
 from processor.service.reports import EventLog, describe_exception, error_report, internal_error, summary_line
 from processor.service.settle import path_identity
-from processor.service.words import IN_DROP_FOLDER
+from processor.service.words import IN_DROP_FOLDER, IN_DROP_FOLDER_EN
 
 
 class Handler:
@@ -323,7 +323,7 @@ class Handler:
                 self.log("scored", file=name, size=size, run=run_id, output=output, outcome="written before")
                 return self._archive(run_id, claim, name, started, ARCHIVED)
         except UnusableInput as exc:
-            exc = exc.worded(IN_DROP_FOLDER)  # a refusal names steps a rep at the shared folder can take
+            exc = exc.worded(IN_DROP_FOLDER, IN_DROP_FOLDER_EN)  # steps a rep at the shared folder can take
             return self._changed_or(run_id, name, path, before) or self._fail(run_id, claim, name, exc, started)
         except OSError as exc:  # outbox unwritable, disk full, share gone: not the input's fault
             if exc.errno == errno.ENAMETOOLONG:  # our result name is too long for this share: shorten it

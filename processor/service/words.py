@@ -35,3 +35,13 @@ IN_DROP_FOLDER = {
     "out_dir": "輸出資料夾",
     "memory_limit": "記憶體上限",
 }
+
+#: the English steps (:data:`processor.errors.STEPS_EN`) of a ``.error.txt``'s English half
+IN_DROP_FOLDER_EN = {
+    "train_or_models_dir": "ask the administrator to train a model and check the service's models folder",
+    "train_or_models_env": "ask the administrator to train a model and check the service's models folder",
+    "use_template_headers": "use the column names of the Precision List templates (ask the administrator for them)",
+    "as_of_is_right": "the as-of date the administrator set for the service",
+    "target_header": "name the column of known results 是否購買",
+    "check_config": "ask the administrator to check the service's config file",
+}

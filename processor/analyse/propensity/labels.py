@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from processor.errors import WARNING, Problem, UnusableInput, capped, step
+from processor.errors import WARNING, Problem, UnusableInput, capped, step, step_en
 from processor.read.schema import CAMPAIGN, LABEL_HEADER_PATTERNS, normalise_header
 from processor.read.values import is_blank, normalise_text, parse_bools
 
@@ -115,7 +115,7 @@ def choose_label(parsed, target: str | None = None, never: tuple[str, ...] = ())
             f"在工作表「{parsed.sheet}」找不到目標欄「{target}」",
             f"{step('target_header')}；這張表有：{shown}",
             en=f"target column {target!r} not found in sheet {parsed.sheet!r}",
-            fix_en="--target takes a header exactly as it reads in the sheet",
+            fix_en=step_en("target_header"),
             sheet=parsed.sheet,
             column=str(target),
         )

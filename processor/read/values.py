@@ -37,6 +37,11 @@ def name_key(names: pd.Series) -> pd.Series:
     >>> name_key(pd.Series(["王 小明", "王小明", "Ａmy", " "])).tolist()
     ['王小明', '王小明', 'amy', <NA>]
     """
+    if len(names) > 10_000 and pd.api.types.infer_dtype(names, skipna=True) == "string":
+        # a long column repeats its names: fold each distinct one once (strings only, so 1 and "1" never merge)
+        codes, uniques = pd.factorize(names, use_na_sentinel=True)
+        keys = name_key(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
+        return pd.Series(keys.array.take(codes, allow_fill=True), index=names.index, name=names.name)
     return normalise_text(names).str.replace(r"\s+", "", regex=True).str.lower().replace("", pd.NA)
 
 
@@ -222,7 +227,11 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     obj = series.astype(object)
     is_dt, is_num, _ = cell_types(obj)
     if is_dt.any():
-        out[is_dt] = pd.to_datetime(obj[is_dt].astype(object).map(pd.Timestamp), errors="coerce")
+        # a long column repeats its dates: each distinct cell value becomes a Timestamp once
+        codes, uniques = pd.factorize(obj[is_dt].astype(object))
+        distinct = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+        stamps = pd.to_datetime(distinct.map(pd.Timestamp), errors="coerce")
+        out[is_dt] = stamps.to_numpy()[codes]
     is_num = is_num & ~blank
     if is_num.any():
         num = pd.to_numeric(obj[is_num], errors="coerce")

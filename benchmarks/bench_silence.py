@@ -104,7 +104,7 @@ def _product_steps(path: Path) -> dict:
         "analyse_s": marks["tables"] - marks["parsed"],
         "render_s": marks["written"] - marks["tables"],
         # this (main) thread's CPU: about the wall time on an idle machine with a core free for the helper threads
-        # (plus any wait for one of their tasks; theirs are the shorter ones: see value._beside, customer_results)
+        # (plus any wait for one of their tasks; theirs are the shorter ones: see value.beside, customer_results)
         "main_thread_cpu_s": time.thread_time() - thread0,
         "tables_s": marks["tables"] - t0,
         "workbook_s": marks["written"] - t0,

@@ -13,7 +13,6 @@ Rules, as stated to the user in 資料檢查 and the sheets' notes:
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -300,12 +299,12 @@ class CustomerResults:
 def customer_results(clean: pd.DataFrame, as_of, settings: Settings, progress=lambda m: None) -> CustomerResults:
     """客戶價值 first (its fitted model gives 沉默排名 its priority, issue 12), then 沉默排名 (seed 004)
     and 客戶分群 (seeds 001, 002, 004) of :func:`clean_transactions`' rows."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="customer-results") as beside:
+    with val.beside(True) as run:
         # 沉默排名's per-customer kernel does not need the value model: it runs on a second thread while the model is
-        # fitted (numpy sorts and the fits' ufuncs release the GIL), as does loading scikit-learn for the priority's
+        # fitted (numpy sorts and the fits' ufuncs release the GIL), then loading scikit-learn for the priority's
         # logistic model and the segments' k-means. The same calls as sil.silence_table(clean, …, value.scores).
-        statistics = beside.submit(sil.customer_statistics, clean, as_of, settings)
-        beside.submit(_import_sklearn)
+        statistics = run(sil.customer_statistics, clean, as_of, settings)
+        run(_import_sklearn)
         progress("估計客戶價值模型")
         value = val.customer_value(clean, as_of, settings)
         progress("計算沉默排名")

@@ -213,7 +213,7 @@ def customer_value(
     days = purchase_days(transactions, as_of)
     stats = statistics_of(days)
     model = fit_value_model(stats, settings)
-    with _beside(len(stats) >= PARALLEL_FIT) as run:  # the table and the priority each need only the model
+    with beside(len(stats) >= PARALLEL_FIT) as run:  # the table and the priority each need only the model
         table = run(value_table, stats, model, horizon, settings)
         priority = fit_priority(days, model, settings)
         scores = priority_scores(priority, stats, model, horizon)
@@ -300,7 +300,7 @@ def fit_value_model(stats: pd.DataFrame, settings: Settings = Settings(), standa
         )
         return ValueModel(None, None, fallback=f"{why}，無法估計購買模型：改用經驗規則（見說明）", **base)
     x, t_x, T, count, _ = btyd.compress(stats["x"], stats["t_x"], stats["T"])
-    with _beside(len(x) >= PARALLEL_FIT) as run:  # the three fits are independent: two cores when it pays
+    with beside(len(x) >= PARALLEL_FIT) as run:  # the three fits are independent: two cores when it pays
         bgnbd = run(btyd.fit_bgnbd, x, t_x, T, count, standard_errors)
         gamma_gamma = run(btyd.fit_gamma_gamma, stats["x"], stats["repeat_spend"], standard_errors=standard_errors)
         pareto = btyd.fit_pareto_nbd(x, t_x, T, count, standard_errors)  # the longest, here meanwhile
@@ -328,11 +328,12 @@ PARALLEL_FIT = 100_000  # distinct triples (customers) from which the models are
 
 
 @contextmanager
-def _beside(parallel: bool):
+def beside(parallel: bool):
     """``run(fn, *args)`` → a future of ``fn(*args)``: with ``parallel`` on one second thread, in the order given, while
     this thread does the longest part itself (the fits and the value table are numpy/scipy ufuncs over arrays, which
     release the GIL: BG/NBD then Gamma-Gamma there while Pareto/NBD is fitted here), else right away. The results are
-    the same either way: each call is deterministic and shares nothing it writes."""
+    the same either way: each call is deterministic and shares nothing it writes. The one way the analysers use a
+    second core (also :func:`processor.analyse.transactions.customer_results`)."""
     if not parallel:
         yield lambda fn, *args, **kw: _Done(fn(*args, **kw))
         return

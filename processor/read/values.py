@@ -39,10 +39,21 @@ def name_key(names: pd.Series) -> pd.Series:
     """
     if len(names) > 10_000 and pd.api.types.infer_dtype(names, skipna=True) == "string":
         # a long column repeats its names: fold each distinct one once (strings only, so 1 and "1" never merge)
-        codes, uniques = pd.factorize(names, use_na_sentinel=True)
-        keys = name_key(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
-        return pd.Series(keys.array.take(codes, allow_fill=True), index=names.index, name=names.name)
+        return pd.Series(once_per_distinct(names, name_key), index=names.index, name=names.name)
     return normalise_text(names).str.replace(r"\s+", "", regex=True).str.lower().replace("", pd.NA)
+
+
+def once_per_distinct(series: pd.Series, convert):
+    """``convert`` of a column computed once per distinct value and taken back to every row (missing
+    rows: ``convert``'s missing value): a long column repeats its names and dates. ``convert`` takes and
+    returns a Series of the distinct values (object dtype), in order.
+
+    >>> once_per_distinct(pd.Series(["a", None, "a", "b"]), lambda d: d.str.upper()).tolist()
+    ['A', nan, 'A', 'B']
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    converted = convert(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
+    return converted.array.take(codes, allow_fill=True)
 
 
 def cell_types(obj: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -228,10 +239,8 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     is_dt, is_num, _ = cell_types(obj)
     if is_dt.any():
         # a long column repeats its dates: each distinct cell value becomes a Timestamp once
-        codes, uniques = pd.factorize(obj[is_dt].astype(object))
-        distinct = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
-        stamps = pd.to_datetime(distinct.map(pd.Timestamp), errors="coerce")
-        out[is_dt] = stamps.to_numpy()[codes]
+        stamps = once_per_distinct(obj[is_dt], lambda d: pd.to_datetime(d.map(pd.Timestamp), errors="coerce"))
+        out[is_dt] = np.asarray(stamps)
     is_num = is_num & ~blank
     if is_num.any():
         num = pd.to_numeric(obj[is_num], errors="coerce")

@@ -217,6 +217,42 @@ def test_rules_read_as_if_then_with_confidence_and_support(tmp_path):
     assert odds.loc["是否會員", "勝算比"] > 1 and odds.loc["是否會員", "說明"] == "是 vs 否"
 
 
+
+def test_the_pruned_tree_is_the_one_refitting_at_every_pruning_strength_would_choose(tmp_path):
+    # fit_tree grows each tree once and prunes it per strength; this is the direct method it replaces
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.tree import DecisionTreeClassifier
+
+    from processor.analyse.propensity.fit import fit_tree
+
+    settings = Settings()
+    frame = make_campaign(900)
+    features, _, _ = infer_features(frame, ["年齡", "職業", "是否會員", "上次聯絡"], "名單", AS_OF)
+    X, _ = design_matrix(frame, features, AS_OF)
+    y = frame["買A商品"].astype(int).to_numpy()
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    tree = fit_tree(X, y, settings, folds)
+
+    base = dict(criterion="gini", class_weight=propensity.class_weights(settings), max_depth=6, random_state=0)
+    base["min_samples_leaf"] = 10
+    path = DecisionTreeClassifier(**base).cost_complexity_pruning_path(X, y).ccp_alphas
+    alphas = np.unique(np.quantile(path[:-1], [0.0, 0.5, 0.75, 0.9, 0.97]))
+    margin, contact = settings.price - settings.cost, settings.contact_cost
+    profits = []
+    for alpha in alphas:
+        total = 0.0
+        for train, test in folds:
+            refit = DecisionTreeClassifier(**base, ccp_alpha=alpha).fit(X.iloc[train], y[train])
+            call = refit.predict(X.iloc[test]) == 1
+            total += y[test][call].sum() * margin - call.sum() * contact
+        profits.append(total)
+    assert len(alphas) > 1 and len(set(profits)) > 1  # the choice is a real one
+    alpha = alphas[np.flatnonzero(np.array(profits) == max(profits))[-1]]
+    direct = DecisionTreeClassifier(**base, ccp_alpha=float(alpha)).fit(X, y)
+    assert tree.get_params() == direct.get_params()
+    for table in ("feature", "threshold", "children_left", "children_right", "value", "n_node_samples"):
+        assert np.array_equal(getattr(tree.tree_, table), getattr(direct.tree_, table)), table
+
 # --------------------------------------------------------------------------- bad input
 
 

@@ -1,21 +1,22 @@
 """Work and memory follow the cells that hold data, never what a file declares (issue 14).
 
-Each crafted workbook (tests/crafted.py) is scored by the real command in its own process; the
-process's peak memory comes from the kernel (``os.wait4``), and each must answer — scored, or
+Each crafted workbook (tests/crafted.py) is scored by the command (``processor.cli.main``) in a
+process of its own, forked from one that imported it once (tests/forked_cli.py); the process's peak
+memory comes from the kernel (``os.wait4``, plus what it shared at the fork), and each must answer — scored, or
 refused in one line — well inside the limits below. The figures are printed (run with ``-s``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import AS_OF, REPO, cli_path
+from conftest import AS_OF, REPO
 
 from tests.crafted import cell, followup_rows, row, write_xlsx
 
@@ -31,36 +32,35 @@ def _score_bounded(path: Path, tmp_path: Path) -> tuple[int, list[str]]:
     return code, lines
 
 
-def _run_measured(path: Path, tmp_path: Path) -> tuple[int, list[str], float, float]:
-    """Like :func:`_score`, reaping the child with ``os.wait4`` so its own peak RSS is known."""
+@pytest.fixture(scope="module", autouse=True)
+def forked_cli():
+    """One ``python -m tests.forked_cli`` for the module: each score is a child forked from it, so the
+    eleven commands pay for the imports once (see tests/forked_cli.py)."""
+    global _forker
     env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "tests.forked_cli"]
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO
+    ) as _forker:
+        yield
+        _forker.stdin.close()
+
+
+def _run_measured(path: Path, tmp_path: Path) -> tuple[int, list[str], float, float]:
+    """``precision-list score PATH`` in a process of its own, with its wall time and peak memory."""
     err = tmp_path / "stderr.txt"
-    started = time.monotonic()
-    with open(err, "wb") as fh:
-        proc = subprocess.Popen(
-            [*cli_path(), "score", str(path), "-o", str(tmp_path / "out.xlsx"), "--as-of", AS_OF],
-            stdout=subprocess.DEVNULL,
-            stderr=fh,
-            env=env,
-        )
-        deadline = started + TIME_LIMIT_S * 2
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                os.wait4(proc.pid, 0)
-                pytest.fail(f"{path.name} still running after {TIME_LIMIT_S * 2} s")
-            time.sleep(0.05)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall, peak = time.monotonic() - started, usage.ru_maxrss / 1024
+    argv = ["score", str(path), "-o", str(tmp_path / "out.xlsx"), "--as-of", AS_OF]
+    _forker.stdin.write(json.dumps({"argv": argv, "stderr": str(err), "limit": TIME_LIMIT_S * 2}) + "\n")
+    _forker.stdin.flush()
+    ran = json.loads(_forker.stdout.readline())
+    if ran["wall"] > TIME_LIMIT_S * 2:
+        pytest.fail(f"{path.name} still running after {TIME_LIMIT_S * 2} s")
     lines = [line for line in err.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     print(
-        f"\n{path.name}: exit {proc.returncode}, {wall:.1f} s wall, {usage.ru_utime + usage.ru_stime:.1f} s CPU, "
-        f"{peak:.0f} MB peak; {lines[:1]}"
+        f"\n{path.name}: exit {ran['code']}, {ran['wall']:.1f} s wall, {ran['cpu']:.1f} s CPU, "
+        f"{ran['peak_mb']:.0f} MB peak; {lines[:1]}"
     )
-    return proc.returncode, lines, wall, peak
+    return ran["code"], lines, ran["wall"], ran["peak_mb"]
 
 
 def _table(shared=None):

@@ -540,6 +540,25 @@ def _check_archive(path: Path) -> None:
         ) from None
 
 
+def _refusal(path: Path) -> ModelError:
+    """Why skops would not load a model file, read again only to say it: the types outside
+    :data:`ALLOWED_TYPES`, an unreadable manifest, or content that does not build."""
+    import skops.io as sio
+
+    try:
+        unexpected = set(sio.get_untrusted_types(file=path)) - ALLOWED_TYPES
+    except Exception:  # any unreadable manifest is the same answer: not a usable model
+        return _tampered("無法讀取內容清單")
+    if not unexpected:
+        return _tampered("無法載入")
+    return ModelError(
+        f"模型檔含有不允許的內容（{', '.join(sorted(unexpected))[:200]}），{TAMPERED}",
+        RETRAIN,
+        en=f"the model file contains types that are not allowed ({', '.join(sorted(unexpected))[:200]}); refused",
+        fix_en="retrain the model and check who can write to the shared folder",
+    )
+
+
 def load_model(path: str | Path) -> dict:
     """Load a model file without executing anything in it, and check it before anything predicts.
 
@@ -560,21 +579,10 @@ def load_model(path: str | Path) -> dict:
     _check_archive(path)
     signature = verify_file(path, signing_key())
     try:
-        untrusted = set(sio.get_untrusted_types(file=path))
-    except Exception:  # any unreadable manifest is the same answer: not a usable model
-        raise _tampered("無法讀取內容清單") from None
-    unexpected = untrusted - ALLOWED_TYPES
-    if unexpected:
-        raise ModelError(
-            f"模型檔含有不允許的內容（{', '.join(sorted(unexpected))[:200]}），{TAMPERED}",
-            RETRAIN,
-            en=f"the model file contains types that are not allowed ({', '.join(sorted(unexpected))[:200]}); refused",
-            fix_en="retrain the model and check who can write to the shared folder",
-        )
-    try:
-        bundle = sio.load(path, trusted=sorted(untrusted))
+        # one reading: skops refuses a type outside the allow-list and its safe defaults before building anything
+        bundle = sio.load(path, trusted=sorted(ALLOWED_TYPES))
     except Exception:
-        raise _tampered("無法載入") from None
+        raise _refusal(path) from None
     if not isinstance(bundle, dict) or set(bundle) != {"format", "meta", "fitted", "tree", "boosting"}:
         raise _tampered("結構不對")
     if bundle["format"] != FORMAT:

@@ -29,19 +29,30 @@ def contributions(fitted: Fitted, X: pd.DataFrame) -> pd.DataFrame:
     """rows × feature columns: the fall in the chosen model's log-odds when that feature alone is
     set to the typical customer's value (> 0: this customer's value raises the score).
 
-    One prediction per feature over all rows (a loop over tens of features, never over customers).
+    The rows are copied once per feature, that feature set to its typical value in its copy, and
+    the copies predicted together, a few million cells at a time (one prediction call per block,
+    not per feature: a call costs the boosting's 200 trees' fixed overhead however few rows it has).
     """
     base = _logit(fitted.predict(X))
-    work = X.copy()
-    out = {}
-    for f in fitted.features:
-        columns = [c for c in f.design_columns() if c in work]
-        saved = work[columns].copy()
-        for column in columns:
-            # one-hot levels and blank indicators off (the reference level, a filled value); values at the fill
-            work[column] = f.fill if f.kind != CATEGORY and column == f.column else 0.0
-        out[f.column] = base - _logit(fitted.predict(work))
-        work[columns] = saved
+    values = X.to_numpy(dtype=float)
+    position = {column: i for i, column in enumerate(X.columns)}
+    n, out = len(X), {}
+    per_block = max(1, 4_000_000 // max(1, values.size))
+    for at in range(0, len(fitted.features), per_block):  # blocks of features, never of customers
+        block = fitted.features[at : at + per_block]
+        copies = np.tile(values.T, len(block)).T  # column-major, as the frame below keeps it: no transposing copy
+        unchanged = np.ones((len(block), n), dtype=bool)
+        for i, f in enumerate(block):
+            for column in f.design_columns():
+                if column in position:
+                    # one-hot levels and blank indicators off (the reference level, a filled value); values at the fill
+                    typical = f.fill if f.kind != CATEGORY and column == f.column else 0.0
+                    unchanged[i] &= values[:, position[column]] == typical
+                    copies[i * n : (i + 1) * n, position[column]] = typical
+        moved = _logit(fitted.predict(pd.DataFrame(copies, columns=X.columns))).reshape(len(block), n)
+        # a customer already at the typical value gets exactly 0, not the rounding of a second prediction
+        for i, f in enumerate(block):
+            out[f.column] = np.where(unchanged[i], 0.0, base - moved[i])
     return pd.DataFrame(out, index=X.index)
 
 

@@ -217,6 +217,94 @@ def test_rules_read_as_if_then_with_confidence_and_support(tmp_path):
     assert odds.loc["是否會員", "勝算比"] > 1 and odds.loc["是否會員", "說明"] == "是 vs 否"
 
 
+
+def test_the_pruned_tree_is_the_one_refitting_at_every_pruning_strength_would_choose(tmp_path):
+    # fit_tree grows each tree once and prunes it per strength; this is the direct method it replaces
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.tree import DecisionTreeClassifier
+
+    from processor.analyse.propensity.fit import fit_tree
+
+    settings = Settings()
+    frame = make_campaign(900)
+    features, _, _ = infer_features(frame, ["年齡", "職業", "是否會員", "上次聯絡"], "名單", AS_OF)
+    X, _ = design_matrix(frame, features, AS_OF)
+    y = frame["買A商品"].astype(int).to_numpy()
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    tree = fit_tree(X, y, settings, folds)
+
+    base = dict(criterion="gini", class_weight=propensity.class_weights(settings), max_depth=6, random_state=0)
+    base["min_samples_leaf"] = 10
+    path = DecisionTreeClassifier(**base).cost_complexity_pruning_path(X, y).ccp_alphas
+    alphas = np.unique(np.quantile(path[:-1], [0.0, 0.5, 0.75, 0.9, 0.97]))
+    margin, contact = settings.price - settings.cost, settings.contact_cost
+    profits = []
+    for alpha in alphas:
+        total = 0.0
+        for train, test in folds:
+            refit = DecisionTreeClassifier(**base, ccp_alpha=alpha).fit(X.iloc[train], y[train])
+            call = refit.predict(X.iloc[test]) == 1
+            total += y[test][call].sum() * margin - call.sum() * contact
+        profits.append(total)
+    assert len(alphas) > 1 and len(set(profits)) > 1  # the choice is a real one
+    alpha = alphas[np.flatnonzero(np.array(profits) == max(profits))[-1]]
+    direct = DecisionTreeClassifier(**base, ccp_alpha=float(alpha)).fit(X, y)
+    assert tree.get_params() == direct.get_params()
+    for table in ("feature", "threshold", "children_left", "children_right", "value", "n_node_samples"):
+        assert np.array_equal(getattr(tree.tree_, table), getattr(direct.tree_, table)), table
+
+
+@pytest.mark.parametrize("design", ["separated", "ordinary", "amounts and ages", "wide, more columns than buyers"])
+def test_the_l1_logistic_fit_reaches_the_optimum_statsmodels_fit_regularized_approaches(design):
+    import warnings
+
+    import statsmodels.api as sm
+
+    from processor.analyse.propensity.fit import l1_logit
+
+    rng = np.random.default_rng(3)
+    n, x = 400, rng.normal(size=(400, 5))
+    y = (rng.random(n) < 1 / (1 + np.exp(-0.5 * x[:, 0] + x[:, 1]))).astype(int)
+    if design == "separated":
+        y = (x[:, 0] > 0).astype(int)
+    elif design == "amounts and ages":
+        x = np.column_stack([x, rng.integers(20, 80, n), rng.integers(0, 100_000, n)])
+    elif design == "wide, more columns than buyers":
+        x = rng.normal(size=(n, 120))
+        y = (rng.random(n) < 1 / (1 + np.exp(1.5 - x[:, :20].sum(axis=1) * 0.3))).astype(int)
+    D = sm.add_constant(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels warns of the separation it is asked to handle
+        theirs = np.asarray(sm.Logit(y, D).fit_regularized(disp=0, alpha=1.0, maxiter=1000).params)
+    ours, converged = l1_logit(D, y)
+
+    def penalised(b):
+        return np.sum(np.logaddexp(0, D @ b) - y * (D @ b)) + np.abs(b).sum()
+
+    assert converged
+    # the optimum's conditions, to rounding: ∂ log L = sign(β) where β ≠ 0, |∂ log L| ≤ 1 where β = 0
+    gradient = D.T @ (y - 1 / (1 + np.exp(-D @ ours)))
+    assert np.abs(gradient[ours != 0] - np.sign(ours[ours != 0])).max() < 1e-8
+    assert np.abs(gradient[ours == 0]).max(initial=0) <= 1 + 1e-8
+    # statsmodels' SLSQP stops near it (about 1e-3 in those conditions): never lower, coefficients alike
+    assert penalised(ours) <= penalised(theirs) + 1e-9
+    assert penalised(ours) == pytest.approx(penalised(theirs), rel=1e-7)
+    assert np.abs(ours - theirs).max() < 2e-3 * max(1.0, np.abs(theirs).max())
+    # the same coefficients are zero (statsmodels leaves some at rounding size instead: compare the terms β·x)
+    size = np.abs(D).max(axis=0)
+    assert np.array_equal(ours == 0, np.abs(theirs) * size < 1e-6), (ours, theirs)
+
+
+def test_a_list_with_two_identical_columns_is_scored_and_its_logistic_fit_is_the_l1_estimate(tmp_path):
+    # the maximum-likelihood Hessian is singular; statsmodels' L1 fit then failed inverting it too (a traceback)
+    frame = make_campaign(600)
+    frame["年齡（複製）"] = frame["年齡"]
+    result = run(frame, tmp_path)
+    logit = result.fitted.estimators["logit"]
+    assert logit.regularised and logit.converged and result.ranked is not None
+    twins = result.odds.set_index("變數").loc[["年齡", "年齡（複製）"], "係數"]
+    assert twins.iloc[0] == pytest.approx(twins.iloc[1]) and twins.iloc[0] > 0  # one effect, shared out evenly
+
 # --------------------------------------------------------------------------- bad input
 
 

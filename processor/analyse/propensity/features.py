@@ -33,9 +33,8 @@ MAX_POOLED_KEPT = 2000  # rare training levels remembered, so a new list's truly
 LEAK_AUC = 0.95  # one column alone ranking buyers this well is almost certainly recorded after the sale
 
 #: at most this many columns enter the models; a wider list keeps the ones that alone rank the training
-#: rows best (:func:`screen`). Fitting costs grow with the columns (the regularised logistic fit roughly
-#: with their cube): 300 columns took 79 s and 2,000 over 10 minutes before this cap. Ordinary lists
-#: (tens of columns) are below it and untouched.
+#: rows best (:func:`screen`). Fitting costs grow with the columns: 300 columns took 79 s and 2,000 over
+#: 10 minutes before this cap. Ordinary lists (tens of columns) are below it and untouched.
 MAX_FEATURES = 60
 
 

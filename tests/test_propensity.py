@@ -217,7 +217,6 @@ def test_rules_read_as_if_then_with_confidence_and_support(tmp_path):
     assert odds.loc["是否會員", "勝算比"] > 1 and odds.loc["是否會員", "說明"] == "是 vs 否"
 
 
-
 def test_the_pruned_tree_is_the_one_refitting_at_every_pruning_strength_would_choose(tmp_path):
     # fit_tree grows each tree once and prunes it per strength; this is the direct method it replaces
     from sklearn.model_selection import StratifiedKFold
@@ -304,6 +303,7 @@ def test_a_list_with_two_identical_columns_is_scored_and_its_logistic_fit_is_the
     assert logit.regularised and logit.converged and result.ranked is not None
     twins = result.odds.set_index("變數").loc[["年齡", "年齡（複製）"], "係數"]
     assert twins.iloc[0] == pytest.approx(twins.iloc[1]) and twins.iloc[0] > 0  # one effect, shared out evenly
+
 
 # --------------------------------------------------------------------------- bad input
 

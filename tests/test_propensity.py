@@ -268,8 +268,9 @@ def test_the_l1_logistic_fit_reaches_the_optimum_statsmodels_fit_regularized_app
         y = (x[:, 0] > 0).astype(int)
     elif design == "amounts and ages":
         x = np.column_stack([x, rng.integers(20, 80, n), rng.integers(0, 100_000, n)])
-    elif design == "wide, more columns than buyers":
-        x = rng.normal(size=(n, 120))
+    elif design == "wide, more columns than buyers":  # as many as the models take (MAX_FEATURES)
+        x = rng.normal(size=(300, 60))
+        n = 300
         y = (rng.random(n) < 1 / (1 + np.exp(1.5 - x[:, :20].sum(axis=1) * 0.3))).astype(int)
     D = sm.add_constant(x)
     with warnings.catch_warnings():
@@ -294,15 +295,18 @@ def test_the_l1_logistic_fit_reaches_the_optimum_statsmodels_fit_regularized_app
     assert np.array_equal(ours == 0, np.abs(theirs) * size < 1e-6), (ours, theirs)
 
 
-def test_a_list_with_two_identical_columns_is_scored_and_its_logistic_fit_is_the_l1_estimate(tmp_path):
-    # the maximum-likelihood Hessian is singular; statsmodels' L1 fit then failed inverting it too (a traceback)
+def test_two_identical_columns_share_one_l1_coefficient_instead_of_failing():
+    # no maximum-likelihood estimate (singular design); statsmodels' L1 fit then failed inverting it too (a traceback)
+    from processor.analyse.propensity.fit import fit_logit
+
     frame = make_campaign(600)
     frame["年齡（複製）"] = frame["年齡"]
-    result = run(frame, tmp_path)
-    logit = result.fitted.estimators["logit"]
-    assert logit.regularised and logit.converged and result.ranked is not None
-    twins = result.odds.set_index("變數").loc[["年齡", "年齡（複製）"], "係數"]
-    assert twins.iloc[0] == pytest.approx(twins.iloc[1]) and twins.iloc[0] > 0  # one effect, shared out evenly
+    features, _, _ = infer_features(frame, ["年齡", "職業", "是否會員", "上次聯絡", "年齡（複製）"], "名單", AS_OF)
+    X, _ = design_matrix(frame, features, AS_OF)
+    logit = fit_logit(X, frame["買A商品"].astype(int).to_numpy())
+    assert logit.regularised and logit.converged
+    coefficient = dict(zip(logit.names, logit.params[1:]))
+    assert coefficient["年齡"] == pytest.approx(coefficient["年齡（複製）"]) and coefficient["年齡"] > 0
 
 
 # --------------------------------------------------------------------------- bad input

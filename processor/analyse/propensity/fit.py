@@ -295,7 +295,8 @@ def fit_tree(X: pd.DataFrame, y: np.ndarray, settings: Settings, folds: list) ->
 
 def _pruned(tree, alpha: float):
     """``tree`` pruned at cost-complexity ``alpha``: scikit-learn's own step after growing a tree
-    with ``ccp_alpha`` (``_prune_tree``), on a copy, so the grown tree stays as it is."""
+    with ``ccp_alpha`` (``_prune_tree``, a private method: ``tests/test_propensity.py`` checks the
+    result equals refitting), on a copy, so the grown tree stays as it is."""
     out = copy.copy(tree)
     out.ccp_alpha = alpha
     out._prune_tree()  # builds a new node table; the grown tree's is left untouched

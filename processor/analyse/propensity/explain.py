@@ -29,31 +29,42 @@ def contributions(fitted: Fitted, X: pd.DataFrame) -> pd.DataFrame:
     """rows × feature columns: the fall in the chosen model's log-odds when that feature alone is
     set to the typical customer's value (> 0: this customer's value raises the score).
 
-    The rows are copied once per feature, that feature set to its typical value in its copy, and
-    the copies predicted together, a few million cells at a time (one prediction call per block,
-    not per feature: a call costs the boosting's 200 trees' fixed overhead however few rows it has).
+    Only the customers whose value is not already the typical one are predicted again (the others
+    get exactly 0): their rows are copied, that feature set to its typical value in each copy, and
+    the copies of many features predicted together, a few million cells at a time — one prediction
+    call per block, not per feature: a call costs the boosting's 200 trees' overhead however few
+    rows it has.
     """
     base = _logit(fitted.predict(X))
     values = X.to_numpy(dtype=float)
     position = {column: i for i, column in enumerate(X.columns)}
-    n, out = len(X), {}
-    per_block = max(1, 4_000_000 // max(1, values.size))
-    for at in range(0, len(fitted.features), per_block):  # blocks of features, never of customers
-        block = fitted.features[at : at + per_block]
-        copies = np.tile(values.T, len(block)).T  # column-major, as the frame below keeps it: no transposing copy
-        unchanged = np.ones((len(block), n), dtype=bool)
-        for i, f in enumerate(block):
-            for column in f.design_columns():
-                if column in position:
-                    # one-hot levels and blank indicators off (the reference level, a filled value); values at the fill
-                    typical = f.fill if f.kind != CATEGORY and column == f.column else 0.0
-                    unchanged[i] &= values[:, position[column]] == typical
-                    copies[i * n : (i + 1) * n, position[column]] = typical
-        moved = _logit(fitted.predict(pd.DataFrame(copies, columns=X.columns))).reshape(len(block), n)
-        # a customer already at the typical value gets exactly 0, not the rounding of a second prediction
-        for i, f in enumerate(block):
-            out[f.column] = np.where(unchanged[i], 0.0, base - moved[i])
-    return pd.DataFrame(out, index=X.index)
+    out = np.zeros((len(X), len(fitted.features)))
+    moves = []  # per feature: its design columns, their typical values, the rows not already there
+    for f in fitted.features:  # tens of features, never customers
+        columns = [position[c] for c in f.design_columns() if c in position]
+        # one-hot levels and blank indicators off (the reference level, a filled value); values at the fill
+        typical = [f.fill if f.kind != CATEGORY and X.columns[c] == f.column else 0.0 for c in columns]
+        moves.append((columns, typical, np.flatnonzero((values[:, columns] != typical).any(axis=1))))
+    rows_per_block = max(1, 4_000_000 // max(1, values.shape[1]))
+    j = 0
+    while j < len(moves):  # a block: features whose copies together stay within the budget (at least one)
+        end, size = j + 1, len(moves[j][2])
+        while end < len(moves) and size + len(moves[end][2]) <= rows_per_block:
+            size, end = size + len(moves[end][2]), end + 1
+        copies = np.empty((size, values.shape[1]), order="F")  # column-major, as the frame below keeps it
+        at = 0
+        for columns, typical, rows in moves[j:end]:
+            copies[at : at + len(rows)] = np.take(values, rows, axis=0)  # take, not values[rows]: ~10× faster here
+            copies[at : at + len(rows), columns] = typical
+            at += len(rows)
+        moved = _logit(fitted.predict(pd.DataFrame(copies, columns=X.columns))) if size else np.empty(0)
+        at = 0
+        for i in range(j, end):
+            rows = moves[i][2]
+            out[rows, i] = base[rows] - moved[at : at + len(rows)]
+            at += len(rows)
+        j = end
+    return pd.DataFrame(out, index=X.index, columns=[f.column for f in fitted.features])
 
 
 def shown_values(frame: pd.DataFrame, features: list[Feature], as_of: pd.Timestamp) -> pd.DataFrame:

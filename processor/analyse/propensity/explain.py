@@ -69,26 +69,50 @@ def contributions(fitted: Fitted, X: pd.DataFrame) -> pd.DataFrame:
 
 def shown_values(frame: pd.DataFrame, features: list[Feature], as_of: pd.Timestamp) -> pd.DataFrame:
     """rows × feature columns: 「header value」 as a rep reads it — the cell as typed (61萬 stays
-    61萬), a date with how many days ago, a blank cell as （空白）."""
+    61萬), a date with how many days ago, a blank cell as （空白）. Each distinct cell value is
+    written once (:func:`_distinct_cells`) and the text taken back to its rows."""
+    out = {}
+    for f in features:  # tens of features; the rows are handled by one take each
+        raw = frame[f.column] if f.column in frame else pd.Series(None, index=frame.index, dtype=object)
+        codes, cells = _distinct_cells(raw)
+        texts = (f.column + " " + _shown(cells, f, as_of)).to_numpy(dtype=object)
+        out[f.column] = pd.Series(texts[codes], index=frame.index, dtype=object)
+    return pd.DataFrame(out, index=frame.index)
+
+
+#: cell types that read alike whenever they hash alike (1 and 1.0 both read 1); True and 1 hash alike but
+#: read differently, so a column mixing them is read cell by cell
+_ONE_READING = frozenset(
+    {"string", "floating", "integer", "mixed-integer-float", "boolean", "datetime", "date", "empty"}
+)
+
+
+def _distinct_cells(raw: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(codes, cells): cell i of ``raw`` is ``cells[codes[i]]``; the last of ``cells`` is a blank cell."""
+    obj = raw.astype(object)
+    if pd.api.types.infer_dtype(obj, skipna=True) in _ONE_READING:
+        codes, uniques = pd.factorize(obj, use_na_sentinel=True)
+        codes, distinct = np.where(codes < 0, len(uniques), codes), np.asarray(uniques, dtype=object)
+    else:
+        codes, distinct = np.arange(len(obj)), obj.to_numpy()
+    return codes, pd.Series(np.append(distinct, None), dtype=object)
+
+
+def _shown(cells: pd.Series, f: Feature, as_of: pd.Timestamp) -> pd.Series:
+    """The text of each cell of one feature column (see :func:`shown_values`)."""
     from processor.read.values import normalise_text, parse_dates
 
-    out = {}
-    for f in features:
-        raw = frame[f.column] if f.column in frame else pd.Series(None, index=frame.index, dtype=object)
-        text = normalise_text(
-            raw.astype(object).map(
-                lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else v, na_action="ignore"
-            )
-        )
-        text = text.mask(text.isna() | (text == ""), BLANK)
-        if f.kind == DATE:
-            days = (as_of - parse_dates(raw)[0]).dt.days
-            text = text.where(days.isna(), text + "（" + days.astype("Int64").astype("string") + " 天前）")
-        elif f.kind == NUMBER:  # 61萬, 218171.0 and 1,200 all read as the number they are
-            number = typed_values(raw, NUMBER, as_of)
-            text = text.where(number.isna(), number.map(_number_text, na_action="ignore"))
-        out[f.column] = (f.column + " " + text).astype(object)
-    return pd.DataFrame(out, index=frame.index)
+    text = normalise_text(
+        cells.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else v, na_action="ignore")
+    )
+    text = text.mask(text.isna() | (text == ""), BLANK)
+    if f.kind == DATE:
+        days = (as_of - parse_dates(cells)[0]).dt.days
+        text = text.where(days.isna(), text + "（" + days.astype("Int64").astype("string") + " 天前）")
+    elif f.kind == NUMBER:  # 61萬, 218171.0 and 1,200 all read as the number they are
+        number = typed_values(cells, NUMBER, as_of)
+        text = text.where(number.isna(), number.map(_number_text, na_action="ignore"))
+    return text
 
 
 def _number_text(value: float) -> str:

@@ -7,8 +7,6 @@ import io
 import json
 import os
 import pickle
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -647,9 +645,11 @@ def test_a_node_table_edited_out_of_range_is_refused_before_anything_predicts(sa
 
 
 @pytest.mark.parametrize("kind", ["boosting", "tree"])
-def test_the_cli_refuses_a_model_whose_child_indices_point_outside_the_tree_instead_of_crashing(saved, tmp_path, kind):
-    """Run in a subprocess: if a check were missing, sklearn's unchecked loop would segfault the CLI
-    (exit -11) — this test would fail, pytest would not die."""
+def test_the_cli_refuses_a_model_whose_child_indices_point_outside_the_tree_instead_of_crashing(
+    saved, tmp_path, kind, forked_cli
+):
+    """Run in a process of its own (conftest ``forked_cli``): if a check were missing, sklearn's
+    unchecked loop would segfault the CLI (exit -11) — this test would fail, pytest would not die."""
     path, _, parsed = saved
     field = {"boosting": "left", "tree": "left_child"}[kind]
     rewrite_model(
@@ -661,7 +661,7 @@ def test_the_cli_refuses_a_model_whose_child_indices_point_outside_the_tree_inst
     )
     src = tmp_path / "new.csv"
     make_campaign(200, seed=9).drop(columns="買A商品").to_csv(src, index=False)
-    done = cli_process(
+    done = forked_cli(
         "score",
         str(src),
         "-o",
@@ -776,17 +776,6 @@ def test_the_signing_key_can_live_in_a_file_named_by_the_environment(tmp_path, m
 def cli(*args, env_models: Path | None = None):
     """The CLI in-process (:func:`conftest.cli_in_process`): argv in; exit code, stdout, stderr out."""
     return cli_in_process(*args, env={"PRECISION_LIST_MODELS": env_models} if env_models else None)
-
-
-def cli_process(*args) -> subprocess.CompletedProcess:
-    """The CLI as a real process: for a test whose failure would be a crash of the interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "processor.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=300,
-    )
 
 
 def sheet_rows(path: Path, name: str) -> list[tuple]:

@@ -14,6 +14,8 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import contextlib
 import hashlib
 import io
+import itertools
+import json
 import logging
 import shutil
 import subprocess
@@ -149,6 +151,43 @@ def cli_subprocess(*args, env: dict | None = None, cwd=None) -> subprocess.Compl
     return subprocess.run(
         [*cli_path(), *map(str, args)], capture_output=True, text=True, env=environment, cwd=cwd, timeout=300
     )
+
+
+class Forked(NamedTuple):
+    """What a forked command left (tests/forked_cli.py): its exit code (−signal if it died), its stderr,
+    wall and CPU seconds, and an upper bound of its peak memory (MB)."""
+
+    returncode: int
+    stderr: str
+    wall: float
+    cpu: float
+    peak_mb: float
+
+
+@pytest.fixture(scope="session")
+def forked_cli(tmp_path_factory):
+    """``forked_cli(*args, limit=240)``: ``precision-list ARGS`` in a process of its own, forked from one
+    interpreter (per xdist worker) that imported the command once — for tests that need the process
+    boundary (its peak memory from the kernel; a crash that must not take pytest down) without paying
+    ~1 s of imports a call. A command past ``limit`` seconds is killed (returncode −9)."""
+    environment = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO))
+    pipes = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    folder = tmp_path_factory.mktemp("forked")
+    calls = itertools.count()
+
+    with subprocess.Popen([sys.executable, "-m", "tests.forked_cli"], **pipes, env=environment, cwd=REPO) as forker:
+
+        def run(*args, limit: float = 240) -> Forked:
+            err = folder / f"stderr-{next(calls)}.txt"
+            job = {"argv": [str(a) for a in args], "stderr": str(err), "limit": limit}
+            forker.stdin.write(json.dumps(job) + "\n")
+            forker.stdin.flush()
+            ran = json.loads(forker.stdout.readline())
+            text = err.read_text(encoding="utf-8", errors="replace")
+            return Forked(ran["code"], text, ran["wall"], ran["cpu"], ran["peak_mb"])
+
+        yield run
+        forker.stdin.close()
 
 
 def _checked(runner):

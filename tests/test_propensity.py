@@ -7,8 +7,6 @@ import io
 import json
 import os
 import pickle
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -268,8 +266,9 @@ def test_the_l1_logistic_fit_reaches_the_optimum_statsmodels_fit_regularized_app
         y = (x[:, 0] > 0).astype(int)
     elif design == "amounts and ages":
         x = np.column_stack([x, rng.integers(20, 80, n), rng.integers(0, 100_000, n)])
-    elif design == "wide, more columns than buyers":
-        x = rng.normal(size=(n, 120))
+    elif design == "wide, more columns than buyers":  # as many as the models take (MAX_FEATURES)
+        x = rng.normal(size=(300, 60))
+        n = 300
         y = (rng.random(n) < 1 / (1 + np.exp(1.5 - x[:, :20].sum(axis=1) * 0.3))).astype(int)
     D = sm.add_constant(x)
     with warnings.catch_warnings():
@@ -294,15 +293,18 @@ def test_the_l1_logistic_fit_reaches_the_optimum_statsmodels_fit_regularized_app
     assert np.array_equal(ours == 0, np.abs(theirs) * size < 1e-6), (ours, theirs)
 
 
-def test_a_list_with_two_identical_columns_is_scored_and_its_logistic_fit_is_the_l1_estimate(tmp_path):
-    # the maximum-likelihood Hessian is singular; statsmodels' L1 fit then failed inverting it too (a traceback)
+def test_two_identical_columns_share_one_l1_coefficient_instead_of_failing():
+    # no maximum-likelihood estimate (singular design); statsmodels' L1 fit then failed inverting it too (a traceback)
+    from processor.analyse.propensity.fit import fit_logit
+
     frame = make_campaign(600)
     frame["年齡（複製）"] = frame["年齡"]
-    result = run(frame, tmp_path)
-    logit = result.fitted.estimators["logit"]
-    assert logit.regularised and logit.converged and result.ranked is not None
-    twins = result.odds.set_index("變數").loc[["年齡", "年齡（複製）"], "係數"]
-    assert twins.iloc[0] == pytest.approx(twins.iloc[1]) and twins.iloc[0] > 0  # one effect, shared out evenly
+    features, _, _ = infer_features(frame, ["年齡", "職業", "是否會員", "上次聯絡", "年齡（複製）"], "名單", AS_OF)
+    X, _ = design_matrix(frame, features, AS_OF)
+    logit = fit_logit(X, frame["買A商品"].astype(int).to_numpy())
+    assert logit.regularised and logit.converged
+    coefficient = dict(zip(logit.names, logit.params[1:]))
+    assert coefficient["年齡"] == pytest.approx(coefficient["年齡（複製）"]) and coefficient["年齡"] > 0
 
 
 # --------------------------------------------------------------------------- bad input
@@ -643,9 +645,11 @@ def test_a_node_table_edited_out_of_range_is_refused_before_anything_predicts(sa
 
 
 @pytest.mark.parametrize("kind", ["boosting", "tree"])
-def test_the_cli_refuses_a_model_whose_child_indices_point_outside_the_tree_instead_of_crashing(saved, tmp_path, kind):
-    """Run in a subprocess: if a check were missing, sklearn's unchecked loop would segfault the CLI
-    (exit -11) — this test would fail, pytest would not die."""
+def test_the_cli_refuses_a_model_whose_child_indices_point_outside_the_tree_instead_of_crashing(
+    saved, tmp_path, kind, forked_cli
+):
+    """Run in a process of its own (conftest ``forked_cli``): if a check were missing, sklearn's
+    unchecked loop would segfault the CLI (exit -11) — this test would fail, pytest would not die."""
     path, _, parsed = saved
     field = {"boosting": "left", "tree": "left_child"}[kind]
     rewrite_model(
@@ -657,7 +661,7 @@ def test_the_cli_refuses_a_model_whose_child_indices_point_outside_the_tree_inst
     )
     src = tmp_path / "new.csv"
     make_campaign(200, seed=9).drop(columns="買A商品").to_csv(src, index=False)
-    done = cli_process(
+    done = forked_cli(
         "score",
         str(src),
         "-o",
@@ -772,17 +776,6 @@ def test_the_signing_key_can_live_in_a_file_named_by_the_environment(tmp_path, m
 def cli(*args, env_models: Path | None = None):
     """The CLI in-process (:func:`conftest.cli_in_process`): argv in; exit code, stdout, stderr out."""
     return cli_in_process(*args, env={"PRECISION_LIST_MODELS": env_models} if env_models else None)
-
-
-def cli_process(*args) -> subprocess.CompletedProcess:
-    """The CLI as a real process: for a test whose failure would be a crash of the interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "processor.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=300,
-    )
 
 
 def sheet_rows(path: Path, name: str) -> list[tuple]:

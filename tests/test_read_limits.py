@@ -8,15 +8,12 @@ refused in one line — well inside the limits below. The figures are printed (r
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import AS_OF, REPO
+from conftest import AS_OF
 
 from tests.crafted import cell, followup_rows, row, write_xlsx
 
@@ -24,43 +21,26 @@ MEMORY_LIMIT_MB = 1000  # the Gnumeric-style file once took 18 GB
 TIME_LIMIT_S = 120  # wall, on a loaded two-core machine; the real figures are printed
 
 
-def _score_bounded(path: Path, tmp_path: Path) -> tuple[int, list[str]]:
-    code, lines, wall, peak = _run_measured(path, tmp_path)
+def _score_bounded(forked_cli, path: Path, tmp_path: Path) -> tuple[int, list[str]]:
+    code, lines, wall, peak = _run_measured(forked_cli, path, tmp_path)
     assert code in (0, 2), lines
     assert code == 0 or (len(lines) == 1 and "Traceback" not in lines[0]), lines
     assert wall < TIME_LIMIT_S and peak < MEMORY_LIMIT_MB, (wall, peak)
     return code, lines
 
 
-@pytest.fixture(scope="module", autouse=True)
-def forked_cli():
-    """One ``python -m tests.forked_cli`` for the module: each score is a child forked from it, so the
-    eleven commands pay for the imports once (see tests/forked_cli.py)."""
-    global _forker
-    env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONPATH=str(REPO))
-    command = [sys.executable, "-m", "tests.forked_cli"]
-    with subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO
-    ) as _forker:
-        yield
-        _forker.stdin.close()
-
-
-def _run_measured(path: Path, tmp_path: Path) -> tuple[int, list[str], float, float]:
-    """``precision-list score PATH`` in a process of its own, with its wall time and peak memory."""
-    err = tmp_path / "stderr.txt"
-    argv = ["score", str(path), "-o", str(tmp_path / "out.xlsx"), "--as-of", AS_OF]
-    _forker.stdin.write(json.dumps({"argv": argv, "stderr": str(err), "limit": TIME_LIMIT_S * 2}) + "\n")
-    _forker.stdin.flush()
-    ran = json.loads(_forker.stdout.readline())
-    if ran["wall"] > TIME_LIMIT_S * 2:
+def _run_measured(forked_cli, path: Path, tmp_path: Path) -> tuple[int, list[str], float, float]:
+    """``precision-list score PATH`` in a process of its own (conftest ``forked_cli``), with its wall
+    time and peak memory."""
+    ran = forked_cli("score", path, "-o", tmp_path / "out.xlsx", "--as-of", AS_OF, limit=TIME_LIMIT_S * 2)
+    if ran.returncode == -9:
         pytest.fail(f"{path.name} still running after {TIME_LIMIT_S * 2} s")
-    lines = [line for line in err.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    lines = [line for line in ran.stderr.splitlines() if line.strip()]
     print(
-        f"\n{path.name}: exit {ran['code']}, {ran['wall']:.1f} s wall, {ran['cpu']:.1f} s CPU, "
-        f"{ran['peak_mb']:.0f} MB peak; {lines[:1]}"
+        f"\n{path.name}: exit {ran.returncode}, {ran.wall:.1f} s wall, {ran.cpu:.1f} s CPU, "
+        f"{ran.peak_mb:.0f} MB peak; {lines[:1]}"
     )
-    return ran["code"], lines, ran["wall"], ran["peak_mb"]
+    return ran.returncode, lines, ran.wall, ran.peak_mb
 
 
 def _table(shared=None):
@@ -70,17 +50,19 @@ def _table(shared=None):
         yield row(i, [f"客戶{i}", f"2024/05/0{i:d}", "電話", "未接"], shared=shared)
 
 
-def test_a_gnumeric_style_sheet_declaring_a1_xfd1048576_with_a_last_row_spanning_every_column_is_scored(tmp_path):
+def test_a_gnumeric_style_sheet_declaring_a1_xfd1048576_with_a_last_row_spanning_every_column_is_scored(
+    tmp_path, forked_cli
+):
     last = (
         '<row r="1048576" spans="1:16384" s="1" customFormat="1">'
         + "".join(cell(f"{_col(j)}1048576", style=1) for j in range(1, 16385))
         + "</row>"
     )
     path = write_xlsx(tmp_path / "gnumeric.xlsx", [*_table(), last], dimension="A1:XFD1048576")
-    assert _score_bounded(path, tmp_path)[0] == 0
+    assert _score_bounded(forked_cli, path, tmp_path)[0] == 0
 
 
-def test_a_sheet_with_16384_styled_columns_and_a_styled_header_row_is_scored(tmp_path):
+def test_a_sheet_with_16384_styled_columns_and_a_styled_header_row_is_scored(tmp_path, forked_cli):
     cols = '<cols><col min="1" max="16384" width="12" style="1" customWidth="1"/></cols>'
     header = (
         '<row r="1">'
@@ -90,35 +72,37 @@ def test_a_sheet_with_16384_styled_columns_and_a_styled_header_row_is_scored(tmp
     )
     rows = [header, *list(_table())[1:]]
     path = write_xlsx(tmp_path / "styled-columns.xlsx", rows, dimension="A1:XFD5", cols=cols)
-    assert _score_bounded(path, tmp_path)[0] == 0
+    assert _score_bounded(forked_cli, path, tmp_path)[0] == 0
 
 
-def test_a_single_value_at_xfd1048576_beside_a_table_is_refused_in_one_line_without_allocating_the_sheet(tmp_path):
+def test_a_single_value_at_xfd1048576_beside_a_table_is_refused_in_one_line_without_allocating_the_sheet(
+    tmp_path, forked_cli
+):
     far = '<row r="1048576">' + cell("XFD1048576", 1) + "</row>"
     path = write_xlsx(tmp_path / "far.xlsx", [*_table(), far], dimension="A1:XFD1048576")
-    code, lines = _score_bounded(path, tmp_path)
+    code, lines = _score_bounded(forked_cli, path, tmp_path)
     assert code == 2 and "XFD1048576" in lines[0] and "Ctrl+End" in lines[0]
 
 
-def test_200000_empty_styled_rows_below_a_table_cost_nothing(tmp_path):
+def test_200000_empty_styled_rows_below_a_table_cost_nothing(tmp_path, forked_cli):
     empty = (
         f'<row r="{r}" s="1" customFormat="1">' + cell(f"A{r}", style=1) + cell(f"B{r}", style=1) + "</row>"
         for r in range(6, 200_006)
     )
     path = write_xlsx(tmp_path / "styled-rows.xlsx", [*_table(), *empty], dimension="A1:D200005")
-    assert _score_bounded(path, tmp_path)[0] == 0
+    assert _score_bounded(forked_cli, path, tmp_path)[0] == 0
 
 
-def test_a_merged_whole_column_fills_only_the_header_rows_and_is_not_copied_cell_by_cell(tmp_path):
+def test_a_merged_whole_column_fills_only_the_header_rows_and_is_not_copied_cell_by_cell(tmp_path, forked_cli):
     path = write_xlsx(tmp_path / "merged-column.xlsx", list(_table()), dimension="A1:D1048576", merges=["B1:B1048576"])
-    assert _score_bounded(path, tmp_path)[0] == 0
+    assert _score_bounded(forked_cli, path, tmp_path)[0] == 0
     from processor.read.workbook import read_input
 
     grid = read_input(path)[0].grid
     assert grid.shape == (5, 4) and grid.iat[4, 1] == "2024/05/05", "a data cell was overwritten by the header"
 
 
-def test_a_sheet_inflating_150_to_1_past_50_mb_is_refused_as_a_zip_bomb(tmp_path):
+def test_a_sheet_inflating_150_to_1_past_50_mb_is_refused_as_a_zip_bomb(tmp_path, forked_cli):
     # white space between rows, as some writers indent: about 150:1, under the old 200:1 guard
     padding = '<row r="{r}"><c r="E{r}" s="1"/></row>\n' + " " * 1400
     rows = [*_table(), *(padding.format(r=r) for r in range(6, 6 + 60_000_000 // 1400))]
@@ -127,7 +111,7 @@ def test_a_sheet_inflating_150_to_1_past_50_mb_is_refused_as_a_zip_bomb(tmp_path
         total = sum(i.file_size for i in zf.infolist())
     ratio = total / path.stat().st_size
     assert total > 50_000_000 and 100 < ratio < 200, (total, ratio)
-    code, lines = _score_bounded(path, tmp_path)
+    code, lines = _score_bounded(forked_cli, path, tmp_path)
     assert code == 2 and "壓縮炸彈" in lines[0]
 
 
@@ -139,7 +123,7 @@ def _unnumbered(xml: str) -> str:
     return re.sub(r' r="[A-Z]*\d+"', "", xml)
 
 
-def test_cells_and_rows_without_r_are_read_where_their_order_places_them(tmp_path):
+def test_cells_and_rows_without_r_are_read_where_their_order_places_them(tmp_path, forked_cli):
     from processor.read.workbook import read_input
 
     numbered = write_xlsx(tmp_path / "numbered.xlsx", list(_table()))
@@ -150,10 +134,10 @@ def test_cells_and_rows_without_r_are_read_where_their_order_places_them(tmp_pat
     assert read_input(plain)[0].grid.equals(read_input(numbered)[0].grid)
     grid = read_input(far)[0].grid
     assert grid.shape == (1000, 11) and grid.iat[999, 10] == "遠" and grid.iat[4, 0] == "客戶5"
-    assert _score_bounded(plain, tmp_path)[0] == 0
+    assert _score_bounded(forked_cli, plain, tmp_path)[0] == 0
 
 
-def test_a_value_at_xfd1048576_placed_by_cells_and_rows_without_r_is_refused_in_one_line(tmp_path):
+def test_a_value_at_xfd1048576_placed_by_cells_and_rows_without_r_is_refused_in_one_line(tmp_path, forked_cli):
     # the literal scan sees no r="XFD…" anywhere: the row before the last says 1048575, the last row
     # and its 16,384 cells carry no r, and only the last cell holds a value
     rows = [
@@ -162,7 +146,7 @@ def test_a_value_at_xfd1048576_placed_by_cells_and_rows_without_r_is_refused_in_
         "<row>" + '<c s="1"/>' * 16383 + "<c><v>1</v></c></row>",
     ]
     path = write_xlsx(tmp_path / "unnumbered-far.xlsx", rows, dimension="A1")
-    code, lines = _score_bounded(path, tmp_path)
+    code, lines = _score_bounded(forked_cli, path, tmp_path)
     assert code == 2 and "XFD1048576" in lines[0] and "Ctrl+End" in lines[0]
 
 
@@ -204,12 +188,12 @@ def test_the_extent_scan_finds_what_reading_every_tag_finds_whatever_the_order_o
 
 
 @pytest.mark.slow
-def test_a_1048576_row_log_is_read_once_and_scored_within_the_limits(tmp_path):
+def test_a_1048576_row_log_is_read_once_and_scored_within_the_limits(tmp_path, forked_cli):
     shared: dict = {}
     # deflate level 1: the claim is about reading; level 6 only made writing the 130 MB sheet 2 s slower
     rows = followup_rows(1_048_575, shared)
     path = write_xlsx(tmp_path / "log.xlsx", rows, shared=shared, dimension="A1:D1048576", level=1)
-    assert _score_bounded(path, tmp_path)[0] == 0
+    assert _score_bounded(forked_cli, path, tmp_path)[0] == 0
 
 
 def _col(j: int) -> str:

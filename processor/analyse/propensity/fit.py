@@ -166,14 +166,16 @@ def fit_logit(X: pd.DataFrame, y: np.ndarray) -> LogitFit:
     p-values. On (quasi-)separation or a singular design the maximum-likelihood estimate does not
     exist; it then falls back to the L1-penalised estimate without p-values (:func:`l1_logit`,
     α = 1: the objective of statsmodels' ``Logit.fit_regularized(alpha=1.0)``)."""
-    import statsmodels.api as sm
+    # the one model, not statsmodels.api (every model statsmodels has: twice the import time)
+    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.tools.tools import add_constant
 
     keep = [c for c in X.columns if X[c].std() > 0]
-    design = sm.add_constant(X[keep].to_numpy(dtype=float), has_constant="add")
+    design = add_constant(X[keep].to_numpy(dtype=float), has_constant="add")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            result = sm.Logit(y, design).fit(disp=0, maxiter=100, method="newton")
+            result = Logit(y, design).fit(disp=0, maxiter=100, method="newton")
         params, bse, pvalues = np.asarray(result.params), np.asarray(result.bse), np.asarray(result.pvalues)
         if not np.all(np.isfinite(bse)) or np.abs(params).max() > 30:
             raise np.linalg.LinAlgError("separation")
@@ -293,7 +295,8 @@ def fit_tree(X: pd.DataFrame, y: np.ndarray, settings: Settings, folds: list) ->
 
 def _pruned(tree, alpha: float):
     """``tree`` pruned at cost-complexity ``alpha``: scikit-learn's own step after growing a tree
-    with ``ccp_alpha`` (``_prune_tree``), on a copy, so the grown tree stays as it is."""
+    with ``ccp_alpha`` (``_prune_tree``, a private method: ``tests/test_propensity.py`` checks the
+    result equals refitting), on a copy, so the grown tree stays as it is."""
     out = copy.copy(tree)
     out.ccp_alpha = alpha
     out._prune_tree()  # builds a new node table; the grown tree's is left untouched

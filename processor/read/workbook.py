@@ -722,17 +722,17 @@ def _grid(path: Path, ws, fmt: str, merged: list | None = None) -> pd.DataFrame:
     height, width = bottom + 1, right + 1
     if merged is None:
         merged = (ws.merged_cell_ranges or []) if fmt in ("xlsx", "xls") else []  # calamine has them for these
-    columns = {j: np.full(height, None, dtype=object) for j in range(width)}
+    cells = np.full((width, height), None, dtype=object)  # a row per column: the grid's own block, not copied
     canonical: dict[int, dict] = {j: {} for j in range(left, width)}
     rows, done = ws.iter_rows(), 0
     while block := list(itertools.islice(rows, GRID_BLOCK_ROWS)):  # never every row's list at once
-        for j, cells in enumerate(zip(*block), start=left):  # transposed in C, then each column vectorised
-            columns[j][done : done + len(block)] = _tidy(np.array(cells, dtype=object), canonical[j])
+        # calamine's rows are equally long: one 2-D array in C, then each of its columns vectorised
+        for j, values in enumerate(np.array(block, dtype=object).T, start=left):
+            cells[j, done : done + len(block)] = _tidy(values, canonical[j])
         done += len(block)
     if done == height - top and top:  # a calamine that starts its rows at the first one holding data
-        for j in range(left, width):
-            columns[j][top:], columns[j][:top] = columns[j][:done].copy(), None
-    grid = pd.DataFrame(columns, dtype=object) if columns else pd.DataFrame(dtype=object)
+        cells[left:, top:], cells[left:, :top] = cells[left:, :done].copy(), None
+    grid = pd.DataFrame(cells.T, dtype=object, copy=False)
     for (r0, c0), (r1, c1) in merged:
         if r1 >= HEADER_SCAN_ROWS or r0 >= len(grid) or c0 >= grid.shape[1]:
             continue  # only merges within the title and header rows; a merged whole column stays as typed
@@ -746,20 +746,27 @@ GRID_BLOCK_ROWS = 50_000
 def _tidy(values: np.ndarray, canonical: dict) -> np.ndarray:
     """One column's cells as the parser wants them: "" → None, whole numbers as int, and each
     distinct text one shared object (``canonical``, per column across blocks): calamine makes a
-    new string per cell, and a long export repeats its values."""
-    values[values == ""] = None
+    new string per cell, and a long export repeats its values. The column's kind is inferred once:
+    "" can only be among texts or mixed kinds, so a column of numbers is never compared with it.
+
+    >>> list(_tidy(np.array(["a", "", None, "a"], dtype=object), {})), list(_tidy(np.array([3.0, 2.5, None]), {}))
+    (['a', None, None, 'a'], [3, 2.5, None])
+    """
     kind = pd.api.types.infer_dtype(values, skipna=True)
     if kind == "string":
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        shared = np.array([canonical.setdefault(u, u) for u in uniques] + [None], dtype=object)
+        shared = np.array([canonical.setdefault(u, u) if u != "" else None for u in uniques] + [None], dtype=object)
         return shared[codes]  # code −1 (blank) → the None at the end
-    return _whole_numbers(values)
+    if kind.startswith("mixed"):
+        values[values == ""] = None
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+    return _whole_numbers(values, kind)
 
 
-def _whole_numbers(values: np.ndarray) -> np.ndarray:
+def _whole_numbers(values: np.ndarray, kind: str) -> np.ndarray:
     """Numbers that are whole as int (every format stores 3 as the float 3.0; openpyxl and a CSV
-    read it as 3, and customer numbers or phones typed as numbers must read the same)."""
-    kind = pd.api.types.infer_dtype(values, skipna=True)
+    read it as 3, and customer numbers or phones typed as numbers must read the same); ``kind``:
+    what :func:`pandas.api.types.infer_dtype` says of ``values``."""
     if kind == "floating":
         present = pd.notna(values)
         numbers = values[present].astype(float)

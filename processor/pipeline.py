@@ -22,6 +22,7 @@ from processor.allocator import reuse_freed_memory
 from processor.analyse import propensity
 from processor.analyse import transactions as tx
 from processor.analyse.team import team_facts
+from processor.analyse.value import beside
 from processor.engines import customer_tables
 from processor.errors import WARNING, Problem, UnusableInput, step, step_en, worded
 from processor.privacy import mask_problem_ids
@@ -495,6 +496,7 @@ def log_output(input_text: str) -> Path:
     return folder.parent / f"{folder.name}.scored.xlsx"
 
 
+@reuse_freed_memory()  # the driver's global step over millions of customers: freed arrays reused, not faulted in
 def score_log(
     input_text: str,
     output_path=None,
@@ -556,6 +558,32 @@ def score_log(
             en=f"{log.name} has no usable purchase ({tables.rows:,} rows)",
             fix_en="check the customer id, date and amount columns and " + step_en("as_of_is_right"),
         )
+    staging = Path(tempfile.mkdtemp(prefix=f".~pl-{out_dir.name}-", dir=out_dir.parent)) if out_dir else None
+    try:
+        # the full tables are written on a second thread (Arrow encodes them without the GIL) while the sheets are built
+        with beside(staging is not None) as run:
+            if staging is not None:
+                progress(f"寫出完整表格到 {out_dir}")
+                written = run(_write_full_tables, _full_tables(tables), staging, csv)
+            analysis, summary = _log_analysis(log, tables, as_of, settings, out_dir, words)
+        if staging is not None:
+            written.result()  # every table written before the workbook: a failure leaves neither
+        progress(f"寫出 {output_path.name}")
+        render(analysis, output_path, output_path, progress)
+        if staging is not None:
+            out_dir.mkdir(exist_ok=True)
+            for path in sorted(staging.iterdir()):
+                path.replace(out_dir / path.name)
+            summary["out_dir"] = str(out_dir)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    summary["output"] = str(output_path)
+    return summary
+
+
+def _log_analysis(log, tables, as_of, settings: Settings, out_dir: Path | None, words) -> tuple[Analysis, dict]:
+    """The result workbook's sheets of a scored log (摘要, the lists' tops, 資料檢查) and the summary."""
     built = build_sheets(tables.silence, tables.segments, tables.info, as_of, settings, value=tables.value)
     problems = mask_problem_ids(tables.problems)
     n_errors = sum(p.severity != WARNING for p in problems)
@@ -605,23 +633,14 @@ def score_log(
     analysis = Analysis([], [], problems, [overview, *built["sheets"], check], summary, settings)
     if words:
         analysis = in_words(analysis, words)
-    staging = Path(tempfile.mkdtemp(prefix=f".~pl-{out_dir.name}-", dir=out_dir.parent)) if out_dir else None
-    try:
-        if staging is not None:
-            progress(f"寫出完整表格到 {out_dir}")
-            for name, frame in zip(FULL_TABLES, _full_tables(tables)):
-                frame.to_parquet(staging / f"{name}.parquet", index=False)
-                if csv:
-                    frame.to_csv(staging / f"{name}.csv", index=False, encoding="utf-8-sig")
-        progress(f"寫出 {output_path.name}")
-        render(analysis, output_path, output_path, progress)
-        if staging is not None:
-            out_dir.mkdir(exist_ok=True)
-            for path in sorted(staging.iterdir()):
-                path.replace(out_dir / path.name)
-            summary["out_dir"] = str(out_dir)
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-    summary["output"] = str(output_path)
-    return summary
+    return analysis, summary
+
+
+def _write_full_tables(frames, folder: Path, csv: bool) -> None:
+    """Each table as ``folder/<name>.parquet`` (and ``.csv`` when asked); label columns dictionary-encoded
+    (a handful of values), the rest plain: a dictionary tried on millions of distinct numbers is wasted work."""
+    for name, frame in zip(FULL_TABLES, frames):
+        labels = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+        frame.to_parquet(folder / f"{name}.parquet", index=False, use_dictionary=labels)
+        if csv:
+            frame.to_csv(folder / f"{name}.csv", index=False, encoding="utf-8-sig")

@@ -78,6 +78,24 @@ def test_clv_without_discount_or_marketing_cost_is_the_expected_margin_and_disco
     assert costly.loc["A", "clv"] < a["clv"] - 100 * 0.8 * costly.loc["A", "p_alive"]
 
 
+def test_an_unranked_value_table_is_the_ranked_one_in_the_rows_order_without_rank_and_tier():
+    fit = btyd.BGNBDFit.from_params(0.5, 30.0, 0.8, 2.5)
+    model = value.ValueModel(fit, btyd.GammaGammaFit.from_params(6.0, 3.7, 15.0), (fit,), customers=3, repeaters=2)
+    stats = value.customer_statistics(
+        _tx(
+            [("A", "2025-01-01", 40.0), ("A", "2025-02-01", 60.0), ("B", "2025-02-15", 30.0), ("C", "2025-01-09", 9.0)]
+            + [("C", "2025-02-20", 90.0)]
+        ),
+        "2025-03-01",
+    )
+    ranked = value.value_table(stats, model, 365, Settings())
+    unranked = value.value_table(stats, model, 365, Settings(), ranked=False)
+    assert unranked["customer_id"].tolist() == stats["customer_id"].tolist()
+    assert ranked["customer_id"].tolist() != unranked["customer_id"].tolist()  # the CLV order differs from the rows'
+    expected = ranked.drop(columns=["value_rank", "value_tier"]).set_index("customer_id").loc[stats["customer_id"]]
+    pd.testing.assert_frame_equal(unranked.set_index("customer_id"), expected)
+
+
 @pytest.mark.parametrize(
     "rows, said",
     [

@@ -396,10 +396,12 @@ def _checks(stats: pd.DataFrame, spend: btyd.GammaGammaFit) -> list[str]:
 
 
 def value_table(
-    stats: pd.DataFrame, model: ValueModel, horizon_days: float, settings: Settings = Settings()
+    stats: pd.DataFrame, model: ValueModel, horizon_days: float, settings: Settings = Settings(), ranked: bool = True
 ) -> pd.DataFrame:
     """Per customer (rows of ``stats``): p_alive, expected_purchases (in the next ``horizon_days``),
     expected_ticket, expected_revenue, expected_margin, clv, value_tier, priority; sorted by clv.
+    ``ranked`` False: without value_rank and value_tier, in the rows' order — a part of a partitioned log,
+    ranked with the others afterwards (:func:`processor.engines.kernel.finish`).
 
     CLV = Σ over the months of the horizon of (expected purchases that month × expected ticket ×
     margin rate) ÷ (1 + annual discount rate)^(months/12), minus the yearly marketing cost × P(alive)
@@ -437,7 +439,7 @@ def value_table(
             "expected_revenue": purchases * ticket,
             "expected_margin": purchases * ticket * rate,
             "clv": clv,
-            "value_tier": value_tiers(clv),
+            **({"value_tier": value_tiers(clv)} if ranked else {}),
             "repeat_purchases": x.astype(np.int64),
             "recency": T - t_x,
             "age": T,
@@ -445,6 +447,8 @@ def value_table(
             "revenue": revenue,
         }
     )
+    if not ranked:
+        return table
     order = np.argsort(-clv, kind="stable")
     table = table.iloc[order].reset_index(drop=True)
     table.insert(0, "value_rank", np.arange(1, len(table) + 1))

@@ -14,6 +14,7 @@ import math
 import os
 from contextlib import contextmanager
 
+from processor.allocator import reuse_freed_memory
 from processor.engines.kernel import (
     bucket_of,
     bucket_statistics,
@@ -60,14 +61,18 @@ def customer_tables(
             f"（{client.scheduler.address}）"
         )
         try:
-            totals = [client.submit(piece_totals, piece, as_of, log.name, buckets, pure=False) for piece in parts]
+            totals = [
+                client.submit(_reusing, piece_totals, piece, as_of, log.name, buckets, pure=False) for piece in parts
+            ]
             facts_futures = client.map(facts_of, totals, pure=False)
             for done, _ in enumerate(as_completed(facts_futures), 1):
                 progress(f"讀取並彙總 {done}/{len(parts)}")
             facts = client.gather(facts_futures)
             margin = margin_choice(facts)
             shares = [[client.submit(bucket_of, t, b, pure=False) for t in totals] for b in range(buckets)]
-            reduced = [client.submit(bucket_statistics, s, as_of, settings, margin, pure=False) for s in shares]
+            reduced = [
+                client.submit(_reusing, bucket_statistics, s, as_of, settings, margin, pure=False) for s in shares
+            ]
             del shares
             for done, _ in enumerate(as_completed(reduced), 1):
                 progress(f"客戶分區 {done}/{buckets} 完成")
@@ -80,7 +85,9 @@ def customer_tables(
             model, fitted = fit_model(client.gather(client.map(fit_inputs, reduced, pure=False)), settings)
             del reduced
             progress("計算每位客戶的客戶價值與優先分數（各客戶分區）")
-            values = client.gather([client.submit(value_part, v, model, settings, pure=False) for v in value_stats])
+            values = client.gather(
+                [client.submit(_reusing, value_part, v, model, settings, pure=False) for v in value_stats]
+            )
             del value_stats
         except KilledWorker as exc:  # the same task killed worker after worker: too little memory per worker
             raise UnusableInput(
@@ -99,6 +106,13 @@ def customer_tables(
     tables = finish(facts, partials, values, model, fitted, as_of, settings, "dask", log.name)
     tables.details = details
     return tables
+
+
+def _reusing(task, *args):
+    """``task(*args)`` on a worker with freed arrays reused rather than faulted in again
+    (:func:`processor.allocator.reuse_freed_memory`; the memory is handed back when the task ends)."""
+    with reuse_freed_memory():
+        return task(*args)
 
 
 @contextmanager

@@ -240,14 +240,14 @@ def fit_model(inputs: list[pd.DataFrame], settings: Settings):
 def value_part(partial: Partial, model, settings: Settings) -> tuple[pd.DataFrame, np.ndarray]:
     """A bucket's 客戶價值 rows (:func:`processor.analyse.value.value_table`, per customer given the global model)
     and 優先分數 (:func:`~processor.analyse.value.priority_scores`), aligned with ``partial.statistics``. The
-    table comes back with row numbers for ids and ``_hash`` for the global order; :func:`finish` puts the ids
-    back and recomputes ``value_tier`` on every customer."""
+    table comes back unranked, with row numbers for ids and ``_hash`` for the global order; :func:`finish` puts
+    the ids back, orders every customer and gives ``value_tier`` over all of them."""
     from processor.analyse import value as val
 
     horizon = int(settings.horizon_days)
     stats = partial.value.assign(customer_id=np.arange(len(partial.value)))  # row numbers: map the sort back
     scores = val.priority_scores(val.Priority(None, fallback=SUMMARY_ONLY), stats, model, horizon)
-    table = val.value_table(stats, model, horizon, settings).drop(columns="value_rank")
+    table = val.value_table(stats, model, horizon, settings, ranked=False)
     table["_hash"] = partial.statistics["id_hash"].to_numpy()[table["customer_id"].to_numpy()]
     return table, scores  # customer_id: row numbers in partial.statistics (ids need not travel twice)
 
@@ -284,7 +284,7 @@ def finish(
     table = pd.concat([v[0] for v in values], ignore_index=True) if len(values) > 1 else values[0][0]
     # value_table's order (by CLV, ties in id-hash order) over every customer, and its tiers (ranks of CLV)
     table = table.take(np.lexsort((table.pop("_hash").to_numpy(), -table["clv"].to_numpy()))).reset_index(drop=True)
-    table["value_tier"] = val.value_tiers(table["clv"].to_numpy())
+    table.insert(table.columns.get_loc("clv") + 1, "value_tier", val.value_tiers(table["clv"].to_numpy()))
     table.insert(0, "value_rank", np.arange(1, len(table) + 1))
     horizon = int(settings.horizon_days)
     fitted.insert(0, "customer_id", statistics["customer_id"].array.take(order))

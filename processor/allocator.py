@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+import threading
 from contextlib import contextmanager
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4  # glibc's mallopt parameters (malloc.h)
@@ -31,6 +32,10 @@ def _glibc():
         return None
 
 
+_lock = threading.Lock()
+_inside = 0  # how many reuse_freed_memory() blocks are open in this process (nested, or on several threads)
+
+
 @contextmanager
 def reuse_freed_memory():
     """Inside: big blocks from the heap, freed ones kept for reuse (glibc only; see the module docstring).
@@ -39,15 +44,22 @@ def reuse_freed_memory():
     ...     len(bytearray(50 << 20))
     52428800
     """
+    global _inside
     libc = _glibc()
     if libc is None:
         yield
         return
-    for option, value in _REUSE.items():
-        libc.mallopt(option, value)
+    with _lock:  # the settings are the process's: set by the first block in, restored by the last one out
+        _inside += 1
+        if _inside == 1:
+            for option, value in _REUSE.items():
+                libc.mallopt(option, value)
     try:
         yield
     finally:
-        for option, value in _DEFAULTS.items():
-            libc.mallopt(option, value)
-        libc.malloc_trim(0)
+        with _lock:
+            _inside -= 1
+            if _inside == 0:
+                for option, value in _DEFAULTS.items():
+                    libc.mallopt(option, value)
+                libc.malloc_trim(0)

@@ -54,6 +54,22 @@ def test_the_log_adds_touches_and_its_latest_intent_wins():
     assert plan.loc["路人甲", "from_list"] == False  # noqa: E712  in the log only, still scheduled
 
 
+def test_the_log_s_latest_recorded_intent_wins_over_later_rows_without_one_and_none_keeps_the_list_s():
+    contacts = pd.DataFrame({"name": ["王小明", "陳美玲"], "customer_id": [pd.NA] * 2, "intent": ["C", "B"]})
+    log = pd.DataFrame(
+        {
+            "name": ["王小明", "王小明", "王小明", "陳美玲", "路人甲"],
+            "date": pd.to_datetime(["2024-06-01", "2024-06-20", "2024-05-01", "2024-06-02", "2024-06-03"]),
+            "channel": ["電話"] * 5,
+            "result": ["ok"] * 5,
+            "intent": pd.Series(["A", None, "H", None, None], dtype="string"),
+        }
+    )
+    plan = schedule(contacts, log, AS_OF, S).set_index("name")
+    assert plan.loc["王小明", "intent"] == "A" and plan.loc["陳美玲", "intent"] == "B"
+    assert pd.isna(plan.loc["路人甲", "intent"])
+
+
 def test_profile_completeness_counts_the_eight_formhtcd_letters():
     frame = pd.DataFrame(
         {

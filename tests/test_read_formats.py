@@ -272,3 +272,35 @@ def test_merged_title_and_header_cells_of_an_ods_saved_by_libreoffice_are_filled
     assert got.equals(want)
     [parsed], _ = detect_and_parse(read_input(ods), pd.Timestamp(AS_OF))
     assert parsed.frame["dream_long"].tolist() == ["退休旅行", "環島"]
+
+
+def test_a_sheet_read_in_blocks_of_a_few_rows_holds_the_same_cells_as_one_read_in_one_block(tmp_path, monkeypatch):
+    import datetime as dt
+
+    from processor.read import workbook
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["C3"] = "跟進紀錄"
+    ws.merge_cells("C3:F3")  # a merged title: its value in each of its cells
+    ws.append([])
+    for j, header in enumerate(["姓名", "日期", "次數", "備註"], start=3):
+        ws.cell(4, j, header)
+    kinds = ["王小明", dt.datetime(2024, 5, 1), 3.0, 2.5, True, "", 12, "王小明", None, "有興趣"]
+    for i in range(5, 45):  # every column mixes kinds differently; text repeats across blocks
+        for j in range(3, 7):
+            ws.cell(i, j, kinds[(i * j) % len(kinds)])
+        ws.cell(i, 7, ["王小明", "有興趣", ""][i % 3])  # a column of text only
+    path = tmp_path / "mixed.xlsx"
+    wb.save(path)
+    whole = read_input(path)[0].grid
+    monkeypatch.setattr(workbook, "GRID_BLOCK_ROWS", 7)
+    blocks = read_input(path)[0].grid
+    assert whole.shape == blocks.shape == (44, 7)
+    cells = lambda grid: [[(type(v), v) for v in grid.iloc[:, j]] for j in range(grid.shape[1])]  # noqa: E731
+    assert cells(blocks) == cells(whole)
+    assert list(blocks.iloc[2, 2:6]) == ["跟進紀錄"] * 4 and blocks.iloc[:2].isna().all().all()
+    values = [v for j in range(2, 6) for v in blocks.iloc[4:, j]]
+    assert "" not in values and 3 in values and 2.5 in values and 3.0 not in [v for v in values if type(v) is float]
+    names = [v for v in blocks.iloc[4:, 6] if v == "王小明"]  # one shared object per distinct text, across blocks
+    assert len(names) > 2 and all(v is names[0] for v in names) and blocks.iloc[4:, 6].isna().sum() == 14

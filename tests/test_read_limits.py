@@ -150,6 +150,43 @@ def test_a_value_at_xfd1048576_placed_by_cells_and_rows_without_r_is_refused_in_
     assert code == 2 and "XFD1048576" in lines[0] and "Ctrl+End" in lines[0]
 
 
+def _chunks(xml: bytes, size: int) -> list[bytes]:
+    """``xml`` in pieces of about ``size`` bytes that each end at a tag boundary (as the reader cuts them)."""
+    pieces, start = [], 0
+    while start < len(xml):
+        cut = xml.rfind(b"<", start + 1, start + size) if start + size < len(xml) else len(xml)
+        pieces.append(xml[start:cut])
+        start = cut
+    return pieces
+
+
+@pytest.mark.parametrize("order", ["ascending", "shuffled", "one row out of place"])
+def test_the_extent_scan_finds_what_reading_every_tag_finds_whatever_the_order_of_the_rows(order):
+    import random
+
+    from processor.read.workbook import data_extent, exact_extent
+
+    rng = random.Random(order)
+    for _ in range(8):
+        numbers = sorted(rng.sample(range(1, 1_048_577), 3000))
+        if order == "shuffled":
+            rng.shuffle(numbers)
+        elif order == "one row out of place":
+            numbers.insert(rng.randrange(3000), numbers.pop())
+        columns = rng.sample(range(1, 16385), 3) + rng.sample(range(1, 53), 4)
+        rows = []
+        for r in numbers:  # a value, an empty styled cell or nothing in each column: the scans must agree
+            cells = [
+                cell(f"{_col(j)}{r}", rng.choice([None, 7, "值"]), style=rng.choice([None, 1]))
+                for j in sorted(rng.sample(columns, rng.randrange(1, 4)))
+            ]
+            rows.append(f'<row r="{r}">' + "".join(cells) + "</row>")
+        xml = "".join(rows).encode()
+        for size in (len(xml) + 1, 150_000, 40_000):  # one chunk; chunks longer, then shorter, than the tail
+            chunks = _chunks(xml, size)
+            assert data_extent(chunks) == exact_extent(chunks), (order, size)
+
+
 @pytest.mark.slow
 def test_a_1048576_row_log_is_read_once_and_scored_within_the_limits(tmp_path, forked_cli):
     shared: dict = {}

@@ -237,7 +237,7 @@ def schedule(
             log_first=("date", "min"),
             log_last=("date", "max"),
             log_touches=("date", "size"),
-            log_intent=("intent", lambda s: s.dropna().iloc[-1] if s.notna().any() else pd.NA),  # per person
+            log_intent=("intent", "last"),  # the last intent recorded (groupby's last skips blanks)
             last_channel=("channel", "last"),
             last_result=("result", "last"),
         )

@@ -63,19 +63,11 @@ FIRST = [
 ]
 
 
-WAITING = {"tests/test_dropfolder_faults.py", "tests/test_dropfolder_service.py", "tests/test_dropfolder_limits.py"}
-
-
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """The files of :data:`FIRST` first, in its order; the rest as collected (a stable sort: each file's
     tests keep their order, and a module's fixtures are made once)."""
     rank = {path: i for i, path in enumerate(FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(FIRST)))
-    if config.getvalue("dist") == "loadgroup":
-        for item in items:
-            path = item.nodeid.split("::")[0]
-            item.add_marker(pytest.mark.xdist_group("waiting" if path in WAITING else path))
 
 
 def cli_path() -> list[str]:

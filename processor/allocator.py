@@ -39,6 +39,7 @@ _inside = 0  # how many reuse_freed_memory() blocks are open in this process (ne
 @contextmanager
 def reuse_freed_memory():
     """Inside: big blocks from the heap, freed ones kept for reuse (glibc only; see the module docstring).
+    Blocks may nest or be open on several threads: the settings hold until the last one closes.
 
     >>> with reuse_freed_memory():
     ...     len(bytearray(50 << 20))

@@ -125,3 +125,10 @@ def test_61_wan_in_a_feature_column_is_a_number_not_a_dropped_category():
     features, ignored, problems = infer_features(frame, ["年收入"], "名單", AS_OF)
     assert [(f.column, f.kind) for f in features] == [("年收入", "number")] and ignored.empty
     assert not [p for p in problems if "合併" in p.fix]
+
+
+def test_a_yes_no_column_of_0_and_1_with_blanks_is_shown_as_typed_not_as_floats():
+    frame = pd.DataFrame({"會員": pd.Series([0, 1, None, 1, 0] * 4, dtype=object)})
+    features, _, _ = infer_features(frame, ["會員"], "名單", AS_OF)
+    shown = shown_values(frame, features, AS_OF)["會員"].tolist()
+    assert shown[:5] == ["會員 0", "會員 1", "會員 （空白）", "會員 1", "會員 0"]

@@ -43,15 +43,30 @@ def name_key(names: pd.Series) -> pd.Series:
     return normalise_text(names).str.replace(r"\s+", "", regex=True).str.lower().replace("", pd.NA)
 
 
+#: cell types that read alike whenever they hash alike (1 and 1.0 both read 1); True and 1 hash alike but
+#: read differently, so a column mixing them is converted cell by cell
+_ONE_READING = frozenset(
+    {"string", "floating", "integer", "mixed-integer-float", "boolean", "datetime", "date", "empty"}
+)
+
+
 def once_per_distinct(series: pd.Series, convert):
     """``convert`` of a column computed once per distinct value and taken back to every row (missing
     rows: ``convert``'s missing value): a long column repeats its names and dates. ``convert`` takes and
-    returns a Series of the distinct values (object dtype), in order.
+    returns a Series of the distinct values (object dtype), in order. A column whose values hash alike
+    without reading alike (True beside 1) is converted cell by cell.
 
     >>> once_per_distinct(pd.Series(["a", None, "a", "b"]), lambda d: d.str.upper()).tolist()
     ['A', nan, 'A', 'B']
+    >>> once_per_distinct(pd.Series([True, 1, None], dtype=object), lambda d: d.map(repr)).tolist()
+    ['True', '1', nan]
     """
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if pd.api.types.infer_dtype(series, skipna=True) in _ONE_READING:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    else:
+        present = pd.notna(series).to_numpy()
+        codes = np.where(present, np.cumsum(present) - 1, -1)
+        uniques = np.asarray(series, dtype=object)[present]
     converted = convert(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
     return converted.array.take(codes, allow_fill=True)
 

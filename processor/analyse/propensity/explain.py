@@ -70,32 +70,16 @@ def contributions(fitted: Fitted, X: pd.DataFrame) -> pd.DataFrame:
 def shown_values(frame: pd.DataFrame, features: list[Feature], as_of: pd.Timestamp) -> pd.DataFrame:
     """rows × feature columns: 「header value」 as a rep reads it — the cell as typed (61萬 stays
     61萬), a date with how many days ago, a blank cell as （空白）. Each distinct cell value is
-    written once (:func:`_distinct_cells`) and the text taken back to its rows."""
+    written once (:func:`processor.read.values.once_per_distinct`) and the text taken back to its rows."""
+    from processor.read.values import once_per_distinct
+
     out = {}
     for f in features:  # tens of features; the rows are handled by one take each
         raw = frame[f.column] if f.column in frame else pd.Series(None, index=frame.index, dtype=object)
-        codes, cells = _distinct_cells(raw)
-        texts = (f.column + " " + _shown(cells, f, as_of)).to_numpy(dtype=object)
-        out[f.column] = pd.Series(texts[codes], index=frame.index, dtype=object)
+        texts = once_per_distinct(raw.astype(object), lambda cells, f=f: f.column + " " + _shown(cells, f, as_of))
+        blank = f"{f.column} {BLANK}"
+        out[f.column] = pd.Series(texts, index=frame.index, dtype=object).fillna(blank)
     return pd.DataFrame(out, index=frame.index)
-
-
-#: cell types that read alike whenever they hash alike (1 and 1.0 both read 1); True and 1 hash alike but
-#: read differently, so a column mixing them is read cell by cell
-_ONE_READING = frozenset(
-    {"string", "floating", "integer", "mixed-integer-float", "boolean", "datetime", "date", "empty"}
-)
-
-
-def _distinct_cells(raw: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """(codes, cells): cell i of ``raw`` is ``cells[codes[i]]``; the last of ``cells`` is a blank cell."""
-    obj = raw.astype(object)
-    if pd.api.types.infer_dtype(obj, skipna=True) in _ONE_READING:
-        codes, uniques = pd.factorize(obj, use_na_sentinel=True)
-        codes, distinct = np.where(codes < 0, len(uniques), codes), np.asarray(uniques, dtype=object)
-    else:
-        codes, distinct = np.arange(len(obj)), obj.to_numpy()
-    return codes, pd.Series(np.append(distinct, None), dtype=object)
 
 
 def _shown(cells: pd.Series, f: Feature, as_of: pd.Timestamp) -> pd.Series:

@@ -127,8 +127,14 @@ def statistics_of_history(history, settings: Settings = Settings()) -> tuple[pd.
     pooled = history.intervals[regular[history.interval_owner]].astype(np.int64)
     pool = np.bincount(pooled) if len(pooled) else np.zeros(0, dtype=np.int64)
     ids = history.ids
-    # the tie-break key of silence_from_statistics, hashed here where the ids are plain objects (and in parallel)
-    id_hash = pd.util.hash_array(ids) if len(ids) else np.empty(0, dtype=np.uint64)
+    # the tie-break key of silence_from_statistics, hashed here where the ids are plain objects (and in parallel),
+    # unless the engine hashed them already to bucket the log
+    if history.id_hash_values is not None:
+        id_hash = history.id_hash_values[history.id_codes]
+    else:
+        from processor.analyse.history import id_hashes
+
+        id_hash = id_hashes(ids)
     return pd.DataFrame({"customer_id": ids, **c, "id_hash": id_hash}, copy=False), pool
 
 

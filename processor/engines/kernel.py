@@ -83,9 +83,15 @@ def bucket_codes(customers: np.ndarray, buckets: int) -> np.ndarray:
     >>> bool(codes[0] == codes[2]), bool(((codes >= 0) & (codes < 4)).all())
     (True, True)
     """
+    from processor.analyse.history import id_hashes
+
     if buckets == 1 or not len(customers):
         return np.zeros(len(customers), dtype=np.int64)
-    return (pd.util.hash_array(np.asarray(customers, dtype=object)) % np.uint64(buckets)).astype(np.int64)
+    return _buckets_of_hashes(id_hashes(customers), buckets)
+
+
+def _buckets_of_hashes(hashes: np.ndarray, buckets: int) -> np.ndarray:
+    return (hashes % np.uint64(buckets)).astype(np.int64)
 
 
 def piece_totals(piece, as_of, name: str, buckets: int) -> PieceTotals:
@@ -136,26 +142,37 @@ def piece_totals(piece, as_of, name: str, buckets: int) -> PieceTotals:
 
 
 def split_buckets(daily: DailyTotals, buckets: int) -> list[DailyTotals]:
-    """``daily`` cut by :func:`bucket_codes` of its customers; each part keeps only its own ids, codes renumbered
-    (still sorted by customer then day)."""
+    """``daily`` cut by :func:`bucket_codes` of its customers; each part keeps only its own ids (and their hashes,
+    so step 2 hashes none again), codes renumbered (still sorted by customer then day)."""
+    from processor.analyse.history import id_hashes
+
     if buckets == 1:
         return [daily]
-    of_customer = bucket_codes(daily.ids, buckets)
+    hashes = daily.id_hash if daily.id_hash is not None else id_hashes(daily.ids)  # hashed once, kept for step 2
+    of_customer = _buckets_of_hashes(hashes, buckets)
+    if buckets < 2**15:  # numpy's stable sort of 16-bit integers is a radix sort
+        of_customer = of_customer.astype(np.int16)
+    # one stable sort of the customers and one of the rows by bucket; each bucket is then a slice of both
+    customer_order = np.argsort(of_customer, kind="stable")
+    customer_edges = np.searchsorted(of_customer[customer_order], np.arange(buckets + 1))
+    new_code = np.empty(len(daily.ids), dtype=np.int32)  # a customer's position among its bucket's, in code order
+    new_code[customer_order] = np.arange(len(daily.ids)) - np.repeat(customer_edges[:-1], np.diff(customer_edges))
     row_bucket = of_customer[daily.customer]
     order = np.argsort(row_bucket, kind="stable")
     edges = np.searchsorted(row_bucket[order], np.arange(buckets + 1))
-    new_code = np.empty(len(daily.ids), dtype=np.int32)
+    ids, id_hash = daily.ids[customer_order], hashes[customer_order]
+    columns = {k: getattr(daily, k)[order] for k in DailyTotals.SUMMED if getattr(daily, k) is not None}
+    customer, day = new_code[daily.customer[order]], daily.day[order]
     parts = []
     for b in range(buckets):  # a handful of buckets, each sliced with arrays
-        mine = np.flatnonzero(of_customer == b)
-        new_code[mine] = np.arange(len(mine))
-        rows = order[edges[b] : edges[b + 1]]
+        mine, rows = slice(customer_edges[b], customer_edges[b + 1]), slice(edges[b], edges[b + 1])
         parts.append(
             DailyTotals(
-                daily.ids[mine],
-                new_code[daily.customer[rows]],
-                daily.day[rows],
-                **{k: getattr(daily, k)[rows] for k in DailyTotals.SUMMED if getattr(daily, k) is not None},
+                ids[mine],
+                customer[rows],
+                day[rows],
+                **{k: v[rows] for k, v in columns.items()},
+                id_hash=id_hash[mine],
             )
         )
     return parts
@@ -199,7 +216,7 @@ def bucket_statistics(parts: list[DailyTotals], as_of, settings: Settings, margi
         margin_of(daily, n, margin),
         int(np.datetime64(pd.Timestamp(as_of).normalize().date(), "D").astype(np.int64)),
     )
-    value = statistics_of(days).drop(columns="customer_id")  # the same customers in the same order as ``history``
+    value = statistics_of(days, ids=False)  # the same customers in the same order as ``history``
     purchases = np.bincount(daily.customer, weights=daily.purchases, minlength=n)
     rows = np.bincount(daily.customer, weights=daily.rows, minlength=n)
     lost = np.flatnonzero((rows > 0) & (purchases == 0))

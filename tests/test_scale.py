@@ -429,3 +429,34 @@ def test_a_folder_dropped_in_the_inbox_settles_as_a_whole_and_is_one_job(tmp_pat
     assert rows["exports"]["status"] == "archived" and rows["exports"]["size"] == sum(map(len, parts))
     assert rows["mixed"]["status"] == "failed"
     assert (root / "inbox" / "left-alone" / "inner.csv").exists() and not list((root / "outbox").glob("left*"))
+
+
+def test_merging_daily_totals_matches_ids_by_their_hashes_and_by_the_strings_when_two_ids_share_a_hash():
+    from dataclasses import replace
+
+    from processor.analyse.history import daily_totals, id_hashes, merge_daily
+
+    rng = np.random.default_rng(3)
+    pieces = []
+    for _ in range(3):  # pieces sharing some customers, in different first-appearance orders
+        ids = np.array([f"C{i}" for i in rng.permutation(40)[:25]], dtype=object)
+        customer = rng.integers(0, len(ids), 200)
+        day = rng.integers(19_000, 19_100, 200)
+        piece = daily_totals(customer, ids, day, np.round(rng.lognormal(5, 1, 200)))
+        pieces.append(piece)
+    by_strings = merge_daily(pieces)
+    assert {"C1", "C2"} <= set(by_strings.ids)
+    hashed = [replace(p, id_hash=id_hashes(p.ids)) for p in pieces]
+    by_hashes = merge_daily(hashed)
+    assert by_strings.id_hash is None
+    assert np.array_equal(by_hashes.id_hash, id_hashes(by_strings.ids))
+    # two different ids given one hash: the strings decide, and each id keeps its own hash
+    clashing = [
+        replace(p, id_hash=np.where(p.ids == "C1", id_hashes(np.array(["C2"], dtype=object))[0], p.id_hash))
+        for p in hashed
+    ]
+    for merged in (by_hashes, merge_daily(clashing)):
+        assert merged.ids.tolist() == by_strings.ids.tolist()
+        for key in ("customer", "day", "rows", "purchases", "amount", "spend"):
+            assert np.array_equal(getattr(merged, key), getattr(by_strings, key)), key
+    assert np.array_equal(merge_daily(clashing).id_hash, id_hashes(by_strings.ids))

@@ -1,11 +1,12 @@
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor.read.values import parse_amounts, parse_bools, parse_dates, parse_phones, zodiac_signs
+from processor.read.values import calendar_days, parse_amounts, parse_bools, parse_dates, parse_phones, zodiac_signs
 
 
 @pytest.mark.parametrize(
@@ -302,3 +303,16 @@ def test_long_columns_fold_each_distinct_name_and_date_once_with_the_same_result
     parsed, bad = parse_dates(dates)
     pd.testing.assert_series_equal(parsed, slow_dates, check_names=False)
     assert not bad.any()
+
+
+_PART = st.one_of(st.none(), st.integers(-2, 35))
+
+
+@given(st.lists(st.tuples(st.none() | st.integers(1790, 2210), _PART, _PART), min_size=1, max_size=30))
+def test_calendar_days_are_the_days_pandas_assembles_from_year_month_and_day(rows):
+    """The date path's numpy calendar (:func:`calendar_days`) gives exactly what ``pd.to_datetime`` of a
+    year/month/day frame gives: NaT for a missing part, month 13, the 31st of April or 29 February 2023."""
+    year, month, day = (np.array([np.nan if v is None else v for v in part], dtype=float) for part in zip(*rows))
+    expected = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day}), errors="coerce")
+    ours = pd.Series(calendar_days(year, month, day))
+    assert ours.dtype == "datetime64[ns]" and ours.tolist() == expected.astype("datetime64[ns]").tolist()

@@ -294,8 +294,11 @@ def write_rows(path: Path, sheets: dict[str, list[list]]) -> Path:
 
 def sheet_rows(path: Path, name: str, header_contains: str | None = None) -> pd.DataFrame:
     """A result sheet's main table as a DataFrame (the first row holding ``header_contains``)."""
-    wb = openpyxl.load_workbook(path, data_only=True)
-    rows = list(wb[name].iter_rows(values_only=True))
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)  # parses only the sheet asked for
+    try:
+        rows = list(wb[name].iter_rows(values_only=True))
+    finally:
+        wb.close()
     start = 0
     if header_contains:
         start = next(i for i, r in enumerate(rows) if header_contains in [str(v) for v in r if v is not None])

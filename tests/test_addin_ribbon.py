@@ -458,3 +458,17 @@ def test_the_data_check_rewords_only_our_problem_and_fix_texts_never_the_reps_ce
     assert frame.loc[0, "內容"] == rep_text and frame.loc[0, "工作表"] == rep_text
     assert frame.loc[0, "如何修正"] == in_excel("若基準日不對，請用 --as-of 指定") != "若基準日不對，請用 --as-of 指定"
     assert frame.loc[0, "問題"] == "日期無法辨識"
+
+
+def test_the_file_adapter_rereads_a_workbook_someone_else_saved_between_two_of_its_writes(tmp_path):
+    """FileWorkbook keeps the workbook it saved last for its next write (one parse instead of two per button):
+    a save by anyone else in between is seen, and both of its own writes are in the file."""
+    book = _small_book(tmp_path)
+    book.set_config("甲", "1")
+    other = openpyxl.load_workbook(book.path())
+    other.create_sheet("別人加的")
+    other.save(book.path())
+    book.set_config("乙", "2")
+    book.set_config("丙", "3")  # (from the kept copy: the file is this object's own last save)
+    assert "別人加的" in openpyxl.load_workbook(book.path()).sheetnames
+    assert {k: book.config()[k] for k in ("甲", "乙", "丙")} == {"甲": "1", "乙": "2", "丙": "3"}

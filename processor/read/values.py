@@ -170,6 +170,8 @@ class IdCodes:
         """From ids already encoded as distinct spellings (−1 blank), e.g. an Arrow dictionary of a Parquet column:
         only the distinct spellings are folded, never one Python string per row."""
         folded = _fold_all(spellings)
+        if np.array_equal(folded, spellings):  # every spelling already normalised (and distinct): its own customer
+            return cls(row_spelling, spellings, np.arange(len(spellings)), np.asarray(folded, dtype=object))
         spelling_customer, customers = pd.factorize(folded, use_na_sentinel=True)
         return cls(row_spelling, spellings, spelling_customer, np.asarray(customers, dtype=object))
 

@@ -316,3 +316,12 @@ def test_calendar_days_are_the_days_pandas_assembles_from_year_month_and_day(row
     expected = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day}), errors="coerce")
     ours = pd.Series(calendar_days(year, month, day))
     assert ours.dtype == "datetime64[ns]" and ours.tolist() == expected.astype("datetime64[ns]").tolist()
+
+
+@pytest.mark.parametrize("typed", ["6128-11-12", "1799-12-31", "2201-01-01", "٣2201", "٢٠٢٤-٠١-٠٥"])
+def test_a_year_outside_1800_to_2200_or_digits_of_another_script_is_a_bad_date_not_a_crash(typed):
+    """ISO-looking text goes by the same year rule as the other spellings (6128-11-12 used to raise pandas'
+    OutOfBoundsDatetime: an internal error instead of a data-check line), and five digits of another script
+    are no Excel serial day (pd.to_numeric cannot read them: that raised too)."""
+    parsed, bad = parse_dates(pd.Series([typed, "2024-01-05"], dtype=object))
+    assert bad.tolist() == [True, False] and parsed.iloc[1] == pd.Timestamp("2024-01-05")

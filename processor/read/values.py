@@ -272,14 +272,15 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     if todo.any():
         text = normalise_text(obj[todo].astype("string"))
         # fast path: ISO-like text (exports, CSVs) parses in C; only the rest goes through the regex
-        iso_like = text.str.match(r"^\d{4}-\d{1,2}-\d{1,2}").fillna(False)
+        # (years 1800–2200 only, as on the regex path: 6128-11-12 is a typo there, not a date out of pandas' range)
+        iso_like = text.str.match(r"^(?:1[89][0-9]{2}|2[01][0-9]{2}|2200)-[0-9]{1,2}-[0-9]{1,2}").fillna(False)
         iso = (
             pd.to_datetime(text.where(iso_like), format="ISO8601", errors="coerce")
             if iso_like.any()
             else pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")  # (to_datetime of nothing costs 2 ms)
         )
         out[todo] = iso.to_numpy()
-        serial = iso.isna() & text.str.fullmatch(r"\d{5}(?:\.\d+)?").fillna(False)
+        serial = iso.isna() & text.str.fullmatch(r"[0-9]{5}(?:\.[0-9]+)?").fillna(False)  # (ASCII: to_numeric reads it)
         if serial.any():
             days = np.floor(pd.to_numeric(text[serial]))
             out.loc[serial[serial].index] = (EXCEL_EPOCH + pd.to_timedelta(days, unit="D")).to_numpy()

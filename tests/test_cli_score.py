@@ -602,3 +602,42 @@ def test_a_negative_touch_count_is_reported_in_the_data_check(run_cli, tmp_path)
     found = set(zip(checks["工作表"], checks["列"], checks["欄位"], checks["內容"].astype(str), checks["問題"]))
     assert ("名單", 2, "聯絡次數", "-2", "不能是負數") in found
     assert not any(row == 3 for _, row, *_ in found)
+
+
+def test_a_9999_placeholder_date_cell_is_a_data_check_line_not_a_crash(run_cli, tmp_path):
+    import datetime as dt
+
+    rows = [["客戶編號", "日期", "金額"]]
+    rows += [[f"C{i % 12:03d}", dt.datetime(2025, 1, 1) + dt.timedelta(days=5 * i), 100 + i] for i in range(60)]
+    rows += [["C001", dt.datetime(9999, 12, 31), 50], ["C002", "0001-01-01", 50]]
+    path = write_rows(tmp_path / "tx.xlsx", {"交易紀錄": rows})
+    out = tmp_path / "out.xlsx"
+    run_cli("score", path, "-o", out, "--as-of", "2025-12-31")
+    checks = sheet_rows(out, "資料檢查", "嚴重度")
+    found = set(zip(checks["列"], checks["欄位"], checks["內容"].astype(str), checks["問題"]))
+    assert {(62, "日期", "9999-12-31", "日期無法辨識"), (63, "日期", "0001-01-01", "日期無法辨識")} <= found
+    assert len(sheet_rows(out, "沉默排名", "客戶編號")) == 12  # the other 60 rows still scored
+
+
+def test_placeholder_days_in_a_parquet_log_are_reported_as_typed_and_left_out(run_cli, tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    days = [dt.datetime(2025, 1, 1) + dt.timedelta(days=5 * i) for i in range(60)]
+    table = pa.table(
+        {
+            "客戶編號": [f"C{i % 12:03d}" for i in range(60)] + ["C001", "C002"],
+            "日期": pa.array(days + [dt.datetime(9999, 12, 31), dt.datetime(1, 1, 1)], pa.timestamp("ms")),
+            "金額": [100.0 + i for i in range(60)] + [50.0, 50.0],
+        }
+    )
+    pq.write_table(table, tmp_path / "tx.parquet")
+    out = tmp_path / "out.xlsx"
+    run_cli("score", tmp_path / "tx.parquet", "-o", out, "--as-of", "2025-12-31")
+    checks = sheet_rows(out, "資料檢查", "嚴重度")
+    odd = checks[checks["問題"].str.startswith("日期無法辨識")]
+    assert sorted(odd["內容"].astype(str)) == ["0001/01/01", "9999/12/31"]  # not 1816/03/29 (a nanosecond wrap)
+    silence = sheet_rows(out, "沉默排名", "客戶編號")
+    assert len(silence) == 12 and not checks["問題"].str.contains("晚於基準日").any()

@@ -46,6 +46,39 @@ def test_impossible_or_partial_dates_are_reported_not_guessed(typed):
     assert bad.iloc[0] and pd.isna(parsed.iloc[0])
 
 
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "9999-12-31",  # "no end date" placeholders, as text and as date cells
+        dt.datetime(9999, 12, 31),
+        np.datetime64("9999-12-31"),
+        "0001-01-01",  # four digits: a placeholder, not ROC year 1
+        "00010101",
+        dt.date(1, 1, 1),
+        "6128-11-12",  # typos beyond pandas' nanosecond range (1677–2262)
+        "2262-04-12",
+        "1677-09-20",
+        "٣2201",  # digits of other scripts are not folded by NFKC and are not dates
+        "١٢٣٤٥",
+    ],
+)
+def test_placeholder_far_off_and_other_script_dates_are_reported_not_a_crash(typed):
+    parsed, bad = parse_dates(pd.Series([typed, "2024-03-05"], dtype=object))
+    assert bad.tolist() == [True, False]
+    assert pd.isna(parsed.iloc[0]) and parsed.iloc[1] == pd.Timestamp("2024-03-05")
+
+
+def test_the_years_1800_to_2200_are_read_at_both_ends():
+    parsed, bad = parse_dates(pd.Series(["1800-01-01", "2199-12-31", "2200-01-01", "1799-12-31", "001/01/01"]))
+    assert bad.tolist() == [False, False, False, True, False]
+    assert parsed.iloc[[0, 1, 2, 4]].dt.strftime("%Y-%m-%d").tolist() == [
+        "1800-01-01",
+        "2199-12-31",
+        "2200-01-01",
+        "1912-01-01",  # three digits: ROC year 1
+    ]
+
+
 def test_blank_dates_are_missing_but_not_errors():
     parsed, bad = parse_dates(pd.Series([None, "", "  "], dtype=object))
     assert parsed.isna().all() and not bad.any()
@@ -316,12 +349,3 @@ def test_calendar_days_are_the_days_pandas_assembles_from_year_month_and_day(row
     expected = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day}), errors="coerce")
     ours = pd.Series(calendar_days(year, month, day))
     assert ours.dtype == "datetime64[ns]" and ours.tolist() == expected.astype("datetime64[ns]").tolist()
-
-
-@pytest.mark.parametrize("typed", ["6128-11-12", "1799-12-31", "2201-01-01", "٣2201", "٢٠٢٤-٠١-٠٥"])
-def test_a_year_outside_1800_to_2200_or_digits_of_another_script_is_a_bad_date_not_a_crash(typed):
-    """ISO-looking text goes by the same year rule as the other spellings (6128-11-12 used to raise pandas'
-    OutOfBoundsDatetime: an internal error instead of a data-check line), and five digits of another script
-    are no Excel serial day (pd.to_numeric cannot read them: that raised too)."""
-    parsed, bad = parse_dates(pd.Series([typed, "2024-01-05"], dtype=object))
-    assert bad.tolist() == [True, False] and parsed.iloc[1] == pd.Timestamp("2024-01-05")

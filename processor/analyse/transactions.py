@@ -25,7 +25,7 @@ from processor.analyse.calls import CallList, people_from_ids, silence_reasons
 from processor.analyse.history import day_numbers
 from processor.errors import ERROR, WARNING, Problem, UnusableInput, step
 from processor.read.schema import CONTACTS, TRANSACTIONS
-from processor.read.values import IdCodes, normalise_ids  # noqa: F401  normalise_ids re-exported: ids are compared alike everywhere
+from processor.read.values import YEARS, IdCodes, normalise_ids  # noqa: F401  normalise_ids re-exported: ids are compared alike everywhere
 from processor.settings import Settings
 
 MAX_ROW_PROBLEMS = 200  # per kind of problem; the rest are counted in one more line
@@ -99,21 +99,27 @@ def row_rules(
     as_of = pd.Timestamp(as_of).normalize()
     as_of_day = int(np.datetime64(as_of.date(), "D").astype(np.int64))
     nat = np.iinfo(np.int64).min
-    incomplete = (customer < 0) | (day == nat) | np.isnan(amount)
+    # a typed log (Parquet) carries any day its writer could; a year outside read.values.YEARS (a 9999-12-31 or
+    # 0001-01-01 placeholder) is unreadable, as parse_dates makes it on a workbook's cells
+    first, last = (int(np.datetime64(f"{y}-01-01", "D").astype(np.int64)) for y in (YEARS[0], YEARS[1] + 1))
+    odd_year = (day != nat) & ((day < first) | (day >= last))
+    incomplete = (customer < 0) | (day == nat) | odd_year | np.isnan(amount)
     future = (day > as_of_day) & ~incomplete
     dated: list[Problem] = []
-    if future.any():
-        shown = pd.Series(np.where(future, day, 0).astype("datetime64[D]").astype("datetime64[ns]"))
-        dated += _row_problems(
+    for mask, problem, fix in (
+        (
+            odd_year,
+            f"日期無法辨識（年份不在 {YEARS[0]}–{YEARS[1]} 之間）",
+            "請填實際交易日期，例如 2024/03/05（9999-12-31 一類的預留值不是日期）",
+        ),
+        (
             future,
-            sheets,
-            rows,
-            _LABEL["date"],
-            shown,
             f"交易日期晚於基準日 {as_of:%Y/%m/%d}，這筆沒有納入計算",
             "確認日期（民國/西元年）是否打錯；" + step("as_of"),
-            ERROR,
-        )
+        ),
+    ):
+        if mask.any():
+            dated += _row_problems(mask, sheets, rows, _LABEL["date"], day, problem, fix, ERROR)
     if incomplete.any():
         dated.append(
             _summary_problem(
@@ -149,11 +155,11 @@ class _Same:
         return self.n
 
 
-def _row_problems(mask, sheets, rows, column, dates, problem, fix, severity) -> list[Problem]:
-    """One problem per flagged row (dates shown as typed by reps) up to MAX_ROW_PROBLEMS, then one
-    line counting the rest."""
+def _row_problems(mask, sheets, rows, column, days, problem, fix, severity) -> list[Problem]:
+    """One problem per flagged row (its day, days since 1970-01-01, shown as 2024/03/05: any year, no nanosecond
+    limit) up to MAX_ROW_PROBLEMS, then one line counting the rest."""
     where = np.flatnonzero(mask)
-    shown = dates.iloc[where[:MAX_ROW_PROBLEMS]].dt.strftime("%Y/%m/%d").to_numpy()
+    shown = np.char.replace(np.datetime_as_string(days[where[:MAX_ROW_PROBLEMS]].astype("datetime64[D]")), "-", "/")
     found = [
         Problem(str(sheets[i]), _int(rows[i]), column, str(value), problem, fix, severity)
         for i, value in zip(where[:MAX_ROW_PROBLEMS], shown)

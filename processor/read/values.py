@@ -227,10 +227,14 @@ def _fold(value) -> str | None:
 
 #: a typed date: ROC or western year, month and day with 年月日, / . or - between them (a time after it ignored),
 #: or the compact 7/8 digits of a ROC/western date (0850312, 20240305): one pattern, so one pass over the text
+#: the years a date may have (a year below 1000 is a ROC year first); others — 0001-01-01, 9999-12-31 placeholders,
+#: 24430401 typos — are reported as unreadable rather than raising pandas' out-of-bounds error
+YEARS = (1800, 2200)
+# ASCII digits only ([0-9], not \d): NFKC already folds full-width digits, and other scripts' digits (٣) are not dates
 _DATE_PARTS = re.compile(
-    r"^(?:(?:民國|民国|ROC)?\s*(?P<y>\d{1,4})\s*(?:年|/|\.|-)\s*(?P<m>\d{1,2})\s*(?:月|/|\.|-)\s*(?P<d>\d{1,2})\s*日?"
-    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
-    r"|(?P<cy>\d{3,4})(?P<cm>\d{2})(?P<cd>\d{2}))$"
+    r"^(?:(?:民國|民国|ROC)?\s*(?P<y>[0-9]{1,4})\s*(?:年|/|\.|-)\s*(?P<m>[0-9]{1,2})\s*(?:月|/|\.|-)\s*(?P<d>[0-9]{1,2})\s*日?"
+    r"(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"
+    r"|(?P<cy>[0-9]{3,4})(?P<cm>[0-9]{2})(?P<cd>[0-9]{2}))$"
 )
 
 
@@ -256,7 +260,7 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     is_dt, is_num, _ = cell_types(obj)
     if is_dt.any():
         # a long column repeats its dates: each distinct cell value becomes a Timestamp once
-        stamps = once_per_distinct(obj[is_dt], lambda d: pd.to_datetime(d.map(pd.Timestamp), errors="coerce"))
+        stamps = once_per_distinct(obj[is_dt], lambda d: pd.to_datetime(d.map(_cell_day), errors="coerce"))
         out[is_dt] = np.asarray(stamps)
     is_num = is_num & ~blank
     if is_num.any():
@@ -272,15 +276,14 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     if todo.any():
         text = normalise_text(obj[todo].astype("string"))
         # fast path: ISO-like text (exports, CSVs) parses in C; only the rest goes through the regex
-        # (years 1800–2200 only, as on the regex path: 6128-11-12 is a typo there, not a date out of pandas' range)
-        iso_like = text.str.match(r"^(?:1[89][0-9]{2}|2[01][0-9]{2}|2200)-[0-9]{1,2}-[0-9]{1,2}").fillna(False)
+        iso_like = text.str.match(r"^(?:1[89]|2[01])[0-9]{2}-[0-9]{1,2}-[0-9]{1,2}").fillna(False)  # 1800–2199
         iso = (
             pd.to_datetime(text.where(iso_like), format="ISO8601", errors="coerce")
             if iso_like.any()
             else pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")  # (to_datetime of nothing costs 2 ms)
         )
         out[todo] = iso.to_numpy()
-        serial = iso.isna() & text.str.fullmatch(r"[0-9]{5}(?:\.[0-9]+)?").fillna(False)  # (ASCII: to_numeric reads it)
+        serial = iso.isna() & text.str.fullmatch(r"[0-9]{5}(?:\.[0-9]+)?").fillna(False)
         if serial.any():
             days = np.floor(pd.to_numeric(text[serial]))
             out.loc[serial[serial].index] = (EXCEL_EPOCH + pd.to_timedelta(days, unit="D")).to_numpy()
@@ -292,6 +295,13 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     return out, bad
 
 
+def _cell_day(value) -> pd.Timestamp:
+    """A date cell as a Timestamp, NaT when its year is outside :data:`YEARS` (Excel allows 9999-12-31;
+    pandas' nanosecond days end in 2262)."""
+    stamp = pd.Timestamp(value)
+    return stamp if YEARS[0] <= stamp.year <= YEARS[1] else pd.NaT
+
+
 def _parse_date_text(text: pd.Series) -> pd.Series:
     """Regex path of :func:`parse_dates` for ROC, slashed, dotted, 年月日 and compact spellings."""
     return pd.Series(calendar_days(*_date_parts(text)), index=text.index)
@@ -299,14 +309,16 @@ def _parse_date_text(text: pd.Series) -> pd.Series:
 
 def _date_parts(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(year, month, day) as floats (NaN where absent) of ROC, slashed, 年月日 and compact spellings;
-    a year below 1000 is a ROC year, a year outside 1800–2200 is NaN (24430401 is a typo)."""
+    a year below 1000 is a ROC year unless written with four digits (0001-01-01 is a placeholder, not ROC 1),
+    a year outside :data:`YEARS` is NaN (24430401 is a typo)."""
     parts = text.str.extract(_DATE_PARTS)
     typed = parts[["y", "m", "d"]].to_numpy(dtype=object, na_value=np.nan)
     compact = parts[["cy", "cm", "cd"]].to_numpy(dtype=object, na_value=np.nan)
     digits = np.where(pd.isna(typed), compact, typed).ravel()
     year, month, day = pd.to_numeric(digits, errors="coerce").astype(float).reshape(-1, 3).T
-    year = np.where(year >= 1000, year, year + ROC_OFFSET)
-    year = np.where((year >= 1800) & (year <= 2200), year, np.nan)
+    four_digits = parts["y"].fillna(parts["cy"]).str.len().to_numpy(dtype=float, na_value=0) == 4
+    year = np.where(year >= 1000, year, np.where(four_digits, np.nan, year + ROC_OFFSET))
+    year = np.where((year >= YEARS[0]) & (year <= YEARS[1]), year, np.nan)
     return year, month, day
 
 
@@ -327,7 +339,7 @@ def calendar_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.nd
     return np.where(ok, days.astype("datetime64[ns]"), np.datetime64("NaT", "ns"))
 
 
-_ROC_SPELLING = re.compile(r"^(?:民國|民国|ROC)|^\d{1,3}\s*[年/.\-]\s*\d{1,2}|^\d{7}$")
+_ROC_SPELLING = re.compile(r"^(?:民國|民国|ROC)|^[0-9]{1,3}\s*[年/.\-]\s*[0-9]{1,2}|^[0-9]{7}$")
 
 
 def roc_spelled(series: pd.Series) -> pd.Series:

@@ -613,8 +613,8 @@ def _log_analysis(log, tables, as_of, settings: Settings, out_dir: Path | None, 
     check = ResultSheet(
         "資料檢查",
         (Block(problems_frame(problems), widths={"問題": 30, "如何修正": 40}),),
-        ("資料檢查：每一列是一個問題；大型交易紀錄不標列號（原始檔沒有被修改）。",),
-        lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可（大型交易紀錄不標列號）。",
+        ("資料檢查：每一列是一個問題；「列」是 CSV 檔的行號，Parquet 與計數的問題不標列號（原始檔沒有被修改）。",),
+        lead="資料檢查：每一列是一個問題，第一欄是嚴重度；照「如何修正」改好再送一次即可（「列」是 CSV 檔中的行號）。",
     )
     summary = {
         "file": log.name,

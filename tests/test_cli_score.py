@@ -637,7 +637,25 @@ def test_placeholder_days_in_a_parquet_log_are_reported_as_typed_and_left_out(ru
     out = tmp_path / "out.xlsx"
     run_cli("score", tmp_path / "tx.parquet", "-o", out, "--as-of", "2025-12-31")
     checks = sheet_rows(out, "資料檢查", "嚴重度")
-    odd = checks[checks["問題"].str.startswith("日期無法辨識")]
-    assert sorted(odd["內容"].astype(str)) == ["0001/01/01", "9999/12/31"]  # not 1816/03/29 (a nanosecond wrap)
-    silence = sheet_rows(out, "沉默排名", "客戶編號")
-    assert len(silence) == 12 and not checks["問題"].str.contains("晚於基準日").any()
+    shown = dict(zip(checks["內容"].astype(str), checks["問題"]))
+    assert shown["0001/01/01"] == "日期早於 1900 年"  # as on a workbook's cell, not counted as a purchase
+    assert shown["9999/12/31"].startswith("交易日期晚於基準日")  # not 1816/03/29 (a nanosecond wrap)
+    assert len(sheet_rows(out, "沉默排名", "客戶編號")) == 12
+
+
+def test_unreadable_cells_of_a_csv_log_get_a_line_each_with_file_and_line(run_cli, tmp_path):
+    log = tmp_path / "exports"
+    log.mkdir()
+    good = [f"C{i % 12:03d},2025-01-{1 + i % 28:02d},{100 + i}" for i in range(60)]
+    (log / "a.csv").write_text("\n".join(["客戶編號,日期,金額", *good, "C001,9999-12-31,50", "C002,2025-02-03,3萬x"]))
+    (log / "b.csv").write_text("\n".join(["客戶編號,日期,金額", *good[:30], "C003,٣2201,5"]))
+    out = tmp_path / "out.xlsx"
+    run_cli("score", log, "-o", out, "--as-of", "2025-12-31", "--out-dir", tmp_path / "full")
+    checks = sheet_rows(out, "資料檢查", "嚴重度")
+    found = set(zip(checks["工作表"], checks["列"], checks["欄位"], checks["內容"].astype(str), checks["問題"]))
+    assert {
+        ("a.csv", 62, "日期", "9999-12-31", "日期無法辨識"),
+        ("a.csv", 63, "金額", "3萬x", "金額無法辨識"),
+        ("b.csv", 32, "日期", "٣2201", "日期無法辨識"),
+    } <= found
+    assert any("共 3 列" in p for p in checks["問題"])  # and the three rows are counted as left out

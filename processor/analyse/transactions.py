@@ -24,8 +24,9 @@ from processor.analyse import value as val
 from processor.analyse.calls import CallList, people_from_ids, silence_reasons
 from processor.analyse.history import day_numbers
 from processor.errors import ERROR, WARNING, Problem, UnusableInput, step
+from processor.read.parse import EARLIEST_DAY, TOO_EARLY
 from processor.read.schema import CONTACTS, TRANSACTIONS
-from processor.read.values import YEARS, IdCodes, normalise_ids  # noqa: F401  normalise_ids re-exported: ids are compared alike everywhere
+from processor.read.values import IdCodes, normalise_ids  # noqa: F401  normalise_ids re-exported: ids are compared alike everywhere
 from processor.settings import Settings
 
 MAX_ROW_PROBLEMS = 200  # per kind of problem; the rest are counted in one more line
@@ -99,19 +100,14 @@ def row_rules(
     as_of = pd.Timestamp(as_of).normalize()
     as_of_day = int(np.datetime64(as_of.date(), "D").astype(np.int64))
     nat = np.iinfo(np.int64).min
-    # a typed log (Parquet) carries any day its writer could; a year outside read.values.YEARS (a 9999-12-31 or
-    # 0001-01-01 placeholder) is unreadable, as parse_dates makes it on a workbook's cells
-    first, last = (int(np.datetime64(f"{y}-01-01", "D").astype(np.int64)) for y in (YEARS[0], YEARS[1] + 1))
-    odd_year = (day != nat) & ((day < first) | (day >= last))
-    incomplete = (customer < 0) | (day == nat) | odd_year | np.isnan(amount)
+    # a typed log (Parquet) carries any day its writer could: one before 1900 (a 0001-01-01 placeholder) is
+    # refused as read.parse refuses it on a workbook's cells (one after as-of, 9999-12-31, is reported below)
+    early = (day != nat) & (day < EARLIEST_DAY.to_datetime64().astype("datetime64[D]").astype(np.int64))
+    incomplete = (customer < 0) | (day == nat) | early | np.isnan(amount)
     future = (day > as_of_day) & ~incomplete
     dated: list[Problem] = []
     for mask, problem, fix in (
-        (
-            odd_year,
-            f"日期無法辨識（年份不在 {YEARS[0]}–{YEARS[1]} 之間）",
-            "請填實際交易日期，例如 2024/03/05（9999-12-31 一類的預留值不是日期）",
-        ),
+        (early, *TOO_EARLY),
         (
             future,
             f"交易日期晚於基準日 {as_of:%Y/%m/%d}，這筆沒有納入計算",

@@ -133,7 +133,7 @@ def piece_totals(piece, as_of, name: str, buckets: int) -> PieceTotals:
     )
     facts = PieceFacts(
         len(columns),
-        dated + money,
+        columns.problems + dated + money,
         variants,
         int(daily.margin_known.sum()) if daily.margin_known is not None else 0,
         int(daily.cost_known.sum()) if daily.cost_known is not None else 0,

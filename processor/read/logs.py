@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import glob as globbing
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -282,6 +282,7 @@ class PieceColumns:
     amount: np.ndarray
     margin: np.ndarray | None
     cost: np.ndarray | None
+    problems: list = field(default_factory=list)  # text cells that could not be read (CSV), a line per cell
 
     def __len__(self) -> int:
         return len(self.amount)
@@ -293,7 +294,12 @@ def read_piece(piece: LogPiece) -> PieceColumns:
     the product's own parsers (:func:`typed_partition`: ROC dates, 3萬, full-width digits), so both read alike."""
     f = piece.file
     if f.format != "parquet":
-        return _columns_of_frame(typed_partition(read_file(f)))
+        frame = read_file(f)
+        frame.index = pd.RangeIndex(2, len(frame) + 2)  # each row's line in its file (line 1: the header)
+        typed, problems = typed_partition(frame, f.path.name)
+        columns = _columns_of_frame(typed)
+        columns.problems.extend(problems)
+        return columns
     import pyarrow.parquet as pq
 
     names = list(f.columns.values())
@@ -383,31 +389,37 @@ def _arrow_numbers(column) -> np.ndarray:
     return column.cast(pa.float64()).to_numpy().astype(float, copy=False)
 
 
-def typed_partition(frame: pd.DataFrame) -> pd.DataFrame:
+def typed_partition(frame: pd.DataFrame, sheet: str = "") -> tuple[pd.DataFrame, list]:
     """Canonical columns with dates and money typed by the product's own parsers
-    (:func:`processor.read.values.parse_dates` / ``parse_amounts``: ROC dates, ``3萬``, ``1,200``…);
-    what cannot be read becomes missing and is reported by the cleaning step. Typed Parquet
-    columns pass through. A row's index is not an Excel row here: problems carry no row number.
+    (:func:`processor.read.parse.parse_column`: ROC dates, ``3萬``, ``1,200``…), and the problems of the cells
+    that cannot be read — missing here, one line each in the data check as on a workbook's sheet (``frame``'s
+    index gives their rows, ``sheet`` the file). Typed columns (Parquet) pass through.
     """
-    from processor.read.values import parse_amounts, parse_dates
+    from processor.read.parse import parse_column
 
+    def parsed(key):
+        column, found = parse_column(frame[key], TRANSACTIONS.field(key), sheet, None)  # as-of: rows' rule
+        problems.extend(found)
+        return column
+
+    problems: list = []
     out = {"customer_id": frame["customer_id"]}
     date = frame["date"]
     if date.dtype.kind == "M":
         out["date"] = date.dt.tz_localize(None) if getattr(date.dt, "tz", None) is not None else date
     else:
-        out["date"] = parse_dates(date)[0] if not _is_date_objects(date) else pd.to_datetime(date)
+        out["date"] = parsed("date") if not _is_date_objects(date) else pd.to_datetime(date)
     for key in ("amount", "margin", "cost"):
         if key in frame.columns:
             column = frame[key]
             out[key] = (
                 column.astype(float)
                 if column.dtype.kind in "iufb"
-                else parse_amounts(column)[0]
+                else parsed(key).astype(float)
                 if column.dtype == object or pd.api.types.is_string_dtype(column)
                 else pd.to_numeric(column.astype(object), errors="coerce").astype(float)
             )
-    return pd.DataFrame(out, index=frame.index)
+    return pd.DataFrame(out, index=frame.index), problems
 
 
 def _is_date_objects(column: pd.Series) -> bool:

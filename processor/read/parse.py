@@ -202,6 +202,9 @@ def closest_kind(headers: list[str]) -> tuple[str, float]:
     return best, best_score
 
 
+EARLIEST_DAY = pd.Timestamp("1900-01-01")  # a date before it is a typo (what a log's typed day is held to as well)
+TOO_EARLY = ("日期早於 1900 年", "請確認年份")
+
 _FIX = {
     schema.DATE: ("日期無法辨識", "請寫成 2024/03/05、民國113/3/5 或 113年3月5日"),
     schema.AMOUNT: ("金額無法辨識", "請只寫數字，可加 萬/千，例：3萬、1,200"),
@@ -211,11 +214,12 @@ _FIX = {
 }
 
 
-def _parse_column(
+def parse_column(
     raw: pd.Series, f: Field, sheet: str, as_of: pd.Timestamp, factor: tuple | None = None
 ) -> tuple[pd.Series, list[Problem]]:
-    """Parse one column; long text columns are parsed once per distinct value (exports repeat a lot).
-    ``factor`` is ``pd.factorize(raw)`` when the caller has it already."""
+    """Parse one column (``raw``'s index: the rows its problems name); long text columns are parsed once per
+    distinct value (exports repeat a lot). ``factor`` is ``pd.factorize(raw)`` when the caller has it already;
+    ``as_of`` is read only for a field that must lie in the past."""
     if len(raw) > 5000 and pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
         codes, uniques = factor if factor is not None else pd.factorize(raw)
         if len(uniques) < len(raw) // 2:
@@ -281,8 +285,8 @@ def _parse_values(
                 ERROR,
             )
             parsed = parsed.where(~future)
-        old = parsed < pd.Timestamp("1900-01-01")
-        report(old, "日期早於 1900 年", "請確認年份")
+        old = parsed < EARLIEST_DAY
+        report(old, *TOO_EARLY)
         parsed = parsed.where(~old)
     elif f.type == schema.AMOUNT:
         parsed, bad = parse_amounts(raw)
@@ -384,7 +388,7 @@ def parse_table(raw: RawSheet, match: HeaderMatch, as_of: pd.Timestamp) -> tuple
     columns: dict[str, pd.Series] = {}
     for col, key in match.columns.items():
         f = kind.field(key)
-        parsed, found = _parse_column(body.iloc[:, col], f, raw.name, as_of, factors[col])
+        parsed, found = parse_column(body.iloc[:, col], f, raw.name, as_of, factors[col])
         columns[key] = parsed
         problems += found
     extra = []
@@ -568,7 +572,7 @@ def parse_form(
     for key, (row, _, value_col) in found.items():
         value = grid.iat[row, value_col] if value_col < grid.shape[1] else None
         cell = pd.Series([value], index=[row + 1], dtype=object)
-        parsed, found_problems = _parse_column(cell, kind.field(key), raw.name, as_of)
+        parsed, found_problems = parse_column(cell, kind.field(key), raw.name, as_of)
         values[key] = parsed.set_axis([first_row])
         problems += found_problems
     frame = pd.DataFrame(values, index=[first_row])

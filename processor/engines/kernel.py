@@ -160,19 +160,17 @@ def split_buckets(daily: DailyTotals, buckets: int) -> list[DailyTotals]:
     row_bucket = of_customer[daily.customer]
     order = np.argsort(row_bucket, kind="stable")
     edges = np.searchsorted(row_bucket[order], np.arange(buckets + 1))
-    ids, id_hash = daily.ids[customer_order], hashes[customer_order]
-    columns = {k: getattr(daily, k)[order] for k in DailyTotals.SUMMED if getattr(daily, k) is not None}
-    customer, day = new_code[daily.customer[order]], daily.day[order]
+    columns = {k: getattr(daily, k) for k in DailyTotals.SUMMED if getattr(daily, k) is not None}
     parts = []
-    for b in range(buckets):  # a handful of buckets, each sliced with arrays
-        mine, rows = slice(customer_edges[b], customer_edges[b + 1]), slice(edges[b], edges[b + 1])
+    for b in range(buckets):  # a handful of buckets; each its own arrays (no views: a share is freed when used)
+        mine, rows = customer_order[customer_edges[b] : customer_edges[b + 1]], order[edges[b] : edges[b + 1]]
         parts.append(
             DailyTotals(
-                ids[mine],
-                customer[rows],
-                day[rows],
+                daily.ids[mine],
+                new_code[daily.customer[rows]],
+                daily.day[rows],
                 **{k: v[rows] for k, v in columns.items()},
-                id_hash=id_hash[mine],
+                id_hash=hashes[mine],
             )
         )
     return parts

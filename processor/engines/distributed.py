@@ -49,7 +49,7 @@ def customer_tables(
 ):
     """:class:`~processor.engines.kernel.CustomerTables` of the log: steps 1–2 on the cluster, the model fit here,
     客戶價值's per-customer rows on the cluster again, the rest of step 3 here; with facts for the summary."""
-    from distributed import KilledWorker, as_completed
+    from distributed import KilledWorker, as_completed, wait
 
     parts = pieces(log)
     with _client(scheduler, memory_limit, workers) as client:
@@ -68,11 +68,14 @@ def customer_tables(
             facts = client.gather(facts_futures)
             margin = margin_choice(facts)
             shares = [[client.submit(bucket_of, t, b, pure=False) for t in totals] for b in range(buckets)]
+            # the pieces' totals let go once cut into shares: a worker then holds each share once, freed when
+            # its bucket is done (held twice, under two keys, it spilled both at 50M rows and lost a worker)
+            wait([s for row in shares for s in row])
+            del totals, facts_futures
             reduced = [client.submit(bucket_statistics, s, as_of, settings, margin, pure=False) for s in shares]
             del shares
             for done, _ in enumerate(as_completed(reduced), 1):
                 progress(f"客戶分區 {done}/{buckets} 完成")
-            del totals
             # the buckets' 沉默排名 statistics come here now, so the workers keep only 客戶價值's numbers
             # for the next round (12M customers' tables held twice over overran two 3 GB workers)
             partials = client.gather(client.map(without_value, reduced, pure=False))

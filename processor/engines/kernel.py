@@ -39,6 +39,9 @@ class PieceTotals:
     buckets: list[DailyTotals]
     facts: PieceFacts
 
+    def __sizeof__(self) -> int:  # for Dask's memory accounting (see DailyTotals.__sizeof__)
+        return sum(b.__sizeof__() for b in self.buckets)
+
 
 @dataclass
 class PieceFacts:

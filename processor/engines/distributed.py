@@ -14,6 +14,7 @@ import math
 import os
 from contextlib import contextmanager
 
+from processor.analyse.transactions import _import_sklearn
 from processor.analyse.value import beside
 from processor.engines.kernel import (
     bucket_of,
@@ -79,8 +80,9 @@ def customer_tables(
             inputs = client.gather(client.map(fit_inputs, reduced, pure=False))
             order = hash_order(inputs)
             progress("估計客戶價值模型（全體客戶）")
-            with beside(True) as run:
+            with beside(True) as run:  # then scikit-learn (the segments' k-means) loads there
                 fitted_model = run(fit_model, inputs, settings, order)
+                run(_import_sklearn)
                 partials = client.gather(client.map(without_value, reduced, pure=False))
                 del reduced
             model, fitted = fitted_model.result()

@@ -263,29 +263,15 @@ VALUE_PIECE = 500_000  # customers per value_part call of value_rows (two thread
 
 def value_rows(inputs: list[pd.DataFrame], model, settings: Settings) -> list[tuple[pd.DataFrame, np.ndarray]]:
     """:func:`value_part` of every customer (``inputs``: :func:`fit_inputs` per bucket), in pieces of
-    :data:`VALUE_PIECE` on two threads (its ufuncs release the GIL), as one (table, scores) per bucket."""
+    :data:`VALUE_PIECE` customers on two threads (its ufuncs release the GIL), in the buckets' row order."""
     from concurrent.futures import ThreadPoolExecutor
 
     from processor.analyse.value import PARALLEL_FIT
 
-    pieces = [
-        (i, frame.iloc[a : a + VALUE_PIECE])
-        for i, frame in enumerate(inputs)
-        for a in range(0, max(len(frame), 1), VALUE_PIECE)
-    ]
+    pieces = [frame.iloc[a : a + VALUE_PIECE] for frame in inputs for a in range(0, len(frame), VALUE_PIECE)]
     threads = 2 if sum(len(f) for f in inputs) >= PARALLEL_FIT else 1
     with ThreadPoolExecutor(threads, thread_name_prefix="value-rows") as pool:
-        done = list(pool.map(lambda piece: value_part(piece[1], model, settings), pieces))
-    out = []
-    for i in range(len(inputs)):
-        mine = [d for (j, _), d in zip(pieces, done) if j == i]
-        if len(mine) == 1:
-            out.append(mine[0])
-            continue
-        offsets = np.cumsum([0] + [len(t) for t, _ in mine[:-1]])
-        tables = [t.assign(customer_id=t["customer_id"].to_numpy() + o) for (t, _), o in zip(mine, offsets)]
-        out.append((pd.concat(tables, ignore_index=True), np.concatenate([sc for _, sc in mine])))
-    return out
+        return list(pool.map(lambda piece: value_part(piece, model, settings), pieces or inputs[:1]))
 
 
 def finish(
@@ -303,27 +289,23 @@ def finish(
     """Step 3, the global step: the partitions' tables stacked in a fixed order (by a hash of the id, so every
     partitioning gives the same answer), histograms added; 客戶價值's rows in CLV order with tiers over every
     customer, 沉默排名's ranks and priority, 客戶分群 — the same answer as in memory — and the whole log's
-    problems. ``values`` are :func:`value_rows` of each partial, ``model``/``fitted`` :func:`fit_model`'s,
+    problems. ``values`` are :func:`value_rows` of the partials, ``model``/``fitted`` :func:`fit_model`'s,
     ``order`` :func:`hash_order` of the partials (when the caller has it)."""
     from processor.analyse import value as val
     from processor.analyse.segments import by_key, segment_table
     from processor.analyse.silence import silence_from_statistics
     from processor.analyse.transactions import no_purchase_problem
 
-    for p, (table, _) in zip(partials, values):  # ids stay Arrow strings: taken, never turned into Python objects
-        table["customer_id"] = p.statistics["customer_id"].array.take(table["customer_id"].to_numpy())
     statistics = (
         pd.concat([p.statistics for p in partials], ignore_index=True) if len(partials) > 1 else partials[0].statistics
     )
     scores = np.concatenate([v[1] for v in values]) if values else np.empty(0)  # aligned with ``statistics``
-    # 沉默排名 does not depend on the rows' order (it sorts by priority, ties by id hash); only 客戶價值's
-    # statistics come in id-hash order (fit_model's), so only the ids and scores are put in that order
     order = hash_order([p.statistics for p in partials]) if order is None else order
-    table = pd.concat([v[0] for v in values], ignore_index=True) if len(values) > 1 else values[0][0]
-    # value_table's order (by CLV, ties in id-hash order) over every customer, and its tiers (ranks of CLV);
-    # the parts' rows are the statistics' rows, so ``order`` serves them too
-    table = table.take(by_key(-table["clv"].to_numpy(), order)).reset_index(drop=True)
-    table.insert(table.columns.get_loc("clv") + 1, "value_tier", val.value_tiers(table["clv"].to_numpy()))
+    # value_table's order (by CLV, ties in id-hash order) over every customer, and its tiers (ranks of CLV); the
+    # pieces' rows are the statistics' rows, so ``order`` serves them too
+    by_value = by_key(-np.concatenate([v[0]["clv"].to_numpy() for v in values]), order)
+    table = _stacked([v[0] for v in values], by_value, statistics["customer_id"].array)
+    table.insert(table.columns.get_loc("clv") + 1, "value_tier", val.value_tiers(table["clv"].to_numpy(), True))
     table.insert(0, "value_rank", np.arange(1, len(table) + 1))
     horizon = int(settings.horizon_days)
     fitted.insert(0, "customer_id", statistics["customer_id"].array.take(order))
@@ -346,14 +328,37 @@ def finish(
     return CustomerTables(silence, segments, info, problems, rows, engine, value=value)
 
 
+def _stacked(tables: list[pd.DataFrame], rows: np.ndarray, ids) -> pd.DataFrame:
+    """``tables`` stacked, then taken at ``rows``, by one write per cell (no stacked copy); their ``customer_id``
+    (row numbers) become ``ids`` (Arrow strings: taken, never turned into Python objects)."""
+    where = np.empty(len(rows), dtype=np.int64)
+    where[rows] = np.arange(len(rows))
+    starts = np.cumsum([0] + [len(t) for t in tables])
+    columns = {}
+    for key in tables[0].columns:
+        if key == "customer_id":
+            columns[key] = ids.take(rows)
+            continue
+        out = np.empty(len(rows), dtype=tables[0][key].dtype)
+        for t, a, b in zip(tables, starts[:-1], starts[1:]):
+            out[where[a:b]] = t[key].to_numpy()
+        columns[key] = out
+    return pd.DataFrame(columns, copy=False)
+
+
 def global_step(
     facts, partials, as_of, settings: Settings, engine: str, name: str, progress=lambda message: None
 ) -> CustomerTables:
     """Step 3 on partials held in this process (the in-memory engine): fit, 客戶價值 rows, then :func:`finish`."""
+    from processor.analyse.transactions import _import_sklearn
+    from processor.analyse.value import beside
+
     progress("估計客戶價值模型（全體客戶）")
     inputs = [fit_inputs(p) for p in partials]
     order = hash_order(inputs)
-    model, fitted = fit_model(inputs, settings, order)
+    with beside(True) as run:  # scikit-learn (the segments' k-means) loads meanwhile
+        run(_import_sklearn)
+        model, fitted = fit_model(inputs, settings, order)
     progress("計算每位客戶的客戶價值與優先分數")
     values = value_rows(inputs, model, settings)
     del inputs

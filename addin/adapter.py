@@ -79,16 +79,30 @@ class FileWorkbook:
         self.messages: list[tuple[str, str, bool]] = []
         self.statuses: list[str | None] = []
         self.opened: list[Path] = []
+        self._saved: tuple | None = None  # (the workbook this object saved last, the file's signature after it)
 
     def path(self) -> Path | None:
         return self._path
 
     def _load(self):
+        """The workbook to change: the one this object saved last if the file is still exactly that save
+        (a button writes its sheets, then its xlwings.conf line: one parse of the file instead of two), else
+        the file parsed anew. The kept copy is taken out while it changes, so a failed save never leaves it."""
+        kept, self._saved = self._saved, None
+        if kept is not None and kept[1] == self._signature():
+            return kept[0]
         return openpyxl.load_workbook(self._path, keep_vba=self._path.suffix.lower() == ".xlsm")
 
     def _save(self, wb) -> None:
         with atomic_output(self._path, suffix=self._path.suffix) as tmp:
             wb.save(tmp)
+        if self._path.suffix.lower() != ".xlsm":  # (an .xlsm's kept VBA is read from the file it was loaded from)
+            self._saved = (wb, self._signature())
+
+    def _signature(self) -> tuple:
+        """What changes whenever anything else writes the file: its inode, size and modification time."""
+        stat = os.stat(self._path)
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
     def read_sheets(self) -> list[RawSheet]:
         return read_input(self._path)

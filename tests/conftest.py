@@ -46,20 +46,20 @@ hypothesis.settings.load_profile("suite")
 #: compute, so one worker's waiting overlaps the other's computing; every other file follows in collection
 #: order. Idle seconds as last measured (``pytest --durations=0``) beside each: refresh when they change.
 FIRST = [
-    "tests/test_dropfolder_faults.py",  # waits, 50 s
-    "tests/test_propensity.py",  # computes, 40 s
-    "tests/test_dropfolder_service.py",  # waits, 55 s
-    "tests/test_read_limits.py",  # computes (a subprocess), 33 s
-    "tests/test_scale.py",  # waits on a Dask cluster, 30 s
-    "tests/test_cli_score.py",  # computes, 28 s
+    "tests/test_dropfolder_faults.py",  # waits, 43 s
+    "tests/test_propensity.py",  # computes, 37 s
+    "tests/test_dropfolder_service.py",  # waits, 54 s
+    "tests/test_read_limits.py",  # computes (a subprocess), 21 s
+    "tests/test_scale.py",  # waits on a Dask cluster, 32 s
+    "tests/test_cli_score.py",  # computes, 31 s
     "tests/test_cli_terminal.py",  # waits on subprocesses, 10 s
-    "tests/test_addin_ribbon.py",  # computes, 25 s
+    "tests/test_addin_ribbon.py",  # computes, 22 s
     "tests/test_read_pivot.py",  # LibreOffice and a service, 8 s
-    "tests/test_addin_udfs.py",  # computes, 15 s
-    "tests/test_dropfolder_limits.py",  # waits, 7 s
-    "tests/test_value.py",  # computes, 12 s
-    "tests/test_addin_build.py",  # LibreOffice, 7 s
-    "tests/test_silence.py",  # computes, 10 s
+    "tests/test_addin_udfs.py",  # computes, 11 s
+    "tests/test_dropfolder_limits.py",  # waits, 4 s
+    "tests/test_value.py",  # computes, 10 s
+    "tests/test_addin_build.py",  # LibreOffice, 5 s
+    "tests/test_silence.py",  # computes, 12 s
 ]
 
 
@@ -294,8 +294,11 @@ def write_rows(path: Path, sheets: dict[str, list[list]]) -> Path:
 
 def sheet_rows(path: Path, name: str, header_contains: str | None = None) -> pd.DataFrame:
     """A result sheet's main table as a DataFrame (the first row holding ``header_contains``)."""
-    wb = openpyxl.load_workbook(path, data_only=True)
-    rows = list(wb[name].iter_rows(values_only=True))
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)  # parses only the sheet asked for
+    try:
+        rows = list(wb[name].iter_rows(values_only=True))
+    finally:
+        wb.close()
     start = 0
     if header_contains:
         start = next(i for i, r in enumerate(rows) if header_contains in [str(v) for v in r if v is not None])

@@ -31,12 +31,22 @@ def _grid(ws) -> list[tuple]:
     return [tuple(row) for row in ws.iter_rows(values_only=True)]
 
 
-def test_run_all_puts_exactly_the_services_result_sheets_with_the_same_tables_charts_and_formats(demo_dir, tmp_path):
-    book = _book(demo_dir, tmp_path)
-    service = score_file(book.path(), tmp_path / "service.xlsx")
+@pytest.fixture(scope="module")
+def ran_all(demo_dir, tmp_path_factory):
+    """名單與跟進.xlsx after one press of 全部執行, and what the service's scorer makes of the untouched file:
+    (book path, service result path, service summary, the button's outcome). Made once for the tests that
+    compare the two; they only read them (a test that presses again works on a copy)."""
+    folder = tmp_path_factory.mktemp("ran-all")
+    book = _book(demo_dir, folder)
+    service = score_file(book.path(), folder / "service.xlsx")
     outcome = ribbon.dispatch("run_all", book)
+    return book.path(), folder / "service.xlsx", service, outcome
+
+
+def test_run_all_puts_exactly_the_services_result_sheets_with_the_same_tables_charts_and_formats(ran_all, tmp_path):
+    path, service_path, service, outcome = ran_all
     assert outcome.startswith("完成"), outcome
-    ours, theirs = openpyxl.load_workbook(book.path()), openpyxl.load_workbook(tmp_path / "service.xlsx")
+    ours, theirs = openpyxl.load_workbook(path), openpyxl.load_workbook(service_path)
     result_names = service["result_sheets"]
     assert [n for n in ours.sheetnames if n in result_names] == result_names
     for name in result_names:
@@ -54,6 +64,7 @@ def test_run_all_puts_exactly_the_services_result_sheets_with_the_same_tables_ch
         ], name
     # pressing the button again replaces its sheets instead of piling up copies
     first = ours.sheetnames
+    book = FileWorkbook(shutil.copyfile(path, tmp_path / path.name))
     ribbon.dispatch("run_all", book)
     assert sorted(openpyxl.load_workbook(book.path()).sheetnames) == sorted(first)
 
@@ -78,22 +89,15 @@ def test_check_data_adds_only_the_problem_list(demo_dir, tmp_path):
     assert book.config()[ribbon.RESULT_SHEETS_KEY] == "資料檢查|結果說明"
 
 
-def test_a_workbook_with_ribbon_results_sent_to_the_service_is_scored_on_the_reps_sheets_only(demo_dir, tmp_path):
+def test_a_workbook_with_ribbon_results_sent_to_the_service_is_scored_on_the_reps_sheets_only(ran_all, tmp_path):
     """送出評分 copies the open workbook, ribbon results included, to the share: the service must
     read the results the ribbon recorded in xlwings.conf as results, not as unrecognised data."""
-    original = tmp_path / "original.xlsx"
-    shutil.copyfile(demo_dir / "名單與跟進.xlsx", original)
-    book = _book(demo_dir, tmp_path)
-    ribbon.dispatch("run_all", book)
-    assert book.config()[ribbon.RESULT_SHEETS_KEY]
-    again = score_file(book.path(), tmp_path / "again.xlsx")
-    first = score_file(original, tmp_path / "first.xlsx")
+    path, first_path, first, _ = ran_all  # the book after 全部執行; the service's result of the untouched book
+    assert FileWorkbook(path).config()[ribbon.RESULT_SHEETS_KEY]
+    again = score_file(path, tmp_path / "again.xlsx")
     assert again["result_sheets"] == first["result_sheets"]
     # the ribbon's results give way to the service's: no "摘要 (2)" beside the old 摘要
-    again_book, first_book = (
-        openpyxl.load_workbook(tmp_path / "again.xlsx"),
-        openpyxl.load_workbook(tmp_path / "first.xlsx"),
-    )
+    again_book, first_book = openpyxl.load_workbook(tmp_path / "again.xlsx"), openpyxl.load_workbook(first_path)
     assert sorted(again_book.sheetnames) == sorted(first_book.sheetnames + ["xlwings.conf"])
     for name in first["result_sheets"]:
         if name not in ("摘要", "結果說明"):  # 摘要 (and its line in 結果說明) names the input file
@@ -454,3 +458,17 @@ def test_the_data_check_rewords_only_our_problem_and_fix_texts_never_the_reps_ce
     assert frame.loc[0, "內容"] == rep_text and frame.loc[0, "工作表"] == rep_text
     assert frame.loc[0, "如何修正"] == in_excel("若基準日不對，請用 --as-of 指定") != "若基準日不對，請用 --as-of 指定"
     assert frame.loc[0, "問題"] == "日期無法辨識"
+
+
+def test_the_file_adapter_rereads_a_workbook_someone_else_saved_between_two_of_its_writes(tmp_path):
+    """FileWorkbook keeps the workbook it saved last for its next write (one parse instead of two per button):
+    a save by anyone else in between is seen, and both of its own writes are in the file."""
+    book = _small_book(tmp_path)
+    book.set_config("甲", "1")
+    other = openpyxl.load_workbook(book.path())
+    other.create_sheet("別人加的")
+    other.save(book.path())
+    book.set_config("乙", "2")
+    book.set_config("丙", "3")  # (from the kept copy: the file is this object's own last save)
+    assert "別人加的" in openpyxl.load_workbook(book.path()).sheetnames
+    assert {k: book.config()[k] for k in ("甲", "乙", "丙")} == {"甲": "1", "乙": "2", "丙": "3"}

@@ -602,3 +602,18 @@ def test_a_negative_touch_count_is_reported_in_the_data_check(run_cli, tmp_path)
     found = set(zip(checks["工作表"], checks["列"], checks["欄位"], checks["內容"].astype(str), checks["問題"]))
     assert ("名單", 2, "聯絡次數", "-2", "不能是負數") in found
     assert not any(row == 3 for _, row, *_ in found)
+
+
+def test_a_9999_placeholder_date_cell_is_a_data_check_line_not_a_crash(run_cli, tmp_path):
+    import datetime as dt
+
+    rows = [["客戶編號", "日期", "金額"]]
+    rows += [[f"C{i % 12:03d}", dt.datetime(2025, 1, 1) + dt.timedelta(days=5 * i), 100 + i] for i in range(60)]
+    rows += [["C001", dt.datetime(9999, 12, 31), 50], ["C002", "0001-01-01", 50]]
+    path = write_rows(tmp_path / "tx.xlsx", {"交易紀錄": rows})
+    out = tmp_path / "out.xlsx"
+    run_cli("score", path, "-o", out, "--as-of", "2025-12-31")
+    checks = sheet_rows(out, "資料檢查", "嚴重度")
+    found = set(zip(checks["列"], checks["欄位"], checks["內容"].astype(str), checks["問題"]))
+    assert {(62, "日期", "9999-12-31", "日期無法辨識"), (63, "日期", "0001-01-01", "日期無法辨識")} <= found
+    assert len(sheet_rows(out, "沉默排名", "客戶編號")) == 12  # the other 60 rows still scored

@@ -31,7 +31,7 @@ def test_a_file_past_the_memory_or_time_limit_is_failed_with_a_report_and_the_fi
     for sub in ("inbox", "outbox", "archive", "failed"):
         (root / sub).mkdir(parents=True)
     config = write_config(
-        tmp_path / "limits.toml", scorer="tests.dropfolder_scorers:hog_or_stall", memory_limit_mb=300, timeout=4
+        tmp_path / "limits.toml", scorer="tests.dropfolder_scorers:hog_or_stall", memory_limit_mb=300, timeout=3
     )
     names = ["a.csv", "hog.csv", "b.csv", "stall.csv", "c.csv"]
     for i, name in enumerate(names):
@@ -49,7 +49,7 @@ def test_a_file_past_the_memory_or_time_limit_is_failed_with_a_report_and_the_fi
     hog = (root / "failed" / "hog.csv.error.txt").read_text(encoding="utf-8")
     stall = (root / "failed" / "stall.csv.error.txt").read_text(encoding="utf-8")
     assert "記憶體超過上限 300 MB" in hog and "memory limit of 300 MB" in hog and "split it" in hog
-    assert "時間上限" in stall and "time limit of 4 s" in stall and "拆成" in stall
+    assert "時間上限" in stall and "time limit of 3 s" in stall and "拆成" in stall
     assert (root / "failed" / "hog.csv").read_bytes() == csv_bytes(20, seed=1), "the original is kept whole"
     events = read_events(tmp_path / "service.log")
     limit = next(e for e in events if e.get("event") == "memory_limit")

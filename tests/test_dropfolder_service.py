@@ -32,6 +32,7 @@ from dropfolder_kit import (
     results,
     run_cli,
     settled_everything,
+    stand_in_source,
     stray_temps,
     wait_until,
     write_config,
@@ -485,7 +486,7 @@ def test_a_claim_of_a_service_on_another_pc_that_stopped_hours_ago_is_recovered_
     import threading
 
     root = tmp_path / "root"
-    config = write_config(tmp_path / "c.toml", lease=3.0)
+    config = write_config(tmp_path / "c.toml", lease=3.0, scorer=STAND_IN)  # claims and leases, not scoring
     claims, instances = root / ".state" / "claims", root / ".state" / "instances"
     for run, owner, name in (
         ("20260101T000000-abcdef", "999-abcd@otherpc", "orphan.csv"),
@@ -514,6 +515,8 @@ def test_a_claim_of_a_service_on_another_pc_that_stopped_hours_ago_is_recovered_
         beating.join()
     assert [e["file"] for e in once.events("recovered")] == ["orphan.csv"]
     assert results(root) == ["orphan.scored.xlsx"] and files(root / "archive") == ["orphan.csv"]
+    orphan = (root / "archive" / "orphan.csv").read_bytes()
+    assert stand_in_source(root / "outbox" / "orphan.scored.xlsx") == ("orphan.csv", _sha(orphan))
     assert [p.name for p in claims.glob("*/*")] == ["held.csv"], "a live service's claim is not taken"
 
 

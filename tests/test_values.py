@@ -1,11 +1,12 @@
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor.read.values import parse_amounts, parse_bools, parse_dates, parse_phones, zodiac_signs
+from processor.read.values import calendar_days, parse_amounts, parse_bools, parse_dates, parse_phones, zodiac_signs
 
 
 @pytest.mark.parametrize(
@@ -43,6 +44,39 @@ def test_each_date_spelling_reps_type_is_understood(typed, expected):
 def test_impossible_or_partial_dates_are_reported_not_guessed(typed):
     parsed, bad = parse_dates(pd.Series([typed], dtype=object))
     assert bad.iloc[0] and pd.isna(parsed.iloc[0])
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "9999-12-31",  # "no end date" placeholders, as text and as date cells
+        dt.datetime(9999, 12, 31),
+        np.datetime64("9999-12-31"),
+        "0001-01-01",  # four digits: a placeholder, not ROC year 1
+        "00010101",
+        dt.date(1, 1, 1),
+        "6128-11-12",  # typos beyond pandas' nanosecond range (1677–2262)
+        "2262-04-12",
+        "1677-09-20",
+        "٣2201",  # digits of other scripts are not folded by NFKC and are not dates
+        "١٢٣٤٥",
+    ],
+)
+def test_placeholder_far_off_and_other_script_dates_are_reported_not_a_crash(typed):
+    parsed, bad = parse_dates(pd.Series([typed, "2024-03-05"], dtype=object))
+    assert bad.tolist() == [True, False]
+    assert pd.isna(parsed.iloc[0]) and parsed.iloc[1] == pd.Timestamp("2024-03-05")
+
+
+def test_the_years_1800_to_2200_are_read_at_both_ends():
+    parsed, bad = parse_dates(pd.Series(["1800-01-01", "2199-12-31", "2200-01-01", "1799-12-31", "001/01/01"]))
+    assert bad.tolist() == [False, False, False, True, False]
+    assert parsed.iloc[[0, 1, 2, 4]].dt.strftime("%Y-%m-%d").tolist() == [
+        "1800-01-01",
+        "2199-12-31",
+        "2200-01-01",
+        "1912-01-01",  # three digits: ROC year 1
+    ]
 
 
 def test_blank_dates_are_missing_but_not_errors():
@@ -302,3 +336,16 @@ def test_long_columns_fold_each_distinct_name_and_date_once_with_the_same_result
     parsed, bad = parse_dates(dates)
     pd.testing.assert_series_equal(parsed, slow_dates, check_names=False)
     assert not bad.any()
+
+
+_PART = st.one_of(st.none(), st.integers(-2, 35))
+
+
+@given(st.lists(st.tuples(st.none() | st.integers(1790, 2210), _PART, _PART), min_size=1, max_size=30))
+def test_calendar_days_are_the_days_pandas_assembles_from_year_month_and_day(rows):
+    """The date path's numpy calendar (:func:`calendar_days`) gives exactly what ``pd.to_datetime`` of a
+    year/month/day frame gives: NaT for a missing part, month 13, the 31st of April or 29 February 2023."""
+    year, month, day = (np.array([np.nan if v is None else v for v in part], dtype=float) for part in zip(*rows))
+    expected = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day}), errors="coerce")
+    ours = pd.Series(calendar_days(year, month, day))
+    assert ours.dtype == "datetime64[ns]" and ours.tolist() == expected.astype("datetime64[ns]").tolist()

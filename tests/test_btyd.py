@@ -277,19 +277,3 @@ def test_pareto_likelihood_is_the_same_with_2f1_evaluated_once_per_distinct_pair
         once = btyd._pareto_ll(theta, x, t_x, T, grad=True, pairs=pairs)
         np.testing.assert_allclose(once[0], each[0], rtol=1e-13)
         np.testing.assert_allclose(once[1], each[1], rtol=1e-12)
-
-
-@pytest.mark.parametrize("loglik", [btyd._pareto_ll, btyd._bgnbd_ll])
-def test_the_likelihood_in_two_halves_on_two_threads_is_the_one_pass_likelihood_to_the_last_digit(loglik, monkeypatch):
-    rng = np.random.default_rng(11)
-    n = 3_001
-    T = rng.integers(1, 700, n).astype(float)
-    x = np.where(rng.random(n) < 0.3, 0, rng.integers(1, 40, n)).astype(float)
-    t_x = np.where(x > 0, np.floor(rng.random(n) * T), 0.0)
-    w = rng.integers(1, 5, n).astype(float)
-    theta = np.log([0.6, 25.0, 0.8, 30.0 if loglik is btyd._pareto_ll else 2.5])
-    monkeypatch.setattr(btyd, "HALVES_FROM", 10**9)
-    one = btyd._objective(loglik, [x, t_x, T], w)(theta)
-    monkeypatch.setattr(btyd, "HALVES_FROM", 1_000)  # two halves: the second on the helper thread
-    two = btyd._objective(loglik, [x, t_x, T], w)(theta)
-    assert one[0] == two[0] and np.array_equal(one[1], two[1])

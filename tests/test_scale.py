@@ -460,27 +460,3 @@ def test_merging_daily_totals_matches_ids_by_their_hashes_and_by_the_strings_whe
         for key in ("customer", "day", "rows", "purchases", "amount", "spend"):
             assert np.array_equal(getattr(merged, key), getattr(by_strings, key)), key
     assert np.array_equal(merge_daily(clashing).id_hash, id_hashes(by_strings.ids))
-
-
-def test_value_rows_cut_into_pieces_on_two_threads_are_the_rows_of_one_call(monkeypatch):
-    from processor.analyse.transactions import clean_transactions
-    from processor.analyse.value import customer_statistics, fit_value_model
-    from processor.engines import kernel
-    from processor.settings import Settings
-
-    frame = synthetic_log(20_000, seed=5)
-    clean, _ = clean_transactions(
-        frame.rename(columns={"客戶編號": "customer_id", "日期": "date", "金額": "amount"}), AS_OF
-    )
-    stats = customer_statistics(clean, AS_OF)
-    model = fit_value_model(stats)
-    halves = [stats.iloc[: len(stats) // 3], stats.iloc[len(stats) // 3 :]]  # two buckets
-    whole = [kernel.value_part(part, model, Settings()) for part in halves]
-    monkeypatch.setattr(kernel, "VALUE_PIECE", 701)
-    monkeypatch.setattr("processor.analyse.value.PARALLEL_FIT", 1)  # two threads even for a small log
-    pieces = kernel.value_rows(halves, model, Settings())
-    assert len(pieces) > 4
-    table = pd.concat([t.drop(columns="customer_id") for t, _ in pieces], ignore_index=True)
-    expected = pd.concat([t.drop(columns="customer_id") for t, _ in whole], ignore_index=True)
-    pd.testing.assert_frame_equal(table, expected, check_exact=True)
-    assert np.array_equal(np.concatenate([s for _, s in pieces]), np.concatenate([s for _, s in whole]))

@@ -12,12 +12,9 @@ from hypothesis import strategies as st
 from processor.analyse.segments import (
     RFM_SEGMENTS,
     abc_classes,
-    below_and_ties,
-    by_key,
     cluster_customers,
     cluster_profiles,
     loyalty_quadrant,
-    percentile,
     quintile_scores,
     rfm_scores,
     rfm_table,
@@ -215,27 +212,3 @@ def test_cluster_profiles_and_strategy_table_account_for_every_customer(segments
     assert len(strategies) == 8 and strategies["customers"].sum() == len(table)
     assert strategies["revenue"].sum() == pytest.approx(table["monetary"].sum())
     assert strategies.set_index("segment").loc["重要挽留客戶", "strategy"] == "需要重點挽留"
-
-
-@pytest.mark.parametrize("kind", ["whole days", "wide whole numbers", "amounts"])
-def test_exact_ranks_by_histogram_or_one_sort_are_pandas_ranks_to_the_last_digit(kind):
-    rng = np.random.default_rng(7)
-    n = 20_011
-    values = {
-        "whole days": rng.integers(0, 400, n).astype(float),  # narrow range: one histogram
-        "wide whole numbers": rng.integers(0, 10**9, n).astype(float),  # too wide: one sort
-        "amounts": np.round(rng.lognormal(6, 2, n), 1) * rng.choice([1, -1], n),  # ties, negatives
-    }[kind]
-    below, ties = below_and_ties(values)
-    s = pd.Series(values)
-    assert np.array_equal(below + ties, s.rank(method="max").to_numpy())
-    for descending in (False, True):
-        expected = s.rank(method="average", pct=True, ascending=not descending).to_numpy()
-        assert np.array_equal(percentile(below, ties, descending), expected)  # bit for bit, not approximately
-
-
-def test_a_table_ordered_by_key_then_hash_is_lexsorts_order_whatever_the_rows_order():
-    rng = np.random.default_rng(3)
-    key = rng.integers(0, 50, 5_000).astype(float)  # many ties
-    hashes = rng.integers(0, 2**63, 5_000).astype(np.uint64)
-    assert np.array_equal(by_key(key, np.argsort(hashes, kind="stable")), np.lexsort((hashes, key)))

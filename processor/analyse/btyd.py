@@ -339,24 +339,23 @@ WARM_START = 20_000  # triples beyond this: a sample's fit, then Newton steps on
 
 def _objective(loglik, data, w):
     """θ ↦ (−mean log-likelihood, its gradient) over weighted triples: x-only terms once per distinct x,
-    triples ordered x = 0 first so repeater-only terms run on a slice (see :func:`_bgnbd_ll`). Beyond
-    :data:`HALVES_FROM` triples the per-triple terms are computed in two halves, the second on a helper thread
-    (numpy's and scipy's ufuncs release the GIL): every term is elementwise, so the halves give the very numbers
-    one pass gives, and the sums below run over the whole arrays as before — the same fit to the last digit."""
+    triples ordered x = 0 first so repeater-only terms run on a slice (see :func:`_bgnbd_ll`)."""
     order = np.argsort(data[0] > 0, kind="stable")
     data, w = [d[order] for d in data], w[order]
+    first_repeat = int(np.searchsorted(data[0] > 0, True))
+    xs = _x_index(data[0])
     total = float(w.sum())
-    cut = len(w) // 2 // 64 * 64 if len(w) > HALVES_FROM else 0  # whole SIMD blocks in the first half
-    halves = [_per_triple(loglik, [d[:cut] for d in data]), _per_triple(loglik, [d[cut:] for d in data])] if cut else []
-    whole = None if cut else _per_triple(loglik, data)
+    extra = (
+        {"first_repeat": first_repeat}
+        if loglik is _bgnbd_ll
+        else {"pairs": (_pair_index(data[0], data[1]), _pair_index(data[0], data[2]))}
+        if loglik is _pareto_ll
+        else {}
+    )
 
     def objective(theta):
-        if whole is not None:
-            ll, grad = whole(theta)
-        else:
-            second = _helper().submit(halves[1], theta)
-            first = halves[0](theta)
-            ll, grad = (np.concatenate(pair) for pair in zip(first, second.result()))
+        with np.errstate(all="ignore"):  # far from the optimum terms can be inf/NaN: handled just below
+            ll, grad = loglik(theta, *data, grad=True, xs=xs, **extra)
         value = -float(w @ ll) / total
         gradient = -(w @ grad) / total
         if not np.isfinite(value) or not np.isfinite(gradient).all():
@@ -364,39 +363,6 @@ def _objective(loglik, data, w):
         return value, gradient
 
     return objective
-
-
-HALVES_FROM = 200_000  # triples beyond which the likelihood's terms are computed in two halves on two threads
-
-
-def _per_triple(loglik, data):
-    """θ ↦ (log-likelihood, gradient) per triple of ``data`` (ordered x = 0 first), with its own indexes."""
-    xs = _x_index(data[0])
-    extra = (
-        {"first_repeat": int(np.searchsorted(data[0] > 0, True))}
-        if loglik is _bgnbd_ll
-        else {"pairs": (_pair_index(data[0], data[1]), _pair_index(data[0], data[2]))}
-        if loglik is _pareto_ll
-        else {}
-    )
-
-    def terms(theta):
-        with np.errstate(all="ignore"):  # far from the optimum terms can be inf/NaN: the objective steps back
-            return loglik(theta, *data, grad=True, xs=xs, **extra)
-
-    return terms
-
-
-_HELPER = []
-
-
-def _helper():
-    """The one helper thread the likelihood's second halves run on (started on first use, kept for the process)."""
-    if not _HELPER:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _HELPER.append(ThreadPoolExecutor(1, thread_name_prefix="btyd-half"))
-    return _HELPER[0]
 
 
 def _lbfgs(objective, start):

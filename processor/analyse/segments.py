@@ -177,66 +177,18 @@ def high_low(rfm: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def rank_max(values: np.ndarray) -> np.ndarray:
-    """Ascending rank with ties taking the highest rank (pandas ``rank(method="max")``).
+    """Ascending rank with ties taking the highest rank (pandas ``rank(method="max")``), by one sort.
 
     >>> rank_max(np.array([5.0, 1.0, 5.0])).tolist()
     [3, 1, 3]
     """
-    below, ties = below_and_ties(values)
-    return below + ties
-
-
-def below_and_ties(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per value (no NaN), how many values are smaller and how many equal it (itself included): every exact rank
-    follows — max rank = below + ties, average rank = below + (ties + 1) / 2 (from the top: n − below − ties +
-    (ties + 1) / 2), the same numbers pandas' ``rank`` gives. Whole numbers in a range not much wider than the
-    count (days, visits, whole amounts) are counted with one histogram; others by one sort.
-
-    >>> [a.tolist() for a in below_and_ties(np.array([5.0, 1.0, 5.0, 2.5]))]
-    [[2, 0, 2, 1], [2, 1, 2, 1]]
-    """
-    values = np.asarray(values, dtype=float)
-    n = len(values)
-    if not n:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    low, high = float(values.min()), float(values.max())
-    if high - low <= 4 * n + 1024 and np.array_equal(values, np.floor(values)):  # one histogram, no sort
-        slot = (values - low).astype(np.int64)
-        counts = np.bincount(slot)
-        below = np.cumsum(counts) - counts
-        return below[slot], counts[slot]
-    order = np.argsort(values)  # ties get the same counts whatever their order, so no stable sort needed
+    order = np.argsort(values)  # ties get one rank whatever their order, so no stable sort needed
     ordered = values[order]
-    new_value = np.r_[True, ordered[1:] != ordered[:-1]]
-    start = np.flatnonzero(new_value)
-    group = np.cumsum(new_value) - 1
-    below, ties = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-    below[order] = start[group]
-    ties[order] = np.diff(np.r_[start, n])[group]
-    return below, ties
-
-
-def percentile(below: np.ndarray, ties: np.ndarray, descending: bool = False) -> np.ndarray:
-    """Percentile ranks in (0, 1], ties averaged (pandas ``rank(method="average", pct=True)``, to the last digit),
-    from :func:`below_and_ties`; ``descending``: the largest value ranks first.
-
-    >>> percentile(*below_and_ties(np.array([10.0, 20.0, 20.0, 30.0]))).tolist()
-    [0.25, 0.625, 0.625, 1.0]
-    """
-    n = len(below)
-    before = n - below - ties if descending else below
-    return (before + (ties + 1) / 2) / n
-
-
-def by_key(key: np.ndarray, hash_order: np.ndarray) -> np.ndarray:
-    """The rows in ascending ``key``, ties in the order ``hash_order`` gives (the rows' stable argsort by a hash
-    of the id): ``np.lexsort((id_hash, key))``, by one stable sort of the keys laid out in hash order — a
-    hash order made once serves every table's order.
-
-    >>> by_key(np.array([2.0, 1.0, 2.0, 1.0]), np.array([2, 3, 0, 1])).tolist()
-    [3, 1, 2, 0]
-    """
-    return hash_order[np.argsort(np.asarray(key)[hash_order], kind="stable")]
+    new_value = np.r_[True, ordered[1:] != ordered[:-1]] if len(ordered) else np.empty(0, dtype=bool)
+    ends = np.r_[np.flatnonzero(new_value)[1:], len(ordered)]  # one past each tie group's end
+    ranks = np.empty(len(values), dtype=np.int64)
+    ranks[order] = ends[np.cumsum(new_value) - 1]
+    return ranks
 
 
 def abc_classes(values: pd.Series, settings: Settings = Settings()) -> pd.Series:
@@ -316,24 +268,14 @@ def value_scores(rfm: pd.DataFrame, settings: Settings = Settings(), pct: np.nda
     return pd.Series(100 * (percentile_ranks(rfm) if pct is None else pct) @ w, index=rfm.index)
 
 
-def percentile_ranks(rfm: pd.DataFrame, monetary: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def percentile_ranks(rfm: pd.DataFrame) -> np.ndarray:
     """(n, 3) percentile ranks in (0, 1] of R (fewer days = higher), F and M, ties averaged: the
-    standardised indicators of the value score and the basis of the 1–5 scores. ``monetary``: M's
-    :func:`below_and_ties` when the caller has them."""
-    columns = [rfm[k].to_numpy(dtype=float) for k in ("recency", "frequency", "monetary")]
-    if any(np.isnan(c).any() for c in columns):  # missing values keep pandas' handling (ranked among the rest)
-        return np.column_stack(
-            [
-                rfm["recency"].rank(method="average", pct=True, ascending=False).to_numpy(dtype=float),
-                rfm["frequency"].rank(method="average", pct=True).to_numpy(dtype=float),
-                rfm["monetary"].rank(method="average", pct=True).to_numpy(dtype=float),
-            ]
-        )
+    standardised indicators of the value score and the basis of the 1–5 scores."""
     return np.column_stack(
         [
-            percentile(*below_and_ties(columns[0]), descending=True),
-            percentile(*below_and_ties(columns[1])),
-            percentile(*(monetary if monetary is not None else below_and_ties(columns[2]))),
+            rfm["recency"].rank(method="average", pct=True, ascending=False).to_numpy(dtype=float),
+            rfm["frequency"].rank(method="average", pct=True).to_numpy(dtype=float),
+            rfm["monetary"].rank(method="average", pct=True).to_numpy(dtype=float),
         ]
     )
 
@@ -431,14 +373,11 @@ def segment_table(silence: pd.DataFrame, settings: Settings = Settings()) -> tup
     )
     if base.empty:
         return base.reindex(columns=SEGMENT_COLUMNS), {"k": 0, "silhouette": {}, "sampled": False, "n": 0}
-    monetary = base["monetary"].to_numpy()
-    # M ranked once for the 1–5 scores, the value score and ABC (when nothing is missing)
-    ranked = below_and_ties(monetary) if not np.isnan(monetary).any() else None
-    pct = percentile_ranks(base, ranked)
+    pct = percentile_ranks(base)  # ranked once for the 1–5 scores and the value score
     out = rfm_scores(base, pct)
     out["average_ticket"] = out["monetary"] / out["frequency"]
     # label columns as category codes throughout: a million customers share a handful of labels
-    abc = abc_codes(monetary, settings, None if ranked is None else ranked[0] + ranked[1])
+    abc = abc_codes(out["monetary"].to_numpy(dtype=float), settings)
     out["abc_class"] = pd.Categorical.from_codes(abc, CATEGORIES["abc_class"])
     out["value_matrix"] = value_matrix_labels(out["frequency"], out["average_ticket"])
     loyal = silence["visit_rate_class"].isin(["忠誠", "常規"]).to_numpy()
@@ -446,10 +385,9 @@ def segment_table(silence: pd.DataFrame, settings: Settings = Settings()) -> tup
     out["value_score"] = value_scores(out, settings, pct)
     out["value_tier"] = value_tier_labels(out["value_score"])
     out["cluster"], info = cluster_customers(out, settings.random_state)
-    # by falling value score, ties in 沉默排名's order (sort_values(ascending=False, kind="stable") without
-    # pandas' reversals; one take per column)
-    order = np.argsort(-out["value_score"].to_numpy(), kind="stable")
-    return out[list(SEGMENT_COLUMNS)].take(order).reset_index(drop=True), info
+    return out[list(SEGMENT_COLUMNS)].sort_values("value_score", ascending=False, kind="stable").reset_index(
+        drop=True
+    ), info
 
 
 def cluster_profiles(segments: pd.DataFrame) -> pd.DataFrame:

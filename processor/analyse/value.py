@@ -506,10 +506,9 @@ def empirical_p_alive(x, t_x, T, typical_gap: float) -> np.ndarray:
     return np.exp(-np.logaddexp(0, np.log((1 - STAYS) / STAYS) - log_l))
 
 
-def value_tiers(clv: np.ndarray, ordered: bool = False) -> pd.Categorical:
+def value_tiers(clv: np.ndarray) -> pd.Categorical:
     """高價值 = top 20% of the customers with positive CLV, 中價值 the next 30%, 低價值 the rest, 負價值 CLV ≤ 0
-    (seed 004 五: 臨近虧本或負價值的客戶 are to be looked at, not called first). ``ordered``: ``clv`` is already
-    in falling order (ties in the order to rank them), so no sort is needed.
+    (seed 004 五: 臨近虧本或負價值的客戶 are to be looked at, not called first).
 
     >>> value_tiers(np.array([10.0, 5.0, 1.0, 0.5, 0.2, -1.0])).tolist()
     ['高價值', '中價值', '低價值', '低價值', '低價值', '負價值']
@@ -518,7 +517,7 @@ def value_tiers(clv: np.ndarray, ordered: bool = False) -> pd.Categorical:
     positive = clv > 0
     rank = np.zeros(len(clv))
     if positive.any():
-        order = np.arange(positive.sum()) if ordered else np.argsort(-clv[positive], kind="stable")
+        order = np.argsort(-clv[positive], kind="stable")
         share = np.empty(positive.sum())
         share[order] = (np.arange(1, positive.sum() + 1)) / positive.sum()
         rank[positive] = share

@@ -224,72 +224,50 @@ def bucket_statistics(parts: list[DailyTotals], as_of, settings: Settings, margi
     return Partial(statistics, value, pool, pd.DataFrame({"customer_id": daily.ids[lost], "plain_rows": plain[lost]}))
 
 
-#: the columns of value.statistics_of the models are fitted on and 客戶價值's rows are made of (numbers only: cheap
-#: to gather)
-FIT_COLUMNS = ("x", "t_x", "T", "mean_spend", "repeat_spend", "revenue", "margin")
+#: the columns of value.statistics_of the count and spend models are fitted on (numbers only: cheap to gather)
+FIT_COLUMNS = ("x", "t_x", "T", "mean_spend", "repeat_spend", "revenue")
 
 
 def fit_inputs(partial: Partial) -> pd.DataFrame:
-    """What the global step needs of a bucket's 客戶價值 statistics: its customers' numbers and the id hash that
-    orders them (the rows are the bucket's statistics' rows)."""
+    """What the global model fit needs from a bucket: its customers' numbers and the id hash that orders them."""
     out = partial.value[list(FIT_COLUMNS)].copy()
     out["id_hash"] = partial.statistics["id_hash"].to_numpy()
     return out
 
 
 def without_value(partial: Partial) -> Partial:
-    """The partial without its 客戶價值 statistics (gathered as :func:`fit_inputs`)."""
+    """The partial without its 客戶價值 statistics (gathered as :func:`fit_inputs` and used by :func:`value_part`)."""
     return Partial(partial.statistics, None, partial.pool, partial.lost)
 
 
-def hash_order(frames: list[pd.DataFrame]) -> np.ndarray:
-    """The stable argsort by ``id_hash`` of every customer, the buckets' rows (``frames``: each bucket's statistics
-    or :func:`fit_inputs`, in bucket order) stacked: the fixed order the global step lists equal keys in and fits
-    the models in, whatever the partitioning — made once, it serves every table's sort
-    (:func:`processor.analyse.segments.by_key`)."""
-    hashes = [f["id_hash"].to_numpy() for f in frames]
-    return np.argsort(np.concatenate(hashes) if len(hashes) > 1 else hashes[0], kind="stable")
+def value_only(partial: Partial) -> Partial:
+    """The partial with only what :func:`value_part` reads (客戶價值's numbers, the ids' hashes)."""
+    return Partial(partial.statistics[["id_hash"]], partial.value, partial.pool[:0], partial.lost.iloc[:0])
 
 
-def fit_model(inputs: list[pd.DataFrame], settings: Settings, order: np.ndarray | None = None):
+def fit_model(inputs: list[pd.DataFrame], settings: Settings):
     """The customer-value models (:func:`processor.analyse.value.fit_value_model`) on every customer, in id-hash
-    order (so every partitioning fits on the same rows in the same order; ``order``: :func:`hash_order` of
-    ``inputs``, when the caller has it)."""
+    order (so every partitioning fits on the same rows in the same order)."""
     from processor.analyse import value as val
 
     stats = pd.concat(inputs, ignore_index=True) if len(inputs) > 1 else inputs[0]
-    stats = stats.take(hash_order([stats]) if order is None else order).reset_index(drop=True)
+    stats = stats.take(np.argsort(stats["id_hash"].to_numpy(), kind="stable")).reset_index(drop=True)
     return val.fit_value_model(stats, settings), stats
 
 
-def value_part(stats: pd.DataFrame, model, settings: Settings) -> tuple[pd.DataFrame, np.ndarray]:
-    """客戶價值 rows (:func:`processor.analyse.value.value_table`, per customer given the global model) and 優先分數
-    (:func:`~processor.analyse.value.priority_scores`) of some customers' :func:`fit_inputs` rows, in their order.
-    The table comes back unranked, with row numbers for ids; :func:`finish` puts the ids back, orders every
-    customer (by CLV, ties by :func:`hash_order`) and gives ``value_tier`` over all. Every number is the
-    customer's own (per distinct (x, t_x, T), given the model): any cut of the customers gives the same rows."""
+def value_part(partial: Partial, model, settings: Settings) -> tuple[pd.DataFrame, np.ndarray]:
+    """A bucket's 客戶價值 rows (:func:`processor.analyse.value.value_table`, per customer given the global model)
+    and 優先分數 (:func:`~processor.analyse.value.priority_scores`), aligned with ``partial.statistics``. The
+    table comes back unranked, with row numbers for ids and ``_hash`` for the global order; :func:`finish` puts
+    the ids back, orders every customer and gives ``value_tier`` over all of them."""
     from processor.analyse import value as val
 
     horizon = int(settings.horizon_days)
-    stats = stats.assign(customer_id=np.arange(len(stats)))  # row numbers (ids need not travel twice)
+    stats = partial.value.assign(customer_id=np.arange(len(partial.value)))  # row numbers: map the sort back
     scores = val.priority_scores(val.Priority(None, fallback=SUMMARY_ONLY), stats, model, horizon)
-    return val.value_table(stats, model, horizon, settings, ranked=False), scores
-
-
-VALUE_PIECE = 500_000  # customers per value_part call of value_rows (two threads share the pieces)
-
-
-def value_rows(inputs: list[pd.DataFrame], model, settings: Settings) -> list[tuple[pd.DataFrame, np.ndarray]]:
-    """:func:`value_part` of every customer (``inputs``: :func:`fit_inputs` per bucket), in pieces of
-    :data:`VALUE_PIECE` customers on two threads (its ufuncs release the GIL), in the buckets' row order."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from processor.analyse.value import PARALLEL_FIT
-
-    pieces = [frame.iloc[a : a + VALUE_PIECE] for frame in inputs for a in range(0, len(frame), VALUE_PIECE)]
-    threads = 2 if sum(len(f) for f in inputs) >= PARALLEL_FIT else 1
-    with ThreadPoolExecutor(threads, thread_name_prefix="value-rows") as pool:
-        return list(pool.map(lambda piece: value_part(piece, model, settings), pieces or inputs[:1]))
+    table = val.value_table(stats, model, horizon, settings, ranked=False)
+    table["_hash"] = partial.statistics["id_hash"].to_numpy()[table["customer_id"].to_numpy()]
+    return table, scores  # customer_id: row numbers in partial.statistics (ids need not travel twice)
 
 
 def finish(
@@ -302,28 +280,29 @@ def finish(
     settings: Settings,
     engine: str,
     name: str,
-    order: np.ndarray | None = None,
 ) -> CustomerTables:
     """Step 3, the global step: the partitions' tables stacked in a fixed order (by a hash of the id, so every
     partitioning gives the same answer), histograms added; 客戶價值's rows in CLV order with tiers over every
     customer, 沉默排名's ranks and priority, 客戶分群 — the same answer as in memory — and the whole log's
-    problems. ``values`` are :func:`value_rows` of the partials, ``model``/``fitted`` :func:`fit_model`'s,
-    ``order`` :func:`hash_order` of the partials (when the caller has it)."""
+    problems. ``values`` are :func:`value_part` of each partial, ``model``/``fitted`` :func:`fit_model`'s."""
     from processor.analyse import value as val
-    from processor.analyse.segments import by_key, segment_table
+    from processor.analyse.segments import segment_table
     from processor.analyse.silence import silence_from_statistics
     from processor.analyse.transactions import no_purchase_problem
 
+    for p, (table, _) in zip(partials, values):  # ids stay Arrow strings: taken, never turned into Python objects
+        table["customer_id"] = p.statistics["customer_id"].array.take(table["customer_id"].to_numpy())
     statistics = (
         pd.concat([p.statistics for p in partials], ignore_index=True) if len(partials) > 1 else partials[0].statistics
     )
     scores = np.concatenate([v[1] for v in values]) if values else np.empty(0)  # aligned with ``statistics``
-    order = hash_order([p.statistics for p in partials]) if order is None else order
-    # value_table's order (by CLV, ties in id-hash order) over every customer, and its tiers (ranks of CLV); the
-    # pieces' rows are the statistics' rows, so ``order`` serves them too
-    by_value = by_key(-np.concatenate([v[0]["clv"].to_numpy() for v in values]), order)
-    table = _stacked([v[0] for v in values], by_value, statistics["customer_id"].array)
-    table.insert(table.columns.get_loc("clv") + 1, "value_tier", val.value_tiers(table["clv"].to_numpy(), True))
+    # 沉默排名 does not depend on the rows' order (it sorts by priority, ties by id hash); only 客戶價值's
+    # statistics come in id-hash order (fit_model's), so only the ids and scores are put in that order
+    order = np.argsort(statistics["id_hash"].to_numpy(), kind="stable")
+    table = pd.concat([v[0] for v in values], ignore_index=True) if len(values) > 1 else values[0][0]
+    # value_table's order (by CLV, ties in id-hash order) over every customer, and its tiers (ranks of CLV)
+    table = table.take(np.lexsort((table.pop("_hash").to_numpy(), -table["clv"].to_numpy()))).reset_index(drop=True)
+    table.insert(table.columns.get_loc("clv") + 1, "value_tier", val.value_tiers(table["clv"].to_numpy()))
     table.insert(0, "value_rank", np.arange(1, len(table) + 1))
     horizon = int(settings.horizon_days)
     fitted.insert(0, "customer_id", statistics["customer_id"].array.take(order))
@@ -339,49 +318,21 @@ def finish(
     problems += id_variant_problems(facts, statistics, lost, name)
     problems += no_purchase_problem(np.sort(lost["customer_id"].to_numpy().astype(str)), name)
     rows = sum(f.rows for f in facts)
-    silence = silence_from_statistics(
-        statistics.drop(columns="plain_rows"), pool, as_of, settings, priority=scores, hash_order=order
-    )
+    silence = silence_from_statistics(statistics.drop(columns="plain_rows"), pool, as_of, settings, priority=scores)
     segments, info = segment_table(silence, settings)
     return CustomerTables(silence, segments, info, problems, rows, engine, value=value)
-
-
-def _stacked(tables: list[pd.DataFrame], rows: np.ndarray, ids) -> pd.DataFrame:
-    """``tables`` stacked, then taken at ``rows``, by one write per cell (no stacked copy); their ``customer_id``
-    (row numbers) become ``ids`` (Arrow strings: taken, never turned into Python objects)."""
-    where = np.empty(len(rows), dtype=np.int64)
-    where[rows] = np.arange(len(rows))
-    starts = np.cumsum([0] + [len(t) for t in tables])
-    columns = {}
-    for key in tables[0].columns:
-        if key == "customer_id":
-            columns[key] = ids.take(rows)
-            continue
-        out = np.empty(len(rows), dtype=tables[0][key].dtype)
-        for t, a, b in zip(tables, starts[:-1], starts[1:]):
-            out[where[a:b]] = t[key].to_numpy()
-        columns[key] = out
-    return pd.DataFrame(columns, copy=False)
 
 
 def global_step(
     facts, partials, as_of, settings: Settings, engine: str, name: str, progress=lambda message: None
 ) -> CustomerTables:
     """Step 3 on partials held in this process (the in-memory engine): fit, 客戶價值 rows, then :func:`finish`."""
-    from processor.analyse.transactions import _import_sklearn
-    from processor.analyse.value import beside
-
     progress("估計客戶價值模型（全體客戶）")
-    inputs = [fit_inputs(p) for p in partials]
-    order = hash_order(inputs)
-    with beside(True) as run:  # scikit-learn (the segments' k-means) loads meanwhile
-        run(_import_sklearn)
-        model, fitted = fit_model(inputs, settings, order)
+    model, fitted = fit_model([fit_inputs(p) for p in partials], settings)
     progress("計算每位客戶的客戶價值與優先分數")
-    values = value_rows(inputs, model, settings)
-    del inputs
+    values = [value_part(p, model, settings) for p in partials]
     progress("計算排名、客戶價值與分群（全體客戶）")
-    return finish(facts, partials, values, model, fitted, as_of, settings, engine, name, order)
+    return finish(facts, partials, values, model, fitted, as_of, settings, engine, name)
 
 
 def id_variant_problems(facts: list[PieceFacts], statistics: pd.DataFrame, lost: pd.DataFrame, name: str):

@@ -460,3 +460,24 @@ def test_merging_daily_totals_matches_ids_by_their_hashes_and_by_the_strings_whe
         for key in ("customer", "day", "rows", "purchases", "amount", "spend"):
             assert np.array_equal(getattr(merged, key), getattr(by_strings, key)), key
     assert np.array_equal(merge_daily(clashing).id_hash, id_hashes(by_strings.ids))
+
+
+def test_the_bare_job_baseline_runs_on_a_small_log_and_counts_every_row_and_customer(tmp_path):
+    """benchmarks/bare_scale.py (issue 13's job stripped to its parts, the baseline beside bench_scale.py) on a
+    30,000-row log: it finishes, reads every row, and finds every distinct id as one customer."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from generate_transactions import generate
+
+    frame = generate(30_000, seed=5)
+    frame.to_parquet(tmp_path / "tx-000.parquet", index=False)
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONIOENCODING="utf-8")
+    run = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bare_scale.py"), "--data", str(tmp_path), "--files", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"30,000 rows, {frame['客戶編號'].nunique():,} customers" in run.stdout
+    assert "bare job total" in run.stdout and "at best on two cores" in run.stdout

@@ -481,3 +481,15 @@ def test_the_bare_job_baseline_runs_on_a_small_log_and_counts_every_row_and_cust
     assert run.returncode == 0, run.stderr[-2000:]
     assert f"30,000 rows, {frame['客戶編號'].nunique():,} customers" in run.stdout
     assert "bare job total" in run.stdout and "at best on two cores" in run.stdout
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 1000, (1 << 20) - 1, (1 << 20) + 3])
+@pytest.mark.parametrize("high", [1, 3, 10**6, 2**45])
+def test_stable_order_is_numpys_stable_argsort_exactly(n, high):
+    """history.stable_order (one sort of key << b | position, the daily totals' sort) gives numpy's stable order,
+    ties in position order, on keys with many ties, few, across the million-position chunks, and on keys too wide
+    to pack (2**45 with 21 bits of positions: the argsort itself)."""
+    from processor.analyse.history import stable_order
+
+    key = np.random.default_rng(n + high).integers(0, high, n)
+    np.testing.assert_array_equal(stable_order(key), np.argsort(key, kind="stable"))

@@ -204,6 +204,46 @@ def _matched(every_id: np.ndarray, every_hash: np.ndarray | None):
     return codes, ids, id_hashes(ids) if every_hash is not None else None
 
 
+def stable_order(key: np.ndarray) -> np.ndarray:
+    """``np.argsort(key, kind="stable")`` of non-negative integers, by one ``np.sort`` of ``key << b | position``
+    when that fits in 63 bits (b the positions' bits): equal keys stay in position order, so it is the stable
+    order exactly, and numpy's sort of plain integers (vectorised) is about twice as fast as its stable argsort
+    (16M keys: 1.1–1.7 against 2.4–2.9 s). Else the stable argsort itself.
+
+    >>> stable_order(np.array([3, 1, 3, 0, 1])).tolist()
+    [3, 1, 4, 0, 2]
+    """
+    n = len(key)
+    bits = max(int(n - 1).bit_length(), 1)
+    top = int(key.max()) if n else 0
+    if n < 2 or int(key.min()) < 0 or top.bit_length() + bits > 63:
+        return np.argsort(key, kind="stable")
+    packed = key.astype(np.int64)  # the one new array: fresh memory is slow to fault in on a busy box
+    packed <<= bits
+    position = np.arange(min(n, _CHUNK), dtype=np.int64)
+    for start in range(0, n, _CHUNK):  # positions added a million at a time, not as a second n-long array
+        part = packed[start : start + _CHUNK]
+        part |= position[: len(part)]
+        position += _CHUNK
+    packed.sort()
+    packed &= (1 << bits) - 1
+    return packed
+
+
+_CHUNK = 1 << 20
+
+
+def ordered_by(values: np.ndarray, tie_order: np.ndarray) -> np.ndarray:
+    """The rows by ascending ``values``, equal values in ``tie_order`` (a permutation of the rows): the same as
+    ``np.lexsort((rank in tie_order, values))``, by one stable argsort of the values laid out in ``tie_order``
+    (12.4M customers: 2.3 s where ``np.lexsort((id_hash, values))`` takes 5.7 s). NaN last, as both sorts put it.
+
+    >>> ordered_by(np.array([2.0, 1.0, 2.0, 1.0]), np.array([2, 3, 0, 1])).tolist()
+    [3, 1, 2, 0]
+    """
+    return tie_order[np.argsort(values[tie_order], kind="stable")]
+
+
 def _reduced(ids: np.ndarray, customer: np.ndarray, day: np.ndarray, sums: dict, id_hash=None) -> DailyTotals:
     """Rows of equal (customer, day) summed, sorted; codes, days and counts kept as int32 (what a partitioned
     engine holds between its steps: 36 bytes a row instead of 56)."""
@@ -214,7 +254,7 @@ def _reduced(ids: np.ndarray, customer: np.ndarray, day: np.ndarray, sums: dict,
     span = int(day.max()) - dmin + 1
     key = customer.astype(np.int64) * span + (day.astype(np.int64) - dmin)
     if not (key[1:] >= key[:-1]).all():  # exports grouped by customer and date are sorted already
-        order = np.argsort(key, kind="stable")
+        order = stable_order(key)
         key = key[order]
         sums = {k: v[order] for k, v in sums.items()}
     start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from processor.analyse.history import visit_history
+from processor.analyse.history import ordered_by, visit_history
 from processor.analyse.segments import abc_codes, rank_max
 from processor.read.schema import TRANSACTIONS
 from processor.settings import Settings
@@ -144,6 +144,7 @@ def silence_from_statistics(
     as_of,
     settings: Settings = Settings(),
     priority: np.ndarray | None = None,
+    hash_order: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The global step of 沉默排名 on the one-row-per-customer table of :func:`customer_statistics`
     (partitions' tables concatenated in any order, their ``pool`` histograms added): value ranks
@@ -153,7 +154,8 @@ def silence_from_statistics(
     id), so every engine and every partitioning lists customers identically. ``priority`` (one per row of
     ``statistics``) defaults to :func:`processor.analyse.value.priority_from_statistics`: the count
     model's chance of buying again, fitted on these rows (the learned blend needs each customer's
-    purchase days, which a partitioned engine does not bring back).
+    purchase days, which a partitioned engine does not bring back). ``hash_order``: the rows' stable argsort by
+    ``id_hash``, when the caller has it (:func:`processor.engines.kernel.hash_order`).
     """
     as_of = pd.Timestamp(as_of).normalize()
     ids = statistics["customer_id"].array  # as stored (Arrow strings stay Arrow: no conversion of millions)
@@ -184,8 +186,10 @@ def silence_from_statistics(
     action = _action_codes(group, silence_score, low, high_value)
 
     # by priority, ties by a hash of the id: independent of row order (a string sort of millions of ids is 10x slower)
-    id_hash = statistics["id_hash"].to_numpy() if "id_hash" in statistics else pd.util.hash_array(np.asarray(ids))
-    order = np.lexsort((id_hash, -priority)) if len(ids) else np.empty(0, dtype=np.int64)
+    if hash_order is None:
+        id_hash = statistics["id_hash"].to_numpy() if "id_hash" in statistics else pd.util.hash_array(np.asarray(ids))
+        hash_order = np.argsort(id_hash, kind="stable")
+    order = ordered_by(-priority, hash_order)
     columns = {
         "priority_rank": np.arange(1, len(order) + 1),
         "customer_id": ids.take(order),

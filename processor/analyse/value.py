@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from processor.analyse import btyd
-from processor.analyse.history import day_numbers
+from processor.analyse.history import day_numbers, stable_order
 from processor.settings import Settings
 
 YEAR_DAYS = 365.25
@@ -163,7 +163,7 @@ def _purchase_days(customer: np.ndarray, day: np.ndarray, amount: np.ndarray):
     span = int(day.max()) - dmin + 1
     key = customer.astype(np.int64) * span + (day - dmin)
     if not (key[1:] >= key[:-1]).all():
-        order = np.argsort(key, kind="stable")
+        order = stable_order(key)
         key, amount = key[order], amount[order]
     start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     spend = np.add.reduceat(amount, start)

@@ -22,6 +22,7 @@ from processor.engines.kernel import (
     finish,
     fit_inputs,
     fit_model,
+    hash_order,
     margin_choice,
     piece_totals,
     value_only,
@@ -81,7 +82,10 @@ def customer_tables(
             partials = client.gather(client.map(without_value, reduced, pure=False))
             value_stats = client.map(value_only, reduced, pure=False)
             progress("估計客戶價值模型（全體客戶）")
-            model, fitted = fit_model(client.gather(client.map(fit_inputs, reduced, pure=False)), settings)
+            inputs = client.gather(client.map(fit_inputs, reduced, pure=False))
+            order = hash_order(inputs)  # the buckets' rows as gathered: shared by the fit and finish
+            model, fitted = fit_model(inputs, settings, order)
+            del inputs
             del reduced
             progress("計算每位客戶的客戶價值與優先分數（各客戶分區）")
             values = client.gather(
@@ -102,7 +106,7 @@ def customer_tables(
             "scheduler": scheduler or "local",
         }
     progress("計算排名、客戶價值與分群（全體客戶）")
-    tables = finish(facts, partials, values, model, fitted, as_of, settings, "dask", log.name)
+    tables = finish(facts, partials, values, model, fitted, as_of, settings, "dask", log.name, order)
     tables.details = details
     return tables
 

@@ -245,29 +245,38 @@ def value_only(partial: Partial) -> Partial:
     return Partial(partial.statistics[["id_hash"]], partial.value, partial.pool[:0], partial.lost.iloc[:0])
 
 
-def fit_model(inputs: list[pd.DataFrame], settings: Settings):
+def hash_order(frames: list[pd.DataFrame]) -> np.ndarray:
+    """The stable argsort by ``id_hash`` of the buckets' customers stacked (``frames``: each bucket's statistics or
+    :func:`fit_inputs`, in bucket order: the same rows): the fixed order the global step fits the models in and
+    lists equal priorities and CLVs in, whatever the partitioning. Made once; the fit and :func:`finish` share it."""
+    hashes = [f["id_hash"].to_numpy() for f in frames]
+    return np.argsort(np.concatenate(hashes) if len(hashes) > 1 else hashes[0], kind="stable")
+
+
+def fit_model(inputs: list[pd.DataFrame], settings: Settings, order: np.ndarray | None = None):
     """The customer-value models (:func:`processor.analyse.value.fit_value_model`) on every customer, in id-hash
-    order (so every partitioning fits on the same rows in the same order)."""
+    order (so every partitioning fits on the same rows in the same order; ``order``: :func:`hash_order` of
+    ``inputs`` when the caller has it)."""
     from processor.analyse import value as val
 
     stats = pd.concat(inputs, ignore_index=True) if len(inputs) > 1 else inputs[0]
-    stats = stats.take(np.argsort(stats["id_hash"].to_numpy(), kind="stable")).reset_index(drop=True)
+    stats = stats.take(hash_order([stats]) if order is None else order).reset_index(drop=True)
     return val.fit_value_model(stats, settings), stats
 
 
 def value_part(partial: Partial, model, settings: Settings) -> tuple[pd.DataFrame, np.ndarray]:
     """A bucket's 客戶價值 rows (:func:`processor.analyse.value.value_table`, per customer given the global model)
     and 優先分數 (:func:`~processor.analyse.value.priority_scores`), aligned with ``partial.statistics``. The
-    table comes back unranked, with row numbers for ids and ``_hash`` for the global order; :func:`finish` puts
-    the ids back, orders every customer and gives ``value_tier`` over all of them."""
+    table comes back unranked (``value_table(ranked=False)`` keeps the rows' order: row i is the statistics' row
+    i), with row numbers for ids; :func:`finish` puts the ids back, orders every customer and gives
+    ``value_tier`` over all of them."""
     from processor.analyse import value as val
 
     horizon = int(settings.horizon_days)
     stats = partial.value.assign(customer_id=np.arange(len(partial.value)))  # row numbers: map the sort back
     scores = val.priority_scores(val.Priority(None, fallback=SUMMARY_ONLY), stats, model, horizon)
-    table = val.value_table(stats, model, horizon, settings, ranked=False)
-    table["_hash"] = partial.statistics["id_hash"].to_numpy()[table["customer_id"].to_numpy()]
-    return table, scores  # customer_id: row numbers in partial.statistics (ids need not travel twice)
+    # customer_id: row numbers in partial.statistics (ids need not travel twice)
+    return val.value_table(stats, model, horizon, settings, ranked=False), scores
 
 
 def finish(
@@ -280,12 +289,15 @@ def finish(
     settings: Settings,
     engine: str,
     name: str,
+    order: np.ndarray | None = None,
 ) -> CustomerTables:
     """Step 3, the global step: the partitions' tables stacked in a fixed order (by a hash of the id, so every
     partitioning gives the same answer), histograms added; 客戶價值's rows in CLV order with tiers over every
     customer, 沉默排名's ranks and priority, 客戶分群 — the same answer as in memory — and the whole log's
-    problems. ``values`` are :func:`value_part` of each partial, ``model``/``fitted`` :func:`fit_model`'s."""
+    problems. ``values`` are :func:`value_part` of each partial, ``model``/``fitted`` :func:`fit_model`'s,
+    ``order`` :func:`hash_order` of the partials (made here when not given)."""
     from processor.analyse import value as val
+    from processor.analyse.history import ordered_by
     from processor.analyse.segments import segment_table
     from processor.analyse.silence import silence_from_statistics
     from processor.analyse.transactions import no_purchase_problem
@@ -298,10 +310,11 @@ def finish(
     scores = np.concatenate([v[1] for v in values]) if values else np.empty(0)  # aligned with ``statistics``
     # 沉默排名 does not depend on the rows' order (it sorts by priority, ties by id hash); only 客戶價值's
     # statistics come in id-hash order (fit_model's), so only the ids and scores are put in that order
-    order = np.argsort(statistics["id_hash"].to_numpy(), kind="stable")
+    order = hash_order([p.statistics for p in partials]) if order is None else order
     table = pd.concat([v[0] for v in values], ignore_index=True) if len(values) > 1 else values[0][0]
-    # value_table's order (by CLV, ties in id-hash order) over every customer, and its tiers (ranks of CLV)
-    table = table.take(np.lexsort((table.pop("_hash").to_numpy(), -table["clv"].to_numpy()))).reset_index(drop=True)
+    # value_table's order (by CLV, ties in id-hash order) over every customer, and its tiers (ranks of CLV); the
+    # tables' rows are the statistics' rows, so ``order`` breaks the ties
+    table = table.take(ordered_by(-table["clv"].to_numpy(), order)).reset_index(drop=True)
     table.insert(table.columns.get_loc("clv") + 1, "value_tier", val.value_tiers(table["clv"].to_numpy()))
     table.insert(0, "value_rank", np.arange(1, len(table) + 1))
     horizon = int(settings.horizon_days)
@@ -318,7 +331,9 @@ def finish(
     problems += id_variant_problems(facts, statistics, lost, name)
     problems += no_purchase_problem(np.sort(lost["customer_id"].to_numpy().astype(str)), name)
     rows = sum(f.rows for f in facts)
-    silence = silence_from_statistics(statistics.drop(columns="plain_rows"), pool, as_of, settings, priority=scores)
+    silence = silence_from_statistics(
+        statistics.drop(columns="plain_rows"), pool, as_of, settings, priority=scores, hash_order=order
+    )
     segments, info = segment_table(silence, settings)
     return CustomerTables(silence, segments, info, problems, rows, engine, value=value)
 
@@ -328,11 +343,14 @@ def global_step(
 ) -> CustomerTables:
     """Step 3 on partials held in this process (the in-memory engine): fit, 客戶價值 rows, then :func:`finish`."""
     progress("估計客戶價值模型（全體客戶）")
-    model, fitted = fit_model([fit_inputs(p) for p in partials], settings)
+    inputs = [fit_inputs(p) for p in partials]
+    order = hash_order(inputs)
+    model, fitted = fit_model(inputs, settings, order)
+    del inputs
     progress("計算每位客戶的客戶價值與優先分數")
     values = [value_part(p, model, settings) for p in partials]
     progress("計算排名、客戶價值與分群（全體客戶）")
-    return finish(facts, partials, values, model, fitted, as_of, settings, engine, name)
+    return finish(facts, partials, values, model, fitted, as_of, settings, engine, name, order)
 
 
 def id_variant_problems(facts: list[PieceFacts], statistics: pd.DataFrame, lost: pd.DataFrame, name: str):

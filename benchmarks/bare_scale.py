@@ -37,6 +37,7 @@ import resource
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -52,21 +53,28 @@ TABLE_COLUMNS = ((20, 6), (16, 5), (14, 3))
 
 
 class Clock:
-    """Wall and CPU seconds of each named part."""
+    """Wall, user and system CPU seconds of each named part (system time here is mostly page faults: fresh
+    memory is slow to fault in on this VM, so ``--reuse-memory`` shows what reusing freed memory saves)."""
 
     def __init__(self):
-        self.parts: list[tuple[str, float, float]] = []
+        self.parts: list[tuple[str, float, float, float]] = []
 
     def __call__(self, name):
         clock = self
 
         class _Part:
             def __enter__(self):
-                self.t, self.c = time.perf_counter(), time.process_time()
+                self.t, self.r = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
 
             def __exit__(self, *exc):
-                clock.parts.append((name, time.perf_counter() - self.t, time.process_time() - self.c))
-                print(f"  {name:58s} {clock.parts[-1][1]:7.1f} s wall {clock.parts[-1][2]:7.1f} CPU-s", flush=True)
+                r = resource.getrusage(resource.RUSAGE_SELF)
+                user, system = r.ru_utime - self.r.ru_utime, r.ru_stime - self.r.ru_stime
+                clock.parts.append((name, time.perf_counter() - self.t, user, system))
+                print(
+                    f"  {name:58s} {clock.parts[-1][1]:7.1f} s wall {user + system:7.1f} CPU-s "
+                    f"({user:.1f} user + {system:.1f} system)",
+                    flush=True,
+                )
 
         return _Part()
 
@@ -111,11 +119,17 @@ def main(argv=None) -> None:
     import pyarrow.parquet as pq
     from threadpoolctl import threadpool_limits
 
+    from processor.allocator import reuse_freed_memory
     from processor.analyse import btyd
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "bench-data")
     parser.add_argument("--files", type=int, default=10, help="how many 5M-row tx-NNN.parquet files (10: 50M rows)")
+    parser.add_argument(
+        "--reuse-memory",
+        action="store_true",
+        help="run inside processor.allocator.reuse_freed_memory (freed arrays reused, not faulted in again)",
+    )
     args = parser.parse_args(argv)
     files = sorted(args.data.glob("tx-*.parquet"))[: args.files]
     if len(files) < args.files:
@@ -124,36 +138,40 @@ def main(argv=None) -> None:
     clock = Clock()
     load = os.getloadavg()[0]
     as_of_day = int(pd.Timestamp(AS_OF).value // 86_400_000_000_000)
-    t0, c0 = time.perf_counter(), time.process_time()
-    print(f"issue 13's bare job on {len(files)} files (load {load:.1f}):", flush=True)
-    with clock("1. read 3 columns, group by (customer, day), per customer"):
-        c = read_and_group(files, as_of_day)
-    n = len(c["x"])
-    with clock("2. Pareto/NBD and BG/NBD fits on distinct triples (product's)"):
-        x, t_x, T, count, inverse = btyd.compress(c["x"], c["t_x"], c["T"])
-        pareto = btyd.fit_pareto_nbd(x, t_x, T, count)
-        bgnbd = btyd.fit_bgnbd(x, t_x, T, count)
-    with clock("3. P(alive), expected purchases per customer (per triple)"):
-        alive = pareto.p_alive(x, t_x, T)[inverse]
-        expected = pareto.expected_purchases(365.0, x, t_x, T)[inverse]
-    with clock("4. six stable argsorts of every customer"):
-        rfm = [c["T"] - c["t_x"], c["visits"], c["amount"]]
-        orders = [np.argsort(-alive, kind="stable"), np.argsort(-expected * c["amount"], kind="stable")]
-        orders += [np.argsort(-(c["amount"] + c["visits"]), kind="stable")] + [
-            np.argsort(v, kind="stable") for v in rfm
-        ]
-    with clock("5. three tables put in order and written (20, 16, 14 cols)"), tempfile.TemporaryDirectory() as tmp:
-        numbers = [alive, expected, c["amount"], c["x"], c["t_x"], c["T"], c["first"], c["last"]]
-        labels = pa.array(["甲", "乙", "丙", "丁", "戊"])
-        for k, (width, label_columns) in enumerate(TABLE_COLUMNS):
-            order = orders[k]
-            columns = {"id": c["ids"].take(pa.array(order))}
-            for j in range(width - 1 - label_columns):
-                columns[f"c{j}"] = numbers[j % len(numbers)][order]
-            for j in range(label_columns):  # a label per customer from a handful: int8 codes into 5 texts
-                codes = (numbers[j % len(numbers)][order] * 7).astype(np.int64) % 5
-                columns[f"l{j}"] = pa.DictionaryArray.from_arrays(codes.astype(np.int8), labels)
-            pq.write_table(pa.table(columns), Path(tmp) / f"t{k}.parquet", use_dictionary=False)
+    with reuse_freed_memory() if args.reuse_memory else nullcontext():
+        t0, c0 = time.perf_counter(), time.process_time()
+        print(
+            f"issue 13's bare job on {len(files)} files (load {load:.1f}; reuse memory {args.reuse_memory}):",
+            flush=True,
+        )
+        with clock("1. read 3 columns, group by (customer, day), per customer"):
+            c = read_and_group(files, as_of_day)
+        n = len(c["x"])
+        with clock("2. Pareto/NBD and BG/NBD fits on distinct triples (product's)"):
+            x, t_x, T, count, inverse = btyd.compress(c["x"], c["t_x"], c["T"])
+            pareto = btyd.fit_pareto_nbd(x, t_x, T, count)
+            bgnbd = btyd.fit_bgnbd(x, t_x, T, count)
+        with clock("3. P(alive), expected purchases per customer (per triple)"):
+            alive = pareto.p_alive(x, t_x, T)[inverse]
+            expected = pareto.expected_purchases(365.0, x, t_x, T)[inverse]
+        with clock("4. six stable argsorts of every customer"):
+            rfm = [c["T"] - c["t_x"], c["visits"], c["amount"]]
+            orders = [np.argsort(-alive, kind="stable"), np.argsort(-expected * c["amount"], kind="stable")]
+            orders += [np.argsort(-(c["amount"] + c["visits"]), kind="stable")] + [
+                np.argsort(v, kind="stable") for v in rfm
+            ]
+        with clock("5. three tables put in order and written (20, 16, 14 cols)"), tempfile.TemporaryDirectory() as tmp:
+            numbers = [alive, expected, c["amount"], c["x"], c["t_x"], c["T"], c["first"], c["last"]]
+            labels = pa.array(["甲", "乙", "丙", "丁", "戊"])
+            for k, (width, label_columns) in enumerate(TABLE_COLUMNS):
+                order = orders[k]
+                columns = {"id": c["ids"].take(pa.array(order))}
+                for j in range(width - 1 - label_columns):
+                    columns[f"c{j}"] = numbers[j % len(numbers)][order]
+                for j in range(label_columns):  # a label per customer from a handful: int8 codes into 5 texts
+                    codes = (numbers[j % len(numbers)][order] * 7).astype(np.int64) % 5
+                    columns[f"l{j}"] = pa.DictionaryArray.from_arrays(codes.astype(np.int8), labels)
+                pq.write_table(pa.table(columns), Path(tmp) / f"t{k}.parquet", use_dictionary=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     rows = c["rows"]

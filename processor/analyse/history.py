@@ -254,9 +254,21 @@ def ordered_by(values: np.ndarray, tie_order: np.ndarray) -> np.ndarray:
 def _reduced(ids: np.ndarray, customer: np.ndarray, day: np.ndarray, sums: dict, id_hash=None) -> DailyTotals:
     """Rows of equal (customer, day) summed, sorted; codes, days and counts kept as int32 (what a partitioned
     engine holds between its steps: 36 bytes a row instead of 56)."""
+    customer, day, sums = summed_by_day(customer, day, sums)
+    return DailyTotals(ids, customer.astype(np.int32), day.astype(np.int32), **sums, id_hash=id_hash)
+
+
+def summed_by_day(customer: np.ndarray, day: np.ndarray, sums: dict) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The distinct (customer, day) pairs, sorted by customer then day (int64), and each of ``sums``' columns
+    summed over a pair's rows in row order: how rows become days, for every engine's daily totals and for
+    客戶價值's purchase days (:func:`processor.analyse.value.purchase_days`).
+
+    >>> c, d, s = summed_by_day(np.array([1, 0, 1]), np.array([5, 9, 5]), {"amount": np.array([1.0, 2.0, 3.0])})
+    >>> c.tolist(), d.tolist(), s["amount"].tolist()
+    ([0, 1], [9, 5], [2.0, 4.0])
+    """
     if not len(customer):
-        empty = {k: v[:0] for k, v in sums.items()}
-        return DailyTotals(ids, customer.astype(np.int32), day.astype(np.int32), **empty, id_hash=id_hash)
+        return customer.astype(np.int64), day.astype(np.int64), {k: v[:0] for k, v in sums.items()}
     dmin = int(day.min())
     span = int(day.max()) - dmin + 1
     key = np.multiply(customer, span, dtype=np.int64)  # (customer, day) as one integer, in one new array
@@ -273,7 +285,7 @@ def _reduced(ids: np.ndarray, customer: np.ndarray, day: np.ndarray, sums: dict,
     pair_day = np.remainder(key, span)
     key //= span  # the key becomes the customer code
     pair_day += dmin
-    return DailyTotals(ids, key.astype(np.int32), pair_day.astype(np.int32), **sums, id_hash=id_hash)
+    return key, pair_day, sums
 
 
 def visit_history(transactions: pd.DataFrame, as_of) -> VisitHistory:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from processor.analyse.history import ordered_by, visit_history
+from processor.analyse.history import id_hashes, ordered_by, visit_history
 from processor.analyse.segments import abc_codes, rank_max
 from processor.read.schema import TRANSACTIONS
 from processor.settings import Settings
@@ -129,12 +129,7 @@ def statistics_of_history(history, settings: Settings = Settings()) -> tuple[pd.
     ids = history.ids
     # the tie-break key of silence_from_statistics, hashed here where the ids are plain objects (and in parallel),
     # unless the engine hashed them already to bucket the log
-    if history.id_hash_values is not None:
-        id_hash = history.id_hash_values[history.id_codes]
-    else:
-        from processor.analyse.history import id_hashes
-
-        id_hash = id_hashes(ids)
+    id_hash = history.id_hash_values[history.id_codes] if history.id_hash_values is not None else id_hashes(ids)
     return pd.DataFrame({"customer_id": ids, **c, "id_hash": id_hash}, copy=False), pool
 
 
@@ -187,7 +182,7 @@ def silence_from_statistics(
 
     # by priority, ties by a hash of the id: independent of row order (a string sort of millions of ids is 10x slower)
     if hash_order is None:
-        id_hash = statistics["id_hash"].to_numpy() if "id_hash" in statistics else pd.util.hash_array(np.asarray(ids))
+        id_hash = statistics["id_hash"].to_numpy() if "id_hash" in statistics else id_hashes(ids)
         hash_order = np.argsort(id_hash, kind="stable")
     order = ordered_by(-priority, hash_order)
     columns = {

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from processor.analyse import btyd
-from processor.analyse.history import day_numbers, stable_order
+from processor.analyse.history import day_numbers, summed_by_day
 from processor.settings import Settings
 
 YEAR_DAYS = 365.25
@@ -104,8 +104,10 @@ def purchase_days(transactions: pd.DataFrame, as_of) -> PurchaseDays:
     revenue = np.bincount(codes[used], weights=amount[used], minlength=len(uniques))
     margin = _margin(transactions, used, amount, codes, len(uniques))
     buy = used & (amount > 0)
-    customer, pair_day, spend = _purchase_days(codes[buy], day[buy], amount[buy])
-    return PurchaseDays(np.asarray(uniques, dtype=object), customer, pair_day, spend, revenue, margin, as_of_day)
+    customer, pair_day, spend = summed_by_day(codes[buy], day[buy], {"spend": amount[buy]})
+    return PurchaseDays(
+        np.asarray(uniques, dtype=object), customer, pair_day, spend["spend"], revenue, margin, as_of_day
+    )
 
 
 def customer_statistics(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
@@ -153,22 +155,6 @@ def statistics_of(days: PurchaseDays, as_of_day: int | None = None, ids: bool = 
             "margin": days.margin[owner],
         }
     )
-
-
-def _purchase_days(customer: np.ndarray, day: np.ndarray, amount: np.ndarray):
-    """Distinct (customer, day) pairs sorted by customer then day, with the day's summed amount."""
-    if not len(customer):
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
-    dmin = int(day.min())
-    span = int(day.max()) - dmin + 1
-    key = customer.astype(np.int64) * span + (day - dmin)
-    if not (key[1:] >= key[:-1]).all():
-        order = stable_order(key)
-        key, amount = key[order], amount[order]
-    start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    spend = np.add.reduceat(amount, start)
-    pair_customer, pair_day = np.divmod(key[start], span)
-    return pair_customer, pair_day + dmin, spend
 
 
 def _margin(transactions, used, amount, codes, n) -> np.ndarray:
